@@ -1,0 +1,52 @@
+# crrun — see README.md. Every target that needs packages installs them itself
+# (as root on Debian 12) through `make deps`.
+
+GO       ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BIN      := bin/crrun
+# One static binary a user can copy to a cluster: cgo + libseccomp.a.
+LDFLAGS  := -linkmode external -extldflags -static -X main.version=$(VERSION)
+TAGS     := netgo,osusergo
+DEB_PKGS := libseccomp-dev gcc libc6-dev make python3 util-linux procps psmisc libgomp1
+
+export PATH := $(dir $(GO)):$(PATH)
+export CGO_ENABLED := 1
+
+.PHONY: all build deps test test-short demo bench lint clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to apt-get install$$missing" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(GO) build -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/crrun
+
+# The whole suite: unit tests and end-to-end tests of real programs under real
+# crrun. Tests that need root or a kernel feature skip with the reason.
+test: build
+	$(GO) test -count=1 -timeout 14m ./...
+
+test-short: build
+	$(GO) test -count=1 -short ./...
+
+demo: build
+	bash examples/demo.sh
+
+bench: build
+	bash bench/run.sh --write-docs
+
+lint:
+	gofmt -l . | (! grep .) || (echo "gofmt: the files above need formatting" >&2; exit 1)
+	$(GO) vet -tags $(TAGS) ./...
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	$$($(GO) env GOPATH)/bin/staticcheck ./...
+
+clean:
+	rm -rf bin

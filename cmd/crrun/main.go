@@ -1,0 +1,100 @@
+// Command crrun runs a program under a transparent checkpoint/restart
+// supervisor. This package is wiring only: flags, subcommands, exit codes.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"crrun/supervisor"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	// The child side of a launch: crrun re-executes itself to run code
+	// between fork and exec, which Go cannot.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case supervisor.InitArg:
+			supervisor.InitMain(os.Args[2:])
+		case supervisor.ExecArg:
+			supervisor.ExecMain(os.Args[2:])
+		}
+	}
+	os.Exit(execute(os.Args[1:]))
+}
+
+// usageError marks command-line mistakes (exit 2).
+type usageError struct{ error }
+
+func execute(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		return ex.code
+	}
+	fmt.Fprintln(os.Stderr, "crrun: "+strings.TrimSpace(err.Error()))
+	var se *supervisor.Error
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isFlagError(err) {
+		fmt.Fprintln(os.Stderr, "Run 'crrun --help' for usage.")
+		return supervisor.ExitUsage
+	}
+	return supervisor.ExitInternal
+}
+
+// exitError carries an exit code that has already been reported.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func isFlagError(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown flag") || strings.HasPrefix(s, "unknown shorthand flag") ||
+		strings.Contains(s, "flag needs an argument") || strings.HasPrefix(s, "invalid argument") ||
+		strings.HasPrefix(s, "unknown command") || strings.Contains(s, "accepts ")
+}
+
+func newRootCmd() *cobra.Command {
+	var g globalFlags
+	root := &cobra.Command{
+		Use:   "crrun [flags] -- COMMAND [ARGS...]",
+		Short: "Run a program under a transparent checkpoint/restart supervisor",
+		Long: `crrun runs an unmodified program under a seccomp user-notification filter.
+The moment the program creates kernel state crrun cannot save yet, crrun marks it
+NOCR ("not checkpointable") with a reason and says so; 'crrun status' lists them.
+
+Exit status: the app's own; if the app is killed by a signal, crrun dies the same
+way. crrun's own errors exit 125, a command that cannot be executed 126, one that
+is not found 127, a bad command line 2.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApp(&g, args)
+		},
+	}
+	root.Flags().SetInterspersed(false) // flags after COMMAND belong to COMMAND
+	g.register(root)
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.runtimeDir, "runtime-dir", "", "where control sockets live (default $CRRUN_RUNTIME_DIR, $XDG_RUNTIME_DIR/crrun, /run/crrun for root, /tmp/crrun-UID)")
+	root.AddCommand(newRunCmd(), newStatusCmd(&g))
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return root
+}

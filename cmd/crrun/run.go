@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"crrun/internal/clog"
+	"crrun/supervisor"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+type globalFlags struct {
+	onNOCR     string
+	wait       string
+	logFormat  string
+	logLevel   string
+	runtimeDir string
+}
+
+func (g *globalFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&g.onNOCR, "on-nocr", "warn", "when the app creates state crrun cannot checkpoint: warn (record it), deny (fail the syscall), kill (end the app)")
+	c.Flags().StringVar(&g.wait, "wait", "all", "supervise until 'all' processes of the app exit, or only the 'main' one (then kill the rest)")
+}
+
+func newRunCmd() *cobra.Command {
+	var g globalFlags
+	c := &cobra.Command{
+		Use:   "run [flags] [--] COMMAND [ARGS...]",
+		Short: "Run a program under crrun (the same as 'crrun [flags] -- COMMAND')",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root := cmd.Root()
+			g.logFormat, _ = root.PersistentFlags().GetString("log-format")
+			g.logLevel, _ = root.PersistentFlags().GetString("log-level")
+			g.runtimeDir, _ = root.PersistentFlags().GetString("runtime-dir")
+			return runApp(&g, args)
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	g.register(c)
+	return c
+}
+
+func runApp(g *globalFlags, args []string) error {
+	if err := clog.Setup(os.Stderr, g.logFormat, g.logLevel); err != nil {
+		return usageError{err}
+	}
+	if len(args) == 0 {
+		return usageError{errors.New("no command given: crrun [flags] -- COMMAND [ARGS...]")}
+	}
+	policy, err := supervisor.ParsePolicy(g.onNOCR)
+	if err != nil {
+		return usageError{err}
+	}
+	if g.wait != "all" && g.wait != "main" {
+		return usageError{errors.New("--wait=" + g.wait + ": want all or main")}
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR) {
+			return &supervisor.Error{Code: supervisor.ExitNotExec, Msg: args[0] + ": permission denied (not an executable file)"}
+		}
+		return &supervisor.Error{Code: supervisor.ExitNotFound, Msg: args[0] + ": command not found"}
+	}
+	if errors.Is(err, exec.ErrDot) {
+		path = args[0]
+	}
+	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
+		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir})
+	if err != nil {
+		return err
+	}
+	if exit.Signal != 0 {
+		dieBy(exit.Signal)
+	}
+	return &exitError{code: exit.Code}
+}
+
+// dieBy ends crrun with the signal that killed the app, so the calling shell
+// sees the same status. No core file of crrun: the app already dumped its own
+// if it was going to.
+func dieBy(sig syscall.Signal) {
+	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+	signal.Reset(sig)
+	signal.Ignore(syscall.SIGTTOU) // keep other signals from interfering
+	var set unix.Sigset_t
+	set.Val[(int(sig)-1)/64] |= 1 << ((uint(sig) - 1) % 64)
+	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, nil)
+	_ = unix.Kill(os.Getpid(), sig)
+	time.Sleep(time.Second)
+	os.Exit(128 + int(sig)) // a signal whose default action does not kill (e.g. SIGCHLD)
+}

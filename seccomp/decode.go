@@ -1,0 +1,77 @@
+package seccomp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// Decision is what a notification means.
+type Decision struct {
+	Entry   *Entry
+	Taint   bool   // false: the call creates no NOCR state; answer CONTINUE
+	Reason  string // "CR: socket(AF_INET) not supported yet"
+	Syscall string // decoded call for people: "socket(AF_INET, 0x1, 0x0)"
+}
+
+// MemReader reads the trapped task's memory (for arguments passed by pointer).
+type MemReader func(addr uint64, buf []byte) error
+
+// Decode turns a notification into a Decision. It is authoritative: the BPF
+// rules are a pre-filter (on i386 some calls trap unconditionally), and the
+// argument values are decided here.
+func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
+	e := f.Lookup(n.Arch, n.Nr)
+	name := SyscallName(n.Arch, n.Nr)
+	if e == nil {
+		return Decision{Syscall: name + "(?)"}
+	}
+	args := n.Args
+	if n.Arch == AuditArchI386 {
+		for i := range args {
+			args[i] &= 0xffffffff
+		}
+	}
+	if e == &socketcallEntry {
+		// socketcall(call, unsigned long *args): read the 32-bit args array.
+		call := args[0]
+		if call != sysSocket && call != sysSocketpair || mem == nil {
+			return Decision{Entry: e, Syscall: name}
+		}
+		var b [12]byte
+		if err := mem(args[1], b[:]); err != nil {
+			return Decision{Entry: e, Syscall: name, Taint: true,
+				Reason: "CR: socket(unknown family) not supported yet"}
+		}
+		var sargs [6]uint64
+		for i := 0; i < 3; i++ {
+			sargs[i] = uint64(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		callName := "socket"
+		if call == sysSocketpair {
+			callName = "socketpair"
+		}
+		r, ok := socketReason(callName)(sargs)
+		return Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(callName, sargs, 3)}
+	}
+	r, ok := e.Reason(args)
+	return Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(name, args, 3)}
+}
+
+func render(name string, a [6]uint64, n int) string {
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteByte('(')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if i == 0 && (name == "socket" || name == "socketpair") {
+			b.WriteString(FamilyName(a[0]))
+			continue
+		}
+		fmt.Fprintf(&b, "%#x", a[i])
+	}
+	b.WriteByte(')')
+	return b.String()
+}

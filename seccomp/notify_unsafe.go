@@ -1,0 +1,78 @@
+package seccomp
+
+import (
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Notif mirrors struct seccomp_notif (include/uapi/linux/seccomp.h).
+type Notif struct {
+	ID    uint64
+	Pid   uint32 // a TID, in the receiver's PID namespace
+	Flags uint32
+	Nr    int32
+	Arch  uint32
+	IP    uint64
+	Args  [6]uint64
+}
+
+// notifResp mirrors struct seccomp_notif_resp.
+type notifResp struct {
+	ID    uint64
+	Val   int64
+	Error int32
+	Flags uint32
+}
+
+func ioctlPtr(fd int, req uintptr, p unsafe.Pointer) error {
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(p))
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return errno
+		}
+		return nil
+	}
+}
+
+// Recv receives one notification. The kernel requires the buffer zeroed.
+// ENOENT means the trapped task died before we got its notification.
+func Recv(fd int, n *Notif) error {
+	*n = Notif{}
+	if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(n)); err != nil {
+		return os.NewSyscallError("SECCOMP_IOCTL_NOTIF_RECV", err)
+	}
+	return nil
+}
+
+// Continue lets the trapped syscall run as if there were no filter.
+// SECCOMP_USER_NOTIF_FLAG_CONTINUE is advisory, not a security boundary: the
+// supervisor only observes here, it never grants anything.
+func Continue(fd int, id uint64) error {
+	r := notifResp{ID: id, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+	return send(fd, &r)
+}
+
+// Fail makes the trapped syscall return -1 with errno e.
+func Fail(fd int, id uint64, e unix.Errno) error {
+	r := notifResp{ID: id, Error: -int32(e)}
+	return send(fd, &r)
+}
+
+func send(fd int, r *notifResp) error {
+	if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(r)); err != nil {
+		return os.NewSyscallError("SECCOMP_IOCTL_NOTIF_SEND", err)
+	}
+	return nil
+}
+
+// IDValid reports whether notification id is still pending (its task alive and
+// still in the syscall). Check it after reading the task's memory: the TID may
+// have been reused in between.
+func IDValid(fd int, id uint64) bool {
+	return ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) == nil
+}

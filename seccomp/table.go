@@ -1,0 +1,271 @@
+package seccomp
+
+import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Scope says how long a taint lasts and who decides whether it is still there.
+type Scope int
+
+const (
+	// ScanDecided: the state lives in an fd, a mapping or a /proc-visible
+	// attribute; the checkpoint-time scan (Scan) is the authority, and the trap
+	// record only tells who caused it. Closing the fd clears it.
+	ScanDecided Scope = iota
+	// Sticky: the kernel keeps no trace crrun can read back (keyrings, SysV
+	// semaphores, LDT entries, ...): the taint lasts for the life of the process.
+	Sticky
+)
+
+func (s Scope) String() string {
+	if s == Sticky {
+		return "sticky"
+	}
+	return "fd/scan"
+}
+
+// Cond is one argument condition of a trap rule. A rule traps when all its
+// conditions hold; an entry with no rules traps every call. Conditions live only
+// inside the trapped syscall's branch of the filter, so every syscall outside the
+// table stays constant-allow for the kernel's seccomp action cache.
+type Cond struct {
+	Arg  uint   // argument index 0..5
+	Op   CmpOp  // comparison
+	Val  uint64 // value
+	Mask uint64 // for OpMaskedEq
+}
+
+// CmpOp is an argument comparison understood by libseccomp.
+type CmpOp int
+
+// Argument comparisons.
+const (
+	OpEq CmpOp = iota
+	OpNe
+	OpMaskedEq // (arg & Mask) == Val
+)
+
+// Entry is one row of the NOCR table: a syscall crrun cannot follow yet, when it
+// traps, what it means and what --on-nocr=deny answers.
+type Entry struct {
+	Syscall string   // name as libseccomp knows it
+	Kind    string   // what state it creates; scan findings use the same Kind
+	Rules   [][]Cond // OR of AND-ed conditions; nil = always trap
+	Scope   Scope
+	// DenyErrno is the errno --on-nocr=deny returns: the one applications
+	// handle best for this call (they fall back, or treat the feature as absent).
+	DenyErrno unix.Errno
+	// Reason renders the reason for decoded arguments. ok=false means this call
+	// creates no NOCR state after all (e.g. personality(PER_LINUX)), and it is
+	// answered CONTINUE without a taint.
+	Reason func(args [6]uint64) (reason string, ok bool)
+	// Why documents DenyErrno for docs/nocr.md.
+	Why string
+}
+
+// fixed returns a Reason func that always gives r.
+func fixed(r string) func([6]uint64) (string, bool) {
+	return func([6]uint64) (string, bool) { return r, true }
+}
+
+// Namespace flags. CLONE_NEWTIME (0x80) only means a namespace for unshare and
+// clone3; in clone(2)'s first argument the low byte is the exit signal.
+var nsFlags = []struct {
+	bit  uint64
+	name string
+}{
+	{unix.CLONE_NEWNS, "CLONE_NEWNS"},
+	{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
+	{unix.CLONE_NEWUTS, "CLONE_NEWUTS"},
+	{unix.CLONE_NEWIPC, "CLONE_NEWIPC"},
+	{unix.CLONE_NEWUSER, "CLONE_NEWUSER"},
+	{unix.CLONE_NEWPID, "CLONE_NEWPID"},
+	{unix.CLONE_NEWNET, "CLONE_NEWNET"},
+	{unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
+}
+
+func nsRules(withTime bool) [][]Cond {
+	var rules [][]Cond
+	for _, f := range nsFlags {
+		if f.bit == unix.CLONE_NEWTIME && !withTime {
+			continue
+		}
+		rules = append(rules, []Cond{{Arg: 0, Op: OpMaskedEq, Mask: f.bit, Val: f.bit}})
+	}
+	return rules
+}
+
+func nsReason(withTime bool) func([6]uint64) (string, bool) {
+	return func(a [6]uint64) (string, bool) {
+		var names []string
+		for _, f := range nsFlags {
+			if f.bit == unix.CLONE_NEWTIME && !withTime {
+				continue
+			}
+			if a[0]&f.bit != 0 {
+				names = append(names, f.name)
+			}
+		}
+		if len(names) == 0 {
+			return "", false
+		}
+		return "CR: new namespaces (" + strings.Join(names, "|") + ") not supported yet", true
+	}
+}
+
+// FamilyName names an address family the way users read it in the reason.
+func FamilyName(f uint64) string {
+	names := map[uint64]string{
+		unix.AF_UNIX: "AF_UNIX", unix.AF_INET: "AF_INET", unix.AF_INET6: "AF_INET6",
+		unix.AF_NETLINK: "AF_NETLINK", unix.AF_PACKET: "AF_PACKET", unix.AF_ALG: "AF_ALG",
+		unix.AF_VSOCK: "AF_VSOCK", unix.AF_BLUETOOTH: "AF_BLUETOOTH", unix.AF_KEY: "AF_KEY",
+		unix.AF_XDP: "AF_XDP", unix.AF_CAN: "AF_CAN", unix.AF_TIPC: "AF_TIPC",
+		unix.AF_RDS: "AF_RDS", unix.AF_IB: "AF_IB", unix.AF_MPLS: "AF_MPLS",
+		unix.AF_APPLETALK: "AF_APPLETALK", unix.AF_X25: "AF_X25", unix.AF_IPX: "AF_IPX",
+	}
+	if n, ok := names[f&0xffffffff]; ok {
+		return n
+	}
+	return fmt.Sprintf("family %d", f&0xffffffff)
+}
+
+func socketReason(call string) func([6]uint64) (string, bool) {
+	return func(a [6]uint64) (string, bool) {
+		if a[0]&0xffffffff == unix.AF_UNIX {
+			return "", false
+		}
+		return fmt.Sprintf("CR: %s(%s) not supported yet", call, FamilyName(a[0])), true
+	}
+}
+
+// notUnix traps socket families other than AF_UNIX. glibc's NSS opens an
+// AF_UNIX socket to nscd in most programs: trapping those would be noise.
+var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
+
+const personalityQuery = 0xffffffff
+
+// Table is the NOCR table: every syscall (and argument condition) that creates
+// state crrun cannot checkpoint yet. When the engine learns to save a kind of
+// state, its row leaves the table, and its kind leaves Scan, in the same change.
+var Table = []Entry{
+	{Syscall: "socket", Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
+		Reason: socketReason("socket"), Why: "EACCES: what a sandbox that forbids the family returns; clients report it and fall back"},
+	{Syscall: "socketpair", Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
+		Reason: socketReason("socketpair"), Why: "as socket"},
+	{Syscall: "io_uring_setup", Kind: "io_uring", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: io_uring not supported yet"), Why: "ENOSYS: liburing users fall back to epoll/threads when io_uring is absent"},
+	{Syscall: "io_setup", Kind: "aio", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: Linux AIO not supported yet"), Why: "ENOSYS: libaio users (and glibc's POSIX AIO) fall back to threads"},
+	{Syscall: "userfaultfd", Kind: "userfaultfd", DenyErrno: unix.EPERM,
+		Reason: fixed("CR: userfaultfd not supported yet"), Why: "EPERM: what unprivileged callers get when vm.unprivileged_userfaultfd=0"},
+	{Syscall: "perf_event_open", Kind: "perf_event", DenyErrno: unix.EACCES,
+		Reason: fixed("CR: perf_event_open not supported yet"), Why: "EACCES: what perf_event_paranoid gives; profilers report it and go on"},
+	{Syscall: "bpf", Kind: "bpf", DenyErrno: unix.EPERM,
+		Reason: fixed("CR: bpf maps/programs not supported yet"), Why: "EPERM: what unprivileged bpf() returns on most systems"},
+	{Syscall: "shmget", Kind: "sysv_shm", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Reason: fixed("CR: SysV shared memory not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC; callers fall back to mmap"},
+	{Syscall: "shmat", Kind: "sysv_shm", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: SysV shared memory not supported yet"), Why: "as shmget"},
+	{Syscall: "semget", Kind: "sysv_sem", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Reason: fixed("CR: SysV semaphores not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
+	{Syscall: "msgget", Kind: "sysv_msg", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Reason: fixed("CR: SysV message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
+	{Syscall: "mq_open", Kind: "mqueue", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: POSIX message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_POSIX_MQUEUE"},
+	{Syscall: "inotify_init", Kind: "inotify", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: inotify not supported yet"), Why: "ENOSYS: file watchers fall back to polling"},
+	{Syscall: "inotify_init1", Kind: "inotify", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: inotify not supported yet"), Why: "as inotify_init"},
+	{Syscall: "fanotify_init", Kind: "fanotify", DenyErrno: unix.EPERM,
+		Reason: fixed("CR: fanotify not supported yet"), Why: "EPERM: what unprivileged callers get"},
+	{Syscall: "memfd_secret", Kind: "memfd_secret", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: memfd_secret memory cannot be read"), Why: "ENOSYS: as a kernel booted without secretmem"},
+	{Syscall: "clone", Kind: "namespace", Rules: nsRules(false), DenyErrno: unix.EPERM,
+		Reason: nsReason(false), Why: "EPERM: what an unprivileged caller gets; sandboxing code goes on without"},
+	{Syscall: "unshare", Kind: "namespace", Rules: nsRules(true), DenyErrno: unix.EPERM,
+		Reason: nsReason(true), Why: "as clone"},
+	{Syscall: "setns", Kind: "namespace", DenyErrno: unix.EPERM,
+		Reason: fixed("CR: joining other namespaces (setns) not supported yet"), Why: "as clone"},
+	{Syscall: "keyctl", Kind: "keyring", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Reason: fixed("CR: kernel keyrings not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_KEYS; keyutils users fall back"},
+	{Syscall: "add_key", Kind: "keyring", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Reason: fixed("CR: kernel keyrings not supported yet"), Why: "as keyctl"},
+	{Syscall: "request_key", Kind: "keyring", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Reason: fixed("CR: kernel keyrings not supported yet"), Why: "as keyctl"},
+	{Syscall: "timer_create", Kind: "posix_timer", DenyErrno: unix.ENOSYS,
+		Reason: fixed("CR: POSIX timers not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_POSIX_TIMERS; callers fall back to setitimer"},
+	{Syscall: "ptrace", Kind: "ptrace", DenyErrno: unix.EPERM,
+		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PTRACE_TRACEME}}, {{Arg: 0, Op: OpEq, Val: unix.PTRACE_ATTACH}}, {{Arg: 0, Op: OpEq, Val: unix.PTRACE_SEIZE}}},
+		Reason: fixed("CR: ptrace inside the app not supported yet"), Why: "EPERM: what Yama or a missing capability gives; debuggers report it"},
+	{Syscall: "seccomp", Kind: "seccomp", DenyErrno: unix.EINVAL,
+		Rules:  [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.SECCOMP_SET_MODE_STRICT}}, {{Arg: 0, Op: OpEq, Val: unix.SECCOMP_SET_MODE_FILTER}}},
+		Reason: fixed("CR: the app's own seccomp filter not supported yet"), Why: "EINVAL: what a kernel without seccomp filters returns; sandboxes treat it as unavailable"},
+	{Syscall: "prctl", Kind: "seccomp", DenyErrno: unix.EINVAL,
+		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}},
+		Reason: func(a [6]uint64) (string, bool) {
+			switch a[0] {
+			case unix.PR_SET_SECCOMP:
+				return "CR: the app's own seccomp filter not supported yet", true
+			case unix.PR_SET_MM:
+				return "CR: prctl(PR_SET_MM) not supported", true
+			}
+			return "", false
+		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM is refused the same way"},
+	{Syscall: "landlock_restrict_self", Kind: "landlock", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Reason: fixed("CR: Landlock rulesets not supported"), Why: "ENOSYS: Landlock users treat it as best-effort and go on"},
+	{Syscall: "pkey_alloc", Kind: "pkey", DenyErrno: unix.ENOSPC, Scope: Sticky,
+		Reason: fixed("CR: memory protection keys not supported"), Why: "ENOSPC: 'no key available', which pkey users must handle anyway"},
+	{Syscall: "modify_ldt", Kind: "ldt", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Rules:  [][]Cond{{{Arg: 0, Op: OpEq, Val: 1}}, {{Arg: 0, Op: OpEq, Val: 0x11}}},
+		Reason: fixed("CR: LDT entries (modify_ldt) not supported"), Why: "ENOSYS: as a kernel without CONFIG_MODIFY_LDT_SYSCALL"},
+	{Syscall: "iopl", Kind: "ioport", DenyErrno: unix.EPERM, Scope: Sticky,
+		Reason: fixed("CR: I/O port access (iopl) not supported"), Why: "EPERM: what a caller without CAP_SYS_RAWIO gets"},
+	{Syscall: "ioperm", Kind: "ioport", DenyErrno: unix.EPERM, Scope: Sticky,
+		Reason: fixed("CR: I/O port access (ioperm) not supported"), Why: "as iopl"},
+	{Syscall: "personality", Kind: "personality", DenyErrno: unix.EINVAL,
+		Rules: [][]Cond{{{Arg: 0, Op: OpNe, Val: personalityQuery}}},
+		Reason: func(a [6]uint64) (string, bool) {
+			p := a[0] & 0xffffffff
+			if p == personalityQuery || p == 0 {
+				return "", false
+			}
+			return "CR: personality(" + PersonalityName(p) + ") not supported yet", true
+		}, Why: "EINVAL: what the kernel returns for a persona it does not know"},
+}
+
+func init() {
+	for _, call := range []string{"mount", "umount2", "pivot_root", "chroot", "fsopen", "open_tree", "move_mount", "mount_setattr"} {
+		Table = append(Table, Entry{Syscall: call, Kind: "mount", DenyErrno: unix.EPERM, Scope: Sticky,
+			Reason: fixed("CR: mount/chroot changes (" + call + ") not supported yet"),
+			Why:    "EPERM: what a caller without CAP_SYS_ADMIN gets"})
+	}
+}
+
+// PersonalityName renders a personality value: ADDR_NO_RANDOMIZE|READ_IMPLIES_EXEC.
+func PersonalityName(p uint64) string {
+	flags := []struct {
+		bit  uint64
+		name string
+	}{
+		{0x0040000, "ADDR_NO_RANDOMIZE"}, {0x0400000, "READ_IMPLIES_EXEC"},
+		{0x0800000, "ADDR_LIMIT_32BIT"}, {0x0200000, "MMAP_PAGE_ZERO"},
+		{0x1000000, "SHORT_INODE"}, {0x4000000, "WHOLE_SECONDS"},
+		{0x2000000, "STICKY_TIMEOUTS"}, {0x8000000, "ADDR_LIMIT_3GB"},
+		{0x0100000, "UNAME26"}, {0x0020000, "FDPIC_FUNCPTRS"},
+	}
+	var names []string
+	rest := p
+	for _, f := range flags {
+		if p&f.bit != 0 {
+			names = append(names, f.name)
+			rest &^= f.bit
+		}
+	}
+	if rest != 0 || len(names) == 0 {
+		names = append(names, fmt.Sprintf("%#x", rest))
+	}
+	return strings.Join(names, "|")
+}

@@ -1,0 +1,59 @@
+package supervisor
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// Policy is what --on-nocr does when the app makes a syscall in the NOCR table.
+type Policy string
+
+// NOCR policies.
+const (
+	PolicyWarn Policy = "warn" // record the taint, let the call run
+	PolicyDeny Policy = "deny" // fail the call with the entry's errno; the app stays checkpointable
+	PolicyKill Policy = "kill" // end the app with a message
+)
+
+// ParsePolicy checks a --on-nocr value.
+func ParsePolicy(s string) (Policy, error) {
+	switch p := Policy(s); p {
+	case PolicyWarn, PolicyDeny, PolicyKill:
+		return p, nil
+	}
+	return "", fmt.Errorf("--on-nocr=%q: want warn, deny or kill", s)
+}
+
+// Config is what `crrun run` needs.
+type Config struct {
+	Argv   []string // the command as the user typed it
+	Path   string   // Argv[0] resolved through PATH
+	OnNOCR Policy
+	// WaitMain ends the whole app when its main process exits; by default crrun
+	// supervises until every process of the app has exited.
+	WaitMain bool
+	// RuntimeDir overrides where the control socket lives (see RuntimeDir).
+	RuntimeDir string
+}
+
+// Exit is how the app ended, for crrun to mirror.
+type Exit struct {
+	Code   int            // exit code, when Signal == 0
+	Signal syscall.Signal // the app was killed by this signal
+}
+
+// Exit codes of crrun's own, as podman and docker use them.
+const (
+	ExitUsage    = 2   // bad command line
+	ExitInternal = 125 // crrun itself failed (also: --on-nocr=kill ended the app)
+	ExitNotExec  = 126 // the command exists but cannot be executed
+	ExitNotFound = 127 // the command was not found
+)
+
+// Error carries an exit code with a message for the user.
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }

@@ -1,0 +1,219 @@
+package supervisor
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RuntimeDir is where supervisors put their control sockets, one per
+// supervisor, named <supervisor pid>.sock:
+// $CRRUN_RUNTIME_DIR, else $XDG_RUNTIME_DIR/crrun, else /run/crrun for root,
+// else /tmp/crrun-<uid>.
+func RuntimeDir(override string) string {
+	if override != "" {
+		return override
+	}
+	if d := os.Getenv("CRRUN_RUNTIME_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "crrun")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/crrun"
+	}
+	return fmt.Sprintf("/tmp/crrun-%d", os.Geteuid())
+}
+
+// ensureRuntimeDir creates dir 0700 and refuses one that another user owns or
+// others can write (it may sit in /tmp).
+func ensureRuntimeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return os.NewSyscallError("lstat "+dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to us (uid %d)", dir, st.Uid, os.Geteuid())
+	}
+	if st.Mode&0o022 != 0 {
+		return fmt.Errorf("%s is writable by others (mode %o)", dir, st.Mode&0o777)
+	}
+	return nil
+}
+
+// request and response of the control protocol: one JSON line each way.
+type request struct {
+	Op string `json:"op"` // "status"
+}
+
+type response struct {
+	Error  string  `json:"error,omitempty"`
+	Status *Status `json:"status,omitempty"`
+}
+
+type controlServer struct {
+	ln   *net.UnixListener
+	path string
+}
+
+func (c *controlServer) Close() {
+	c.ln.Close()
+	os.Remove(c.path)
+}
+
+func (s *Supervisor) serveControl() (*controlServer, error) {
+	dir := RuntimeDir(s.cfg.RuntimeDir)
+	if err := ensureRuntimeDir(dir); err != nil {
+		return nil, fmt.Errorf("runtime dir: %w", err)
+	}
+	path := filepath.Join(dir, strconv.Itoa(os.Getpid())+".sock")
+	os.Remove(path) // a stale socket of a dead crrun with our pid
+	old := unix.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	unix.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	ln.SetUnlinkOnClose(true)
+	c := &controlServer{ln: ln, path: path}
+	go func() {
+		for {
+			conn, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			go s.serveConn(conn)
+		}
+	}()
+	return c, nil
+}
+
+// peerAllowed checks SO_PEERCRED: the same uid as crrun, or root.
+func peerAllowed(conn *net.UnixConn) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("uid %d may not control a crrun of uid %d", cred.Uid, os.Geteuid())
+	}
+	return nil
+}
+
+func (s *Supervisor) serveConn(conn *net.UnixConn) {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	enc := json.NewEncoder(conn)
+	if err := peerAllowed(conn); err != nil {
+		slog.Warn("control socket: refused a client", "err", err)
+		_ = enc.Encode(response{Error: "permission denied: " + err.Error()})
+		return
+	}
+	line, err := bufio.NewReader(io.LimitReader(conn, 64<<10)).ReadBytes('\n')
+	if err != nil && len(line) == 0 {
+		return
+	}
+	var req request
+	if err := json.Unmarshal(line, &req); err != nil {
+		_ = enc.Encode(response{Error: "bad request: " + err.Error()})
+		return
+	}
+	switch req.Op {
+	case "status":
+		st := s.Status()
+		_ = enc.Encode(response{Status: &st})
+	default:
+		_ = enc.Encode(response{Error: fmt.Sprintf("unknown request %q", req.Op)})
+	}
+}
+
+// ErrNoSupervisor means no running crrun answers at that pid.
+var ErrNoSupervisor = errors.New("no running crrun")
+
+// QueryStatus asks the supervisor with pid for its status.
+func QueryStatus(runtimeDir string, pid int) (*Status, error) {
+	path := filepath.Join(RuntimeDir(runtimeDir), strconv.Itoa(pid)+".sock")
+	conn, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w with pid %d (no control socket %s)", ErrNoSupervisor, pid, path)
+		}
+		return nil, fmt.Errorf("connect to crrun %d at %s: %w", pid, path, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := json.NewEncoder(conn).Encode(request{Op: "status"}); err != nil {
+		return nil, fmt.Errorf("ask crrun %d: %w", pid, err)
+	}
+	var resp response
+	if err := json.NewDecoder(io.LimitReader(conn, 64<<20)).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("read the answer of crrun %d: %w", pid, err)
+	}
+	if resp.Error != "" {
+		return nil, fmt.Errorf("crrun %d: %s", pid, resp.Error)
+	}
+	if resp.Status == nil {
+		return nil, fmt.Errorf("crrun %d: empty answer", pid)
+	}
+	return resp.Status, nil
+}
+
+// ListSupervisors returns the pids of running supervisors, removing the sockets
+// of dead ones.
+func ListSupervisors(runtimeDir string) ([]int, error) {
+	dir := RuntimeDir(runtimeDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".sock")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			os.Remove(filepath.Join(dir, e.Name()))
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	return pids, nil
+}

@@ -1,0 +1,70 @@
+package supervisor
+
+import (
+	"sync"
+	"time"
+
+	"crrun/seccomp"
+)
+
+// Taint is one NOCR event: who made which syscall, and why that makes the app
+// not checkpointable.
+type Taint struct {
+	Reason  string        `json:"reason"`
+	Kind    string        `json:"kind"`
+	Scope   seccomp.Scope `json:"-"`
+	Pid     int           `json:"pid"`   // host pid (thread group)
+	NsPid   int           `json:"nspid"` // pid inside the app's namespace
+	Tid     int           `json:"tid"`
+	Comm    string        `json:"comm"`
+	Syscall string        `json:"syscall"`
+	Time    time.Time     `json:"time"`
+	Denied  bool          `json:"denied,omitempty"` // --on-nocr=deny failed the call
+}
+
+type taintKey struct {
+	pid    int
+	reason string
+}
+
+// Ledger records the first taint per process and reason, in arrival order.
+type Ledger struct {
+	mu     sync.Mutex
+	byKey  map[taintKey]*Taint
+	events []*Taint
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger { return &Ledger{byKey: map[taintKey]*Taint{}} }
+
+// Add records t and reports whether it is the first of its process and reason.
+func (l *Ledger) Add(t *Taint) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := taintKey{t.Pid, t.Reason}
+	if _, ok := l.byKey[k]; ok {
+		return false
+	}
+	l.byKey[k] = t
+	l.events = append(l.events, t)
+	return true
+}
+
+// Snapshot returns the recorded taints of the processes in alive (all of them
+// if alive is nil), forgetting those of processes that are gone.
+func (l *Ledger) Snapshot(alive map[int]bool) []Taint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Taint
+	kept := l.events[:0]
+	for _, t := range l.events {
+		if alive != nil && !alive[t.Pid] {
+			delete(l.byKey, taintKey{t.Pid, t.Reason})
+			continue
+		}
+		kept = append(kept, t)
+		out = append(out, *t)
+	}
+	l.events = kept
+	return out
+}

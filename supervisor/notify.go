@@ -1,0 +1,122 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// taskInfo reads what a notification does not carry: the thread group (the
+// notification's pid is a TID), the pid inside the app's namespace, and comm.
+func taskInfo(tid int) (tgid, nspid int, comm string) {
+	tgid = tid
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return
+	}
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		k, v, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch string(k) {
+		case "Name":
+			comm = string(v)
+		case "Tgid":
+			tgid, _ = strconv.Atoi(string(v))
+		case "NStgid":
+			f := bytes.Fields(v)
+			if len(f) > 0 {
+				nspid, _ = strconv.Atoi(string(f[len(f)-1]))
+			}
+		}
+	}
+	return
+}
+
+// notifyLoop answers the app's trapped syscalls until the listener hangs up
+// (every task that used the filter is gone). Answers come first and fast: a
+// trapped task waits for us, and a signal during a pending notification can
+// surface as EINTR in the app.
+func (s *Supervisor) notifyLoop(fd int) {
+	defer unix.Close(fd)
+	var n seccomp.Notif
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		pfd[0].Revents = 0
+		if _, err := unix.Poll(pfd, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			slog.Error("seccomp listener poll failed; NOCR tracking stopped", "err", err)
+			return
+		}
+		if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 && pfd[0].Revents&unix.POLLIN == 0 {
+			return
+		}
+		if err := seccomp.Recv(fd, &n); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // the task died before we received its notification
+			}
+			slog.Error("seccomp listener receive failed; NOCR tracking stopped", "err", err)
+			return
+		}
+		s.handle(fd, &n)
+	}
+}
+
+func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
+	tid := int(n.Pid)
+	mem := func(addr uint64, buf []byte) error {
+		f, err := os.Open("/proc/" + strconv.Itoa(tid) + "/mem")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := f.ReadAt(buf, int64(addr)); err != nil {
+			return err
+		}
+		if !seccomp.IDValid(fd, n.ID) { // the TID may have been reused meanwhile
+			return errors.New("notification no longer valid")
+		}
+		return nil
+	}
+	d := s.filter.Decode(n, mem)
+	if !d.Taint {
+		_ = seccomp.Continue(fd, n.ID)
+		return
+	}
+	tgid, nspid, comm := taskInfo(tid)
+	t := &Taint{Reason: d.Reason, Kind: d.Entry.Kind, Scope: d.Entry.Scope, Pid: tgid, NsPid: nspid,
+		Tid: tid, Comm: comm, Syscall: d.Syscall, Time: time.Now()}
+	switch s.cfg.OnNOCR {
+	case PolicyDeny:
+		_ = seccomp.Fail(fd, n.ID, d.Entry.DenyErrno)
+		t.Denied = true
+		if s.denied.Add(t) {
+			slog.Warn(fmt.Sprintf("denied %s in pid %d (%s) with %s: %s", d.Syscall, tgid, comm,
+				unix.ErrnoName(d.Entry.DenyErrno), d.Reason), "tid", tid)
+		}
+	case PolicyKill:
+		_ = seccomp.Fail(fd, n.ID, unix.EPERM)
+		if s.ledger.Add(t) {
+			slog.Error(fmt.Sprintf("NOCR pid %d (%s): %s; --on-nocr=kill: ending the app", tgid, comm, d.Reason),
+				"tid", tid, "syscall", d.Syscall)
+		}
+		s.requestKill(fmt.Sprintf("the app was ended by --on-nocr=kill: pid %d (%s): %s", tgid, comm, d.Reason))
+	default:
+		_ = seccomp.Continue(fd, n.ID)
+		if s.ledger.Add(t) {
+			slog.Warn(fmt.Sprintf("NOCR pid %d (%s): %s", tgid, comm, d.Reason), "tid", tid, "syscall", d.Syscall)
+		}
+	}
+}

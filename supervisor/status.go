@@ -1,0 +1,200 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"crrun/seccomp"
+)
+
+// Status is the answer to `crrun status --json`. It is a stable interface:
+// fields are only ever added. See docs/status.md.
+type Status struct {
+	SupervisorPid  int       `json:"supervisor_pid"`
+	Command        []string  `json:"command"`
+	Started        time.Time `json:"started"`
+	OnNOCR         string    `json:"on_nocr"`
+	Checkpointable bool      `json:"checkpointable"`
+	Reasons        []Reason  `json:"reasons"`
+	Denied         []Reason  `json:"denied"`
+	Processes      []Process `json:"processes"`
+}
+
+// Reason is one reason the app cannot be checkpointed, and who caused it.
+type Reason struct {
+	Reason  string    `json:"reason"`
+	Kind    string    `json:"kind"`
+	Pid     int       `json:"pid"`
+	NsPid   int       `json:"nspid"`
+	Tid     int       `json:"tid"`
+	Comm    string    `json:"comm"`
+	Syscall string    `json:"syscall"`          // the trapped call, "" if only the scan saw it
+	Fd      *int      `json:"fd,omitempty"`     // the fd holding the state
+	Source  string    `json:"source"`           // "trap" (sticky), "scan", or "trap+scan"
+	Since   time.Time `json:"since,omitzero"`   // when the trap fired
+	Sticky  bool      `json:"sticky,omitempty"` // lasts for the life of the process
+}
+
+// Process is one process of the app.
+type Process struct {
+	Pid     int    `json:"pid"`   // in crrun's (the caller's) PID namespace
+	NsPid   int    `json:"nspid"` // inside the app's PID namespace
+	PPid    int    `json:"ppid"`  // parent, inside the app's namespace (1 = crrun's init)
+	Comm    string `json:"comm"`
+	Threads int    `json:"threads"`
+	State   string `json:"state"`
+}
+
+func (s *Supervisor) recordBaseline() {
+	s.baseline = Baseline{
+		Namespaces: seccomp.ReadNamespaces(s.initPid),
+		// The app runs under the filters its init had, plus crrun's own.
+		SeccompFilters: seccomp.ReadSeccompFilters(s.initPid) + 1,
+	}
+}
+
+// processes lists the app's processes, main first then in tree order, by
+// walking /proc/PID/task/*/children down from crrun's init.
+func (s *Supervisor) processes() []Process {
+	var out []Process
+	seen := map[int]bool{}
+	var walk func(pid int)
+	walk = func(pid int) {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		var kids []int
+		for _, t := range tasks {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+			for _, f := range strings.Fields(string(b)) {
+				if k, err := strconv.Atoi(f); err == nil && !seen[k] {
+					seen[k] = true
+					kids = append(kids, k)
+				}
+			}
+		}
+		sort.Slice(kids, func(i, j int) bool {
+			return (kids[i] == s.mainPid) || (kids[j] != s.mainPid && kids[i] < kids[j])
+		})
+		for _, k := range kids {
+			out = append(out, readProcess(k))
+			walk(k)
+		}
+	}
+	if s.initPid > 0 {
+		walk(s.initPid)
+	}
+	return out
+}
+
+func readProcess(pid int) Process {
+	p := Process{Pid: pid}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return p
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "Name":
+			p.Comm = v
+		case "State":
+			p.State = v
+		case "Threads":
+			p.Threads, _ = strconv.Atoi(v)
+		case "NStgid":
+			if f := strings.Fields(v); len(f) > 0 {
+				p.NsPid, _ = strconv.Atoi(f[len(f)-1])
+			}
+		case "PPid":
+			p.PPid, _ = strconv.Atoi(v)
+		}
+	}
+	// PPid is in our namespace; show the parent's pid inside the app's one.
+	if p.PPid > 0 {
+		pp := p.PPid
+		p.PPid = 0
+		if q, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pp)); err == nil {
+			for _, line := range strings.Split(string(q), "\n") {
+				if v, ok := strings.CutPrefix(line, "NStgid:"); ok {
+					if f := strings.Fields(v); len(f) > 0 {
+						p.PPid, _ = strconv.Atoi(f[len(f)-1])
+					}
+				}
+			}
+		}
+	}
+	return p
+}
+
+// stdioIDs identifies crrun's own stdin, stdout and stderr.
+func stdioIDs() []seccomp.FileID {
+	var ids []seccomp.FileID
+	for fd := 0; fd <= 2; fd++ {
+		if id, ok := seccomp.StatFileID(fmt.Sprintf("/proc/self/fd/%d", fd)); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Status answers `crrun status`: the process tree and whether the app can be
+// checkpointed, with every reason. The scan is authoritative; trap records say
+// who caused what the scan found, and carry the sticky taints no scan can see.
+func (s *Supervisor) Status() Status {
+	procs := s.processes()
+	alive := map[int]bool{}
+	nspid := map[int]int{}
+	comm := map[int]string{}
+	var pids []int
+	for _, p := range procs {
+		alive[p.Pid] = true
+		nspid[p.Pid] = p.NsPid
+		comm[p.Pid] = p.Comm
+		pids = append(pids, p.Pid)
+	}
+	st := Status{SupervisorPid: os.Getpid(), Command: s.cfg.Argv, Started: s.started,
+		OnNOCR: string(s.cfg.OnNOCR), Processes: procs, Reasons: []Reason{}, Denied: []Reason{}}
+	if st.Processes == nil {
+		st.Processes = []Process{}
+	}
+	taints := s.ledger.Snapshot(alive)
+	findings := seccomp.Scan(seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
+		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs()})
+	used := map[int]bool{}
+	for _, f := range findings {
+		r := Reason{Reason: f.Reason, Kind: f.Kind, Pid: f.Pid, NsPid: nspid[f.Pid], Tid: f.Pid,
+			Comm: comm[f.Pid], Source: "scan"}
+		if f.Fd >= 0 {
+			fd := f.Fd
+			r.Fd = &fd
+		}
+		for i, t := range taints {
+			if !used[i] && t.Pid == f.Pid && t.Kind == f.Kind {
+				used[i] = true
+				r.Tid, r.Syscall, r.Since, r.Source = t.Tid, t.Syscall, t.Time, "trap+scan"
+				break
+			}
+		}
+		st.Reasons = append(st.Reasons, r)
+	}
+	for _, t := range taints {
+		if t.Scope != seccomp.Sticky {
+			continue
+		}
+		st.Reasons = append(st.Reasons, Reason{Reason: t.Reason, Kind: t.Kind, Pid: t.Pid, NsPid: t.NsPid,
+			Tid: t.Tid, Comm: t.Comm, Syscall: t.Syscall, Source: "trap", Since: t.Time, Sticky: true})
+	}
+	for _, t := range s.denied.Snapshot(alive) {
+		st.Denied = append(st.Denied, Reason{Reason: t.Reason, Kind: t.Kind, Pid: t.Pid, NsPid: t.NsPid,
+			Tid: t.Tid, Comm: t.Comm, Syscall: t.Syscall, Source: "trap", Since: t.Time})
+	}
+	st.Checkpointable = len(st.Reasons) == 0
+	return st
+}

@@ -1,0 +1,360 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// Supervisor runs one app: its launch, its NOCR ledger, its control socket.
+type Supervisor struct {
+	cfg     Config
+	filter  *seccomp.Filter
+	ledger  *Ledger // taints (warn and kill policies)
+	denied  *Ledger // calls failed by --on-nocr=deny
+	started time.Time
+
+	initPid  int // host pid of crrun's init (PID 1 of the app's namespace)
+	mainPid  int // host pid of the app's main process (also its pgid)
+	baseline Baseline
+
+	fgTTY bool // crrun had the terminal and gave it to the app
+	sigc  chan os.Signal
+
+	killOnce sync.Once
+	killMsg  string
+	killc    chan struct{}
+}
+
+// Baseline is what the app's processes looked like at launch, for the scan to
+// compare against (namespaces, seccomp filter count).
+type Baseline struct {
+	Namespaces     map[string]string
+	SeccompFilters int
+}
+
+func (s *Supervisor) requestKill(msg string) {
+	s.killOnce.Do(func() {
+		s.killMsg = msg
+		close(s.killc)
+	})
+}
+
+// socketpair returns a close-on-exec SOCK_SEQPACKET pair: message boundaries
+// keep the small JSON events and the SCM_RIGHTS transfer simple.
+func socketpair() (a, b int, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, -1, os.NewSyscallError("socketpair", err)
+	}
+	return fds[0], fds[1], nil
+}
+
+// Run launches cfg.Argv under crrun and supervises it until every process of
+// the app has exited (or its main one, with WaitMain). It returns how the app
+// ended, for the caller to mirror.
+func Run(cfg Config) (Exit, error) {
+	if os.Geteuid() != 0 {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "crrun needs root for now: it creates PID and mount " +
+			"namespaces for the app, and running as an ordinary user (through a user namespace) is not implemented yet"}
+	}
+	filter, err := seccomp.Build()
+	if err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
+	}
+	s := &Supervisor{cfg: cfg, filter: filter, ledger: NewLedger(), denied: NewLedger(),
+		started: time.Now(), killc: make(chan struct{})}
+	return s.run()
+}
+
+func (s *Supervisor) run() (Exit, error) {
+	// Signals ignored when crrun started (nohup) stay ignored for the app; crrun
+	// must look before it installs its own handlers.
+	var ignored []int
+	for n := 1; n < 32; n++ {
+		if signal.Ignored(syscall.Signal(n)) {
+			ignored = append(ignored, n)
+		}
+	}
+	sigc := make(chan os.Signal, 64)
+	s.sigc = sigc
+	var fwd []os.Signal
+	for _, sig := range append(forwardable(), unix.SIGUSR1) {
+		if !signal.Ignored(sig) {
+			fwd = append(fwd, sig)
+		}
+	}
+	signal.Notify(sigc, fwd...)
+	defer signal.Stop(sigc)
+	// crrun hands the terminal back and forth with tcsetpgrp from the
+	// background, which SIGTTOU would stop.
+	signal.Ignore(unix.SIGTTOU, unix.SIGTTIN)
+
+	if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
+		s.fgTTY = true
+	}
+
+	evSup, evInit, err := socketpair()
+	if err != nil {
+		return Exit{}, err
+	}
+	scSup, scInit, err := socketpair()
+	if err != nil {
+		return Exit{}, err
+	}
+	icfg, _ := json.Marshal(initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored})
+	cmd := exec.Command("/proc/self/exe", append([]string{InitArg, string(icfg), s.cfg.Path}, s.cfg.Argv...)...)
+	cmd.Args[0] = "crrun"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp")}
+	// Pdeathsig: if crrun dies (even by SIGKILL), the kernel kills its init, and
+	// with PID 1 gone the kernel kills every process in the namespace: the app
+	// never runs on with nobody answering its trapped syscalls. Pdeathsig fires
+	// when the *thread* that forked exits, so the fork happens on a thread that
+	// stays locked to a goroutine living as long as crrun.
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS,
+		Setpgid:    true,
+		Pdeathsig:  unix.SIGKILL,
+	}
+	startErr := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread must outlive the init
+		startErr <- cmd.Start()
+		select {}
+	}()
+	if err := <-startErr; err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "start the app's init in new PID and mount namespaces: " + err.Error()}
+	}
+	unix.Close(evInit)
+	unix.Close(scInit)
+	s.initPid = cmd.Process.Pid
+	reaped := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(reaped) }()
+	defer func() {
+		_ = unix.Kill(s.initPid, unix.SIGKILL)
+		<-reaped
+	}()
+
+	events := make(chan event, 16)
+	go readEvents(evSup, events)
+
+	// Hand the exec stage its filter, take the listener back.
+	if err := unix.Sendmsg(scSup, s.filter.BPF, nil, nil, 0); err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "send the filter to the exec stage: " + err.Error()}
+	}
+	listener, execErr, err := recvListener(scSup)
+	if err != nil {
+		return Exit{}, s.launchError(events, err)
+	}
+	if execErr != nil {
+		return Exit{}, execErr
+	}
+	go s.notifyLoop(listener)
+	execRes := make(chan *Error, 1)
+	go func() { // EOF on success: the socket was close-on-exec in the exec stage
+		_, e, _ := recvListener(scSup)
+		unix.Close(scSup)
+		execRes <- e
+	}()
+
+	s.recordBaseline()
+	ctl, err := s.serveControl()
+	if err != nil {
+		slog.Warn("no control socket: crrun status will not see this app", "err", err)
+	} else {
+		defer ctl.Close()
+	}
+
+	var exit *Exit
+	for {
+		select {
+		case e := <-execRes:
+			if e != nil {
+				return Exit{}, e
+			}
+		case sig := <-sigc:
+			s.onSignal(sig.(syscall.Signal))
+		case <-s.killc:
+			_ = unix.Kill(s.initPid, unix.SIGKILL)
+			<-reaped
+			s.takeTerminal()
+			return Exit{}, &Error{Code: ExitInternal, Msg: s.killMsg}
+		case e, ok := <-events:
+			if !ok { // the init is gone
+				<-reaped
+				s.takeTerminal()
+				if exit == nil {
+					return Exit{}, &Error{Code: ExitInternal, Msg: "crrun's init died before the app exited: " + cmd.ProcessState.String()}
+				}
+				return *exit, nil
+			}
+			switch e.Ev {
+			case "started":
+				s.mainPid = s.findMain(e.NsPid)
+			case "stopped":
+				s.onAppStopped(syscall.Signal(e.Sig))
+			case "exit":
+				exit = &Exit{Code: e.Code, Signal: syscall.Signal(e.Sig)}
+			case "error":
+				return Exit{}, &Error{Code: ExitInternal, Msg: e.Msg}
+			}
+		}
+	}
+}
+
+// launchError explains why the exec stage never reported: usually the init
+// failed first and said why on the event socket.
+func (s *Supervisor) launchError(events chan event, err error) error {
+	timeout := time.After(2 * time.Second)
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return &Error{Code: ExitInternal, Msg: "launch failed: " + err.Error()}
+			}
+			if e.Ev == "error" {
+				return &Error{Code: ExitInternal, Msg: e.Msg}
+			}
+		case <-timeout:
+			return &Error{Code: ExitInternal, Msg: "launch failed: " + err.Error()}
+		}
+	}
+}
+
+func readEvents(fd int, out chan<- event) {
+	defer close(out)
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	for {
+		n, _, _, _, err := unix.Recvmsg(fd, buf, nil, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		var e event
+		if json.Unmarshal(buf[:n], &e) == nil {
+			out <- e
+		}
+	}
+}
+
+// recvListener reads the exec stage's message: the listener fd, an exec
+// failure, or EOF.
+func recvListener(fd int) (listener int, execErr *Error, err error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, nil, os.NewSyscallError("recvmsg", err)
+		}
+		if n == 0 && oobn == 0 {
+			return -1, nil, errors.New("the exec stage exited without a word")
+		}
+		if oobn > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err == nil && len(msgs) == 1 {
+				if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+					return fds[0], nil, nil
+				}
+			}
+			return -1, nil, errors.New("bad listener message from the exec stage")
+		}
+		var r execResult
+		if err := json.Unmarshal(buf[:n], &r); err != nil {
+			return -1, nil, fmt.Errorf("bad message from the exec stage: %q", buf[:n])
+		}
+		return -1, &Error{Code: r.Code, Msg: r.Msg}, nil
+	}
+}
+
+// findMain maps the app's main process from its pid in the namespace to its
+// host pid: it is the init's only direct child at start.
+func (s *Supervisor) findMain(nspid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", s.initPid, s.initPid))
+	for _, f := range strings.Fields(string(b)) {
+		pid, _ := strconv.Atoi(f)
+		if _, ns, _ := taskInfo(pid); ns == nspid {
+			return pid
+		}
+	}
+	return 0
+}
+
+func (s *Supervisor) onSignal(sig syscall.Signal) {
+	switch sig {
+	case unix.SIGUSR1:
+		// Reserved for checkpoints. Until the engine lands: report.
+		st := s.Status()
+		if st.Checkpointable {
+			slog.Info("SIGUSR1: checkpoint requested; the app is checkpointable (the checkpoint engine is not implemented yet)")
+		} else {
+			slog.Warn(fmt.Sprintf("SIGUSR1: checkpoint requested; the app is NOT checkpointable (%d reasons)", len(st.Reasons)))
+			for _, r := range st.Reasons {
+				slog.Warn(fmt.Sprintf("  pid %d (%s): %s", r.Pid, r.Comm, r.Reason))
+			}
+		}
+		return
+	case unix.SIGCONT:
+		s.giveTerminal()
+	}
+	_ = unix.Kill(s.initPid, sig)
+}
+
+// giveTerminal puts the app's process group in the terminal's foreground, if
+// crrun owns the terminal (it does not after `bg`).
+func (s *Supervisor) giveTerminal() {
+	if !s.fgTTY || s.mainPid == 0 {
+		return
+	}
+	if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
+		_ = unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, s.mainPid)
+	}
+}
+
+// takeTerminal takes the foreground back for crrun's own process group.
+func (s *Supervisor) takeTerminal() {
+	if !s.fgTTY {
+		return
+	}
+	if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg != unix.Getpgrp() {
+		_ = unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, unix.Getpgrp())
+	}
+}
+
+// onAppStopped mirrors a job-control stop (Ctrl-Z) of the app on crrun, so the
+// shell that runs crrun sees its job stop and can fg/bg it. On SIGCONT crrun
+// gives the terminal back to the app and continues it.
+func (s *Supervisor) onAppStopped(sig syscall.Signal) {
+	if !s.fgTTY {
+		return
+	}
+	s.takeTerminal()
+	stop := sig
+	if stop == unix.SIGSTOP || stop == unix.SIGTTIN || stop == unix.SIGTTOU {
+		stop = unix.SIGTSTP
+	}
+	signal.Reset(stop)
+	_ = unix.Kill(os.Getpid(), stop) // stops here until the shell continues us
+	signal.Notify(s.sigc, stop)
+}
