@@ -32,6 +32,13 @@ func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 			args[i] &= 0xffffffff
 		}
 	}
+	if e == &ipcEntry {
+		if e = decodeIPC(args[0]); e == nil {
+			return Decision{Entry: &ipcEntry, Syscall: name}
+		}
+		r, ok := e.Reason(args)
+		return Decision{Entry: e, Taint: ok, Reason: r, Syscall: render("ipc", args, 3)}
+	}
 	if e == &socketcallEntry {
 		// socketcall(call, unsigned long *args): read the 32-bit args array.
 		call := args[0]

@@ -1,8 +1,7 @@
 package seccomp
 
 import (
-	"bufio"
-	"bytes"
+		"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -172,7 +171,12 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 	if err != nil {
 		return
 	}
-	var sockets map[uint64]string
+	pidfd := -1
+	defer func() {
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+	}()
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -189,14 +193,12 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 		}
 		switch {
 		case strings.HasPrefix(link, "socket:["):
-			ino, _ := strconv.ParseUint(strings.Trim(link[len("socket:"):], "[]"), 10, 64)
-			if sockets == nil {
-				sockets = socketFamilies(pid)
+			if pidfd < 0 {
+				if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+					pidfd = -1
+				}
 			}
-			fam := sockets[ino]
-			if fam == "" {
-				fam = "unknown family"
-			}
+			fam := socketFamily(pidfd, fd)
 			if fam == "AF_UNIX" {
 				add("unix_socket", fd, "CR: unix sockets not supported yet (fd %d)", fd)
 			} else {
@@ -241,42 +243,24 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 	}
 }
 
-// socketFamilies maps socket inodes of pid's network namespace to families,
-// from /proc/PID/net/*.
-func socketFamilies(pid int) map[uint64]string {
-	m := map[uint64]string{}
-	files := []struct{ name, fam string }{
-		{"unix", "AF_UNIX"}, {"tcp", "AF_INET"}, {"udp", "AF_INET"}, {"raw", "AF_INET"}, {"udplite", "AF_INET"},
-		{"tcp6", "AF_INET6"}, {"udp6", "AF_INET6"}, {"raw6", "AF_INET6"}, {"udplite6", "AF_INET6"},
-		{"netlink", "AF_NETLINK"}, {"packet", "AF_PACKET"},
+// socketFamily asks the socket itself: a duplicate taken with pidfd_getfd
+// (needs ptrace access to pid, which the app's supervisor has) answers
+// SO_DOMAIN for every family, bound or not, where /proc/net lists only the
+// sockets in the protocols' hash tables (an unbound TCP socket is not there).
+func socketFamily(pidfd, fd int) string {
+	if pidfd < 0 {
+		return "unknown family"
 	}
-	for _, f := range files {
-		fh, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, f.name))
-		if err != nil {
-			continue
-		}
-		col := map[string]int{"unix": 6, "netlink": 8, "packet": 8}[f.name]
-		if col == 0 {
-			col = 9 // tcp/udp/raw: the inode column
-		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		first := true
-		for sc.Scan() {
-			if first {
-				first = false
-				continue
-			}
-			fs := strings.Fields(sc.Text())
-			if len(fs) > col {
-				if ino, err := strconv.ParseUint(fs[col], 10, 64); err == nil {
-					m[ino] = f.fam
-				}
-			}
-		}
-		fh.Close()
+	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return "unknown family"
 	}
-	return m
+	defer unix.Close(dup)
+	dom, err := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil {
+		return "unknown family"
+	}
+	return FamilyName(uint64(dom))
 }
 
 func scanMaps(pid int, add func(kind string, fd int, format string, a ...any)) {

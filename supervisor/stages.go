@@ -96,7 +96,10 @@ func InitMain(args []string) {
 		fail("init: config: %v", err)
 	}
 	path, argv := args[1], args[2:]
+	// Neither of our sockets may leak into the app (the seccomp one reaches the
+	// exec stage as its fd 3, by dup2).
 	unix.CloseOnExec(ev)
+	unix.CloseOnExec(initSeccFd)
 
 	// A fresh /proc for the new PID namespace, so getpid() and /proc agree.
 	// Mount events must not propagate back to the host's namespace.

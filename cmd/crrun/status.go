@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -85,7 +84,7 @@ func printStatus(w io.Writer, st *supervisor.Status) {
 	if st.Checkpointable {
 		fmt.Fprintln(w, "  checkpointable: yes")
 	} else {
-		fmt.Fprintf(w, "  checkpointable: no (%d reasons)\n", len(st.Reasons))
+		fmt.Fprintf(w, "  checkpointable: no (%d %s)\n", len(st.Reasons), plural(len(st.Reasons), "reason"))
 		for _, r := range st.Reasons {
 			who := fmt.Sprintf("pid %d/%d (%s)", r.Pid, r.NsPid, r.Comm)
 			if r.Syscall != "" {
@@ -109,4 +108,10 @@ func firstWord(s string) string {
 	return s
 }
 
-var _ = os.Stdout
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
