@@ -1,7 +1,7 @@
 package seccomp
 
 import (
-		"bytes"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"

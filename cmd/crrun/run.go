@@ -5,15 +5,12 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
 	"syscall"
-	"time"
 
 	"crrun/internal/clog"
 	"crrun/supervisor"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 type globalFlags struct {
@@ -78,22 +75,7 @@ func runApp(g *globalFlags, args []string) error {
 		return err
 	}
 	if exit.Signal != 0 {
-		dieBy(exit.Signal)
+		supervisor.DieBy(exit.Signal)
 	}
 	return &exitError{code: exit.Code}
-}
-
-// dieBy ends crrun with the signal that killed the app, so the calling shell
-// sees the same status. No core file of crrun: the app already dumped its own
-// if it was going to.
-func dieBy(sig syscall.Signal) {
-	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
-	signal.Reset(sig)
-	signal.Ignore(syscall.SIGTTOU) // keep other signals from interfering
-	var set unix.Sigset_t
-	set.Val[(int(sig)-1)/64] |= 1 << ((uint(sig) - 1) % 64)
-	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, nil)
-	_ = unix.Kill(os.Getpid(), sig)
-	time.Sleep(time.Second)
-	os.Exit(128 + int(sig)) // a signal whose default action does not kill (e.g. SIGCHLD)
 }

@@ -108,7 +108,6 @@ func firstWord(s string) string {
 	return s
 }
 
-
 func plural(n int, word string) string {
 	if n == 1 {
 		return word
