@@ -49,6 +49,9 @@ func taskInfo(tid int) (tgid, nspid int, comm string) {
 // surface as EINTR in the app.
 func (s *Supervisor) notifyLoop(fd int) {
 	defer unix.Close(fd)
+	if err := seccomp.SetSyncWakeUp(fd); err != nil {
+		slog.Debug("no synchronous wake-up for the seccomp listener (kernel < 6.6?)", "err", err)
+	}
 	var n seccomp.Notif
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {

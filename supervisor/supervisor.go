@@ -354,7 +354,9 @@ func (s *Supervisor) onAppStopped(sig syscall.Signal) {
 	if stop == unix.SIGSTOP || stop == unix.SIGTTIN || stop == unix.SIGTTOU {
 		stop = unix.SIGTSTP
 	}
-	signal.Reset(stop)
-	_ = unix.Kill(os.Getpid(), stop) // stops here until the shell continues us
+	signal.Reset(stop) // Go's bookkeeping; raiseDefault does the real reset
+	runtime.LockOSThread()
+	raiseDefault(stop) // the whole of crrun stops here until the shell continues it
+	runtime.UnlockOSThread()
 	signal.Notify(s.sigc, stop)
 }

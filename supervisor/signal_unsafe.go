@@ -24,12 +24,20 @@ type kernelSigaction struct {
 // dumped its own if it was going to.
 func DieBy(sig unix.Signal) {
 	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+	raiseDefault(sig)
+	time.Sleep(time.Second)
+	os.Exit(128 + int(sig)) // a signal whose default action does not kill (SIGCHLD, SIGCONT...)
+}
+
+// raiseDefault sends sig to this thread with its default action. The Go
+// runtime keeps a handler of its own installed even after signal.Reset (for
+// SIGSEGV & co., and verified for SIGTSTP: crrun did not stop), so the
+// disposition is set to SIG_DFL with a raw rt_sigaction.
+func raiseDefault(sig unix.Signal) {
 	sa := kernelSigaction{handler: 0} // SIG_DFL
 	_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
 	var set unix.Sigset_t
 	set.Val[(int(sig)-1)/64] |= 1 << ((uint(sig) - 1) % 64)
 	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &set, nil)
 	_ = unix.Tgkill(os.Getpid(), unix.Gettid(), sig)
-	time.Sleep(time.Second)
-	os.Exit(128 + int(sig)) // a signal whose default action does not kill (SIGCHLD, SIGCONT...)
 }

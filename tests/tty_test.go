@@ -1,0 +1,146 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY returns a pty master and its slave.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	// Non-blocking, so the Go poller owns it and Close interrupts a pending
+	// Read (a blocking Read would make Close wait forever).
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	m := os.NewFile(uintptr(fd), "/dev/ptmx")
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80})
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// ptyReader collects what the pty master reads.
+type ptyReader struct{ buf syncBuffer }
+
+func readPTY(m *os.File) *ptyReader {
+	p := &ptyReader{}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := m.Read(b)
+			if n > 0 {
+				p.buf.Write(b[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (p *ptyReader) wait(t *testing.T, s string, after int) int {
+	t.Helper()
+	if err := eventually(15*time.Second, func() bool { return strings.Contains(p.buf.String()[after:], s) }); err != nil {
+		t.Fatalf("terminal never showed %q; it shows:\n%s", s, p.buf.String())
+	}
+	return after + strings.Index(p.buf.String()[after:], s) + len(s)
+}
+
+// The app on crrun's terminal: it is in the foreground, Ctrl-C and window
+// size changes reach it.
+func TestTerminal(t *testing.T) {
+	requireRoot(t)
+	b := compileC(t, "basics", false)
+	m, s := openPTY(t)
+	cmd := exec.Command(crrunBin, "--", b, "tty")
+	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+runtimeDir(t))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := waitInBackground(t, cmd)
+	p := readPTY(m)
+	at := p.wait(t, "isatty=11 fg=1 rows=24 cols=80", 0)
+	at = p.wait(t, "READY", at)
+	m.Write([]byte{3}) // Ctrl-C
+	at = p.wait(t, "got INT", at)
+	unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 100})
+	at = p.wait(t, "got WINCH 40x100", at)
+	m.Write([]byte{3})
+	p.wait(t, "got INT", at)
+	select {
+	case <-done:
+		if !cmd.ProcessState.Success() {
+			t.Fatalf("crrun: %v\n%s", cmd.ProcessState, p.buf.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("crrun did not exit:\n%s", p.buf.String())
+	}
+}
+
+// Job control through an interactive shell: Ctrl-Z stops the app and crrun
+// (the shell sees its job stop), fg resumes both with the terminal.
+func TestTerminalJobControl(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	b := compileC(t, "basics", false)
+	m, s := openPTY(t)
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-i")
+	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+runtimeDir(t), "PS1=$ ", "TERM=dumb")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitInBackground(t, cmd)
+	p := readPTY(m)
+	at := p.wait(t, "$ ", 0)
+	fmt.Fprintf(m, "%s -- %s tty\n", crrunBin, b)
+	at = p.wait(t, "READY", at)
+	m.Write([]byte{26}) // Ctrl-Z
+	at = p.wait(t, "Stopped", at)
+	at = p.wait(t, "$ ", at)
+	fmt.Fprintf(m, "fg\n")
+	// The app is in the foreground again: Ctrl-C reaches it.
+	time.Sleep(300 * time.Millisecond)
+	m.Write([]byte{3})
+	at = p.wait(t, "got INT", at)
+	m.Write([]byte{3})
+	at = p.wait(t, "got INT", at)
+	at = p.wait(t, "$ ", at)
+	fmt.Fprintf(m, "echo fg-exit=$?\n")
+	p.wait(t, "fg-exit=0", at)
+	fmt.Fprintf(m, "exit\n")
+}
+
+// waitInBackground reaps cmd; the returned channel closes when it has exited.
+// Cleanup kills and reaps it if the test ends first.
+func waitInBackground(t *testing.T, cmd *exec.Cmd) chan struct{} {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	return done
+}
