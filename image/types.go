@@ -1,0 +1,460 @@
+package image
+
+import "time"
+
+// The content of an image: what the checkpoint engine saves and the restore
+// engine reads back. Each type is JSON-encoded, indented, into one of the
+// metadata files (see doc.go).
+//
+// Compatibility rules (docs/image-format.md, "Versioning"): fields are only
+// ever added, with `omitempty` where a zero value is a sensible default, so an
+// image written by an older crrun still decodes; readers ignore fields they do
+// not know. A new field whose absence would make an older restore silently
+// wrong must come with a required feature name (Writer.RequireFeature) or a
+// format version bump, so that older readers refuse the image instead.
+//
+// PIDs: every pid and tid in an image is the one inside the program's PID
+// namespace — the number the program itself sees and restore recreates
+// exactly. Numbers seen from outside (by the supervisor) are informational
+// only (NSPID).
+
+// Meta is image.json: what the checkpoint is of, and when and why it was
+// taken. The manifest repeats Created, Reason, Trigger and CrrunVersion so
+// that generations can be listed without reading this file.
+type Meta struct {
+	// Created is when the checkpoint was taken (the program was frozen).
+	// The writer fills it with the current time if it is zero.
+	Created time.Time `json:"created"`
+	// Reason says why, for people: "SIGUSR1 from pid 4242", "timer (every 1h)",
+	// "crrun checkpoint".
+	Reason string `json:"reason"`
+	// Trigger is the machine-readable kind of Reason.
+	Trigger Trigger `json:"trigger,omitempty"`
+	// CrrunVersion is the version string of the crrun that wrote the image.
+	CrrunVersion string `json:"crrun_version"`
+	// Argv is the command line crrun was asked to run.
+	Argv []string `json:"argv"`
+	// Hostname is the machine the checkpoint was taken on (informational).
+	Hostname string `json:"hostname,omitempty"`
+	// Kernel identifies the kernel the checkpoint was taken on.
+	Kernel Kernel `json:"kernel"`
+	// VDSO identifies the [vdso] the program had mapped. Restore refuses an
+	// image whose vdso differs from the one of the running kernel: the
+	// program's saved return addresses and function pointers point into it.
+	VDSO VDSO `json:"vdso"`
+	// Root is the pid of the program's main process (the one crrun started).
+	Root int `json:"root"`
+	// Processes lists every saved process, parents before children; each
+	// has a proc-<pid>.json file. crrun's own init (pid 1 of the namespace)
+	// is not part of the image.
+	Processes []int `json:"processes"`
+	// UserNamespace is the uid/gid mapping of the user namespace the program
+	// ran in, when crrun created one.
+	UserNamespace *UserNamespace `json:"user_namespace,omitempty"`
+}
+
+// Trigger says what made crrun take a checkpoint.
+type Trigger string
+
+// Known triggers. Readers must accept others (informational only).
+const (
+	TriggerSignal  Trigger = "signal"  // a signal sent to the supervisor
+	TriggerTimer   Trigger = "timer"   // the periodic checkpoint timer
+	TriggerCommand Trigger = "command" // `crrun checkpoint` or the control socket
+	TriggerExit    Trigger = "exit"    // before the supervisor gives up the program (time limit, preemption)
+)
+
+// Kernel identifies a kernel, as uname(2) reports it.
+type Kernel struct {
+	Release string `json:"release"`           // "6.18.0-1-amd64"
+	Version string `json:"version,omitempty"` // "#1 SMP PREEMPT_DYNAMIC Debian 6.18.1-1"
+	Machine string `json:"machine,omitempty"` // "x86_64"
+}
+
+// VDSO identifies the contents of a [vdso] mapping.
+type VDSO struct {
+	Size   uint64 `json:"size"`
+	SHA256 string `json:"sha256"` // hex SHA-256 of the mapping's bytes
+}
+
+// UserNamespace holds the id mappings of a user namespace (uid_map, gid_map).
+type UserNamespace struct {
+	UIDMap []IDMap `json:"uid_map"`
+	GIDMap []IDMap `json:"gid_map"`
+}
+
+// IDMap is one line of /proc/PID/uid_map or gid_map.
+type IDMap struct {
+	Inside  uint32 `json:"inside"`
+	Outside uint32 `json:"outside"`
+	Count   uint32 `json:"count"`
+}
+
+// Process is proc-<pid>.json: everything saved about one process except the
+// contents of its memory, which are in its page file and indexed by
+// pagemap.json (see PageExtent).
+type Process struct {
+	PID  int `json:"pid"`  // in the program's PID namespace: the key used everywhere
+	PPID int `json:"ppid"` // 1 for children of crrun's init (reparented orphans included)
+	PGID int `json:"pgid"`
+	SID  int `json:"sid"`
+	// NSPID is the NSpid line of /proc/PID/status as the supervisor saw it,
+	// outermost namespace first (informational: the host pid is NSPID[0]).
+	NSPID []int  `json:"nspid,omitempty"`
+	Comm  string `json:"comm"`
+	// Exe identifies /proc/PID/exe. Restore execs the same binary and checks
+	// that its identity still matches.
+	Exe FileIdentity `json:"exe"`
+
+	Cwd   string `json:"cwd"`
+	Root  string `json:"root,omitempty"` // /proc/PID/root if not "/"
+	Umask Octal  `json:"umask"`
+	// Personality is the personality(2) word (ADDR_NO_RANDOMIZE = 0x0040000 …).
+	Personality Hex         `json:"personality"`
+	Creds       Credentials `json:"creds"`
+	Rlimits     []Rlimit    `json:"rlimits"`
+	Itimers     Itimers     `json:"itimers"`
+	// ParentDeathSignal is prctl(PR_GET_PDEATHSIG); 0 if none.
+	ParentDeathSignal int `json:"pdeath_signal,omitempty"`
+	// ChildSubreaper is prctl(PR_GET_CHILD_SUBREAPER).
+	ChildSubreaper bool `json:"child_subreaper,omitempty"`
+	// MlockallFlags are the MCL_* flags of an mlockall(2) in force (from
+	// VmFlags "lo" of new mappings, or the mm's def_flags); 0 if none.
+	MlockallFlags int `json:"mlockall_flags,omitempty"`
+
+	// SigHandlers has 64 entries: entry i is signal i+1.
+	SigHandlers []SigAction `json:"sig_handlers"`
+	// SharedPending are the process-wide pending signals
+	// (PTRACE_PEEKSIGINFO_SHARED), oldest first.
+	SharedPending []SigInfo `json:"shared_pending,omitempty"`
+
+	MM      MM       `json:"mm"`
+	Memory  []VMA    `json:"memory"` // sorted by Start, not overlapping
+	FDs     []FD     `json:"fds"`    // sorted by FD
+	Threads []Thread `json:"threads"`
+}
+
+// FileIdentity says which file something refers to, so restore can check it
+// is still the same file (same device and inode, or at least the same size
+// and modification time on another machine).
+type FileIdentity struct {
+	Path  string    `json:"path"` // as the program saw it (readlink, maps)
+	Dev   Dev       `json:"dev"`
+	Inode uint64    `json:"inode"`
+	Size  int64     `json:"size"`
+	Mtime time.Time `json:"mtime"`
+	Mode  Octal     `json:"mode,omitempty"` // st_mode, type bits included
+	// Deleted is true when the file was unlinked (path ends in " (deleted)").
+	// Its content is then saved in a blob named by the referring FD or VMA.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// Credentials of a process (all threads share them in a program crrun
+// supports; restore sets them last, in every thread).
+type Credentials struct {
+	UID    uint32   `json:"uid"`
+	EUID   uint32   `json:"euid"`
+	SUID   uint32   `json:"suid"`
+	FSUID  uint32   `json:"fsuid"`
+	GID    uint32   `json:"gid"`
+	EGID   uint32   `json:"egid"`
+	SGID   uint32   `json:"sgid"`
+	FSGID  uint32   `json:"fsgid"`
+	Groups []uint32 `json:"groups"`
+	// Capability sets, as the hex masks of /proc/PID/status.
+	CapInheritable Hex    `json:"cap_inheritable"`
+	CapPermitted   Hex    `json:"cap_permitted"`
+	CapEffective   Hex    `json:"cap_effective"`
+	CapBounding    Hex    `json:"cap_bounding"`
+	CapAmbient     Hex    `json:"cap_ambient"`
+	Securebits     uint32 `json:"securebits,omitempty"`
+	NoNewPrivs     bool   `json:"no_new_privs,omitempty"`
+}
+
+// Rlimit is one resource limit (prlimit(2)). RLIM_INFINITY is 1<<64-1.
+type Rlimit struct {
+	Resource int    `json:"resource"` // RLIMIT_* number
+	Name     string `json:"name"`     // "RLIMIT_NOFILE", informational
+	Cur      uint64 `json:"cur"`
+	Max      uint64 `json:"max"`
+}
+
+// Itimers are the three interval timers of getitimer(2).
+type Itimers struct {
+	Real    Itimer `json:"real"`
+	Virtual Itimer `json:"virtual"`
+	Prof    Itimer `json:"prof"`
+}
+
+// Itimer is one interval timer; both zero when disarmed.
+type Itimer struct {
+	IntervalNS int64 `json:"interval_ns"`
+	ValueNS    int64 `json:"value_ns"` // time left until it fires
+}
+
+// SigAction is one signal's disposition, as the kernel's struct sigaction
+// (read with an injected rt_sigaction).
+type SigAction struct {
+	Signal   int `json:"signal"`
+	Handler  Hex `json:"handler"` // 0 = SIG_DFL, 1 = SIG_IGN
+	Flags    Hex `json:"flags"`   // SA_*
+	Restorer Hex `json:"restorer"`
+	Mask     Hex `json:"mask"` // bit n-1 = signal n
+}
+
+// SigInfo is a queued signal (PTRACE_PEEKSIGINFO).
+type SigInfo struct {
+	Signo int `json:"signo"`
+	Code  int `json:"code"`
+	// Raw is the kernel's 128-byte siginfo_t, to requeue it exactly
+	// (rt_tgsigqueueinfo). JSON: base64.
+	Raw []byte `json:"raw"`
+}
+
+// MM holds the memory-descriptor fields restore sets with
+// prctl(PR_SET_MM, PR_SET_MM_MAP): /proc/PID/stat fields 26–28 and 45–51,
+// the current brk and the auxiliary vector.
+type MM struct {
+	StartCode  Hex `json:"start_code"`
+	EndCode    Hex `json:"end_code"`
+	StartData  Hex `json:"start_data"`
+	EndData    Hex `json:"end_data"`
+	StartBrk   Hex `json:"start_brk"`
+	Brk        Hex `json:"brk"` // current break, from an injected brk(0)
+	StartStack Hex `json:"start_stack"`
+	ArgStart   Hex `json:"arg_start"`
+	ArgEnd     Hex `json:"arg_end"`
+	EnvStart   Hex `json:"env_start"`
+	EnvEnd     Hex `json:"env_end"`
+	// Auxv is /proc/PID/auxv as words: type, value, …, ending with AT_NULL, 0.
+	Auxv []Hex `json:"auxv"`
+}
+
+// VMA is one memory mapping (a line of /proc/PID/maps with smaps details).
+// The saved contents of its pages are not here: they are the PageExtents of
+// the same pid that lie inside [Start, End) (Reader.ExtentsIn). Pages without
+// an extent were not present (never touched: zero for anonymous memory; for
+// private file mappings, still the file's content).
+type VMA struct {
+	Start  Hex     `json:"start"`
+	End    Hex     `json:"end"` // exclusive
+	Prot   Prot    `json:"prot"`
+	Shared bool    `json:"shared"` // MAP_SHARED; false = MAP_PRIVATE
+	Offset Hex     `json:"offset"` // file offset of Start, for file mappings
+	Kind   VMAKind `json:"kind"`
+	// Path is the maps pathname: a file path, "[heap]", "[stack]",
+	// "[vdso]", "/dev/zero (deleted)", or "" for anonymous memory.
+	Path string `json:"path,omitempty"`
+	// File identifies the mapped inode (file mappings, shared anonymous
+	// memory: the same Dev and Inode in two processes means the same
+	// shared memory).
+	File *FileIdentity `json:"file,omitempty"`
+	// Flags are the smaps VmFlags two-letter codes ("rd", "wr", "lo", "dd",
+	// "gd", "hg", "nh", "mg", "wf", "dc"…), for madvise/mlock on restore.
+	Flags []string `json:"flags,omitempty"`
+	// Blob names the blob holding the mapped object's whole content, when
+	// the object itself must be recreated (a deleted file, shared anonymous
+	// memory, a memfd).
+	Blob string `json:"blob,omitempty"`
+}
+
+// Size returns End-Start.
+func (v *VMA) Size() uint64 { return uint64(v.End - v.Start) }
+
+// VMAKind classifies a mapping.
+type VMAKind string
+
+// Mapping kinds. Restore must refuse a kind it does not know.
+const (
+	VMAAnon       VMAKind = "anon"        // private anonymous memory
+	VMAFile       VMAKind = "file"        // mapping of a file (private or shared)
+	VMAHeap       VMAKind = "heap"        // [heap]
+	VMAStack      VMAKind = "stack"       // [stack]
+	VMAShmem      VMAKind = "shmem"       // shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, /dev/zero)
+	VMAVDSO       VMAKind = "vdso"        // [vdso]
+	VMAVVar       VMAKind = "vvar"        // [vvar]
+	VMAVVarVClock VMAKind = "vvar_vclock" // [vvar_vclock]
+	VMAVSyscall   VMAKind = "vsyscall"    // [vsyscall]
+)
+
+// Known reports whether k is one of the kinds this package defines.
+func (k VMAKind) Known() bool {
+	switch k {
+	case VMAAnon, VMAFile, VMAHeap, VMAStack, VMAShmem, VMAVDSO, VMAVVar, VMAVVarVClock, VMAVSyscall:
+		return true
+	}
+	return false
+}
+
+// FD is one open file descriptor.
+type FD struct {
+	FD   int    `json:"fd"`
+	Kind FDKind `json:"kind"`
+	// Path is readlink(/proc/PID/fd/N): a path, "pipe:[123]",
+	// "anon_inode:[eventfd]"…
+	Path string `json:"path"`
+	// Flags are the open flags of /proc/PID/fdinfo/N ("flags:", octal).
+	Flags   Octal `json:"flags"`
+	Cloexec bool  `json:"cloexec"`
+	// Pos is the file offset ("pos:" of fdinfo).
+	Pos   int64 `json:"pos"`
+	MntID int   `json:"mnt_id,omitempty"`
+	// OFD names the open file description: descriptors with the same
+	// non-zero OFD (in this process or another one) share one description
+	// (dup, fork), hence one offset and one set of status flags. Restore
+	// opens it once and duplicates it. 0 means not shared.
+	OFD int `json:"ofd,omitempty"`
+	// File identifies the inode for regular files, directories and devices.
+	File *FileIdentity `json:"file,omitempty"`
+	// Blob names the blob holding the content of a deleted file or memfd.
+	Blob string `json:"blob,omitempty"`
+
+	// Kind-specific state; at most one is set.
+	Epoll   *Epoll   `json:"epoll,omitempty"`
+	Eventfd *Eventfd `json:"eventfd,omitempty"`
+	Pipe    *Pipe    `json:"pipe,omitempty"`
+}
+
+// FDKind classifies a file descriptor.
+type FDKind string
+
+// File descriptor kinds. Restore must refuse a kind it does not know (or
+// does not support yet); the checkpoint engine should not save one it
+// cannot restore (NOCR).
+const (
+	FDFile    FDKind = "file"    // regular file (Deleted in File if unlinked)
+	FDDir     FDKind = "dir"     // directory
+	FDDevice  FDKind = "device"  // character device (/dev/null, /dev/tty …)
+	FDPipe    FDKind = "pipe"    // pipe end (Pipe)
+	FDFIFO    FDKind = "fifo"    // named pipe
+	FDEpoll   FDKind = "epoll"   // epoll instance (Epoll)
+	FDEventfd FDKind = "eventfd" // eventfd (Eventfd)
+	FDMemfd   FDKind = "memfd"   // memfd (content in Blob)
+)
+
+// Known reports whether k is one of the kinds this package defines.
+func (k FDKind) Known() bool {
+	switch k {
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd:
+		return true
+	}
+	return false
+}
+
+// Epoll is the interest list of an epoll instance (the "tfd:" lines of its
+// fdinfo).
+type Epoll struct {
+	Targets []EpollTarget `json:"targets"`
+}
+
+// EpollTarget is one registered file.
+type EpollTarget struct {
+	FD     int    `json:"tfd"`    // descriptor number it was added with
+	Events Hex    `json:"events"` // EPOLL* mask
+	Data   Hex    `json:"data"`   // epoll_data as a 64-bit word
+	Inode  uint64 `json:"inode"`  // "ino:" of the target, to find it if the fd was closed
+	Dev    Dev    `json:"dev,omitempty"`
+	Pos    int64  `json:"pos,omitempty"`
+}
+
+// Eventfd is the state of an eventfd.
+type Eventfd struct {
+	Count     uint64 `json:"count"` // "eventfd-count:"
+	Semaphore bool   `json:"semaphore,omitempty"`
+}
+
+// Pipe identifies a pipe; both ends carry the same Inode.
+type Pipe struct {
+	Inode uint64 `json:"inode"`
+}
+
+// Thread is the state of one thread.
+type Thread struct {
+	TID   int    `json:"tid"` // in the program's PID namespace
+	NSTID []int  `json:"nstid,omitempty"`
+	Comm  string `json:"comm,omitempty"`
+	// Regs are the general registers, already normalised for a restarted
+	// system call (see DESIGN.md, "Checkpoint"); they include fs_base and
+	// gs_base.
+	Regs Regs `json:"regs"`
+	// XState is the PTRACE_GETREGSET NT_X86_XSTATE buffer, exactly the
+	// length the kernel returned (FPU, SSE, AVX… state). JSON: base64.
+	XState []byte `json:"xstate"`
+	// SigMask is the blocked signal mask (bit n-1 = signal n).
+	SigMask Hex `json:"sigmask"`
+	// ClearTID is the set_tid_address / CLONE_CHILD_CLEARTID address.
+	ClearTID    Hex         `json:"clear_tid"`
+	RobustList  RobustList  `json:"robust_list"`
+	Rseq        *Rseq       `json:"rseq,omitempty"` // nil if not registered
+	SigAltStack SigAltStack `json:"sigaltstack"`
+	Pending     []SigInfo   `json:"pending,omitempty"` // thread-directed pending signals, oldest first
+}
+
+// RobustList is the get_robust_list(2) result.
+type RobustList struct {
+	Head Hex    `json:"head"`
+	Len  uint64 `json:"len"`
+}
+
+// Rseq is the PTRACE_GET_RSEQ_CONFIGURATION result.
+type Rseq struct {
+	Addr  Hex    `json:"addr"`
+	Len   uint32 `json:"len"`
+	Sig   Hex    `json:"sig"`
+	Flags uint32 `json:"flags,omitempty"`
+}
+
+// SigAltStack is the sigaltstack(2) state.
+type SigAltStack struct {
+	SP    Hex    `json:"sp"`
+	Size  uint64 `json:"size"`
+	Flags int32  `json:"flags"` // SS_ONSTACK, SS_DISABLE, SS_AUTODISARM
+}
+
+// Regs are the x86_64 general registers, field for field the kernel's
+// struct user_regs_struct (PTRACE_GETREGS) in the same order.
+type Regs struct {
+	R15     Hex `json:"r15"`
+	R14     Hex `json:"r14"`
+	R13     Hex `json:"r13"`
+	R12     Hex `json:"r12"`
+	Rbp     Hex `json:"rbp"`
+	Rbx     Hex `json:"rbx"`
+	R11     Hex `json:"r11"`
+	R10     Hex `json:"r10"`
+	R9      Hex `json:"r9"`
+	R8      Hex `json:"r8"`
+	Rax     Hex `json:"rax"`
+	Rcx     Hex `json:"rcx"`
+	Rdx     Hex `json:"rdx"`
+	Rsi     Hex `json:"rsi"`
+	Rdi     Hex `json:"rdi"`
+	OrigRax Hex `json:"orig_rax"`
+	Rip     Hex `json:"rip"`
+	Cs      Hex `json:"cs"`
+	Eflags  Hex `json:"eflags"`
+	Rsp     Hex `json:"rsp"`
+	Ss      Hex `json:"ss"`
+	FsBase  Hex `json:"fs_base"`
+	GsBase  Hex `json:"gs_base"`
+	Ds      Hex `json:"ds"`
+	Es      Hex `json:"es"`
+	Fs      Hex `json:"fs"`
+	Gs      Hex `json:"gs"`
+}
+
+// PageExtent is one run of saved pages: Length bytes of memory of process
+// PID starting at Vaddr, stored at Offset in the page file File. Both Vaddr
+// and Offset are multiples of PageSize, so the run can be mapped straight
+// from the file. CRC32C covers the run's bytes. An extent lies inside one VMA.
+type PageExtent struct {
+	PID    int    `json:"pid"`
+	Vaddr  Hex    `json:"vaddr"`
+	Length uint64 `json:"length"`
+	File   string `json:"file"`
+	Offset uint64 `json:"offset"`
+	CRC32C CRC32C `json:"crc32c"`
+}
+
+// End returns Vaddr+Length.
+func (e PageExtent) End() uint64 { return uint64(e.Vaddr) + e.Length }

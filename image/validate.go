@@ -1,0 +1,188 @@
+package image
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Limits on what a valid image may describe.
+const (
+	// maxUserAddr bounds user addresses (5-level paging user space is 2^56).
+	maxUserAddr = 1 << 57
+	// maxXStateLen bounds one thread's xstate buffer (AMX state is ~11 KiB).
+	maxXStateLen = 1 << 20
+	// numSignals is the number of signals, and of SigHandlers entries.
+	numSignals = 64
+)
+
+// Validate checks the fields of m that the format relies on. The writer
+// calls it before writing image.json and the reader after decoding it.
+func (m *Meta) Validate() error {
+	if m.Created.IsZero() {
+		return fmt.Errorf("created time is zero")
+	}
+	if len(m.Processes) == 0 {
+		return fmt.Errorf("no processes")
+	}
+	seen := make(map[int]bool, len(m.Processes))
+	for _, pid := range m.Processes {
+		if pid <= 0 {
+			return fmt.Errorf("processes: invalid pid %d", pid)
+		}
+		if seen[pid] {
+			return fmt.Errorf("processes: pid %d listed twice", pid)
+		}
+		seen[pid] = true
+	}
+	if !seen[m.Root] {
+		return fmt.Errorf("root pid %d is not in processes %v", m.Root, m.Processes)
+	}
+	return nil
+}
+
+// Validate checks the fields of p that the format relies on: identities,
+// that memory mappings are page aligned, sorted and disjoint, that
+// descriptor and thread ids are unique, and the size of the signal table.
+// It does not judge whether the state can be restored: that is the restore
+// engine's business.
+func (p *Process) Validate() error {
+	if p.PID <= 0 {
+		return fmt.Errorf("invalid pid %d", p.PID)
+	}
+	if p.PPID < 0 || p.PGID < 0 || p.SID < 0 {
+		return fmt.Errorf("pid %d: negative ppid %d, pgid %d or sid %d", p.PID, p.PPID, p.PGID, p.SID)
+	}
+	if len(p.Threads) == 0 {
+		return fmt.Errorf("pid %d: no threads", p.PID)
+	}
+	tids := make(map[int]bool, len(p.Threads))
+	for i := range p.Threads {
+		t := &p.Threads[i]
+		if t.TID <= 0 {
+			return fmt.Errorf("pid %d: threads[%d]: invalid tid %d", p.PID, i, t.TID)
+		}
+		if tids[t.TID] {
+			return fmt.Errorf("pid %d: tid %d listed twice", p.PID, t.TID)
+		}
+		tids[t.TID] = true
+		if len(t.XState) > maxXStateLen {
+			return fmt.Errorf("pid %d: tid %d: xstate of %d bytes, over the limit of %d", p.PID, t.TID, len(t.XState), maxXStateLen)
+		}
+	}
+	if n := len(p.SigHandlers); n != 0 && n != numSignals {
+		return fmt.Errorf("pid %d: %d signal handlers, want %d", p.PID, n, numSignals)
+	}
+	for i, sa := range p.SigHandlers {
+		if sa.Signal != i+1 {
+			return fmt.Errorf("pid %d: sig_handlers[%d] is for signal %d, want %d", p.PID, i, sa.Signal, i+1)
+		}
+	}
+	for i := range p.Memory {
+		v := &p.Memory[i]
+		if v.Start%PageSize != 0 || v.End%PageSize != 0 || v.Start >= v.End || v.End > maxUserAddr {
+			return fmt.Errorf("pid %d: memory[%d] %s-%s is not a page-aligned user range", p.PID, i, v.Start, v.End)
+		}
+		if i > 0 && v.Start < p.Memory[i-1].End {
+			return fmt.Errorf("pid %d: memory[%d] %s-%s overlaps or is not after %s-%s",
+				p.PID, i, v.Start, v.End, p.Memory[i-1].Start, p.Memory[i-1].End)
+		}
+		if v.Kind == "" {
+			return fmt.Errorf("pid %d: memory[%d] %s-%s has no kind", p.PID, i, v.Start, v.End)
+		}
+	}
+	fds := make(map[int]bool, len(p.FDs))
+	for i := range p.FDs {
+		fd := p.FDs[i].FD
+		if fd < 0 {
+			return fmt.Errorf("pid %d: fds[%d]: invalid fd %d", p.PID, i, fd)
+		}
+		if fds[fd] {
+			return fmt.Errorf("pid %d: fd %d listed twice", p.PID, fd)
+		}
+		fds[fd] = true
+	}
+	return nil
+}
+
+// findVMA returns the mapping of p containing addr, or nil.
+func (p *Process) findVMA(addr uint64) *VMA {
+	i := sort.Search(len(p.Memory), func(i int) bool { return uint64(p.Memory[i].End) > addr })
+	if i < len(p.Memory) && uint64(p.Memory[i].Start) <= addr {
+		return &p.Memory[i]
+	}
+	return nil
+}
+
+// extentIssue is a problem found by checkExtents, with the file to blame.
+type extentIssue struct {
+	file   string
+	detail string
+}
+
+// checkExtents checks the page index against the processes and the sizes
+// of the page files (dataFiles: name → size of every non-metadata file).
+// On success it returns the extents by pid (sorted by address) and by file
+// (sorted by offset).
+func checkExtents(extents []PageExtent, procs map[int]*Process, dataFiles map[string]int64) (byPID map[int][]PageExtent, byFile map[string][]PageExtent, issue *extentIssue) {
+	bad := func(file, format string, args ...any) *extentIssue {
+		return &extentIssue{file: file, detail: fmt.Sprintf(format, args...)}
+	}
+	byPID = make(map[int][]PageExtent)
+	byFile = make(map[string][]PageExtent)
+	for i, e := range extents {
+		if _, ok := procs[e.PID]; !ok {
+			return nil, nil, bad(PagemapFile, "extent %d: pid %d has no process record", i, e.PID)
+		}
+		if e.Vaddr%PageSize != 0 || e.Offset%PageSize != 0 || e.Length == 0 || e.Length%PageSize != 0 {
+			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): vaddr, offset %d or length %d is not a non-zero multiple of the page size",
+				i, e.PID, e.Vaddr, e.Offset, e.Length)
+		}
+		if uint64(e.Vaddr) > maxUserAddr || e.Length > maxUserAddr-uint64(e.Vaddr) || e.Offset > 1<<62 || e.Length > 1<<62 {
+			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s, length %d, offset %d): out of range", i, e.PID, e.Vaddr, e.Length, e.Offset)
+		}
+		if _, ok := dataFiles[e.File]; !ok || len(e.File) > len(blobFilePrefix) && e.File[:len(blobFilePrefix)] == blobFilePrefix {
+			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): %q is not a page file listed in the manifest", i, e.PID, e.Vaddr, e.File)
+		}
+		byPID[e.PID] = append(byPID[e.PID], e)
+		byFile[e.File] = append(byFile[e.File], e)
+	}
+	// Every page file is exactly the concatenation of its extents.
+	for name, list := range byFile {
+		slices.SortFunc(list, func(a, b PageExtent) int { return cmpUint(a.Offset, b.Offset) })
+		var pos uint64
+		for _, e := range list {
+			if e.Offset != pos {
+				return nil, nil, bad(name, "extent of pid %d at %s starts at offset %d, want %d (extents overlap or leave a gap)", e.PID, e.Vaddr, e.Offset, pos)
+			}
+			pos += e.Length
+		}
+		if size := uint64(dataFiles[name]); pos != size {
+			return nil, nil, bad(name, "the pagemap covers %d bytes but the file has %d", pos, size)
+		}
+	}
+	// Per process: disjoint, and each extent inside one mapping.
+	for pid, list := range byPID {
+		slices.SortFunc(list, func(a, b PageExtent) int { return cmpUint(uint64(a.Vaddr), uint64(b.Vaddr)) })
+		p := procs[pid]
+		for i, e := range list {
+			if i > 0 && uint64(e.Vaddr) < list[i-1].End() {
+				return nil, nil, bad(PagemapFile, "pid %d: saved pages %s-%#x and %s-%#x overlap", pid, list[i-1].Vaddr, list[i-1].End(), e.Vaddr, e.End())
+			}
+			if v := p.findVMA(uint64(e.Vaddr)); v == nil || e.End() > uint64(v.End) {
+				return nil, nil, bad(PagemapFile, "pid %d: saved pages %s-%#x are not inside one memory mapping of %s", pid, e.Vaddr, e.End(), procFileName(pid))
+			}
+		}
+	}
+	return byPID, byFile, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
