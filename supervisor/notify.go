@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"crrun/internal/procfs"
 	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -17,30 +17,14 @@ import (
 // taskInfo reads what a notification does not carry: the thread group (the
 // notification's pid is a TID), the pid inside the app's namespace, and comm.
 func taskInfo(tid int) (tgid, nspid int, comm string) {
-	tgid = tid
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	st, err := procfs.Status(tid)
 	if err != nil {
-		return
+		return tid, 0, ""
 	}
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		k, v, ok := bytes.Cut(line, []byte{':'})
-		if !ok {
-			continue
-		}
-		v = bytes.TrimSpace(v)
-		switch string(k) {
-		case "Name":
-			comm = string(v)
-		case "Tgid":
-			tgid, _ = strconv.Atoi(string(v))
-		case "NStgid":
-			f := bytes.Fields(v)
-			if len(f) > 0 {
-				nspid, _ = strconv.Atoi(string(f[len(f)-1]))
-			}
-		}
+	if len(st.NStgid) > 0 {
+		nspid = st.NStgid[len(st.NStgid)-1]
 	}
-	return
+	return st.Tgid, nspid, st.Name
 }
 
 // notifyLoop answers the app's trapped syscalls until the listener hangs up

@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
+	"crrun/internal/procfs"
 	"crrun/seccomp"
 )
 
@@ -64,15 +63,12 @@ func (s *Supervisor) processes() []Process {
 	seen := map[int]bool{}
 	var walk func(pid int)
 	walk = func(pid int) {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		all, _ := procfs.Children(pid)
 		var kids []int
-		for _, t := range tasks {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-			for _, f := range strings.Fields(string(b)) {
-				if k, err := strconv.Atoi(f); err == nil && !seen[k] {
-					seen[k] = true
-					kids = append(kids, k)
-				}
+		for _, k := range all {
+			if !seen[k] {
+				seen[k] = true
+				kids = append(kids, k)
 			}
 		}
 		sort.Slice(kids, func(i, j int) bool {
@@ -91,44 +87,17 @@ func (s *Supervisor) processes() []Process {
 
 func readProcess(pid int) Process {
 	p := Process{Pid: pid}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procfs.Status(pid)
 	if err != nil {
 		return p
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "Name":
-			p.Comm = v
-		case "State":
-			p.State = v
-		case "Threads":
-			p.Threads, _ = strconv.Atoi(v)
-		case "NStgid":
-			if f := strings.Fields(v); len(f) > 0 {
-				p.NsPid, _ = strconv.Atoi(f[len(f)-1])
-			}
-		case "PPid":
-			p.PPid, _ = strconv.Atoi(v)
-		}
+	p.Comm, p.Threads, p.State = st.Name, st.Threads, st.StateName
+	if len(st.NStgid) > 0 {
+		p.NsPid = st.NStgid[len(st.NStgid)-1]
 	}
 	// PPid is in our namespace; show the parent's pid inside the app's one.
-	if p.PPid > 0 {
-		pp := p.PPid
-		p.PPid = 0
-		if q, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pp)); err == nil {
-			for _, line := range strings.Split(string(q), "\n") {
-				if v, ok := strings.CutPrefix(line, "NStgid:"); ok {
-					if f := strings.Fields(v); len(f) > 0 {
-						p.PPid, _ = strconv.Atoi(f[len(f)-1])
-					}
-				}
-			}
-		}
+	if pst, err := procfs.Status(st.PPid); err == nil && len(pst.NStgid) > 0 {
+		p.PPid = pst.NStgid[len(pst.NStgid)-1]
 	}
 	return p
 }

@@ -9,12 +9,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"crrun/internal/procfs"
 	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -43,7 +42,7 @@ type Supervisor struct {
 // Baseline is what the app's processes looked like at launch, for the scan to
 // compare against (namespaces, seccomp filter count).
 type Baseline struct {
-	Namespaces     map[string]string
+	Namespaces     map[string]uint64
 	SeccompFilters int
 }
 
@@ -289,11 +288,10 @@ func recvListener(fd int) (listener int, execErr *Error, err error) {
 }
 
 // findMain maps the app's main process from its pid in the namespace to its
-// host pid: it is the init's only direct child at start.
+// host pid: it is a direct child of the init at start.
 func (s *Supervisor) findMain(nspid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", s.initPid, s.initPid))
-	for _, f := range strings.Fields(string(b)) {
-		pid, _ := strconv.Atoi(f)
+	kids, _ := procfs.Children(s.initPid)
+	for _, pid := range kids {
 		if _, ns, _ := taskInfo(pid); ns == nspid {
 			return pid
 		}
