@@ -133,13 +133,15 @@ func (s *Supervisor) serveConn(conn *net.UnixConn) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	enc := json.NewEncoder(conn)
+	// Read the request first, so a refused client reads our answer instead of
+	// failing its write with EPIPE.
+	line, err := bufio.NewReader(io.LimitReader(conn, 64<<10)).ReadBytes('\n')
+	if err != nil && len(line) == 0 {
+		return
+	}
 	if err := peerAllowed(conn); err != nil {
 		slog.Warn("control socket: refused a client", "err", err)
 		_ = enc.Encode(response{Error: "permission denied: " + err.Error()})
-		return
-	}
-	line, err := bufio.NewReader(io.LimitReader(conn, 64<<10)).ReadBytes('\n')
-	if err != nil && len(line) == 0 {
 		return
 	}
 	var req request
