@@ -42,7 +42,7 @@ demo: build
 bench: build
 	bash bench/run.sh --write-docs
 
-lint:
+lint: deps
 	gofmt -l . | (! grep .) || (echo "gofmt: the files above need formatting" >&2; exit 1)
 	$(GO) vet -tags $(TAGS) ./...
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest

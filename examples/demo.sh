@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make demo`: run a real program under crrun, watch it trip NOCR and recover.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CRRUN=${CRRUN:-bin/crrun}
+tmp=$(mktemp -d)
+cleanup() {
+	if [ -n "${pid:-}" ]; then kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+gcc -O1 -o "$tmp/demo" examples/demo.c
+# Only stdio goes to the app: an fd inherited from the caller (a CI runner's
+# pipe) would rightly show up in crrun's scan.
+for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done || true
+export CRRUN_RUNTIME_DIR="$tmp/run"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+mkfifo "$tmp/ctl"
+say "crrun -- $tmp/demo"
+"$CRRUN" -- "$tmp/demo" <"$tmp/ctl" &
+pid=$!
+exec 3>"$tmp/ctl"
+status() { sleep 1; say "crrun status"; "$CRRUN" status "$pid"; }
+status; echo >&3
+status; echo >&3
+status
+say "crrun status --json"
+"$CRRUN" status --json "$pid"
+exec 3>&-
+status=0
+wait "$pid" || status=$?
+pid=
+say "the app exited with status $status; crrun mirrored it"
+exit "$status"

@@ -1,0 +1,69 @@
+package seccomp
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated table in docs/nocr.md")
+
+func condString(e Entry) string {
+	if e.Rules == nil {
+		return "always"
+	}
+	var ors []string
+	for _, r := range e.Rules {
+		var ands []string
+		for _, c := range r {
+			switch c.Op {
+			case OpEq:
+				ands = append(ands, fmt.Sprintf("arg%d == %#x", c.Arg, c.Val))
+			case OpNe:
+				ands = append(ands, fmt.Sprintf("arg%d != %#x", c.Arg, c.Val))
+			case OpMaskedEq:
+				ands = append(ands, fmt.Sprintf("arg%d & %#x", c.Arg, c.Mask))
+			}
+		}
+		ors = append(ors, strings.Join(ands, " && "))
+	}
+	return strings.Join(ors, " or ")
+}
+
+func renderTable() string {
+	var b strings.Builder
+	b.WriteString("| syscall | traps when (x86_64) | kind | lasts | `--on-nocr=deny` returns | why that errno |\n|---|---|---|---|---|---|\n")
+	for _, e := range Table {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", e.Syscall, condString(e), e.Kind, e.Scope,
+			unix.ErrnoName(e.DenyErrno), e.Why)
+	}
+	return b.String()
+}
+
+// docs/nocr.md carries the table generated from Table; this test keeps them
+// in step (go test ./seccomp -run TestDocsTable -update rewrites it).
+func TestDocsTable(t *testing.T) {
+	const path = "../docs/nocr.md"
+	const begin, end = "<!-- BEGIN generated table -->\n", "<!-- END generated table -->"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the generated-table markers", path)
+	}
+	want := renderTable()
+	if got := s[i+len(begin) : j]; got != want {
+		if *update {
+			os.WriteFile(path, []byte(s[:i+len(begin)]+want+s[j:]), 0o644)
+			return
+		}
+		t.Fatalf("%s is out of date with seccomp.Table: run go test ./seccomp -run TestDocsTable -update", path)
+	}
+}

@@ -1,0 +1,231 @@
+package seccomp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// run emulates classic BPF over a seccomp_data, the way the kernel's action
+// cache does (kernel/seccomp.c seccomp_cache_prepare_bitmap), and reports
+// whether any instruction read the syscall arguments or the instruction
+// pointer (offset >= 8).
+func run(t *testing.T, prog []byte, arch uint32, nr int32, args [6]uint64) (ret uint32, readArgs bool) {
+	t.Helper()
+	data := make([]byte, 64)
+	binary.LittleEndian.PutUint32(data[0:], uint32(nr))
+	binary.LittleEndian.PutUint32(data[4:], arch)
+	for i, a := range args {
+		binary.LittleEndian.PutUint64(data[16+8*i:], a)
+	}
+	var A, X uint32
+	var M [16]uint32
+	n := len(prog) / 8
+	for pc := 0; pc < n; pc++ {
+		code := binary.LittleEndian.Uint16(prog[pc*8:])
+		jt, jf := prog[pc*8+2], prog[pc*8+3]
+		k := binary.LittleEndian.Uint32(prog[pc*8+4:])
+		switch code {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+			if k >= 8 {
+				readArgs = true
+			}
+			A = binary.LittleEndian.Uint32(data[k:])
+		case unix.BPF_LD | unix.BPF_MEM:
+			A = M[k]
+		case unix.BPF_LDX | unix.BPF_MEM:
+			X = M[k]
+		case unix.BPF_ST:
+			M[k] = A
+		case unix.BPF_STX:
+			M[k] = X
+		case unix.BPF_LD | unix.BPF_IMM:
+			A = k
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			A &= k
+		case unix.BPF_MISC | unix.BPF_TAX:
+			X = A
+		case unix.BPF_MISC | unix.BPF_TXA:
+			A = X
+		case unix.BPF_JMP | unix.BPF_JA:
+			pc += int(k)
+		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K,
+			unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K, unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
+			var c bool
+			switch code & 0xf0 {
+			case unix.BPF_JEQ:
+				c = A == k
+			case unix.BPF_JGT:
+				c = A > k
+			case unix.BPF_JGE:
+				c = A >= k
+			case unix.BPF_JSET:
+				c = A&k != 0
+			}
+			if c {
+				pc += int(jt)
+			} else {
+				pc += int(jf)
+			}
+		case unix.BPF_RET | unix.BPF_K:
+			return k, readArgs
+		default:
+			t.Fatalf("emulator: unhandled BPF opcode %#x at %d", code, pc)
+		}
+	}
+	t.Fatal("emulator: fell off the program")
+	return 0, false
+}
+
+func mustBuild(t *testing.T) *Filter {
+	t.Helper()
+	f, err := Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// Every syscall outside the table is allowed without the filter reading its
+// arguments: the kernel's seccomp action cache then allows it without running
+// the filter at all. This is what keeps crrun's untrapped overhead at the
+// floor of any filter.
+func TestUntrappedSyscallsAreConstantAllow(t *testing.T) {
+	f := mustBuild(t)
+	for _, a := range []struct {
+		arch  uint32
+		sarch libseccomp.ScmpArch
+	}{{AuditArchX86_64, libseccomp.ArchAMD64}, {AuditArchI386, libseccomp.ArchX86}} {
+		for nr := int32(0); nr < 470; nr++ {
+			if f.Lookup(a.arch, nr) != nil {
+				continue
+			}
+			for _, args := range [][6]uint64{{}, {^uint64(0), 1, 2, 3, 4, 5}, {unix.AF_INET}} {
+				ret, readArgs := run(t, f.BPF, a.arch, nr, args)
+				if ret != unix.SECCOMP_RET_ALLOW || readArgs {
+					name, _ := libseccomp.ScmpSyscall(nr).GetNameByArch(a.sarch)
+					t.Fatalf("arch %#x syscall %d (%s): ret %#x, read args %v; want a constant allow", a.arch, nr, name, ret, readArgs)
+				}
+			}
+		}
+	}
+}
+
+func TestTrapConditions(t *testing.T) {
+	f := mustBuild(t)
+	nr := func(name string) int32 {
+		sc, err := libseccomp.GetSyscallFromNameByArch(name, libseccomp.ArchAMD64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int32(sc)
+	}
+	for _, tc := range []struct {
+		arch uint32
+		nr   int32
+		args [6]uint64
+		trap bool
+	}{
+		{AuditArchX86_64, nr("socket"), [6]uint64{unix.AF_INET}, true},
+		{AuditArchX86_64, nr("socket"), [6]uint64{unix.AF_UNIX}, false},
+		{AuditArchX86_64, nr("socketpair"), [6]uint64{unix.AF_UNIX}, false},
+		{AuditArchX86_64, nr("io_uring_setup"), [6]uint64{}, true},
+		{AuditArchX86_64, nr("clone"), [6]uint64{unix.CLONE_VM | unix.CLONE_THREAD}, false},
+		{AuditArchX86_64, nr("clone"), [6]uint64{unix.CLONE_NEWNET | uint64(unix.SIGCHLD)}, true},
+		{AuditArchX86_64, nr("clone"), [6]uint64{uint64(unix.SIGCHLD) | 0x80}, false}, // 0x80 is part of the exit signal byte
+		{AuditArchX86_64, nr("unshare"), [6]uint64{unix.CLONE_NEWTIME}, true},
+		{AuditArchX86_64, nr("unshare"), [6]uint64{unix.CLONE_FILES}, false},
+		{AuditArchX86_64, nr("prctl"), [6]uint64{unix.PR_SET_NAME}, false},
+		{AuditArchX86_64, nr("prctl"), [6]uint64{unix.PR_SET_SECCOMP}, true},
+		{AuditArchX86_64, nr("personality"), [6]uint64{0xffffffff}, false},
+		{AuditArchX86_64, nr("personality"), [6]uint64{0x40000}, true},
+		{AuditArchX86_64, nr("ptrace"), [6]uint64{unix.PTRACE_PEEKDATA}, false},
+		{AuditArchX86_64, nr("ptrace"), [6]uint64{unix.PTRACE_TRACEME}, true},
+		{AuditArchX86_64, nr("modify_ldt"), [6]uint64{0}, false}, // read
+		{AuditArchX86_64, nr("modify_ldt"), [6]uint64{1}, true},
+		{AuditArchI386, 359, [6]uint64{unix.AF_INET}, true},        // socket
+		{AuditArchI386, i386Socketcall, [6]uint64{sysSocket}, true}, // socketcall(SYS_SOCKET)
+		{AuditArchI386, i386Socketcall, [6]uint64{3}, false},        // socketcall(SYS_CONNECT)
+		{AuditArchI386, i386IPC, [6]uint64{ipcShmget}, true},
+		{AuditArchI386, i386IPC, [6]uint64{1}, false}, // SEMOP
+		{AuditArchI386, 20, [6]uint64{}, false},       // getpid
+	} {
+		ret, _ := run(t, f.BPF, tc.arch, tc.nr, tc.args)
+		trapped := ret == unix.SECCOMP_RET_USER_NOTIF
+		if trapped != tc.trap || (!trapped && ret != unix.SECCOMP_RET_ALLOW) {
+			t.Errorf("arch %#x nr %d args %#x: ret %#x, want trap=%v", tc.arch, tc.nr, tc.args[0], ret, tc.trap)
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	f := mustBuild(t)
+	nr := func(name string) int32 {
+		sc, _ := libseccomp.GetSyscallFromNameByArch(name, libseccomp.ArchAMD64)
+		return int32(sc)
+	}
+	for _, tc := range []struct {
+		n      Notif
+		taint  bool
+		reason string
+	}{
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET6}}, true, "CR: socket(AF_INET6) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_UNIX}}, false, ""},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{99}}, true, "CR: socket(family 99) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0}}, false, ""},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0x0440000}}, true, "CR: personality(ADDR_NO_RANDOMIZE|READ_IMPLIES_EXEC) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("unshare"), Args: [6]uint64{unix.CLONE_NEWNS | unix.CLONE_NEWUSER}}, true, "CR: new namespaces (CLONE_NEWNS|CLONE_NEWUSER) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("prctl"), Args: [6]uint64{unix.PR_SET_MM}}, true, "CR: prctl(PR_SET_MM) not supported"},
+		{Notif{Arch: AuditArchI386, Nr: i386IPC, Args: [6]uint64{ipcMsgget}}, true, "CR: SysV message queues not supported yet"},
+		{Notif{Arch: AuditArchI386, Nr: 359, Args: [6]uint64{unix.AF_UNIX}}, false, ""},
+	} {
+		d := f.Decode(&tc.n, nil)
+		if d.Taint != tc.taint || d.Reason != tc.reason {
+			t.Errorf("%+v: got taint=%v %q, want %v %q", tc.n, d.Taint, d.Reason, tc.taint, tc.reason)
+		}
+	}
+	// socketcall reads the family from the task's memory
+	n := Notif{Arch: AuditArchI386, Nr: i386Socketcall, Args: [6]uint64{sysSocket, 0x1000}}
+	d := f.Decode(&n, func(addr uint64, b []byte) error {
+		if addr != 0x1000 {
+			return fmt.Errorf("addr %#x", addr)
+		}
+		binary.LittleEndian.PutUint32(b, unix.AF_PACKET)
+		return nil
+	})
+	if !d.Taint || d.Reason != "CR: socket(AF_PACKET) not supported yet" {
+		t.Errorf("socketcall: %+v", d)
+	}
+}
+
+// Every table row is well formed: one reason form, a deny errno, a known scope.
+func TestTableRows(t *testing.T) {
+	for _, e := range Table {
+		if e.Reason == nil || e.DenyErrno == 0 || e.Kind == "" || e.Why == "" {
+			t.Errorf("%s: incomplete row", e.Syscall)
+			continue
+		}
+		var args [6]uint64
+		if len(e.Rules) > 0 {
+			for _, c := range e.Rules[0] {
+				switch c.Op {
+				case OpEq:
+					args[c.Arg] = c.Val
+				case OpNe:
+					args[c.Arg] = c.Val + 2
+				case OpMaskedEq:
+					args[c.Arg] = c.Val
+				}
+			}
+		}
+		r, ok := e.Reason(args)
+		if !ok || !strings.HasPrefix(r, "CR: ") || !(strings.HasSuffix(r, " not supported yet") ||
+			strings.HasSuffix(r, " not supported") || strings.HasSuffix(r, " cannot be read")) {
+			t.Errorf("%s: reason %q (ok=%v) is not of the form 'CR: <what> not supported yet'", e.Syscall, r, ok)
+		}
+	}
+}
