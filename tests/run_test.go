@@ -240,3 +240,14 @@ func TestGoProgram(t *testing.T) {
 		t.Fatalf("no PASS: %s", a.stdout)
 	}
 }
+
+// As an ordinary user today: a clear message, exit 125.
+func TestNonRootRefused(t *testing.T) {
+	requireRoot(t) // to switch to another uid
+	cmd := execAs(65534, crrunBin, "--", "true")
+	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR=/nonexistent")
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "crrun needs root for now") {
+		t.Fatalf("exit %d: %s", cmd.ProcessState.ExitCode(), out)
+	}
+}

@@ -1,0 +1,58 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestParsePolicy(t *testing.T) {
+	for _, s := range []string{"warn", "deny", "kill"} {
+		if p, err := ParsePolicy(s); err != nil || string(p) != s {
+			t.Errorf("%s: %v %v", s, p, err)
+		}
+	}
+	if _, err := ParsePolicy("maybe"); err == nil {
+		t.Error("maybe accepted")
+	}
+}
+
+func TestLedgerFirstPerProcessAndReason(t *testing.T) {
+	l := NewLedger()
+	a := &Taint{Pid: 10, Reason: "CR: x", Time: time.Now()}
+	if !l.Add(a) || l.Add(&Taint{Pid: 10, Reason: "CR: x"}) {
+		t.Fatal("want only the first taint of a process and reason recorded")
+	}
+	if !l.Add(&Taint{Pid: 11, Reason: "CR: x"}) || !l.Add(&Taint{Pid: 10, Reason: "CR: y"}) {
+		t.Fatal("other process or reason must be recorded")
+	}
+	if got := l.Snapshot(map[int]bool{10: true}); len(got) != 2 {
+		t.Fatalf("snapshot of pid 10: %d taints", len(got))
+	}
+	// pid 11 is gone: forgotten, and a new pid 11 records again
+	if !l.Add(&Taint{Pid: 11, Reason: "CR: x"}) {
+		t.Fatal("taints of a dead process must be forgotten")
+	}
+}
+
+func TestRuntimeDirChecks(t *testing.T) {
+	d := t.TempDir()
+	t.Setenv("CRRUN_RUNTIME_DIR", "")
+	t.Setenv("XDG_RUNTIME_DIR", d)
+	if got := RuntimeDir(""); got != filepath.Join(d, "crrun") {
+		t.Errorf("RuntimeDir = %s", got)
+	}
+	if RuntimeDir("/x") != "/x" {
+		t.Error("override ignored")
+	}
+	open := filepath.Join(d, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	if err := ensureRuntimeDir(open); err == nil {
+		t.Error("a world-writable runtime dir was accepted")
+	}
+	if err := ensureRuntimeDir(filepath.Join(d, "new")); err != nil {
+		t.Error(err)
+	}
+}
