@@ -50,6 +50,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(workDir)
+	os.Chmod(workDir, 0o755) // tests run some binaries as another user
 	crrunBin = os.Getenv("CRRUN_BIN")
 	if crrunBin == "" {
 		crrunBin = filepath.Join(workDir, "crrun")
