@@ -308,6 +308,10 @@ type FD struct {
 	File *FileIdentity `json:"file,omitempty"`
 	// Blob names the blob holding the content of a deleted file or memfd.
 	Blob string `json:"blob,omitempty"`
+	// Stdio, when set, says this fd was the supervisor's own stdin (0),
+	// stdout (1) or stderr (2), whatever file that was: restore attaches the
+	// restorer's stdio of the same number instead of reopening anything.
+	Stdio *int `json:"stdio,omitempty"`
 
 	// Kind-specific state; at most one is set.
 	Epoll   *Epoll   `json:"epoll,omitempty"`

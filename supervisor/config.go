@@ -34,6 +34,10 @@ type Config struct {
 	WaitMain bool
 	// RuntimeDir overrides where the control socket lives (see RuntimeDir).
 	RuntimeDir string
+	// Dir is the checkpoint store: generations gen-NNNNNN side by side.
+	Dir string
+	// Version is crrun's version string, recorded in images.
+	Version string
 }
 
 // Exit is how the app ended, for crrun to mirror.

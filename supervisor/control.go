@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"crrun/image"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -62,12 +64,14 @@ func ensureRuntimeDir(dir string) error {
 
 // request and response of the control protocol: one JSON line each way.
 type request struct {
-	Op string `json:"op"` // "status"
+	Op   string `json:"op"`             // "status", "checkpoint"
+	Exit bool   `json:"exit,omitempty"` // checkpoint: end the app afterwards
 }
 
 type response struct {
-	Error  string  `json:"error,omitempty"`
-	Status *Status `json:"status,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Status     *Status           `json:"status,omitempty"`
+	Checkpoint *CheckpointResult `json:"checkpoint,omitempty"`
 }
 
 type controlServer struct {
@@ -153,6 +157,14 @@ func (s *Supervisor) serveConn(conn *net.UnixConn) {
 	case "status":
 		st := s.Status()
 		_ = enc.Encode(response{Status: &st})
+	case "checkpoint":
+		_ = conn.SetDeadline(time.Time{}) // as long as it takes to be durable
+		res, err := s.Checkpoint(image.TriggerCommand, "crrun checkpoint", req.Exit)
+		if err != nil {
+			_ = enc.Encode(response{Error: err.Error()})
+			return
+		}
+		_ = enc.Encode(response{Checkpoint: res})
 	default:
 		_ = enc.Encode(response{Error: fmt.Sprintf("unknown request %q", req.Op)})
 	}
@@ -163,6 +175,30 @@ var ErrNoSupervisor = errors.New("no running crrun")
 
 // QueryStatus asks the supervisor with pid for its status.
 func QueryStatus(runtimeDir string, pid int) (*Status, error) {
+	resp, err := ask(runtimeDir, pid, request{Op: "status"}, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status == nil {
+		return nil, fmt.Errorf("crrun %d: empty answer", pid)
+	}
+	return resp.Status, nil
+}
+
+// RequestCheckpoint asks the supervisor with pid for a checkpoint and waits
+// until it is durable.
+func RequestCheckpoint(runtimeDir string, pid int, exit bool) (*CheckpointResult, error) {
+	resp, err := ask(runtimeDir, pid, request{Op: "checkpoint", Exit: exit}, 0)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Checkpoint == nil {
+		return nil, fmt.Errorf("crrun %d: empty answer", pid)
+	}
+	return resp.Checkpoint, nil
+}
+
+func ask(runtimeDir string, pid int, req request, timeout time.Duration) (*response, error) {
 	path := filepath.Join(RuntimeDir(runtimeDir), strconv.Itoa(pid)+".sock")
 	conn, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
@@ -172,8 +208,10 @@ func QueryStatus(runtimeDir string, pid int) (*Status, error) {
 		return nil, fmt.Errorf("connect to crrun %d at %s: %w", pid, path, err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := json.NewEncoder(conn).Encode(request{Op: "status"}); err != nil {
+	if timeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+	}
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return nil, fmt.Errorf("ask crrun %d: %w", pid, err)
 	}
 	var resp response
@@ -181,13 +219,18 @@ func QueryStatus(runtimeDir string, pid int) (*Status, error) {
 		return nil, fmt.Errorf("read the answer of crrun %d: %w", pid, err)
 	}
 	if resp.Error != "" {
-		return nil, fmt.Errorf("crrun %d: %s", pid, resp.Error)
+		return nil, &RemoteError{Pid: pid, Msg: resp.Error}
 	}
-	if resp.Status == nil {
-		return nil, fmt.Errorf("crrun %d: empty answer", pid)
-	}
-	return resp.Status, nil
+	return &resp, nil
 }
+
+// RemoteError is an error reported by a supervisor.
+type RemoteError struct {
+	Pid int
+	Msg string
+}
+
+func (e *RemoteError) Error() string { return fmt.Sprintf("crrun %d: %s", e.Pid, e.Msg) }
 
 // ListSupervisors returns the pids of running supervisors, removing the sockets
 // of dead ones.

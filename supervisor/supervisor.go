@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"crrun/image"
 	"crrun/internal/procfs"
 	"crrun/seccomp"
 
@@ -36,7 +37,10 @@ type Supervisor struct {
 
 	killOnce sync.Once
 	killMsg  string
+	killCode int // ExitInternal for --on-nocr=kill, ExitCheckpointed for checkpoint --exit
 	killc    chan struct{}
+
+	ckptMu sync.Mutex // one checkpoint at a time
 }
 
 // Baseline is what the app's processes looked like at launch, for the scan to
@@ -46,9 +50,13 @@ type Baseline struct {
 	SeccompFilters int
 }
 
-func (s *Supervisor) requestKill(msg string) {
+// requestKill ends the app: crrun exits 125 with msg (--on-nocr=kill).
+func (s *Supervisor) requestKill(msg string) { s.requestExit(ExitInternal, msg) }
+
+// requestExit ends the app and makes crrun exit with code.
+func (s *Supervisor) requestExit(code int, msg string) {
 	s.killOnce.Do(func() {
-		s.killMsg = msg
+		s.killMsg, s.killCode = msg, code
 		close(s.killc)
 	})
 }
@@ -192,7 +200,11 @@ func (s *Supervisor) run() (Exit, error) {
 			_ = unix.Kill(s.initPid, unix.SIGKILL)
 			<-reaped
 			s.takeTerminal()
-			return Exit{}, &Error{Code: ExitInternal, Msg: s.killMsg}
+			if s.killCode == ExitInternal {
+				return Exit{}, &Error{Code: ExitInternal, Msg: s.killMsg}
+			}
+			slog.Info(s.killMsg)
+			return Exit{Code: s.killCode}, nil
 		case e, ok := <-events:
 			if !ok { // the init is gone
 				<-reaped
@@ -302,16 +314,9 @@ func (s *Supervisor) findMain(nspid int) int {
 func (s *Supervisor) onSignal(sig syscall.Signal) {
 	switch sig {
 	case unix.SIGUSR1:
-		// Reserved for checkpoints. Until the engine lands: report.
-		st := s.Status()
-		if st.Checkpointable {
-			slog.Info("SIGUSR1: checkpoint requested; the app is checkpointable (the checkpoint engine is not implemented yet)")
-		} else {
-			slog.Warn(fmt.Sprintf("SIGUSR1: checkpoint requested; the app is NOT checkpointable (%d reasons)", len(st.Reasons)))
-			for _, r := range st.Reasons {
-				slog.Warn(fmt.Sprintf("  pid %d (%s): %s", r.Pid, r.Comm, r.Reason))
-			}
-		}
+		// The checkpoint trigger; it runs beside the loop (which must keep
+		// reaping and forwarding), serialized with other requests.
+		go func() { _, _ = s.Checkpoint(image.TriggerSignal, "SIGUSR1", false) }()
 		return
 	case unix.SIGCONT:
 		s.giveTerminal()

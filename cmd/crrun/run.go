@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 )
 
 type globalFlags struct {
+	dir        string
 	onNOCR     string
 	wait       string
 	logFormat  string
@@ -24,6 +27,7 @@ type globalFlags struct {
 func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.onNOCR, "on-nocr", "warn", "when the app creates state crrun cannot checkpoint: warn (record it), deny (fail the syscall), kill (end the app)")
 	c.Flags().StringVar(&g.wait, "wait", "all", "supervise until 'all' processes of the app exit, or only the 'main' one (then kill the rest)")
+	c.Flags().StringVar(&g.dir, "dir", defaultDir(), "checkpoint directory: generations gen-NNNNNN are written side by side in it ($CRRUN_DIR)")
 }
 
 func newRunCmd() *cobra.Command {
@@ -69,8 +73,12 @@ func runApp(g *globalFlags, args []string) error {
 	if errors.Is(err, exec.ErrDot) {
 		path = args[0]
 	}
+	dir, err := filepath.Abs(g.dir)
+	if err != nil {
+		return usageError{fmt.Errorf("--dir %q: %w", g.dir, err)}
+	}
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
-		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir})
+		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version})
 	if err != nil {
 		return err
 	}
@@ -78,4 +86,13 @@ func runApp(g *globalFlags, args []string) error {
 		supervisor.DieBy(exit.Signal)
 	}
 	return &exitError{code: exit.Code}
+}
+
+// defaultDir is where checkpoints go without --dir: $CRRUN_DIR, else
+// ./crrun-checkpoint (made absolute at launch).
+func defaultDir() string {
+	if d := os.Getenv("CRRUN_DIR"); d != "" {
+		return d
+	}
+	return "crrun-checkpoint"
 }

@@ -1,0 +1,80 @@
+package checkpoint
+
+import (
+	"fmt"
+	"time"
+
+	"crrun/image"
+	"crrun/internal/procfs"
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+func timespec(t unix.Timespec) time.Time { return time.Unix(t.Sec, t.Nsec) }
+
+func (d *dumper) files(p *image.Process) error {
+	fds, err := procfs.Fds(d.pid)
+	if err != nil {
+		return fmt.Errorf("pid %d: list fds: %w", d.pid, err)
+	}
+	stdio := map[seccomp.FileID]int{}
+	for k, id := range d.req.Stdio {
+		if _, ok := stdio[id]; !ok {
+			stdio[id] = k
+		}
+	}
+	for _, e := range fds {
+		where := fmt.Sprintf("pid %d: fd %d (%s)", d.pid, e.Num, e.Target)
+		info, err := procfs.Fdinfo(d.pid, e.Num)
+		if err != nil {
+			return fmt.Errorf("%s: fdinfo: %w", where, err)
+		}
+		fd := image.FD{FD: e.Num, Path: e.Target, Flags: image.Octal(info.Flags), Cloexec: info.Flags&unix.O_CLOEXEC != 0,
+			Pos: info.Pos, MntID: info.MntID}
+		link := fmt.Sprintf("/proc/%d/fd/%d", d.pid, e.Num)
+		if id, ok := seccomp.StatFileID(link); ok {
+			if k, ok := stdio[id]; ok {
+				fd.Stdio = &k
+				fd.Kind = image.FDFile
+				p.FDs = append(p.FDs, fd)
+				continue
+			}
+		}
+		switch e.Kind {
+		case procfs.KindFile, procfs.KindDir, procfs.KindDevice:
+			var st unix.Stat_t
+			if err := unix.Stat(link, &st); err != nil {
+				return fmt.Errorf("%s: stat: %w", where, err)
+			}
+			fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
+				procfs.KindDevice: image.FDDevice}[e.Kind]
+			fd.File = fileIdentity(e.Path, &st, e.Deleted)
+			if e.Deleted && e.Kind == procfs.KindFile {
+				name := fmt.Sprintf("fd-%d-%d.bin", p.PID, e.Num)
+				if err := d.saveBlob(name, link); err != nil {
+					return fmt.Errorf("%s: save the deleted file's content: %w", where, err)
+				}
+				fd.Blob = name
+			}
+		case procfs.KindEventpoll:
+			fd.Kind = image.FDEpoll
+			fd.Epoll = &image.Epoll{}
+			for _, t := range info.Epoll {
+				fd.Epoll.Targets = append(fd.Epoll.Targets, image.EpollTarget{FD: t.Fd, Events: image.Hex(t.Events),
+					Data: image.Hex(t.Data), Inode: t.Ino, Dev: image.MakeDev(t.Sdev.Major, t.Sdev.Minor), Pos: t.Pos})
+			}
+		case procfs.KindEventfd:
+			fd.Kind = image.FDEventfd
+			if info.Eventfd == nil {
+				return fmt.Errorf("%s: no eventfd-count in fdinfo", where)
+			}
+			fd.Eventfd = &image.Eventfd{Count: info.Eventfd.Count, Semaphore: info.Eventfd.Semaphore}
+		default:
+			// The scan refuses these before we get here; this is the safety net.
+			return fmt.Errorf("%s: CR: %s fds not supported yet", where, e.Kind)
+		}
+		p.FDs = append(p.FDs, fd)
+	}
+	return nil
+}

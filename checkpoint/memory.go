@@ -1,0 +1,156 @@
+package checkpoint
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"crrun/image"
+	"crrun/internal/procfs"
+	"crrun/internal/ptrace"
+
+	"golang.org/x/sys/unix"
+)
+
+// chunk is the largest piece of memory read at once. Reusing one buffer
+// matters: allocating per region dominated early timings.
+const chunk = 32 << 20
+
+func vmaKind(m *procfs.SmapsEntry) image.VMAKind {
+	switch {
+	case m.Path == "[vdso]":
+		return image.VMAVDSO
+	case m.Path == "[vvar]":
+		return image.VMAVVar
+	case m.Path == "[vvar_vclock]":
+		return image.VMAVVarVClock
+	case m.Path == "[vsyscall]":
+		return image.VMAVSyscall
+	case m.Path == "[heap]":
+		return image.VMAHeap
+	case m.Path == "[stack]":
+		return image.VMAStack
+	case m.Perms.Shared() && (m.Path == "/dev/zero" || strings.HasPrefix(m.Path, "[anon_shmem:")):
+		return image.VMAShmem
+	case m.Path == "" || strings.HasPrefix(m.Path, "[anon:"):
+		return image.VMAAnon
+	case strings.HasPrefix(m.Path, "/"):
+		return image.VMAFile
+	}
+	return ""
+}
+
+func fileIdentity(path string, st *unix.Stat_t, deleted bool) *image.FileIdentity {
+	return &image.FileIdentity{Path: path, Dev: image.MakeDev(unix.Major(st.Dev), unix.Minor(st.Dev)), Inode: st.Ino,
+		Size: st.Size, Mtime: timespec(st.Mtim), Mode: image.Octal(st.Mode), Deleted: deleted}
+}
+
+func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO, error) {
+	var vdso image.VDSO
+	pm, err := procfs.OpenPagemap(d.pid)
+	if err != nil {
+		return vdso, fmt.Errorf("pid %d: open pagemap: %w", d.pid, err)
+	}
+	defer pm.Close()
+	mem := ptrace.OpenMem(d.pid)
+	defer mem.Close()
+	buf := make([]byte, chunk)
+	var ranges []procfs.PageRange
+	for i := range maps {
+		m := &maps[i]
+		kind := vmaKind(m)
+		where := fmt.Sprintf("pid %d: mapping %#x-%#x %s %q", d.pid, m.Start, m.End, m.Perms, m.Path)
+		if kind == "" {
+			return vdso, fmt.Errorf("%s: unknown kind of mapping", where)
+		}
+		v := image.VMA{Start: image.Hex(m.Start), End: image.Hex(m.End), Shared: m.Perms.Shared(),
+			Offset: image.Hex(m.Offset), Kind: kind, Path: m.Path, Flags: m.VmFlags.List()}
+		if m.Perms.Read() {
+			v.Prot |= image.ProtRead
+		}
+		if m.Perms.Write() {
+			v.Prot |= image.ProtWrite
+		}
+		if m.Perms.Exec() {
+			v.Prot |= image.ProtExec
+		}
+		if m.Deleted {
+			v.Path += " (deleted)"
+		}
+		var save []procfs.PageRange
+		switch kind {
+		case image.VMAVDSO:
+			if vdso, err = VDSOIdentity(d.pid, m.Start, m.End); err != nil {
+				return vdso, err
+			}
+		case image.VMAVSyscall:
+			continue // the kernel's fixed legacy page, the same in every process
+		case image.VMAVVar, image.VMAVVarVClock:
+			// the kernel provides these; restore moves them with the vdso
+		case image.VMAShmem:
+			// Shared memory must be saved from the object, not from pagemap
+			// (pages touched only by others do not show); with one process
+			// mapping it, the whole range is the object.
+			save = []procfs.PageRange{{Start: m.Start, End: m.End}}
+		case image.VMAFile:
+			var st unix.Stat_t
+			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", d.pid, m.Start, m.End)
+			if err := unix.Stat(mf, &st); err != nil {
+				return vdso, fmt.Errorf("%s: stat: %w", where, err)
+			}
+			v.File = fileIdentity(m.Path, &st, m.Deleted)
+			if m.Deleted {
+				name := fmt.Sprintf("vma-%d-%x.bin", p.PID, m.Start)
+				if err := d.saveBlob(name, mf); err != nil {
+					return vdso, fmt.Errorf("%s: save the deleted file's content: %w", where, err)
+				}
+				v.Blob = name
+			}
+			if !v.Shared {
+				if ranges, err = pm.PageRanges(&m.Mapping, ranges[:0]); err != nil {
+					return vdso, fmt.Errorf("%s: pagemap: %w", where, err)
+				}
+				save = ranges
+			}
+		default: // anon, heap, stack
+			if ranges, err = pm.PageRanges(&m.Mapping, ranges[:0]); err != nil {
+				return vdso, fmt.Errorf("%s: pagemap: %w", where, err)
+			}
+			save = ranges
+		}
+		for _, r := range save {
+			for a := r.Start; a < r.End; {
+				n := min(r.End-a, chunk)
+				if err := mem.Read(uintptr(a), buf[:n]); err != nil {
+					return vdso, fmt.Errorf("%s: read %#x+%d: %w", where, a, n, err)
+				}
+				if err := d.w.AddPages(p.PID, a, buf[:n]); err != nil {
+					return vdso, err
+				}
+				d.memBytes += n
+				a += n
+			}
+		}
+		p.Memory = append(p.Memory, v)
+	}
+	return vdso, nil
+}
+
+// saveBlob copies the file at path into the image as blob name.
+func (d *dumper) saveBlob(name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bw, err := d.w.CreateBlob(name)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(bw, f); err != nil {
+		bw.Close()
+		return err
+	}
+	return bw.Close()
+}

@@ -1,0 +1,183 @@
+package checkpoint
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"crrun/image"
+	"crrun/internal/procfs"
+	"crrun/internal/ptrace"
+
+	"golang.org/x/sys/unix"
+)
+
+// inject runs a syscall in the main thread and fails with its name.
+func (d *dumper) inject(name string, nr int, args ...uint64) (int64, error) {
+	r, err := d.tr.Inject(d.pid, nr, args...)
+	if err != nil {
+		return r, fmt.Errorf("pid %d: injected %s: %w", d.pid, name, err)
+	}
+	return r, nil
+}
+
+// readScratch reads n bytes at offset off of the scratch page.
+func (d *dumper) readScratch(off, n int) ([]byte, error) {
+	b := make([]byte, n)
+	if err := ptrace.ReadMem(d.pid, d.scratch+uintptr(off), b); err != nil {
+		return nil, fmt.Errorf("pid %d: read scratch page: %w", d.pid, err)
+	}
+	return b, nil
+}
+
+var rlimitNames = map[int]string{
+	unix.RLIMIT_CPU: "RLIMIT_CPU", unix.RLIMIT_FSIZE: "RLIMIT_FSIZE", unix.RLIMIT_DATA: "RLIMIT_DATA",
+	unix.RLIMIT_STACK: "RLIMIT_STACK", unix.RLIMIT_CORE: "RLIMIT_CORE", unix.RLIMIT_RSS: "RLIMIT_RSS",
+	unix.RLIMIT_NPROC: "RLIMIT_NPROC", unix.RLIMIT_NOFILE: "RLIMIT_NOFILE", unix.RLIMIT_MEMLOCK: "RLIMIT_MEMLOCK",
+	unix.RLIMIT_AS: "RLIMIT_AS", 10: "RLIMIT_LOCKS", 11: "RLIMIT_SIGPENDING", 12: "RLIMIT_MSGQUEUE",
+	13: "RLIMIT_NICE", 14: "RLIMIT_RTPRIO", 15: "RLIMIT_RTTIME",
+}
+
+func (d *dumper) processState(p *image.Process) error {
+	pid := d.pid
+	stat, err := procfs.Stat(pid)
+	if err != nil {
+		return err
+	}
+	status, err := procfs.Status(pid)
+	if err != nil {
+		return err
+	}
+	last := func(v []int) int {
+		if len(v) == 0 {
+			return 0
+		}
+		return v[len(v)-1]
+	}
+	if pst, err := procfs.Status(stat.PPid); err == nil {
+		p.PPID = last(pst.NStgid)
+	}
+	p.PGID, p.SID, p.NSPID = last(status.NSpgid), last(status.NSsid), status.NSpid
+	p.Comm = status.Name
+	exe, err := procfs.Exe(pid)
+	if err != nil {
+		return fmt.Errorf("pid %d: executable: %w", pid, err)
+	}
+	p.Exe = image.FileIdentity{Path: exe.Path, Dev: image.MakeDev(exe.Dev.Major, exe.Dev.Minor), Inode: exe.Inode,
+		Size: exe.Size, Mtime: exe.Mtime, Mode: image.Octal(exe.Mode), Deleted: exe.Deleted}
+	if exe.Deleted {
+		return fmt.Errorf("pid %d: its executable %s was deleted: cannot be restored", pid, exe.Path)
+	}
+	if p.Cwd, err = procfs.Cwd(pid); err != nil {
+		return err
+	}
+	if root, err := procfs.RootDir(pid); err == nil && root != "/" {
+		p.Root = root
+	}
+	p.Umask = image.Octal(status.Umask)
+	pers, err := procfs.Personality(pid)
+	if err != nil {
+		return err
+	}
+	p.Personality = image.Hex(pers)
+	p.Creds = image.Credentials{
+		UID: status.Uid.Real, EUID: status.Uid.Effective, SUID: status.Uid.Saved, FSUID: status.Uid.FS,
+		GID: status.Gid.Real, EGID: status.Gid.Effective, SGID: status.Gid.Saved, FSGID: status.Gid.FS,
+		Groups: status.Groups, CapInheritable: image.Hex(status.CapInh), CapPermitted: image.Hex(status.CapPrm),
+		CapEffective: image.Hex(status.CapEff), CapBounding: image.Hex(status.CapBnd), CapAmbient: image.Hex(status.CapAmb),
+		NoNewPrivs: status.NoNewPrivs,
+	}
+	for r := 0; r < 16; r++ {
+		var lim unix.Rlimit
+		if err := unix.Prlimit(pid, r, nil, &lim); err != nil {
+			return fmt.Errorf("pid %d: prlimit(%s): %w", pid, rlimitNames[r], err)
+		}
+		p.Rlimits = append(p.Rlimits, image.Rlimit{Resource: r, Name: rlimitNames[r], Cur: lim.Cur, Max: lim.Max})
+	}
+
+	// What only the process itself can tell, through injected syscalls whose
+	// output lands in the scratch page.
+	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
+	for i, which := range []int{unix.ITIMER_REAL, unix.ITIMER_VIRTUAL, unix.ITIMER_PROF} {
+		if _, err := d.inject("getitimer", unix.SYS_GETITIMER, uint64(which), buf); err != nil {
+			return err
+		}
+		b, err := d.readScratch(ptrace.ScratchDataOffset, 32)
+		if err != nil {
+			return err
+		}
+		le := binary.LittleEndian
+		it := image.Itimer{
+			IntervalNS: int64(le.Uint64(b[0:]))*1e9 + int64(le.Uint64(b[8:]))*1e3,
+			ValueNS:    int64(le.Uint64(b[16:]))*1e9 + int64(le.Uint64(b[24:]))*1e3,
+		}
+		switch i {
+		case 0:
+			p.Itimers.Real = it
+		case 1:
+			p.Itimers.Virtual = it
+		case 2:
+			p.Itimers.Prof = it
+		}
+	}
+	if _, err := d.inject("prctl(PR_GET_PDEATHSIG)", unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, buf); err != nil {
+		return err
+	}
+	b, err := d.readScratch(ptrace.ScratchDataOffset, 4)
+	if err != nil {
+		return err
+	}
+	p.ParentDeathSignal = int(int32(binary.LittleEndian.Uint32(b)))
+	if _, err := d.inject("prctl(PR_GET_CHILD_SUBREAPER)", unix.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, buf); err != nil {
+		return err
+	}
+	if b, err = d.readScratch(ptrace.ScratchDataOffset, 4); err != nil {
+		return err
+	}
+	p.ChildSubreaper = binary.LittleEndian.Uint32(b) != 0
+
+	// Signal dispositions: struct kernel_sigaction {handler, flags, restorer, mask}.
+	for sig := 1; sig <= 64; sig++ {
+		if _, err := d.inject(fmt.Sprintf("rt_sigaction(%d)", sig), unix.SYS_RT_SIGACTION, uint64(sig), 0, buf, 8); err != nil {
+			return err
+		}
+		b, err := d.readScratch(ptrace.ScratchDataOffset, 32)
+		if err != nil {
+			return err
+		}
+		le := binary.LittleEndian
+		p.SigHandlers = append(p.SigHandlers, image.SigAction{Signal: sig, Handler: image.Hex(le.Uint64(b[0:])),
+			Flags: image.Hex(le.Uint64(b[8:])), Restorer: image.Hex(le.Uint64(b[16:])), Mask: image.Hex(le.Uint64(b[24:]))})
+	}
+	shared, err := d.tr.PeekSiginfo(pid, true)
+	if err != nil {
+		return fmt.Errorf("pid %d: shared pending signals: %w", pid, err)
+	}
+	p.SharedPending = sigInfos(shared)
+
+	brk, err := d.inject("brk(0)", unix.SYS_BRK, 0)
+	if err != nil {
+		return err
+	}
+	auxv, err := procfs.Auxv(pid)
+	if err != nil {
+		return err
+	}
+	p.MM = image.MM{StartCode: image.Hex(stat.StartCode), EndCode: image.Hex(stat.EndCode),
+		StartData: image.Hex(stat.StartData), EndData: image.Hex(stat.EndData), StartBrk: image.Hex(stat.StartBrk),
+		Brk: image.Hex(brk), StartStack: image.Hex(stat.StartStack), ArgStart: image.Hex(stat.ArgStart),
+		ArgEnd: image.Hex(stat.ArgEnd), EnvStart: image.Hex(stat.EnvStart), EnvEnd: image.Hex(stat.EnvEnd)}
+	for _, a := range auxv {
+		p.MM.Auxv = append(p.MM.Auxv, image.Hex(a.Type), image.Hex(a.Value))
+	}
+	return nil
+}
+
+func sigInfos(in []ptrace.Siginfo) []image.SigInfo {
+	var out []image.SigInfo
+	for i := range in {
+		raw := make([]byte, len(in[i]))
+		copy(raw, in[i][:])
+		out = append(out, image.SigInfo{Signo: int(in[i].Signo()), Code: int(in[i].Code()), Raw: raw})
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"crrun/checkpoint"
+	"crrun/image"
+	"crrun/seccomp"
+)
+
+// ExitCheckpointed is crrun's exit status after `crrun checkpoint --exit`:
+// EX_TEMPFAIL of sysexits.h, "try again later" — the app is saved, not done.
+const ExitCheckpointed = 75
+
+// CheckpointResult describes a committed checkpoint.
+type CheckpointResult struct {
+	Dir     string `json:"dir"`
+	PauseMS int64  `json:"pause_ms"`
+	TotalMS int64  `json:"total_ms"`
+	Bytes   uint64 `json:"bytes"`
+	Threads int    `json:"threads"`
+}
+
+// Checkpoint saves the app into the next generation of the --dir store.
+// Requests are serialized: a second one waits for the first. With exit, the
+// app is ended once the checkpoint is durable and crrun exits with
+// ExitCheckpointed.
+func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool) (*CheckpointResult, error) {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	if s.mainPid == 0 {
+		return nil, errors.New("the app has not started yet")
+	}
+	if s.cfg.Dir == "" {
+		return nil, errors.New("no checkpoint directory (--dir)")
+	}
+	procs := s.processes()
+	var pids []int
+	alive := map[int]bool{}
+	for _, p := range procs {
+		pids = append(pids, p.Pid)
+		alive[p.Pid] = true
+	}
+	if len(pids) == 0 || pids[0] != s.mainPid {
+		return nil, errors.New("the app's main process has exited")
+	}
+	var sticky []seccomp.Finding
+	for _, t := range s.ledger.Snapshot(alive) {
+		if t.Scope == seccomp.Sticky {
+			sticky = append(sticky, seccomp.Finding{Pid: t.Pid, Kind: t.Kind, Reason: t.Reason, Fd: -1})
+		}
+	}
+	store, err := image.OpenStore(s.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
+	}
+	w, err := store.Create()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
+	}
+	defer w.Abort() // no-op after a commit
+	slog.Info("checkpoint: freezing the app", "pid", s.mainPid, "reason", reason)
+	dir, st, err := checkpoint.Dump(checkpoint.Request{
+		Pid: s.mainPid,
+		Scan: seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
+			SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs()},
+		Stdio:  stdioIDs(),
+		Meta:   image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv},
+		Writer: w,
+		Sticky: sticky,
+	})
+	if err != nil {
+		slog.Error("checkpoint failed; the app keeps running", "err", err)
+		return nil, err
+	}
+	res := &CheckpointResult{Dir: dir, PauseMS: st.Pause.Milliseconds(), TotalMS: st.Total.Milliseconds(),
+		Bytes: st.MemoryBytes, Threads: st.Threads}
+	slog.Info("checkpoint written to "+dir, "pause", st.Pause.Round(time.Millisecond),
+		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)))
+	if exit {
+		s.requestExit(ExitCheckpointed, "checkpointed to "+dir+"; the app was ended (checkpoint --exit)")
+	}
+	return res, nil
+}
