@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	"crrun/seccomp"
@@ -37,7 +38,30 @@ type initConfig struct {
 	WaitMain   bool  `json:"wait_main"`
 	Foreground bool  `json:"foreground"`
 	Ignored    []int `json:"ignored,omitempty"` // signals ignored when crrun started (nohup)
+	// LastPid is written to /proc/sys/kernel/ns_last_pid before the exec
+	// stage starts, so the app's pids start above it: above the init's own
+	// early Go threads at launch, and above every saved pid and tid at
+	// restore (so nothing the restore creates can take one of them).
+	LastPid int `json:"last_pid,omitempty"`
+	// MainNsPid, at restore, is the pid the restored main process will have;
+	// the exec stage is then only a stub.
+	MainNsPid int  `json:"main_nspid,omitempty"`
+	Stub      bool `json:"stub,omitempty"`
 }
+
+// stageConfig travels in the exec stage's argv.
+type stageConfig struct {
+	Ignored []int `json:"ignored,omitempty"`
+	// Stub: say "ready", wait for "go" (the supervisor seizes us meanwhile),
+	// exec the app's binary without a filter: restore rebuilds the app in it.
+	Stub bool `json:"stub,omitempty"`
+}
+
+// The stub handshake messages on the seccomp socket.
+const (
+	msgReady = "ready"
+	msgGo    = "go"
+)
 
 // event is one message from the init to the supervisor.
 type event struct {
@@ -109,11 +133,16 @@ func InitMain(args []string) {
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		fail("init: mount /proc in the new PID namespace: %v", err)
 	}
+	if cfg.LastPid > 0 {
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(cfg.LastPid)), 0); err != nil {
+			fail("init: set ns_last_pid to %d: %v", cfg.LastPid, err)
+		}
+	}
 
 	sigc := make(chan os.Signal, 64)
 	signal.Notify(sigc, forwardable()...)
 
-	stageCfg, _ := json.Marshal(cfg.Ignored)
+	stageCfg, _ := json.Marshal(stageConfig{Ignored: cfg.Ignored, Stub: cfg.Stub})
 	cmd := exec.Command("/proc/self/exe", append([]string{ExecArg, string(stageCfg), path}, argv...)...)
 	cmd.Args[0] = "crrun"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -127,6 +156,9 @@ func InitMain(args []string) {
 	cmd.ExtraFiles[0].Close()
 	main := cmd.Process.Pid
 	_ = sendJSON(ev, event{Ev: "started", NsPid: main}, nil)
+	if cfg.MainNsPid > 0 {
+		main = cfg.MainNsPid // the restored process; the exec stage is its stub
+	}
 
 	mainAlive := true
 	done := make(chan struct{})
@@ -200,11 +232,14 @@ func ExecMain(args []string) {
 	if len(args) < 3 {
 		fail(ExitInternal, "exec stage: bad arguments")
 	}
-	var ignored []int
-	if err := json.Unmarshal([]byte(args[0]), &ignored); err != nil {
+	var cfg stageConfig
+	if err := json.Unmarshal([]byte(args[0]), &cfg); err != nil {
 		fail(ExitInternal, "exec stage: config: %v", err)
 	}
 	path, argv := args[1], args[2:]
+	if cfg.Stub {
+		stubExec(fd, path, argv, fail)
+	}
 
 	buf := make([]byte, 1<<16)
 	n, _, _, _, err := unix.Recvmsg(fd, buf, nil, 0)
@@ -221,7 +256,7 @@ func ExecMain(args []string) {
 	unix.Close(listener)
 	unix.CloseOnExec(fd) // closes on a successful exec: the supervisor sees EOF
 
-	for _, s := range ignored {
+	for _, s := range cfg.Ignored {
 		signal.Ignore(syscall.Signal(s))
 	}
 	err = syscall.Exec(path, argv, os.Environ())
@@ -230,4 +265,23 @@ func ExecMain(args []string) {
 		code = ExitNotFound
 	}
 	fail(code, "cannot execute %s: %v", path, err)
+}
+
+// stubExec is the exec stage at restore: it announces itself, waits until
+// the supervisor has seized it (ptrace with TRACEEXEC), and execs the app's
+// binary, so the restored process's /proc/PID/exe is right without any
+// privilege. It runs on the main thread (see cmd/crrun: init locks it), so the
+// exec needs no de_thread and the tid the supervisor seized stays the same.
+func stubExec(fd int, path string, argv []string, fail func(int, string, ...any)) {
+	if err := unix.Sendmsg(fd, []byte(msgReady), nil, nil, 0); err != nil {
+		fail(ExitInternal, "stub: %v", err)
+	}
+	buf := make([]byte, 16)
+	n, _, _, _, err := unix.Recvmsg(fd, buf, nil, 0)
+	if err != nil || string(buf[:n]) != msgGo {
+		fail(ExitInternal, "stub: no go from the supervisor (%v)", err)
+	}
+	unix.CloseOnExec(fd)
+	err = syscall.Exec(path, argv, os.Environ())
+	fail(ExitNotExec, "restore: cannot execute %s: %v", path, err)
 }

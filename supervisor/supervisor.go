@@ -41,7 +41,13 @@ type Supervisor struct {
 	killc    chan struct{}
 
 	ckptMu sync.Mutex // one checkpoint at a time
+
+	plan *restorePlan // set for `crrun restore`
 }
+
+// firstAppPid is where the app's pids start in its namespace: above the
+// init's own Go threads, so a restore can always recreate every app pid.
+const firstAppPid = 100
 
 // Baseline is what the app's processes looked like at launch, for the scan to
 // compare against (namespaces, seccomp filter count).
@@ -123,8 +129,12 @@ func (s *Supervisor) run() (Exit, error) {
 	if err != nil {
 		return Exit{}, err
 	}
-	icfg, _ := json.Marshal(initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored})
-	cmd := exec.Command("/proc/self/exe", append([]string{InitArg, string(icfg), s.cfg.Path}, s.cfg.Argv...)...)
+	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1}
+	if s.plan != nil {
+		icfg.Stub, icfg.MainNsPid, icfg.LastPid = true, s.plan.proc.PID, s.plan.lastPid
+	}
+	icfgJSON, _ := json.Marshal(icfg)
+	cmd := exec.Command("/proc/self/exe", append([]string{InitArg, string(icfgJSON), s.cfg.Path}, s.cfg.Argv...)...)
 	cmd.Args[0] = "crrun"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp")}
@@ -160,24 +170,33 @@ func (s *Supervisor) run() (Exit, error) {
 	events := make(chan event, 16)
 	go readEvents(evSup, events)
 
-	// Hand the exec stage its filter, take the listener back.
-	if err := unix.Sendmsg(scSup, s.filter.BPF, nil, nil, 0); err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "send the filter to the exec stage: " + err.Error()}
-	}
-	listener, execErr, err := recvListener(scSup)
-	if err != nil {
-		return Exit{}, s.launchError(events, err)
-	}
-	if execErr != nil {
-		return Exit{}, execErr
-	}
-	go s.notifyLoop(listener)
 	execRes := make(chan *Error, 1)
-	go func() { // EOF on success: the socket was close-on-exec in the exec stage
-		_, e, _ := recvListener(scSup)
+	if s.plan != nil {
+		listener, err := s.restoreInto(scSup)
 		unix.Close(scSup)
-		execRes <- e
-	}()
+		if err != nil {
+			return Exit{}, s.launchError(events, err)
+		}
+		go s.notifyLoop(listener)
+	} else {
+		// Hand the exec stage its filter, take the listener back.
+		if err := unix.Sendmsg(scSup, s.filter.BPF, nil, nil, 0); err != nil {
+			return Exit{}, &Error{Code: ExitInternal, Msg: "send the filter to the exec stage: " + err.Error()}
+		}
+		listener, execErr, err := recvListener(scSup)
+		if err != nil {
+			return Exit{}, s.launchError(events, err)
+		}
+		if execErr != nil {
+			return Exit{}, execErr
+		}
+		go s.notifyLoop(listener)
+		go func() { // EOF on success: the socket was close-on-exec in the exec stage
+			_, e, _ := recvListener(scSup)
+			unix.Close(scSup)
+			execRes <- e
+		}()
+	}
 
 	s.recordBaseline()
 	ctl, err := s.serveControl()
@@ -216,7 +235,9 @@ func (s *Supervisor) run() (Exit, error) {
 			}
 			switch e.Ev {
 			case "started":
-				s.mainPid = s.findMain(e.NsPid)
+				if s.plan == nil { // at restore, the main process is the restored one
+					s.mainPid = s.findMain(e.NsPid)
+				}
 			case "stopped":
 				s.onAppStopped(syscall.Signal(e.Sig))
 			case "exit":
@@ -231,6 +252,10 @@ func (s *Supervisor) run() (Exit, error) {
 // launchError explains why the exec stage never reported: usually the init
 // failed first and said why on the event socket.
 func (s *Supervisor) launchError(events chan event, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
 	timeout := time.After(2 * time.Second)
 	for {
 		select {

@@ -6,12 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"crrun/supervisor"
 
 	"github.com/spf13/cobra"
 )
+
+func init() {
+	// The exec stage must run (and exec) on the main thread: the seccomp
+	// filter is loaded on the calling thread, and at restore the supervisor
+	// seizes the stage's main thread before the exec. init functions run on
+	// the main thread; locking here keeps main() there.
+	if len(os.Args) > 1 && os.Args[1] == supervisor.ExecArg {
+		runtime.LockOSThread()
+	}
+}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -94,7 +105,7 @@ is not found 127, a bad command line 2.`,
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.runtimeDir, "runtime-dir", "", "where control sockets live (default $CRRUN_RUNTIME_DIR, $XDG_RUNTIME_DIR/crrun, /run/crrun for root, /tmp/crrun-UID)")
-	root.AddCommand(newRunCmd(), newStatusCmd(&g), newCheckpointCmd(&g))
+	root.AddCommand(newRunCmd(), newStatusCmd(&g), newCheckpointCmd(&g), newRestoreCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return root
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"crrun/internal/clog"
+	"crrun/supervisor"
+
+	"github.com/spf13/cobra"
+)
+
+func newRestoreCmd() *cobra.Command {
+	var g globalFlags
+	c := &cobra.Command{
+		Use:   "restore [flags] DIR",
+		Short: "Restore a checkpointed app and supervise it again",
+		Long: `Rebuilds the app saved in DIR — a generation directory, or a checkpoint store
+(--dir of crrun run), meaning its newest valid generation — with the same PIDs,
+TIDs, memory, registers, signals and files, under a new supervisor, and runs it
+to its end exactly like 'crrun run' (stdio is this command's own; the exit
+status is the app's). Later checkpoints go to DIR's store unless --dir says
+otherwise. Fails with exit 125, before the app runs, when the image is corrupt
+or the machine differs (kernel, executable, files).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root := cmd.Root()
+			g.logFormat, _ = root.PersistentFlags().GetString("log-format")
+			g.logLevel, _ = root.PersistentFlags().GetString("log-level")
+			g.runtimeDir, _ = root.PersistentFlags().GetString("runtime-dir")
+			if err := clog.Setup(os.Stderr, g.logFormat, g.logLevel); err != nil {
+				return usageError{err}
+			}
+			policy, err := supervisor.ParsePolicy(g.onNOCR)
+			if err != nil {
+				return usageError{err}
+			}
+			dir := ""
+			if cmd.Flags().Changed("dir") {
+				if dir, err = filepath.Abs(g.dir); err != nil {
+					return usageError{err}
+				}
+			}
+			imgDir, err := filepath.Abs(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			exit, err := supervisor.Restore(supervisor.RestoreConfig{Image: imgDir, Dir: dir, OnNOCR: policy,
+				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version})
+			if err != nil {
+				return err
+			}
+			if exit.Signal != 0 {
+				supervisor.DieBy(exit.Signal)
+			}
+			return &exitError{code: exit.Code}
+		},
+	}
+	g.register(c)
+	return c
+}

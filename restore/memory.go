@@ -1,0 +1,298 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"crrun/image"
+	"crrun/internal/procfs"
+	"crrun/internal/ptrace"
+
+	"golang.org/x/sys/unix"
+)
+
+func isKernelMapping(path string) bool {
+	switch path {
+	case "[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]":
+		return true
+	}
+	return false
+}
+
+// memory replaces the stub's address space with the saved one.
+func (r *restorer) memory() error {
+	cur, err := r.currentMaps()
+	if err != nil {
+		return err
+	}
+	// 1. Unmap everything but the scratch area and the kernel's mappings.
+	for _, m := range cur {
+		if m.Start >= r.scratch && m.End <= r.scratch+scratchSize || isKernelMapping(m.Path) {
+			continue
+		}
+		if _, err := r.inj(r.pid, "munmap", unix.SYS_MUNMAP, m.Start, m.End-m.Start); err != nil {
+			return err
+		}
+	}
+	// 2. Move [vvar], [vvar_vclock] and [vdso] together to where the program
+	// had them: its saved return addresses and function pointers point there.
+	if err := r.moveVDSO(cur); err != nil {
+		return err
+	}
+	// 3. Map every saved region writable, fill it, then set its protection.
+	for i := range r.p.Memory {
+		v := &r.p.Memory[i]
+		if err := r.mapVMA(v); err != nil {
+			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
+		}
+	}
+	if err := r.fill(); err != nil {
+		return err
+	}
+	for i := range r.p.Memory {
+		v := &r.p.Memory[i]
+		if isKernelKind(v.Kind) {
+			continue
+		}
+		if _, err := r.inj(r.pid, "mprotect", unix.SYS_MPROTECT, uint64(v.Start), v.Size(), uint64(prot(v.Prot))); err != nil {
+			return err
+		}
+		for _, f := range v.Flags {
+			adv, ok := map[string]int{"dd": unix.MADV_DONTDUMP, "hg": unix.MADV_HUGEPAGE, "nh": unix.MADV_NOHUGEPAGE,
+				"dc": unix.MADV_DONTFORK, "wf": unix.MADV_WIPEONFORK, "mg": unix.MADV_MERGEABLE}[f]
+			if ok {
+				_, _ = r.inj(r.pid, "madvise", unix.SYS_MADVISE, uint64(v.Start), v.Size(), uint64(adv))
+			}
+			if f == "lo" {
+				_, _ = r.inj(r.pid, "mlock", unix.SYS_MLOCK, uint64(v.Start), v.Size())
+			}
+		}
+	}
+	return nil
+}
+
+func isKernelKind(k image.VMAKind) bool {
+	return k == image.VMAVDSO || k == image.VMAVVar || k == image.VMAVVarVClock || k == image.VMAVSyscall
+}
+
+func prot(p image.Prot) int {
+	var n int
+	if p&image.ProtRead != 0 {
+		n |= unix.PROT_READ
+	}
+	if p&image.ProtWrite != 0 {
+		n |= unix.PROT_WRITE
+	}
+	if p&image.ProtExec != 0 {
+		n |= unix.PROT_EXEC
+	}
+	return n
+}
+
+// moveVDSO moves the kernel's [vvar], [vvar_vclock] and [vdso] by one
+// offset with mremap, so they sit where the saved program had them. The kernel
+// refuses overlapping moves, so when old and new places overlap the block goes
+// through a temporary spot first. (The kernel's vdso_mremap hook updates
+// mm->context.vdso, so signal return still finds the vdso.)
+func (r *restorer) moveVDSO(cur []procfs.Mapping) error {
+	want := map[string]image.VMA{}
+	for _, v := range r.p.Memory {
+		if v.Kind == image.VMAVDSO || v.Kind == image.VMAVVar || v.Kind == image.VMAVVarVClock {
+			want[v.Path] = v
+		}
+	}
+	var have []procfs.Mapping
+	for _, m := range cur {
+		if m.Path == "[vdso]" || m.Path == "[vvar]" || m.Path == "[vvar_vclock]" {
+			have = append(have, m)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	if len(have) != len(want) {
+		return fmt.Errorf("the image has %d vdso/vvar mappings, this kernel gives %d: a different kernel", len(want), len(have))
+	}
+	var delta int64
+	for i, m := range have {
+		v, ok := want[m.Path]
+		if !ok || v.Size() != m.End-m.Start {
+			return fmt.Errorf("%s: size or presence differs from the image: a different kernel", m.Path)
+		}
+		d := int64(uint64(v.Start)) - int64(m.Start)
+		if i > 0 && d != delta {
+			return fmt.Errorf("%s: the saved vdso/vvar layout differs from this kernel's", m.Path)
+		}
+		delta = d
+	}
+	if delta == 0 {
+		return nil
+	}
+	lo, hi := have[0].Start, have[len(have)-1].End
+	move := func(from []procfs.Mapping, to uint64) ([]procfs.Mapping, error) {
+		var moved []procfs.Mapping
+		for _, m := range from {
+			n := to + (m.Start - from[0].Start)
+			size := m.End - m.Start
+			ret, err := r.inj(r.pid, "mremap("+m.Path+")", unix.SYS_MREMAP, m.Start, size, size,
+				unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, n)
+			if err != nil {
+				return nil, err
+			}
+			if ret != n {
+				return nil, fmt.Errorf("mremap of %s went to %#x, not %#x", m.Path, ret, n)
+			}
+			moved = append(moved, procfs.Mapping{Start: n, End: n + size, Path: m.Path})
+		}
+		return moved, nil
+	}
+	target := uint64(int64(lo) + delta)
+	if target < hi && lo < target+(hi-lo) {
+		var tmp uint64
+		for _, a := range freeAddrs(r.p.Memory, hi-lo) {
+			if (a+(hi-lo) <= r.scratch || a >= r.scratch+scratchSize) && (a+(hi-lo) <= lo || a >= hi) {
+				tmp = a
+				break
+			}
+		}
+		if tmp == 0 {
+			return fmt.Errorf("no temporary spot to move the vdso through")
+		}
+		var err error
+		if have, err = move(have, tmp); err != nil {
+			return err
+		}
+	}
+	_, err := move(have, target)
+	return err
+}
+
+// mapVMA creates one saved mapping, writable for now.
+func (r *restorer) mapVMA(v *image.VMA) error {
+	if isKernelKind(v.Kind) {
+		return nil
+	}
+	flags := unix.MAP_FIXED
+	if v.Shared {
+		flags |= unix.MAP_SHARED
+	} else {
+		flags |= unix.MAP_PRIVATE
+	}
+	for _, f := range v.Flags {
+		switch f {
+		case "gd":
+			flags |= unix.MAP_GROWSDOWN
+		case "nr":
+			flags |= unix.MAP_NORESERVE
+		}
+	}
+	pr := uint64(unix.PROT_READ | unix.PROT_WRITE)
+	switch v.Kind {
+	case image.VMAAnon, image.VMAHeap, image.VMAStack, image.VMAShmem:
+		_, err := r.inj(r.pid, "mmap", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags|unix.MAP_ANONYMOUS), ^uint64(0), 0)
+		return err
+	case image.VMAFile:
+		path := v.File.Path
+		if v.Blob != "" {
+			tmp, err := r.blobFile(v.Blob)
+			if err != nil {
+				return err
+			}
+			path = tmp
+		}
+		mode := uint64(unix.O_RDONLY)
+		if v.Shared {
+			if v.Prot&image.ProtWrite != 0 {
+				mode = unix.O_RDWR
+			}
+			pr = uint64(prot(v.Prot)) // shared file pages are not filled
+		}
+		r.reset()
+		pa, err := r.putString(path)
+		if err != nil {
+			return err
+		}
+		fd, err := r.inj(r.pid, "openat("+path+")", unix.SYS_OPENAT, atFdcwd, pa, mode|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		_, err = r.inj(r.pid, "mmap("+path+")", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
+		_, _ = r.inj(r.pid, "close", unix.SYS_CLOSE, fd)
+		return err
+	}
+	return fmt.Errorf("unknown kind of mapping %q", v.Kind)
+}
+
+// blobFile writes a blob of the image to a new file under TempDir and returns
+// its path; it is unlinked when the restore ends (the app keeps it open or
+// mapped, like the deleted file it had).
+func (r *restorer) blobFile(name string) (string, error) {
+	b, err := r.req.Image.OpenBlob(name)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+	f, err := os.CreateTemp(r.req.TempDir, ".crrun-restore-*")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	path, _ := filepath.Abs(f.Name())
+	r.cleanup = append(r.cleanup, func() { os.Remove(path) })
+	if _, err := f.ReadFrom(b); err != nil {
+		return "", fmt.Errorf("recreate %s: %w", name, err)
+	}
+	return path, nil
+}
+
+// fill writes the saved pages (process_vm_writev; /proc/PID/mem for what
+// it cannot reach).
+func (r *restorer) fill() error {
+	mem := ptrace.OpenMem(r.pid)
+	defer mem.Close()
+	buf := make([]byte, 32<<20)
+	for _, e := range r.req.Image.Extents(r.p.PID) {
+		for off := uint64(0); off < e.Length; {
+			n := min(e.Length-off, uint64(len(buf)))
+			a := uint64(e.Vaddr) + off
+			if err := r.req.Image.ReadPages(r.p.PID, a, buf[:n]); err != nil {
+				return err
+			}
+			if err := mem.Write(uintptr(a), buf[:n]); err != nil {
+				return fmt.Errorf("write %d bytes at %#x: %w", n, a, err)
+			}
+			off += n
+		}
+	}
+	return nil
+}
+
+// mm sets the memory descriptor's fields with prctl(PR_SET_MM, PR_SET_MM_MAP),
+// which needs no capability with exe_fd = -1 (the legacy PR_SET_MM_* calls
+// need CAP_SYS_RESOURCE, which root here does not have).
+func (r *restorer) mm() error {
+	m := r.p.MM
+	r.reset()
+	var auxv []byte
+	for _, w := range m.Auxv {
+		auxv = binary.LittleEndian.AppendUint64(auxv, uint64(w))
+	}
+	aa, err := r.put(auxv)
+	if err != nil {
+		return err
+	}
+	st := le64(uint64(m.StartCode), uint64(m.EndCode), uint64(m.StartData), uint64(m.EndData),
+		uint64(m.StartBrk), uint64(m.Brk), uint64(m.StartStack), uint64(m.ArgStart), uint64(m.ArgEnd),
+		uint64(m.EnvStart), uint64(m.EnvEnd), aa)
+	st = binary.LittleEndian.AppendUint32(st, uint32(len(auxv)))
+	st = binary.LittleEndian.AppendUint32(st, 0xffffffff) // exe_fd = -1: keep the stub's, which is the app's
+	sa, err := r.put(st)
+	if err != nil {
+		return err
+	}
+	_, err = r.inj(r.pid, "prctl(PR_SET_MM_MAP)", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, sa, uint64(len(st)))
+	return err
+}
+

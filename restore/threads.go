@@ -1,0 +1,285 @@
+package restore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"crrun/image"
+	"crrun/internal/ptrace"
+
+	"golang.org/x/sys/unix"
+)
+
+// atFdcwd is AT_FDCWD (-100) as a syscall argument.
+const atFdcwd = ^uint64(99)
+
+// threads recreates every thread but the main one with its saved TID:
+// clone3 with set_tid and the flags pthread_create uses, injected into the
+// main thread; TraceClone (inherited from the stub) attaches each new thread
+// stopped, before it runs an instruction.
+func (r *restorer) threads() error {
+	for _, th := range r.p.Threads {
+		if th.TID == r.p.PID {
+			continue
+		}
+		r.reset()
+		st, err := r.put(le64(uint64(th.TID)))
+		if err != nil {
+			return err
+		}
+		flags := uint64(unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
+			unix.CLONE_THREAD | unix.CLONE_SYSVSEM)
+		args, err := r.put(le64(flags, 0, 0, 0, 0, 0, 0, 0, st, 1, 0))
+		if err != nil {
+			return err
+		}
+		before := map[int]bool{}
+		for _, t := range r.tr.Tracees() {
+			before[t] = true
+		}
+		ret, err := r.tr.Inject(r.pid, unix.SYS_CLONE3, args, 88)
+		if err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("tid %d is already in use in the new PID namespace: cannot recreate it", th.TID)
+			}
+			return fmt.Errorf("clone3 for thread %d: %w", th.TID, err)
+		}
+		if int(ret) != th.TID {
+			return fmt.Errorf("clone3 made thread %d, not %d", ret, th.TID)
+		}
+		host := 0
+		for _, t := range r.tr.Tracees() {
+			if !before[t] {
+				host = t
+			}
+		}
+		if host == 0 {
+			return fmt.Errorf("thread %d was not attached", th.TID)
+		}
+		if _, err := r.tr.Interrupt(host); err != nil {
+			return fmt.Errorf("new thread %d: %w", th.TID, err)
+		}
+		r.tids[th.TID] = host
+	}
+	return nil
+}
+
+// threadState gives every thread its saved state: clear-tid address (without
+// it pthread_join hangs: verified), robust list, rseq, alternate signal stack,
+// name, then registers, extended state and signal mask.
+func (r *restorer) threadState() error {
+	for i := range r.p.Threads {
+		th := &r.p.Threads[i]
+		tid := r.tids[th.TID]
+		if _, err := r.inj(tid, "set_tid_address", unix.SYS_SET_TID_ADDRESS, uint64(th.ClearTID)); err != nil {
+			return err
+		}
+		if th.RobustList.Head != 0 {
+			if _, err := r.inj(tid, "set_robust_list", unix.SYS_SET_ROBUST_LIST, uint64(th.RobustList.Head), th.RobustList.Len); err != nil {
+				return err
+			}
+		}
+		if th.Rseq != nil {
+			if _, err := r.inj(tid, "rseq", unix.SYS_RSEQ, uint64(th.Rseq.Addr), uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)); err != nil {
+				return err
+			}
+		}
+		r.reset()
+		if th.SigAltStack.SP != 0 || th.SigAltStack.Flags&ssDisable == 0 && th.SigAltStack.Size != 0 {
+			flags := uint32(th.SigAltStack.Flags) &^ ssOnstack // the kernel derives it from sp
+			b := le64(uint64(th.SigAltStack.SP), uint64(flags), th.SigAltStack.Size)
+			a, err := r.put(b)
+			if err != nil {
+				return err
+			}
+			if _, err := r.inj(tid, "sigaltstack", unix.SYS_SIGALTSTACK, a, 0); err != nil {
+				return err
+			}
+		}
+		if th.Comm != "" {
+			a, err := r.putString(th.Comm)
+			if err != nil {
+				return err
+			}
+			if _, err := r.inj(tid, "prctl(PR_SET_NAME)", unix.SYS_PRCTL, unix.PR_SET_NAME, a); err != nil {
+				return err
+			}
+		}
+	}
+	// Registers last: injections above run with the thread's current ones.
+	for i := range r.p.Threads {
+		th := &r.p.Threads[i]
+		tid := r.tids[th.TID]
+		regs := ptrace.Regs(th.Regs.Ptrace())
+		regs.Orig_rax = ^uint64(0) // no syscall to restart: NormalizeRestart already rewound it
+		if err := r.tr.SetRegs(tid, regs); err != nil {
+			return fmt.Errorf("thread %d: %w", th.TID, err)
+		}
+		if len(th.XState) > 0 {
+			if err := r.tr.SetXstate(tid, th.XState); err != nil {
+				return fmt.Errorf("thread %d: extended (FPU/AVX) state of %d bytes: %w (a CPU with another XSAVE layout?)", th.TID, len(th.XState), err)
+			}
+		}
+		if err := r.tr.SetSigmask(tid, ptrace.Sigset(th.SigMask)); err != nil {
+			return fmt.Errorf("thread %d: %w", th.TID, err)
+		}
+	}
+	return nil
+}
+
+// processState restores what the process shares between its threads.
+func (r *restorer) processState() error {
+	p := r.p
+	// Its own process group, as the original had (the stub's is gone).
+	if _, err := r.inj(r.pid, "setpgid", unix.SYS_SETPGID, 0, 0); err != nil {
+		return err
+	}
+	for _, sa := range p.SigHandlers {
+		if sa.Signal == int(unix.SIGKILL) || sa.Signal == int(unix.SIGSTOP) {
+			continue
+		}
+		if sa.Handler == 0 && sa.Flags == 0 && sa.Mask == 0 {
+			continue // SIG_DFL, as in the fresh process
+		}
+		r.reset()
+		a, err := r.put(le64(uint64(sa.Handler), uint64(sa.Flags), uint64(sa.Restorer), uint64(sa.Mask)))
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj(r.pid, fmt.Sprintf("rt_sigaction(%d)", sa.Signal), unix.SYS_RT_SIGACTION, uint64(sa.Signal), a, 0, 8); err != nil {
+			return err
+		}
+	}
+	for which, it := range map[int]image.Itimer{unix.ITIMER_REAL: p.Itimers.Real,
+		unix.ITIMER_VIRTUAL: p.Itimers.Virtual, unix.ITIMER_PROF: p.Itimers.Prof} {
+		if it.ValueNS == 0 {
+			continue
+		}
+		r.reset()
+		iv, v := time.Duration(it.IntervalNS), time.Duration(it.ValueNS)
+		a, err := r.put(le64(uint64(iv/time.Second), uint64(iv%time.Second/time.Microsecond),
+			uint64(v/time.Second), uint64(v%time.Second/time.Microsecond)))
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj(r.pid, "setitimer", unix.SYS_SETITIMER, uint64(which), a, 0); err != nil {
+			return err
+		}
+	}
+	for _, rl := range p.Rlimits {
+		lim := unix.Rlimit{Cur: rl.Cur, Max: rl.Max}
+		if err := unix.Prlimit(r.pid, rl.Resource, &lim, nil); err != nil {
+			slog.Warn(fmt.Sprintf("restore: cannot set %s of pid %d to %d/%d: %v", rl.Name, p.PID, rl.Cur, rl.Max, err))
+		}
+	}
+	if _, err := r.inj(r.pid, "umask", unix.SYS_UMASK, uint64(p.Umask)); err != nil {
+		return err
+	}
+	r.reset()
+	a, err := r.putString(p.Cwd)
+	if err != nil {
+		return err
+	}
+	if _, err := r.inj(r.pid, "chdir("+p.Cwd+")", unix.SYS_CHDIR, a); err != nil {
+		return err
+	}
+	if p.Personality != 0 {
+		if _, err := r.inj(r.pid, "personality", unix.SYS_PERSONALITY, uint64(p.Personality)); err != nil {
+			return err
+		}
+	}
+	if p.ParentDeathSignal != 0 {
+		if _, err := r.inj(r.pid, "prctl(PR_SET_PDEATHSIG)", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uint64(p.ParentDeathSignal)); err != nil {
+			return err
+		}
+	}
+	if p.ChildSubreaper {
+		if _, err := r.inj(r.pid, "prctl(PR_SET_CHILD_SUBREAPER)", unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seccomp installs the NOCR filter in every thread (TSYNC) with a new
+// listener, and moves the listener to our process with pidfd_getfd.
+func (r *restorer) seccomp() (int, error) {
+	if len(r.req.BPF) == 0 {
+		return -1, errors.New("no filter")
+	}
+	if _, err := r.inj(r.pid, "prctl(PR_SET_NO_NEW_PRIVS)", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return -1, err
+	}
+	r.reset()
+	fa, err := r.put(r.req.BPF)
+	if err != nil {
+		return -1, err
+	}
+	var prog []byte
+	prog = binary.LittleEndian.AppendUint64(prog, uint64(len(r.req.BPF)/8)) // len (u16) + padding
+	prog = binary.LittleEndian.AppendUint64(prog, fa)
+	pa, err := r.put(prog)
+	if err != nil {
+		return -1, err
+	}
+	// TSYNC_ESRCH lets TSYNC and NEW_LISTENER be combined (5.7+).
+	flags := uint64(unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
+	lfd, err := r.inj(r.pid, "seccomp(SET_MODE_FILTER)", unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, pa)
+	if err != nil {
+		return -1, err
+	}
+	pidfd, err := unix.PidfdOpen(r.pid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_open(%d): %w", r.pid, err)
+	}
+	defer unix.Close(pidfd)
+	mine, err := unix.PidfdGetfd(pidfd, int(lfd), 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_getfd(listener %d): %w", lfd, err)
+	}
+	unix.CloseOnExec(mine)
+	if _, err := r.inj(r.pid, "close(listener)", unix.SYS_CLOSE, lfd); err != nil {
+		unix.Close(mine)
+		return -1, err
+	}
+	return mine, nil
+}
+
+// pending queues the saved pending signals again, from inside the process
+// (a process may queue any si_code to itself).
+func (r *restorer) pending() error {
+	for i := range r.p.Threads {
+		th := &r.p.Threads[i]
+		tid := r.tids[th.TID]
+		for _, si := range th.Pending {
+			r.reset()
+			a, err := r.put(si.Raw)
+			if err != nil {
+				return err
+			}
+			if _, err := r.inj(tid, "rt_tgsigqueueinfo", unix.SYS_RT_TGSIGQUEUEINFO, uint64(r.p.PID), uint64(th.TID), uint64(si.Signo), a); err != nil {
+				return err
+			}
+		}
+	}
+	for _, si := range r.p.SharedPending {
+		r.reset()
+		a, err := r.put(si.Raw)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj(r.pid, "rt_sigqueueinfo", unix.SYS_RT_SIGQUEUEINFO, uint64(r.p.PID), uint64(si.Signo), a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sigaltstack flags (include/uapi/linux/signal.h).
+const (
+	ssOnstack = 1
+	ssDisable = 2
+)

@@ -1,0 +1,156 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"crrun/image"
+	"crrun/internal/procfs"
+	"crrun/internal/ptrace"
+	"crrun/restore"
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// RestoreConfig is what `crrun restore` needs.
+type RestoreConfig struct {
+	Image      string // a generation directory, or a store (its newest valid generation)
+	Dir        string // the store for later checkpoints ("" = the image's own store)
+	OnNOCR     Policy
+	WaitMain   bool
+	RuntimeDir string
+	Version    string
+}
+
+type restorePlan struct {
+	img     *image.Reader
+	proc    *image.Process
+	lastPid int
+}
+
+// Restore rebuilds the app saved in cfg.Image under a new supervisor and
+// supervises it like Run, until it exits.
+func Restore(cfg RestoreConfig) (Exit, error) {
+	if os.Geteuid() != 0 {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "crrun restore needs root for now (user namespaces are not implemented yet)"}
+	}
+	img, skipped, err := image.OpenPath(cfg.Image, true)
+	for _, e := range skipped {
+		slog.Warn("skipped a generation: " + e.Error())
+	}
+	if err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	}
+	defer img.Close()
+	meta := img.Meta()
+	if len(meta.Processes) != 1 {
+		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: the image has %d processes; this crrun restores one", len(meta.Processes))}
+	}
+	proc := img.Process(meta.Root)
+	if proc == nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no process %d in the image", meta.Root)}
+	}
+	if err := restore.Validate(img, proc); err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	}
+	if err := restore.Prepare(proc); err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	}
+	filter, err := seccomp.Build()
+	if err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		// Later checkpoints go next to the image: into its store.
+		dir = filepath.Dir(img.Dir())
+	}
+	last := 0
+	for _, th := range proc.Threads {
+		last = max(last, th.TID)
+	}
+	s := &Supervisor{
+		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,
+			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version},
+		filter: filter, ledger: NewLedger(), denied: NewLedger(), started: time.Now(), killc: make(chan struct{}),
+		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1)},
+	}
+	slog.Info("restoring "+img.Dir(), "taken", meta.Created.Format(time.RFC3339), "reason", meta.Reason, "pid", proc.PID)
+	return s.run()
+}
+
+// restoreInto runs the restore once the init has started the stub: seize it,
+// let it exec the app's binary, rebuild the process in it, release it. It
+// returns the seccomp listener of the restored process.
+func (s *Supervisor) restoreInto(sc int) (int, error) {
+	fail := func(format string, a ...any) (int, error) {
+		return -1, &Error{Code: ExitInternal, Msg: "restore: " + fmt.Sprintf(format, a...)}
+	}
+	buf := make([]byte, 4096)
+	n, _, _, _, err := unix.Recvmsg(sc, buf, nil, 0)
+	if err != nil || n == 0 || string(buf[:n]) != msgReady {
+		return fail("the stub did not start (%v %q)", err, buf[:n])
+	}
+	kids, err := procfs.Children(s.initPid)
+	if err != nil || len(kids) != 1 {
+		return fail("cannot find the stub among the init's children %v (%v)", kids, err)
+	}
+	stub := kids[0]
+	tr := ptrace.New()
+	defer tr.Close()
+	if err := tr.Seize(stub, ptrace.TraceExec|ptrace.TraceClone|ptrace.TraceFork|ptrace.ExitKill); err != nil {
+		return fail("seize the stub %d: %v", stub, err)
+	}
+	if err := unix.Sendmsg(sc, []byte(msgGo), nil, nil, 0); err != nil {
+		return fail("start the stub: %v", err)
+	}
+	for {
+		st, err := tr.Wait(stub)
+		if err != nil {
+			return fail("the stub %d: %v", stub, err)
+		}
+		if st.Kind == ptrace.StopEvent && st.Event == unix.PTRACE_EVENT_EXEC {
+			break
+		}
+		if st.Kind == ptrace.Exited {
+			// it says why on the socket
+			if n, _, _, _, err := unix.Recvmsg(sc, buf, nil, unix.MSG_DONTWAIT); err == nil && n > 0 {
+				return fail("%s", buf[:n])
+			}
+			return fail("the stub exited before exec: %v", st)
+		}
+		if err := tr.Cont(stub, 0); err != nil {
+			return fail("the stub %d: %v", stub, err)
+		}
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(s.plan.img.Dir()), ".crrun-restore-")
+	if err != nil {
+		tmp = os.TempDir()
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	t0 := time.Now()
+	res, err := restore.Process(restore.Request{Tracer: tr, Stub: stub, Image: s.plan.img, Proc: s.plan.proc,
+		BPF: s.filter.BPF, TempDir: tmp})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return -1, e
+		}
+		return fail("%v", err)
+	}
+	s.mainPid = res.Pid
+	s.giveTerminal()
+	if err := restore.Release(tr, res); err != nil {
+		unix.Close(res.Listener)
+		return fail("release the restored process: %v", err)
+	}
+	slog.Info("restored", "pid", s.plan.proc.PID, "host_pid", res.Pid, "threads", len(res.Tids),
+		"took", time.Since(t0).Round(time.Millisecond))
+	return res.Listener, nil
+}
