@@ -41,7 +41,7 @@ func (e *NotCheckpointableError) Unwrap() error { return ErrNotCheckpointable }
 
 // Request says what to checkpoint and where.
 type Request struct {
-	Pid  int         // host pid of the app's process
+	Pid  int // host pid of the app's process
 	Scan seccomp.ScanInput
 	// Stdio identifies the supervisor's own stdin, stdout and stderr (index =
 	// fd number): the app's fds on these files are saved as "stdio k".

@@ -295,4 +295,3 @@ func (r *restorer) mm() error {
 	_, err = r.inj(r.pid, "prctl(PR_SET_MM_MAP)", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, sa, uint64(len(st)))
 	return err
 }
-

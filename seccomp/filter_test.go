@@ -147,7 +147,7 @@ func TestTrapConditions(t *testing.T) {
 		{AuditArchX86_64, nr("ptrace"), [6]uint64{unix.PTRACE_TRACEME}, true},
 		{AuditArchX86_64, nr("modify_ldt"), [6]uint64{0}, false}, // read
 		{AuditArchX86_64, nr("modify_ldt"), [6]uint64{1}, true},
-		{AuditArchI386, 359, [6]uint64{unix.AF_INET}, true},        // socket
+		{AuditArchI386, 359, [6]uint64{unix.AF_INET}, true},         // socket
 		{AuditArchI386, i386Socketcall, [6]uint64{sysSocket}, true}, // socketcall(SYS_SOCKET)
 		{AuditArchI386, i386Socketcall, [6]uint64{3}, false},        // socketcall(SYS_CONNECT)
 		{AuditArchI386, i386IPC, [6]uint64{ipcShmget}, true},
