@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"crrun/image"
+
+	"github.com/spf13/cobra"
+)
+
+func newInspectCmd() *cobra.Command {
+	var asJSON, verify bool
+	c := &cobra.Command{
+		Use:   "inspect [--json] DIR",
+		Short: "Show a checkpoint image: when and why, processes, threads, memory, fds",
+		Long: `Prints a checkpoint image for people, or with --json for programs. DIR is a
+generation directory or a store (its newest valid generation). --verify also
+checks every page checksum.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, _ := filepath.Abs(args[0])
+			r, _, err := image.OpenPath(dir, verify)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					Dir       string           `json:"dir"`
+					Meta      *image.Meta      `json:"meta"`
+					Processes []*image.Process `json:"processes"`
+				}{r.Dir(), r.Meta(), r.Processes()})
+			}
+			printImage(out, r)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&verify, "verify", false, "verify every page checksum too")
+	return c
+}
+
+func mib(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%dK", n>>10)
+}
+
+func printImage(w io.Writer, r *image.Reader) {
+	m := r.Meta()
+	fmt.Fprintf(w, "image %s\n", r.Dir())
+	fmt.Fprintf(w, "  taken     %s (%s ago)\n", m.Created.Local().Format("2006-01-02 15:04:05 MST"), time.Since(m.Created).Round(time.Second))
+	fmt.Fprintf(w, "  why       %s (%s)\n", m.Reason, m.Trigger)
+	fmt.Fprintf(w, "  command   %q\n", m.Argv)
+	fmt.Fprintf(w, "  by        crrun %s on %s, kernel %s\n", m.CrrunVersion, m.Hostname, m.Kernel.Release)
+	for _, p := range r.Processes() {
+		var saved uint64
+		for _, e := range r.Extents(p.PID) {
+			saved += e.Length
+		}
+		fmt.Fprintf(w, "\nprocess %d (%s), parent %d, exe %s\n", p.PID, p.Comm, p.PPID, p.Exe.Path)
+		fmt.Fprintf(w, "  cwd %s, umask %s, %d threads, %s of memory saved\n", p.Cwd, p.Umask, len(p.Threads), mib(saved))
+		fmt.Fprintf(w, "  threads:\n")
+		for _, t := range p.Threads {
+			fmt.Fprintf(w, "    %-7d %-16s rip %#x rsp %#x sigmask %s\n", t.TID, t.Comm, uint64(t.Regs.Rip), uint64(t.Regs.Rsp), t.SigMask)
+		}
+		fmt.Fprintf(w, "  memory:\n")
+		for _, v := range p.Memory {
+			var s uint64
+			for _, e := range r.ExtentsIn(p.PID, uint64(v.Start), uint64(v.End)) {
+				s += e.Length
+			}
+			shared := "p"
+			if v.Shared {
+				shared = "s"
+			}
+			fmt.Fprintf(w, "    %012x-%012x %s%s %7s %7s saved  %-6s %s\n", uint64(v.Start), uint64(v.End), v.Prot, shared,
+				mib(v.Size()), mib(s), v.Kind, v.Path)
+		}
+		fmt.Fprintf(w, "  fds:\n")
+		for _, f := range p.FDs {
+			what := f.Path
+			if f.Stdio != nil {
+				what = fmt.Sprintf("the restorer's %s (was %s)", []string{"stdin", "stdout", "stderr"}[*f.Stdio], f.Path)
+			}
+			fmt.Fprintf(w, "    %3d %-8s flags %s pos %d  %s\n", f.FD, f.Kind, f.Flags, f.Pos, what)
+		}
+	}
+}
