@@ -51,6 +51,10 @@ type Request struct {
 	Writer *image.Writer
 	// Sticky are taints recorded by traps that no scan can see (keyrings…).
 	Sticky []seccomp.Finding
+	// Exit ends the app after the checkpoint instead of letting it run: it
+	// stays frozen until the image is durable, then is killed, so it does
+	// nothing (writes no output) that the restored app would do again.
+	Exit bool
 }
 
 // Stats are measurements of one checkpoint.
@@ -103,6 +107,16 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return "", st, err
 	}
 	st.MemoryBytes, st.Threads = d.memBytes, len(frozen.Threads)
+	if req.Exit {
+		dir, err = req.Writer.Commit()
+		if err == nil {
+			thawed = true // never: it dies frozen
+			_ = unix.Kill(req.Pid, unix.SIGKILL)
+			st.Pause = time.Since(t0)
+		}
+		st.Total = time.Since(t0)
+		return dir, st, err
+	}
 	thaw()
 	dir, err = req.Writer.Commit()
 	st.Total = time.Since(t0)

@@ -155,8 +155,14 @@ func (r *restorer) processState() error {
 	}
 	for which, it := range map[int]image.Itimer{unix.ITIMER_REAL: p.Itimers.Real,
 		unix.ITIMER_VIRTUAL: p.Itimers.Virtual, unix.ITIMER_PROF: p.Itimers.Prof} {
+		if it.ValueNS == 0 && it.IntervalNS == 0 {
+			continue // disarmed
+		}
 		if it.ValueNS == 0 {
-			continue
+			// An expired periodic ITIMER_REAL reads 0 until its SIGALRM is
+			// dequeued (the kernel re-arms it then); that signal is pending
+			// and requeued below, so re-arm for one interval.
+			it.ValueNS = it.IntervalNS
 		}
 		r.reset()
 		iv, v := time.Duration(it.IntervalNS), time.Duration(it.ValueNS)

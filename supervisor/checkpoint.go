@@ -71,6 +71,7 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 		Meta:   image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv},
 		Writer: w,
 		Sticky: sticky,
+		Exit:   exit,
 	})
 	if err != nil {
 		slog.Error("checkpoint failed; the app keeps running", "err", err)
