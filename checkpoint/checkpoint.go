@@ -55,6 +55,9 @@ type Request struct {
 	// stays frozen until the image is durable, then is killed, so it does
 	// nothing (writes no output) that the restored app would do again.
 	Exit bool
+	// BeforeKill, with Exit, runs once the image is durable, just before the
+	// app is killed (the supervisor must know the death is intended).
+	BeforeKill func(dir string)
 }
 
 // Stats are measurements of one checkpoint.
@@ -111,6 +114,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		dir, err = req.Writer.Commit()
 		if err == nil {
 			thawed = true // never: it dies frozen
+			if req.BeforeKill != nil {
+				req.BeforeKill(dir)
+			}
 			_ = unix.Kill(req.Pid, unix.SIGKILL)
 			st.Pause = time.Since(t0)
 		}

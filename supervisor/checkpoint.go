@@ -72,6 +72,9 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 		Writer: w,
 		Sticky: sticky,
 		Exit:   exit,
+		BeforeKill: func(dir string) {
+			s.requestExit(ExitCheckpointed, "checkpointed to "+dir+"; the app was ended (checkpoint --exit)")
+		},
 	})
 	if err != nil {
 		slog.Error("checkpoint failed; the app keeps running", "err", err)
@@ -81,8 +84,5 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 		Bytes: st.MemoryBytes, Threads: st.Threads}
 	slog.Info("checkpoint written to "+dir, "pause", st.Pause.Round(time.Millisecond),
 		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)))
-	if exit {
-		s.requestExit(ExitCheckpointed, "checkpointed to "+dir+"; the app was ended (checkpoint --exit)")
-	}
 	return res, nil
 }

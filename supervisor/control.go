@@ -134,6 +134,8 @@ func peerAllowed(conn *net.UnixConn) error {
 }
 
 func (s *Supervisor) serveConn(conn *net.UnixConn) {
+	s.inflight.Add(1) // crrun waits for answers in flight before it exits
+	defer s.inflight.Done()
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	enc := json.NewEncoder(conn)

@@ -43,6 +43,8 @@ type Supervisor struct {
 	ckptMu sync.Mutex // one checkpoint at a time
 
 	plan *restorePlan // set for `crrun restore`
+
+	inflight sync.WaitGroup // control requests being answered
 }
 
 // firstAppPid is where the app's pids start in its namespace: above the
@@ -204,6 +206,7 @@ func (s *Supervisor) run() (Exit, error) {
 		slog.Warn("no control socket: crrun status will not see this app", "err", err)
 	} else {
 		defer ctl.Close()
+		defer waitTimeout(&s.inflight, 10*time.Second)
 	}
 
 	var exit *Exit
@@ -225,6 +228,14 @@ func (s *Supervisor) run() (Exit, error) {
 			slog.Info(s.killMsg)
 			return Exit{Code: s.killCode}, nil
 		case e, ok := <-events:
+			select {
+			case <-s.killc: // we ended the app on purpose: that decides the exit
+				if !ok {
+					events = nil
+				}
+				continue
+			default:
+			}
 			if !ok { // the init is gone
 				<-reaped
 				s.takeTerminal()
@@ -387,4 +398,14 @@ func (s *Supervisor) onAppStopped(sig syscall.Signal) {
 	raiseDefault(stop) // the whole of crrun stops here until the shell continues it
 	runtime.UnlockOSThread()
 	signal.Notify(s.sigc, stop)
+}
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
