@@ -18,11 +18,9 @@ func (d *dumper) files(p *image.Process) error {
 	if err != nil {
 		return fmt.Errorf("pid %d: list fds: %w", d.pid, err)
 	}
-	stdio := map[seccomp.FileID]int{}
+	stdio := map[seccomp.FileID][]int{}
 	for k, id := range d.req.Stdio {
-		if _, ok := stdio[id]; !ok {
-			stdio[id] = k
-		}
+		stdio[id] = append(stdio[id], k)
 	}
 	for _, e := range fds {
 		where := fmt.Sprintf("pid %d: fd %d (%s)", d.pid, e.Num, e.Target)
@@ -34,7 +32,8 @@ func (d *dumper) files(p *image.Process) error {
 			Pos: info.Pos, MntID: info.MntID}
 		link := fmt.Sprintf("/proc/%d/fd/%d", d.pid, e.Num)
 		if id, ok := seccomp.StatFileID(link); ok {
-			if k, ok := stdio[id]; ok {
+			if ks, ok := stdio[id]; ok {
+				k := pickStdio(ks, e.Num, info.Flags)
 				fd.Stdio = &k
 				fd.Kind = image.FDFile
 				p.FDs = append(p.FDs, fd)
@@ -77,4 +76,28 @@ func (d *dumper) files(p *image.Process) error {
 		p.FDs = append(p.FDs, fd)
 	}
 	return nil
+}
+
+// pickStdio chooses which of the supervisor's stdio fds (ks, all the same
+// file: often /dev/null or one tty for all three) an app fd stands for: the
+// one with its own number, else one opened for the same direction (stdout
+// before stderr for writing, stdin for reading).
+func pickStdio(ks []int, fd int, flags uint32) int {
+	for _, k := range ks {
+		if k == fd {
+			return k
+		}
+	}
+	want := []int{0, 1, 2}
+	if flags&(unix.O_WRONLY|unix.O_RDWR) != 0 {
+		want = []int{1, 2, 0}
+	}
+	for _, w := range want {
+		for _, k := range ks {
+			if k == w {
+				return k
+			}
+		}
+	}
+	return ks[0]
 }
