@@ -135,8 +135,14 @@ func (d *dumper) processState(p *image.Process) error {
 	}
 	p.ChildSubreaper = binary.LittleEndian.Uint32(b) != 0
 
-	// Signal dispositions: struct kernel_sigaction {handler, flags, restorer, mask}.
+	// Signal dispositions: struct kernel_sigaction {handler, flags, restorer,
+	// mask}. Only caught and ignored signals are asked for (SigCgt|SigIgn);
+	// the others are SIG_DFL, and each injection costs a few ptrace stops.
 	for sig := 1; sig <= 64; sig++ {
+		if (status.SigCgt|status.SigIgn)&(1<<(sig-1)) == 0 {
+			p.SigHandlers = append(p.SigHandlers, image.SigAction{Signal: sig})
+			continue
+		}
 		if _, err := d.inject(fmt.Sprintf("rt_sigaction(%d)", sig), unix.SYS_RT_SIGACTION, uint64(sig), 0, buf, 8); err != nil {
 			return err
 		}

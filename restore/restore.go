@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	"crrun/image"
 	"crrun/internal/procfs"
@@ -65,9 +66,11 @@ func Process(req Request) (res *Result, err error) {
 			_ = unix.Kill(r.pid, unix.SIGKILL)
 		}
 	}()
+	t0 := time.Now()
 	if err := r.fork(); err != nil {
 		return nil, err
 	}
+	slog.Debug("restore step", "step", "fork", "took", time.Since(t0))
 	steps := []struct {
 		name string
 		f    func() error
@@ -80,9 +83,11 @@ func Process(req Request) (res *Result, err error) {
 		{"thread state", r.threadState},
 	}
 	for _, s := range steps {
+		t := time.Now()
 		if err := s.f(); err != nil {
 			return nil, fmt.Errorf("restore pid %d: %s: %w", r.p.PID, s.name, err)
 		}
+		slog.Debug("restore step", "step", s.name, "took", time.Since(t))
 	}
 	lst, err := r.seccomp()
 	if err != nil {
