@@ -23,8 +23,13 @@ func crc32cUpdate(crc uint32, p []byte) uint32 { return crc32.Update(crc, castag
 // hash/crc32 computes with.
 const castagnoliReflected = 0x82f63b78
 
-// x2nTable[n] is x^(2^n) modulo the polynomial, for crc32cCombine.
-var x2nTable = func() (t [32]uint32) {
+// x2nTable[n] is x^(2^n) modulo the polynomial, for crc32cCombine. It covers
+// every n a 64-bit length can need (k starts at 3 and grows by one per length
+// bit) instead of wrapping at 32 as zlib does: zlib's wrap relies on the
+// period of its own polynomial; for CRC-32C's the sequence repeats every 31,
+// so a k&31 index gave wrong CRCs for lengths of 512 MiB and more (found by
+// the checkpoint benchmark: 1 GiB images failed verification).
+var x2nTable = func() (t [68]uint32) {
 	p := uint32(1) << 30 // x^1
 	for n := range t {
 		t[n] = p
@@ -63,7 +68,7 @@ func x2nModP(n uint64, k uint) uint32 {
 	p := uint32(1) << 31 // x^0 == 1
 	for n != 0 {
 		if n&1 != 0 {
-			p = multModP(x2nTable[k&31], p)
+			p = multModP(x2nTable[k], p)
 		}
 		n >>= 1
 		k++

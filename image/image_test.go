@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -582,5 +583,23 @@ func TestPageWriterAndRegs(t *testing.T) {
 	}
 	if got := r.Process(100).Threads[0].Regs.Ptrace(); got != unixRegsSample {
 		t.Errorf("registers after a round trip: %+v, want %+v", got, unixRegsSample)
+	}
+}
+
+// crc32cCombine must agree with hashing the whole data for lengths past
+// 512 MiB, where a table wrapped at 32 entries went wrong.
+func TestCRC32CCombineLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 600 MiB")
+	}
+	a := []byte("prefix bytes")
+	b := make([]byte, 600<<20)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	want := crc32.Update(crc32.Checksum(a, tab), tab, b)
+	if got := crc32cCombine(crc32.Checksum(a, tab), crc32.Checksum(b, tab), uint64(len(b))); got != want {
+		t.Fatalf("combine over %d bytes: %08x, want %08x", len(b), got, want)
 	}
 }
