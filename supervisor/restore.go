@@ -74,6 +74,13 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	for _, th := range proc.Threads {
 		last = max(last, th.TID)
 	}
+	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
+		var pidMax int
+		if _, err := fmt.Sscan(string(b), &pidMax); err == nil && last >= pidMax {
+			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d cannot be recreated: "+
+				"it is above this machine's pid_max (%d, /proc/sys/kernel/pid_max)", last, pidMax)}
+		}
+	}
 	s := &Supervisor{
 		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,
 			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version},
