@@ -29,6 +29,14 @@ type CheckpointResult struct {
 // app is ended once the checkpoint is durable and crrun exits with
 // ExitCheckpointed.
 func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool) (*CheckpointResult, error) {
+	return s.checkpoint(trigger, reason, exit, func(dir string) {
+		s.requestExit(ExitCheckpointed, "checkpointed to "+dir+"; the app was ended (checkpoint --exit)")
+	})
+}
+
+// checkpoint is Checkpoint with what to do, with exit, once the image is
+// durable and just before the app is killed.
+func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool, beforeKill func(dir string)) (*CheckpointResult, error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	if s.mainPid == 0 {
@@ -72,9 +80,7 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 		Writer: w,
 		Sticky: sticky,
 		Exit:   exit,
-		BeforeKill: func(dir string) {
-			s.requestExit(ExitCheckpointed, "checkpointed to "+dir+"; the app was ended (checkpoint --exit)")
-		},
+		BeforeKill: beforeKill,
 	})
 	if err != nil {
 		slog.Error("checkpoint failed; the app keeps running", "err", err)
@@ -84,5 +90,6 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 		Bytes: st.MemoryBytes, Threads: st.Threads}
 	slog.Info("checkpoint written to "+dir, "pause", st.Pause.Round(time.Millisecond),
 		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)))
+	s.prune()
 	return res, nil
 }

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // Policy is what --on-nocr does when the app makes a syscall in the NOCR table.
@@ -38,6 +39,12 @@ type Config struct {
 	Dir string
 	// Version is crrun's version string, recorded in images.
 	Version string
+	// Interval takes a checkpoint periodically (0: never).
+	Interval time.Duration
+	// Keep is how many generations to keep in Dir (0: all).
+	Keep int
+	// Slurm turns on the batch-job behaviour; nil outside Slurm.
+	Slurm *Slurm
 }
 
 // Exit is how the app ended, for crrun to mirror.

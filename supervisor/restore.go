@@ -25,6 +25,58 @@ type RestoreConfig struct {
 	WaitMain   bool
 	RuntimeDir string
 	Version    string
+	HPC        HPC
+	Verified   bool // Image is a generation whose checksums were just verified
+}
+
+// HPC are the batch-job settings shared by run and restore.
+type HPC struct {
+	Interval time.Duration
+	Keep     int
+	Slurm    *Slurm
+}
+
+// FindResumable returns the newest valid generation in dir ("" if none), and
+// refuses (naming what differs) one that was taken of another command. It
+// verifies every checksum; a corrupt newest generation is skipped with a
+// warning for the previous one.
+func FindResumable(dir string, argv []string) (string, error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	store, err := image.OpenStore(dir)
+	if err != nil {
+		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("checkpoint directory %s: %v", dir, err)}
+	}
+	r, skipped, err := store.OpenNewest(true)
+	for _, e := range skipped {
+		slog.Warn("resume: skipped a generation: " + e.Error())
+	}
+	if err != nil {
+		if errors.Is(err, image.ErrNoImage) {
+			return "", nil
+		}
+		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("resume from %s: %v", dir, err)}
+	}
+	defer r.Close()
+	if got := r.Meta().Argv; !equalArgv(got, argv) {
+		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("resume: %s holds a checkpoint of %q, not of %q; "+
+			"use another --dir, or --resume=never to start afresh", r.Dir(), got, argv)}
+	}
+	slog.Info("resuming from " + r.Dir())
+	return r.Dir(), nil
+}
+
+func equalArgv(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type restorePlan struct {
@@ -39,7 +91,7 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	if os.Geteuid() != 0 {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "crrun restore needs root for now (user namespaces are not implemented yet)"}
 	}
-	img, skipped, err := image.OpenPath(cfg.Image, true)
+	img, skipped, err := image.OpenPath(cfg.Image, !cfg.Verified)
 	for _, e := range skipped {
 		slog.Warn("skipped a generation: " + e.Error())
 	}
@@ -70,6 +122,9 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 		// Later checkpoints go next to the image: into its store.
 		dir = filepath.Dir(img.Dir())
 	}
+	if sl := cfg.HPC.Slurm; sl != nil {
+		slog.Info(fmt.Sprintf("slurm: resuming job %s (SLURM_RESTART_COUNT=%d)", sl.JobID, sl.RestartCount))
+	}
 	last := 0
 	for _, th := range proc.Threads {
 		last = max(last, th.TID)
@@ -83,7 +138,8 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	}
 	s := &Supervisor{
 		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,
-			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version},
+			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version,
+			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm},
 		filter: filter, ledger: NewLedger(), denied: NewLedger(), started: time.Now(), killc: make(chan struct{}),
 		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1)},
 	}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,6 +210,16 @@ func (s *Supervisor) run() (Exit, error) {
 		defer waitTimeout(&s.inflight, 10*time.Second)
 	}
 
+	if s.cfg.Interval > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go s.periodic(ctx, s.cfg.Interval)
+	}
+	if sl := s.cfg.Slurm; sl != nil {
+		slog.Info(fmt.Sprintf("slurm: job %s, SLURM_RESTART_COUNT=%d; %s checkpoints and requeues, SIGTERM checkpoints within %v",
+			sl.JobID, sl.RestartCount, unix.SignalName(sl.RequeueSignal), sl.TermGrace))
+	}
+
 	var exit *Exit
 	for {
 		select {
@@ -348,6 +359,16 @@ func (s *Supervisor) findMain(nspid int) int {
 }
 
 func (s *Supervisor) onSignal(sig syscall.Signal) {
+	if sl := s.cfg.Slurm; sl != nil {
+		switch sig {
+		case sl.RequeueSignal:
+			go s.slurmRequeue()
+			return
+		case unix.SIGTERM:
+			go s.slurmTerm()
+			return
+		}
+	}
 	switch sig {
 	case unix.SIGUSR1:
 		// The checkpoint trigger; it runs beside the loop (which must keep

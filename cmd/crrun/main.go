@@ -102,6 +102,7 @@ is not found 127, a bad command line 2.`,
 	}
 	root.Flags().SetInterspersed(false) // flags after COMMAND belong to COMMAND
 	g.register(root)
+	g.registerResume(root)
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.runtimeDir, "runtime-dir", "", "where control sockets live (default $CRRUN_RUNTIME_DIR, $XDG_RUNTIME_DIR/crrun, /run/crrun for root, /tmp/crrun-UID)")

@@ -45,15 +45,12 @@ or the machine differs (kernel, executable, files).`,
 			if err != nil {
 				return usageError{err}
 			}
-			exit, err := supervisor.Restore(supervisor.RestoreConfig{Image: imgDir, Dir: dir, OnNOCR: policy,
-				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version})
+			hpc, err := g.hpc()
 			if err != nil {
 				return err
 			}
-			if exit.Signal != 0 {
-				supervisor.DieBy(exit.Signal)
-			}
-			return &exitError{code: exit.Code}
+			return restoreAndMirror(supervisor.RestoreConfig{Image: imgDir, Dir: dir, OnNOCR: policy,
+				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
 		},
 	}
 	g.register(c)

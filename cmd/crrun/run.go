@@ -2,6 +2,10 @@ package main
 
 import (
 	"errors"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,6 +21,13 @@ import (
 
 type globalFlags struct {
 	dir        string
+	resume     string
+	interval   time.Duration
+	keep       int
+	slurm      bool
+	requeueSig string
+	termGrace  time.Duration
+	maxRequeue int
 	onNOCR     string
 	wait       string
 	logFormat  string
@@ -28,6 +39,12 @@ func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.onNOCR, "on-nocr", "warn", "when the app creates state crrun cannot checkpoint: warn (record it), deny (fail the syscall), kill (end the app)")
 	c.Flags().StringVar(&g.wait, "wait", "all", "supervise until 'all' processes of the app exit, or only the 'main' one (then kill the rest)")
 	c.Flags().StringVar(&g.dir, "dir", defaultDir(), "checkpoint directory: generations gen-NNNNNN are written side by side in it ($CRRUN_DIR)")
+	c.Flags().DurationVar(&g.interval, "interval", 0, "take a checkpoint every DURATION (e.g. 30m); 0: only on request")
+	c.Flags().IntVar(&g.keep, "keep", 2, "keep the newest N generations in --dir (0: all)")
+	c.Flags().BoolVar(&g.slurm, "slurm", false, "batch-job mode (on by itself when SLURM_JOB_ID is set): the requeue signal checkpoints, requeues and exits; SIGTERM checkpoints")
+	c.Flags().StringVar(&g.requeueSig, "requeue-signal", "USR1", "Slurm mode: the checkpoint-and-requeue signal")
+	c.Flags().DurationVar(&g.termGrace, "term-grace", 4*time.Second, "Slurm mode: how long the checkpoint on SIGTERM may take (keep it below Slurm's KillWait)")
+	c.Flags().IntVar(&g.maxRequeue, "max-requeues", 10, "Slurm mode: past this SLURM_RESTART_COUNT, checkpoint without requeueing")
 }
 
 func newRunCmd() *cobra.Command {
@@ -46,7 +63,12 @@ func newRunCmd() *cobra.Command {
 	}
 	c.Flags().SetInterspersed(false)
 	g.register(c)
+	g.registerResume(c)
 	return c
+}
+
+func (g *globalFlags) registerResume(c *cobra.Command) {
+	c.Flags().StringVar(&g.resume, "resume", "auto", "with a checkpoint in --dir: auto (restore the newest valid one, else start fresh), never, require")
 }
 
 func runApp(g *globalFlags, args []string) error {
@@ -77,8 +99,58 @@ func runApp(g *globalFlags, args []string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--dir %q: %w", g.dir, err)}
 	}
+	hpc, err := g.hpc()
+	if err != nil {
+		return err
+	}
+	switch g.resume {
+	case "auto", "require":
+		gen, err := supervisor.FindResumable(dir, args)
+		if err != nil {
+			return err
+		}
+		if gen != "" {
+			return restoreAndMirror(supervisor.RestoreConfig{Image: gen, Verified: true, Dir: dir, OnNOCR: policy,
+				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
+		}
+		if g.resume == "require" {
+			return &supervisor.Error{Code: supervisor.ExitInternal, Msg: "--resume=require: no valid checkpoint in " + dir}
+		}
+	case "never":
+	default:
+		return usageError{errors.New("--resume=" + g.resume + ": want auto, never or require")}
+	}
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
-		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version})
+		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version,
+		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm})
+	if err != nil {
+		return err
+	}
+	if exit.Signal != 0 {
+		supervisor.DieBy(exit.Signal)
+	}
+	return &exitError{code: exit.Code}
+}
+
+// hpc turns the batch-job flags into their supervisor form.
+func (g *globalFlags) hpc() (supervisor.HPC, error) {
+	h := supervisor.HPC{Interval: g.interval, Keep: g.keep}
+	if g.keep < 0 {
+		return h, usageError{fmt.Errorf("--keep %d: want 0 or more", g.keep)}
+	}
+	if sl := supervisor.DetectSlurm(g.slurm); sl != nil {
+		sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(g.requeueSig), "SIG"))
+		if sig == 0 {
+			return h, usageError{fmt.Errorf("--requeue-signal %q: not a signal", g.requeueSig)}
+		}
+		sl.RequeueSignal, sl.TermGrace, sl.MaxRequeues = sig, g.termGrace, g.maxRequeue
+		h.Slurm = sl
+	}
+	return h, nil
+}
+
+func restoreAndMirror(cfg supervisor.RestoreConfig) error {
+	exit, err := supervisor.Restore(cfg)
 	if err != nil {
 		return err
 	}
