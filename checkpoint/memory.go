@@ -97,7 +97,18 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			var st unix.Stat_t
 			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", d.pid, m.Start, m.End)
 			if err := unix.Stat(mf, &st); err != nil {
-				return vdso, fmt.Errorf("%s: stat: %w", where, err)
+				// map_files needs CAP_CHECKPOINT_RESTORE in the initial user
+				// namespace; an ordinary user stats the path and checks it
+				// is still the mapped inode.
+				if m.Deleted {
+					return vdso, fmt.Errorf("%s: the mapped file was deleted and its content cannot be read without root: %w", where, err)
+				}
+				if err := unix.Stat(m.Path, &st); err != nil {
+					return vdso, fmt.Errorf("%s: stat: %w", where, err)
+				}
+				if st.Ino != m.Inode || unix.Major(st.Dev) != m.Dev.Major || unix.Minor(st.Dev) != m.Dev.Minor {
+					return vdso, fmt.Errorf("%s: the file at this path is no longer the mapped one (replaced since)", where)
+				}
 			}
 			v.File = fileIdentity(m.Path, &st, m.Deleted)
 			if m.Deleted {

@@ -97,6 +97,10 @@ func Process(req Request) (res *Result, err error) {
 		unix.Close(lst)
 		return nil, fmt.Errorf("restore pid %d: pending signals: %w", r.p.PID, err)
 	}
+	if err := r.creds(); err != nil {
+		unix.Close(lst)
+		return nil, fmt.Errorf("restore pid %d: credentials: %w", r.p.PID, err)
+	}
 	if _, err := r.inj(r.pid, "munmap(scratch)", unix.SYS_MUNMAP, r.scratch, scratchSize); err != nil {
 		unix.Close(lst)
 		return nil, err

@@ -289,3 +289,38 @@ const (
 	ssOnstack = 1
 	ssDisable = 2
 )
+
+// creds sets the saved capabilities in every thread, last: the stub may have
+// had more (an ordinary user's restore keeps CAP_SYS_ADMIN and
+// CAP_CHECKPOINT_RESTORE in the user namespace as ambient capabilities until
+// here, for clone3 with set_tid). Capabilities are per thread.
+func (r *restorer) creds() error {
+	c := r.p.Creds
+	for _, th := range r.p.Threads {
+		tid := r.tids[th.TID]
+		if c.CapAmbient == 0 {
+			if _, err := r.inj(tid, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+				return err
+			}
+		}
+		r.reset()
+		hdr, err := r.put(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, unix.LINUX_CAPABILITY_VERSION_3), 0))
+		if err != nil {
+			return err
+		}
+		var data []byte
+		for _, half := range []int{0, 32} { // struct __user_cap_data_struct[2]: effective, permitted, inheritable
+			for _, v := range []uint64{uint64(c.CapEffective), uint64(c.CapPermitted), uint64(c.CapInheritable)} {
+				data = binary.LittleEndian.AppendUint32(data, uint32(v>>half))
+			}
+		}
+		da, err := r.put(data)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj(tid, "capset", unix.SYS_CAPSET, hdr, da); err != nil {
+			return fmt.Errorf("thread %d: set the saved capabilities (eff %s prm %s): %w", th.TID, c.CapEffective, c.CapPermitted, err)
+		}
+	}
+	return nil
+}

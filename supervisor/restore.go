@@ -88,8 +88,8 @@ type restorePlan struct {
 // Restore rebuilds the app saved in cfg.Image under a new supervisor and
 // supervises it like Run, until it exits.
 func Restore(cfg RestoreConfig) (Exit, error) {
-	if os.Geteuid() != 0 {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "crrun restore needs root for now (user namespaces are not implemented yet)"}
+	if err := checkUserNS(); err != nil {
+		return Exit{}, err
 	}
 	img, skipped, err := image.OpenPath(cfg.Image, !cfg.Verified)
 	for _, e := range skipped {

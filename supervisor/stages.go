@@ -259,6 +259,7 @@ func ExecMain(args []string) {
 	for _, s := range cfg.Ignored {
 		signal.Ignore(syscall.Signal(s))
 	}
+	dropAmbient()
 	err = syscall.Exec(path, argv, os.Environ())
 	code := ExitNotExec
 	if errors.Is(err, unix.ENOENT) {

@@ -84,9 +84,8 @@ func socketpair() (a, b int, err error) {
 // the app has exited (or its main one, with WaitMain). It returns how the app
 // ended, for the caller to mirror.
 func Run(cfg Config) (Exit, error) {
-	if os.Geteuid() != 0 {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "crrun needs root for now: it creates PID and mount " +
-			"namespaces for the app, and running as an ordinary user (through a user namespace) is not implemented yet"}
+	if err := checkUserNS(); err != nil {
+		return Exit{}, err
 	}
 	filter, err := seccomp.Build()
 	if err != nil {
@@ -151,6 +150,7 @@ func (s *Supervisor) run() (Exit, error) {
 		Setpgid:    true,
 		Pdeathsig:  unix.SIGKILL,
 	}
+	userNS(cmd.SysProcAttr)
 	startErr := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread must outlive the init

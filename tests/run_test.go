@@ -245,13 +245,65 @@ func TestGoProgram(t *testing.T) {
 	}
 }
 
-// As an ordinary user today: a clear message, exit 125.
-func TestNonRootRefused(t *testing.T) {
+// As an ordinary user: the app runs in a user namespace that maps the user's
+// own ids, sees them, and has no capabilities; checkpoint and restore keep
+// its pid and work the same. (Run as nobody; skipped where user namespaces
+// are disabled.)
+func TestUnprivileged(t *testing.T) {
 	requireRoot(t) // to switch to another uid
-	cmd := execAs(65534, crrunBin, "--", "true")
-	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR=/nonexistent")
-	out, _ := cmd.CombinedOutput()
-	if cmd.ProcessState.ExitCode() != 125 || !strings.Contains(string(out), "crrun needs root for now") {
-		t.Fatalf("exit %d: %s", cmd.ProcessState.ExitCode(), out)
+	if b, _ := os.ReadFile("/proc/sys/user/max_user_namespaces"); strings.TrimSpace(string(b)) == "0" {
+		t.Skip("user namespaces are disabled on this machine")
+	}
+	dir, err := os.MkdirTemp("", "crrun-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	rt := filepath.Join(dir, "rt")
+	// a copy nobody can execute wherever the checkout is
+	bin := filepath.Join(dir, "crrun")
+	if data, err := os.ReadFile(crrunBin); err != nil || os.WriteFile(bin, data, 0o755) != nil {
+		t.Fatalf("copy crrun: %v", err)
+	}
+	asNobody := func(args ...string) *exec.Cmd {
+		cmd := execAs(65534, bin, args...)
+		cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
+		cmd.Dir = dir
+		return cmd
+	}
+	out, err := asNobody("--", "sh", "-c", "id -u; grep -E '^(CapEff|NSpid)' /proc/self/status").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "65534\n") || !strings.Contains(string(out), "CapEff:\t0000000000000000") {
+		t.Fatalf("run as nobody: %v\n%s", err, out)
+	}
+	b := compileCR(t, "threads", false)
+	ck := filepath.Join(dir, "ck")
+	app := asNobody("--dir", ck, "--", b, "60000")
+	var appOut, appErr syncBuffer
+	app.Stdout, app.Stderr = &appOut, &appErr
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { app.Wait(); close(done) }()
+	t.Cleanup(func() { app.Process.Kill(); <-done })
+	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), "running") }); err != nil {
+		t.Fatalf("no progress: %s", appErr.String())
+	}
+	if out, err := asNobody("checkpoint", "--exit").CombinedOutput(); err != nil {
+		t.Fatalf("checkpoint as nobody: %v\n%s\n%s", err, out, appErr.String())
+	}
+	<-done
+	if app.ProcessState.ExitCode() != 75 {
+		t.Fatalf("checkpoint --exit: crrun exited %v", app.ProcessState)
+	}
+	res := asNobody("restore", ck)
+	var rOut, rErr syncBuffer
+	res.Stdout, res.Stderr = &rOut, &rErr
+	if err := res.Run(); err != nil {
+		t.Fatalf("restore as nobody: %v\n%s", err, rErr.String())
+	}
+	if !strings.HasSuffix(appOut.String()+rOut.String(), "PASS\n") {
+		t.Fatalf("output: %s%s", appOut.String(), rOut.String())
 	}
 }
