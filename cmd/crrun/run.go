@@ -2,21 +2,20 @@ package main
 
 import (
 	"errors"
-	"strings"
-	"time"
-
-	"golang.org/x/sys/unix"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"crrun/internal/clog"
 	"crrun/supervisor"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type globalFlags struct {
