@@ -178,7 +178,9 @@ func start(t *testing.T, o opts, args ...string) *app {
 	}
 	a := &app{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), runtime: o.runtimeDir}
 	a.cmd = exec.Command(crrunBin, args...)
-	a.cmd.Env = append(append(os.Environ(), "CRRUN_RUNTIME_DIR="+o.runtimeDir), o.env...)
+	// A private default checkpoint store: with --resume=auto, a leftover
+	// store in the working directory would change what crrun does.
+	a.cmd.Env = append(append(os.Environ(), "CRRUN_RUNTIME_DIR="+o.runtimeDir, "CRRUN_DIR="+filepath.Join(o.runtimeDir, "ckpt")), o.env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
 	a.cmd.Dir = o.dir
 	if o.stdin != nil {
