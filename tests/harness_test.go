@@ -51,6 +51,9 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(workDir)
 	os.Chmod(workDir, 0o755) // tests run some binaries as another user
+	// No test may use (or leave) a checkpoint store in the working directory:
+	// with --resume=auto a leftover one would change what crrun does.
+	os.Setenv("CRRUN_DIR", filepath.Join(workDir, "default-store"))
 	crrunBin = os.Getenv("CRRUN_BIN")
 	if crrunBin == "" {
 		crrunBin = filepath.Join(workDir, "crrun")
