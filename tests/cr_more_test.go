@@ -15,7 +15,7 @@ func TestCRMisc(t *testing.T) {
 	requireCR(t)
 	b := compileCR(t, "misc", false)
 	crRoundTrip(t, crVictim{name: "misc", argv: []string{b, t.TempDir()},
-		lo: 100 * time.Millisecond, hi: 1500 * time.Millisecond, exitMode: false})
+		lo: 50 * time.Millisecond, hi: 800 * time.Millisecond, exitMode: false})
 }
 
 // TestCRDifferentVDSO: an image taken under another kernel (another vdso) is

@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
 	fprintf(stderr, "misc: running\n");
 	volatile uint64_t x = 1;
 	for (int i = 0; i < 30; i++) {
-		for (long j = 0; j < 20000000; j++) x = x * 6364136223846793005ULL + 1;
+		for (long j = 0; j < 50000000; j++) x = x * 6364136223846793005ULL + 1;
 		if (dprintf(app, "line %d\n", i) < 0) FAIL("append");
 		if (i % 10 == 9) printf("progress %d\n", i + 1);
 	}
