@@ -521,7 +521,7 @@ func TestCRThreads(t *testing.T) {
 func TestCROpenMP(t *testing.T) {
 	requireCR(t)
 	b := compileCR(t, "openmp", false, "-fopenmp")
-	crRoundTrip(t, crVictim{name: "openmp", argv: []string{b}, lo: 100 * time.Millisecond, hi: 1800 * time.Millisecond, exitMode: false})
+	crRoundTrip(t, crVictim{name: "openmp", argv: []string{b, "900"}, lo: 100 * time.Millisecond, hi: 1800 * time.Millisecond, exitMode: false})
 }
 
 func TestCRGo(t *testing.T) {
@@ -533,7 +533,7 @@ func TestCRGo(t *testing.T) {
 func TestCRPython(t *testing.T) {
 	requireCR(t)
 	py := crPython(t)
-	crRoundTrip(t, crVictim{name: "compute.py", argv: []string{py, crScript("compute.py")}, lo: 100 * time.Millisecond, hi: 1800 * time.Millisecond, exitMode: false})
+	crRoundTrip(t, crVictim{name: "compute.py", argv: []string{py, crScript("compute.py")}, lo: 100 * time.Millisecond, hi: 1000 * time.Millisecond, exitMode: false})
 }
 
 // crSyscallNr reads the syscall a task is blocked in (/proc/PID/task/TID/syscall).
