@@ -58,6 +58,11 @@ type Request struct {
 	// BeforeKill, with Exit, runs once the image is durable, just before the
 	// app is killed (the supervisor must know the death is intended).
 	BeforeKill func(dir string)
+	// DropSignals are left out of the saved pending signals: a checkpoint
+	// taken because the job is being stopped must not carry the stop (Slurm
+	// sends SIGCONT and SIGTERM to every process of the job, which then wait,
+	// pending, in the frozen app; restored, it would die at once).
+	DropSignals []unix.Signal
 }
 
 // Stats are measurements of one checkpoint.

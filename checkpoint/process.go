@@ -158,7 +158,7 @@ func (d *dumper) processState(p *image.Process) error {
 	if err != nil {
 		return fmt.Errorf("pid %d: shared pending signals: %w", pid, err)
 	}
-	p.SharedPending = sigInfos(shared)
+	p.SharedPending = d.keep(sigInfos(shared))
 
 	brk, err := d.inject("brk(0)", unix.SYS_BRK, 0)
 	if err != nil {
@@ -184,6 +184,23 @@ func sigInfos(in []ptrace.Siginfo) []image.SigInfo {
 		raw := make([]byte, len(in[i]))
 		copy(raw, in[i][:])
 		out = append(out, image.SigInfo{Signo: int(in[i].Signo()), Code: int(in[i].Code()), Raw: raw})
+	}
+	return out
+}
+
+// keep filters out the pending signals the request drops.
+func (d *dumper) keep(in []image.SigInfo) []image.SigInfo {
+	var out []image.SigInfo
+	for _, si := range in {
+		drop := false
+		for _, s := range d.req.DropSignals {
+			if si.Signo == int(s) {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, si)
+		}
 	}
 	return out
 }

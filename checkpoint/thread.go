@@ -46,7 +46,7 @@ func (d *dumper) thread(tid int) (image.Thread, error) {
 	if err != nil {
 		return th, err
 	}
-	th.Pending = sigInfos(pending)
+	th.Pending = d.keep(sigInfos(pending))
 
 	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
 	// The clear-tid address is write-only from outside: only the thread can

@@ -9,6 +9,8 @@ import (
 	"crrun/checkpoint"
 	"crrun/image"
 	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
 )
 
 // ExitCheckpointed is crrun's exit status after `crrun checkpoint --exit`:
@@ -36,7 +38,7 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 
 // checkpoint is Checkpoint with what to do, with exit, once the image is
 // durable and just before the app is killed.
-func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool, beforeKill func(dir string)) (*CheckpointResult, error) {
+func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool, beforeKill func(dir string), drop ...unix.Signal) (*CheckpointResult, error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	if s.mainPid == 0 {
@@ -75,12 +77,13 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		Pid: s.mainPid,
 		Scan: seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
 			SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs()},
-		Stdio:      stdioIDs(),
-		Meta:       image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv},
-		Writer:     w,
-		Sticky:     sticky,
-		Exit:       exit,
-		BeforeKill: beforeKill,
+		Stdio:       stdioIDs(),
+		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv},
+		Writer:      w,
+		Sticky:      sticky,
+		Exit:        exit,
+		BeforeKill:  beforeKill,
+		DropSignals: drop,
 	})
 	if err != nil {
 		slog.Error("checkpoint failed; the app keeps running", "err", err)

@@ -76,6 +76,10 @@ func (s *Supervisor) prune() {
 	}
 }
 
+// jobStopSignals are what Slurm sends every process of a job it stops; a
+// checkpoint taken for the stop leaves them out of the saved pending signals.
+var jobStopSignals = []unix.Signal{unix.SIGTERM, unix.SIGCONT}
+
 // slurmRequeue handles the checkpoint-and-requeue signal.
 func (s *Supervisor) slurmRequeue() {
 	sl := s.cfg.Slurm
@@ -84,12 +88,13 @@ func (s *Supervisor) slurmRequeue() {
 		slog.Warn(fmt.Sprintf("slurm: job %s was requeued %d times (--max-requeues %d): checkpointing without requeue",
 			sl.JobID, sl.RestartCount, sl.MaxRequeues))
 	}
+	s.leaving.Store(true) // our own requeue makes Slurm send SIGTERM: not a new request
 	_, err := s.checkpoint(image.TriggerExit, "slurm: "+unix.SignalName(sl.RequeueSignal), true, func(dir string) {
 		if requeue {
 			s.scontrolRequeue()
 		}
 		s.requestExit(0, "checkpointed to "+dir+"; the app was ended for the requeue")
-	})
+	}, jobStopSignals...)
 	if err != nil {
 		slog.Error("slurm: checkpoint failed, the job is not requeued; the app runs on until Slurm ends it", "err", err)
 	}
@@ -111,12 +116,15 @@ func (s *Supervisor) scontrolRequeue() {
 // app. A checkpoint cut short leaves only a temporary directory: the last good
 // generation is never replaced by a partial one.
 func (s *Supervisor) slurmTerm() {
+	if s.leaving.Swap(true) {
+		return // already checkpointing for the requeue or for an earlier SIGTERM
+	}
 	grace := s.cfg.Slurm.TermGrace
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.checkpoint(image.TriggerExit, "SIGTERM", true, func(dir string) {
 			s.requestExit(0, "checkpointed to "+dir+" on SIGTERM; the app was ended")
-		})
+		}, jobStopSignals...)
 		done <- err
 	}()
 	select {

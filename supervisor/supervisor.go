@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,8 @@ type Supervisor struct {
 	plan *restorePlan // set for `crrun restore`
 
 	inflight sync.WaitGroup // control requests being answered
+
+	leaving atomic.Bool // Slurm mode: a checkpoint for the job's end is under way
 }
 
 // firstAppPid is where the app's pids start in its namespace: above the
