@@ -7,7 +7,7 @@ BIN      := bin/crrun
 # One static binary a user can copy to a cluster: cgo + libseccomp.a.
 LDFLAGS  := -linkmode external -extldflags -static -X main.version=$(VERSION)
 TAGS     := netgo,osusergo
-DEB_PKGS := libseccomp-dev gcc libc6-dev make python3 util-linux procps psmisc libgomp1
+DEB_PKGS := libseccomp-dev gcc libc6-dev make python3 util-linux procps psmisc libgomp1 bash
 
 export PATH := $(dir $(GO)):$(PATH)
 export CGO_ENABLED := 1
@@ -30,7 +30,14 @@ build: deps
 
 # The whole suite: unit tests and end-to-end tests of real programs under real
 # crrun. Tests that need root or a kernel feature skip with the reason.
+# As root it also installs and starts a single-node Slurm for the HPC
+# end-to-end tests (.ci/slurm.sh), and stops it afterwards whatever happens
+# (CRRUN_NO_SLURM=1 to skip them).
 test: build
+	@set -e; trap 'bash .ci/slurm.sh stop >/dev/null 2>&1 || true' EXIT; \
+	if [ "$$(id -u)" = 0 ] && [ -z "$$CRRUN_NO_SLURM" ]; then \
+		slurm_env=$$(bash .ci/slurm.sh start); eval "$$slurm_env"; \
+	fi; \
 	CRRUN_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 14m ./...
 
 test-short: build
