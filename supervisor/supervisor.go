@@ -100,23 +100,10 @@ func Run(cfg Config) (Exit, error) {
 }
 
 func (s *Supervisor) run() (Exit, error) {
-	// Signals ignored when crrun started (nohup) stay ignored for the app; crrun
-	// must look before it installs its own handlers.
-	var ignored []int
-	for n := 1; n < 32; n++ {
-		if signal.Ignored(syscall.Signal(n)) {
-			ignored = append(ignored, n)
-		}
-	}
-	sigc := make(chan os.Signal, 64)
+	CatchSignals()
+	ignored := early.ignored
+	sigc := early.c
 	s.sigc = sigc
-	var fwd []os.Signal
-	for _, sig := range append(forwardable(), unix.SIGUSR1) {
-		if !signal.Ignored(sig) {
-			fwd = append(fwd, sig)
-		}
-	}
-	signal.Notify(sigc, fwd...)
 	defer signal.Stop(sigc)
 	// crrun hands the terminal back and forth with tcsetpgrp from the
 	// background, which SIGTTOU would stop.
@@ -432,4 +419,34 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-done:
 	case <-time.After(d):
 	}
+}
+
+// early holds the signals caught since crrun started: the Go runtime drops
+// SIGUSR1/SIGUSR2 & co. that arrive before signal.Notify, and a restore
+// reads and verifies the image before it launches anything.
+var early struct {
+	once    sync.Once
+	c       chan os.Signal
+	ignored []int
+}
+
+// CatchSignals starts catching the signals crrun forwards or acts on; call it
+// first thing. Signals ignored when crrun started (nohup) are left ignored,
+// and stay ignored for the app: crrun looks before it installs its handlers.
+func CatchSignals() {
+	early.once.Do(func() {
+		for n := 1; n < 32; n++ {
+			if signal.Ignored(syscall.Signal(n)) {
+				early.ignored = append(early.ignored, n)
+			}
+		}
+		early.c = make(chan os.Signal, 64)
+		var fwd []os.Signal
+		for _, sig := range append(forwardable(), unix.SIGUSR1) {
+			if !signal.Ignored(sig) {
+				fwd = append(fwd, sig)
+			}
+		}
+		signal.Notify(early.c, fwd...)
+	})
 }

@@ -89,3 +89,32 @@ func TestResumeChoices(t *testing.T) {
 		t.Fatalf("another command: %d %s", code, stderr)
 	}
 }
+
+// A signal that reaches crrun while it is still restoring is not lost: crrun
+// catches signals from its start and forwards them once the app runs.
+func TestSignalDuringRestore(t *testing.T) {
+	requireRoot(t)
+	b := compileC(t, "basics", false)
+	dir := t.TempDir()
+	a := start(t, opts{}, "--dir", dir, "--", b, "signals")
+	a.waitOutput("READY", 10*time.Second)
+	if out, err := a.crrunCmd("checkpoint", "--exit"); err != nil {
+		t.Fatalf("checkpoint: %v %s", err, out)
+	}
+	a.wait(20 * time.Second)
+	r := start(t, opts{}, "restore", dir)
+	// As soon as crrun says it is restoring (the image is read and verified,
+	// nothing is launched yet): before its run loop exists.
+	if err := eventually(20*time.Second, func() bool { return strings.Contains(r.stderr.String(), "restoring") }); err != nil {
+		t.Fatalf("no restore started: %s", r.stderr)
+	}
+	r.cmd.Process.Signal(syscall.SIGUSR2)
+	r.waitOutput("got USR2", 20*time.Second)
+	if !strings.Contains(r.stderr.String(), "restored") {
+		t.Fatalf("no restore: %s", r.stderr)
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.stderr)
+	}
+}

@@ -36,6 +36,11 @@ func main() {
 			supervisor.InitMain(os.Args[2:])
 		case supervisor.ExecArg:
 			supervisor.ExecMain(os.Args[2:])
+		case "run", "restore", "--":
+			supervisor.CatchSignals()
+		}
+		if len(os.Args) > 1 && !isClientCommand(os.Args[1]) {
+			supervisor.CatchSignals() // before anything slow: a signal now is not lost
 		}
 	}
 	os.Exit(execute(os.Args[1:]))
@@ -109,4 +114,14 @@ is not found 127, a bad command line 2.`,
 	root.AddCommand(newRunCmd(), newStatusCmd(&g), newCheckpointCmd(&g), newRestoreCmd(), newInspectCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return root
+}
+
+// isClientCommand tells the subcommands that only talk to a running crrun
+// (they must keep default signal behaviour: Ctrl-C ends them).
+func isClientCommand(arg string) bool {
+	switch arg {
+	case "status", "checkpoint", "inspect", "help", "--help", "-h", "--version", "completion":
+		return true
+	}
+	return false
 }
