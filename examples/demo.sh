@@ -32,4 +32,20 @@ status=0
 wait "$pid" || status=$?
 pid=
 say "the app exited with status $status; crrun mirrored it"
+
+# Part two: checkpoint a running program, end it, restore it.
+gcc -O1 -o "$tmp/count" examples/count.c
+say "crrun --dir $tmp/ckpt -- $tmp/count"
+"$CRRUN" --dir "$tmp/ckpt" -- "$tmp/count" &
+pid=$!
+sleep 1.5
+say "crrun checkpoint --exit   (the app is frozen, saved, ended)"
+"$CRRUN" checkpoint --exit "$pid"
+wait "$pid" || echo "crrun exited with $? (75: checkpointed and ended)"
+pid=
+say "crrun inspect $tmp/ckpt"
+"$CRRUN" inspect "$tmp/ckpt" | sed -n 1,12p
+say "crrun restore $tmp/ckpt   (same pid, same memory: it counts on)"
+status=0
+"$CRRUN" restore "$tmp/ckpt" || status=$?
 exit "$status"
