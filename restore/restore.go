@@ -206,43 +206,11 @@ func (r *restorer) fork() error {
 	if err := r.tr.SetSyscallInsn(stub, uintptr(r.scratch)); err != nil {
 		return err
 	}
-	r.pid = stub // for put()
-	r.reset()
-	setTid, err := r.put(le64(uint64(r.p.PID)))
+	r.pid = stub // put() writes into the stub until the child exists
+	host, err := r.cloneWithTid(stub, "pid", r.p.PID, unix.CLONE_PARENT)
+	r.pid = host
 	if err != nil {
 		return err
-	}
-	// struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
-	// stack, stack_size, tls, set_tid, set_tid_size, cgroup.
-	args, err := r.put(le64(unix.CLONE_PARENT, 0, 0, 0, 0, 0, 0, 0, setTid, 1, 0))
-	if err != nil {
-		return err
-	}
-	before := map[int]bool{}
-	for _, t := range r.tr.Tracees() {
-		before[t] = true
-	}
-	ret, err := r.tr.Inject(stub, unix.SYS_CLONE3, args, 88)
-	r.pid = 0
-	if err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("pid %d is already in use in the new PID namespace: cannot recreate it", r.p.PID)
-		}
-		return fmt.Errorf("clone3 with set_tid %d: %w", r.p.PID, err)
-	}
-	if int(ret) != r.p.PID {
-		return fmt.Errorf("clone3 made pid %d, not %d", ret, r.p.PID)
-	}
-	for _, t := range r.tr.Tracees() {
-		if !before[t] {
-			r.pid = t
-		}
-	}
-	if r.pid == 0 {
-		return errors.New("the new process was not attached")
-	}
-	if _, err := r.tr.Interrupt(r.pid); err != nil {
-		return fmt.Errorf("new process %d: %w", r.pid, err)
 	}
 	r.tids[r.p.PID] = r.pid
 	// The stub has served.

@@ -25,42 +25,10 @@ func (r *restorer) threads() error {
 		if th.TID == r.p.PID {
 			continue
 		}
-		r.reset()
-		st, err := r.put(le64(uint64(th.TID)))
+		host, err := r.cloneWithTid(r.pid, "thread", th.TID, unix.CLONE_VM|unix.CLONE_FS|unix.CLONE_FILES|
+			unix.CLONE_SIGHAND|unix.CLONE_THREAD|unix.CLONE_SYSVSEM)
 		if err != nil {
 			return err
-		}
-		flags := uint64(unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
-			unix.CLONE_THREAD | unix.CLONE_SYSVSEM)
-		args, err := r.put(le64(flags, 0, 0, 0, 0, 0, 0, 0, st, 1, 0))
-		if err != nil {
-			return err
-		}
-		before := map[int]bool{}
-		for _, t := range r.tr.Tracees() {
-			before[t] = true
-		}
-		ret, err := r.tr.Inject(r.pid, unix.SYS_CLONE3, args, 88)
-		if err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("tid %d is already in use in the new PID namespace: cannot recreate it", th.TID)
-			}
-			return fmt.Errorf("clone3 for thread %d: %w", th.TID, err)
-		}
-		if int(ret) != th.TID {
-			return fmt.Errorf("clone3 made thread %d, not %d", ret, th.TID)
-		}
-		host := 0
-		for _, t := range r.tr.Tracees() {
-			if !before[t] {
-				host = t
-			}
-		}
-		if host == 0 {
-			return fmt.Errorf("thread %d was not attached", th.TID)
-		}
-		if _, err := r.tr.Interrupt(host); err != nil {
-			return fmt.Errorf("new thread %d: %w", th.TID, err)
 		}
 		r.tids[th.TID] = host
 	}
@@ -323,4 +291,49 @@ func (r *restorer) creds() error {
 		}
 	}
 	return nil
+}
+
+// cloneWithTid injects clone3 with set_tid = [id] and flags into thread tid,
+// and returns the host tid of the new task, which TraceClone attached stopped
+// at the user-mode boundary before it ran an instruction. what names it in
+// errors ("process", "thread").
+func (r *restorer) cloneWithTid(tid int, what string, id int, flags uint64) (int, error) {
+	r.reset()
+	st, err := r.put(le64(uint64(id)))
+	if err != nil {
+		return 0, err
+	}
+	// struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
+	// stack, stack_size, tls, set_tid, set_tid_size, cgroup.
+	args, err := r.put(le64(flags, 0, 0, 0, 0, 0, 0, 0, st, 1, 0))
+	if err != nil {
+		return 0, err
+	}
+	before := map[int]bool{}
+	for _, t := range r.tr.Tracees() {
+		before[t] = true
+	}
+	ret, err := r.tr.Inject(tid, unix.SYS_CLONE3, args, 88)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return 0, fmt.Errorf("%s %d is already in use in the new PID namespace: cannot recreate it", what, id)
+		}
+		return 0, fmt.Errorf("clone3 with set_tid %d (%s): %w", id, what, err)
+	}
+	if int(ret) != id {
+		return 0, fmt.Errorf("clone3 made %s %d, not %d", what, ret, id)
+	}
+	host := 0
+	for _, t := range r.tr.Tracees() {
+		if !before[t] {
+			host = t
+		}
+	}
+	if host == 0 {
+		return 0, fmt.Errorf("the new %s %d was not attached", what, id)
+	}
+	if _, err := r.tr.Interrupt(host); err != nil {
+		return 0, fmt.Errorf("new %s %d: %w", what, id, err)
+	}
+	return host, nil
 }

@@ -1,16 +1,14 @@
 package restore
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"crrun/checkpoint"
 	"crrun/image"
 	"crrun/internal/procfs"
-	"crrun/internal/ptrace"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,7 +54,7 @@ func Validate(img *image.Reader, p *image.Process) error {
 			if err := unix.Stat(f.File.Path, &st); err != nil {
 				return fmt.Errorf("%s, %s: %w", what, f.File.Path, err)
 			}
-			if os.FileMode(f.File.Mode)&os.ModeType != os.FileMode(0) && st.Mode&unix.S_IFMT != uint32(f.File.Mode)&unix.S_IFMT {
+			if want := uint32(f.File.Mode) & unix.S_IFMT; want != 0 && st.Mode&unix.S_IFMT != want {
 				return fmt.Errorf("%s, %s: %w (type %o, was %o)", what, f.File.Path, ErrChanged, st.Mode&unix.S_IFMT, uint32(f.File.Mode)&unix.S_IFMT)
 			}
 		}
@@ -120,14 +118,13 @@ func checkVDSO(want image.VDSO) error {
 		if m.Path != "[vdso]" {
 			continue
 		}
-		buf := make([]byte, m.End-m.Start)
-		if err := ptrace.ReadMem(os.Getpid(), uintptr(m.Start), buf); err != nil {
-			return fmt.Errorf("read our own [vdso]: %w", err)
+		got, err := checkpoint.VDSOIdentity(os.Getpid(), m.Start, m.End)
+		if err != nil {
+			return err
 		}
-		sum := sha256.Sum256(buf)
-		if got := hex.EncodeToString(sum[:]); got != want.SHA256 || uint64(len(buf)) != want.Size {
+		if got != want {
 			return fmt.Errorf("the kernel's vdso differs from the image's (%d bytes sha256 %.12s…, image %d bytes %.12s…): "+
-				"restore needs the same kernel build as the checkpoint", len(buf), got, want.Size, want.SHA256)
+				"restore needs the same kernel build as the checkpoint", got.Size, got.SHA256, want.Size, want.SHA256)
 		}
 		return nil
 	}
