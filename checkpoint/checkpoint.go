@@ -157,10 +157,10 @@ func (d *dumper) ns(h int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(st.NSpid) == 0 {
+	n := st.InnermostPid()
+	if n == 0 {
 		return 0, fmt.Errorf("no NSpid for %d", h)
 	}
-	n := st.NSpid[len(st.NSpid)-1]
 	if d.nsOf == nil {
 		d.nsOf = map[int]int{}
 	}

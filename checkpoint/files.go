@@ -31,8 +31,10 @@ func (d *dumper) files(p *image.Process) error {
 		fd := image.FD{FD: e.Num, Path: e.Target, Flags: image.Octal(info.Flags), Cloexec: info.Flags&unix.O_CLOEXEC != 0,
 			Pos: info.Pos, MntID: info.MntID}
 		link := fmt.Sprintf("/proc/%d/fd/%d", d.pid, e.Num)
-		if id, ok := seccomp.StatFileID(link); ok {
-			if ks, ok := stdio[id]; ok {
+		var st unix.Stat_t // one stat per fd, in the app's pause
+		statErr := unix.Stat(link, &st)
+		if statErr == nil {
+			if ks, ok := stdio[seccomp.FileID{Dev: st.Dev, Ino: st.Ino}]; ok {
 				k := pickStdio(ks, e.Num, info.Flags)
 				fd.Stdio = &k
 				fd.Kind = image.FDFile
@@ -42,9 +44,8 @@ func (d *dumper) files(p *image.Process) error {
 		}
 		switch e.Kind {
 		case procfs.KindFile, procfs.KindDir, procfs.KindDevice:
-			var st unix.Stat_t
-			if err := unix.Stat(link, &st); err != nil {
-				return fmt.Errorf("%s: stat: %w", where, err)
+			if statErr != nil {
+				return fmt.Errorf("%s: stat: %w", where, statErr)
 			}
 			fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
 				procfs.KindDevice: image.FDDevice}[e.Kind]

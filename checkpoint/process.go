@@ -47,16 +47,16 @@ func (d *dumper) processState(p *image.Process) error {
 	if err != nil {
 		return err
 	}
-	last := func(v []int) int {
-		if len(v) == 0 {
-			return 0
-		}
-		return v[len(v)-1]
-	}
 	if pst, err := procfs.Status(stat.PPid); err == nil {
-		p.PPID = last(pst.NStgid)
+		p.PPID = pst.InnermostTgid()
 	}
-	p.PGID, p.SID, p.NSPID = last(status.NSpgid), last(status.NSsid), status.NSpid
+	if n := len(status.NSpgid); n > 0 {
+		p.PGID = status.NSpgid[n-1]
+	}
+	if n := len(status.NSsid); n > 0 {
+		p.SID = status.NSsid[n-1]
+	}
+	p.NSPID = status.NSpid
 	p.Comm = status.Name
 	exe, err := procfs.Exe(pid)
 	if err != nil {

@@ -73,11 +73,12 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 	}
 	defer w.Abort() // no-op after a commit
 	slog.Info("checkpoint: freezing the app", "pid", s.mainPid, "reason", reason)
+	stdio := stdioIDs()
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
 		Pid: s.mainPid,
 		Scan: seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
-			SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs()},
-		Stdio:       stdioIDs(),
+			SeccompFilters: s.baseline.SeccompFilters, Stdio: stdio},
+		Stdio:       stdio,
 		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv},
 		Writer:      w,
 		Sticky:      sticky,

@@ -131,7 +131,7 @@ func (s *Supervisor) slurmTerm() {
 	case err := <-done:
 		if err != nil {
 			slog.Error("SIGTERM: no checkpoint; ending the app", "err", err)
-			s.requestExit(ExitInternal+0, "SIGTERM: the app was ended without a checkpoint")
+			s.requestExit(ExitInternal, "SIGTERM: the app was ended without a checkpoint")
 		}
 	case <-time.After(grace):
 		slog.Error(fmt.Sprintf("SIGTERM: the checkpoint did not finish within --term-grace %v; ending the app (the last good generation is kept)", grace))

@@ -21,10 +21,7 @@ func taskInfo(tid int) (tgid, nspid int, comm string) {
 	if err != nil {
 		return tid, 0, ""
 	}
-	if len(st.NStgid) > 0 {
-		nspid = st.NStgid[len(st.NStgid)-1]
-	}
-	return st.Tgid, nspid, st.Name
+	return st.Tgid, st.InnermostTgid(), st.Name
 }
 
 // notifyLoop answers the app's trapped syscalls until the listener hangs up

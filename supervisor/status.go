@@ -92,12 +92,10 @@ func readProcess(pid int) Process {
 		return p
 	}
 	p.Comm, p.Threads, p.State = st.Name, st.Threads, st.StateName
-	if len(st.NStgid) > 0 {
-		p.NsPid = st.NStgid[len(st.NStgid)-1]
-	}
+	p.NsPid = st.InnermostTgid()
 	// PPid is in our namespace; show the parent's pid inside the app's one.
-	if pst, err := procfs.Status(st.PPid); err == nil && len(pst.NStgid) > 0 {
-		p.PPid = pst.NStgid[len(pst.NStgid)-1]
+	if pst, err := procfs.Status(st.PPid); err == nil {
+		p.PPid = pst.InnermostTgid()
 	}
 	return p
 }

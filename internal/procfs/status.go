@@ -351,3 +351,18 @@ func unescapeComm(b []byte) string {
 	}
 	return string(out)
 }
+
+// InnermostTgid is the thread group id inside the task's own PID namespace
+// (the last NStgid entry), or 0 if the kernel printed none.
+func (s *ProcStatus) InnermostTgid() int { return innermost(s.NStgid) }
+
+// InnermostPid is the task's id inside its own PID namespace (the last NSpid
+// entry), or 0.
+func (s *ProcStatus) InnermostPid() int { return innermost(s.NSpid) }
+
+func innermost(ids []int) int {
+	if len(ids) == 0 {
+		return 0
+	}
+	return ids[len(ids)-1]
+}
