@@ -36,10 +36,8 @@ func main() {
 			supervisor.InitMain(os.Args[2:])
 		case supervisor.ExecArg:
 			supervisor.ExecMain(os.Args[2:])
-		case "run", "restore", "--":
-			supervisor.CatchSignals()
 		}
-		if len(os.Args) > 1 && !isClientCommand(os.Args[1]) {
+		if !isClientCommand(os.Args[1]) {
 			supervisor.CatchSignals() // before anything slow: a signal now is not lost
 		}
 	}

@@ -24,10 +24,7 @@ otherwise. Fails with exit 125, before the app runs, when the image is corrupt
 or the machine differs (kernel, executable, files).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root := cmd.Root()
-			g.logFormat, _ = root.PersistentFlags().GetString("log-format")
-			g.logLevel, _ = root.PersistentFlags().GetString("log-level")
-			g.runtimeDir, _ = root.PersistentFlags().GetString("runtime-dir")
+			g.inherit(cmd)
 			if err := clog.Setup(os.Stderr, g.logFormat, g.logLevel); err != nil {
 				return usageError{err}
 			}

@@ -53,10 +53,7 @@ func newRunCmd() *cobra.Command {
 		Short: "Run a program under crrun (the same as 'crrun [flags] -- COMMAND')",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root := cmd.Root()
-			g.logFormat, _ = root.PersistentFlags().GetString("log-format")
-			g.logLevel, _ = root.PersistentFlags().GetString("log-level")
-			g.runtimeDir, _ = root.PersistentFlags().GetString("runtime-dir")
+			g.inherit(cmd)
 			return runApp(&g, args)
 		},
 	}
@@ -129,6 +126,15 @@ func runApp(g *globalFlags, args []string) error {
 		supervisor.DieBy(exit.Signal)
 	}
 	return &exitError{code: exit.Code}
+}
+
+// inherit takes the root's persistent flags (log format and level, runtime
+// dir) into a subcommand's own flag set.
+func (g *globalFlags) inherit(cmd *cobra.Command) {
+	pf := cmd.Root().PersistentFlags()
+	g.logFormat, _ = pf.GetString("log-format")
+	g.logLevel, _ = pf.GetString("log-level")
+	g.runtimeDir, _ = pf.GetString("runtime-dir")
 }
 
 // hpc turns the batch-job flags into their supervisor form.
