@@ -22,10 +22,11 @@ type MemReader func(addr uint64, buf []byte) error
 // argument values are decided here.
 func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 	e := f.Lookup(n.Arch, n.Nr)
-	name := SyscallName(n.Arch, n.Nr)
 	if e == nil {
-		return Decision{Syscall: name + "(?)"}
+		return Decision{Syscall: SyscallName(n.Arch, n.Nr) + "(?)"}
 	}
+	// The row's own name: no libseccomp (cgo) lookup on the notification path.
+	name := e.Syscall
 	args := n.Args
 	if n.Arch == AuditArchI386 {
 		for i := range args {
