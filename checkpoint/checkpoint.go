@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -41,7 +40,11 @@ func (e *NotCheckpointableError) Unwrap() error { return ErrNotCheckpointable }
 
 // Request says what to checkpoint and where.
 type Request struct {
-	Pid  int // host pid of the app's process
+	Pid int // host pid of the app's main process
+	// List returns the host pids of every process of the app (zombies
+	// included), parents before children, the main process first. Nil means
+	// the main process alone.
+	List func() []int
 	Scan seccomp.ScanInput
 	// Stdio identifies the supervisor's own stdin, stdout and stderr (index =
 	// fd number): the app's fds on these files are saved as "stdio k".
@@ -71,50 +74,72 @@ type Stats struct {
 	Total       time.Duration // including the durable commit
 	MemoryBytes uint64        // page data saved
 	Threads     int
+	Processes   int
 }
 
-// Dump checkpoints the process. The app runs on afterwards (the caller ends it
-// for checkpoint --exit). It returns the committed image directory.
+// vforkRetries bounds how long a checkpoint waits for a vfork child to exec
+// (or exit): 40 × 25 ms.
+const vforkRetries = 40
+
+// Dump checkpoints the app's process tree. The app runs on afterwards (the
+// caller ends it for checkpoint --exit). It returns the committed image
+// directory.
 func Dump(req Request) (dir string, st Stats, err error) {
 	t0 := time.Now()
 	tr := ptrace.New()
 	defer tr.Close()
+	if req.List == nil {
+		req.List = func() []int { return []int{req.Pid} }
+	}
 
-	frozen, err := tr.FreezeProcess(req.Pid, ptrace.TraceClone)
-	if err != nil {
-		return "", st, fmt.Errorf("freeze pid %d: %w", req.Pid, err)
+	var ft *frozenTree
+	for attempt := 0; ; attempt++ {
+		if ft, err = freezeTree(tr, req.List); err != nil {
+			return "", st, err
+		}
+		child, parent := ft.vforkChild()
+		if child == 0 {
+			break
+		}
+		ft.thaw(tr)
+		if attempt >= vforkRetries {
+			return "", st, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: child, Kind: "vfork", Fd: -1,
+				Reason: fmt.Sprintf("CR: vfork child %d of %d has not exec'd yet (waited %v): retry later", child, parent,
+					time.Duration(vforkRetries)*25*time.Millisecond)}}}
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 	thawed := false
 	thaw := func() {
 		if !thawed {
 			thawed = true
-			if err := tr.Thaw(frozen); err != nil && !errors.Is(err, ptrace.ErrVanished) {
-				slog.Warn("thaw after checkpoint", "pid", req.Pid, "err", err)
-			}
+			ft.thaw(tr)
 			st.Pause = time.Since(t0)
 		}
 	}
 	defer thaw()
-	if len(frozen.Zombies) > 0 {
-		return "", st, fmt.Errorf("pid %d has exiting threads %v: retry", req.Pid, frozen.Zombies)
-	}
-	if len(frozen.Others) > 0 {
-		return "", st, fmt.Errorf("pid %d created processes %v while being frozen: retry", req.Pid, frozen.Others)
+	if len(ft.order) == 0 || ft.order[0] != req.Pid || ft.zombie[req.Pid] != nil {
+		return "", st, fmt.Errorf("the app's main process %d has exited", req.Pid)
 	}
 
 	// The NOCR gate, now that nothing moves.
 	scan := req.Scan
+	scan.Pids = ft.live()
 	scan.Tracer = tr.ThreadID() // TracerPid names the tracer thread
 	findings := append(seccomp.Scan(scan), req.Sticky...)
 	if len(findings) > 0 {
 		return "", st, &NotCheckpointableError{Findings: findings}
 	}
 
-	d := &dumper{tr: tr, req: req, pid: req.Pid, tids: frozen.Threads, w: req.Writer}
-	if err := d.dump(); err != nil {
+	t := newTree(tr, req)
+	procs, err := t.dump(ft)
+	if err != nil {
 		return "", st, err
 	}
-	st.MemoryBytes, st.Threads = d.memBytes, len(frozen.Threads)
+	st.MemoryBytes, st.Processes = t.memBytes, len(procs)
+	for _, f := range ft.frozen {
+		st.Threads += len(f.Threads)
+	}
 	if req.Exit {
 		dir, err = req.Writer.Commit()
 		if err == nil {
@@ -122,7 +147,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 			if req.BeforeKill != nil {
 				req.BeforeKill(dir)
 			}
-			_ = unix.Kill(req.Pid, unix.SIGKILL)
+			for _, pid := range ft.order {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
 			st.Pause = time.Since(t0)
 		}
 		st.Total = time.Since(t0)
@@ -137,50 +164,37 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	return dir, st, nil
 }
 
+// dumper saves one live process.
 type dumper struct {
+	t        *tree
 	tr       *ptrace.Tracer
 	req      Request
 	pid      int
 	tids     []int
 	w        *image.Writer
 	scratch  uintptr // a page mapped into the app for injected syscalls' buffers
-	nsOf     map[int]int
 	memBytes uint64
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
-func (d *dumper) ns(h int) (int, error) {
-	if n, ok := d.nsOf[h]; ok {
-		return n, nil
-	}
-	st, err := procfs.Status(h)
-	if err != nil {
-		return 0, err
-	}
-	n := st.InnermostPid()
-	if n == 0 {
-		return 0, fmt.Errorf("no NSpid for %d", h)
-	}
-	if d.nsOf == nil {
-		d.nsOf = map[int]int{}
-	}
-	d.nsOf[h] = n
-	return n, nil
-}
+func (d *dumper) ns(h int) (int, error) { return d.t.ns(h) }
 
-func (d *dumper) dump() error {
+// dump saves what belongs to the process alone; what processes share (open
+// file descriptions, pipes' contents) is linked by the tree afterwards.
+func (d *dumper) dump() (*image.Process, image.VDSO, error) {
+	var vdso image.VDSO
 	nspid, err := d.ns(d.pid)
 	if err != nil {
-		return err
+		return nil, vdso, err
 	}
 	// Everything /proc tells must be read before the scratch page exists.
 	maps, err := procfs.Smaps(d.pid)
 	if err != nil {
-		return fmt.Errorf("read /proc/%d/smaps: %w", d.pid, err)
+		return nil, vdso, fmt.Errorf("read /proc/%d/smaps: %w", d.pid, err)
 	}
 	d.scratch, err = d.tr.MapScratch(d.pid)
 	if err != nil {
-		return fmt.Errorf("map a scratch page into pid %d: %w", d.pid, err)
+		return nil, vdso, fmt.Errorf("map a scratch page into pid %d: %w", d.pid, err)
 	}
 	defer func() {
 		if _, err := d.tr.Inject(d.pid, unix.SYS_MUNMAP, uint64(d.scratch), ptrace.ScratchSize); err != nil {
@@ -190,36 +204,22 @@ func (d *dumper) dump() error {
 
 	p := &image.Process{PID: nspid}
 	if err := d.processState(p); err != nil {
-		return err
+		return nil, vdso, err
 	}
 	for _, tid := range d.tids {
 		th, err := d.thread(tid)
 		if err != nil {
-			return err
+			return nil, vdso, err
 		}
 		p.Threads = append(p.Threads, th)
 	}
-	vdso, err := d.memory(p, maps)
-	if err != nil {
-		return err
+	if vdso, err = d.memory(p, maps); err != nil {
+		return nil, vdso, err
 	}
 	if err := d.files(p); err != nil {
-		return err
+		return nil, vdso, err
 	}
-	meta := d.req.Meta
-	meta.Root = nspid
-	meta.Processes = []int{nspid}
-	meta.Hostname, _ = os.Hostname()
-	var uts unix.Utsname
-	if unix.Uname(&uts) == nil {
-		meta.Kernel = image.Kernel{Release: unix.ByteSliceToString(uts.Release[:]),
-			Version: unix.ByteSliceToString(uts.Version[:]), Machine: unix.ByteSliceToString(uts.Machine[:])}
-	}
-	meta.VDSO = vdso
-	if err := d.w.WriteProcess(p); err != nil {
-		return err
-	}
-	return d.w.WriteMeta(&meta)
+	return p, vdso, nil
 }
 
 // VDSOIdentity hashes a [vdso] mapping's bytes as read from pid.

@@ -2,6 +2,8 @@ package checkpoint
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"crrun/image"
@@ -51,8 +53,8 @@ func (d *dumper) files(p *image.Process) error {
 				procfs.KindDevice: image.FDDevice}[e.Kind]
 			fd.File = fileIdentity(e.Path, &st, e.Deleted)
 			if e.Deleted && e.Kind == procfs.KindFile {
-				name := fmt.Sprintf("fd-%d-%d.bin", p.PID, e.Num)
-				if err := d.saveBlob(name, link); err != nil {
+				name := inodeBlob(st.Dev, st.Ino)
+				if err := d.t.saveBlobOnce(name, link); err != nil {
 					return fmt.Errorf("%s: save the deleted file's content: %w", where, err)
 				}
 				fd.Blob = name
@@ -70,13 +72,86 @@ func (d *dumper) files(p *image.Process) error {
 				return fmt.Errorf("%s: no eventfd-count in fdinfo", where)
 			}
 			fd.Eventfd = &image.Eventfd{Count: info.Eventfd.Count, Semaphore: info.Eventfd.Semaphore}
+		case procfs.KindPipe, procfs.KindFIFO:
+			fd.Kind = image.FDPipe
+			if e.Kind == procfs.KindFIFO {
+				if statErr != nil {
+					return fmt.Errorf("%s: stat: %w", where, statErr)
+				}
+				fd.Kind = image.FDFIFO
+				fd.File = fileIdentity(e.Path, &st, e.Deleted)
+			}
+			fd.Pipe = &image.Pipe{Inode: st.Ino}
+		case procfs.KindTimerfd:
+			ti := info.Timerfd
+			if ti == nil {
+				return fmt.Errorf("%s: no timerfd state in fdinfo", where)
+			}
+			fd.Kind = image.FDTimerfd
+			fd.Timerfd = &image.Timerfd{Clock: ti.ClockID, Ticks: ti.Ticks, SettimeFlags: int(ti.SettimeFlags),
+				ValueNS: int64(ti.Value.Sec)*1e9 + int64(ti.Value.Nsec), IntervalNS: int64(ti.Interval.Sec)*1e9 + int64(ti.Interval.Nsec)}
+		case procfs.KindSignalfd:
+			if info.Signalfd == nil {
+				return fmt.Errorf("%s: no signalfd state in fdinfo", where)
+			}
+			fd.Kind = image.FDSignalfd
+			fd.Signalfd = &image.Signalfd{Mask: image.Hex(info.Signalfd.Sigmask)}
+		case procfs.KindMemfd:
+			if statErr != nil {
+				return fmt.Errorf("%s: stat: %w", where, statErr)
+			}
+			fd.Kind = image.FDMemfd
+			m, err := d.memfd(e.Num, link, &st)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			fd.Memfd = m
+			fd.Blob = inodeBlob(st.Dev, st.Ino)
+			if err := d.t.saveBlobOnce(fd.Blob, link); err != nil {
+				return fmt.Errorf("%s: save the memfd's content: %w", where, err)
+			}
+		case procfs.KindSocket:
+			if e.Family != procfs.FamilyUnix {
+				return fmt.Errorf("%s: CR: socket(%s) not supported yet", where, e.Family)
+			}
+			fd.Kind = image.FDUnix
+			fd.Socket = &image.Socket{Inode: st.Ino}
 		default:
 			// The scan refuses these before we get here; this is the safety net.
 			return fmt.Errorf("%s: CR: %s fds not supported yet", where, e.Kind)
 		}
 		p.FDs = append(p.FDs, fd)
+		if statErr == nil {
+			d.t.fds = append(d.t.fds, fdRef{host: d.pid, p: p, idx: len(p.FDs) - 1, key: fileKey{st.Dev, st.Ino}})
+		}
 	}
 	return nil
+}
+
+// memfd reads a memfd's name and seals. The seals need the file itself:
+// pidfd_getfd lends crrun a copy of the descriptor.
+func (d *dumper) memfd(fd int, link string, st *unix.Stat_t) (*image.Memfd, error) {
+	target, err := os.Readlink(link)
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(target, "/memfd:"), " (deleted)")
+	pidfd, err := unix.PidfdOpen(d.pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	mine, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_getfd: %w", err)
+	}
+	defer unix.Close(mine)
+	seals, err := unix.FcntlInt(uintptr(mine), unix.F_GET_SEALS, 0)
+	if err != nil {
+		seals = 0 // not created with MFD_ALLOW_SEALING: F_SEAL_SEAL
+		seals = unix.F_SEAL_SEAL
+	}
+	return &image.Memfd{Name: name, Seals: seals, Size: st.Size}, nil
 }
 
 // pickStdio chooses which of the supervisor's stdio fds (ks, all the same

@@ -90,9 +90,13 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			// the kernel provides these; restore moves them with the vdso
 		case image.VMAShmem:
 			// Shared memory must be saved from the object, not from pagemap
-			// (pages touched only by others do not show); with one process
-			// mapping it, the whole range is the object.
-			save = []procfs.PageRange{{Start: m.Start, End: m.End}}
+			// (pages touched only by others do not show); each part of the
+			// object is saved once, from the first mapping of it.
+			v.File = &image.FileIdentity{Path: m.Path, Dev: image.MakeDev(m.Dev.Major, m.Dev.Minor), Inode: m.Inode}
+			k := fileKey{unix.Mkdev(m.Dev.Major, m.Dev.Minor), m.Inode}
+			for _, s := range d.t.uncovered(k, m.Offset, m.Offset+(m.End-m.Start)) {
+				save = append(save, procfs.PageRange{Start: m.Start + s.lo - m.Offset, End: m.Start + s.hi - m.Offset})
+			}
 		case image.VMAFile:
 			var st unix.Stat_t
 			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", d.pid, m.Start, m.End)
@@ -112,8 +116,8 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			}
 			v.File = fileIdentity(m.Path, &st, m.Deleted)
 			if m.Deleted {
-				name := fmt.Sprintf("vma-%d-%x.bin", p.PID, m.Start)
-				if err := d.saveBlob(name, mf); err != nil {
+				name := inodeBlob(st.Dev, st.Ino)
+				if err := d.t.saveBlobOnce(name, mf); err != nil {
 					return vdso, fmt.Errorf("%s: save the deleted file's content: %w", where, err)
 				}
 				v.Blob = name
@@ -149,13 +153,13 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 }
 
 // saveBlob copies the file at path into the image as blob name.
-func (d *dumper) saveBlob(name, path string) error {
+func saveBlob(w *image.Writer, name, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	bw, err := d.w.CreateBlob(name)
+	bw, err := w.CreateBlob(name)
 	if err != nil {
 		return err
 	}

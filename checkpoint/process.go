@@ -57,6 +57,7 @@ func (d *dumper) processState(p *image.Process) error {
 		p.SID = status.NSsid[n-1]
 	}
 	p.NSPID = status.NSpid
+	p.ExitSignal = stat.ExitSignal
 	p.Comm = status.Name
 	exe, err := procfs.Exe(pid)
 	if err != nil {

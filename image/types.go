@@ -116,6 +116,15 @@ type Process struct {
 	Itimers     Itimers     `json:"itimers"`
 	// ParentDeathSignal is prctl(PR_GET_PDEATHSIG); 0 if none.
 	ParentDeathSignal int `json:"pdeath_signal,omitempty"`
+	// ExitSignal is the signal the parent gets when this process ends
+	// (/proc/PID/stat field 38): SIGCHLD for fork(), something else (or 0)
+	// for clone() children, which wait() only reports with __WCLONE.
+	ExitSignal int `json:"exit_signal,omitempty"`
+	// Zombie is set for a process that had exited but was not reaped yet:
+	// restore recreates it and lets it exit again with the same status, so
+	// its parent's wait() still gets it. Such a process has no threads,
+	// memory or fds in the image.
+	Zombie *Zombie `json:"zombie,omitempty"`
 	// ChildSubreaper is prctl(PR_GET_CHILD_SUBREAPER).
 	ChildSubreaper bool `json:"child_subreaper,omitempty"`
 	// MlockallFlags are the MCL_* flags of an mlockall(2) in force (from
@@ -132,6 +141,13 @@ type Process struct {
 	Memory  []VMA    `json:"memory"` // sorted by Start, not overlapping
 	FDs     []FD     `json:"fds"`    // sorted by FD
 	Threads []Thread `json:"threads"`
+}
+
+// Zombie is the exit of a process not yet reaped.
+type Zombie struct {
+	// Status is the wait status its parent will read (/proc/PID/stat field
+	// 52): exit code << 8, or the signal number (| 0x80 with a core dump).
+	Status int `json:"status"`
 }
 
 // FileIdentity says which file something refers to, so restore can check it
@@ -314,9 +330,13 @@ type FD struct {
 	Stdio *int `json:"stdio,omitempty"`
 
 	// Kind-specific state; at most one is set.
-	Epoll   *Epoll   `json:"epoll,omitempty"`
-	Eventfd *Eventfd `json:"eventfd,omitempty"`
-	Pipe    *Pipe    `json:"pipe,omitempty"`
+	Epoll    *Epoll    `json:"epoll,omitempty"`
+	Eventfd  *Eventfd  `json:"eventfd,omitempty"`
+	Pipe     *Pipe     `json:"pipe,omitempty"`
+	Timerfd  *Timerfd  `json:"timerfd,omitempty"`
+	Signalfd *Signalfd `json:"signalfd,omitempty"`
+	Memfd    *Memfd    `json:"memfd,omitempty"`
+	Socket   *Socket   `json:"socket,omitempty"`
 }
 
 // FDKind classifies a file descriptor.
@@ -326,20 +346,23 @@ type FDKind string
 // does not support yet); the checkpoint engine should not save one it
 // cannot restore (NOCR).
 const (
-	FDFile    FDKind = "file"    // regular file (Deleted in File if unlinked)
-	FDDir     FDKind = "dir"     // directory
-	FDDevice  FDKind = "device"  // character device (/dev/null, /dev/tty …)
-	FDPipe    FDKind = "pipe"    // pipe end (Pipe)
-	FDFIFO    FDKind = "fifo"    // named pipe
-	FDEpoll   FDKind = "epoll"   // epoll instance (Epoll)
-	FDEventfd FDKind = "eventfd" // eventfd (Eventfd)
-	FDMemfd   FDKind = "memfd"   // memfd (content in Blob)
+	FDFile     FDKind = "file"     // regular file (Deleted in File if unlinked)
+	FDDir      FDKind = "dir"      // directory
+	FDDevice   FDKind = "device"   // character device (/dev/null, /dev/tty …)
+	FDPipe     FDKind = "pipe"     // pipe end (Pipe)
+	FDFIFO     FDKind = "fifo"     // named pipe
+	FDEpoll    FDKind = "epoll"    // epoll instance (Epoll)
+	FDEventfd  FDKind = "eventfd"  // eventfd (Eventfd)
+	FDMemfd    FDKind = "memfd"    // memfd (Memfd; content in Blob)
+	FDTimerfd  FDKind = "timerfd"  // timerfd (Timerfd)
+	FDSignalfd FDKind = "signalfd" // signalfd (Signalfd)
+	FDUnix     FDKind = "unix"     // AF_UNIX socket of a socketpair inside the app (Socket)
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix:
 		return true
 	}
 	return false
@@ -367,9 +390,49 @@ type Eventfd struct {
 	Semaphore bool   `json:"semaphore,omitempty"`
 }
 
-// Pipe identifies a pipe; both ends carry the same Inode.
+// Pipe identifies a pipe or FIFO; both ends carry the same Inode. The
+// end with the lowest OFD (in image order) carries the pipe's state.
 type Pipe struct {
 	Inode uint64 `json:"inode"`
+	// Size is the pipe's capacity (F_GETPIPE_SZ).
+	Size int `json:"size,omitempty"`
+	// Data names the blob holding the bytes buffered in the pipe at
+	// checkpoint time (read without consuming them, with tee(2)); "" if
+	// it was empty. Only one end of a pipe carries it.
+	Data string `json:"data,omitempty"`
+}
+
+// Timerfd is the state of a timerfd (its fdinfo).
+type Timerfd struct {
+	Clock        int    `json:"clockid"`
+	Ticks        uint64 `json:"ticks,omitempty"`         // expirations not read yet
+	SettimeFlags int    `json:"settime_flags,omitempty"` // TFD_TIMER_ABSTIME…
+	ValueNS      int64  `json:"value_ns"`                // time left until it fires (0: disarmed)
+	IntervalNS   int64  `json:"interval_ns"`
+}
+
+// Signalfd is the state of a signalfd.
+type Signalfd struct {
+	Mask Hex `json:"mask"` // bit n-1 = signal n
+}
+
+// Memfd is the state of a memfd (content in FD.Blob).
+type Memfd struct {
+	Name  string `json:"name"`  // as given to memfd_create, without "memfd:"
+	Seals int    `json:"seals"` // F_GET_SEALS
+	Size  int64  `json:"size"`
+}
+
+// Socket is one end of an AF_UNIX socketpair whose both ends lived in the
+// app (Peer is the other end's inode). Data names the blob with the bytes
+// queued for reading at this end (SOCK_STREAM only).
+type Socket struct {
+	Type  int    `json:"type"` // SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
+	Inode uint64 `json:"inode"`
+	Peer  uint64 `json:"peer"`
+	Data  string `json:"data,omitempty"`
+	// ShutRD/ShutWR: shutdown(2) already called on this end.
+	Shutdown int `json:"shutdown,omitempty"`
 }
 
 // Thread is the state of one thread.

@@ -53,6 +53,12 @@ func (p *Process) Validate() error {
 	if p.PPID < 0 || p.PGID < 0 || p.SID < 0 {
 		return fmt.Errorf("pid %d: negative ppid %d, pgid %d or sid %d", p.PID, p.PPID, p.PGID, p.SID)
 	}
+	if p.Zombie != nil {
+		if len(p.Threads) != 0 || len(p.Memory) != 0 || len(p.FDs) != 0 {
+			return fmt.Errorf("pid %d: a zombie with threads, memory or fds", p.PID)
+		}
+		return nil
+	}
 	if len(p.Threads) == 0 {
 		return fmt.Errorf("pid %d: no threads", p.PID)
 	}

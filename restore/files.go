@@ -2,166 +2,542 @@ package restore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"time"
+	"unsafe"
 
 	"crrun/image"
+	"crrun/internal/ptrace"
 
 	"golang.org/x/sys/unix"
 )
 
-// files recreates the fd table. The process starts with the restorer's stdio
-// on 0, 1, 2 (inherited from the stub); those are parked on high fds first,
-// then every saved fd is opened and moved to its number, then epoll interest
-// lists are rebuilt once every target exists.
-func (r *restorer) files() error {
-	maxfd := 2
-	for _, f := range r.p.FDs {
-		maxfd = max(maxfd, f.FD)
+// pipeObj is a recreated pipe: the two ends pipe2 gave, parked in the main
+// process, and whether a saved description took each.
+type pipeObj struct {
+	rd, wr         uint64
+	rdUsed, wrUsed bool
+	anchor         bool // a FIFO: rd is an O_RDWR keeper, not an end of the image
+}
+
+// sockObj is a recreated socketpair end waiting for its peer's description.
+type sockObj struct {
+	fd, other uint64 // this end, and the end it is connected to
+	used      bool
+}
+
+// tfdSetTicks is TFD_IOC_SET_TICKS, _IOW('T', 0, u64).
+const tfdSetTicks = 0x40085400
+
+// openFiles creates every open file description of the tree once, in the
+// blank main process, on parked fds above every fd number of the image. The
+// restorer's stdio is parked first. Every process inherits them all when it
+// is cloned, and takes its own with dup3 (placeFiles).
+func (t *treeRestorer) openFiles() error {
+	r := t.root
+	maxfd, n := 2, 0
+	synth := -1
+	for _, p := range t.procs {
+		for i := range p.FDs {
+			f := &p.FDs[i]
+			maxfd = max(maxfd, f.FD)
+			n++
+			if f.OFD == 0 && f.Stdio == nil { // an image without OFDs: nothing shared
+				f.OFD = synth
+				synth--
+			}
+		}
 	}
-	park := uint64(maxfd + 1)
-	var parked [3]uint64
+	t.base = uint64(maxfd + 1)
+	need := t.base + 3 + uint64(2*n) + 8
+	var lim unix.Rlimit
+	if err := unix.Prlimit(r.pid, unix.RLIMIT_NOFILE, nil, &lim); err == nil && lim.Cur < need {
+		if lim.Max < need {
+			return fmt.Errorf("the image needs fds up to %d, over this machine's hard RLIMIT_NOFILE %d", need, lim.Max)
+		}
+		lim.Cur = lim.Max
+		if err := unix.Prlimit(r.pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+			return fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
+		}
+	}
+	next := t.base
 	for k := 0; k < 3; k++ {
-		fd, err := r.inj(r.pid, "fcntl(F_DUPFD_CLOEXEC)", unix.SYS_FCNTL, uint64(k), unix.F_DUPFD_CLOEXEC, park)
+		fd, err := r.inj(r.pid, "fcntl(F_DUPFD_CLOEXEC)", unix.SYS_FCNTL, uint64(k), unix.F_DUPFD_CLOEXEC, next)
 		if err != nil {
 			return fmt.Errorf("park stdio %d: %w", k, err)
 		}
-		parked[k] = fd
-		park = fd + 1
+		t.stdio[k] = fd
+		next = fd + 1
 	}
-	for k := 0; k < 3; k++ {
-		if _, err := r.inj(r.pid, "close", unix.SYS_CLOSE, uint64(k)); err != nil {
+	// Everything is opened close-on-exec on the first free fd ≥ base: the
+	// kernel picks the lowest free number, and 0…base-1 stay as they are.
+	if _, err := r.inj(r.pid, "close_range(0, 2)", unix.SYS_CLOSE_RANGE, 0, 2, 0); err != nil {
+		return err
+	}
+	// Fill 0…base-1 with a placeholder so that new fds land above.
+	for fd := uint64(0); fd < t.base; fd++ {
+		if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, t.stdio[0], fd, unix.O_CLOEXEC); err != nil {
 			return err
 		}
 	}
-	place := func(tmp uint64, f *image.FD) error {
-		cloexec := uint64(0)
-		if f.Cloexec {
-			cloexec = unix.O_CLOEXEC
-		}
-		if tmp == uint64(f.FD) {
-			fl := uint64(0)
-			if f.Cloexec {
-				fl = unix.FD_CLOEXEC
+	pipes := map[uint64]*pipeObj{}
+	socks := map[uint64]*sockObj{}
+	for _, p := range t.procs {
+		for i := range p.FDs {
+			f := &p.FDs[i]
+			if f.Stdio != nil {
+				if k := *f.Stdio; k < 0 || k > 2 {
+					return fmt.Errorf("pid %d fd %d: bad stdio index %d", p.PID, f.FD, k)
+				}
+				continue
 			}
-			_, err := r.inj(r.pid, "fcntl(F_SETFD)", unix.SYS_FCNTL, tmp, unix.F_SETFD, fl)
+			if _, ok := t.ofd[f.OFD]; ok {
+				continue
+			}
+			fd, err := t.open(f, pipes, socks)
+			if err != nil {
+				return fmt.Errorf("pid %d fd %d (%s): %w", p.PID, f.FD, f.Path, err)
+			}
+			t.ofd[f.OFD] = fd
+		}
+	}
+	// Pipe ends and socket ends no description of the image had (closed by
+	// the app) go now; their data is in the other end already.
+	for _, o := range pipes {
+		if !o.rdUsed {
+			t.anchors = append(t.anchors, o.rd)
+		}
+		if !o.wrUsed && !o.anchor {
+			t.anchors = append(t.anchors, o.wr)
+		}
+	}
+	for _, s := range socks {
+		if !s.used {
+			t.anchors = append(t.anchors, s.fd)
+		}
+	}
+	for _, fd := range t.anchors {
+		if _, err := r.inj(r.pid, "close", unix.SYS_CLOSE, fd); err != nil {
 			return err
 		}
-		if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, tmp, uint64(f.FD), cloexec); err != nil {
-			return err
+	}
+	// The placeholders.
+	_, err := r.inj(r.pid, "close_range", unix.SYS_CLOSE_RANGE, 0, t.base-1, 0)
+	return err
+}
+
+// open creates one description in the main process and returns its fd.
+func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[uint64]*sockObj) (uint64, error) {
+	r := t.root
+	r.reset()
+	nonblock := uint64(f.Flags) & unix.O_NONBLOCK
+	switch f.Kind {
+	case image.FDFile, image.FDDir, image.FDDevice:
+		if f.File == nil {
+			return 0, errors.New("no file identity in the image")
 		}
-		_, err := r.inj(r.pid, "close", unix.SYS_CLOSE, tmp)
+		path := f.File.Path
+		if f.Blob != "" {
+			var err error
+			if path, err = t.blobFile(f.Blob); err != nil {
+				return 0, err
+			}
+		}
+		a, err := r.putString(path)
+		if err != nil {
+			return 0, err
+		}
+		flags := uint64(f.Flags) &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_NOCTTY | unix.O_CLOEXEC)
+		fd, err := r.inj(r.pid, "openat("+path+")", unix.SYS_OPENAT, atFdcwd, a, flags|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 0, err
+		}
+		if f.Kind == image.FDFile && f.Pos != 0 {
+			if _, err := r.inj(r.pid, "lseek", unix.SYS_LSEEK, fd, uint64(f.Pos), unix.SEEK_SET); err != nil {
+				return 0, err
+			}
+		}
+		return fd, nil
+	case image.FDEpoll:
+		return r.inj(r.pid, "epoll_create1", unix.SYS_EPOLL_CREATE1, unix.EPOLL_CLOEXEC)
+	case image.FDEventfd:
+		if f.Eventfd == nil {
+			return 0, errors.New("no eventfd state in the image")
+		}
+		fl := uint64(unix.EFD_CLOEXEC) | nonblock
+		if f.Eventfd.Semaphore {
+			fl |= unix.EFD_SEMAPHORE
+		}
+		fd, err := r.inj(r.pid, "eventfd2", unix.SYS_EVENTFD2, 0, fl)
+		if err != nil {
+			return 0, err
+		}
+		if f.Eventfd.Count != 0 {
+			a, err := r.put(binary.LittleEndian.AppendUint64(nil, f.Eventfd.Count))
+			if err != nil {
+				return 0, err
+			}
+			if _, err := r.inj(r.pid, "write(eventfd)", unix.SYS_WRITE, fd, a, 8); err != nil {
+				return 0, fmt.Errorf("counter %d: %w", f.Eventfd.Count, err)
+			}
+		}
+		return fd, nil
+	case image.FDPipe, image.FDFIFO:
+		return t.openPipe(f, pipes)
+	case image.FDTimerfd:
+		tf := f.Timerfd
+		if tf == nil {
+			return 0, errors.New("no timerfd state in the image")
+		}
+		fd, err := r.inj(r.pid, "timerfd_create", unix.SYS_TIMERFD_CREATE, uint64(tf.Clock), unix.TFD_CLOEXEC|nonblock)
+		if err != nil {
+			return 0, err
+		}
+		if tf.ValueNS != 0 || tf.IntervalNS != 0 {
+			value := tf.ValueNS
+			if value <= 0 {
+				value = 1 // due: fire at once
+			}
+			iv, v := time.Duration(tf.IntervalNS), time.Duration(value)
+			a, err := r.put(le64(uint64(iv/time.Second), uint64(iv%time.Second), uint64(v/time.Second), uint64(v%time.Second)))
+			if err != nil {
+				return 0, err
+			}
+			if _, err := r.inj(r.pid, "timerfd_settime", unix.SYS_TIMERFD_SETTIME, fd, 0, a, 0); err != nil {
+				return 0, err
+			}
+		}
+		if tf.Ticks != 0 {
+			c, err := r.getfd(fd)
+			if err != nil {
+				return 0, err
+			}
+			ticks := tf.Ticks
+			_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(c), tfdSetTicks, uintptr(unsafe.Pointer(&ticks)))
+			if e != 0 {
+				err = e
+			}
+			unix.Close(c)
+			if err != nil {
+				return 0, fmt.Errorf("TFD_IOC_SET_TICKS(%d): %w", ticks, err)
+			}
+		}
+		return fd, nil
+	case image.FDSignalfd:
+		if f.Signalfd == nil {
+			return 0, errors.New("no signalfd state in the image")
+		}
+		a, err := r.put(le64(uint64(f.Signalfd.Mask)))
+		if err != nil {
+			return 0, err
+		}
+		return r.inj(r.pid, "signalfd4", unix.SYS_SIGNALFD4, ^uint64(0), a, 8, unix.SFD_CLOEXEC|nonblock)
+	case image.FDMemfd:
+		return t.openMemfd(f)
+	case image.FDUnix:
+		return t.openSocket(f, socks)
+	}
+	return 0, fmt.Errorf("CR: restoring %s fds not supported yet", f.Kind)
+}
+
+// openPipe gives a pipe end: from pipe2 (or, for a FIFO, from its path) the
+// first time, reopened through /proc/self/fd for any further description of
+// the same end. The end that carries the pipe's state sets its size and
+// writes its buffered bytes.
+func (t *treeRestorer) openPipe(f *image.FD, pipes map[uint64]*pipeObj) (uint64, error) {
+	r := t.root
+	if f.Pipe == nil {
+		return 0, errors.New("no pipe state in the image")
+	}
+	o := pipes[f.Pipe.Inode]
+	if o == nil {
+		o = &pipeObj{}
+		if f.Kind == image.FDFIFO {
+			if f.File == nil {
+				return 0, errors.New("a FIFO without a path")
+			}
+			a, err := r.putString(f.File.Path)
+			if err != nil {
+				return 0, err
+			}
+			// O_RDWR never waits for the other side: a keeper for the FIFO.
+			if o.rd, err = r.inj(r.pid, "openat("+f.File.Path+")", unix.SYS_OPENAT, atFdcwd, a,
+				unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err != nil {
+				return 0, err
+			}
+			o.wr, o.anchor = o.rd, true
+		} else {
+			a, err := r.put(make([]byte, 8))
+			if err != nil {
+				return 0, err
+			}
+			if _, err := r.inj(r.pid, "pipe2", unix.SYS_PIPE2, a, unix.O_CLOEXEC|uint64(f.Flags)&unix.O_DIRECT); err != nil {
+				return 0, err
+			}
+			b := make([]byte, 8)
+			if err := ptrace.ReadMem(r.pid, uintptr(a), b); err != nil {
+				return 0, err
+			}
+			o.rd, o.wr = uint64(binary.LittleEndian.Uint32(b)), uint64(binary.LittleEndian.Uint32(b[4:]))
+		}
+		pipes[f.Pipe.Inode] = o
+		if f.Pipe.Size > 0 || f.Pipe.Data != "" {
+			if err := t.fillPipe(o.wr, f.Pipe); err != nil {
+				return 0, err
+			}
+		}
+	}
+	write := f.Flags&unix.O_ACCMODE != unix.O_RDONLY
+	var fd uint64
+	var err error
+	switch {
+	case !write && !o.rdUsed && !o.anchor:
+		fd, o.rdUsed = o.rd, true
+	case write && !o.wrUsed && !o.anchor:
+		fd, o.wrUsed = o.wr, true
+	default:
+		path := fmt.Sprintf("/proc/self/fd/%d", o.rd)
+		if f.Kind == image.FDFIFO {
+			path = f.File.Path
+		}
+		r.reset()
+		a, err := r.putString(path)
+		if err != nil {
+			return 0, err
+		}
+		mode := uint64(f.Flags) & unix.O_ACCMODE
+		if fd, err = r.inj(r.pid, "openat("+path+")", unix.SYS_OPENAT, atFdcwd, a, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err != nil {
+			return 0, err
+		}
+	}
+	// Status flags (O_NONBLOCK…) as saved.
+	if _, err = r.inj(r.pid, "fcntl(F_SETFL)", unix.SYS_FCNTL, fd, unix.F_SETFL, uint64(f.Flags)&^unix.O_CLOEXEC); err != nil {
+		return 0, err
+	}
+	return fd, nil
+}
+
+// fillPipe sets a pipe's size and writes its saved bytes, through a copy of
+// the write end in crrun.
+func (t *treeRestorer) fillPipe(wr uint64, st *image.Pipe) error {
+	c, err := t.root.getfd(wr)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(c)
+	if st.Size > 0 {
+		if _, err := unix.FcntlInt(uintptr(c), unix.F_SETPIPE_SZ, st.Size); err != nil {
+			return fmt.Errorf("F_SETPIPE_SZ(%d): %w", st.Size, err)
+		}
+	}
+	if st.Data == "" {
+		return nil
+	}
+	return t.copyBlob(c, st.Data)
+}
+
+// copyBlob writes a blob of the image to fd (a pipe or socket of the app,
+// lent to crrun).
+func (t *treeRestorer) copyBlob(fd int, name string) error {
+	b, err := t.req.Image.OpenBlob(name)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	f := os.NewFile(uintptr(fd), name)
+	_, err = io.Copy(onlyWriter{f}, b)
+	// f does not own fd: the caller closes it.
+	return err
+}
+
+type onlyWriter struct{ f *os.File }
+
+func (w onlyWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(int(w.f.Fd()), p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// openMemfd recreates a memfd with its name, content, offset and seals.
+func (t *treeRestorer) openMemfd(f *image.FD) (uint64, error) {
+	r := t.root
+	m := f.Memfd
+	if m == nil || f.Blob == "" {
+		return 0, errors.New("no memfd state in the image")
+	}
+	if fd, ok := t.memfd[f.Blob]; ok { // another description of the same memfd
+		r.reset()
+		a, err := r.putString(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil {
+			return 0, err
+		}
+		return r.inj(r.pid, "openat(memfd)", unix.SYS_OPENAT, atFdcwd, a, uint64(f.Flags)&unix.O_ACCMODE|unix.O_CLOEXEC, 0)
+	}
+	a, err := r.putString(m.Name)
+	if err != nil {
+		return 0, err
+	}
+	fd, err := r.inj(r.pid, "memfd_create", unix.SYS_MEMFD_CREATE, a, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return 0, err
+	}
+	c, err := r.getfd(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(c)
+	if err := t.copyBlob(c, f.Blob); err != nil {
+		return 0, fmt.Errorf("content: %w", err)
+	}
+	if err := unix.Ftruncate(c, m.Size); err != nil {
+		return 0, err
+	}
+	if _, err := unix.Seek(c, f.Pos, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if m.Seals != 0 {
+		if _, err := unix.FcntlInt(uintptr(c), unix.F_ADD_SEALS, m.Seals); err != nil {
+			return 0, fmt.Errorf("F_ADD_SEALS(%#x): %w", m.Seals, err)
+		}
+	}
+	t.memfd[f.Blob] = fd
+	return fd, nil
+}
+
+// openSocket recreates an AF_UNIX socketpair when its first end comes, and
+// gives the second end when its peer comes. The bytes queued at an end are
+// written into the other.
+func (t *treeRestorer) openSocket(f *image.FD, socks map[uint64]*sockObj) (uint64, error) {
+	r := t.root
+	s := f.Socket
+	if s == nil {
+		return 0, errors.New("no socket state in the image")
+	}
+	var fd uint64
+	if o := socks[s.Inode]; o != nil {
+		o.used = true
+		fd = o.fd
+		if s.Data != "" { // queued here: sent by the other end
+			if err := t.sendTo(o.other, s.Data); err != nil {
+				return 0, err
+			}
+		}
+	} else {
+		a, err := r.put(make([]byte, 8))
+		if err != nil {
+			return 0, err
+		}
+		if _, err := r.inj(r.pid, "socketpair(AF_UNIX)", unix.SYS_SOCKETPAIR, unix.AF_UNIX, uint64(s.Type)|unix.SOCK_CLOEXEC, 0, a); err != nil {
+			return 0, err
+		}
+		b := make([]byte, 8)
+		if err := ptrace.ReadMem(r.pid, uintptr(a), b); err != nil {
+			return 0, err
+		}
+		fd = uint64(binary.LittleEndian.Uint32(b))
+		peer := uint64(binary.LittleEndian.Uint32(b[4:]))
+		socks[s.Peer] = &sockObj{fd: peer, other: fd}
+		if s.Data != "" {
+			if err := t.sendTo(peer, s.Data); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if s.Shutdown&2 != 0 { // SEND_SHUTDOWN
+		if _, err := r.inj(r.pid, "shutdown(SHUT_WR)", unix.SYS_SHUTDOWN, fd, unix.SHUT_WR); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := r.inj(r.pid, "fcntl(F_SETFL)", unix.SYS_FCNTL, fd, unix.F_SETFL, uint64(f.Flags)&^unix.O_CLOEXEC); err != nil {
+		return 0, err
+	}
+	return fd, nil
+}
+
+// sendTo writes a blob into a socket end of the main process.
+func (t *treeRestorer) sendTo(fd uint64, blob string) error {
+	c, err := t.root.getfd(fd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(c)
+	return t.copyBlob(c, blob)
+}
+
+// placeFiles builds the process's fd table from the parked descriptions:
+// everything below the parked range is closed, then each saved fd is a dup3
+// of its description (or of the restorer's stdio); epoll interest lists are
+// filled once their targets exist.
+func (r *restorer) placeFiles() error {
+	t := r.t
+	if _, err := r.inj(r.pid, "close_range", unix.SYS_CLOSE_RANGE, 0, t.base-1, 0); err != nil {
 		return err
 	}
 	for i := range r.p.FDs {
 		f := &r.p.FDs[i]
-		where := fmt.Sprintf("fd %d (%s)", f.FD, f.Path)
+		src, ok := uint64(0), false
 		if f.Stdio != nil {
-			k := *f.Stdio
-			if k < 0 || k > 2 {
-				return fmt.Errorf("%s: bad stdio index %d", where, k)
-			}
-			if err := r.dupTo(parked[k], f); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-			continue
+			src, ok = t.stdio[*f.Stdio], true
+		} else {
+			src, ok = t.ofd[f.OFD]
 		}
-		var tmp uint64
-		var err error
-		switch f.Kind {
-		case image.FDFile, image.FDDir, image.FDDevice:
-			path := f.File.Path
-			if f.Blob != "" {
-				if path, err = r.blobFile(f.Blob); err != nil {
-					return fmt.Errorf("%s: %w", where, err)
-				}
-			}
-			r.reset()
-			a, err := r.putString(path)
-			if err != nil {
-				return err
-			}
-			flags := uint64(f.Flags) &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_NOCTTY | unix.O_CLOEXEC)
-			if tmp, err = r.inj(r.pid, "openat("+path+")", unix.SYS_OPENAT, atFdcwd, a, flags|unix.O_CLOEXEC, 0); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-			if err := place(tmp, f); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-			if f.Kind == image.FDFile && f.Pos != 0 {
-				if _, err := r.inj(r.pid, "lseek", unix.SYS_LSEEK, uint64(f.FD), uint64(f.Pos), unix.SEEK_SET); err != nil {
-					return fmt.Errorf("%s: %w", where, err)
-				}
-			}
-		case image.FDEpoll:
-			if tmp, err = r.inj(r.pid, "epoll_create1", unix.SYS_EPOLL_CREATE1, unix.EPOLL_CLOEXEC); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-			if err := place(tmp, f); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-		case image.FDEventfd:
-			if f.Eventfd == nil {
-				return fmt.Errorf("%s: no eventfd state in the image", where)
-			}
-			fl := uint64(unix.EFD_CLOEXEC)
-			if f.Flags&unix.O_NONBLOCK != 0 {
-				fl |= unix.EFD_NONBLOCK
-			}
-			if f.Eventfd.Semaphore {
-				fl |= unix.EFD_SEMAPHORE
-			}
-			if tmp, err = r.inj(r.pid, "eventfd2", unix.SYS_EVENTFD2, 0, fl); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-			if f.Eventfd.Count != 0 {
-				r.reset()
-				a, err := r.put(binary.LittleEndian.AppendUint64(nil, f.Eventfd.Count))
-				if err != nil {
-					return err
-				}
-				if _, err := r.inj(r.pid, "write(eventfd)", unix.SYS_WRITE, tmp, a, 8); err != nil {
-					return fmt.Errorf("%s: counter %d: %w", where, f.Eventfd.Count, err)
-				}
-			}
-			if err := place(tmp, f); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-		default:
-			return fmt.Errorf("%s: CR: restoring %s fds not supported yet", where, f.Kind)
+		if !ok {
+			return fmt.Errorf("fd %d (%s): its description was not created", f.FD, f.Path)
+		}
+		cloexec := uint64(0)
+		if f.Cloexec {
+			cloexec = unix.O_CLOEXEC
+		}
+		if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, src, uint64(f.FD), cloexec); err != nil {
+			return fmt.Errorf("fd %d (%s): %w", f.FD, f.Path, err)
 		}
 	}
 	for i := range r.p.FDs {
 		f := &r.p.FDs[i]
-		if f.Epoll == nil {
+		if f.Epoll == nil || t.epollDone(f.OFD) {
 			continue
 		}
-		for _, t := range f.Epoll.Targets {
+		for _, tg := range f.Epoll.Targets {
 			r.reset()
-			ev := binary.LittleEndian.AppendUint32(nil, uint32(t.Events)) // struct epoll_event is packed on x86_64
-			ev = binary.LittleEndian.AppendUint64(ev, uint64(t.Data))
+			ev := binary.LittleEndian.AppendUint32(nil, uint32(tg.Events)) // struct epoll_event is packed on x86_64
+			ev = binary.LittleEndian.AppendUint64(ev, uint64(tg.Data))
 			a, err := r.put(ev)
 			if err != nil {
 				return err
 			}
-			if _, err := r.inj(r.pid, "epoll_ctl(ADD)", unix.SYS_EPOLL_CTL, uint64(f.FD), unix.EPOLL_CTL_ADD, uint64(t.FD), a); err != nil {
-				return fmt.Errorf("fd %d (epoll): watch fd %d: %w", f.FD, t.FD, err)
+			if _, err := r.inj(r.pid, "epoll_ctl(ADD)", unix.SYS_EPOLL_CTL, uint64(f.FD), unix.EPOLL_CTL_ADD, uint64(tg.FD), a); err != nil {
+				return fmt.Errorf("fd %d (epoll): watch fd %d: %w", f.FD, tg.FD, err)
 			}
-		}
-	}
-	for _, fd := range parked {
-		if _, err := r.inj(r.pid, "close", unix.SYS_CLOSE, fd); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-// dupTo puts a copy of fd src on f.FD.
-func (r *restorer) dupTo(src uint64, f *image.FD) error {
-	cloexec := uint64(0)
-	if f.Cloexec {
-		cloexec = unix.O_CLOEXEC
+// epollDone reports whether the epoll description's interest list was
+// filled already (by another process sharing it), and marks it.
+func (t *treeRestorer) epollDone(ofd int) bool {
+	if t.epolls == nil {
+		t.epolls = map[int]bool{}
 	}
-	_, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, src, uint64(f.FD), cloexec)
+	done := t.epolls[ofd]
+	t.epolls[ofd] = true
+	return done
+}
+
+// closeParked closes the parked descriptions the process inherited.
+func (r *restorer) closeParked() error {
+	_, err := r.inj(r.pid, "close_range(parked)", unix.SYS_CLOSE_RANGE, r.t.base, ^uint64(0)>>32, 0)
 	return err
 }

@@ -29,7 +29,7 @@ func (r *restorer) memory() error {
 	}
 	// 1. Unmap everything but the scratch area and the kernel's mappings.
 	for _, m := range cur {
-		if m.Start >= r.scratch && m.End <= r.scratch+scratchSize || isKernelMapping(m.Path) {
+		if m.Start >= r.scratch && m.End <= r.scratch+scratchSize || isKernelMapping(m.Path) || r.t.inShm(m.Start, m.End) {
 			continue
 		}
 		if _, err := r.inj(r.pid, "munmap", unix.SYS_MUNMAP, m.Start, m.End-m.Start); err != nil {
@@ -46,6 +46,12 @@ func (r *restorer) memory() error {
 		v := &r.p.Memory[i]
 		if err := r.mapVMA(v); err != nil {
 			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
+		}
+	}
+	// The inherited shared memory objects have given their views.
+	for k, a := range r.t.shm {
+		if _, err := r.inj(r.pid, "munmap(shared memory)", unix.SYS_MUNMAP, a, r.t.shmSize[k]); err != nil {
+			return err
 		}
 	}
 	if err := r.fill(); err != nil {
@@ -190,13 +196,38 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 	}
 	pr := uint64(unix.PROT_READ | unix.PROT_WRITE)
 	switch v.Kind {
-	case image.VMAAnon, image.VMAHeap, image.VMAStack, image.VMAShmem:
+	case image.VMAShmem:
+		// A view of the object every process inherited at its temporary
+		// address: mremap with old_size 0 makes another mapping of the same
+		// pages.
+		if v.File == nil {
+			return fmt.Errorf("shared memory without identity")
+		}
+		a, ok := r.t.shm[fileKey{v.File.Dev, v.File.Inode}]
+		if !ok {
+			return fmt.Errorf("shared memory object %d was not created", v.File.Inode)
+		}
+		ret, err := r.inj(r.pid, "mremap(shared memory)", unix.SYS_MREMAP, a+uint64(v.Offset), 0, v.Size(),
+			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uint64(v.Start))
+		if err == nil && ret != uint64(v.Start) {
+			err = fmt.Errorf("mremap went to %#x", ret)
+		}
+		return err
+	case image.VMAAnon, image.VMAHeap, image.VMAStack:
 		_, err := r.inj(r.pid, "mmap", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags|unix.MAP_ANONYMOUS), ^uint64(0), 0)
 		return err
 	case image.VMAFile:
 		path := v.File.Path
+		if fd, ok := r.t.memfd[v.Blob]; ok && v.Blob != "" {
+			// The memfd itself, parked in every process.
+			if v.Shared {
+				pr = uint64(prot(v.Prot))
+			}
+			_, err := r.inj(r.pid, "mmap(memfd)", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
+			return err
+		}
 		if v.Blob != "" {
-			tmp, err := r.blobFile(v.Blob)
+			tmp, err := r.t.blobFile(v.Blob)
 			if err != nil {
 				return err
 			}
@@ -228,19 +259,23 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 // blobFile writes a blob of the image to a new file under TempDir and returns
 // its path; it is unlinked when the restore ends (the app keeps it open or
 // mapped, like the deleted file it had).
-func (r *restorer) blobFile(name string) (string, error) {
-	b, err := r.req.Image.OpenBlob(name)
+func (t *treeRestorer) blobFile(name string) (string, error) {
+	if p, ok := t.blobs[name]; ok {
+		return p, nil
+	}
+	b, err := t.req.Image.OpenBlob(name)
 	if err != nil {
 		return "", err
 	}
 	defer b.Close()
-	f, err := os.CreateTemp(r.req.TempDir, ".crrun-restore-*")
+	f, err := os.CreateTemp(t.req.TempDir, ".crrun-restore-*")
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	path, _ := filepath.Abs(f.Name())
-	r.cleanup = append(r.cleanup, func() { os.Remove(path) })
+	t.cleanup = append(t.cleanup, func() { os.Remove(path) })
+	t.blobs[name] = path
 	if _, err := f.ReadFrom(b); err != nil {
 		return "", fmt.Errorf("recreate %s: %w", name, err)
 	}
@@ -253,11 +288,12 @@ func (r *restorer) fill() error {
 	mem := ptrace.OpenMem(r.pid)
 	defer mem.Close()
 	buf := make([]byte, 32<<20)
-	for _, e := range r.req.Image.Extents(r.p.PID) {
+	img := r.t.req.Image
+	for _, e := range img.Extents(r.p.PID) {
 		for off := uint64(0); off < e.Length; {
 			n := min(e.Length-off, uint64(len(buf)))
 			a := uint64(e.Vaddr) + off
-			if err := r.req.Image.ReadPages(r.p.PID, a, buf[:n]); err != nil {
+			if err := img.ReadPages(r.p.PID, a, buf[:n]); err != nil {
 				return err
 			}
 			if err := mem.Write(uintptr(a), buf[:n]); err != nil {
@@ -287,7 +323,22 @@ func (r *restorer) mm() error {
 		uint64(m.StartBrk), uint64(m.Brk), uint64(m.StartStack), uint64(m.ArgStart), uint64(m.ArgEnd),
 		uint64(m.EnvStart), uint64(m.EnvEnd), aa)
 	st = binary.LittleEndian.AppendUint32(st, uint32(len(auxv)))
-	st = binary.LittleEndian.AppendUint32(st, 0xffffffff) // exe_fd = -1: keep the stub's, which is the app's
+	// exe_fd = -1 keeps the stub's executable, the main process's. Another
+	// one (a child that exec'd) is set from an fd, which needs
+	// CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in the user namespace: the
+	// blank process still has the stub's.
+	exe := uint64(0xffffffff)
+	if root := r.t.root.p; r.p.Exe.Path != root.Exe.Path || r.p.Exe.Inode != root.Exe.Inode {
+		pa, err := r.putString(r.p.Exe.Path)
+		if err != nil {
+			return err
+		}
+		if exe, err = r.inj(r.pid, "openat("+r.p.Exe.Path+")", unix.SYS_OPENAT, atFdcwd, pa, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("the executable: %w", err)
+		}
+		defer r.inj(r.pid, "close", unix.SYS_CLOSE, exe) //nolint:errcheck
+	}
+	st = binary.LittleEndian.AppendUint32(st, uint32(exe))
 	sa, err := r.put(st)
 	if err != nil {
 		return err

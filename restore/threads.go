@@ -26,7 +26,7 @@ func (r *restorer) threads() error {
 			continue
 		}
 		host, err := r.cloneWithTid(r.pid, "thread", th.TID, unix.CLONE_VM|unix.CLONE_FS|unix.CLONE_FILES|
-			unix.CLONE_SIGHAND|unix.CLONE_THREAD|unix.CLONE_SYSVSEM)
+			unix.CLONE_SIGHAND|unix.CLONE_THREAD|unix.CLONE_SYSVSEM, 0)
 		if err != nil {
 			return err
 		}
@@ -101,10 +101,6 @@ func (r *restorer) threadState() error {
 // processState restores what the process shares between its threads.
 func (r *restorer) processState() error {
 	p := r.p
-	// Its own process group, as the original had (the stub's is gone).
-	if _, err := r.inj(r.pid, "setpgid", unix.SYS_SETPGID, 0, 0); err != nil {
-		return err
-	}
 	for _, sa := range p.SigHandlers {
 		if sa.Signal == int(unix.SIGKILL) || sa.Signal == int(unix.SIGSTOP) {
 			continue
@@ -176,50 +172,6 @@ func (r *restorer) processState() error {
 		}
 	}
 	return nil
-}
-
-// seccomp installs the NOCR filter in every thread (TSYNC) with a new
-// listener, and moves the listener to our process with pidfd_getfd.
-func (r *restorer) seccomp() (int, error) {
-	if len(r.req.BPF) == 0 {
-		return -1, errors.New("no filter")
-	}
-	if _, err := r.inj(r.pid, "prctl(PR_SET_NO_NEW_PRIVS)", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return -1, err
-	}
-	r.reset()
-	fa, err := r.put(r.req.BPF)
-	if err != nil {
-		return -1, err
-	}
-	var prog []byte
-	prog = binary.LittleEndian.AppendUint64(prog, uint64(len(r.req.BPF)/8)) // len (u16) + padding
-	prog = binary.LittleEndian.AppendUint64(prog, fa)
-	pa, err := r.put(prog)
-	if err != nil {
-		return -1, err
-	}
-	// TSYNC_ESRCH lets TSYNC and NEW_LISTENER be combined (5.7+).
-	flags := uint64(unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH)
-	lfd, err := r.inj(r.pid, "seccomp(SET_MODE_FILTER)", unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, pa)
-	if err != nil {
-		return -1, err
-	}
-	pidfd, err := unix.PidfdOpen(r.pid, 0)
-	if err != nil {
-		return -1, fmt.Errorf("pidfd_open(%d): %w", r.pid, err)
-	}
-	defer unix.Close(pidfd)
-	mine, err := unix.PidfdGetfd(pidfd, int(lfd), 0)
-	if err != nil {
-		return -1, fmt.Errorf("pidfd_getfd(listener %d): %w", lfd, err)
-	}
-	unix.CloseOnExec(mine)
-	if _, err := r.inj(r.pid, "close(listener)", unix.SYS_CLOSE, lfd); err != nil {
-		unix.Close(mine)
-		return -1, err
-	}
-	return mine, nil
 }
 
 // pending queues the saved pending signals again, from inside the process
@@ -297,7 +249,7 @@ func (r *restorer) creds() error {
 // and returns the host tid of the new task, which TraceClone attached stopped
 // at the user-mode boundary before it ran an instruction. what names it in
 // errors ("process", "thread").
-func (r *restorer) cloneWithTid(tid int, what string, id int, flags uint64) (int, error) {
+func (r *restorer) cloneWithTid(tid int, what string, id int, flags, exitSignal uint64) (int, error) {
 	r.reset()
 	st, err := r.put(le64(uint64(id)))
 	if err != nil {
@@ -305,7 +257,7 @@ func (r *restorer) cloneWithTid(tid int, what string, id int, flags uint64) (int
 	}
 	// struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
 	// stack, stack_size, tls, set_tid, set_tid_size, cgroup.
-	args, err := r.put(le64(flags, 0, 0, 0, 0, 0, 0, 0, st, 1, 0))
+	args, err := r.put(le64(flags, 0, 0, 0, exitSignal, 0, 0, 0, st, 1, 0))
 	if err != nil {
 		return 0, err
 	}

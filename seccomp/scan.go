@@ -74,16 +74,13 @@ func Scan(in ScanInput) []Finding {
 	for _, id := range in.Stdio {
 		stdio[id] = true
 	}
-	for i, pid := range in.Pids {
+	for _, pid := range in.Pids {
 		add := func(kind string, fd int, format string, a ...any) {
 			out = append(out, Finding{Pid: pid, Kind: kind, Fd: fd, Reason: fmt.Sprintf(format, a...)})
 		}
 		st, err := procfs.Status(pid)
 		if err != nil {
 			continue // gone
-		}
-		if i > 0 {
-			add("process_tree", -1, "CR: more than one process (pid %d, child of %d) not supported yet", pid, st.PPid)
 		}
 		scanFds(pid, stdio, add)
 		scanMaps(pid, add)
@@ -136,10 +133,6 @@ func harmlessDevice(major, minor uint32) bool {
 // kinds absent here (files, directories, epoll, eventfd) are saved, devices
 // and sockets are decided in scanFds.
 var fdReasons = map[procfs.Kind][2]string{
-	procfs.KindPipe:        {"pipe", "CR: pipes not supported yet"},
-	procfs.KindFIFO:        {"pipe", "CR: FIFOs not supported yet"},
-	procfs.KindTimerfd:     {"timerfd", "CR: timerfd not supported yet"},
-	procfs.KindSignalfd:    {"signalfd", "CR: signalfd not supported yet"},
 	procfs.KindInotify:     {"inotify", "CR: inotify not supported yet"},
 	procfs.KindFanotify:    {"fanotify", "CR: fanotify not supported yet"},
 	procfs.KindIoUring:     {"io_uring", "CR: io_uring not supported yet"},
@@ -147,7 +140,6 @@ var fdReasons = map[procfs.Kind][2]string{
 	procfs.KindUserfaultfd: {"userfaultfd", "CR: userfaultfd not supported yet"},
 	procfs.KindPerfEvent:   {"perf_event", "CR: perf_event_open not supported yet"},
 	procfs.KindPidfd:       {"pidfd", "CR: pidfd not supported yet"},
-	procfs.KindMemfd:       {"memfd", "CR: memfd not supported yet"},
 	procfs.KindSecretmem:   {"memfd_secret", "CR: memfd_secret memory cannot be read"},
 	procfs.KindMqueue:      {"mqueue", "CR: POSIX message queues not supported yet"},
 	procfs.KindNamespace:   {"namespace", "CR: namespace fds not supported yet"},
@@ -166,13 +158,13 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 		}
 		switch e.Kind {
 		case procfs.KindSocket:
-			if e.Family == procfs.FamilyUnix {
-				add("unix_socket", e.Num, "CR: unix sockets not supported yet (fd %d)", e.Num)
-			} else {
+			if e.Family != procfs.FamilyUnix { // AF_UNIX: the checkpoint decides (socketpairs inside the app are saved)
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num)
 			}
 		case procfs.KindDevice:
-			if !harmlessDevice(e.Rdev.Major, e.Rdev.Minor) {
+			if e.Rdev.Major == 5 && e.Rdev.Minor == 2 {
+				add("pty", e.Num, "CR: pseudo-terminals created inside the app (%s, fd %d) not supported yet", e.Path, e.Num)
+			} else if !harmlessDevice(e.Rdev.Major, e.Rdev.Minor) {
 				add("device", e.Num, "CR: device %s (%d:%d) not supported (fd %d)", e.Path, e.Rdev.Major, e.Rdev.Minor, e.Num)
 			}
 		default:
@@ -204,8 +196,6 @@ func scanMaps(pid int, add func(kind string, fd int, format string, a ...any)) {
 			add("sysv_shm", -1, "CR: SysV shared memory not supported yet (mapping at %s)", at)
 		case m.Path == "/[aio]":
 			add("aio", -1, "CR: Linux AIO not supported yet (ring at %s)", at)
-		case strings.HasPrefix(m.Path, "/memfd:"):
-			add("memfd", -1, "CR: memfd not supported yet (mapping %s at %s)", m.Path, at)
 		case m.Path == "/secretmem":
 			add("memfd_secret", -1, "CR: memfd_secret memory cannot be read (mapping at %s)", at)
 		case strings.HasPrefix(m.Path, "/dev/") && m.Path != "/dev/zero" && !strings.HasPrefix(m.Path, "/dev/shm/"):

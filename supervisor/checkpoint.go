@@ -24,6 +24,8 @@ type CheckpointResult struct {
 	TotalMS int64  `json:"total_ms"`
 	Bytes   uint64 `json:"bytes"`
 	Threads int    `json:"threads"`
+	// Processes is the number of processes saved (zombies included).
+	Processes int `json:"processes"`
 }
 
 // Checkpoint saves the app into the next generation of the --dir store.
@@ -76,6 +78,13 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 	stdio := stdioIDs()
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
 		Pid: s.mainPid,
+		List: func() []int {
+			var pids []int
+			for _, p := range s.processes() {
+				pids = append(pids, p.Pid)
+			}
+			return pids
+		},
 		Scan: seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
 			SeccompFilters: s.baseline.SeccompFilters, Stdio: stdio},
 		Stdio:       stdio,
@@ -91,9 +100,9 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		return nil, err
 	}
 	res := &CheckpointResult{Dir: dir, PauseMS: st.Pause.Milliseconds(), TotalMS: st.Total.Milliseconds(),
-		Bytes: st.MemoryBytes, Threads: st.Threads}
+		Bytes: st.MemoryBytes, Threads: st.Threads, Processes: st.Processes}
 	slog.Info("checkpoint written to "+dir, "pause", st.Pause.Round(time.Millisecond),
-		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)))
+		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)), "processes", st.Processes, "threads", st.Threads)
 	s.prune()
 	return res, nil
 }

@@ -100,18 +100,30 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	}
 	defer img.Close()
 	meta := img.Meta()
-	if len(meta.Processes) != 1 {
-		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: the image has %d processes; this crrun restores one", len(meta.Processes))}
-	}
 	proc := img.Process(meta.Root)
-	if proc == nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no process %d in the image", meta.Root)}
+	if proc == nil || proc.Zombie != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
 	}
-	if err := restore.Validate(img, proc); err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	last := 0
+	for _, p := range img.Processes() {
+		last = max(last, p.PID)
+		for _, th := range p.Threads {
+			last = max(last, th.TID)
+		}
+		if p.Zombie != nil {
+			continue
+		}
+		if err := restore.Validate(img, p); err != nil {
+			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d: %v", p.PID, err)}
+		}
 	}
-	if err := restore.Prepare(proc); err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	for _, p := range img.Processes() {
+		if p.Zombie != nil {
+			continue
+		}
+		if err := restore.Prepare(p); err != nil {
+			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d: %v", p.PID, err)}
+		}
 	}
 	filter, err := seccomp.Build()
 	if err != nil {
@@ -124,10 +136,6 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	}
 	if sl := cfg.HPC.Slurm; sl != nil {
 		slog.Info(fmt.Sprintf("slurm: resuming job %s (SLURM_RESTART_COUNT=%d)", sl.JobID, sl.RestartCount))
-	}
-	last := 0
-	for _, th := range proc.Threads {
-		last = max(last, th.TID)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
 		var pidMax int
@@ -198,7 +206,7 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		defer os.RemoveAll(tmp)
 	}
 	t0 := time.Now()
-	res, err := restore.Process(restore.Request{Tracer: tr, Stub: stub, Image: s.plan.img, Proc: s.plan.proc,
+	res, err := restore.Tree(restore.TreeRequest{Tracer: tr, Stub: stub, Image: s.plan.img,
 		BPF: s.filter.BPF, TempDir: tmp})
 	if err != nil {
 		var e *Error
@@ -207,13 +215,17 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		}
 		return fail("%v", err)
 	}
-	s.mainPid = res.Pid
+	s.mainPid = res.Root
 	s.giveTerminal()
 	if err := restore.Release(tr, res); err != nil {
 		unix.Close(res.Listener)
 		return fail("release the restored process: %v", err)
 	}
-	slog.Info("restored", "pid", s.plan.proc.PID, "host_pid", res.Pid, "threads", len(res.Tids),
+	threads := 0
+	for _, p := range res.Procs {
+		threads += len(p.Tids)
+	}
+	slog.Info("restored", "pid", s.plan.proc.PID, "host_pid", res.Root, "processes", len(res.Procs), "threads", threads,
 		"took", time.Since(t0).Round(time.Millisecond))
 	return res.Listener, nil
 }

@@ -1,0 +1,454 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"crrun/image"
+	"crrun/internal/procfs"
+	"crrun/internal/ptrace"
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// frozenTree is every process of the app, stopped.
+type frozenTree struct {
+	order  []int // host pids, parents before children, the main process first
+	frozen map[int]*ptrace.Frozen
+	zombie map[int]*procfs.ProcStat // exited, not reaped: nothing to stop
+}
+
+// freezeTree stops every process list() names, and lists again until a
+// listing names nothing new. A stopped process cannot fork, and a child
+// forked before its parent stopped is in the parent's children list by the
+// time the parent reaches its stop, so the listing after the last freeze is
+// complete.
+func freezeTree(tr *ptrace.Tracer, list func() []int) (*frozenTree, error) {
+	ft := &frozenTree{frozen: map[int]*ptrace.Frozen{}, zombie: map[int]*procfs.ProcStat{}}
+	fail := func(err error) (*frozenTree, error) {
+		ft.thaw(tr)
+		return nil, err
+	}
+	for round := 0; ; round++ {
+		if round > 1000 {
+			return fail(errors.New("the app keeps creating processes faster than they can be frozen"))
+		}
+		pids := list()
+		added := false
+		for _, pid := range pids {
+			if ft.frozen[pid] != nil || ft.zombie[pid] != nil {
+				continue
+			}
+			st, err := procfs.Stat(pid)
+			if err != nil {
+				continue // gone (reaped) since the listing
+			}
+			if st.State == 'Z' || st.State == 'X' {
+				ft.zombie[pid] = st
+				added = true
+				continue
+			}
+			f, err := tr.FreezeProcess(pid, ptrace.TraceClone)
+			if err != nil {
+				if st, serr := procfs.Stat(pid); serr != nil {
+					continue // gone
+				} else if st.State == 'Z' {
+					ft.zombie[pid] = st
+					added = true
+					continue
+				}
+				return fail(fmt.Errorf("freeze pid %d: %w", pid, err))
+			}
+			ft.frozen[pid] = f
+			added = true
+			if len(f.Zombies) > 0 {
+				return fail(fmt.Errorf("pid %d has exiting threads %v: retry", pid, f.Zombies))
+			}
+		}
+		if !added {
+			for _, pid := range pids {
+				if ft.frozen[pid] != nil || ft.zombie[pid] != nil {
+					ft.order = append(ft.order, pid)
+				}
+			}
+			return ft, nil
+		}
+	}
+}
+
+func (ft *frozenTree) thaw(tr *ptrace.Tracer) {
+	for _, f := range ft.frozen {
+		if err := tr.Thaw(f); err != nil && !errors.Is(err, ptrace.ErrVanished) {
+			fmt.Fprintf(os.Stderr, "crrun: thaw pid %d after checkpoint: %v\n", f.Pid, err)
+		}
+	}
+	ft.frozen = map[int]*ptrace.Frozen{}
+}
+
+// live lists the frozen (not zombie) processes in order.
+func (ft *frozenTree) live() []int {
+	var out []int
+	for _, pid := range ft.order {
+		if ft.frozen[pid] != nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// kcmp type constants (include/uapi/linux/kcmp.h).
+const (
+	kcmpFile = 0
+	kcmpVM   = 1
+)
+
+func kcmp(pid1, pid2, typ int, a, b uintptr) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), uintptr(typ), a, b, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// vforkChild finds a process that shares its parent's memory (a vfork child
+// that has not exec'd yet): its parent is blocked in vfork until it execs or
+// exits, and the shared address space cannot be saved twice.
+func (ft *frozenTree) vforkChild() (child, parent int) {
+	for _, pid := range ft.live() {
+		st, err := procfs.Stat(pid)
+		if err != nil || ft.frozen[st.PPid] == nil {
+			continue
+		}
+		if r, err := kcmp(st.PPid, pid, kcmpVM, 0, 0); err == nil && r == 0 {
+			return pid, st.PPid
+		}
+	}
+	return 0, 0
+}
+
+// tree collects the image of every process and links what they share.
+type tree struct {
+	tr       *ptrace.Tracer
+	req      Request
+	w        *image.Writer
+	nsOf     map[int]int
+	memBytes uint64
+	blobs    map[string]bool    // blobs written (deleted files are saved once per inode)
+	shmem    map[fileKey][]span // offsets of shared memory objects already saved
+	fds      []fdRef            // every fd of every process, for linking
+	procs    map[int]*image.Process
+}
+
+type fileKey struct{ dev, ino uint64 }
+
+type span struct{ lo, hi uint64 }
+
+// fdRef points at one saved fd and the process holding it.
+type fdRef struct {
+	host int // host pid
+	p    *image.Process
+	idx  int // in p.FDs
+	key  fileKey
+}
+
+func newTree(tr *ptrace.Tracer, req Request) *tree {
+	return &tree{tr: tr, req: req, w: req.Writer, blobs: map[string]bool{}, shmem: map[fileKey][]span{},
+		procs: map[int]*image.Process{}}
+}
+
+// ns returns the pid of host pid/tid h inside the app's namespace.
+func (t *tree) ns(h int) (int, error) {
+	if n, ok := t.nsOf[h]; ok {
+		return n, nil
+	}
+	st, err := procfs.Status(h)
+	if err != nil {
+		return 0, err
+	}
+	n := st.InnermostPid()
+	if n == 0 {
+		return 0, fmt.Errorf("no NSpid for %d", h)
+	}
+	if t.nsOf == nil {
+		t.nsOf = map[int]int{}
+	}
+	t.nsOf[h] = n
+	return n, nil
+}
+
+// dump saves every process, links shared state, and writes the metadata.
+func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
+	var procs []*image.Process
+	var vdso image.VDSO
+	for _, pid := range ft.order {
+		var p *image.Process
+		if zst := ft.zombie[pid]; zst != nil {
+			var err error
+			if p, err = t.zombie(pid, zst); err != nil {
+				return nil, err
+			}
+		} else {
+			f := ft.frozen[pid]
+			d := &dumper{t: t, tr: t.tr, req: t.req, pid: pid, tids: f.Threads, w: t.w}
+			var v image.VDSO
+			var err error
+			if p, v, err = d.dump(); err != nil {
+				return nil, err
+			}
+			if pid == t.req.Pid {
+				vdso = v
+			}
+			t.memBytes += d.memBytes
+		}
+		t.procs[pid] = p
+		procs = append(procs, p)
+	}
+	if err := t.checkGroups(procs); err != nil {
+		return nil, err
+	}
+	if err := t.linkFiles(); err != nil {
+		return nil, err
+	}
+	meta := t.req.Meta
+	meta.Root = procs[0].PID
+	for _, p := range procs {
+		meta.Processes = append(meta.Processes, p.PID)
+	}
+	meta.Hostname, _ = os.Hostname()
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		meta.Kernel = image.Kernel{Release: unix.ByteSliceToString(uts.Release[:]),
+			Version: unix.ByteSliceToString(uts.Version[:]), Machine: unix.ByteSliceToString(uts.Machine[:])}
+	}
+	meta.VDSO = vdso
+	if len(procs) > 1 {
+		t.w.RequireFeature("process-tree")
+	}
+	for _, p := range procs {
+		if err := t.w.WriteProcess(p); err != nil {
+			return nil, err
+		}
+	}
+	return procs, t.w.WriteMeta(&meta)
+}
+
+// zombie records a process that exited but was not reaped.
+func (t *tree) zombie(pid int, st *procfs.ProcStat) (*image.Process, error) {
+	nspid, err := t.ns(pid)
+	if err != nil {
+		return nil, fmt.Errorf("zombie %d: %w", pid, err)
+	}
+	p := &image.Process{PID: nspid, Comm: st.Comm, ExitSignal: st.ExitSignal, Zombie: &image.Zombie{Status: st.ExitCode}}
+	status, err := procfs.Status(pid)
+	if err != nil {
+		return nil, fmt.Errorf("zombie %d: %w", pid, err)
+	}
+	t.ids(p, st, status)
+	return p, nil
+}
+
+// ids fills PPID, PGID and SID as the app sees them (0 = outside the app's
+// namespace: crrun's own session).
+func (t *tree) ids(p *image.Process, st *procfs.ProcStat, status *procfs.ProcStatus) {
+	if pst, err := procfs.Status(st.PPid); err == nil {
+		p.PPID = pst.InnermostTgid()
+	}
+	if n := len(status.NSpgid); n > 0 {
+		p.PGID = status.NSpgid[n-1]
+	}
+	if n := len(status.NSsid); n > 0 {
+		p.SID = status.NSsid[n-1]
+	}
+	p.NSPID = status.NSpid
+}
+
+// checkGroups refuses process groups and sessions restore cannot rebuild: a
+// group or session whose leader is gone (setpgid can only join a group that
+// has a member, and setsid makes the caller the leader).
+func (t *tree) checkGroups(procs []*image.Process) error {
+	inImage := map[int]*image.Process{}
+	for _, p := range procs {
+		inImage[p.PID] = p
+	}
+	for _, p := range procs {
+		if p.PGID != 0 && inImage[p.PGID] == nil {
+			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: p.PID, Kind: "process_group", Fd: -1,
+				Reason: fmt.Sprintf("CR: process group %d of pid %d has no leader any more (it exited and was reaped): not supported yet", p.PGID, p.PID)}}}
+		}
+		if p.SID != 0 && inImage[p.SID] == nil {
+			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: p.PID, Kind: "session", Fd: -1,
+				Reason: fmt.Sprintf("CR: session %d of pid %d has no leader any more: not supported yet", p.SID, p.PID)}}}
+		}
+	}
+	return nil
+}
+
+// linkFiles finds the open file descriptions that several fds share (dup,
+// fork, SCM_RIGHTS: kcmp tells), and saves the contents of pipes once.
+func (t *tree) linkFiles() error {
+	// OFDs: fds on the same inode are compared with kcmp against one
+	// representative of each description found so far.
+	type class struct {
+		rep fdRef
+		id  int
+	}
+	byKey := map[fileKey][]class{}
+	next := 1
+	for _, r := range t.fds {
+		f := &r.p.FDs[r.idx]
+		id := 0
+		for _, c := range byKey[r.key] {
+			same, err := kcmp(r.host, c.rep.host, kcmpFile, uintptr(f.FD), uintptr(c.rep.p.FDs[c.rep.idx].FD))
+			if err != nil {
+				return fmt.Errorf("pid %d fd %d: kcmp with pid %d fd %d: %w", r.p.PID, f.FD, c.rep.p.PID,
+					c.rep.p.FDs[c.rep.idx].FD, err)
+			}
+			if same == 0 {
+				id = c.id
+				break
+			}
+		}
+		if id == 0 {
+			id = next
+			next++
+			byKey[r.key] = append(byKey[r.key], class{rep: r, id: id})
+		}
+		f.OFD = id
+	}
+	// Pipes and FIFOs: the first fd of each carries its size and data.
+	seen := map[uint64]bool{}
+	for _, r := range t.fds {
+		f := &r.p.FDs[r.idx]
+		if f.Pipe == nil || seen[f.Pipe.Inode] {
+			continue
+		}
+		seen[f.Pipe.Inode] = true
+		if err := t.pipeData(r.host, f); err != nil {
+			return fmt.Errorf("pid %d: fd %d (%s): %w", r.p.PID, f.FD, f.Path, err)
+		}
+	}
+	return t.linkSockets()
+}
+
+// pipeData reads what is buffered in the pipe of f without consuming it: a
+// new read end (opened through /proc, O_NONBLOCK so it never waits for a
+// writer) is tee(2)'d into a pipe of ours as large, which duplicates the
+// buffers and leaves the app's pipe as it was.
+func (t *tree) pipeData(host int, f *image.FD) error {
+	rd, err := unix.Open(fmt.Sprintf("/proc/%d/fd/%d", host, f.FD), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open a read end: %w", err)
+	}
+	defer unix.Close(rd)
+	size, err := unix.FcntlInt(uintptr(rd), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		return fmt.Errorf("F_GETPIPE_SZ: %w", err)
+	}
+	f.Pipe.Size = size
+	n, err := unix.IoctlGetInt(rd, unix.TIOCINQ)
+	if err != nil {
+		return fmt.Errorf("FIONREAD: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	var q [2]int
+	if err := unix.Pipe2(q[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return err
+	}
+	defer unix.Close(q[0])
+	defer unix.Close(q[1])
+	if _, err := unix.FcntlInt(uintptr(q[1]), unix.F_SETPIPE_SZ, size); err != nil {
+		return fmt.Errorf("F_SETPIPE_SZ(%d) on a pipe of crrun's: %w", size, err)
+	}
+	got, err := unix.Tee(rd, q[1], n, unix.SPLICE_F_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("tee %d buffered bytes: %w", n, err)
+	}
+	if int(got) != n {
+		return fmt.Errorf("tee copied %d of %d buffered bytes", got, n)
+	}
+	buf := make([]byte, n)
+	if _, err := readFull(q[0], buf); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("pipe-%d.bin", f.Pipe.Inode)
+	bw, err := t.w.CreateBlob(name)
+	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(buf); err != nil {
+		bw.Close()
+		return err
+	}
+	if err := bw.Close(); err != nil {
+		return err
+	}
+	f.Pipe.Data = name
+	return nil
+}
+
+func readFull(fd int, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Read(fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, fmt.Errorf("short read: %d of %d bytes", n, len(b))
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// saveBlobOnce saves the file at path as blob name unless this checkpoint
+// already did (the same deleted file open or mapped in several places).
+func (t *tree) saveBlobOnce(name, path string) error {
+	if t.blobs[name] {
+		return nil
+	}
+	if err := saveBlob(t.w, name, path); err != nil {
+		return err
+	}
+	t.blobs[name] = true
+	return nil
+}
+
+// inodeBlob names the blob of a deleted file or memfd by its inode, so that
+// every fd and mapping of it shares one copy, and restore one file.
+func inodeBlob(dev, ino uint64) string {
+	return fmt.Sprintf("inode-%d-%d-%d.bin", unix.Major(dev), unix.Minor(dev), ino)
+}
+
+// uncovered returns the parts of [lo, hi) of object k not saved yet, and
+// marks them saved.
+func (t *tree) uncovered(k fileKey, lo, hi uint64) []span {
+	out := []span{{lo, hi}}
+	for _, c := range t.shmem[k] {
+		var next []span
+		for _, s := range out {
+			if c.hi <= s.lo || c.lo >= s.hi {
+				next = append(next, s)
+				continue
+			}
+			if s.lo < c.lo {
+				next = append(next, span{s.lo, c.lo})
+			}
+			if c.hi < s.hi {
+				next = append(next, span{c.hi, s.hi})
+			}
+		}
+		out = next
+	}
+	t.shmem[k] = append(t.shmem[k], span{lo, hi})
+	slices.SortFunc(out, func(a, b span) int { return int(a.lo>>12) - int(b.lo>>12) })
+	return out
+}

@@ -1,0 +1,255 @@
+package checkpoint
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"syscall"
+
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// unixDiag is what sock_diag tells about one AF_UNIX socket.
+type unixDiag struct {
+	typ, state int
+	ino, peer  uint64
+	name       string
+	rqueue     uint32
+	shutdown   int
+}
+
+// sock_diag constants for AF_UNIX (include/uapi/linux/unix_diag.h).
+const (
+	udiagShowName     = 0x01
+	udiagShowPeer     = 0x04
+	udiagShowRqlen    = 0x10
+	unixDiagName      = 0
+	unixDiagPeer      = 2
+	unixDiagRqlen     = 4
+	unixDiagShutdown  = 6
+	sockDiagByFamily  = 20
+	tcpListen         = 10
+	unixDiagReqLength = 24 // struct unix_diag_req
+)
+
+// unixSockets asks the kernel (NETLINK_SOCK_DIAG) for every AF_UNIX socket of
+// this network namespace: type, state, peer, name, queued bytes.
+func unixSockets() (map[uint64]unixDiag, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil, fmt.Errorf("sock_diag socket: %w", err)
+	}
+	defer unix.Close(fd)
+	le := binary.LittleEndian
+	req := make([]byte, 16+unixDiagReqLength)
+	le.PutUint32(req[0:], uint32(len(req)))
+	le.PutUint16(req[4:], sockDiagByFamily)
+	le.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	req[16] = unix.AF_UNIX
+	le.PutUint32(req[20:], ^uint32(0)) // all states
+	// struct unix_diag_req: family u8, protocol u8, pad u16, states u32,
+	// ino u32, show u32, cookie [2]u32. UNIX_DIAG_SHUTDOWN always comes.
+	le.PutUint32(req[28:], udiagShowName|udiagShowPeer|udiagShowRqlen)
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, fmt.Errorf("sock_diag request: %w", err)
+	}
+	out := map[uint64]unixDiag{}
+	buf := make([]byte, 1<<16)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return nil, fmt.Errorf("sock_diag reply: %w", err)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return nil, fmt.Errorf("sock_diag reply: %w", err)
+		}
+		for _, m := range msgs {
+			switch m.Header.Type {
+			case syscall.NLMSG_DONE:
+				return out, nil
+			case syscall.NLMSG_ERROR:
+				return nil, fmt.Errorf("sock_diag: error %d", int32(le.Uint32(m.Data)))
+			}
+			d := m.Data
+			if len(d) < 16 {
+				continue
+			}
+			u := unixDiag{typ: int(d[1]), state: int(d[2]), ino: uint64(le.Uint32(d[4:])), shutdown: -1}
+			for a := d[16:]; len(a) >= 4; {
+				l := int(le.Uint16(a))
+				if l < 4 || l > len(a) {
+					break
+				}
+				v := a[4:l]
+				switch le.Uint16(a[2:]) {
+				case unixDiagName:
+					u.name = string(v)
+				case unixDiagPeer:
+					if len(v) >= 4 {
+						u.peer = uint64(le.Uint32(v))
+					}
+				case unixDiagRqlen:
+					if len(v) >= 4 {
+						u.rqueue = le.Uint32(v)
+					}
+				case unixDiagShutdown:
+					if len(v) >= 1 {
+						u.shutdown = int(v[0])
+					}
+				}
+				a = a[(l+3)&^3:]
+			}
+			out[u.ino] = u
+		}
+	}
+}
+
+// linkSockets keeps the AF_UNIX sockets that are the two ends of a
+// socketpair (or a connection) inside the app, with the bytes queued at each
+// end, and refuses the others with the reason.
+func (t *tree) linkSockets() error {
+	var refs []fdRef
+	inTree := map[uint64]bool{}
+	for _, r := range t.fds {
+		if f := &r.p.FDs[r.idx]; f.Socket != nil {
+			refs = append(refs, r)
+			inTree[f.Socket.Inode] = true
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	diag, err := unixSockets()
+	if err != nil {
+		return err
+	}
+	var findings []seccomp.Finding
+	refuse := func(r fdRef, format string, a ...any) {
+		f := &r.p.FDs[r.idx]
+		findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "unix_socket", Fd: f.FD,
+			Reason: fmt.Sprintf("CR: "+format+" (pid %d fd %d)", append(a, r.p.PID, f.FD)...)})
+	}
+	saved := map[uint64]bool{}
+	for _, r := range refs {
+		f := &r.p.FDs[r.idx]
+		u, ok := diag[f.Socket.Inode]
+		switch {
+		case !ok:
+			refuse(r, "unix socket %d unknown to sock_diag", f.Socket.Inode)
+			continue
+		case u.state == tcpListen:
+			refuse(r, "listening unix socket %q not supported yet", u.name)
+			continue
+		case u.name != "":
+			refuse(r, "unix socket bound to %q not supported yet", u.name)
+			continue
+		case u.peer == 0:
+			refuse(r, "unconnected unix socket not supported yet")
+			continue
+		case !inTree[u.peer] && diag[u.peer].name != "":
+			refuse(r, "unix socket connected to %q outside the app not supported yet", diag[u.peer].name)
+			continue
+		case !inTree[u.peer]:
+			// The peer's last fd was closed, or it lives outside the app.
+			if _, alive := diag[u.peer]; alive {
+				refuse(r, "unix socket connected to a process outside the app not supported yet")
+				continue
+			}
+		}
+		f.Socket.Type, f.Socket.Peer = u.typ, u.peer
+		if u.shutdown > 0 {
+			f.Socket.Shutdown = u.shutdown
+		}
+		if u.rqueue == 0 || saved[u.ino] {
+			continue
+		}
+		saved[u.ino] = true
+		if u.typ != unix.SOCK_STREAM {
+			refuse(r, "unix datagram socket with %d bytes queued not supported yet", u.rqueue)
+			continue
+		}
+		data, rights, err := peekQueue(r.host, f.FD, int(u.rqueue))
+		if err != nil {
+			return fmt.Errorf("pid %d fd %d: read the queued data of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
+		}
+		if rights {
+			refuse(r, "file descriptors in flight (SCM_RIGHTS) on a unix socket not supported yet")
+			continue
+		}
+		name := fmt.Sprintf("socket-%d.bin", u.ino)
+		bw, err := t.w.CreateBlob(name)
+		if err != nil {
+			return err
+		}
+		if _, err := bw.Write(data); err != nil {
+			bw.Close()
+			return err
+		}
+		if err := bw.Close(); err != nil {
+			return err
+		}
+		f.Socket.Data = name
+	}
+	if len(findings) > 0 {
+		return &NotCheckpointableError{Findings: findings}
+	}
+	return nil
+}
+
+// peekQueue reads the n bytes queued at a stream socket of pid without
+// consuming them: a copy of the fd (pidfd_getfd) is read with MSG_PEEK,
+// walking the queue with SO_PEEK_OFF (a stream peek stops where the sender's
+// credentials change), which is reset afterwards. rights reports file
+// descriptors in flight (they arrive as SCM_RIGHTS even with MSG_PEEK; the
+// copies are closed).
+func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	s, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("pidfd_getfd: %w", err)
+	}
+	defer unix.Close(s)
+	if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
+		return nil, false, fmt.Errorf("SO_PEEK_OFF: %w", err)
+	}
+	defer unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1) //nolint:errcheck
+	data = make([]byte, n)
+	oob := make([]byte, unix.CmsgSpace(253*4))
+	got := 0
+	for got < n {
+		m, oobn, _, _, err := unix.Recvmsg(s, data[got:], oob, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if oobn > 0 {
+			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, cm := range msgs {
+					if fds, err := unix.ParseUnixRights(&cm); err == nil {
+						rights = true
+						for _, x := range fds {
+							unix.Close(x)
+						}
+					}
+				}
+			}
+		}
+		if m == 0 {
+			break
+		}
+		got += m
+	}
+	if got != n {
+		return nil, rights, fmt.Errorf("peeked %d of %d queued bytes", got, n)
+	}
+	return data, rights, nil
+}

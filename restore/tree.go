@@ -1,0 +1,564 @@
+package restore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"crrun/image"
+	"crrun/internal/ptrace"
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// How a tree is rebuilt (docs/design.md, "Restoring a process tree"):
+//
+//  1. The stub (the main process's executable, exec'd stopped) clones the
+//     main process with its pid. While it is still blank, that process gets
+//     the NOCR filter (children inherit it; a responder answers its
+//     notifications until the supervisor takes over), its stdio parked on
+//     high fds, every open file description of the whole tree (pipes with
+//     their data, socketpairs, files at their offsets, eventfds, timerfds…)
+//     on parked fds above those, and every shared memory object at a
+//     temporary address.
+//  2. Each process is cloned, with its pid, from its blank parent: it
+//     inherits every parked fd and shared object. Sessions (setsid) are made
+//     before the process's own children exist; process groups afterwards,
+//     leaders first.
+//  3. Each process then takes its fds from the parked ones (dup3, so
+//     descriptions stay shared exactly as they were), maps its memory
+//     (shared objects by mremap of the inherited mapping, so every process
+//     sees the same pages), and gets its threads and their state.
+//  4. Zombies are made to exit again with their status; their parents' SIGCHLD
+//     is consumed (the original one was delivered or is in the saved pending
+//     set). Then pending signals and credentials, and everything is let go.
+
+// TreeRequest says what to restore into which stub.
+type TreeRequest struct {
+	Tracer *ptrace.Tracer
+	// Stub is the host pid of a process that exec'd the main process's
+	// executable and is stopped under Tracer at its PTRACE_EVENT_EXEC stop
+	// (seized with TraceClone|TraceFork|TraceExec), before any instruction of
+	// the new image ran. Its parent is crrun's init; its stdio is the
+	// restorer's.
+	Stub  int
+	Image *image.Reader
+	// BPF is the NOCR filter, installed in the main process while it is
+	// blank (every process inherits it) with a new listener.
+	BPF []byte
+	// TempDir holds files that must be recreated (deleted files' content);
+	// they are unlinked once the app has them open or mapped.
+	TempDir string
+}
+
+// TreeResult is the restored tree, stopped under the tracer until Release.
+type TreeResult struct {
+	Root     int // host pid of the main process
+	Procs    []*Result
+	Listener int // the seccomp listener, an fd of the caller's process
+	stop     func()
+}
+
+// Result is one restored process.
+type Result struct {
+	PID  int   // in the app's namespace
+	Pid  int   // host pid
+	Tids []int // host tids, main first
+}
+
+// treeRestorer holds what the processes of one tree share during restore.
+type treeRestorer struct {
+	req     TreeRequest
+	tr      *ptrace.Tracer
+	procs   []*image.Process
+	by      map[int]*restorer // by namespace pid
+	root    *restorer
+	scratch uint64
+	all     []image.VMA // every process's mappings: free addresses avoid them all
+
+	base    uint64    // first parked fd
+	stdio   [3]uint64 // the restorer's stdio, parked
+	ofd     map[int]uint64
+	anchors []uint64           // parked helper fds closed at the end (FIFO keepers)
+	shm     map[fileKey]uint64 // shared memory object → temporary address in every blank process
+	shmSize map[fileKey]uint64
+	memfd   map[string]uint64 // blob name → parked fd of a memfd holding it
+	blobs   map[string]string // blob name → recreated file
+	cleanup []func()
+
+	epolls map[int]bool // epoll descriptions whose interest list is filled
+
+	listener int
+	respond  sync.WaitGroup
+	quit     chan struct{}
+}
+
+type fileKey struct {
+	dev image.Dev
+	ino uint64
+}
+
+// Tree restores the image. On failure everything it created is killed.
+func Tree(req TreeRequest) (res *TreeResult, err error) {
+	t := &treeRestorer{req: req, tr: req.Tracer, procs: req.Image.Processes(), by: map[int]*restorer{},
+		ofd: map[int]uint64{}, shm: map[fileKey]uint64{}, shmSize: map[fileKey]uint64{}, memfd: map[string]uint64{},
+		blobs: map[string]string{}, listener: -1, quit: make(chan struct{})}
+	for _, p := range t.procs {
+		t.all = append(t.all, p.Memory...)
+	}
+	defer func() {
+		for _, f := range t.cleanup {
+			f()
+		}
+		if err != nil {
+			t.stopResponder()
+			if t.listener >= 0 {
+				unix.Close(t.listener)
+			}
+			for _, r := range t.by {
+				if r.pid != 0 {
+					_ = unix.Kill(r.pid, unix.SIGKILL)
+				}
+			}
+		}
+	}()
+	step := func(name string, f func() error) error {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		slog.Debug("restore step", "step", name, "took", time.Since(t0))
+		return nil
+	}
+	if err := step("create the main process", t.createRoot); err != nil {
+		return nil, err
+	}
+	if err := step("seccomp filter", t.seccomp); err != nil {
+		return nil, err
+	}
+	if err := step("open files", t.openFiles); err != nil {
+		return nil, err
+	}
+	if err := step("shared memory", t.sharedMemory); err != nil {
+		return nil, err
+	}
+	if err := step("process tree", t.createTree); err != nil {
+		return nil, err
+	}
+	if err := step("process groups", t.groups); err != nil {
+		return nil, err
+	}
+	for _, p := range t.procs {
+		if p.Zombie != nil {
+			continue
+		}
+		if err := t.by[p.PID].restore(); err != nil {
+			return nil, fmt.Errorf("restore pid %d: %w", p.PID, err)
+		}
+	}
+	if err := step("zombies", t.zombies); err != nil {
+		return nil, err
+	}
+	for _, p := range t.procs {
+		if p.Zombie != nil {
+			continue
+		}
+		if err := t.by[p.PID].finish(); err != nil {
+			return nil, fmt.Errorf("restore pid %d: %w", p.PID, err)
+		}
+	}
+	res = &TreeResult{Root: t.root.pid, Listener: t.listener, stop: t.stopResponder}
+	for _, p := range t.procs {
+		if p.Zombie != nil {
+			continue
+		}
+		r := t.by[p.PID]
+		pr := &Result{PID: p.PID, Pid: r.pid}
+		for _, th := range p.Threads {
+			pr.Tids = append(pr.Tids, r.tids[th.TID])
+		}
+		res.Procs = append(res.Procs, pr)
+	}
+	return res, nil
+}
+
+// Release hands the listener over (the responder stops) and lets every
+// restored thread run.
+func Release(tr *ptrace.Tracer, res *TreeResult) error {
+	if res.stop != nil {
+		res.stop()
+	}
+	var errs []error
+	for _, p := range res.Procs {
+		for _, tid := range p.Tids {
+			if err := tr.Detach(tid, 0); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// createRoot clones the main process with its saved pid from the stub:
+// clone3 with set_tid and CLONE_PARENT (so its parent is crrun's init, like
+// the original's), into a copy of the stub's address space whose
+// /proc/PID/exe is already the app's executable.
+func (t *treeRestorer) createRoot() error {
+	p := t.req.Image.Process(t.req.Image.Meta().Root)
+	if p == nil || p.Zombie != nil {
+		return fmt.Errorf("no live main process %d in the image", t.req.Image.Meta().Root)
+	}
+	stub := t.req.Stub
+	r := &restorer{t: t, tr: t.tr, p: p, tids: map[int]int{}}
+	t.root = r
+	if _, err := t.tr.Interrupt(stub); err != nil { // from the exec event to the boundary
+		return fmt.Errorf("stub %d: %w", stub, err)
+	}
+	var err error
+	for _, a := range freeAddrs(t.all, scratchSize) {
+		ret, e := t.tr.Inject(stub, unix.SYS_MMAP, a, scratchSize, unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0)
+		if e == nil && uint64(ret) == a {
+			t.scratch = a
+			break
+		}
+		err = e
+	}
+	if t.scratch == 0 {
+		return fmt.Errorf("no room for the scratch area in the stub: %v", err)
+	}
+	r.scratch = t.scratch
+	if err := ptrace.WriteMem(stub, uintptr(t.scratch), ptrace.ScratchCode); err != nil {
+		return err
+	}
+	if err := t.tr.SetSyscallInsn(stub, uintptr(t.scratch)); err != nil {
+		return err
+	}
+	r.pid = stub // put() writes into the stub until the child exists
+	host, err := r.cloneWithTid(stub, "pid", p.PID, unix.CLONE_PARENT, 0)
+	r.pid = host
+	if err != nil {
+		return err
+	}
+	r.tids[p.PID] = host
+	t.by[p.PID] = r
+	_ = t.tr.Detach(stub, unix.SIGKILL) // the stub has served
+	if err := t.tr.SetSyscallInsn(host, uintptr(t.scratch)); err != nil {
+		return err
+	}
+	// Its own process group now, so that children inherit the right one.
+	if p.PGID == p.PID {
+		if _, err := r.inj(host, "setpgid", unix.SYS_SETPGID, 0, 0); err != nil {
+			return err
+		}
+	}
+	slog.Debug("restore: main process recreated", "pid", p.PID, "host_pid", host)
+	return nil
+}
+
+// createTree clones every other process from its (blank) parent, parents
+// first, with its pid and exit signal. A process whose parent is not in the
+// image (crrun's init adopted it) is cloned from the main process with
+// CLONE_PARENT. Session leaders call setsid before they have children.
+func (t *treeRestorer) createTree() error {
+	if t.root.p.SID == t.root.p.PID {
+		if _, err := t.root.inj(t.root.pid, "setsid", unix.SYS_SETSID); err != nil {
+			return err
+		}
+	}
+	for _, p := range t.procs {
+		if p == t.root.p {
+			continue
+		}
+		parent := t.by[p.PPID]
+		flags, exitSig := uint64(0), uint64(p.ExitSignal)
+		if parent == nil {
+			parent, flags, exitSig = t.root, unix.CLONE_PARENT, 0
+		}
+		if parent.p.Zombie != nil {
+			return fmt.Errorf("pid %d: its parent %d is a zombie", p.PID, p.PPID)
+		}
+		r := &restorer{t: t, tr: t.tr, p: p, tids: map[int]int{}, scratch: t.scratch}
+		r.pid = parent.pid // put() writes into the parent until the child exists
+		host, err := r.cloneWithTid(parent.pid, "pid", p.PID, flags, exitSig)
+		if err != nil {
+			return err
+		}
+		r.pid = host
+		r.tids[p.PID] = host
+		t.by[p.PID] = r
+		if err := t.tr.SetSyscallInsn(host, uintptr(t.scratch)); err != nil {
+			return err
+		}
+		switch {
+		case p.SID == p.PID:
+			if _, err := r.inj(host, "setsid", unix.SYS_SETSID); err != nil {
+				return fmt.Errorf("pid %d: %w", p.PID, err)
+			}
+		case p.SID != parent.p.SID:
+			return fmt.Errorf("pid %d is in session %d, its parent %d in session %d: cannot be rebuilt", p.PID, p.SID, parent.p.PID, parent.p.SID)
+		}
+		slog.Debug("restore: process recreated", "pid", p.PID, "host_pid", host, "parent", parent.p.PID)
+	}
+	return nil
+}
+
+// groups puts every process in its process group: leaders first, then the
+// members (setpgid joins an existing group of the same session only).
+func (t *treeRestorer) groups() error {
+	for pass := 0; pass < 2; pass++ {
+		for _, p := range t.procs {
+			if p.PGID == 0 || (p.PGID == p.PID) != (pass == 0) || p.SID == p.PID {
+				continue // a session leader already leads its group
+			}
+			r := t.by[p.PID]
+			pg := uint64(p.PGID)
+			if p.PGID == p.PID {
+				pg = 0
+			}
+			if _, err := r.inj(r.pid, fmt.Sprintf("setpgid(%d)", p.PGID), unix.SYS_SETPGID, 0, pg); err != nil {
+				return fmt.Errorf("pid %d: %w", p.PID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// zombies makes each zombie exit again as it did, then consumes the signal
+// its parent got for it.
+func (t *treeRestorer) zombies() error {
+	for _, p := range t.procs {
+		if p.Zombie == nil {
+			continue
+		}
+		r := t.by[p.PID]
+		st := unix.WaitStatus(p.Zombie.Status)
+		switch {
+		case st.Exited():
+			// The injection never returns: the process is gone.
+			_, _ = t.tr.Inject(r.pid, unix.SYS_EXIT_GROUP, uint64(st.ExitStatus()))
+		case st.Signaled():
+			sig := st.Signal()
+			_ = unix.Prlimit(r.pid, unix.RLIMIT_CORE, &unix.Rlimit{}, nil)
+			r.reset()
+			a, err := r.put(le64(0, 0, 0, 0)) // SIG_DFL
+			if err != nil {
+				return err
+			}
+			if _, err := r.inj(r.pid, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), a, 0, 8); err != nil {
+				return fmt.Errorf("zombie %d: %w", p.PID, err)
+			}
+			if err := t.tr.SetSigmask(r.pid, 0); err != nil {
+				return fmt.Errorf("zombie %d: %w", p.PID, err)
+			}
+			if _, err := r.inj(r.pid, "kill(self)", unix.SYS_KILL, uint64(p.PID), uint64(sig)); err != nil {
+				return fmt.Errorf("zombie %d: %w", p.PID, err)
+			}
+			if err := t.tr.Cont(r.pid, 0); err != nil && !errors.Is(err, ptrace.ErrVanished) {
+				return fmt.Errorf("zombie %d: %w", p.PID, err)
+			}
+		default:
+			return fmt.Errorf("zombie %d: wait status %#x is neither an exit nor a signal", p.PID, p.Zombie.Status)
+		}
+		if err := t.waitGone(r.pid, p.PID); err != nil {
+			return err
+		}
+		delete(t.by, p.PID) // nothing to kill any more
+		if parent := t.by[p.PPID]; parent != nil && p.ExitSignal > 0 {
+			if err := parent.consumeSignal(p.ExitSignal); err != nil {
+				return fmt.Errorf("zombie %d: parent %d: %w", p.PID, p.PPID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// waitGone collects the exit of a traced process until it is a zombie for
+// its parent to reap, passing the signals it meets.
+func (t *treeRestorer) waitGone(host, pid int) error {
+	for i := 0; i < 100; i++ {
+		st, err := t.tr.Wait(host)
+		if err != nil {
+			if errors.Is(err, ptrace.ErrVanished) {
+				return nil
+			}
+			return fmt.Errorf("zombie %d: %w", pid, err)
+		}
+		switch st.Kind {
+		case ptrace.Exited:
+			return nil
+		case ptrace.StopSignal:
+			if err := t.tr.Cont(host, st.Signal); err != nil && !errors.Is(err, ptrace.ErrVanished) {
+				return err
+			}
+		default:
+			if err := t.tr.Cont(host, 0); err != nil && !errors.Is(err, ptrace.ErrVanished) {
+				return err
+			}
+		}
+	}
+	return fmt.Errorf("zombie %d does not exit", pid)
+}
+
+// consumeSignal dequeues one pending sig of the process (the SIGCHLD a
+// recreated zombie just sent), with rt_sigtimedwait and a zero timeout.
+func (r *restorer) consumeSignal(sig int) error {
+	r.reset()
+	set, err := r.put(le64(1 << (sig - 1)))
+	if err != nil {
+		return err
+	}
+	ts, err := r.put(le64(0, 0))
+	if err != nil {
+		return err
+	}
+	_, err = r.tr.Inject(r.pid, unix.SYS_RT_SIGTIMEDWAIT, set, 0, ts, 8)
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		return fmt.Errorf("rt_sigtimedwait(%d): %w", sig, err)
+	}
+	return nil
+}
+
+// seccomp installs the NOCR filter with a new listener in the blank main
+// process (every process of the tree inherits it), takes the listener, and
+// answers CONTINUE to whatever it traps until Release: the restore's own
+// injected syscalls (prctl(PR_SET_MM) is in the table) must run.
+func (t *treeRestorer) seccomp() error {
+	r := t.root
+	if len(t.req.BPF) == 0 {
+		return errors.New("no filter")
+	}
+	if _, err := r.inj(r.pid, "prctl(PR_SET_NO_NEW_PRIVS)", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	r.reset()
+	fa, err := r.put(t.req.BPF)
+	if err != nil {
+		return err
+	}
+	prog := le64(uint64(len(t.req.BPF)/8), fa) // struct sock_fprog: len (u16) + padding, filter
+	pa, err := r.put(prog)
+	if err != nil {
+		return err
+	}
+	lfd, err := r.inj(r.pid, "seccomp(SET_MODE_FILTER)", unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, pa)
+	if err != nil {
+		return err
+	}
+	mine, err := r.getfd(lfd)
+	if err != nil {
+		return fmt.Errorf("the listener: %w", err)
+	}
+	if _, err := r.inj(r.pid, "close(listener)", unix.SYS_CLOSE, lfd); err != nil {
+		unix.Close(mine)
+		return err
+	}
+	t.listener = mine
+	t.respond.Add(1)
+	go t.responder(mine)
+	return nil
+}
+
+func (t *treeRestorer) responder(fd int) {
+	defer t.respond.Done()
+	var n seccomp.Notif
+	for {
+		select {
+		case <-t.quit:
+			return
+		default:
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if k, err := unix.Poll(pfd, 50); err != nil || k == 0 || pfd[0].Revents&unix.POLLIN == 0 {
+			if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+				return
+			}
+			continue
+		}
+		if seccomp.Recv(fd, &n) == nil {
+			_ = seccomp.Continue(fd, n.ID)
+		}
+	}
+}
+
+func (t *treeRestorer) stopResponder() {
+	select {
+	case <-t.quit:
+	default:
+		close(t.quit)
+	}
+	t.respond.Wait()
+}
+
+// getfd copies fd of the process into crrun (pidfd_getfd).
+func (r *restorer) getfd(fd uint64) (int, error) {
+	pidfd, err := unix.PidfdOpen(r.pid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_open(%d): %w", r.pid, err)
+	}
+	defer unix.Close(pidfd)
+	mine, err := unix.PidfdGetfd(pidfd, int(fd), 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_getfd(%d): %w", fd, err)
+	}
+	unix.CloseOnExec(mine)
+	return mine, nil
+}
+
+// sharedMemory creates each shared anonymous memory object once, in the
+// blank main process at a temporary address, large enough for every mapping
+// of it; every process inherits it and mremaps its own views out of it.
+func (t *treeRestorer) sharedMemory() error {
+	r := t.root
+	var keys []fileKey
+	for _, p := range t.procs {
+		for _, v := range p.Memory {
+			if v.Kind != image.VMAShmem {
+				continue
+			}
+			if v.File == nil {
+				return fmt.Errorf("pid %d: shared memory at %#x has no identity", p.PID, uint64(v.Start))
+			}
+			k := fileKey{v.File.Dev, v.File.Inode}
+			if _, ok := t.shmSize[k]; !ok {
+				keys = append(keys, k)
+			}
+			t.shmSize[k] = max(t.shmSize[k], uint64(v.Offset)+v.Size())
+		}
+	}
+	avoid := append([]image.VMA{{Start: image.Hex(t.scratch), End: image.Hex(t.scratch + scratchSize)}}, t.all...)
+	for _, k := range keys {
+		size := t.shmSize[k]
+		var addr uint64
+		var err error
+		for _, a := range freeAddrs(avoid, size) {
+			ret, e := r.tr.Inject(r.pid, unix.SYS_MMAP, a, size, unix.PROT_READ|unix.PROT_WRITE,
+				unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE|unix.MAP_NORESERVE, ^uint64(0), 0)
+			if e == nil && uint64(ret) == a {
+				addr = a
+				break
+			}
+			err = e
+		}
+		if addr == 0 {
+			return fmt.Errorf("no room for a shared memory object of %d bytes: %v", size, err)
+		}
+		t.shm[k] = addr
+		avoid = append(avoid, image.VMA{Start: image.Hex(addr), End: image.Hex(addr + size)})
+	}
+	return nil
+}
+
+// inShm reports whether [start, end) is a temporary shared memory area.
+func (t *treeRestorer) inShm(start, end uint64) bool {
+	for k, a := range t.shm {
+		if start >= a && end <= a+t.shmSize[k] {
+			return true
+		}
+	}
+	return false
+}
