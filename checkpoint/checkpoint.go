@@ -109,6 +109,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+	slog.Debug("checkpoint: frozen", "processes", len(ft.order), "took", time.Since(t0))
 	thawed := false
 	thaw := func() {
 		if !thawed {
@@ -131,11 +132,13 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return "", st, &NotCheckpointableError{Findings: findings}
 	}
 
+	slog.Debug("checkpoint: scanned", "took", time.Since(t0))
 	t := newTree(tr, req)
 	procs, err := t.dump(ft)
 	if err != nil {
 		return "", st, err
 	}
+	slog.Debug("checkpoint: saved", "took", time.Since(t0))
 	st.MemoryBytes, st.Processes = t.memBytes, len(procs)
 	for _, f := range ft.frozen {
 		st.Threads += len(f.Threads)

@@ -110,6 +110,18 @@ func (d *dumper) files(p *image.Process) error {
 			if err := d.t.saveBlobOnce(fd.Blob, link); err != nil {
 				return fmt.Errorf("%s: save the memfd's content: %w", where, err)
 			}
+		case procfs.KindPidfd:
+			pi := info.Pidfd
+			if pi == nil || pi.Pid <= 0 {
+				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pidfd", Fd: e.Num,
+					Reason: fmt.Sprintf("CR: pidfd of a process that has exited not supported yet (fd %d)", e.Num)}}}
+			}
+			if len(pi.NSpid) < 2 {
+				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pidfd", Fd: e.Num,
+					Reason: fmt.Sprintf("CR: pidfd of process %d outside the app not supported (fd %d)", pi.Pid, e.Num)}}}
+			}
+			fd.Kind = image.FDPidfd
+			fd.Pidfd = &image.Pidfd{Pid: pi.NSpid[len(pi.NSpid)-1]}
 		case procfs.KindSocket:
 			if e.Family != procfs.FamilyUnix {
 				return fmt.Errorf("%s: CR: socket(%s) not supported yet", where, e.Family)

@@ -161,6 +161,10 @@ func (d *dumper) processState(p *image.Process) error {
 	}
 	p.SharedPending = d.keep(sigInfos(shared))
 
+	if err := d.posixTimers(p, buf); err != nil {
+		return err
+	}
+
 	brk, err := d.inject("brk(0)", unix.SYS_BRK, 0)
 	if err != nil {
 		return err
@@ -204,4 +208,42 @@ func (d *dumper) keep(in []image.SigInfo) []image.SigInfo {
 		}
 	}
 	return out
+}
+
+// posixTimers saves the timer_create(2) timers: what /proc/PID/timers
+// tells, plus the time left and the interval from an injected timer_gettime.
+func (d *dumper) posixTimers(p *image.Process, buf uint64) error {
+	timers, err := procfs.Timers(d.pid)
+	if err != nil {
+		return fmt.Errorf("pid %d: /proc/PID/timers: %w", d.pid, err)
+	}
+	for _, tm := range timers {
+		pt := image.PosixTimer{ID: tm.ID, Clock: tm.ClockID, Signal: tm.Signal, SigValue: image.Hex(tm.SigValue)}
+		switch tm.Notify {
+		case "signal":
+			pt.Notify = 0 // SIGEV_SIGNAL
+		case "none":
+			pt.Notify = 1 // SIGEV_NONE
+		default:
+			return fmt.Errorf("pid %d: POSIX timer %d: notify %q not supported", d.pid, tm.ID, tm.Notify)
+		}
+		if tm.NotifyKind == "tid" {
+			pt.Notify |= 4 // SIGEV_THREAD_ID
+			if pt.TID, err = d.ns(tm.NotifyPid); err != nil {
+				return fmt.Errorf("pid %d: POSIX timer %d: thread %d: %w", d.pid, tm.ID, tm.NotifyPid, err)
+			}
+		}
+		if _, err := d.inject(fmt.Sprintf("timer_gettime(%d)", tm.ID), unix.SYS_TIMER_GETTIME, uint64(tm.ID), buf); err != nil {
+			return err
+		}
+		b, err := d.readScratch(ptrace.ScratchDataOffset, 32)
+		if err != nil {
+			return err
+		}
+		le := binary.LittleEndian
+		pt.IntervalNS = int64(le.Uint64(b[0:]))*1e9 + int64(le.Uint64(b[8:]))
+		pt.ValueNS = int64(le.Uint64(b[16:]))*1e9 + int64(le.Uint64(b[24:]))
+		p.PosixTimers = append(p.PosixTimers, pt)
+	}
+	return nil
 }

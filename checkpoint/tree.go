@@ -3,8 +3,10 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
+	"time"
 
 	"crrun/image"
 	"crrun/internal/procfs"
@@ -183,6 +185,7 @@ func (t *tree) ns(h int) (int, error) {
 func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	var procs []*image.Process
 	var vdso image.VDSO
+	t0 := time.Now()
 	for _, pid := range ft.order {
 		var p *image.Process
 		if zst := ft.zombie[pid]; zst != nil {
@@ -205,6 +208,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		}
 		t.procs[pid] = p
 		procs = append(procs, p)
+		slog.Debug("checkpoint: process saved", "pid", p.PID, "took", time.Since(t0))
 	}
 	if err := t.checkGroups(procs); err != nil {
 		return nil, err

@@ -137,10 +137,28 @@ type Process struct {
 	// (PTRACE_PEEKSIGINFO_SHARED), oldest first.
 	SharedPending []SigInfo `json:"shared_pending,omitempty"`
 
+	// PosixTimers are the timer_create(2) timers, recreated with their ids.
+	PosixTimers []PosixTimer `json:"posix_timers,omitempty"`
+
 	MM      MM       `json:"mm"`
 	Memory  []VMA    `json:"memory"` // sorted by Start, not overlapping
 	FDs     []FD     `json:"fds"`    // sorted by FD
 	Threads []Thread `json:"threads"`
+}
+
+// PosixTimer is one timer_create(2) timer (/proc/PID/timers and an
+// injected timer_gettime).
+type PosixTimer struct {
+	ID       int32 `json:"id"`
+	Clock    int   `json:"clockid"`
+	Signal   int   `json:"signal"`
+	SigValue Hex   `json:"sigev_value"`
+	// Notify is SIGEV_SIGNAL (0), SIGEV_NONE (1), with SIGEV_THREAD_ID (4)
+	// added when one thread (TID) is notified.
+	Notify     int   `json:"sigev_notify"`
+	TID        int   `json:"tid,omitempty"`
+	ValueNS    int64 `json:"value_ns"` // time left (0: disarmed)
+	IntervalNS int64 `json:"interval_ns"`
 }
 
 // Zombie is the exit of a process not yet reaped.
@@ -337,6 +355,14 @@ type FD struct {
 	Signalfd *Signalfd `json:"signalfd,omitempty"`
 	Memfd    *Memfd    `json:"memfd,omitempty"`
 	Socket   *Socket   `json:"socket,omitempty"`
+	Pidfd    *Pidfd    `json:"pidfd,omitempty"`
+}
+
+// Pidfd is a pidfd_open(2) or CLONE_PIDFD descriptor of a process of the
+// app. Restore opens a new one in the holding process once every process
+// exists (a pidfd has no other state than its target and O_NONBLOCK).
+type Pidfd struct {
+	Pid int `json:"pid"` // the target, in the app's namespace
 }
 
 // FDKind classifies a file descriptor.
@@ -357,12 +383,13 @@ const (
 	FDTimerfd  FDKind = "timerfd"  // timerfd (Timerfd)
 	FDSignalfd FDKind = "signalfd" // signalfd (Signalfd)
 	FDUnix     FDKind = "unix"     // AF_UNIX socket of a socketpair inside the app (Socket)
+	FDPidfd    FDKind = "pidfd"    // pidfd of a process of the app (Pidfd)
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd:
 		return true
 	}
 	return false

@@ -94,8 +94,8 @@ func (t *treeRestorer) openFiles() error {
 				}
 				continue
 			}
-			if _, ok := t.ofd[f.OFD]; ok {
-				continue
+			if _, ok := t.ofd[f.OFD]; ok || f.Kind == image.FDPidfd {
+				continue // pidfds are opened by their holder once every process exists
 			}
 			fd, err := t.open(f, pipes, socks)
 			if err != nil {
@@ -490,17 +490,32 @@ func (r *restorer) placeFiles() error {
 		src, ok := uint64(0), false
 		if f.Stdio != nil {
 			src, ok = t.stdio[*f.Stdio], true
+		} else if f.Pidfd != nil {
+			fl := uint64(f.Flags) & unix.O_NONBLOCK
+			pfd, err := r.inj(r.pid, fmt.Sprintf("pidfd_open(%d)", f.Pidfd.Pid), unix.SYS_PIDFD_OPEN, uint64(f.Pidfd.Pid), fl)
+			if err != nil {
+				return fmt.Errorf("fd %d (pidfd of %d): %w", f.FD, f.Pidfd.Pid, err)
+			}
+			if pfd != uint64(f.FD) {
+				if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, pfd, uint64(f.FD), cloexecFlag(f)); err != nil {
+					return fmt.Errorf("fd %d (%s): %w", f.FD, f.Path, err)
+				}
+				if _, err := r.inj(r.pid, "close", unix.SYS_CLOSE, pfd); err != nil {
+					return err
+				}
+			} else if !f.Cloexec {
+				if _, err := r.inj(r.pid, "fcntl(F_SETFD)", unix.SYS_FCNTL, pfd, unix.F_SETFD, 0); err != nil {
+					return err
+				}
+			}
+			continue
 		} else {
 			src, ok = t.ofd[f.OFD]
 		}
 		if !ok {
 			return fmt.Errorf("fd %d (%s): its description was not created", f.FD, f.Path)
 		}
-		cloexec := uint64(0)
-		if f.Cloexec {
-			cloexec = unix.O_CLOEXEC
-		}
-		if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, src, uint64(f.FD), cloexec); err != nil {
+		if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, src, uint64(f.FD), cloexecFlag(f)); err != nil {
 			return fmt.Errorf("fd %d (%s): %w", f.FD, f.Path, err)
 		}
 	}
@@ -540,4 +555,11 @@ func (t *treeRestorer) epollDone(ofd int) bool {
 func (r *restorer) closeParked() error {
 	_, err := r.inj(r.pid, "close_range(parked)", unix.SYS_CLOSE_RANGE, r.t.base, ^uint64(0)>>32, 0)
 	return err
+}
+
+func cloexecFlag(f *image.FD) uint64 {
+	if f.Cloexec {
+		return unix.O_CLOEXEC
+	}
+	return 0
 }

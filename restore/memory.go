@@ -48,6 +48,12 @@ func (r *restorer) memory() error {
 			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
 		}
 	}
+	for _, fd := range r.mapFds {
+		if _, err := r.inj(r.pid, "close", unix.SYS_CLOSE, fd); err != nil {
+			return err
+		}
+	}
+	r.mapFds = nil
 	// The inherited shared memory objects have given their views.
 	for k, a := range r.t.shm {
 		if _, err := r.inj(r.pid, "munmap(shared memory)", unix.SYS_MUNMAP, a, r.t.shmSize[k]); err != nil {
@@ -240,17 +246,25 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 			}
 			pr = uint64(prot(v.Prot)) // shared file pages are not filled
 		}
-		r.reset()
-		pa, err := r.putString(path)
-		if err != nil {
-			return err
+		// One fd per file and access mode serves all its mappings (a
+		// library is mapped 4–5 times); they are closed after the last.
+		key := fmt.Sprintf("%d:%s", mode, path)
+		fd, ok := r.mapFds[key]
+		if !ok {
+			r.reset()
+			pa, err := r.putString(path)
+			if err != nil {
+				return err
+			}
+			if fd, err = r.inj(r.pid, "openat("+path+")", unix.SYS_OPENAT, atFdcwd, pa, mode|unix.O_CLOEXEC, 0); err != nil {
+				return err
+			}
+			if r.mapFds == nil {
+				r.mapFds = map[string]uint64{}
+			}
+			r.mapFds[key] = fd
 		}
-		fd, err := r.inj(r.pid, "openat("+path+")", unix.SYS_OPENAT, atFdcwd, pa, mode|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		_, err = r.inj(r.pid, "mmap("+path+")", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
-		_, _ = r.inj(r.pid, "close", unix.SYS_CLOSE, fd)
+		_, err := r.inj(r.pid, "mmap("+path+")", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
 		return err
 	}
 	return fmt.Errorf("unknown kind of mapping %q", v.Kind)

@@ -27,6 +27,7 @@ type restorer struct {
 	scratch uint64
 	off     uint64 // bump allocator in the scratch data area
 	tids    map[int]int
+	mapFds  map[string]uint64 // files opened for mapping, by mode and path
 }
 
 // restore gives the process (cloned blank, with every parked fd) its own

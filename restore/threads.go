@@ -139,6 +139,9 @@ func (r *restorer) processState() error {
 			return err
 		}
 	}
+	if err := r.posixTimers(); err != nil {
+		return err
+	}
 	for _, rl := range p.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Cur, Max: rl.Max}
 		if err := unix.Prlimit(r.pid, rl.Resource, &lim, nil); err != nil {
@@ -288,4 +291,58 @@ func (r *restorer) cloneWithTid(tid int, what string, id int, flags, exitSignal 
 		return 0, fmt.Errorf("new %s %d: %w", what, id, err)
 	}
 	return host, nil
+}
+
+// prTimerCreateRestoreIDs is PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17): while
+// on, timer_create takes the id to create from *timerid.
+const prTimerCreateRestoreIDs = 77
+
+// posixTimers recreates the timer_create(2) timers with their ids, then
+// arms them with the time that was left.
+func (r *restorer) posixTimers() error {
+	if len(r.p.PosixTimers) == 0 {
+		return nil
+	}
+	if _, err := r.inj(r.pid, "prctl(PR_TIMER_CREATE_RESTORE_IDS, ON)", unix.SYS_PRCTL, prTimerCreateRestoreIDs, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("POSIX timers need PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+): %w", err)
+	}
+	for _, pt := range r.p.PosixTimers {
+		r.reset()
+		// struct sigevent: sigev_value, sigev_signo, sigev_notify, then the
+		// union whose first int is the thread id; 64 bytes in all.
+		sev := make([]byte, 64)
+		binary.LittleEndian.PutUint64(sev[0:], uint64(pt.SigValue))
+		binary.LittleEndian.PutUint32(sev[8:], uint32(pt.Signal))
+		binary.LittleEndian.PutUint32(sev[12:], uint32(pt.Notify))
+		if pt.Notify&4 != 0 {
+			if _, ok := r.tids[pt.TID]; !ok {
+				return fmt.Errorf("POSIX timer %d notifies thread %d, which is not in the image", pt.ID, pt.TID)
+			}
+			binary.LittleEndian.PutUint32(sev[16:], uint32(pt.TID))
+		}
+		sa, err := r.put(sev)
+		if err != nil {
+			return err
+		}
+		ia, err := r.put(binary.LittleEndian.AppendUint32(nil, uint32(pt.ID)))
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj(r.pid, fmt.Sprintf("timer_create(id %d)", pt.ID), unix.SYS_TIMER_CREATE, uint64(pt.Clock), sa, ia); err != nil {
+			return err
+		}
+		if pt.ValueNS == 0 && pt.IntervalNS == 0 {
+			continue
+		}
+		iv, v := time.Duration(pt.IntervalNS), time.Duration(max(pt.ValueNS, 1))
+		ta, err := r.put(le64(uint64(iv/time.Second), uint64(iv%time.Second), uint64(v/time.Second), uint64(v%time.Second)))
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj(r.pid, fmt.Sprintf("timer_settime(%d)", pt.ID), unix.SYS_TIMER_SETTIME, uint64(pt.ID), 0, ta, 0); err != nil {
+			return err
+		}
+	}
+	_, err := r.inj(r.pid, "prctl(PR_TIMER_CREATE_RESTORE_IDS, OFF)", unix.SYS_PRCTL, prTimerCreateRestoreIDs, 0, 0, 0, 0)
+	return err
 }

@@ -382,7 +382,8 @@ func (t *treeRestorer) waitGone(host, pid int) error {
 	for i := 0; i < 100; i++ {
 		st, err := t.tr.Wait(host)
 		if err != nil {
-			if errors.Is(err, ptrace.ErrVanished) {
+			// Gone, and already collected by the injection that saw it exit.
+			if errors.Is(err, ptrace.ErrVanished) || errors.Is(err, ptrace.ErrNotTraced) {
 				return nil
 			}
 			return fmt.Errorf("zombie %d: %w", pid, err)

@@ -106,9 +106,6 @@ func Scan(in ScanInput) []Finding {
 				add("namespace", -1, "CR: new namespaces (%s) not supported yet", strings.Join(diff, ", "))
 			}
 		}
-		if timers, err := procfs.Timers(pid); err == nil && len(timers) > 0 {
-			add("posix_timer", -1, "CR: POSIX timers not supported yet (%d timers)", len(timers))
-		}
 		if p, err := procfs.Personality(pid); err == nil && p != 0 {
 			add("personality", -1, "CR: personality(%s) not supported yet", PersonalityName(uint64(p)))
 		}
@@ -139,7 +136,6 @@ var fdReasons = map[procfs.Kind][2]string{
 	procfs.KindBpf:         {"bpf", "CR: bpf maps/programs not supported yet"},
 	procfs.KindUserfaultfd: {"userfaultfd", "CR: userfaultfd not supported yet"},
 	procfs.KindPerfEvent:   {"perf_event", "CR: perf_event_open not supported yet"},
-	procfs.KindPidfd:       {"pidfd", "CR: pidfd not supported yet"},
 	procfs.KindSecretmem:   {"memfd_secret", "CR: memfd_secret memory cannot be read"},
 	procfs.KindMqueue:      {"mqueue", "CR: POSIX message queues not supported yet"},
 	procfs.KindNamespace:   {"namespace", "CR: namespace fds not supported yet"},

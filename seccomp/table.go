@@ -195,8 +195,6 @@ var Table = []Entry{
 		Reason: fixed("CR: kernel keyrings not supported yet"), Why: "as keyctl"},
 	{Syscall: "request_key", Kind: "keyring", DenyErrno: unix.ENOSYS, Scope: Sticky,
 		Reason: fixed("CR: kernel keyrings not supported yet"), Why: "as keyctl"},
-	{Syscall: "timer_create", Kind: "posix_timer", DenyErrno: unix.ENOSYS,
-		Reason: fixed("CR: POSIX timers not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_POSIX_TIMERS; callers fall back to setitimer"},
 	{Syscall: "ptrace", Kind: "ptrace", DenyErrno: unix.EPERM,
 		Rules:  [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PTRACE_TRACEME}}, {{Arg: 0, Op: OpEq, Val: unix.PTRACE_ATTACH}}, {{Arg: 0, Op: OpEq, Val: unix.PTRACE_SEIZE}}},
 		Reason: fixed("CR: ptrace inside the app not supported yet"), Why: "EPERM: what Yama or a missing capability gives; debuggers report it"},

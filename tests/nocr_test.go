@@ -31,7 +31,6 @@ func TestNOCRCategories(t *testing.T) {
 		{"inotify", "CR: inotify not supported yet"},
 		{"memfd_secret", "CR: memfd_secret memory cannot be read"},
 		{"unshare", "CR: new namespaces (CLONE_NEWUTS) not supported yet"},
-		{"timer", "CR: POSIX timers not supported yet"},
 		{"ptrace", "CR: ptrace inside the app not supported yet"},
 		{"personality", "CR: personality(ADDR_NO_RANDOMIZE) not supported yet"},
 		{"keyctl", "CR: kernel keyrings not supported yet"},
@@ -70,7 +69,7 @@ func pidOr(m []string) string {
 func TestNOCRHarmlessCalls(t *testing.T) {
 	requireRoot(t)
 	b := compileC(t, "nocr", false)
-	for _, mode := range []string{"socket_unix", "personality_query"} {
+	for _, mode := range []string{"socket_unix", "personality_query", "timer"} {
 		code, out, stderr := run(t, opts{}, "--", b, mode)
 		if code != 0 || strings.Contains(stderr, "NOCR") {
 			t.Errorf("%s: code %d out %q: unexpected NOCR:\n%s", mode, code, out, stderr)
@@ -170,7 +169,7 @@ func TestNOCRDenyPolicy(t *testing.T) {
 	requireRoot(t)
 	b := compileC(t, "nocr", false)
 	for _, tc := range []struct{ mode, errno string }{
-		{"socket_inet", "EACCES"}, {"io_uring", "ENOSYS"}, {"timer", "ENOSYS"},
+		{"socket_inet", "EACCES"}, {"io_uring", "ENOSYS"},
 		{"unshare", "EPERM"}, {"perf", "EACCES"}, {"inotify", "ENOSYS"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {

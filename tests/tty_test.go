@@ -144,3 +144,49 @@ func waitInBackground(t *testing.T, cmd *exec.Cmd) chan struct{} {
 	t.Cleanup(func() { cmd.Process.Kill(); <-done })
 	return done
 }
+
+// An app checkpointed on a terminal and restored by an interactive shell on
+// the same terminal: it is the foreground job again, Ctrl-C reaches it, and
+// Ctrl-Z/fg work as before the checkpoint.
+func TestTerminalRestore(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	requireCR(t, "checkpoint", "restore")
+	b := compileC(t, "basics", false)
+	m, s := openPTY(t)
+	rt := runtimeDir(t)
+	store := t.TempDir() + "/ck"
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-i")
+	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt, "PS1=$ ", "TERM=dumb")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitInBackground(t, cmd)
+	p := readPTY(m)
+	at := p.wait(t, "$ ", 0)
+	fmt.Fprintf(m, "%s --dir %s -- %s tty; echo run-exit=$?\n", crrunBin, store, b)
+	at = p.wait(t, "READY", at)
+	if code, out, errOut := crClient(t, rt, 30*time.Second, "checkpoint", "--exit"); code != 0 {
+		t.Fatalf("checkpoint --exit: exit %d\n%s%s", code, out, errOut)
+	}
+	at = p.wait(t, "run-exit=75", at)
+	at = p.wait(t, "$ ", at)
+	fmt.Fprintf(m, "%s restore %s; echo restore-exit=$?\n", crrunBin, store)
+	at = p.wait(t, "restored", at)
+	time.Sleep(300 * time.Millisecond)
+	m.Write([]byte{3}) // Ctrl-C: the restored app has the foreground
+	at = p.wait(t, "got INT", at)
+	m.Write([]byte{26}) // Ctrl-Z
+	at = p.wait(t, "Stopped", at)
+	at = p.wait(t, "$ ", at)
+	fmt.Fprintf(m, "fg\n")
+	time.Sleep(300 * time.Millisecond)
+	m.Write([]byte{3})
+	at = p.wait(t, "got INT", at)
+	p.wait(t, "restore-exit=0", at)
+	fmt.Fprintf(m, "exit\n")
+}
