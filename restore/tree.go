@@ -191,10 +191,13 @@ func Release(tr *ptrace.Tracer, res *TreeResult) error {
 	if res.stop != nil {
 		res.stop()
 	}
+	// Children first: a released process may at once kill another (the
+	// main process ending its helpers), which then vanishes under us:
+	// that is the app's doing, not a failure.
 	var errs []error
-	for _, p := range res.Procs {
-		for _, tid := range p.Tids {
-			if err := tr.Detach(tid, 0); err != nil {
+	for i := len(res.Procs) - 1; i >= 0; i-- {
+		for _, tid := range res.Procs[i].Tids {
+			if err := tr.Detach(tid, 0); err != nil && !errors.Is(err, ptrace.ErrVanished) {
 				errs = append(errs, err)
 			}
 		}
