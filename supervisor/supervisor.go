@@ -124,6 +124,10 @@ func (s *Supervisor) run() (Exit, error) {
 	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1}
 	if s.plan != nil {
 		icfg.Stub, icfg.MainNsPid, icfg.LastPid = true, s.plan.proc.PID, s.plan.lastPid
+		// The stub must not take the terminal: it dies, and crrun gives the
+		// terminal to the restored process group itself (giveTerminal
+		// only does so while crrun holds it).
+		icfg.Foreground = false
 	}
 	icfgJSON, _ := json.Marshal(icfg)
 	cmd := exec.Command("/proc/self/exe", append([]string{InitArg, string(icfgJSON), s.cfg.Path}, s.cfg.Argv...)...)

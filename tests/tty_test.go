@@ -175,7 +175,7 @@ func TestTerminalRestore(t *testing.T) {
 	}
 	at = p.wait(t, "run-exit=75", at)
 	at = p.wait(t, "$ ", at)
-	fmt.Fprintf(m, "%s restore %s; echo restore-exit=$?\n", crrunBin, store)
+	fmt.Fprintf(m, "%s restore %s\n", crrunBin, store)
 	at = p.wait(t, "restored", at)
 	time.Sleep(300 * time.Millisecond)
 	m.Write([]byte{3}) // Ctrl-C: the restored app has the foreground
@@ -187,6 +187,8 @@ func TestTerminalRestore(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	m.Write([]byte{3})
 	at = p.wait(t, "got INT", at)
-	p.wait(t, "restore-exit=0", at)
+	at = p.wait(t, "$ ", at)
+	fmt.Fprintf(m, "echo fg-exit=$?\n")
+	p.wait(t, "fg-exit=0", at)
 	fmt.Fprintf(m, "exit\n")
 }
