@@ -104,7 +104,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		ft.thaw(tr)
 		if attempt >= vforkRetries {
 			return "", st, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: child, Kind: "vfork", Fd: -1,
-				Reason: fmt.Sprintf("CR: vfork child %d of %d has not exec'd yet (waited %v): retry later", child, parent,
+				Reason: fmt.Sprintf("CR: process %d shares the memory of its parent %d (a vfork child that has not exec'd yet after %v, or clone(CLONE_VM)): not supported yet", child, parent,
 					time.Duration(vforkRetries)*25*time.Millisecond)}}}
 		}
 		time.Sleep(25 * time.Millisecond)

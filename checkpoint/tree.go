@@ -103,8 +103,9 @@ func (ft *frozenTree) live() []int {
 
 // kcmp type constants (include/uapi/linux/kcmp.h).
 const (
-	kcmpFile = 0
-	kcmpVM   = 1
+	kcmpFile  = 0
+	kcmpVM    = 1
+	kcmpFiles = 2
 )
 
 func kcmp(pid1, pid2, typ int, a, b uintptr) (int, error) {
@@ -210,6 +211,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		procs = append(procs, p)
 		slog.Debug("checkpoint: process saved", "pid", p.PID, "took", time.Since(t0))
 	}
+	if err := t.checkShared(ft); err != nil {
+		return nil, err
+	}
 	if err := t.checkGroups(procs); err != nil {
 		return nil, err
 	}
@@ -267,6 +271,25 @@ func (t *tree) ids(p *image.Process, st *procfs.ProcStat, status *procfs.ProcSta
 		p.SID = status.NSsid[n-1]
 	}
 	p.NSPID = status.NSpid
+}
+
+// checkShared refuses a process that shares its parent's fd table (clone
+// with CLONE_FILES but not CLONE_THREAD): restore gives every process its
+// own.
+func (t *tree) checkShared(ft *frozenTree) error {
+	for _, pid := range ft.live() {
+		st, err := procfs.Stat(pid)
+		if err != nil || ft.frozen[st.PPid] == nil {
+			continue
+		}
+		if r, err := kcmp(st.PPid, pid, kcmpFiles, 0, 0); err == nil && r == 0 {
+			child, _ := t.ns(pid)
+			parent, _ := t.ns(st.PPid)
+			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: pid, Kind: "clone_files", Fd: -1,
+				Reason: fmt.Sprintf("CR: process %d shares its parent %d's fd table (clone(CLONE_FILES)): not supported yet", child, parent)}}}
+		}
+	}
+	return nil
 }
 
 // checkGroups refuses process groups and sessions restore cannot rebuild: a
