@@ -95,6 +95,10 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	var ft *frozenTree
 	for attempt := 0; ; attempt++ {
 		if ft, err = freezeTree(tr, req.List); err != nil {
+			if errors.Is(err, errRetry) && attempt < vforkRetries {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
 			return "", st, err
 		}
 		child, parent := ft.vforkChild()

@@ -16,6 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// errRetry marks a freeze that met a transient state (a process exiting):
+// Dump thaws everything and tries again a little later.
+var errRetry = errors.New("the app is changing (a process is exiting)")
+
 // frozenTree is every process of the app, stopped.
 type frozenTree struct {
 	order  []int // host pids, parents before children, the main process first
@@ -67,7 +71,7 @@ func freezeTree(tr *ptrace.Tracer, list func() []int) (*frozenTree, error) {
 			ft.frozen[pid] = f
 			added = true
 			if len(f.Zombies) > 0 {
-				return fail(fmt.Errorf("pid %d has exiting threads %v: retry", pid, f.Zombies))
+				return fail(fmt.Errorf("%w: pid %d has exiting threads %v", errRetry, pid, f.Zombies))
 			}
 		}
 		if !added {
