@@ -9,6 +9,7 @@ import (
 	"crrun/image"
 	"crrun/internal/procfs"
 	"crrun/internal/ptrace"
+	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )
@@ -105,9 +106,17 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 				// namespace; an ordinary user stats the path and checks it
 				// is still the mapped inode.
 				if m.Deleted {
-					return vdso, fmt.Errorf("%s: the mapped file was deleted and its content cannot be read without root: %w", where, err)
-				}
-				if err := unix.Stat(m.Path, &st); err != nil {
+					// Another way in: an fd of the app on the same inode.
+					fdPath, ok := d.t.fdOn(m.Dev.Major, m.Dev.Minor, m.Inode)
+					if !ok {
+						return vdso, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "deleted_mapping", Fd: -1,
+							Reason: fmt.Sprintf("CR: %s: a deleted file or memfd mapped with no fd open on it can only be read as root (/proc/PID/map_files needs CAP_CHECKPOINT_RESTORE)", where)}}}
+					}
+					mf = fdPath
+					if err := unix.Stat(mf, &st); err != nil {
+						return vdso, fmt.Errorf("%s: stat %s: %w", where, mf, err)
+					}
+				} else if err := unix.Stat(m.Path, &st); err != nil {
 					return vdso, fmt.Errorf("%s: stat: %w", where, err)
 				}
 				if st.Ino != m.Inode || unix.Major(st.Dev) != m.Dev.Major || unix.Minor(st.Dev) != m.Dev.Minor {

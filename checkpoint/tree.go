@@ -147,6 +147,7 @@ type tree struct {
 	shmem    map[fileKey][]span // offsets of shared memory objects already saved
 	fds      []fdRef            // every fd of every process, for linking
 	procs    map[int]*image.Process
+	live     []int // host pids of the frozen processes
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -191,6 +192,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	var procs []*image.Process
 	var vdso image.VDSO
 	t0 := time.Now()
+	t.live = ft.live()
 	for _, pid := range ft.order {
 		var p *image.Process
 		if zst := ft.zombie[pid]; zst != nil {
@@ -451,6 +453,26 @@ func (t *tree) saveBlobOnce(name, path string) error {
 	}
 	t.blobs[name] = true
 	return nil
+}
+
+// fdOn finds an fd of the app on inode (major:minor, ino) and returns its
+// /proc path (an ordinary user can open /proc/PID/fd/N of a process it
+// traces, unlike /proc/PID/map_files).
+func (t *tree) fdOn(major, minor uint32, ino uint64) (string, bool) {
+	for _, pid := range t.live {
+		fds, err := procfs.Fds(pid)
+		if err != nil {
+			continue
+		}
+		for _, e := range fds {
+			link := fmt.Sprintf("/proc/%d/fd/%d", pid, e.Num)
+			var st unix.Stat_t
+			if unix.Stat(link, &st) == nil && st.Ino == ino && unix.Major(st.Dev) == major && unix.Minor(st.Dev) == minor {
+				return link, true
+			}
+		}
+	}
+	return "", false
 }
 
 // inodeBlob names the blob of a deleted file or memfd by its inode, so that

@@ -249,7 +249,10 @@ func TestGoProgram(t *testing.T) {
 // own ids, sees them, and has no capabilities; checkpoint and restore keep
 // its pid and work the same. (Run as nobody; skipped where user namespaces
 // are disabled.)
-func TestUnprivileged(t *testing.T) {
+// nobodyEnv gives a directory nobody may write and a command runner for a
+// copy of crrun run as nobody (uid 65534) there, with its own runtime dir.
+func nobodyEnv(t *testing.T) (string, func(args ...string) *exec.Cmd) {
+	t.Helper()
 	requireRoot(t) // to switch to another uid
 	if b, _ := os.ReadFile("/proc/sys/user/max_user_namespaces"); strings.TrimSpace(string(b)) == "0" {
 		t.Skip("user namespaces are disabled on this machine")
@@ -266,12 +269,16 @@ func TestUnprivileged(t *testing.T) {
 	if data, err := os.ReadFile(crrunBin); err != nil || os.WriteFile(bin, data, 0o755) != nil {
 		t.Fatalf("copy crrun: %v", err)
 	}
-	asNobody := func(args ...string) *exec.Cmd {
+	return dir, func(args ...string) *exec.Cmd {
 		cmd := execAs(65534, bin, args...)
 		cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
 		cmd.Dir = dir
 		return cmd
 	}
+}
+
+func TestUnprivileged(t *testing.T) {
+	dir, asNobody := nobodyEnv(t)
 	out, err := asNobody("--", "sh", "-c", "id -u; grep -E '^(CapEff|NSpid)' /proc/self/status").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "65534\n") || !strings.Contains(string(out), "CapEff:\t0000000000000000") {
 		t.Fatalf("run as nobody: %v\n%s", err, out)
