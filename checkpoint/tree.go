@@ -220,9 +220,6 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	if err := t.checkShared(ft); err != nil {
 		return nil, err
 	}
-	if err := t.checkGroups(procs); err != nil {
-		return nil, err
-	}
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}
@@ -293,27 +290,6 @@ func (t *tree) checkShared(ft *frozenTree) error {
 			parent, _ := t.ns(st.PPid)
 			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: pid, Kind: "clone_files", Fd: -1,
 				Reason: fmt.Sprintf("CR: process %d shares its parent %d's fd table (clone(CLONE_FILES)): not supported yet", child, parent)}}}
-		}
-	}
-	return nil
-}
-
-// checkGroups refuses process groups and sessions restore cannot rebuild: a
-// group or session whose leader is gone (setpgid can only join a group that
-// has a member, and setsid makes the caller the leader).
-func (t *tree) checkGroups(procs []*image.Process) error {
-	inImage := map[int]*image.Process{}
-	for _, p := range procs {
-		inImage[p.PID] = p
-	}
-	for _, p := range procs {
-		if p.PGID != 0 && inImage[p.PGID] == nil {
-			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: p.PID, Kind: "process_group", Fd: -1,
-				Reason: fmt.Sprintf("CR: process group %d of pid %d has no leader any more (it exited and was reaped): not supported yet", p.PGID, p.PID)}}}
-		}
-		if p.SID != 0 && inImage[p.SID] == nil {
-			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: p.PID, Kind: "session", Fd: -1,
-				Reason: fmt.Sprintf("CR: session %d of pid %d has no leader any more: not supported yet", p.SID, p.PID)}}}
 		}
 	}
 	return nil

@@ -89,7 +89,8 @@ type treeRestorer struct {
 	blobs   map[string]string // blob name → recreated file
 	cleanup []func()
 
-	epolls map[int]bool // epoll descriptions whose interest list is filled
+	epolls  map[int]bool      // epoll descriptions whose interest list is filled
+	helpers map[int]*restorer // stand-ins for gone session and group leaders, by pid
 
 	listener int
 	respond  sync.WaitGroup
@@ -122,6 +123,9 @@ func Tree(req TreeRequest) (res *TreeResult, err error) {
 				if r.pid != 0 {
 					_ = unix.Kill(r.pid, unix.SIGKILL)
 				}
+			}
+			for _, h := range t.helpers {
+				_ = unix.Kill(h.pid, unix.SIGKILL)
 			}
 		}
 	}()
@@ -272,6 +276,25 @@ func (t *treeRestorer) createTree() error {
 			return err
 		}
 	}
+	// Sessions whose leader is gone (a daemon's double fork): a helper
+	// with the leader's pid, child of crrun's init, calls setsid; their
+	// members without a parent in the app are cloned from it.
+	inImage := map[int]bool{}
+	for _, p := range t.procs {
+		inImage[p.PID] = true
+	}
+	for _, p := range t.procs {
+		if p.SID != 0 && !inImage[p.SID] && t.helpers[p.SID] == nil {
+			h, err := t.helper(t.root, p.SID, "session")
+			if err != nil {
+				return err
+			}
+			if _, err := h.inj(h.pid, "setsid", unix.SYS_SETSID); err != nil {
+				return fmt.Errorf("helper for session %d: %w", p.SID, err)
+			}
+			h.p.SID, h.p.PGID = p.SID, p.SID
+		}
+	}
 	for _, p := range t.procs {
 		if p == t.root.p {
 			continue
@@ -280,6 +303,9 @@ func (t *treeRestorer) createTree() error {
 		flags, exitSig := uint64(0), uint64(p.ExitSignal)
 		if parent == nil {
 			parent, flags, exitSig = t.root, unix.CLONE_PARENT, 0
+			if h := t.helpers[p.SID]; h != nil {
+				parent = h
+			}
 		}
 		if parent.p.Zombie != nil {
 			return fmt.Errorf("pid %d: its parent %d is a zombie", p.PID, p.PPID)
@@ -309,9 +335,78 @@ func (t *treeRestorer) createTree() error {
 	return nil
 }
 
+// helper clones a stand-in for a session or group leader that is gone, with
+// its pid, from creator with CLONE_PARENT: its parent is the creator's (crrun's
+// init, which reaps it when it exits after the members have joined).
+func (t *treeRestorer) helper(creator *restorer, pid int, what string) (*restorer, error) {
+	h := &restorer{t: t, tr: t.tr, p: &image.Process{PID: pid, SID: creator.p.SID}, tids: map[int]int{}, scratch: t.scratch}
+	h.pid = creator.pid
+	host, err := h.cloneWithTid(creator.pid, "pid", pid, unix.CLONE_PARENT, 0)
+	if err != nil {
+		return nil, fmt.Errorf("helper for %s %d: %w", what, pid, err)
+	}
+	h.pid = host
+	if err := t.tr.SetSyscallInsn(host, uintptr(t.scratch)); err != nil {
+		return nil, err
+	}
+	if t.helpers == nil {
+		t.helpers = map[int]*restorer{}
+	}
+	t.helpers[pid] = h
+	slog.Debug("restore: helper created", "for", what, "pid", pid, "host_pid", host)
+	return h, nil
+}
+
+// groupHelpers makes a helper lead each process group whose leader is gone,
+// in the group's session: cloned from a process of that session whose parent
+// is crrun's init (or the session's helper).
+func (t *treeRestorer) groupHelpers() error {
+	inImage := map[int]bool{}
+	for _, p := range t.procs {
+		inImage[p.PID] = true
+	}
+	for _, p := range t.procs {
+		if p.PGID == 0 || inImage[p.PGID] || t.helpers[p.PGID] != nil {
+			continue
+		}
+		creator := t.helpers[p.SID]
+		for _, q := range t.procs {
+			if creator == nil && q.Zombie == nil && q.SID == p.SID && !inImage[q.PPID] {
+				creator = t.by[q.PID]
+			}
+		}
+		if creator == nil {
+			return fmt.Errorf("CR: process group %d (of pid %d) has no leader any more and no process of its session %d is a child of crrun's init to recreate one: not supported yet", p.PGID, p.PID, p.SID)
+		}
+		h, err := t.helper(creator, p.PGID, "process group")
+		if err != nil {
+			return err
+		}
+		if _, err := h.inj(h.pid, "setpgid", unix.SYS_SETPGID, 0, 0); err != nil {
+			return fmt.Errorf("helper for process group %d: %w", p.PGID, err)
+		}
+	}
+	return nil
+}
+
+// endHelpers lets the helpers exit; crrun's init reaps them.
+func (t *treeRestorer) endHelpers() error {
+	for pid, h := range t.helpers {
+		_, _ = t.tr.Inject(h.pid, unix.SYS_EXIT_GROUP, 0) // never returns
+		if err := t.waitGone(h.pid, pid); err != nil {
+			return fmt.Errorf("helper %d: %w", pid, err)
+		}
+		delete(t.helpers, pid)
+	}
+	return nil
+}
+
 // groups puts every process in its process group: leaders first, then the
 // members (setpgid joins an existing group of the same session only).
 func (t *treeRestorer) groups() error {
+	if err := t.groupHelpers(); err != nil {
+		return err
+	}
 	for pass := 0; pass < 2; pass++ {
 		for _, p := range t.procs {
 			if p.PGID == 0 || (p.PGID == p.PID) != (pass == 0) || p.SID == p.PID {
@@ -327,7 +422,7 @@ func (t *treeRestorer) groups() error {
 			}
 		}
 	}
-	return nil
+	return t.endHelpers()
 }
 
 // zombies makes each zombie exit again as it did, then consumes the signal

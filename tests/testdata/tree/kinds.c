@@ -6,7 +6,9 @@
  *   processes, shared anonymous memory, a timerfd in an epoll set, a
  *   signalfd, an eventfd written by a child, a POSIX timer (SIGEV_SIGNAL,
  *   periodic) and a disarmed SIGEV_NONE one with a known id, a FIFO with
- *   bytes buffered, dup'd fds sharing one offset, an O_NONBLOCK pipe end.
+ *   bytes buffered, dup'd fds sharing one offset, an O_NONBLOCK pipe end,
+ *   a daemon (double fork: its session's leader is gone) and a process
+ *   group whose leader exited and was reaped.
  * stdout: "PASS" or "FAIL: ..." lines, then FAIL. stderr: "kinds: pid=N",
  * "kinds: running", "kinds: end pid=N".
  */
@@ -84,6 +86,32 @@ int main(int argc, char **argv) {
 	pipe2(np, O_NONBLOCK);
 	write(np[1], "nb", 2);
 
+	/* A daemon: the session leader forks it and exits; it reports its ids. */
+	pid_t d1 = fork();
+	if (d1 == 0) {
+		setsid();
+		if (fork() == 0) {
+			for (;;) {
+				shared[1] = getsid(0);
+				shared[2] = getpgid(0);
+				shared[3] = getppid();
+				shared[4] = getpid();
+				usleep(10000);
+			}
+		}
+		_exit(0);
+	}
+	waitpid(d1, 0, 0);
+	/* A group whose leader is gone: A leads it, B joins, A exits. */
+	pid_t ga = fork();
+	if (ga == 0) { setpgid(0, 0); usleep(100000); _exit(0); }
+	setpgid(ga, ga);
+	pid_t gb = fork();
+	if (gb == 0) { setpgid(0, ga); for (;;) pause(); }
+	setpgid(gb, ga);
+	waitpid(ga, 0, 0);
+	while (!shared[4]) usleep(1000);
+
 	pid_t z = fork();
 	if (z == 0) _exit(42);
 	pid_t k = fork();
@@ -137,6 +165,9 @@ int main(int argc, char **argv) {
 	CHECK(getsid(s) == s, "setsid child: sid %d", getsid(s));
 	CHECK(getpgid(g) == g, "setpgid child: pgid %d", getpgid(g));
 	CHECK(*shared == 100, "shared counter %ld", (long)*shared);
+	CHECK(shared[1] == d1 && shared[2] == d1 && shared[3] == 1, "daemon: sid %ld pgid %ld ppid %ld, want %d %d 1",
+	      (long)shared[1], (long)shared[2], (long)shared[3], (int)d1, (int)d1);
+	CHECK(getpgid(gb) == ga, "group without leader: pgid %d, want %d", getpgid(gb), (int)ga);
 	CHECK(!strcmp(mm + 100, "child wrote"), "memfd mapping holds '%s'", mm + 100);
 	char rb[64] = {0};
 	pread(mfd, rb, sizeof text, 0);
@@ -166,6 +197,9 @@ int main(int argc, char **argv) {
 	(void)t1s;
 	kill(s, SIGKILL);
 	kill(g, SIGKILL);
+	kill(gb, SIGKILL);
+	kill((pid_t)shared[4], SIGKILL);
+	waitpid(gb, 0, 0);
 	waitpid(s, 0, 0);
 	waitpid(g, 0, 0);
 	fprintf(stderr, "kinds: end pid=%d\n", (int)getpid());
