@@ -2,10 +2,14 @@
 # bench/crbench.sh — checkpoint/restore benchmark (the second step of `make bench`).
 #
 # Builds bench/crbench (Go) into a temp dir and runs it from the repository
-# root; crbench compiles bench/memhog.c, measures checkpoint and restore of
-# memhog under crrun against this machine's raw limits, prints the report and,
-# with --write-docs, rewrites the checkpoint section of docs/benchmarks.md.
-# `bash bench/crbench.sh --help` lists the knobs (CRBENCH_REPS, CRBENCH_DIR, …).
+# root; crbench compiles bench/memhog.c, threadhog.c and treehog.c, measures
+# checkpoint and restore of them under crrun (memory sizes, 250-1000 threads,
+# 4- and 16-process trees) against this machine's raw limits, prints the
+# report and, with --write-docs, rewrites the sections of docs/benchmarks.md
+# of the groups that ran. `bash bench/crbench.sh --help` lists the knobs
+# (CRBENCH_CASES, CRBENCH_SKIP, CRBENCH_REPS, CRBENCH_DIR, …), e.g.
+#   CRBENCH_CASES=threads bash bench/crbench.sh     # only the thread cases
+#   CRBENCH_SKIP="threads tree" make bench          # only memhog's
 #
 # crbench kills and reaps everything it starts and removes its checkpoint
 # directories on every exit path; this wrapper forwards INT/TERM/HUP to it,

@@ -2,9 +2,17 @@
 // machine's raw limits. Run it through bench/crbench.sh (make bench), which
 // builds it and passes --root; --help lists the knobs.
 //
-// For every case (dense random memory of 256 MiB, 1 GiB, 4 GiB with 1 and 8
-// threads, and a 4 GiB MAP_NORESERVE map with 16 MiB touched) and every
-// repetition it:
+// Three groups of cases:
+//
+//   - memhog: dense random memory of 256 MiB, 1 GiB, 4 GiB with 1 and 8
+//     threads, and a 4 GiB MAP_NORESERVE map with 16 MiB touched (below);
+//   - threads: bench/threadhog.c with 250, 500 and 1000 blocking threads
+//     (scenarios.go);
+//   - tree: bench/treehog.c, 4 and 16 processes of 256 MiB each
+//     (scenarios.go); a crrun that refuses process trees is reported as "not
+//     supported by this build", not as a failure.
+//
+// For every memhog case and every repetition it:
 //
 //  1. runs `crrun --dir STORE -- memhog …` and waits until memhog has filled
 //     its memory and its threads are rewriting it;
@@ -47,22 +55,48 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+type caseKind int
+
+const (
+	kindMemhog  caseKind = iota
+	kindThreads          // threadhog: threads = worker threads
+	kindTree             // treehog: procs processes of mib MiB each
+)
+
+// groupNames name the kinds in CRBENCH_CASES and CRBENCH_SKIP.
+var groupNames = map[string]caseKind{"memhog": kindMemhog, "threads": kindThreads, "tree": kindTree}
+
 type caseDef struct {
 	name      string
-	mib       int // size of the map
-	threads   int
+	mib       int // size of the map (memhog); of each process's memory (tree)
+	threads   int // memhog's threads; threadhog's workers
 	sparseMiB int // touched MiB of a MAP_NORESERVE map; 0 = dense
+	kind      caseKind
+	procs     int // tree: processes, the main one included
 }
 
+// threadKiB is the stack data every threadhog worker fills and rewrites.
+const threadKiB = 64
+
 var allCases = []caseDef{
-	{"256m-1", 256, 1, 0}, {"256m-8", 256, 8, 0},
-	{"1g-1", 1024, 1, 0}, {"1g-8", 1024, 8, 0},
-	{"4g-1", 4096, 1, 0}, {"4g-8", 4096, 8, 0},
-	{"sparse", 4096, 1, 16},
+	{name: "256m-1", mib: 256, threads: 1}, {name: "256m-8", mib: 256, threads: 8},
+	{name: "1g-1", mib: 1024, threads: 1}, {name: "1g-8", mib: 1024, threads: 8},
+	{name: "4g-1", mib: 4096, threads: 1}, {name: "4g-8", mib: 4096, threads: 8},
+	{name: "sparse", mib: 4096, threads: 1, sparseMiB: 16},
+	{name: "threads-250", threads: 250, kind: kindThreads},
+	{name: "threads-500", threads: 500, kind: kindThreads},
+	{name: "threads-1000", threads: 1000, kind: kindThreads},
+	{name: "tree-4", mib: 256, procs: 4, kind: kindTree},
+	{name: "tree-16", mib: 256, procs: 16, kind: kindTree},
 }
 
 func (c caseDef) dataBytes() int64 {
-	if c.sparseMiB > 0 {
+	switch {
+	case c.kind == kindThreads:
+		return int64(c.threads) * threadKiB << 10
+	case c.kind == kindTree:
+		return int64(c.procs) * int64(c.mib) << 20
+	case c.sparseMiB > 0:
 		return int64(c.sparseMiB) << 20
 	}
 	return int64(c.mib) << 20
@@ -71,6 +105,12 @@ func (c caseDef) dataBytes() int64 {
 func (c caseDef) big() bool { return c.dataBytes() >= 4<<30 }
 
 func (c caseDef) desc() string {
+	switch c.kind {
+	case kindThreads:
+		return fmt.Sprintf("%d threads", c.threads)
+	case kindTree:
+		return fmt.Sprintf("%d processes × %s", c.procs, sizeName(c.mib))
+	}
 	if c.sparseMiB > 0 {
 		return fmt.Sprintf("sparse %s NORESERVE map, %d MiB touched", sizeName(c.mib), c.sparseMiB)
 	}
@@ -106,6 +146,7 @@ type repResult struct {
 
 type bench struct {
 	root, crrunSrc, crrun, memhog, cc string
+	threadhog, treehog                string
 	work, ckpt, rt                    string // binaries+logs, checkpoint stores, control sockets
 	reps, repsBig, rawMiB, progressMS int
 	timeout                           time.Duration
@@ -114,17 +155,19 @@ type bench struct {
 	src, buf                          []byte
 	env                               []string
 
-	raw        map[string][]float64
-	results    map[string][]repResult
-	checks     map[string][2]int // case -> {verifications passed, run}
-	skipped    map[string]string
-	errs       []string // failed repetitions and other errors
-	failures   []string // integrity failures
-	crrunNote  string
-	crrunBuilt time.Time // mtime of the crrun binary when it was copied
-	started    time.Time
-	loadStart  string
-	freeStart  int64
+	raw         map[string][]float64
+	results     map[string][]repResult
+	xresults    map[string][]xResult // threads and tree cases
+	checks      map[string][2]int    // case -> {verifications passed, run}
+	skipped     map[string]string
+	unsupported map[string]string // case -> what this crrun refused (tree cases)
+	errs        []string          // failed repetitions and other errors
+	failures    []string          // integrity failures
+	crrunNote   string
+	crrunBuilt  time.Time // mtime of the crrun binary when it was copied
+	started     time.Time
+	loadStart   string
+	freeStart   int64
 
 	cleanOnce sync.Once
 }
@@ -146,18 +189,29 @@ func envInt(name string, def int) (int, error) {
 const usage = `crbench — checkpoint/restore benchmark of crrun (entry point: bash bench/crbench.sh)
 
 Usage: bash bench/crbench.sh [--write-docs]
-  --write-docs  also rewrite the checkpoint section of docs/benchmarks.md
+  --write-docs  also rewrite, in docs/benchmarks.md, the section of every group
+                of cases that ran (checkpoint, checkpoint-threads,
+                checkpoint-tree); the others are left as they are
+Cases, in three groups:
+  memhog   256m-1 256m-8 1g-1 1g-8 4g-1 4g-8 sparse  (bench/memhog.c: MiB-threads)
+  threads  threads-250 threads-500 threads-1000      (bench/threadhog.c: N blocking
+           threads with 64 KiB of stack data each, verified thread by thread)
+  tree     tree-4 tree-16                            (bench/treehog.c: N processes
+           of 256 MiB each; reported "not supported by this build" when crrun
+           refuses process trees)
 Environment:
   CRRUN                crrun binary (default <repo>/bin/crrun; copied at start)
   CRBENCH_REPS         repetitions (default 3); also rounds of raw-limit measurements
-  CRBENCH_REPS_BIG     repetitions of the 4 GiB dense cases (default 1)
-  CRBENCH_CASES        cases to run (default "256m-1 256m-8 1g-1 1g-8 4g-1 4g-8 sparse")
+  CRBENCH_REPS_BIG     repetitions of the cases of 4 GiB or more: 4g-1 4g-8 tree-16 (default 1)
+  CRBENCH_CASES        cases or groups to run (default: all of them), e.g.
+                       CRBENCH_CASES=threads or CRBENCH_CASES="1g-8 tree"
+  CRBENCH_SKIP         cases or groups to leave out, e.g. CRBENCH_SKIP="threads tree"
   CRBENCH_DIR          where checkpoints and the raw write test go (default $TMPDIR or /tmp)
   CRBENCH_RAW_MIB      size of the raw-limit measurements (default 1024)
   CRBENCH_PROGRESS_MS  memhog's progress interval (default 5)
   CRBENCH_TIMEOUT      seconds before one step is given up (default 300)
-  CRBENCH_CORRUPT=1    memhog corrupts a word before verifying: tests that FAIL is loud
-  CC                   C compiler for bench/memhog.c (default gcc)
+  CRBENCH_CORRUPT=1    the apps corrupt a word before verifying: tests that FAIL is loud
+  CC                   C compiler for the apps (default gcc)
 The run skips a case, with a note, when the checkpoint file system has less
 than 3x its image size free or MemAvailable is short. Everything it starts is
 killed and reaped, and its directories removed, on every exit path.
@@ -210,7 +264,8 @@ func configure(root string, writeDocs bool) (*bench, error) {
 		return nil, fmt.Errorf("--root %s: no bench/memhog.c there", root)
 	}
 	b := &bench{root: root, writeDocs: writeDocs, raw: map[string][]float64{}, results: map[string][]repResult{},
-		checks: map[string][2]int{}, skipped: map[string]string{}}
+		xresults: map[string][]xResult{}, checks: map[string][2]int{}, skipped: map[string]string{},
+		unsupported: map[string]string{}}
 	b.crrunSrc = os.Getenv("CRRUN")
 	if b.crrunSrc == "" {
 		b.crrunSrc = filepath.Join(root, "bin", "crrun")
@@ -237,18 +292,64 @@ func configure(root string, writeDocs bool) (*bench, error) {
 	}
 	b.timeout = time.Duration(t) * time.Second
 	b.corrupt = os.Getenv("CRBENCH_CORRUPT") == "1"
-	if s := os.Getenv("CRBENCH_CASES"); s != "" {
-		for _, n := range strings.Fields(s) {
-			i := slices.IndexFunc(allCases, func(c caseDef) bool { return c.name == n })
-			if i < 0 {
-				return nil, fmt.Errorf("CRBENCH_CASES: unknown case %q", n)
-			}
-			b.cases = append(b.cases, allCases[i])
+	want := allCases
+	if s := os.Getenv("CRBENCH_CASES"); strings.TrimSpace(s) != "" {
+		sel, err := selectCases("CRBENCH_CASES", s)
+		if err != nil {
+			return nil, err
 		}
-	} else {
-		b.cases = allCases
+		want = sel
+	}
+	skip, err := selectCases("CRBENCH_SKIP", os.Getenv("CRBENCH_SKIP"))
+	if err != nil {
+		return nil, err
+	}
+	// In allCases' order: the rounds run them in this order.
+	for _, c := range allCases {
+		if slices.ContainsFunc(want, c.is) && !slices.ContainsFunc(skip, c.is) {
+			b.cases = append(b.cases, c)
+		}
+	}
+	if len(b.cases) == 0 {
+		return nil, errors.New("CRBENCH_CASES and CRBENCH_SKIP leave no case to run")
 	}
 	return b, nil
+}
+
+func (c caseDef) is(d caseDef) bool { return c.name == d.name }
+
+// selectCases parses a list of case and group names (space or comma separated).
+func selectCases(env, s string) ([]caseDef, error) {
+	var out []caseDef
+	for _, n := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if k, ok := groupNames[n]; ok {
+			for _, c := range allCases {
+				if c.kind == k {
+					out = append(out, c)
+				}
+			}
+			continue
+		}
+		i := slices.IndexFunc(allCases, func(c caseDef) bool { return c.name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("%s: unknown case or group %q (groups: memhog threads tree; cases: %s)", env, n, caseNames(allCases))
+		}
+		out = append(out, allCases[i])
+	}
+	return out, nil
+}
+
+// has says whether a case of kind k was selected.
+func (b *bench) has(k caseKind) bool {
+	return slices.ContainsFunc(b.cases, func(c caseDef) bool { return c.kind == k })
+}
+
+// needRaw says whether round needs the raw limits: a memhog or tree case
+// will run in it.
+func (b *bench) needRaw(round int) bool {
+	return slices.ContainsFunc(b.cases, func(c caseDef) bool {
+		return c.kind != kindThreads && round <= b.repsFor(c) && b.skipped[c.name] == "" && b.unsupported[c.name] == ""
+	})
 }
 
 func (b *bench) repsFor(c caseDef) int {
@@ -314,16 +415,16 @@ func (b *bench) run() int {
 		logf("%v", err)
 		return 1
 	}
-	logf("checkpoints go to %s (%s free); cases: %s; %d rep(s), %d for the 4 GiB dense cases",
+	logf("checkpoints go to %s (%s free); cases: %s; %d rep(s), %d for the cases of 4 GiB or more",
 		b.ckpt, fmtSize(float64(b.freeStart)), caseNames(b.cases), b.reps, b.repsBig)
 
-	rounds := b.reps
+	rounds := 0
 	for _, c := range b.cases {
 		rounds = max(rounds, b.repsFor(c))
 	}
 	for round := 1; round <= rounds; round++ {
 		halt()
-		if round <= b.reps {
+		if round <= b.reps && b.needRaw(round) {
 			logf("round %d/%d: raw limits (%d MiB)", round, rounds, b.rawMiB)
 			r, err := b.rawRound(round)
 			halt()
@@ -343,12 +444,19 @@ func (b *bench) run() int {
 			continue
 		}
 		for _, c := range b.cases {
-			if round > b.repsFor(c) || b.skipped[c.name] != "" {
+			if round > b.repsFor(c) || b.skipped[c.name] != "" || b.unsupported[c.name] != "" {
 				continue
 			}
 			if why := b.noRoom(c); why != "" {
 				b.skipped[c.name] = why
 				logf("%s: skipped: %s", c.name, why)
+				continue
+			}
+			if c.kind != kindMemhog {
+				logf("round %d/%d: %s", round, rounds, c.desc())
+				halt()
+				b.runScenario(c, round)
+				halt()
 				continue
 			}
 			logf("round %d/%d: %s, %d thread(s)", round, rounds, c.desc(), c.threads)
@@ -367,20 +475,23 @@ func (b *bench) run() int {
 	}
 	halt()
 	b.cleanup()
-	section := b.report()
-	fmt.Print(section)
 	rc := 0
-	if b.writeDocs {
-		if err := writeDocs(filepath.Join(b.root, "docs", "benchmarks.md"), section); err != nil {
+	docs := filepath.Join(b.root, "docs", "benchmarks.md")
+	for _, sec := range b.sections() {
+		fmt.Print(sec.body)
+		if !b.writeDocs {
+			continue
+		}
+		if err := writeDocs(docs, sec.mark, sec.intro, sec.body); err != nil {
 			logf("writing the docs: %v", err)
 			rc = 1
 		} else {
-			logf("wrote docs/benchmarks.md")
+			logf("wrote the %s section of docs/benchmarks.md", sec.mark)
 		}
 	}
 	if len(b.failures) > 0 {
 		bar := strings.Repeat("!", 72)
-		fmt.Fprintf(os.Stderr, "\n%s\ncrbench: INTEGRITY FAIL — memory differed after checkpoint or restore:\n", bar)
+		fmt.Fprintf(os.Stderr, "\n%s\ncrbench: INTEGRITY FAIL — memory or threads differed after checkpoint or restore:\n", bar)
 		for _, f := range b.failures {
 			fmt.Fprintf(os.Stderr, "  %s\n", f)
 		}
@@ -430,10 +541,15 @@ func (b *bench) setup() error {
 		return strings.HasPrefix(s, "CRRUN_RUNTIME_DIR=")
 	}), "CRRUN_RUNTIME_DIR="+b.rt)
 
-	b.memhog = filepath.Join(b.work, "memhog")
-	cc := exec.Command(b.cc, "-O2", "-Wall", "-Wextra", "-pthread", "-o", b.memhog, filepath.Join(b.root, "bench", "memhog.c"))
-	if out, err := cc.CombinedOutput(); err != nil {
-		return fmt.Errorf("compiling bench/memhog.c: %v\n%s", err, out)
+	for _, app := range []struct {
+		name string
+		bin  *string
+	}{{"memhog", &b.memhog}, {"threadhog", &b.threadhog}, {"treehog", &b.treehog}} {
+		*app.bin = filepath.Join(b.work, app.name)
+		cc := exec.Command(b.cc, "-O2", "-Wall", "-Wextra", "-pthread", "-o", *app.bin, filepath.Join(b.root, "bench", app.name+".c"))
+		if out, err := cc.CombinedOutput(); err != nil {
+			return fmt.Errorf("compiling bench/%s.c: %v\n%s", app.name, err, out)
+		}
 	}
 	b.src = randomBuf(chunk)
 	b.buf = make([]byte, chunk)
@@ -540,6 +656,8 @@ type ckptJSON struct {
 	TotalMS int64  `json:"total_ms"`
 	Bytes   int64  `json:"bytes"`
 	Threads int    `json:"threads"`
+	// Processes: engines that save process trees report it (0: absent).
+	Processes int `json:"processes"`
 }
 
 // verifyOutcome records the memhog's VERIFY line; an error if there is none.

@@ -12,25 +12,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	beginMark = "<!-- BEGIN checkpoint -->"
-	endMark   = "<!-- END checkpoint -->"
-	targetPct = 50 // checkpoint throughput >= 50 % of min(process_vm_readv, write+fdatasync)
-)
+// checkpoint throughput >= 50 % of min(process_vm_readv, write+fdatasync)
+const targetPct = 50
 
-// The section's heading and intro, used only when docs/benchmarks.md has no
-// checkpoint markers yet.
-const docsIntro = `
+// The memhog section's heading and intro, used only when docs/benchmarks.md
+// has no checkpoint markers yet (^ stands for a backquote).
+var docsIntro = strings.ReplaceAll(`
 ## Checkpoint and restore
 
-What ` + "`crrun checkpoint`" + ` and ` + "`crrun restore`" + ` cost, next to what this machine can
-move. ` + "`bench/crbench.sh`" + ` (the second step of ` + "`make bench`" + `) builds the Go driver
-` + "`bench/crbench`" + ` and ` + "`bench/memhog.c`" + `, an app that fills its memory with
+What ^crrun checkpoint^ and ^crrun restore^ cost, next to what this machine can
+move. ^bench/crbench.sh^ (the second step of ^make bench^) builds the Go driver
+^bench/crbench^ and ^bench/memhog.c^, an app that fills its memory with
 pseudo-random data and keeps every thread rewriting it under a running
 checksum. For each case (dense 256 MiB, 1 GiB and 4 GiB with 1 and 8 threads; a
 4 GiB MAP_NORESERVE map with 16 MiB touched) it runs memhog under
-` + "`crrun --dir`" + `, checkpoints it with ` + "`crrun checkpoint --json`" + ` while it runs, restores
-the image twice with ` + "`crrun restore`" + ` (evicted from the page cache, then cached),
+^crrun --dir^, checkpoints it with ^crrun checkpoint --json^ while it runs, restores
+the image twice with ^crrun restore^ (evicted from the page cache, then cached),
 timing each to the restored app's first progress line, and has memhog verify
 its memory after the checkpoint and after every restore: a FAIL is printed in
 bold here and makes the run exit 1. Each round first measures the raw limits
@@ -39,13 +36,17 @@ fresh pages) so that ratios compare numbers taken under the same load.
 
 Target (reported, not asserted): checkpoint throughput ≥ 50 % of the slower of
 process_vm_readv and write + fdatasync. Defaults: 3 repetitions, 1 for the
-4 GiB dense cases (` + "`CRBENCH_REPS`" + `, ` + "`CRBENCH_REPS_BIG`" + `), so that the run stays
-around 10 minutes; a case is skipped, with a note, when the checkpoint file
-system has less than 3× its image free. Everything the run starts is killed
-and reaped and its checkpoint directories removed, also on Ctrl-C. Other knobs:
-` + "`bash bench/crbench.sh --help`" + `. As above, the VM is shared and noisy: the
-"where the time goes" table says how long crrun waited for a CPU.
-`
+cases of 4 GiB or more (^CRBENCH_REPS^, ^CRBENCH_REPS_BIG^), so that the
+whole run, with the threads and process-tree cases of the next sections,
+stays well under 10 minutes; a case is skipped, with a note, when the
+checkpoint file system has less than 3× its image free. ^CRBENCH_CASES^ and
+^CRBENCH_SKIP^ take case names or the groups ^memhog^ (this section),
+^threads^ and ^tree^; ^--write-docs^ rewrites the section of every group that
+ran and leaves the others alone. Everything the run starts is killed and
+reaped and its checkpoint directories removed, on failures and Ctrl-C too.
+Other knobs: ^bash bench/crbench.sh --help^. As above, the VM is shared and
+noisy: the "where the time goes" table says how long crrun waited for a CPU.
+`, "^", "`")
 
 type stat struct {
 	n             int
@@ -202,7 +203,7 @@ func fsOf(dir string) string {
 
 func (b *bench) cmdline() string {
 	var env []string
-	for _, k := range []string{"CRBENCH_REPS", "CRBENCH_REPS_BIG", "CRBENCH_CASES", "CRBENCH_DIR", "CRBENCH_RAW_MIB",
+	for _, k := range []string{"CRBENCH_REPS", "CRBENCH_REPS_BIG", "CRBENCH_CASES", "CRBENCH_SKIP", "CRBENCH_DIR", "CRBENCH_RAW_MIB",
 		"CRBENCH_PROGRESS_MS", "CRBENCH_TIMEOUT", "CRBENCH_CORRUPT", "CRRUN"} {
 		if v := os.Getenv(k); v != "" {
 			if strings.ContainsAny(v, " \t") {
@@ -218,17 +219,49 @@ func (b *bench) cmdline() string {
 	return s
 }
 
-func (b *bench) report() string {
-	var w strings.Builder
-	p := func(format string, a ...any) { fmt.Fprintf(&w, format+"\n", a...) }
+// section is one marked section of docs/benchmarks.md.
+type section struct {
+	mark, intro, body string
+}
+
+// sections are the report, one section per group of cases that ran.
+func (b *bench) sections() []section {
+	var out []section
+	if b.has(kindMemhog) {
+		out = append(out, section{"checkpoint", docsIntro, b.report()})
+	}
+	if b.has(kindThreads) {
+		out = append(out, section{"checkpoint-threads", threadsIntro, b.threadsReport()})
+	}
+	if b.has(kindTree) {
+		out = append(out, section{"checkpoint-tree", treeIntro, b.treeReport()})
+	}
+	return out
+}
+
+// ofKind keeps the entries of list (failures, errors: "CASE rep N…") that
+// are about a case of kind k; those about no case are kept everywhere.
+func ofKind(list []string, k caseKind) []string {
+	var out []string
+	for _, e := range list {
+		name, _, _ := strings.Cut(e, " ")
+		i := slices.IndexFunc(allCases, func(c caseDef) bool { return c.name == name })
+		if i < 0 || allCases[i].kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// header writes the heading and the command/machine/crrun lines of a section.
+func (b *bench) header(p func(string, ...any), k caseKind, what string) {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	kernel := unix.ByteSliceToString(uts.Release[:])
-
 	p("### Latest measurement (%s)", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	p("")
-	if len(b.failures) > 0 {
-		p("**INTEGRITY FAILURE: memhog found its memory changed after a checkpoint or a restore (%d time(s)); see the notes.**", len(b.failures))
+	if f := ofKind(b.failures, k); len(f) > 0 {
+		p("**INTEGRITY FAILURE: %s after a checkpoint or a restore (%d time(s)); see the notes.**", what, len(f))
 		p("")
 	}
 	p("- Command: `%s` (took %s)", b.cmdline(), time.Since(b.started).Round(time.Second))
@@ -243,12 +276,30 @@ func (b *bench) report() string {
 		p("- crrun: %s (built %s, copied at the start of the run)", rel, b.crrunBuilt.UTC().Format("2006-01-02 15:04 MST"))
 	}
 	bigNote := ""
-	for _, c := range b.cases {
+	var big []string
+	for _, c := range b.casesOf(k) {
 		if c.big() && b.repsBig != b.reps {
-			bigNote = fmt.Sprintf(", %d for the 4 GiB dense cases (CRBENCH_REPS_BIG, to keep the run short)", b.repsBig)
+			if c.kind == kindMemhog {
+				big = append(big, fmt.Sprintf("%s with %d thread(s)", c.desc(), c.threads))
+			} else {
+				big = append(big, c.desc())
+			}
 		}
 	}
-	p("- Repetitions: %d%s; cells are medians, with (min–max) when there are several values; rounds interleave the cases and start with the raw limits.", b.reps, bigNote)
+	if len(big) > 0 {
+		bigNote = fmt.Sprintf(", %d for %s (CRBENCH_REPS_BIG, to keep the run short)", b.repsBig, strings.Join(big, ", "))
+	}
+	raw := " and start with the raw limits"
+	if k == kindThreads {
+		raw = ""
+	}
+	p("- Repetitions: %d%s; cells are medians, with (min–max) when there are several values; rounds interleave the cases%s.", b.reps, bigNote, raw)
+}
+
+func (b *bench) report() string {
+	var w strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&w, format+"\n", a...) }
+	b.header(p, kindMemhog, "memhog found its memory changed")
 	p("")
 
 	// Raw limits.
@@ -287,7 +338,7 @@ func (b *bench) report() string {
 	p("")
 	p("| case | threads | n | saved | image (du) | total | pause | throughput | ÷ readv | ÷ write+sync | target | result |")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
-	for _, c := range b.cases {
+	for _, c := range b.casesOf(kindMemhog) {
 		rs := b.results[c.name]
 		if why := b.skipped[c.name]; why != "" && len(rs) == 0 {
 			p("| %s | %d | 0 | skipped: %s | | | | | | | | |", c.desc(), c.threads, why)
@@ -324,7 +375,7 @@ func (b *bench) report() string {
 	p("")
 	p("| case | threads | checkpoint: total | pause | total − pause | app stall | crrun on CPU | crrun waiting for CPU | saved / pause | restore (warm): first progress | crrun on CPU | crrun waiting for CPU |")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-	for _, c := range b.cases {
+	for _, c := range b.casesOf(kindMemhog) {
 		rs := b.results[c.name]
 		if len(rs) == 0 {
 			continue
@@ -363,7 +414,7 @@ func (b *bench) report() string {
 	p("")
 	p("| case | threads | n | first progress, cold cache | first progress, warm cache | crrun's took= (cold / warm) | warm rate | ÷ memcpy fresh | ÷ writev fresh | integrity checks |")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
-	for _, c := range b.cases {
+	for _, c := range b.casesOf(kindMemhog) {
 		rs := b.results[c.name]
 		ck := b.checks[c.name]
 		integ := "–"
@@ -426,7 +477,7 @@ func (b *bench) report() string {
 	p("- Integrity: memhog keeps a checksum of every thread's part of its memory while rewriting it; on SIGUSR2 it verifies all of it and prints PASS or FAIL. Checked in the original app after each checkpoint (it kept running) and in every restored app.")
 	p("- Sparse case: a 4 GiB MAP_NORESERVE map with one touched page every 1 MiB (4096 pages, 16 MiB), so the checkpoint walks 1 Mi page-table entries for 16 MiB of data; memhog also checks that untouched pages still read zero.")
 	var fills []string
-	for _, c := range b.cases {
+	for _, c := range b.casesOf(kindMemhog) {
 		if rs := b.results[c.name]; len(rs) > 0 {
 			fills = append(fills, fmt.Sprintf("%s×%d %s", strings.TrimPrefix(c.desc(), "dense "), c.threads,
 				fmtMS(stats(collect(rs, func(r repResult) float64 { return r.fillMS })).med)))
@@ -441,22 +492,27 @@ func (b *bench) report() string {
 	if b.crrunNote != "" {
 		p("- %s", b.crrunNote)
 	}
-	for _, c := range b.cases {
+	for _, c := range b.casesOf(kindMemhog) {
 		if why := b.skipped[c.name]; why != "" {
 			p("- %s, %d thread(s) skipped: %s.", c.desc(), c.threads, why)
 		}
 	}
-	for _, f := range b.failures {
+	b.problems(p, kindMemhog)
+	return w.String()
+}
+
+// problems lists the integrity failures and errors of kind k's cases.
+func (b *bench) problems(p func(string, ...any), k caseKind) {
+	for _, f := range ofKind(b.failures, k) {
 		p("- **INTEGRITY FAIL** %s", f)
 	}
-	for _, g := range groupErrors(b.errs) {
+	for _, g := range groupErrors(ofKind(b.errs, k)) {
 		if len(g.tags) > 1 {
 			p("- Error, %d times (%s), the first: %s", len(g.tags), strings.Join(g.tags, ", "), g.first)
 		} else {
 			p("- Error: %s", g.first)
 		}
 	}
-	return w.String()
 }
 
 var (
@@ -512,19 +568,20 @@ func thp() string {
 	return s
 }
 
-// writeDocs replaces the checkpoint section of the docs file, adding the
+// writeDocs replaces the section marked mark of the docs file, adding the
 // section (heading, intro, markers) at the end when it has none.
-func writeDocs(path, section string) error {
+func writeDocs(path, mark, intro, section string) error {
 	data, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	doc := string(data)
+	beginMark, endMark := "<!-- BEGIN "+mark+" -->", "<!-- END "+mark+" -->"
 	if !strings.Contains(doc, beginMark) || !strings.Contains(doc, endMark) {
 		if doc != "" && !strings.HasSuffix(doc, "\n") {
 			doc += "\n"
 		}
-		doc += docsIntro + "\n" + beginMark + "\n" + endMark + "\n"
+		doc += intro + "\n" + beginMark + "\n" + endMark + "\n"
 	}
 	i := strings.Index(doc, beginMark) + len(beginMark)
 	j := strings.Index(doc, endMark)
