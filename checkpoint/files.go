@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,6 +111,14 @@ func (d *dumper) files(p *image.Process) error {
 			if err := d.t.saveBlobOnce(fd.Blob, link); err != nil {
 				return fmt.Errorf("%s: save the memfd's content: %w", where, err)
 			}
+		case procfs.KindInotify:
+			fd.Kind = image.FDInotify
+			in, err := inotifyWatches(info.Inotify)
+			if err != nil {
+				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "inotify", Fd: e.Num,
+					Reason: fmt.Sprintf("CR: inotify (fd %d): %v", e.Num, err)}}}
+			}
+			fd.Inotify = in
 		case procfs.KindPidfd:
 			pi := info.Pidfd
 			if pi == nil || pi.Pid <= 0 {
@@ -188,4 +197,52 @@ func pickStdio(ks []int, fd int, flags uint32) int {
 		}
 	}
 	return ks[0]
+}
+
+// inotifyWatches resolves each watch's file handle to a path: the mount of
+// its device (crrun's mountinfo: the app's mounts are crrun's but /proc),
+// open_by_handle_at (CAP_DAC_READ_SEARCH: root only), readlink.
+func inotifyWatches(ws []procfs.InotifyWatch) (*image.Inotify, error) {
+	in := &image.Inotify{}
+	mounts := map[procfs.Dev]string{}
+	if mi, err := procfs.MountInfo(os.Getpid()); err == nil {
+		for _, m := range mi { // a mount of the whole filesystem reaches every handle
+			if _, ok := mounts[m.Dev]; !ok || m.Root == "/" {
+				mounts[m.Dev] = m.MountPoint
+			}
+		}
+	}
+	for _, w := range ws {
+		mp, ok := mounts[w.Sdev]
+		if !ok {
+			return nil, fmt.Errorf("watch %d: no mount of device %d:%d", w.WD, w.Sdev.Major, w.Sdev.Minor)
+		}
+		if len(w.Handle.Bytes) == 0 {
+			return nil, fmt.Errorf("watch %d: the filesystem of %s gives no file handle", w.WD, mp)
+		}
+		mfd, err := unix.Open(mp, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) // not O_PATH: open_by_handle_at refuses it
+		if err != nil {
+			return nil, fmt.Errorf("watch %d: open mount %s: %w", w.WD, mp, err)
+		}
+		fd, err := unix.OpenByHandleAt(mfd, unix.NewFileHandle(w.Handle.Type, w.Handle.Bytes), unix.O_PATH|unix.O_CLOEXEC)
+		unix.Close(mfd)
+		if err != nil {
+			if err == unix.EPERM {
+				return nil, fmt.Errorf("watch %d: finding a watched file's path needs root (open_by_handle_at): not supported for ordinary users yet", w.WD)
+			}
+			return nil, fmt.Errorf("watch %d: open_by_handle_at on %s: %w (the watched file was deleted?)", w.WD, mp, err)
+		}
+		path, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("watch %d: %w", w.WD, err)
+		}
+		if strings.HasSuffix(path, " (deleted)") {
+			return nil, fmt.Errorf("watch %d: the watched file %s was deleted", w.WD, path)
+		}
+		in.Watches = append(in.Watches, image.InotifyWatch{WD: w.WD, Path: path, Mask: image.Hex(w.Mask),
+			Inode: w.Ino, Dev: image.MakeDev(w.Sdev.Major, w.Sdev.Minor)})
+	}
+	slices.SortFunc(in.Watches, func(a, b image.InotifyWatch) int { return a.WD - b.WD })
+	return in, nil
 }

@@ -356,6 +356,23 @@ type FD struct {
 	Memfd    *Memfd    `json:"memfd,omitempty"`
 	Socket   *Socket   `json:"socket,omitempty"`
 	Pidfd    *Pidfd    `json:"pidfd,omitempty"`
+	Inotify  *Inotify  `json:"inotify,omitempty"`
+}
+
+// Inotify is an inotify instance: its watches, re-added by path with the
+// same watch descriptors. Events queued at checkpoint time are not kept.
+type Inotify struct {
+	Watches []InotifyWatch `json:"watches"` // by increasing WD
+}
+
+// InotifyWatch is one watch; Path is resolved from the kernel's file handle
+// at checkpoint time.
+type InotifyWatch struct {
+	WD    int    `json:"wd"`
+	Path  string `json:"path"`
+	Mask  Hex    `json:"mask"`
+	Inode uint64 `json:"inode"`
+	Dev   Dev    `json:"dev"`
 }
 
 // Pidfd is a pidfd_open(2) or CLONE_PIDFD descriptor of a process of the
@@ -384,12 +401,13 @@ const (
 	FDSignalfd FDKind = "signalfd" // signalfd (Signalfd)
 	FDUnix     FDKind = "unix"     // AF_UNIX socket of a socketpair inside the app (Socket)
 	FDPidfd    FDKind = "pidfd"    // pidfd of a process of the app (Pidfd)
+	FDInotify  FDKind = "inotify"  // inotify instance (Inotify)
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify:
 		return true
 	}
 	return false

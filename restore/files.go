@@ -237,6 +237,8 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		return r.inj(r.pid, "signalfd4", unix.SYS_SIGNALFD4, ^uint64(0), a, 8, unix.SFD_CLOEXEC|nonblock)
 	case image.FDMemfd:
 		return t.openMemfd(f)
+	case image.FDInotify:
+		return t.openInotify(f)
 	case image.FDUnix:
 		return t.openSocket(f, socks)
 	}
@@ -562,4 +564,53 @@ func cloexecFlag(f *image.FD) uint64 {
 		return unix.O_CLOEXEC
 	}
 	return 0
+}
+
+// openInotify recreates an inotify instance with its watches under the same
+// watch descriptors. The kernel hands them out cyclically (the next after
+// the last one given), so a gap is skipped by adding and removing a watch on
+// "/".
+func (t *treeRestorer) openInotify(f *image.FD) (uint64, error) {
+	r := t.root
+	if f.Inotify == nil {
+		return 0, errors.New("no inotify state in the image")
+	}
+	fd, err := r.inj(r.pid, "inotify_init1", unix.SYS_INOTIFY_INIT1, unix.IN_CLOEXEC|uint64(f.Flags)&unix.O_NONBLOCK)
+	if err != nil {
+		return 0, err
+	}
+	next := 1
+	for _, w := range f.Inotify.Watches {
+		if w.WD < next {
+			return 0, fmt.Errorf("watch descriptors out of order (%d after %d)", w.WD, next-1)
+		}
+		r.reset()
+		root, err := r.putString("/")
+		if err != nil {
+			return 0, err
+		}
+		for ; next < w.WD; next++ {
+			wd, err := r.inj(r.pid, "inotify_add_watch(/)", unix.SYS_INOTIFY_ADD_WATCH, fd, root, unix.IN_ACCESS)
+			if err != nil {
+				return 0, err
+			}
+			if _, err := r.inj(r.pid, "inotify_rm_watch", unix.SYS_INOTIFY_RM_WATCH, fd, wd); err != nil {
+				return 0, err
+			}
+		}
+		a, err := r.putString(w.Path)
+		if err != nil {
+			return 0, err
+		}
+		mask := uint64(w.Mask) &^ (unix.IN_MASK_ADD | 0x10000000) // IN_MASK_CREATE
+		wd, err := r.inj(r.pid, "inotify_add_watch("+w.Path+")", unix.SYS_INOTIFY_ADD_WATCH, fd, a, mask)
+		if err != nil {
+			return 0, fmt.Errorf("watch %d on %s: %w", w.WD, w.Path, err)
+		}
+		if int(wd) != w.WD {
+			return 0, fmt.Errorf("watch on %s got descriptor %d, not %d (the same file watched twice?)", w.Path, wd, w.WD)
+		}
+		next = w.WD + 1
+	}
+	return fd, nil
 }

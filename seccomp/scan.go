@@ -130,7 +130,6 @@ func harmlessDevice(major, minor uint32) bool {
 // kinds absent here (files, directories, epoll, eventfd) are saved, devices
 // and sockets are decided in scanFds.
 var fdReasons = map[procfs.Kind][2]string{
-	procfs.KindInotify:     {"inotify", "CR: inotify not supported yet"},
 	procfs.KindFanotify:    {"fanotify", "CR: fanotify not supported yet"},
 	procfs.KindIoUring:     {"io_uring", "CR: io_uring not supported yet"},
 	procfs.KindBpf:         {"bpf", "CR: bpf maps/programs not supported yet"},

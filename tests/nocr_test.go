@@ -28,7 +28,6 @@ func TestNOCRCategories(t *testing.T) {
 		{"perf", "CR: perf_event_open not supported yet"},
 		{"bpf", "CR: bpf maps/programs not supported yet"},
 		{"shmget", "CR: SysV shared memory not supported yet"},
-		{"inotify", "CR: inotify not supported yet"},
 		{"memfd_secret", "CR: memfd_secret memory cannot be read"},
 		{"unshare", "CR: new namespaces (CLONE_NEWUTS) not supported yet"},
 		{"ptrace", "CR: ptrace inside the app not supported yet"},
@@ -69,7 +68,7 @@ func pidOr(m []string) string {
 func TestNOCRHarmlessCalls(t *testing.T) {
 	requireRoot(t)
 	b := compileC(t, "nocr", false)
-	for _, mode := range []string{"socket_unix", "personality_query", "timer"} {
+	for _, mode := range []string{"socket_unix", "personality_query", "timer", "inotify"} {
 		code, out, stderr := run(t, opts{}, "--", b, mode)
 		if code != 0 || strings.Contains(stderr, "NOCR") {
 			t.Errorf("%s: code %d out %q: unexpected NOCR:\n%s", mode, code, out, stderr)
@@ -127,7 +126,7 @@ func TestNOCRFdTaintClears(t *testing.T) {
 	b := compileC(t, "nocr", false)
 	for _, tc := range []struct{ mode, reason string }{
 		{"socket_inet", "CR: socket(AF_INET) not supported yet (fd 3)"},
-		{"inotify", "CR: inotify not supported yet (fd 3)"},
+		{"userfaultfd", "CR: userfaultfd not supported yet (fd 3)"},
 		{"io_uring", "CR: io_uring not supported yet (fd 3)"},
 		{"personality", "CR: personality(ADDR_NO_RANDOMIZE) not supported yet"},
 	} {
@@ -170,7 +169,7 @@ func TestNOCRDenyPolicy(t *testing.T) {
 	b := compileC(t, "nocr", false)
 	for _, tc := range []struct{ mode, errno string }{
 		{"socket_inet", "EACCES"}, {"io_uring", "ENOSYS"},
-		{"unshare", "EPERM"}, {"perf", "EACCES"}, {"inotify", "ENOSYS"},
+		{"unshare", "EPERM"}, {"perf", "EACCES"}, {"userfaultfd", "EPERM"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			h := startHold(t, "--on-nocr=deny", "--", b, tc.mode, "hold")

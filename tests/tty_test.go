@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,7 +142,13 @@ func TestTerminalJobControl(t *testing.T) {
 func waitInBackground(t *testing.T, cmd *exec.Cmd) chan struct{} {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	t.Cleanup(func() {
+		// The shell's jobs (crrun, the app) live on if only the shell dies:
+		// kill its whole session (it was started with Setsid).
+		killSession(cmd.Process.Pid)
+		cmd.Process.Kill()
+		<-done
+	})
 	return done
 }
 
@@ -191,4 +198,18 @@ func TestTerminalRestore(t *testing.T) {
 	fmt.Fprintf(m, "echo fg-exit=$?\n")
 	p.wait(t, "fg-exit=0", at)
 	fmt.Fprintf(m, "exit\n")
+}
+
+// killSession SIGKILLs every process of session sid.
+func killSession(sid int) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == sid {
+			continue
+		}
+		if s, err := unix.Getsid(pid); err == nil && s == sid {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 }

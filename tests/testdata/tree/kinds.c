@@ -8,7 +8,8 @@
  *   periodic) and a disarmed SIGEV_NONE one with a known id, a FIFO with
  *   bytes buffered, dup'd fds sharing one offset, an O_NONBLOCK pipe end,
  *   a daemon (double fork: its session's leader is gone) and a process
- *   group whose leader exited and was reaped.
+ *   group whose leader exited and was reaped, inotify watches with a gap in
+ *   their descriptors.
  * stdout: "PASS" or "FAIL: ..." lines, then FAIL. stderr: "kinds: pid=N",
  * "kinds: running", "kinds: end pid=N".
  */
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -82,6 +84,15 @@ int main(int argc, char **argv) {
 	snprintf(path, sizeof path, "%s/kinds.log", dir);
 	int lf = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	int lf2 = dup(lf);
+	/* inotify: root only (KINDS_NO_INOTIFY=1 leaves it out). */
+	int use_inotify = !getenv("KINDS_NO_INOTIFY");
+	int inf = -1, w1 = 1, w3 = 3;
+	if (use_inotify) {
+		inf = inotify_init1(IN_NONBLOCK);
+		w1 = inotify_add_watch(inf, dir, IN_CREATE);
+		inotify_rm_watch(inf, inotify_add_watch(inf, fifo, IN_ACCESS));
+		w3 = inotify_add_watch(inf, path, IN_CLOSE_WRITE);
+	}
 	int np[2];
 	pipe2(np, O_NONBLOCK);
 	write(np[1], "nb", 2);
@@ -192,6 +203,22 @@ int main(int argc, char **argv) {
 	CHECK(lseek(lf, 0, SEEK_CUR) == 200 && lseek(lf2, 0, SEEK_CUR) == 200, "shared offset %ld/%ld",
 	      (long)lseek(lf, 0, SEEK_CUR), (long)lseek(lf2, 0, SEEK_CUR));
 	CHECK(fcntl(np[0], F_GETFL) & O_NONBLOCK, "pipe end lost O_NONBLOCK");
+	char probe[4096];
+	snprintf(probe, sizeof probe, "%s/inotify-probe", dir);
+	close(open(probe, O_CREAT | O_WRONLY, 0600));
+	unlink(probe);
+	char evbuf[4096] __attribute__((aligned(8)));
+	int seen = 0;
+	ssize_t en = use_inotify ? read(inf, evbuf, sizeof evbuf) : 0;
+	seen = !use_inotify;
+	for (char *e = evbuf; en > 0 && e < evbuf + en; e += sizeof(struct inotify_event) + ((struct inotify_event *)e)->len) {
+		struct inotify_event *ie = (struct inotify_event *)e;
+		if (ie->wd == w1 && (ie->mask & IN_CREATE) && ie->len && !strcmp(ie->name, "inotify-probe")) seen = 1;
+	}
+	CHECK(seen, "no inotify IN_CREATE event on watch %d (read %zd)", w1, en);
+	CHECK(w1 == 1 && w3 == 3, "watch descriptors %d %d", w1, w3);
+	CHECK(!use_inotify || inotify_add_watch(inf, path, IN_CLOSE_WRITE) == w3, "the log's watch is not %d any more", w3);
+	CHECK(!use_inotify || fcntl(inf, F_GETFL) & O_NONBLOCK, "inotify lost O_NONBLOCK");
 	char nb[4] = {0};
 	CHECK(read(np[0], nb, 4) == 2 && read(np[0], nb, 4) < 0 && errno == EAGAIN, "non-blocking pipe");
 	(void)t1s;
