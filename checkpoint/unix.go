@@ -3,7 +3,7 @@ package checkpoint
 import (
 	"encoding/binary"
 	"fmt"
-
+	"strings"
 	"syscall"
 
 	"crrun/seccomp"
@@ -17,6 +17,7 @@ type unixDiag struct {
 	ino, peer  uint64
 	name       string
 	rqueue     uint32
+	wqueue     uint32 // for a listener: its backlog
 	shutdown   int
 }
 
@@ -85,15 +86,18 @@ func unixSockets() (map[uint64]unixDiag, error) {
 				}
 				v := a[4:l]
 				switch le.Uint16(a[2:]) {
-				case unixDiagName:
+				case unixDiagName: // the bound address; a path with its NUL
 					u.name = string(v)
+					if !strings.HasPrefix(u.name, "\x00") {
+						u.name = strings.TrimRight(u.name, "\x00")
+					}
 				case unixDiagPeer:
 					if len(v) >= 4 {
 						u.peer = uint64(le.Uint32(v))
 					}
 				case unixDiagRqlen:
-					if len(v) >= 4 {
-						u.rqueue = le.Uint32(v)
+					if len(v) >= 8 {
+						u.rqueue, u.wqueue = le.Uint32(v), le.Uint32(v[4:])
 					}
 				case unixDiagShutdown:
 					if len(v) >= 1 {
@@ -107,9 +111,23 @@ func unixSockets() (map[uint64]unixDiag, error) {
 	}
 }
 
-// linkSockets keeps the AF_UNIX sockets that are the two ends of a
-// socketpair (or a connection) inside the app, with the bytes queued at each
-// end, and refuses the others with the reason.
+func sockType(t int) string {
+	switch t {
+	case unix.SOCK_STREAM:
+		return "stream"
+	case unix.SOCK_DGRAM:
+		return "datagram"
+	case unix.SOCK_SEQPACKET:
+		return "seqpacket"
+	}
+	return fmt.Sprintf("type %d", t)
+}
+
+// linkSockets keeps the AF_UNIX sockets restore can rebuild: the two ends of
+// a socketpair or of a stream connection inside the app (named or not), with
+// the bytes queued at each end; listening sockets with nothing pending;
+// bound datagram sockets with nothing queued. It refuses the others with the
+// reason.
 func (t *tree) linkSockets() error {
 	var refs []fdRef
 	inTree := map[uint64]bool{}
@@ -141,10 +159,14 @@ func (t *tree) linkSockets() error {
 			refuse(r, "unix socket %d unknown to sock_diag", f.Socket.Inode)
 			continue
 		case u.state == tcpListen:
-			refuse(r, "listening unix socket %q not supported yet", u.name)
+			if u.rqueue > 0 {
+				refuse(r, "listening unix socket %q with %d connections not accepted yet not supported", u.name, u.rqueue)
+				continue
+			}
+			f.Socket.Type, f.Socket.Name, f.Socket.Listen, f.Socket.Backlog = u.typ, u.name, true, int(u.wqueue)
 			continue
-		case u.name != "":
-			refuse(r, "unix socket bound to %q not supported yet", u.name)
+		case u.peer == 0 && u.name != "" && u.typ == unix.SOCK_DGRAM && u.rqueue == 0:
+			f.Socket.Type, f.Socket.Name = u.typ, u.name // bound, unconnected, nothing queued: bind again
 			continue
 		case u.peer == 0:
 			refuse(r, "unconnected unix socket not supported yet")
@@ -159,7 +181,11 @@ func (t *tree) linkSockets() error {
 				continue
 			}
 		}
-		f.Socket.Type, f.Socket.Peer = u.typ, u.peer
+		f.Socket.Type, f.Socket.Peer, f.Socket.Name = u.typ, u.peer, u.name
+		if u.name != "" && u.typ != unix.SOCK_STREAM {
+			refuse(r, "connected unix %s socket bound to %q not supported yet", sockType(u.typ), u.name)
+			continue
+		}
 		if u.shutdown > 0 {
 			f.Socket.Shutdown = u.shutdown
 		}

@@ -478,6 +478,14 @@ type Socket struct {
 	Data  string `json:"data,omitempty"`
 	// ShutRD/ShutWR: shutdown(2) already called on this end.
 	Shutdown int `json:"shutdown,omitempty"`
+	// Name is the address the socket is bound to: a path, or an abstract
+	// name starting with a NUL byte; "" if unbound. An accepted socket has
+	// its listener's name.
+	Name string `json:"name,omitempty"`
+	// Listen: a listening socket with this backlog (no connection may be
+	// pending in it).
+	Listen  bool `json:"listen,omitempty"`
+	Backlog int  `json:"backlog,omitempty"`
 }
 
 // Thread is the state of one thread.

@@ -85,6 +85,32 @@ func (t *treeRestorer) openFiles() error {
 	}
 	pipes := map[uint64]*pipeObj{}
 	socks := map[uint64]*sockObj{}
+	// Sockets: every one known by inode, and the listeners made first (a
+	// connection through a name is made again through its listener).
+	t.sockets = map[uint64]*image.Socket{}
+	for _, p := range t.procs {
+		for i := range p.FDs {
+			if s := p.FDs[i].Socket; s != nil {
+				t.sockets[s.Inode] = s
+			}
+		}
+	}
+	for _, p := range t.procs {
+		for i := range p.FDs {
+			f := &p.FDs[i]
+			if f.Socket == nil || !f.Socket.Listen {
+				continue
+			}
+			if _, ok := t.ofd[f.OFD]; ok {
+				continue
+			}
+			fd, err := t.open(f, pipes, socks)
+			if err != nil {
+				return fmt.Errorf("pid %d fd %d (%s): %w", p.PID, f.FD, f.Path, err)
+			}
+			t.ofd[f.OFD] = fd
+		}
+	}
 	for _, p := range t.procs {
 		for i := range p.FDs {
 			f := &p.FDs[i]
@@ -428,13 +454,25 @@ func (t *treeRestorer) openSocket(f *image.FD, socks map[uint64]*sockObj) (uint6
 		return 0, errors.New("no socket state in the image")
 	}
 	var fd uint64
-	if o := socks[s.Inode]; o != nil {
+	if s.Listen || s.Peer == 0 && s.Name != "" {
+		var err error
+		if fd, err = t.bindSocket(s, s.Listen); err != nil {
+			return 0, err
+		}
+	} else if o := socks[s.Inode]; o != nil {
 		o.used = true
 		fd = o.fd
 		if s.Data != "" { // queued here: sent by the other end
 			if err := t.sendTo(o.other, s.Data); err != nil {
 				return 0, err
 			}
+		}
+	} else if peer := t.sockets[s.Peer]; s.Name != "" || peer != nil && peer.Name != "" {
+		// A connection made through a name: made again the same way, so
+		// that both ends have their addresses back.
+		var err error
+		if fd, err = t.connectPair(s, peer, socks); err != nil {
+			return 0, err
 		}
 	} else {
 		a, err := r.put(make([]byte, 8))

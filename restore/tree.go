@@ -92,6 +92,10 @@ type treeRestorer struct {
 	epolls  map[int]bool      // epoll descriptions whose interest list is filled
 	helpers map[int]*restorer // stand-ins for gone session and group leaders, by pid
 
+	sockets   map[uint64]*image.Socket // every socket of the image, by inode
+	listeners map[string]uint64        // listening sockets created, by name → parked fd
+	rootCwd   bool                     // the main process is in its working directory already
+
 	listener int
 	respond  sync.WaitGroup
 	quit     chan struct{}

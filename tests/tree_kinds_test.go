@@ -73,3 +73,16 @@ func TestTreeUnprivileged(t *testing.T) {
 		t.Fatalf("restore did not say what it restored:\n%s", rErr.String())
 	}
 }
+
+// TestTreeUnixSockets: listening sockets (a path and an abstract name),
+// connections accepted from them with bytes in flight (one listener closed
+// after its accept), a bound datagram socket; names and peers checked after
+// the restore, and the listener still accepts.
+func TestTreeUnixSockets(t *testing.T) {
+	t.Parallel()
+	treeRoundTrip(t, treeVictim{
+		name: "usock",
+		argv: func(t *testing.T, dir string) []string { return []string{treeCompile(t, "usock"), dir} },
+		lo:   100 * time.Millisecond, hi: 2000 * time.Millisecond, exitMode: true, minProcs: 2,
+	})
+}
