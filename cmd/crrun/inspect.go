@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"crrun/image"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 func newInspectCmd() *cobra.Command {
@@ -64,13 +66,39 @@ func printImage(w io.Writer, r *image.Reader) {
 	fmt.Fprintf(w, "  why       %s (%s)\n", m.Reason, m.Trigger)
 	fmt.Fprintf(w, "  command   %q\n", m.Argv)
 	fmt.Fprintf(w, "  by        crrun %s on %s, kernel %s\n", m.CrrunVersion, m.Hostname, m.Kernel.Release)
+	// How many fds share each open file description, across the tree.
+	ofds := map[int]int{}
+	for _, p := range r.Processes() {
+		for _, f := range p.FDs {
+			if f.OFD > 0 {
+				ofds[f.OFD]++
+			}
+		}
+	}
 	for _, p := range r.Processes() {
 		var saved uint64
 		for _, e := range r.Extents(p.PID) {
 			saved += e.Length
 		}
-		fmt.Fprintf(w, "\nprocess %d (%s), parent %d, exe %s\n", p.PID, p.Comm, p.PPID, p.Exe.Path)
+		ids := fmt.Sprintf("parent %d, group %d, session %d", p.PPID, p.PGID, p.SID)
+		if p.SID == 0 {
+			ids = fmt.Sprintf("parent %d, group %d, crrun's session", p.PPID, p.PGID)
+		}
+		if p.Zombie != nil {
+			st := unix.WaitStatus(p.Zombie.Status)
+			how := fmt.Sprintf("exited %d", st.ExitStatus())
+			if st.Signaled() {
+				how = "killed by " + unix.SignalName(st.Signal())
+			}
+			fmt.Fprintf(w, "\nprocess %d (%s), %s: a zombie (%s), not reaped yet\n", p.PID, p.Comm, ids, how)
+			continue
+		}
+		fmt.Fprintf(w, "\nprocess %d (%s), %s, exe %s\n", p.PID, p.Comm, ids, p.Exe.Path)
 		fmt.Fprintf(w, "  cwd %s, umask %s, %d threads, %s of memory saved\n", p.Cwd, p.Umask, len(p.Threads), mib(saved))
+		for _, pt := range p.PosixTimers {
+			fmt.Fprintf(w, "  POSIX timer %d: clock %d, signal %d, %s left, every %s\n", pt.ID, pt.Clock, pt.Signal,
+				time.Duration(pt.ValueNS), time.Duration(pt.IntervalNS))
+		}
 		fmt.Fprintf(w, "  threads:\n")
 		for _, t := range p.Threads {
 			fmt.Fprintf(w, "    %-7d %-16s rip %#x rsp %#x sigmask %s\n", t.TID, t.Comm, uint64(t.Regs.Rip), uint64(t.Regs.Rsp), t.SigMask)
@@ -94,7 +122,50 @@ func printImage(w io.Writer, r *image.Reader) {
 			if f.Stdio != nil {
 				what = fmt.Sprintf("the restorer's %s (was %s)", []string{"stdin", "stdout", "stderr"}[*f.Stdio], f.Path)
 			}
-			fmt.Fprintf(w, "    %3d %-8s flags %s pos %d  %s\n", f.FD, f.Kind, f.Flags, f.Pos, what)
+			fmt.Fprintf(w, "    %3d %-8s flags %s pos %d  %s%s\n", f.FD, f.Kind, f.Flags, f.Pos, what, fdDetail(r, &f, ofds))
 		}
 	}
+}
+
+// fdDetail says what an fd shares and carries, for people.
+func fdDetail(r *image.Reader, f *image.FD, ofds map[int]int) string {
+	var d []string
+	if n := ofds[f.OFD]; n > 1 {
+		d = append(d, fmt.Sprintf("description #%d shared by %d fds", f.OFD, n))
+	}
+	blobSize := func(name string) string {
+		if b, err := r.OpenBlob(name); err == nil {
+			defer b.Close()
+			return fmt.Sprintf("%d bytes", b.Size())
+		}
+		return "?"
+	}
+	switch {
+	case f.Pipe != nil && f.Pipe.Data != "":
+		d = append(d, blobSize(f.Pipe.Data)+" buffered")
+	case f.Socket != nil:
+		s := f.Socket
+		switch {
+		case s.Listen:
+			d = append(d, fmt.Sprintf("listening on %q", s.Name))
+		case s.Peer != 0:
+			d = append(d, fmt.Sprintf("peer socket:[%d]", s.Peer))
+		}
+		if s.Name != "" && !s.Listen {
+			d = append(d, fmt.Sprintf("name %q", s.Name))
+		}
+		if s.Data != "" {
+			d = append(d, blobSize(s.Data)+" queued")
+		}
+	case f.Pidfd != nil:
+		d = append(d, fmt.Sprintf("pid %d", f.Pidfd.Pid))
+	case f.Inotify != nil:
+		d = append(d, fmt.Sprintf("%d watches", len(f.Inotify.Watches)))
+	case f.Timerfd != nil:
+		d = append(d, fmt.Sprintf("%s left, every %s", time.Duration(f.Timerfd.ValueNS), time.Duration(f.Timerfd.IntervalNS)))
+	}
+	if len(d) == 0 {
+		return ""
+	}
+	return "  (" + strings.Join(d, ", ") + ")"
 }
