@@ -86,3 +86,48 @@ func TestTreeUnixSockets(t *testing.T) {
 		lo:   100 * time.Millisecond, hi: 2000 * time.Millisecond, exitMode: true, minProcs: 2,
 	})
 }
+
+// TestTreeChain: a shell pipeline checkpointed, ended and restored, then the
+// restored tree checkpointed, ended and restored again (a restored tree must
+// be as checkpointable as a launched one): the three runs' outputs make up
+// an uninterrupted run's.
+func TestTreeChain(t *testing.T) {
+	t.Parallel()
+	bash := treeNeed(t, "bash", "gzip", "zcat", "sort", "uniq", "tee", "awk", "sha256sum", "cmp")
+	requireCR(t)
+	argv := func(dir string) []string {
+		return []string{"--", bash, treeFile("pipeline.sh"), treeCompile(t, "producer"), dir}
+	}
+	refDir := t.TempDir()
+	ra := start(t, opts{dir: refDir}, argv(refDir)...)
+	if code := ra.wait(treeTimeout); code != 0 || !crPassed(ra.stdout.String()) {
+		t.Fatalf("uninterrupted run: exit %d\n%s\n%s", code, ra.stdout, ra.stderr)
+	}
+	ref := ra.stdout.String()
+
+	store, dir := t.TempDir(), t.TempDir()
+	a := start(t, opts{dir: dir}, append([]string{"--dir", store}, argv(dir)...)...)
+	crWaitStderr(t, a, "pipeline: running", 20*time.Second)
+	treeWaitProcs(t, a, 6, 10*time.Second)
+	time.Sleep(400 * time.Millisecond)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d, want %d\n%s", code, crExitCheckpointed, a.stderr)
+	}
+	r1 := start(t, opts{dir: dir}, "restore", store)
+	crWaitStderr(t, r1, "restored", 20*time.Second)
+	treeWaitProcs(t, r1, 4, 10*time.Second)
+	time.Sleep(600 * time.Millisecond)
+	crCheckpoint(t, r1, store, true)
+	if code := r1.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("the restored crrun exited %d after its checkpoint, want %d\n%s", code, crExitCheckpointed, r1.stderr)
+	}
+	if g := crGenerations(t, store); len(g) < 2 {
+		t.Fatalf("generations %v, want 2", g)
+	}
+	r2 := start(t, opts{dir: dir}, "restore", store)
+	if code := r2.wait(time.Minute); code != 0 {
+		t.Fatalf("second restore: exit %d\n%s", code, r2.stderr)
+	}
+	crCheckJoin(t, ref, a.stdout.String()+r1.stdout.String(), r2.stdout.String(), true)
+}
