@@ -138,7 +138,14 @@ func Dump(req Request) (dir string, st Stats, err error) {
 
 	slog.Debug("checkpoint: scanned", "took", time.Since(t0))
 	t := newTree(tr, req)
-	procs, err := t.dump(ft)
+	var procs []*image.Process
+	// On the tracer's thread: injected syscalls are direct calls then, not
+	// hand-offs between threads.
+	err = tr.Do(func() error {
+		var e error
+		procs, e = t.dump(ft)
+		return e
+	})
 	if err != nil {
 		return "", st, err
 	}

