@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -45,6 +46,21 @@ func (d *dumper) files(p *image.Process) error {
 				continue
 			}
 		}
+		switch {
+		case e.Kind == procfs.KindDevice && e.Rdev.Major == 5 && e.Rdev.Minor == 2: // /dev/ptmx: a pty of the app's
+			pt, err := d.ptyMaster(e.Num)
+			if err != nil {
+				var nc *NotCheckpointableError
+				if errors.As(err, &nc) {
+					return err
+				}
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			fd.Kind, fd.Pty = image.FDPty, pt
+			p.FDs = append(p.FDs, fd)
+			d.t.fds = append(d.t.fds, fdRef{host: d.pid, p: p, idx: len(p.FDs) - 1, key: fileKey{st.Dev, st.Ino}})
+			continue
+		}
 		switch e.Kind {
 		case procfs.KindFile, procfs.KindDir, procfs.KindDevice:
 			if statErr != nil {
@@ -53,6 +69,9 @@ func (d *dumper) files(p *image.Process) error {
 			fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
 				procfs.KindDevice: image.FDDevice}[e.Kind]
 			fd.File = fileIdentity(e.Path, &st, e.Deleted)
+			if n, ok := ptyIndex(e.Rdev.Major, e.Rdev.Minor); ok && e.Kind == procfs.KindDevice {
+				d.t.slaves = append(d.t.slaves, slaveRef{p: p, idx: len(p.FDs), index: n})
+			}
 			if e.Deleted && e.Kind == procfs.KindFile {
 				name := inodeBlob(st.Dev, st.Ino)
 				if err := d.t.saveBlobOnce(name, link); err != nil {

@@ -58,6 +58,16 @@ func (d *dumper) processState(p *image.Process) error {
 	}
 	p.NSPID = status.NSpid
 	p.ExitSignal = stat.ExitSignal
+	if tty := stat.TTY(); p.SID == p.PID && p.PID != 0 {
+		if n, ok := ptyIndex(tty.Major, tty.Minor); ok {
+			p.Ctty = &image.Ctty{Pty: n}
+			if stat.Tpgid > 0 {
+				if fg, err := d.ns(stat.Tpgid); err == nil {
+					p.Ctty.Fg = fg
+				}
+			}
+		}
+	}
 	p.Comm = status.Name
 	exe, err := procfs.Exe(pid)
 	if err != nil {

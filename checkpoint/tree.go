@@ -148,6 +148,7 @@ type tree struct {
 	fds      []fdRef            // every fd of every process, for linking
 	procs    map[int]*image.Process
 	live     []int // host pids of the frozen processes
+	slaves   []slaveRef
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -223,6 +224,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}
+	t.linkPtys(procs)
 	meta := t.req.Meta
 	meta.Root = procs[0].PID
 	for _, p := range procs {

@@ -125,6 +125,9 @@ type Process struct {
 	// its parent's wait() still gets it. Such a process has no threads,
 	// memory or fds in the image.
 	Zombie *Zombie `json:"zombie,omitempty"`
+	// Ctty is set on a session leader whose controlling terminal is a pty
+	// the app created.
+	Ctty *Ctty `json:"ctty,omitempty"`
 	// ChildSubreaper is prctl(PR_GET_CHILD_SUBREAPER).
 	ChildSubreaper bool `json:"child_subreaper,omitempty"`
 	// MlockallFlags are the MCL_* flags of an mlockall(2) in force (from
@@ -357,6 +360,45 @@ type FD struct {
 	Socket   *Socket   `json:"socket,omitempty"`
 	Pidfd    *Pidfd    `json:"pidfd,omitempty"`
 	Inotify  *Inotify  `json:"inotify,omitempty"`
+	Pty      *Pty      `json:"pty,omitempty"`
+}
+
+// Pty is a pseudo-terminal the app created by opening /dev/ptmx. The
+// master's fd carries the pair's state; a slave's fd names its master's
+// Index. Restore opens a new pair (its index, the N of /dev/pts/N, may
+// differ) and gives it this state. Bytes buffered in the pair at checkpoint
+// time refuse the checkpoint.
+type Pty struct {
+	Index  int  `json:"index"` // N of /dev/pts/N at checkpoint time
+	Master bool `json:"master,omitempty"`
+	// On the master only:
+	Locked       bool     `json:"locked,omitempty"`         // TIOCGPTLCK
+	Packet       bool     `json:"packet,omitempty"`         // TIOCGPKT
+	Termios      *Termios `json:"termios,omitempty"`        // the slave's (the line discipline's)
+	MasterTermio *Termios `json:"master_termios,omitempty"` // the master's own
+	Rows         uint16   `json:"rows,omitempty"`
+	Cols         uint16   `json:"cols,omitempty"`
+	Xpixel       uint16   `json:"xpixel,omitempty"`
+	Ypixel       uint16   `json:"ypixel,omitempty"`
+}
+
+// Termios is struct termios (TCGETS).
+type Termios struct {
+	Iflag  Hex     `json:"iflag"`
+	Oflag  Hex     `json:"oflag"`
+	Cflag  Hex     `json:"cflag"`
+	Lflag  Hex     `json:"lflag"`
+	Line   uint8   `json:"line"`
+	Cc     []uint8 `json:"cc"`
+	Ispeed uint32  `json:"ispeed"`
+	Ospeed uint32  `json:"ospeed"`
+}
+
+// Ctty is a session leader's controlling terminal when it is a pty of the
+// app, and the terminal's foreground process group.
+type Ctty struct {
+	Pty int `json:"pty"` // Pty.Index
+	Fg  int `json:"fg,omitempty"`
 }
 
 // Inotify is an inotify instance: its watches, re-added by path with the
@@ -402,12 +444,13 @@ const (
 	FDUnix     FDKind = "unix"     // AF_UNIX socket of a socketpair inside the app (Socket)
 	FDPidfd    FDKind = "pidfd"    // pidfd of a process of the app (Pidfd)
 	FDInotify  FDKind = "inotify"  // inotify instance (Inotify)
+	FDPty      FDKind = "pty"      // either side of a pty the app created (Pty)
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty:
 		return true
 	}
 	return false

@@ -98,8 +98,8 @@ func (t *treeRestorer) openFiles() error {
 	for _, p := range t.procs {
 		for i := range p.FDs {
 			f := &p.FDs[i]
-			if f.Socket == nil || !f.Socket.Listen {
-				continue
+			if (f.Socket == nil || !f.Socket.Listen) && (f.Pty == nil || !f.Pty.Master) {
+				continue // listeners and pty masters first
 			}
 			if _, ok := t.ofd[f.OFD]; ok {
 				continue
@@ -120,8 +120,8 @@ func (t *treeRestorer) openFiles() error {
 				}
 				continue
 			}
-			if _, ok := t.ofd[f.OFD]; ok || f.Kind == image.FDPidfd {
-				continue // pidfds are opened by their holder once every process exists
+			if _, ok := t.ofd[f.OFD]; ok || f.Kind == image.FDPidfd || isDevTty(f) {
+				continue // pidfds and /dev/tty are opened by their holder (placeFiles)
 			}
 			fd, err := t.open(f, pipes, socks)
 			if err != nil {
@@ -265,6 +265,14 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		return t.openMemfd(f)
 	case image.FDInotify:
 		return t.openInotify(f)
+	case image.FDPty:
+		if f.Pty == nil {
+			return 0, errNoPty
+		}
+		if f.Pty.Master {
+			return t.openPtyMaster(f)
+		}
+		return t.openPtySlave(f)
 	case image.FDUnix:
 		return t.openSocket(f, socks)
 	}
@@ -530,11 +538,26 @@ func (r *restorer) placeFiles() error {
 		src, ok := uint64(0), false
 		if f.Stdio != nil {
 			src, ok = t.stdio[*f.Stdio], true
-		} else if f.Pidfd != nil {
-			fl := uint64(f.Flags) & unix.O_NONBLOCK
-			pfd, err := r.inj(r.pid, fmt.Sprintf("pidfd_open(%d)", f.Pidfd.Pid), unix.SYS_PIDFD_OPEN, uint64(f.Pidfd.Pid), fl)
+		} else if f.Pidfd != nil || isDevTty(f) {
+			// Opened by the process itself: a pidfd now that its target
+			// exists, /dev/tty now that the process has its controlling
+			// terminal (it names whichever that is).
+			var pfd uint64
+			var err error
+			if f.Pidfd != nil {
+				fl := uint64(f.Flags) & unix.O_NONBLOCK
+				pfd, err = r.inj(r.pid, fmt.Sprintf("pidfd_open(%d)", f.Pidfd.Pid), unix.SYS_PIDFD_OPEN, uint64(f.Pidfd.Pid), fl)
+			} else {
+				r.reset()
+				a, perr := r.putString("/dev/tty")
+				if perr != nil {
+					return perr
+				}
+				pfd, err = r.inj(r.pid, "openat(/dev/tty)", unix.SYS_OPENAT, atFdcwd, a,
+					uint64(f.Flags)&(unix.O_ACCMODE|unix.O_NONBLOCK|unix.O_APPEND)|unix.O_CLOEXEC, 0)
+			}
 			if err != nil {
-				return fmt.Errorf("fd %d (pidfd of %d): %w", f.FD, f.Pidfd.Pid, err)
+				return fmt.Errorf("fd %d (%s): %w", f.FD, f.Path, err)
 			}
 			if pfd != uint64(f.FD) {
 				if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, pfd, uint64(f.FD), cloexecFlag(f)); err != nil {
@@ -651,4 +674,10 @@ func (t *treeRestorer) openInotify(f *image.FD) (uint64, error) {
 		next = w.WD + 1
 	}
 	return fd, nil
+}
+
+// isDevTty reports an fd on /dev/tty (5:0), which means "my controlling
+// terminal" and must be opened by the process that holds it.
+func isDevTty(f *image.FD) bool {
+	return f.Kind == image.FDDevice && f.Stdio == nil && f.File != nil && f.File.Path == "/dev/tty"
 }

@@ -95,6 +95,7 @@ type treeRestorer struct {
 	sockets   map[uint64]*image.Socket // every socket of the image, by inode
 	listeners map[string]uint64        // listening sockets created, by name → parked fd
 	rootCwd   bool                     // the main process is in its working directory already
+	ptys      map[int]uint64           // pty index (as saved) → parked master fd
 
 	listener int
 	respond  sync.WaitGroup
@@ -343,6 +344,9 @@ func (t *treeRestorer) createTree() error {
 			if _, err := r.inj(host, "setsid", unix.SYS_SETSID); err != nil {
 				return fmt.Errorf("pid %d: %w", p.PID, err)
 			}
+			if err := r.takeCtty(); err != nil {
+				return fmt.Errorf("pid %d: %w", p.PID, err)
+			}
 		case p.SID != parent.p.SID:
 			return fmt.Errorf("pid %d is in session %d, its parent %d in session %d: cannot be rebuilt", p.PID, p.SID, parent.p.PID, parent.p.SID)
 		}
@@ -434,6 +438,13 @@ func (t *treeRestorer) groups() error {
 				pg = 0
 			}
 			if _, err := r.inj(r.pid, fmt.Sprintf("setpgid(%d)", p.PGID), unix.SYS_SETPGID, 0, pg); err != nil {
+				return fmt.Errorf("pid %d: %w", p.PID, err)
+			}
+		}
+	}
+	for _, p := range t.procs {
+		if r := t.by[p.PID]; r != nil && p.Ctty != nil {
+			if err := r.setForeground(); err != nil {
 				return fmt.Errorf("pid %d: %w", p.PID, err)
 			}
 		}

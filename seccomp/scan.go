@@ -118,7 +118,7 @@ func harmlessDevice(major, minor uint32) bool {
 	switch {
 	case major == 1 && (minor == 3 || minor == 5 || minor == 7 || minor == 8 || minor == 9):
 		return true // null zero full random urandom
-	case major == 5 && minor == 0: // /dev/tty
+	case major == 5 && (minor == 0 || minor == 2): // /dev/tty, /dev/ptmx (a pty of the app's: saved)
 		return true
 	case major >= 136 && major <= 143: // /dev/pts/N
 		return true
@@ -157,9 +157,7 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num)
 			}
 		case procfs.KindDevice:
-			if e.Rdev.Major == 5 && e.Rdev.Minor == 2 {
-				add("pty", e.Num, "CR: pseudo-terminals created inside the app (%s, fd %d) not supported yet", e.Path, e.Num)
-			} else if !harmlessDevice(e.Rdev.Major, e.Rdev.Minor) {
+			if !harmlessDevice(e.Rdev.Major, e.Rdev.Minor) {
 				add("device", e.Num, "CR: device %s (%d:%d) not supported (fd %d)", e.Path, e.Rdev.Major, e.Rdev.Minor, e.Num)
 			}
 		default:

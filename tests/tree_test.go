@@ -426,8 +426,11 @@ func TestTreeSocketpair(t *testing.T) {
 }
 
 // TestTreePty: an echo loop on a pty the app created (posix_openpt) in a
-// session of its own. The engine may refuse the checkpoint instead, if
-// every reason it gives is about the pty; the test logs which happened.
+// session of its own, whose controlling terminal it is. The engine saves the
+// pty (termios, window size, the session's controlling terminal and
+// foreground group) and restores it on a new pair; it refuses the
+// checkpoint only when bytes are in flight through the pty at that moment,
+// with a reason naming the pty — accepted here, and logged.
 func TestTreePty(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)

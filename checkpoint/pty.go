@@ -1,0 +1,109 @@
+package checkpoint
+
+import (
+	"fmt"
+
+	"crrun/image"
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pseudo-terminals the app created. The master (an fd on /dev/ptmx) is
+// examined through a copy lent by pidfd_getfd, and its slave through
+// TIOCGPTPEER on that copy: no path, no controlling-terminal side effects.
+
+// ptyIndex gives N of /dev/pts/N for a devpts device number (majors 136–143).
+func ptyIndex(major, minor uint32) (int, bool) {
+	if major < 136 || major > 143 {
+		return 0, false
+	}
+	return int(major-136)<<8 | int(minor), true
+}
+
+func termios(t *unix.Termios) *image.Termios {
+	return &image.Termios{Iflag: image.Hex(t.Iflag), Oflag: image.Hex(t.Oflag), Cflag: image.Hex(t.Cflag),
+		Lflag: image.Hex(t.Lflag), Line: t.Line, Cc: append([]uint8(nil), t.Cc[:]...), Ispeed: t.Ispeed, Ospeed: t.Ospeed}
+}
+
+// ptyMaster saves the state of the pty whose master is fd of the process.
+func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
+	pidfd, err := unix.PidfdOpen(d.pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	m, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_getfd: %w", err)
+	}
+	defer unix.Close(m)
+	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		return nil, fmt.Errorf("TIOCGPTN: %w", err)
+	}
+	pt := &image.Pty{Index: n, Master: true}
+	if v, err := unix.IoctlGetInt(m, unix.TIOCGPTLCK); err == nil {
+		pt.Locked = v != 0
+	}
+	if v, err := unix.IoctlGetInt(m, unix.TIOCGPKT); err == nil {
+		pt.Packet = v != 0
+	}
+	if t, err := unix.IoctlGetTermios(m, unix.TCGETS); err == nil {
+		pt.MasterTermio = termios(t)
+	}
+	if ws, err := unix.IoctlGetWinsize(m, unix.TIOCGWINSZ); err == nil {
+		pt.Rows, pt.Cols, pt.Xpixel, pt.Ypixel = ws.Row, ws.Col, ws.Xpixel, ws.Ypixel
+	}
+	s, err := unix.IoctlRetInt(m, unix.TIOCGPTPEER)
+	if err != nil {
+		return nil, fmt.Errorf("TIOCGPTPEER: %w", err)
+	}
+	defer unix.Close(s)
+	t, err := unix.IoctlGetTermios(s, unix.TCGETS)
+	if err != nil {
+		return nil, fmt.Errorf("TCGETS on the slave: %w", err)
+	}
+	pt.Termios = termios(t)
+	// Bytes on their way through the pair cannot be read without taking
+	// them from the app: refuse (it is transient; the next try may pass).
+	toMaster, _ := unix.IoctlGetInt(m, unix.TIOCINQ)
+	toSlave, _ := unix.IoctlGetInt(s, unix.TIOCINQ)
+	if toMaster > 0 || toSlave > 0 {
+		return nil, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pty", Fd: fd,
+			Reason: fmt.Sprintf("CR: pty /dev/pts/%d has bytes buffered (%d to the master, %d to the slave): ptys with data in flight not supported yet; retry (fd %d)",
+				n, toMaster, toSlave, fd)}}}
+	}
+	return pt, nil
+}
+
+// slaveRef is an fd on some /dev/pts/N, found while saving fds.
+type slaveRef struct {
+	p     *image.Process
+	idx   int
+	index int
+}
+
+// linkPtys turns fds on the slave of a pty the app created into pty fds of
+// that pty (other /dev/pts/N are terminals from outside, reopened by path),
+// and keeps a session leader's controlling terminal only if it is one of the
+// app's ptys.
+func (t *tree) linkPtys(procs []*image.Process) {
+	mine := map[int]bool{}
+	for _, r := range t.fds {
+		if f := &r.p.FDs[r.idx]; f.Pty != nil && f.Pty.Master {
+			mine[f.Pty.Index] = true
+		}
+	}
+	for _, s := range t.slaves {
+		if mine[s.index] {
+			f := &s.p.FDs[s.idx]
+			f.Kind, f.Pty, f.File = image.FDPty, &image.Pty{Index: s.index}, nil
+		}
+	}
+	for _, p := range procs {
+		if p.Ctty != nil && !mine[p.Ctty.Pty] {
+			p.Ctty = nil
+		}
+	}
+}
