@@ -103,6 +103,14 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		}
 		child, parent := ft.vforkChild()
 		if child == 0 {
+			// Bytes in flight through a pty of the app's cannot be saved;
+			// they are gone a moment later (the app reads them): try again
+			// then, and let the dump refuse if they stay.
+			if attempt < vforkRetries && ft.ptyBusy() {
+				ft.thaw(tr)
+				time.Sleep(25 * time.Millisecond)
+				continue
+			}
 			break
 		}
 		ft.thaw(tr)

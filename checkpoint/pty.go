@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"crrun/image"
+	"crrun/internal/procfs"
+	"crrun/internal/termio"
 	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -55,7 +57,7 @@ func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
 	if ws, err := unix.IoctlGetWinsize(m, unix.TIOCGWINSZ); err == nil {
 		pt.Rows, pt.Cols, pt.Xpixel, pt.Ypixel = ws.Row, ws.Col, ws.Xpixel, ws.Ypixel
 	}
-	s, err := unix.IoctlRetInt(m, unix.TIOCGPTPEER)
+	s, err := termio.Peer(m)
 	if err != nil {
 		return nil, fmt.Errorf("TIOCGPTPEER: %w", err)
 	}
@@ -106,4 +108,46 @@ func (t *tree) linkPtys(procs []*image.Process) {
 			p.Ctty = nil
 		}
 	}
+}
+
+// ptyBusy reports bytes buffered in a pty whose master a frozen process
+// holds (either direction).
+func (ft *frozenTree) ptyBusy() bool {
+	for _, pid := range ft.live() {
+		fds, err := procfs.Fds(pid)
+		if err != nil {
+			continue
+		}
+		for _, e := range fds {
+			if e.Kind != procfs.KindDevice || e.Rdev.Major != 5 || e.Rdev.Minor != 2 {
+				continue
+			}
+			if busy, err := ptyBuffered(pid, e.Num); err == nil && busy {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ptyBuffered reports whether the pty of master fd of pid has bytes queued.
+func ptyBuffered(pid, fd int) (bool, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(pidfd)
+	m, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(m)
+	s, err := termio.Peer(m)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(s)
+	a, _ := unix.IoctlGetInt(m, unix.TIOCINQ)
+	b, _ := unix.IoctlGetInt(s, unix.TIOCINQ)
+	return a > 0 || b > 0, nil
 }

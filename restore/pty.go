@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"crrun/image"
+	"crrun/internal/termio"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,7 +61,7 @@ func (t *treeRestorer) openPtyMaster(f *image.FD) (uint64, error) {
 		return 0, fmt.Errorf("window size: %w", err)
 	}
 	if pt.Termios != nil {
-		s, err := unix.IoctlRetInt(m, unix.TIOCGPTPEER)
+		s, err := termio.Peer(m)
 		if err != nil {
 			return 0, fmt.Errorf("TIOCGPTPEER: %w", err)
 		}
