@@ -99,6 +99,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
+			if ee := (*exitingError)(nil); errors.As(err, &ee) && ee.leader() {
+				return "", st, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: ee.pid, Kind: "thread_exit", Fd: -1, Reason: ee.Error()}}}
+			}
 			return "", st, err
 		}
 		child, parent := ft.vforkChild()

@@ -20,6 +20,25 @@ import (
 // Dump thaws everything and tries again a little later.
 var errRetry = errors.New("the app is changing (a process is exiting)")
 
+// exitingError is a freeze that met exiting threads: transient (a process on
+// its way out), unless it is a main thread that called pthread_exit while the
+// others run on.
+type exitingError struct {
+	pid  int
+	tids []int
+}
+
+func (e *exitingError) Error() string {
+	if e.leader() {
+		return fmt.Sprintf("CR: the main thread of pid %d has exited (pthread_exit) while its other threads run: not supported yet", e.pid)
+	}
+	return fmt.Sprintf("pid %d has exiting threads %v", e.pid, e.tids)
+}
+
+func (e *exitingError) leader() bool { return slices.Contains(e.tids, e.pid) }
+
+func (e *exitingError) Unwrap() error { return errRetry }
+
 // frozenTree is every process of the app, stopped.
 type frozenTree struct {
 	order  []int // host pids, parents before children, the main process first
@@ -53,6 +72,11 @@ func freezeTree(tr *ptrace.Tracer, list func() []int) (*frozenTree, error) {
 				continue // gone (reaped) since the listing
 			}
 			if st.State == 'Z' || st.State == 'X' {
+				if tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); err == nil && len(tasks) > 1 {
+					// Not a zombie process: its main thread called
+					// pthread_exit and the others run on.
+					return fail(&exitingError{pid: pid, tids: []int{pid}})
+				}
 				ft.zombie[pid] = st
 				added = true
 				continue
@@ -71,7 +95,7 @@ func freezeTree(tr *ptrace.Tracer, list func() []int) (*frozenTree, error) {
 			ft.frozen[pid] = f
 			added = true
 			if len(f.Zombies) > 0 {
-				return fail(fmt.Errorf("%w: pid %d has exiting threads %v", errRetry, pid, f.Zombies))
+				return fail(&exitingError{pid: pid, tids: f.Zombies})
 			}
 		}
 		if !added {

@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,23 @@ func TestTreeChain(t *testing.T) {
 		t.Fatalf("second restore: exit %d\n%s", code, r2.stderr)
 	}
 	crCheckJoin(t, ref, a.stdout.String()+r1.stdout.String(), r2.stdout.String(), true)
+}
+
+// TestTreeMainThreadExited: a process whose main thread called pthread_exit
+// while another runs on is refused with that reason (its leader is a zombie,
+// but the process is not), and runs on undisturbed.
+func TestTreeMainThreadExited(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	requireCR(t)
+	a := start(t, opts{}, "--", treeCompile(t, "pexit"))
+	crWaitStderr(t, a, "pexit: running", 20*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	code, out, errs := crClient(t, a.runtime, time.Minute, "checkpoint", strconv.Itoa(a.cmd.Process.Pid))
+	if code != 1 || !strings.Contains(errs, "pthread_exit") {
+		t.Fatalf("checkpoint: exit %d, want 1 naming pthread_exit\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if code := a.wait(20 * time.Second); code != 0 || a.stdout.String() != "PASS\n" {
+		t.Fatalf("after the refusal: exit %d, output %q", code, a.stdout.String())
+	}
 }
