@@ -66,6 +66,10 @@ type Request struct {
 	// sends SIGCONT and SIGTERM to every process of the job, which then wait,
 	// pending, in the frozen app; restored, it would die at once).
 	DropSignals []unix.Signal
+	// WatchPath returns the path the app gave inotify_add_watch for the
+	// file (dev, ino), if the supervisor saw it: an ordinary user's
+	// checkpoint cannot find a watched file from its handle.
+	WatchPath func(dev, ino uint64) (string, bool)
 }
 
 // Stats are measurements of one checkpoint.

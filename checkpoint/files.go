@@ -132,7 +132,7 @@ func (d *dumper) files(p *image.Process) error {
 			}
 		case procfs.KindInotify:
 			fd.Kind = image.FDInotify
-			in, err := inotifyWatches(info.Inotify)
+			in, err := inotifyWatches(info.Inotify, d.req.WatchPath)
 			if err != nil {
 				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "inotify", Fd: e.Num,
 					Reason: fmt.Sprintf("CR: inotify (fd %d): %v", e.Num, err)}}}
@@ -221,7 +221,7 @@ func pickStdio(ks []int, fd int, flags uint32) int {
 // inotifyWatches resolves each watch's file handle to a path: the mount of
 // its device (crrun's mountinfo: the app's mounts are crrun's but /proc),
 // open_by_handle_at (CAP_DAC_READ_SEARCH: root only), readlink.
-func inotifyWatches(ws []procfs.InotifyWatch) (*image.Inotify, error) {
+func inotifyWatches(ws []procfs.InotifyWatch, recorded func(dev, ino uint64) (string, bool)) (*image.Inotify, error) {
 	in := &image.Inotify{}
 	mounts := map[procfs.Dev]string{}
 	if mi, err := procfs.MountInfo(os.Getpid()); err == nil {
@@ -245,9 +245,22 @@ func inotifyWatches(ws []procfs.InotifyWatch) (*image.Inotify, error) {
 		}
 		fd, err := unix.OpenByHandleAt(mfd, unix.NewFileHandle(w.Handle.Type, w.Handle.Bytes), unix.O_PATH|unix.O_CLOEXEC)
 		unix.Close(mfd)
+		if err == unix.EPERM && recorded != nil {
+			// An ordinary user: the path the app gave inotify_add_watch,
+			// if it still names the watched file.
+			dev := unix.Mkdev(w.Sdev.Major, w.Sdev.Minor)
+			if path, ok := recorded(dev, w.Ino); ok {
+				var st unix.Stat_t
+				if unix.Lstat(path, &st) == nil && st.Ino == w.Ino && st.Dev == dev || unix.Stat(path, &st) == nil && st.Ino == w.Ino && st.Dev == dev {
+					in.Watches = append(in.Watches, image.InotifyWatch{WD: w.WD, Path: path, Mask: image.Hex(w.Mask),
+						Inode: w.Ino, Dev: image.MakeDev(w.Sdev.Major, w.Sdev.Minor)})
+					continue
+				}
+			}
+		}
 		if err != nil {
 			if err == unix.EPERM {
-				return nil, fmt.Errorf("watch %d: finding a watched file's path needs root (open_by_handle_at): not supported for ordinary users yet", w.WD)
+				return nil, fmt.Errorf("watch %d: the watched file's path is unknown: an ordinary user cannot use open_by_handle_at, and the path given to inotify_add_watch no longer names it (renamed or deleted since?)", w.WD)
 			}
 			return nil, fmt.Errorf("watch %d: open_by_handle_at on %s: %w (the watched file was deleted?)", w.WD, mp, err)
 		}

@@ -37,8 +37,21 @@ type key struct {
 // Filter is the compiled NOCR filter: the BPF program the kernel runs and the
 // index from (arch, syscall number) back to the table entry that trapped it.
 type Filter struct {
-	BPF   []byte // struct sock_filter array, ready for seccomp(2)
-	index map[key]*Entry
+	BPF     []byte // struct sock_filter array, ready for seccomp(2)
+	index   map[key]*Entry
+	records map[key]string // PathRecorders, by number
+}
+
+// PathRecorders are trapped too, but never taint: the supervisor records the
+// path they name. inotify_add_watch: as root the checkpoint finds a watched
+// file from the kernel's file handle (open_by_handle_at), which an ordinary
+// user may not call; the recorded path stands in. x86_64 only.
+var PathRecorders = []string{"inotify_add_watch"}
+
+// Recorded reports whether (arch, nr) is one of PathRecorders, and its name.
+func (f *Filter) Recorded(arch uint32, nr int32) (string, bool) {
+	n, ok := f.records[key{arch, nr}]
+	return n, ok
 }
 
 func cmpOp(op CmpOp) libseccomp.ScmpCompareOp {
@@ -132,6 +145,19 @@ func (f *Filter) nativeFilter() (*libseccomp.ScmpFilter, error) {
 			if err := flt.AddRuleConditionalExact(sc, libseccomp.ActNotify, conds); err != nil {
 				return nil, fmt.Errorf("rule for %s: %w", e.Syscall, err)
 			}
+		}
+	}
+	for _, name := range PathRecorders {
+		sc, err := libseccomp.GetSyscallFromNameByArch(name, libseccomp.ArchAMD64)
+		if err != nil || sc < 0 {
+			return nil, fmt.Errorf("no x86_64 syscall %q", name)
+		}
+		if f.records == nil {
+			f.records = map[key]string{}
+		}
+		f.records[key{AuditArchX86_64, int32(sc)}] = name
+		if err := flt.AddRuleExact(sc, libseccomp.ActNotify); err != nil {
+			return nil, fmt.Errorf("rule for %s: %w", name, err)
 		}
 	}
 	ok = true

@@ -101,7 +101,7 @@ func TestUntrappedSyscallsAreConstantAllow(t *testing.T) {
 		sarch libseccomp.ScmpArch
 	}{{AuditArchX86_64, libseccomp.ArchAMD64}, {AuditArchI386, libseccomp.ArchX86}} {
 		for nr := int32(0); nr < 470; nr++ {
-			if f.Lookup(a.arch, nr) != nil {
+			if _, rec := f.Recorded(a.arch, nr); f.Lookup(a.arch, nr) != nil || rec {
 				continue
 			}
 			for _, args := range [][6]uint64{{}, {^uint64(0), 1, 2, 3, 4, 5}, {unix.AF_INET}} {
@@ -226,6 +226,27 @@ func TestTableRows(t *testing.T) {
 		if !ok || !strings.HasPrefix(r, "CR: ") || !(strings.HasSuffix(r, " not supported yet") ||
 			strings.HasSuffix(r, " not supported") || strings.HasSuffix(r, " cannot be read")) {
 			t.Errorf("%s: reason %q (ok=%v) is not of the form 'CR: <what> not supported yet'", e.Syscall, r, ok)
+		}
+	}
+}
+
+// The path recorders trap every call, without reading arguments (the
+// supervisor reads the path), and Decode never makes a taint of them.
+func TestPathRecordersTrap(t *testing.T) {
+	f := mustBuild(t)
+	for _, name := range PathRecorders {
+		sc, err := libseccomp.GetSyscallFromNameByArch(name, libseccomp.ArchAMD64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ret, _ := run(t, f.BPF, AuditArchX86_64, int32(sc), [6]uint64{3, 0x1000, 0x100}); ret != unix.SECCOMP_RET_USER_NOTIF {
+			t.Errorf("%s: ret %#x, want USER_NOTIF", name, ret)
+		}
+		if got, ok := f.Recorded(AuditArchX86_64, int32(sc)); !ok || got != name {
+			t.Errorf("%s: Recorded = %q, %v", name, got, ok)
+		}
+		if f.Lookup(AuditArchX86_64, int32(sc)) != nil {
+			t.Errorf("%s is also a NOCR row", name)
 		}
 	}
 }

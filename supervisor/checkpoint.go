@@ -94,6 +94,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		Exit:        exit,
 		BeforeKill:  beforeKill,
 		DropSignals: drop,
+		WatchPath:   s.watches.lookup,
 	})
 	if err != nil {
 		slog.Error("checkpoint failed; the app keeps running", "err", err)

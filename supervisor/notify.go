@@ -74,6 +74,11 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		}
 		return nil
 	}
+	if _, ok := s.filter.Recorded(n.Arch, n.Nr); ok {
+		s.watches.record(tid, n.Args, mem)
+		_ = seccomp.Continue(fd, n.ID)
+		return
+	}
 	d := s.filter.Decode(n, mem)
 	if !d.Taint {
 		_ = seccomp.Continue(fd, n.ID)

@@ -216,6 +216,18 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		return fail("%v", err)
 	}
 	s.mainPid = res.Root
+	// The restored app's inotify watches were added in an earlier life:
+	// their paths are known from the image (for the next checkpoint of an
+	// ordinary user).
+	for _, p := range s.plan.img.Processes() {
+		for _, f := range p.FDs {
+			if f.Inotify != nil {
+				for _, w := range f.Inotify.Watches {
+					s.watches.add(w.Path, uint64(w.Mask)&inDontFollow != 0)
+				}
+			}
+		}
+	}
 	s.giveTerminal()
 	if err := restore.Release(tr, res); err != nil {
 		unix.Close(res.Listener)

@@ -49,6 +49,8 @@ type Supervisor struct {
 	inflight sync.WaitGroup // control requests being answered
 
 	leaving atomic.Bool // Slurm mode: a checkpoint for the job's end is under way
+
+	watches watchPaths // paths the app gave inotify_add_watch
 }
 
 // firstAppPid is where the app's pids start in its namespace: above the

@@ -31,8 +31,8 @@ func TestTreeKinds(t *testing.T) {
 // user (nobody): the kinds victim behind a shell pipeline, so that children
 // with executables other than the main process's get theirs back
 // (PR_SET_MM_MAP with exe_fd, allowed by the user namespace's
-// CAP_CHECKPOINT_RESTORE). Without inotify, whose watched paths only root can
-// resolve.
+// CAP_CHECKPOINT_RESTORE), and inotify watches found by the paths the
+// supervisor saw given to inotify_add_watch (open_by_handle_at is root's).
 func TestTreeUnprivileged(t *testing.T) {
 	t.Parallel()
 	dir, asNobody := nobodyEnv(t)
@@ -41,7 +41,7 @@ func TestTreeUnprivileged(t *testing.T) {
 		t.Fatalf("copy the victim: %v", err)
 	}
 	ck := filepath.Join(dir, "ck")
-	app := asNobody("--dir", ck, "--", "sh", "-c", "KINDS_NO_INOTIFY=1 ./kinds . | cat; echo exits ${PIPESTATUS:-done}")
+	app := asNobody("--dir", ck, "--", "sh", "-c", "./kinds . | cat; echo exits ${PIPESTATUS:-done}")
 	var appOut, appErr syncBuffer
 	app.Stdout, app.Stderr = &appOut, &appErr
 	if err := app.Start(); err != nil {
