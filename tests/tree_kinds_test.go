@@ -151,3 +151,15 @@ func TestTreeMainThreadExited(t *testing.T) {
 		t.Fatalf("after the refusal: exit %d, output %q", code, a.stdout.String())
 	}
 }
+
+// TestTreeVfork: children in the vfork state (sharing their parent's memory
+// until they exec) when the checkpoint lands: it waits and retries, then
+// saves the tree.
+func TestTreeVfork(t *testing.T) {
+	t.Parallel()
+	treeRoundTrip(t, treeVictim{
+		name: "vfork",
+		argv: func(t *testing.T, dir string) []string { return []string{treeCompile(t, "vfork")} },
+		lo:   100 * time.Millisecond, hi: 2000 * time.Millisecond, exitMode: true, minProcs: 1,
+	})
+}
