@@ -32,9 +32,10 @@ import (
 //     descriptions stay shared exactly as they were), maps its memory
 //     (shared objects by mremap of the inherited mapping, so every process
 //     sees the same pages), and gets its threads and their state.
-//  4. Zombies are made to exit again with their status; their parents' SIGCHLD
-//     is consumed (the original one was delivered or is in the saved pending
-//     set). Then pending signals and credentials, and everything is let go.
+//  4. Zombies are made to exit again with their status while their parents are
+//     still blank; the parents' SIGCHLD is consumed (the original one was
+//     delivered or is in the saved pending set). Then pending signals and
+//     credentials, and everything is let go.
 
 // TreeRequest says what to restore into which stub.
 type TreeRequest struct {
@@ -172,6 +173,12 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 	if err := step("process groups", t.groups); err != nil {
 		return nil, err
 	}
+	// Zombies exit while their parents are blank, with the default SIGCHLD
+	// disposition: a restored SIG_IGN or SA_NOCLDWAIT would have the kernel
+	// reap them at once.
+	if err := step("zombies", t.zombies); err != nil {
+		return nil, err
+	}
 	for _, p := range t.procs {
 		if p.Zombie != nil {
 			continue
@@ -179,9 +186,6 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		if err := t.by[p.PID].restore(); err != nil {
 			return nil, fmt.Errorf("restore pid %d: %w", p.PID, err)
 		}
-	}
-	if err := step("zombies", t.zombies); err != nil {
-		return nil, err
 	}
 	for _, p := range t.procs {
 		if p.Zombie != nil {
