@@ -185,7 +185,7 @@ func (r *restorer) pending() error {
 		tid := r.tids[th.TID]
 		for _, si := range th.Pending {
 			r.reset()
-			a, err := r.put(si.Raw)
+			a, err := r.put(requeueable(si))
 			if err != nil {
 				return err
 			}
@@ -196,7 +196,7 @@ func (r *restorer) pending() error {
 	}
 	for _, si := range r.p.SharedPending {
 		r.reset()
-		a, err := r.put(si.Raw)
+		a, err := r.put(requeueable(si))
 		if err != nil {
 			return err
 		}
@@ -205,6 +205,21 @@ func (r *restorer) pending() error {
 		}
 	}
 	return nil
+}
+
+// siTimer is SI_TIMER, the si_code of a POSIX timer's signal.
+const siTimer = -2
+
+// requeueable is the raw siginfo to queue again. A timer's signal carries the
+// kernel's private rearm cookie (_sys_private, at offset 32): it belonged to
+// the old timer, so it is cleared and the signal arrives as a plain one (the
+// restored timer rearms itself, being periodic with its own interval).
+func requeueable(si image.SigInfo) []byte {
+	raw := append([]byte(nil), si.Raw...)
+	if si.Code == siTimer && len(raw) >= 36 {
+		binary.LittleEndian.PutUint32(raw[32:], 0)
+	}
+	return raw
 }
 
 // sigaltstack flags (include/uapi/linux/signal.h).
