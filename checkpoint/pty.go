@@ -44,7 +44,17 @@ func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TIOCGPTN: %w", err)
 	}
+	if done, ok := d.t.ptys[n]; ok { // another fd on the same master: saved once
+		c := *done
+		return &c, nil
+	}
 	pt := &image.Pty{Index: n, Master: true}
+	defer func() {
+		if d.t.ptys == nil {
+			d.t.ptys = map[int]*image.Pty{}
+		}
+		d.t.ptys[n] = pt
+	}()
 	if v, err := unix.IoctlGetInt(m, unix.TIOCGPTLCK); err == nil {
 		pt.Locked = v != 0
 	}
@@ -68,12 +78,14 @@ func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
 	}
 	pt.Termios = termios(t)
 	// Bytes on their way through the pair cannot be read without taking
-	// them from the app: refuse (it is transient; the next try may pass).
+	// them from the app, nor reliably put back (the pty's buffers take
+	// less than they held): refuse. It is transient: the freeze retried
+	// for a second before getting here.
 	toMaster, _ := unix.IoctlGetInt(m, unix.TIOCINQ)
 	toSlave, _ := unix.IoctlGetInt(s, unix.TIOCINQ)
 	if toMaster > 0 || toSlave > 0 {
 		return nil, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pty", Fd: fd,
-			Reason: fmt.Sprintf("CR: pty /dev/pts/%d has bytes buffered (%d to the master, %d to the slave): ptys with data in flight not supported yet; retry (fd %d)",
+			Reason: fmt.Sprintf("CR: pty /dev/pts/%d has bytes in flight (%d for the master, %d for the slave) after 1 s of retries: ptys with data in flight not supported yet (fd %d)",
 				n, toMaster, toSlave, fd)}}}
 	}
 	return pt, nil
@@ -110,8 +122,8 @@ func (t *tree) linkPtys(procs []*image.Process) {
 	}
 }
 
-// ptyBusy reports bytes buffered in a pty whose master a frozen process
-// holds (either direction).
+// ptyBusy reports bytes in flight through a pty whose master a frozen
+// process holds (the dump cannot save them).
 func (ft *frozenTree) ptyBusy() bool {
 	for _, pid := range ft.live() {
 		fds, err := procfs.Fds(pid)

@@ -173,6 +173,7 @@ type tree struct {
 	procs    map[int]*image.Process
 	live     []int // host pids of the frozen processes
 	slaves   []slaveRef
+	ptys     map[int]*image.Pty // saved once per pty, whatever the number of fds on its master
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -411,19 +412,24 @@ func (t *tree) pipeData(host int, f *image.FD) error {
 		return err
 	}
 	name := fmt.Sprintf("pipe-%d.bin", f.Pipe.Inode)
-	bw, err := t.w.CreateBlob(name)
-	if err != nil {
-		return err
-	}
-	if _, err := bw.Write(buf); err != nil {
-		bw.Close()
-		return err
-	}
-	if err := bw.Close(); err != nil {
+	if err := writeBlob(t.w, name, buf); err != nil {
 		return err
 	}
 	f.Pipe.Data = name
 	return nil
+}
+
+// writeBlob stores data as blob name.
+func writeBlob(w *image.Writer, name string, data []byte) error {
+	bw, err := w.CreateBlob(name)
+	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(data); err != nil {
+		bw.Close()
+		return err
+	}
+	return bw.Close()
 }
 
 func readFull(fd int, b []byte) (int, error) {

@@ -206,15 +206,7 @@ func (t *tree) linkSockets() error {
 			continue
 		}
 		name := fmt.Sprintf("socket-%d.bin", u.ino)
-		bw, err := t.w.CreateBlob(name)
-		if err != nil {
-			return err
-		}
-		if _, err := bw.Write(data); err != nil {
-			bw.Close()
-			return err
-		}
-		if err := bw.Close(); err != nil {
+		if err := writeBlob(t.w, name, data); err != nil {
 			return err
 		}
 		f.Socket.Data = name

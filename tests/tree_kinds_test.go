@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -162,4 +163,23 @@ func TestTreeVfork(t *testing.T) {
 		argv: func(t *testing.T, dir string) []string { return []string{treeCompile(t, "vfork")} },
 		lo:   100 * time.Millisecond, hi: 2000 * time.Millisecond, exitMode: true, minProcs: 1,
 	})
+}
+
+// TestTreePtyFlood: output piling up in a pty of the app's (a child writes
+// to its slave faster than the parent reads the master). The bytes in flight
+// cannot be saved: the checkpoint retries for a second and either lands in
+// a quiet moment (then restores exactly) or refuses naming the pty — and the
+// app runs on with every byte (a refusal must lose nothing).
+func TestTreePtyFlood(t *testing.T) {
+	t.Parallel()
+	for _, exit := range []bool{true, false} {
+		t.Run(map[bool]string{true: "exit", false: "kill"}[exit], func(t *testing.T) {
+			treeRoundTrip(t, treeVictim{
+				name: "ptyflood",
+				argv: func(t *testing.T, dir string) []string { return []string{treeCompile(t, "ptyflood")} },
+				lo:   100 * time.Millisecond, hi: 1500 * time.Millisecond, exitMode: exit, minProcs: 2,
+				refusal: regexp.MustCompile(`CR: pty /dev/pts/\d+ has bytes in flight`),
+			})
+		})
+	}
 }
