@@ -10,6 +10,7 @@ import (
 
 	"crrun/image"
 	"crrun/internal/procfs"
+	"crrun/internal/ptrace"
 	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -176,20 +177,14 @@ func (d *dumper) memfd(fd int, link string, st *unix.Stat_t) (*image.Memfd, erro
 		return nil, err
 	}
 	name := strings.TrimSuffix(strings.TrimPrefix(target, "/memfd:"), " (deleted)")
-	pidfd, err := unix.PidfdOpen(d.pid, 0)
+	mine, err := ptrace.CopyFd(d.pid, fd)
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open: %w", err)
-	}
-	defer unix.Close(pidfd)
-	mine, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_getfd: %w", err)
+		return nil, err
 	}
 	defer unix.Close(mine)
 	seals, err := unix.FcntlInt(uintptr(mine), unix.F_GET_SEALS, 0)
 	if err != nil {
-		seals = 0 // not created with MFD_ALLOW_SEALING: F_SEAL_SEAL
-		seals = unix.F_SEAL_SEAL
+		seals = unix.F_SEAL_SEAL // not created with MFD_ALLOW_SEALING: sealed against seals
 	}
 	return &image.Memfd{Name: name, Seals: seals, Size: st.Size}, nil
 }

@@ -47,16 +47,7 @@ func (d *dumper) processState(p *image.Process) error {
 	if err != nil {
 		return err
 	}
-	if pst, err := procfs.Status(stat.PPid); err == nil {
-		p.PPID = pst.InnermostTgid()
-	}
-	if n := len(status.NSpgid); n > 0 {
-		p.PGID = status.NSpgid[n-1]
-	}
-	if n := len(status.NSsid); n > 0 {
-		p.SID = status.NSsid[n-1]
-	}
-	p.NSPID = status.NSpid
+	d.t.ids(p, stat, status)
 	p.ExitSignal = stat.ExitSignal
 	if tty := stat.TTY(); p.SID == p.PID && p.PID != 0 {
 		if n, ok := ptyIndex(tty.Major, tty.Minor); ok {

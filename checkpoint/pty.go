@@ -5,6 +5,7 @@ import (
 
 	"crrun/image"
 	"crrun/internal/procfs"
+	"crrun/internal/ptrace"
 	"crrun/internal/termio"
 	"crrun/seccomp"
 
@@ -30,14 +31,9 @@ func termios(t *unix.Termios) *image.Termios {
 
 // ptyMaster saves the state of the pty whose master is fd of the process.
 func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
-	pidfd, err := unix.PidfdOpen(d.pid, 0)
+	m, err := ptrace.CopyFd(d.pid, fd)
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open: %w", err)
-	}
-	defer unix.Close(pidfd)
-	m, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_getfd: %w", err)
+		return nil, err
 	}
 	defer unix.Close(m)
 	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
@@ -144,12 +140,7 @@ func (ft *frozenTree) ptyBusy() bool {
 
 // ptyBuffered reports whether the pty of master fd of pid has bytes queued.
 func ptyBuffered(pid, fd int) (bool, error) {
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return false, err
-	}
-	defer unix.Close(pidfd)
-	m, err := unix.PidfdGetfd(pidfd, fd, 0)
+	m, err := ptrace.CopyFd(pid, fd)
 	if err != nil {
 		return false, err
 	}

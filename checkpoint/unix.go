@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 
+	"crrun/internal/ptrace"
 	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -224,14 +225,9 @@ func (t *tree) linkSockets() error {
 // descriptors in flight (they arrive as SCM_RIGHTS even with MSG_PEEK; the
 // copies are closed).
 func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
-	pidfd, err := unix.PidfdOpen(pid, 0)
+	s, err := ptrace.CopyFd(pid, fd)
 	if err != nil {
-		return nil, false, fmt.Errorf("pidfd_open: %w", err)
-	}
-	defer unix.Close(pidfd)
-	s, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		return nil, false, fmt.Errorf("pidfd_getfd: %w", err)
+		return nil, false, err
 	}
 	defer unix.Close(s)
 	if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {

@@ -155,44 +155,25 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		slog.Debug("restore step", "step", name, "took", time.Since(t0))
 		return nil
 	}
-	if err := step("create the main process", t.createRoot); err != nil {
-		return nil, err
-	}
-	if err := step("seccomp filter", t.seccomp); err != nil {
-		return nil, err
-	}
-	if err := step("open files", t.openFiles); err != nil {
-		return nil, err
-	}
-	if err := step("shared memory", t.sharedMemory); err != nil {
-		return nil, err
-	}
-	if err := step("process tree", t.createTree); err != nil {
-		return nil, err
-	}
-	if err := step("process groups", t.groups); err != nil {
-		return nil, err
-	}
 	// Zombies exit while their parents are blank, with the default SIGCHLD
 	// disposition: a restored SIG_IGN or SA_NOCLDWAIT would have the kernel
 	// reap them at once.
-	if err := step("zombies", t.zombies); err != nil {
-		return nil, err
-	}
-	for _, p := range t.procs {
-		if p.Zombie != nil {
-			continue
-		}
-		if err := t.by[p.PID].restore(); err != nil {
-			return nil, fmt.Errorf("restore pid %d: %w", p.PID, err)
-		}
-	}
-	for _, p := range t.procs {
-		if p.Zombie != nil {
-			continue
-		}
-		if err := t.by[p.PID].finish(); err != nil {
-			return nil, fmt.Errorf("restore pid %d: %w", p.PID, err)
+	for _, s := range []struct {
+		name string
+		f    func() error
+	}{
+		{"create the main process", t.createRoot},
+		{"seccomp filter", t.seccomp},
+		{"open files", t.openFiles},
+		{"shared memory", t.sharedMemory},
+		{"process tree", t.createTree},
+		{"process groups", t.groups},
+		{"zombies", t.zombies},
+		{"processes", t.eachLive((*restorer).restore)},
+		{"signals, credentials", t.eachLive((*restorer).finish)},
+	} {
+		if err := step(s.name, s.f); err != nil {
+			return nil, err
 		}
 	}
 	res = &TreeResult{Root: t.root.pid, Listener: t.listener, stop: t.stopResponder}
@@ -208,6 +189,22 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		res.Procs = append(res.Procs, pr)
 	}
 	return res, nil
+}
+
+// eachLive returns a step running f for every process that is not a
+// zombie, in image order.
+func (t *treeRestorer) eachLive(f func(*restorer) error) func() error {
+	return func() error {
+		for _, p := range t.procs {
+			if p.Zombie != nil {
+				continue
+			}
+			if err := f(t.by[p.PID]); err != nil {
+				return fmt.Errorf("pid %d: %w", p.PID, err)
+			}
+		}
+		return nil
+	}
 }
 
 // Release hands the listener over (the responder stops) and lets every
@@ -624,20 +621,8 @@ func (t *treeRestorer) stopResponder() {
 	t.respond.Wait()
 }
 
-// getfd copies fd of the process into crrun (pidfd_getfd).
-func (r *restorer) getfd(fd uint64) (int, error) {
-	pidfd, err := unix.PidfdOpen(r.pid, 0)
-	if err != nil {
-		return -1, fmt.Errorf("pidfd_open(%d): %w", r.pid, err)
-	}
-	defer unix.Close(pidfd)
-	mine, err := unix.PidfdGetfd(pidfd, int(fd), 0)
-	if err != nil {
-		return -1, fmt.Errorf("pidfd_getfd(%d): %w", fd, err)
-	}
-	unix.CloseOnExec(mine)
-	return mine, nil
-}
+// getfd copies fd of the process into crrun.
+func (r *restorer) getfd(fd uint64) (int, error) { return ptrace.CopyFd(r.pid, int(fd)) }
 
 // sharedMemory creates each shared anonymous memory object once, in the
 // blank main process at a temporary address, large enough for every mapping

@@ -35,6 +35,21 @@ func sockaddr(name string) ([]byte, error) {
 	return b, nil
 }
 
+// withAddr injects bind or connect (nr, named call) of socket fd to name.
+func (r *restorer) withAddr(fd uint64, nr int, call, name string) error {
+	sa, err := sockaddr(name)
+	if err != nil {
+		return err
+	}
+	r.reset()
+	a, err := r.put(sa)
+	if err != nil {
+		return err
+	}
+	_, err = r.inj(r.pid, fmt.Sprintf("%s(%q)", call, name), nr, fd, a, uint64(len(sa)))
+	return err
+}
+
 // hostPath is where crrun sees a socket path of the app (relative names are
 // taken from the main process's working directory, where restore binds).
 func (t *treeRestorer) hostPath(name string) string {
@@ -107,16 +122,7 @@ func (t *treeRestorer) bindSocket(s *image.Socket, listen bool) (uint64, error) 
 	if err != nil {
 		return 0, err
 	}
-	sa, err := sockaddr(s.Name)
-	if err != nil {
-		return 0, err
-	}
-	r.reset()
-	a, err := r.put(sa)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := r.inj(r.pid, fmt.Sprintf("bind(%q)", s.Name), unix.SYS_BIND, fd, a, uint64(len(sa))); err != nil {
+	if err := r.withAddr(fd, unix.SYS_BIND, "bind", s.Name); err != nil {
 		return 0, err
 	}
 	if listen {
@@ -173,16 +179,7 @@ func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sock
 	if err != nil {
 		return 0, err
 	}
-	sa, err := sockaddr(acc.Name)
-	if err != nil {
-		return 0, err
-	}
-	r.reset()
-	a, err := r.put(sa)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := r.inj(r.pid, fmt.Sprintf("connect(%q)", acc.Name), unix.SYS_CONNECT, cfd, a, uint64(len(sa))); err != nil {
+	if err := r.withAddr(cfd, unix.SYS_CONNECT, "connect", acc.Name); err != nil {
 		return 0, err
 	}
 	afd, err := r.inj(r.pid, "accept4", unix.SYS_ACCEPT4, lst, 0, 0, unix.SOCK_CLOEXEC)

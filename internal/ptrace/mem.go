@@ -163,3 +163,20 @@ func (m *Mem) procMem(addr uintptr, buf []byte, write bool) error {
 	}
 	return nil
 }
+
+// CopyFd lends crrun a copy of fd of process pid (pidfd_open +
+// pidfd_getfd, which needs PTRACE_MODE_ATTACH on it, as a tracer has): the
+// same open file description, close-on-exec. The caller closes it. Like
+// ReadMem it needs no tracer thread.
+func CopyFd(pid, fd int) (int, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, &Error{Tid: pid, Op: "pidfd_open", Err: err}
+	}
+	defer unix.Close(pidfd)
+	c, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return -1, &Error{Tid: pid, Op: fmt.Sprintf("pidfd_getfd(%d)", fd), Err: err}
+	}
+	return c, nil
+}
