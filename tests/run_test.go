@@ -284,8 +284,19 @@ func TestUnprivileged(t *testing.T) {
 		t.Fatalf("run as nobody: %v\n%s", err, out)
 	}
 	b := compileCR(t, "threads", false)
-	ck := filepath.Join(dir, "ck")
-	app := asNobody("--dir", ck, "--", b, "60000")
+	got, _ := nobodyRoundTrip(t, asNobody, filepath.Join(dir, "ck"), "running", 0, b, "60000")
+	if !strings.HasSuffix(got, "PASS\n") {
+		t.Fatalf("output: %s", got)
+	}
+}
+
+// nobodyRoundTrip runs argv as nobody under crrun with store ck, waits for
+// ready on its stderr (and settle more), has nobody checkpoint it with
+// --exit (crrun must exit 75) and restore it. It returns the app's stdout
+// before and after, joined, and the restore's stderr.
+func nobodyRoundTrip(t *testing.T, asNobody func(args ...string) *exec.Cmd, ck, ready string, settle time.Duration, argv ...string) (string, string) {
+	t.Helper()
+	app := asNobody(append([]string{"--dir", ck, "--"}, argv...)...)
 	var appOut, appErr syncBuffer
 	app.Stdout, app.Stderr = &appOut, &appErr
 	if err := app.Start(); err != nil {
@@ -294,15 +305,16 @@ func TestUnprivileged(t *testing.T) {
 	done := make(chan struct{})
 	go func() { app.Wait(); close(done) }()
 	t.Cleanup(func() { app.Process.Kill(); <-done })
-	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), "running") }); err != nil {
+	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), ready) }); err != nil {
 		t.Fatalf("no progress: %s", appErr.String())
 	}
+	time.Sleep(settle)
 	if out, err := asNobody("checkpoint", "--exit").CombinedOutput(); err != nil {
 		t.Fatalf("checkpoint as nobody: %v\n%s\n%s", err, out, appErr.String())
 	}
 	<-done
 	if app.ProcessState.ExitCode() != 75 {
-		t.Fatalf("checkpoint --exit: crrun exited %v", app.ProcessState)
+		t.Fatalf("checkpoint --exit: crrun exited %v\n%s", app.ProcessState, appErr.String())
 	}
 	res := asNobody("restore", ck)
 	var rOut, rErr syncBuffer
@@ -310,7 +322,5 @@ func TestUnprivileged(t *testing.T) {
 	if err := res.Run(); err != nil {
 		t.Fatalf("restore as nobody: %v\n%s", err, rErr.String())
 	}
-	if !strings.HasSuffix(appOut.String()+rOut.String(), "PASS\n") {
-		t.Fatalf("output: %s%s", appOut.String(), rOut.String())
-	}
+	return appOut.String() + rOut.String(), rErr.String()
 }

@@ -41,38 +41,13 @@ func TestTreeUnprivileged(t *testing.T) {
 	if data, err := os.ReadFile(kinds); err != nil || os.WriteFile(filepath.Join(dir, "kinds"), data, 0o755) != nil {
 		t.Fatalf("copy the victim: %v", err)
 	}
-	ck := filepath.Join(dir, "ck")
-	app := asNobody("--dir", ck, "--", "sh", "-c", "./kinds . | cat; echo exits ${PIPESTATUS:-done}")
-	var appOut, appErr syncBuffer
-	app.Stdout, app.Stderr = &appOut, &appErr
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
+	got, rErr := nobodyRoundTrip(t, asNobody, filepath.Join(dir, "ck"), "kinds: running", time.Second,
+		"sh", "-c", "./kinds . | cat; echo exits ${PIPESTATUS:-done}")
+	if got != "PASS\nexits done\n" {
+		t.Fatalf("output %q\nrestore's stderr:\n%s", got, rErr)
 	}
-	done := make(chan struct{})
-	go func() { app.Wait(); close(done) }()
-	t.Cleanup(func() { app.Process.Kill(); <-done })
-	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), "kinds: running") }); err != nil {
-		t.Fatalf("no progress: %s", appErr.String())
-	}
-	time.Sleep(time.Second)
-	if out, err := asNobody("checkpoint", "--exit").CombinedOutput(); err != nil {
-		t.Fatalf("checkpoint as nobody: %v\n%s\n%s", err, out, appErr.String())
-	}
-	<-done
-	if app.ProcessState.ExitCode() != 75 {
-		t.Fatalf("checkpoint --exit: crrun exited %v\n%s", app.ProcessState, appErr.String())
-	}
-	res := asNobody("restore", ck)
-	var rOut, rErr syncBuffer
-	res.Stdout, res.Stderr = &rOut, &rErr
-	if err := res.Run(); err != nil {
-		t.Fatalf("restore as nobody: %v\n%s", err, rErr.String())
-	}
-	if got := appOut.String() + rOut.String(); got != "PASS\nexits done\n" {
-		t.Fatalf("output %q\nstderr:\n%s%s", got, appErr.String(), rErr.String())
-	}
-	if !strings.Contains(rErr.String(), "processes=") {
-		t.Fatalf("restore did not say what it restored:\n%s", rErr.String())
+	if !strings.Contains(rErr, "processes=") {
+		t.Fatalf("restore did not say what it restored:\n%s", rErr)
 	}
 }
 
