@@ -31,55 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "victim.h"
+
 #define NCHILD 3
 #define CHUNK (12 * 1024)
 #define BLOCK 1024
 #define REC 32
 #define FINAL 0xffffffffu
-
-static uint64_t mix(uint64_t x) {
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static char failures[4096];
-static void fail(const char *fmt, ...) {
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	size_t l = strlen(failures);
-	if (l < sizeof failures - 3)
-		snprintf(failures + l, sizeof failures - l, "%s%s", l ? "; " : "", buf);
-}
-
-static void die(const char *what) {
-	printf("FAIL: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int write_all(int fd, const void *p, size_t n) {
-	const char *c = p;
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 // read_full reads up to n bytes, fewer only at EOF; -1 on error.
 static ssize_t read_full(int fd, void *p, size_t n) {

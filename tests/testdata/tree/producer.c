@@ -16,33 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "victim.h"
+
 #define KEYS 3000
-
-static uint64_t mix(uint64_t x) {
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 int main(int argc, char **argv) {
 	int fast = 0, quiet = 0, ai = 1;

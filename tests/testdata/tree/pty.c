@@ -28,41 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char failures[4096];
-static void fail(const char *fmt, ...) {
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	size_t l = strlen(failures);
-	if (l < sizeof failures - 3)
-		snprintf(failures + l, sizeof failures - l, "%s%s", l ? "; " : "", buf);
-}
-
-static void die(const char *what) {
-	printf("FAIL: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
+#include "victim.h"
 
 // read_line reads one '\n'-terminated line (without it) byte by byte, within
 // timeout_ms for the whole line; -1 on error, EOF or timeout.

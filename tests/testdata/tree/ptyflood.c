@@ -14,10 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000}, rem;
-	while (nanosleep(&ts, &rem)) ts = rem;
-}
+#include "victim.h"
 
 int main(void) {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -37,11 +34,7 @@ int main(void) {
 			/* A write blocked for room returns short when the process is
 			 * stopped (a signal, or the checkpoint's freeze): loop, as
 			 * stdio does. */
-			for (int off = 0; off < n;) {
-				int k = write(s, line + off, n - off);
-				if (k < 0) _exit(4);
-				off += k;
-			}
+			if (write_all(s, line, (size_t)n) != 0) _exit(4);
 			if (i % 50 == 0) sleep_ms(5);
 		}
 		/* keep the slave open until the parent has read everything */

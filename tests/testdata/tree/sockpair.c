@@ -28,38 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "victim.h"
+
 #define BURST (64 * 1024)
 #define PIECE 2048
-
-static char failures[4096];
-static void fail(const char *fmt, ...) {
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	size_t l = strlen(failures);
-	if (l < sizeof failures - 3)
-		snprintf(failures + l, sizeof failures - l, "%s%s", l ? "; " : "", buf);
-}
-
-static void die(const char *what) {
-	printf("FAIL: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static uint64_t mix(uint64_t x) {
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 static unsigned char stream_byte(uint64_t k) { return (unsigned char)(mix(k / 8 ^ 0x50c4e7) >> (8 * (k % 8))); }
 

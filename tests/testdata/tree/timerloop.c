@@ -34,34 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "victim.h"
+
 #define PERIOD_NS 50000000L
 #define CHILD_STEPS 25
 #define TAG_TIMER 1
 #define TAG_EVENT 2
 #define TAG_SIGNAL 3
-
-static char failures[4096];
-static void fail(const char *fmt, ...) {
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	size_t l = strlen(failures);
-	if (l < sizeof failures - 3)
-		snprintf(failures + l, sizeof failures - l, "%s%s", l ? "; " : "", buf);
-}
-
-static void die(const char *what) {
-	printf("FAIL: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 int main(int argc, char **argv) {
 	long want_ticks = argc > 1 ? atol(argv[1]) : 60;

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "victim.h"
+
 static int fails;
 #define CHECK(c, ...) do { if (!(c)) { printf("FAIL: " __VA_ARGS__); printf("\n"); fails++; } } while (0)
 
@@ -40,11 +42,6 @@ static int readall(int fd, char *b, int n) {
 	int got = 0, k;
 	while (got < n && (k = read(fd, b + got, n - got)) > 0) got += k;
 	return got;
-}
-
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000}, rem;
-	while (nanosleep(&ts, &rem)) ts = rem;
 }
 
 int main(int argc, char **argv) {
