@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hog.h"
+
 #define PAGE 4096UL
 #define WPP (PAGE / 8) // words per page
 #define MAXT 64
@@ -78,38 +80,6 @@ static uint64_t mix(uint64_t i, uint64_t v) {
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
 	return z ^ (z >> 31);
-}
-
-static uint64_t next(uint64_t *s) { // xorshift64*
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
-	char b[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(b, sizeof b, fmt, ap);
-	va_end(ap);
-	if (n < 0) return;
-	if ((size_t)n >= sizeof b) n = sizeof b - 1;
-	for (int off = 0; off < n;) {
-		ssize_t w = write(1, b + off, n - off);
-		if (w < 0 && errno == EINTR) continue;
-		if (w <= 0) return;
-		off += w;
-	}
-}
-
-static double now_ms(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 // Word index i of the region (global index, so a part's checksum does not

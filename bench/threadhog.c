@@ -55,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hog.h"
+
 #define MAXT 4096
 
 struct slot {
@@ -89,29 +91,6 @@ static uint64_t expect(int id, size_t k, uint64_t cnt) {
 	if (cnt <= k) return initial(id, k);
 	uint64_t j = k + (cnt - 1 - k) / nwords * nwords; // the last unit that wrote word k
 	return written(id, j);
-}
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
-	char b[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(b, sizeof b, fmt, ap);
-	va_end(ap);
-	if (n < 0) return;
-	if ((size_t)n >= sizeof b) n = sizeof b - 1;
-	for (int off = 0; off < n;) {
-		ssize_t w = write(1, b + off, n - off);
-		if (w < 0 && errno == EINTR) continue;
-		if (w <= 0) return;
-		off += w;
-	}
-}
-
-static double now_ms(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static void add_ms(struct timespec *t, long ms) {

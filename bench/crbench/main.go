@@ -785,19 +785,27 @@ func (b *bench) runRep(c caseDef, rep int) (repResult, error) {
 	return r, nil
 }
 
-// restoreOnce restores gen, times it to the first progress line, and has
-// the restored memhog verify its memory.
-func (b *bench) restoreOnce(c caseDef, rep int, mode, gen string, rr *restoreResult) error {
+// startRestore launches `crrun restore gen` (after dropping the image from
+// the page cache for a cold run, and noting in *cachedPct how much of it is
+// cached): the process, its output, its stderr file and the launch time.
+func (b *bench) startRestore(c caseDef, rep int, mode, gen string, cachedPct *float64) (*child, *lineLog, string, time.Time, error) {
 	if mode == "cold" {
 		if err := evictDir(gen); err != nil {
-			return fmt.Errorf("evicting the image from the page cache: %v", err)
+			return nil, nil, "", time.Time{}, fmt.Errorf("evicting the image from the page cache: %v", err)
 		}
 	}
-	rr.cachedPct = 100 * cachedFraction(gen)
+	*cachedPct = 100 * cachedFraction(gen)
 	out := newLineLog()
 	rsErr := filepath.Join(b.work, fmt.Sprintf("%s-r%d-restore-%s.err", c.name, rep, mode))
 	t0 := time.Now()
 	rs, err := start("crrun restore", []string{b.crrun, "restore", gen}, b.env, rsErr, out)
+	return rs, out, rsErr, t0, err
+}
+
+// restoreOnce restores gen, times it to the first progress line, and has
+// the restored memhog verify its memory.
+func (b *bench) restoreOnce(c caseDef, rep int, mode, gen string, rr *restoreResult) error {
+	rs, out, rsErr, t0, err := b.startRestore(c, rep, mode, gen, &rr.cachedPct)
 	if err != nil {
 		return err
 	}

@@ -383,16 +383,7 @@ func (b *bench) verifyX(c caseDef, rep int, what string, out *lineLog, proc *chi
 // tree, to the first line of every process), has the app verify itself, and
 // ends it.
 func (b *bench) restoreX(c caseDef, rep int, mode, gen string, rr *xRestore) error {
-	if mode == "cold" {
-		if err := evictDir(gen); err != nil {
-			return fmt.Errorf("evicting the image from the page cache: %v", err)
-		}
-	}
-	rr.cachedPct = 100 * cachedFraction(gen)
-	out := newLineLog()
-	rsErr := filepath.Join(b.work, fmt.Sprintf("%s-r%d-restore-%s.err", c.name, rep, mode))
-	t0 := time.Now()
-	rs, err := start("crrun restore", []string{b.crrun, "restore", gen}, b.env, rsErr, out)
+	rs, out, rsErr, t0, err := b.startRestore(c, rep, mode, gen, &rr.cachedPct)
 	if err != nil {
 		return err
 	}
