@@ -108,17 +108,7 @@ func TestTerminalJobControl(t *testing.T) {
 		t.Skip("needs bash")
 	}
 	b := compileC(t, "basics", false)
-	m, s := openPTY(t)
-	cmd := exec.Command("bash", "--norc", "--noprofile", "-i")
-	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+runtimeDir(t), "PS1=$ ", "TERM=dumb")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitInBackground(t, cmd)
-	p := readPTY(m)
-	at := p.wait(t, "$ ", 0)
+	m, p, at := startShell(t, runtimeDir(t))
 	fmt.Fprintf(m, "%s -- %s tty\n", crrunBin, b)
 	at = p.wait(t, "READY", at)
 	m.Write([]byte{26}) // Ctrl-Z
@@ -135,6 +125,24 @@ func TestTerminalJobControl(t *testing.T) {
 	fmt.Fprintf(m, "echo fg-exit=$?\n")
 	p.wait(t, "fg-exit=0", at)
 	fmt.Fprintf(m, "exit\n")
+}
+
+// startShell starts an interactive bash on a new pty (its session's
+// controlling terminal), with crrun's runtime dir rt, and waits for its first
+// prompt: the master, what it shows, and where the prompt ended.
+func startShell(t *testing.T, rt string) (*os.File, *ptyReader, int) {
+	t.Helper()
+	m, s := openPTY(t)
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-i")
+	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt, "PS1=$ ", "TERM=dumb")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitInBackground(t, cmd)
+	p := readPTY(m)
+	return m, p, p.wait(t, "$ ", 0)
 }
 
 // waitInBackground reaps cmd; the returned channel closes when it has exited.
@@ -162,19 +170,9 @@ func TestTerminalRestore(t *testing.T) {
 	}
 	requireCR(t, "checkpoint", "restore")
 	b := compileC(t, "basics", false)
-	m, s := openPTY(t)
 	rt := runtimeDir(t)
 	store := t.TempDir() + "/ck"
-	cmd := exec.Command("bash", "--norc", "--noprofile", "-i")
-	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt, "PS1=$ ", "TERM=dumb")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitInBackground(t, cmd)
-	p := readPTY(m)
-	at := p.wait(t, "$ ", 0)
+	m, p, at := startShell(t, rt)
 	fmt.Fprintf(m, "%s --dir %s -- %s tty; echo run-exit=$?\n", crrunBin, store, b)
 	at = p.wait(t, "READY", at)
 	if code, out, errOut := crClient(t, rt, 30*time.Second, "checkpoint", "--exit"); code != 0 {
