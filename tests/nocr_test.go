@@ -40,6 +40,9 @@ func TestNOCRCategories(t *testing.T) {
 		b := compileC(t, "nocr", static)
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/static=%v", tc.mode, static), func(t *testing.T) {
+				if tc.mode == "socket_i386" {
+					requireInt80(t, b)
+				}
 				code, out, stderr := run(t, opts{}, "--", b, tc.mode)
 				if code != 0 || !strings.HasPrefix(out, tc.mode+" ") {
 					t.Fatalf("code %d out %q stderr %q", code, out, stderr)
