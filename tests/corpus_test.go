@@ -1,0 +1,227 @@
+package tests
+
+// The corpus (issue 9): one small self-verifying C program per kind of kernel
+// state, in tests/corpus/<kind>.c. Each starts with a header:
+//
+//	// corpus: <the state kind, one line>
+//	// expect: exact                     or: // expect: refuse <substring of the reason>
+//	// needs: root                       (optional: not run as an ordinary user)
+//	// cflags: -lsqlite3                 (optional: extra gcc arguments)
+//
+// and follows the contract of tests/corpus/corpus.h. TestCorpus runs each
+// program uninterrupted under crrun, then again with a `crrun checkpoint
+// --exit` at a seeded random moment after "<name>: running" and a restore:
+// an "exact" program must print the same bytes as the uninterrupted run,
+// ending in PASS; a "refuse" program must be refused by the checkpoint with
+// the reason (exit 1) and run on to PASS. Programs without "needs: root" run
+// a second time as an ordinary user (nobody, in crrun's user namespace).
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+type corpusProg struct {
+	name, kind string
+	refuse     string // "" for exact
+	root       bool   // needs root
+	cflags     []string
+	src        string
+}
+
+func readCorpus(t *testing.T) []corpusProg {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "tests", "corpus", "*.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []corpusProg
+	for _, f := range files {
+		p := corpusProg{name: strings.TrimSuffix(filepath.Base(f), ".c"), src: f}
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		expect := ""
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "// ") {
+				break
+			}
+			k, v, _ := strings.Cut(strings.TrimPrefix(line, "// "), ":")
+			v = strings.TrimSpace(v)
+			switch k {
+			case "corpus":
+				p.kind = v
+			case "expect":
+				expect = v
+			case "needs":
+				p.root = v == "root"
+			case "cflags":
+				p.cflags = strings.Fields(v)
+			}
+		}
+		fh.Close()
+		switch {
+		case p.kind == "":
+			t.Errorf("%s: no `// corpus:` header line", f)
+			continue
+		case expect == "exact":
+		case strings.HasPrefix(expect, "refuse "):
+			p.refuse = strings.TrimSpace(strings.TrimPrefix(expect, "refuse "))
+		default:
+			t.Errorf("%s: `// expect:` must be `exact` or `refuse <reason>`, not %q", f, expect)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (p corpusProg) build(t *testing.T) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	out := filepath.Join(workDir, "corpus-"+p.name)
+	if _, ok := built["corpus:"+p.name]; ok {
+		return out
+	}
+	args := append([]string{"-O1", "-g", "-Wall", "-pthread", "-I", filepath.Dir(p.src), "-o", out, p.src}, p.cflags...)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", p.name, err, b)
+	}
+	built["corpus:"+p.name] = out
+	return out
+}
+
+// corpusSlots bounds the round trips running at once: the machine has two
+// cores, and a round trip spends most of its time sleeping.
+var corpusSlots = make(chan struct{}, 3)
+
+func TestCorpus(t *testing.T) {
+	requireCR(t)
+	for _, p := range readCorpus(t) {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			bin := p.build(t)
+			t.Run("root", func(t *testing.T) {
+				corpusSlots <- struct{}{}
+				defer func() { <-corpusSlots }()
+				rt := runtimeDir(t)
+				dir := t.TempDir()
+				corpusRoundTrip(t, p, dir, func(args ...string) *exec.Cmd {
+					cmd := exec.Command(crrunBin, args...)
+					cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
+					cmd.Dir = dir
+					return cmd
+				}, bin)
+			})
+			if p.root {
+				return
+			}
+			t.Run("user", func(t *testing.T) {
+				corpusSlots <- struct{}{}
+				defer func() { <-corpusSlots }()
+				dir, asNobody := nobodyEnv(t)
+				corpusRoundTrip(t, p, dir, asNobody, bin)
+			})
+		})
+	}
+}
+
+// corpusRoundTrip runs the program uninterrupted, then with a checkpoint
+// at a random moment; crrun(args) makes a crrun command (root or nobody).
+func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...string) *exec.Cmd, bin string) {
+	t.Helper()
+	rng := crRand(t)
+	runOne := func(args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer, chan struct{}) {
+		cmd := crrun(args...)
+		var o, e syncBuffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		cmd.Stdin = nil
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		t.Cleanup(func() {
+			select {
+			case <-done:
+			default:
+				cmd.Process.Kill()
+				<-done
+			}
+		})
+		return cmd, &o, &e, done
+	}
+	waitDone := func(cmd *exec.Cmd, done chan struct{}, what string, stderr *syncBuffer) int {
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s did not end within 2 min\nstderr:\n%s", what, stderr)
+		}
+		return cmd.ProcessState.ExitCode()
+	}
+
+	cmd, refOut, refErr, done := runOne("--", bin)
+	if code := waitDone(cmd, done, "the uninterrupted run", refErr); code != 0 || !crPassed(refOut.String()) {
+		t.Fatalf("uninterrupted run: exit %d\nstdout:\n%s\nstderr:\n%s", code, refOut, refErr)
+	}
+	ref := refOut.String()
+
+	store := filepath.Join(dir, "ck-"+p.name)
+	cmd, out, errb, done := runOne("--dir", store, "--", bin)
+	if err := eventually(time.Minute, func() bool { return strings.Contains(errb.String(), p.name+": running") || crDone(done) }); err != nil || crDone(done) {
+		t.Fatalf("never running: %v\nstdout:\n%s\nstderr:\n%s", err, out, errb)
+	}
+	d := crDelay(rng, 0, 900*time.Millisecond)
+	t.Logf("checkpoint %v after running", d)
+	time.Sleep(d)
+	ck := crrun("checkpoint", "--exit", strconv.Itoa(cmd.Process.Pid))
+	var ckOut, ckErr bytes.Buffer
+	ck.Stdout, ck.Stderr = &ckOut, &ckErr
+	ckErrRun := ck.Run()
+	if p.refuse != "" {
+		if ckErrRun == nil || ck.ProcessState.ExitCode() != 1 {
+			t.Fatalf("checkpoint: %v, want exit 1 refusing %q\nstdout: %s\nstderr: %s", ckErrRun, p.refuse, &ckOut, &ckErr)
+		}
+		if !strings.Contains(ckErr.String()+ckOut.String(), p.refuse) {
+			t.Fatalf("checkpoint refused without the reason %q:\n%s%s", p.refuse, &ckOut, &ckErr)
+		}
+		if code := waitDone(cmd, done, "the refused app", errb); code != 0 || out.String() != ref {
+			t.Fatalf("after the refusal the app ended with exit %d, output %s\nstdout:\n%s\nstderr:\n%s", code, crDiff(ref, out.String()), out, errb)
+		}
+		return
+	}
+	if ckErrRun != nil {
+		t.Fatalf("checkpoint --exit: %v\nstdout: %s\nstderr: %s\napp stderr:\n%s", ckErrRun, &ckOut, &ckErr, errb)
+	}
+	if code := waitDone(cmd, done, "the checkpointed app", errb); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d after checkpoint --exit, want %d\nstderr:\n%s", code, crExitCheckpointed, errb)
+	}
+	before := out.String()
+	rcmd, rout, rerr, rdone := runOne("restore", store)
+	if code := waitDone(rcmd, rdone, "the restore", rerr); code != 0 {
+		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, rout, rerr)
+	}
+	crCheckJoin(t, ref, before, rout.String(), true)
+}
+
+func crDone(done chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
