@@ -250,6 +250,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		return nil, err
 	}
 	t.linkPtys(procs)
+	if err := t.observe(ft, procs); err != nil {
+		return nil, err
+	}
 	meta := t.req.Meta
 	meta.Root = procs[0].PID
 	for _, p := range procs {

@@ -143,6 +143,12 @@ type Process struct {
 	// PosixTimers are the timer_create(2) timers, recreated with their ids.
 	PosixTimers []PosixTimer `json:"posix_timers,omitempty"`
 
+	// Inventory is what the kernel showed of the process at checkpoint
+	// time, as fields (package inventory): a restore reads the restored
+	// process the same way before it runs and refuses any difference.
+	// Absent in images of older crruns (not verified then).
+	Inventory map[string]string `json:"inventory,omitempty"`
+
 	MM      MM       `json:"mm"`
 	Memory  []VMA    `json:"memory"` // sorted by Start, not overlapping
 	FDs     []FD     `json:"fds"`    // sorted by FD

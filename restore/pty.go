@@ -84,12 +84,17 @@ func (r *restorer) peer(index int, flags uint64) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("pty %d has no master in the image", index)
 	}
-	return r.inj(r.pid, "ioctl(TIOCGPTPEER)", unix.SYS_IOCTL, m, unix.TIOCGPTPEER, flags|unix.O_NOCTTY|unix.O_CLOEXEC)
+	// No O_CLOEXEC: TIOCGPTPEER puts its flags into the description's
+	// f_flags as they are (F_GETFL and fdinfo would show it forever); the
+	// fd's own close-on-exec is set by dup3 when a process takes it.
+	return r.inj(r.pid, "ioctl(TIOCGPTPEER)", unix.SYS_IOCTL, m, unix.TIOCGPTPEER, flags|unix.O_NOCTTY)
 }
 
 // openPtySlave gives a slave description of a pty created in openFiles.
 func (t *treeRestorer) openPtySlave(f *image.FD) (uint64, error) {
-	return t.root.peer(f.Pty.Index, uint64(f.Flags)&(unix.O_ACCMODE|unix.O_NONBLOCK))
+	// O_LARGEFILE too: open(2) adds it on 64-bit, TIOCGPTPEER does not
+	// (and x/sys/unix defines O_LARGEFILE as 0 on amd64).
+	return t.root.peer(f.Pty.Index, uint64(f.Flags)&(unix.O_ACCMODE|unix.O_NONBLOCK|oLargefile))
 }
 
 // takeCtty makes the pty the controlling terminal of session leader r.
@@ -134,3 +139,7 @@ func (r *restorer) setForeground() error {
 }
 
 var errNoPty = errors.New("no pty state in the image")
+
+// oLargefile is the kernel's O_LARGEFILE on x86_64 (x/sys/unix says 0
+// there, as open(2) implies it).
+const oLargefile = 0o100000

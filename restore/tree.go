@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,6 +172,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"zombies", t.zombies},
 		{"processes", t.eachLive((*restorer).restore)},
 		{"signals, credentials", t.eachLive((*restorer).finish)},
+		{"verify", t.verify},
 	} {
 		if err := step(s.name, s.f); err != nil {
 			return nil, err
@@ -630,10 +632,14 @@ func (r *restorer) getfd(fd uint64) (int, error) { return ptrace.CopyFd(r.pid, i
 func (t *treeRestorer) sharedMemory() error {
 	r := t.root
 	var keys []fileKey
+	noreserve := map[fileKey]bool{}
 	for _, p := range t.procs {
 		for _, v := range p.Memory {
 			if v.Kind != image.VMAShmem {
 				continue
+			}
+			if v.File != nil && slices.Contains(v.Flags, "nr") {
+				noreserve[fileKey{v.File.Dev, v.File.Inode}] = true
 			}
 			if v.File == nil {
 				return fmt.Errorf("pid %d: shared memory at %#x has no identity", p.PID, uint64(v.Start))
@@ -650,9 +656,14 @@ func (t *treeRestorer) sharedMemory() error {
 		size := t.shmSize[k]
 		var addr uint64
 		var err error
+		// MAP_NORESERVE only where the original had it (VmFlags "nr"):
+		// every view mremap'd out of the object inherits the flag.
+		flags := uint64(unix.MAP_SHARED | unix.MAP_ANONYMOUS | unix.MAP_FIXED_NOREPLACE)
+		if noreserve[k] {
+			flags |= unix.MAP_NORESERVE
+		}
 		for _, a := range freeAddrs(avoid, size) {
-			ret, e := r.tr.Inject(r.pid, unix.SYS_MMAP, a, size, unix.PROT_READ|unix.PROT_WRITE,
-				unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE|unix.MAP_NORESERVE, ^uint64(0), 0)
+			ret, e := r.tr.Inject(r.pid, unix.SYS_MMAP, a, size, unix.PROT_READ|unix.PROT_WRITE, flags, ^uint64(0), 0)
 			if e == nil && uint64(ret) == a {
 				addr = a
 				break

@@ -1,0 +1,49 @@
+package checkpoint
+
+import (
+	"fmt"
+
+	"crrun/image"
+	"crrun/inventory"
+	"crrun/seccomp"
+)
+
+// observe takes the inventory of every live process (package inventory),
+// once the tree is saved: the restore compares the restored tree with it.
+// Values this crrun cannot restore refuse the checkpoint.
+func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
+	ns, err := inventory.NamespaceOf(t.req.Pid)
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	var drop uint64
+	for _, s := range t.req.DropSignals {
+		drop |= 1 << (uint(s) - 1)
+	}
+	obs := inventory.NewTree(ns)
+	var findings []seccomp.Finding
+	for i, host := range ft.order {
+		p := procs[i]
+		if p.Zombie != nil {
+			continue
+		}
+		skip := map[int]bool{}
+		for _, fd := range p.FDs {
+			if fd.Stdio != nil {
+				skip[fd.FD] = true
+			}
+		}
+		f, err := obs.Observe(inventory.Proc{Host: host, Skip: skip, DropPending: drop})
+		if err != nil {
+			return err
+		}
+		p.Inventory = f
+		for _, r := range inventory.Refusals(f) {
+			findings = append(findings, seccomp.Finding{Pid: host, Kind: "inventory", Fd: -1, Reason: r})
+		}
+	}
+	if len(findings) > 0 {
+		return &NotCheckpointableError{Findings: findings}
+	}
+	return nil
+}

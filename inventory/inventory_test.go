@@ -1,0 +1,153 @@
+package inventory
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated state table in docs/nocr.md")
+
+func TestKindOf(t *testing.T) {
+	for field, want := range map[string]string{
+		"status Uid":                 "credentials",
+		"thread 12 CapEff":           "credentials",
+		"thread 12 SigBlk":           "signals",
+		"fd 3 lock 0":                "file locks",
+		"fd 3 flags":                 "file descriptors",
+		"fd 12 owner_ex":             "signal-driven I/O",
+		"map 7f00-7f10 vmflags":      "memory layout",
+		"limit Max open files":       "resource limits",
+		"stat policy":                "scheduling",
+		"thread 7 Cpus_allowed_list": "scheduling",
+		"proc cwd":                   "process attributes",
+		"stat ppid":                  "process tree",
+	} {
+		if got := KindOf(field).Name; got != want {
+			t.Errorf("KindOf(%q) = %q, want %q", field, got, want)
+		}
+	}
+}
+
+func TestCompare(t *testing.T) {
+	saved := Fields{"a": "1", "b": "2", "c": "3"}
+	got := Compare(7, saved, Fields{"a": "1", "b": "20", "d": "4"})
+	var s []string
+	for _, m := range got {
+		s = append(s, m.String())
+	}
+	want := []string{
+		`pid 7: b (other): saved "2", restored "20"`,
+		`pid 7: c (other): saved "3", restored (none)`,
+		`pid 7: d (other): saved (none), restored "4"`,
+	}
+	if strings.Join(s, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("Compare:\n%s\nwant:\n%s", strings.Join(s, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Two observations of the same stopped child agree, and the class of an
+// inode two fds share is the same.
+func TestObserveSelfConsistent(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "exec 3</etc/hostname 4</etc/hostname 5<&3; kill -STOP $$; :")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	ns := func(h int) (int, bool) { return h, true }
+	var obs [2]Fields
+	for i := range obs {
+		for j := 0; j < 200; j++ {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+			if strings.Contains(string(b), ") T ") {
+				break
+			}
+			exec.Command("sleep", "0.01").Run()
+		}
+		f, err := NewTree(ns).Observe(Proc{Host: cmd.Process.Pid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs[i] = f
+	}
+	if d := Compare(1, obs[0], obs[1]); len(d) != 0 {
+		t.Fatalf("two observations differ: %v", d)
+	}
+	if obs[0]["fd 3"] != obs[0]["fd 4"] || !strings.HasPrefix(obs[0]["fd 3"], "/etc/hostname #") {
+		t.Errorf("fd 3 %q, fd 4 %q: want the same file and class", obs[0]["fd 3"], obs[0]["fd 4"])
+	}
+	for _, k := range []string{"status Uid", "limit Max open files", "proc cwd", "stat policy", "fd 5 flags"} {
+		if obs[0][k] == "" {
+			t.Errorf("no field %q", k)
+		}
+	}
+}
+
+func renderKinds() string {
+	var b strings.Builder
+	b.WriteString("| state | saved | restored | compared after restore | refused at checkpoint |\n|---|---|---|---|---|\n")
+	for _, k := range Kinds {
+		r := k.Refused
+		if r == "" {
+			r = "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", k.Name, k.Saved, k.Restored, k.Compared, r)
+	}
+	return b.String()
+}
+
+// docs/nocr.md carries the state table generated from Kinds (go test
+// ./inventory -run TestDocsKinds -update rewrites it).
+func TestDocsKinds(t *testing.T) {
+	const path = "../docs/nocr.md"
+	const begin, end = "<!-- BEGIN generated kinds -->\n", "<!-- END generated kinds -->"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the generated-kinds markers", path)
+	}
+	want := renderKinds()
+	if got := s[i+len(begin) : j]; got != want {
+		if *update {
+			os.WriteFile(path, []byte(s[:i+len(begin)]+want+s[j:]), 0o644)
+			return
+		}
+		t.Fatalf("%s is out of date with inventory.Kinds: run go test ./inventory -run TestDocsKinds -update", path)
+	}
+}
+
+// BenchmarkObserve is the verifier's cost per process (make bench reports
+// it): one observation of a stopped dynamic C-library process with a few fds
+// (`sh`), and of this Go test process (≈10 threads, ≈100 mappings).
+func BenchmarkObserve(b *testing.B) {
+	cmd := exec.Command("sh", "-c", "exec 3</etc/hostname 4>/dev/null; kill -STOP $$; :")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	ns := func(h int) (int, bool) { return h, true }
+	for _, c := range []struct {
+		name string
+		pid  int
+	}{{"sh", cmd.Process.Pid}, {"gotest", os.Getpid()}} {
+		b.Run(c.name, func(b *testing.B) {
+			var n int
+			for i := 0; i < b.N; i++ {
+				f, err := NewTree(ns).Observe(Proc{Host: c.pid})
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(f)
+				Compare(1, f, f)
+			}
+			b.ReportMetric(float64(n), "fields")
+		})
+	}
+}

@@ -1,0 +1,199 @@
+package inventory
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Kind is one kind of process state: how crrun saves it, restores it,
+// compares it after a restore, and when a checkpoint refuses it.
+type Kind struct {
+	Name string
+	// Fields are the prefixes of the observed fields that belong to this
+	// kind; "thread " fields are per thread ("thread 123 SigBlk" matches
+	// "thread SigBlk").
+	Fields   []string
+	Saved    string // how the checkpoint saves it
+	Restored string // how the restore sets it back
+	Compared string // what the verifier compares (the fields, in words)
+	Refused  string // when a checkpoint refuses it ("" never)
+	// Refuse returns the NOCR reasons for an observation taken at
+	// checkpoint time: values this crrun cannot restore.
+	Refuse func(f Fields) []string
+}
+
+// Kinds is the inventory, in the order docs/nocr.md lists it.
+var Kinds = []Kind{
+	{
+		Name:     "credentials",
+		Fields:   []string{"status Uid", "status Gid", "status Groups", "status Cap", "status NoNewPrivs", "thread Uid", "thread Gid", "thread Groups", "thread Cap"},
+		Saved:    "/proc/PID/status (uid, gid, groups, the five capability sets, no_new_privs)",
+		Restored: "capabilities with capset in every thread, last; no_new_privs is always set (crrun's filter needs it)",
+		Compared: "every uid/gid set, the supplementary groups, each thread's capability sets, no_new_privs",
+	},
+	{
+		Name:     "seccomp",
+		Fields:   []string{"status Seccomp"},
+		Saved:    "crrun's NOCR filter only: an app's own filter is refused by the trap table",
+		Restored: "the NOCR filter, installed in the blank main process and inherited",
+		Compared: "seccomp mode and the number of filters",
+	},
+	{
+		Name:     "signals",
+		Fields:   []string{"status SigIgn", "status SigCgt", "status ShdPnd", "thread SigBlk", "thread SigPnd"},
+		Saved:    "dispositions by injected rt_sigaction; masks and pending signals by ptrace (PTRACE_PEEKSIGINFO)",
+		Restored: "rt_sigaction, PTRACE_SETSIGMASK, rt_(tg)sigqueueinfo from inside",
+		Compared: "ignored and caught sets, each thread's blocked and pending sets, the shared pending set (less signals a job-end checkpoint drops on purpose)",
+	},
+	{
+		Name:     "scheduling",
+		Fields:   []string{"stat priority", "stat nice", "stat rt_priority", "stat policy", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
+		Saved:    "not saved yet: the restored app gets the restorer's",
+		Restored: "inherited from the restorer",
+		Compared: "policy, real-time priority, nice, each thread's CPU affinity, memory nodes, timer slack",
+		Refused:  "a real-time or other non-default policy (SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE)",
+		Refuse: func(f Fields) []string {
+			if p := f["stat policy"]; p != "" && p != "0" {
+				return []string{fmt.Sprintf("CR: scheduling policy %s not supported yet", policyName(p))}
+			}
+			return nil
+		},
+	},
+	{
+		Name:     "process tree",
+		Fields:   []string{"stat ppid", "stat pgrp", "stat session", "stat exit_signal", "threads", "thread comm", "proc comm"},
+		Saved:    "/proc/PID/stat and the tree walk from crrun's init; names from comm",
+		Restored: "clone3 with set_tid from the blank parent, setsid/setpgid, PR_SET_NAME",
+		Compared: "parent, process group and session (as the app sees them), exit signal, the number of threads and their names",
+	},
+	{
+		Name:     "memory layout",
+		Fields:   []string{"stat start_", "stat end_", "stat arg_", "stat env_", "map "},
+		Saved:    "smaps, pagemap and the pages themselves; mm fields from /proc/PID/stat",
+		Restored: "mmap/mremap per mapping, process_vm_writev, mprotect, madvise, PR_SET_MM_MAP",
+		Compared: "every mapping's range, protection, sharing, offset, backing file (by path and inode class) and smaps VmFlags (adjacent anonymous mappings the kernel may merge are merged on both sides); the mm fields",
+	},
+	{
+		Name:     "resource limits",
+		Fields:   []string{"limit "},
+		Saved:    "prlimit from outside",
+		Restored: "prlimit from outside",
+		Compared: "soft and hard value of every limit (/proc/PID/limits)",
+	},
+	{
+		Name:     "process attributes",
+		Fields:   []string{"status Umask", "proc cwd", "proc root", "proc exe", "proc personality", "proc oom_score_adj", "proc loginuid", "status THP_enabled", "status Speculation", "status untag_mask"},
+		Saved:    "/proc/PID/status, cwd, root, exe, personality",
+		Restored: "umask, chdir, personality injected; exe by PR_SET_MM_MAP (exe_fd)",
+		Compared: "umask, cwd, root, executable, personality, oom_score_adj, loginuid, THP, speculation controls, LAM untag mask",
+		Refused:  "a per-task speculation control set by prctl (not restored yet)",
+		Refuse: func(f Fields) []string {
+			var out []string
+			for _, k := range []string{"status Speculation_Store_Bypass", "status SpeculationIndirectBranch"} {
+				if v := f[k]; strings.HasPrefix(v, "thread") {
+					out = append(out, fmt.Sprintf("CR: speculation control set by prctl (%s: %s) not supported yet", strings.TrimPrefix(k, "status "), v))
+				}
+			}
+			return out
+		},
+	},
+	{
+		Name:     "file locks",
+		Fields:   []string{"fd lock"},
+		Saved:    "not saved yet",
+		Restored: "not restored yet",
+		Compared: "every lock: line of each fd's fdinfo (class, mode, access, owner pid in the app's namespace, range)",
+		Refused:  "any lock held (POSIX, OFD, flock, lease): a restore without them would let another process in",
+		Refuse: func(f Fields) []string {
+			var out []string
+			for k, v := range f {
+				if strings.Contains(k, " lock ") {
+					out = append(out, fmt.Sprintf("CR: file lock (%s: %s) not supported yet", strings.Split(k, " lock ")[0], v))
+				}
+			}
+			return out
+		},
+	},
+	{
+		Name:     "signal-driven I/O",
+		Fields:   []string{"fd owner_ex", "fd sig"},
+		Saved:    "not saved yet",
+		Restored: "not restored yet",
+		Compared: "F_GETOWN_EX (type, owner in the app's namespace) and F_GETSIG of each open file description",
+		Refused:  "an fd with an owner or a signal set (F_SETOWN, F_SETSIG)",
+		Refuse: func(f Fields) []string {
+			var out []string
+			for k, v := range f {
+				if strings.HasSuffix(k, " owner_ex") || strings.HasSuffix(k, " sig") {
+					out = append(out, fmt.Sprintf("CR: signal-driven I/O owner (%s: %s) not supported yet", k, v))
+				}
+			}
+			return out
+		},
+	},
+	{
+		Name:     "file descriptors",
+		Fields:   []string{"fd "},
+		Saved:    "readlink, fdinfo and fstat of each fd; kind-specific state (see docs/design.md, Checkpoint step 7)",
+		Restored: "each open file description created once, then dup3 into every fd that shares it",
+		Compared: "kind and target (inodes as classes: the same sharing of pipes, sockets and files), open flags with close-on-exec, offset, mode, owner and size of the file, and the kind-specific fdinfo lines (eventfd count, epoll interest lists, timerfd clock, interval and ticks, signalfd mask, inotify watches)",
+	},
+}
+
+// KindOf returns the kind a field belongs to (the last, catch-all kind for
+// an fd field that none claims more precisely).
+func KindOf(field string) *Kind {
+	f := normField(field)
+	var best *Kind
+	bestLen := -1
+	for i := range Kinds {
+		for _, p := range Kinds[i].Fields {
+			if strings.HasPrefix(f, p) && len(p) > bestLen {
+				best, bestLen = &Kinds[i], len(p)
+			}
+		}
+	}
+	if best == nil {
+		return &Kind{Name: "other"}
+	}
+	return best
+}
+
+var threadRe = regexp.MustCompile(`^thread \d+ `)
+var fdRe = regexp.MustCompile(`^fd \d+ (lock|epoll|inotify) \d+$`)
+var fdFieldRe = regexp.MustCompile(`^fd \d+ `)
+
+// normField drops the numbers that identify a thread or fd: "thread 12
+// SigBlk" → "thread SigBlk", "fd 3 lock 0" → "fd lock", "fd 3 flags" → "fd flags".
+func normField(f string) string {
+	f = threadRe.ReplaceAllString(f, "thread ")
+	if m := fdRe.FindStringSubmatch(f); m != nil {
+		return "fd " + m[1]
+	}
+	return fdFieldRe.ReplaceAllString(f, "fd ")
+}
+
+// Refusals returns the NOCR reasons for an observation taken at checkpoint
+// time, one per kind and value.
+func Refusals(f Fields) []string {
+	var out []string
+	for _, k := range Kinds {
+		if k.Refuse != nil {
+			out = append(out, k.Refuse(f)...)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func policyName(p string) string {
+	n, _ := strconv.Atoi(p)
+	names := map[int]string{0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH", 5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}
+	if s, ok := names[n]; ok {
+		return s
+	}
+	return "policy " + p
+}

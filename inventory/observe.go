@@ -1,0 +1,607 @@
+package inventory
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Fields is one observation of a process: field name → value.
+type Fields map[string]string
+
+// Tree observes the processes of one app, in image order, with one
+// numbering of the inodes they share. Use one Tree for the checkpoint's
+// observation and one for the restore's.
+type Tree struct {
+	// NS maps a host pid or tid to the app's namespace (ok false: outside
+	// the app, e.g. crrun's own processes).
+	NS func(host int) (int, bool)
+	// Root, when not "/", is prefixed to nothing: paths are compared as the
+	// app sees them.
+	classes map[inodeKey]int
+	anon    map[string]int
+}
+
+type inodeKey struct {
+	dev string
+	ino uint64
+}
+
+// NewTree starts an observation of one tree.
+func NewTree(ns func(host int) (int, bool)) *Tree {
+	return &Tree{NS: ns, classes: map[inodeKey]int{}, anon: map[string]int{}}
+}
+
+// class numbers an inode by its first appearance in the tree.
+func (t *Tree) class(dev string, ino uint64) string {
+	k := inodeKey{dev, ino}
+	n, ok := t.classes[k]
+	if !ok {
+		n = len(t.classes) + 1
+		t.classes[k] = n
+	}
+	return "#" + strconv.Itoa(n)
+}
+
+// Proc says what the observer must know of a process beyond its pid.
+type Proc struct {
+	Host int // host pid
+	// Skip are fds not compared beyond their number: the supervisor's own
+	// stdio, which a restore replaces by the restorer's.
+	Skip map[int]bool
+	// Exclude is an address range left out of the mappings (the restorer's
+	// scratch area, still mapped while the restore observes).
+	ExcludeStart, ExcludeEnd uint64
+	// DropPending are signals left out of the pending sets (signals a
+	// checkpoint deliberately does not save, e.g. Slurm's SIGTERM).
+	DropPending uint64
+}
+
+// Observe reads the kernel's view of process p.
+func (t *Tree) Observe(p Proc) (Fields, error) {
+	f := Fields{}
+	o := &observer{t: t, p: p, f: f}
+	for _, step := range []func() error{o.status, o.tasks, o.stat, o.misc, o.limits, o.fds, o.maps} {
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("observe pid %d: %w", p.Host, err)
+		}
+	}
+	return f, nil
+}
+
+type observer struct {
+	t   *Tree
+	p   Proc
+	f   Fields
+	buf []byte
+}
+
+func (o *observer) path(rest string) string { return fmt.Sprintf("/proc/%d/%s", o.p.Host, rest) }
+
+// read reads a /proc file with plain syscalls into the observer's buffer
+// (valid until the next read): os.ReadFile's poller registration costs
+// more than the read of a small /proc file.
+func (o *observer) read(rest string) ([]byte, error) { return readRaw(o.path(rest), &o.buf) }
+
+func readRaw(path string, buf *[]byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if cap(*buf) < 16<<10 {
+		*buf = make([]byte, 0, 64<<10)
+	}
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			*buf = b
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
+// statusKeys are the /proc/PID/status lines compared, process-wide.
+var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp", "Seccomp_filters",
+	"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "SigIgn", "SigCgt", "ShdPnd", "THP_enabled",
+	"Speculation_Store_Bypass", "SpeculationIndirectBranch", "Mems_allowed_list", "untag_mask"}
+
+// taskKeys are compared per thread.
+var taskKeys = []string{"SigBlk", "SigPnd", "Cpus_allowed_list", "CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd", "Uid", "Gid", "Groups"}
+
+func statusLines(b []byte) map[string]string {
+	m := map[string]string{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok {
+			m[string(k)] = strings.Join(strings.Fields(string(v)), " ")
+		}
+	}
+	return m
+}
+
+func (o *observer) pendingMask(v string) string {
+	n, err := strconv.ParseUint(v, 16, 64)
+	if err != nil || o.p.DropPending == 0 {
+		return v
+	}
+	return fmt.Sprintf("%016x", n&^o.p.DropPending)
+}
+
+func (o *observer) status() error {
+	b, err := o.read("status")
+	if err != nil {
+		return err
+	}
+	m := statusLines(b)
+	for _, k := range statusKeys {
+		if v, ok := m[k]; ok {
+			if k == "ShdPnd" {
+				v = o.pendingMask(v)
+			}
+			o.f["status "+k] = v
+		}
+	}
+	return nil
+}
+
+func (o *observer) tasks() error {
+	ents, err := os.ReadDir(o.path("task"))
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ns, ok := o.t.NS(tid)
+		if !ok {
+			return fmt.Errorf("thread %d has no pid in the app's namespace", tid)
+		}
+		n++
+		b, err := o.read("task/" + e.Name() + "/status")
+		if err != nil {
+			return err
+		}
+		m := statusLines(b)
+		pre := "thread " + strconv.Itoa(ns) + " "
+		for _, k := range taskKeys {
+			if v, ok := m[k]; ok {
+				if k == "SigPnd" {
+					v = o.pendingMask(v)
+				}
+				o.f[pre+k] = v
+			}
+		}
+		if c, err := o.read("task/" + e.Name() + "/comm"); err == nil {
+			o.f[pre+"comm"] = strings.TrimSuffix(string(c), "\n")
+		}
+	}
+	o.f["threads"] = strconv.Itoa(n)
+	return nil
+}
+
+// statFields are the /proc/PID/stat fields compared (1-based, as proc(5)).
+var statFields = []struct {
+	n    int
+	name string
+	pid  bool // a pid: mapped to the app's namespace
+}{
+	{4, "ppid", true}, {5, "pgrp", true}, {6, "session", true},
+	{18, "priority", false}, {19, "nice", false}, {38, "exit_signal", false},
+	{40, "rt_priority", false}, {41, "policy", false},
+	{26, "start_code", false}, {27, "end_code", false}, {28, "start_stack", false},
+	{45, "start_data", false}, {46, "end_data", false}, {47, "start_brk", false},
+	{48, "arg_start", false}, {49, "arg_end", false}, {50, "env_start", false}, {51, "env_end", false},
+}
+
+func (o *observer) stat() error {
+	b, err := o.read("stat")
+	if err != nil {
+		return err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return fmt.Errorf("%s: no ')'", o.path("stat"))
+	}
+	fs := strings.Fields(string(b[i+1:])) // fs[0] is field 3
+	for _, sf := range statFields {
+		if sf.n-3 >= len(fs) {
+			continue
+		}
+		v := fs[sf.n-3]
+		if sf.pid {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				if ns, ok := o.t.NS(n); ok {
+					v = strconv.Itoa(ns)
+				} else {
+					v = "outside the app"
+				}
+			}
+		}
+		o.f["stat "+sf.name] = v
+	}
+	return nil
+}
+
+func (o *observer) misc() error {
+	for _, name := range []string{"personality", "oom_score_adj", "loginuid", "timerslack_ns", "comm"} {
+		b, err := o.read(name)
+		if err != nil {
+			continue // not readable here (timerslack_ns without CAP_SYS_NICE): not compared
+		}
+		o.f["proc "+name] = strings.TrimSpace(string(b))
+	}
+	for _, name := range []string{"cwd", "root", "exe"} {
+		s, err := os.Readlink(o.path(name))
+		if err != nil {
+			return err
+		}
+		o.f["proc "+name] = s
+	}
+	return nil
+}
+
+func (o *observer) limits() error {
+	b, err := o.read("limits")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if len(line) < 26 {
+			continue
+		}
+		name := strings.TrimSpace(line[:26])
+		o.f["limit "+name] = strings.Join(strings.Fields(line[26:]), " ")
+	}
+	return nil
+}
+
+// deleted stands for the path of a deleted file: a restore recreates it
+// under another name (docs/design.md), so only "deleted" is compared, with
+// its mode, owner, size and inode class.
+const deleted = "(a deleted file)"
+
+// fdinfoSkip are fdinfo keys that are not state (mnt_id, ino: host numbers
+// compared through the inode class) or that move with time (a timerfd's
+// time left).
+var fdinfoSkip = map[string]bool{"pos": true, "flags": true, "mnt_id": true, "ino": true, "it_value": true,
+	"eventfd-id": true, "scm_fds": true, "tty-index": true, "NSpid": true}
+
+func (o *observer) fds() error {
+	ents, err := os.ReadDir(o.path("fd"))
+	if err != nil {
+		return err
+	}
+	var nums []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			nums = append(nums, n)
+		}
+	}
+	sort.Ints(nums)
+	var pidfd = -1
+	defer func() {
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+	}()
+	for _, fd := range nums {
+		pre := "fd " + strconv.Itoa(fd)
+		if o.p.Skip[fd] {
+			o.f[pre] = "crrun's stdio"
+			continue
+		}
+		target, err := os.Readlink(o.path("fd/" + strconv.Itoa(fd)))
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		statErr := unix.Stat(o.path("fd/"+strconv.Itoa(fd)), &st)
+		o.f[pre] = o.target(target, st, statErr == nil)
+		if statErr == nil && !strings.HasPrefix(target, "anon_inode:") {
+			o.f[pre+" mode"] = fmt.Sprintf("%#o", st.Mode)
+			o.f[pre+" owner"] = fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+			if st.Mode&unix.S_IFMT == unix.S_IFREG {
+				o.f[pre+" size"] = strconv.FormatInt(st.Size, 10)
+			}
+		}
+		info, err := o.read("fdinfo/" + strconv.Itoa(fd))
+		if err != nil {
+			return err
+		}
+		o.fdinfo(pre, info)
+		if pidfd < 0 {
+			if pidfd, err = unix.PidfdOpen(o.p.Host, 0); err != nil {
+				return fmt.Errorf("pidfd_open: %w", err)
+			}
+		}
+		if c, err := unix.PidfdGetfd(pidfd, fd, 0); err == nil {
+			o.owner(pre, c)
+			unix.Close(c)
+		}
+	}
+	return nil
+}
+
+// target normalises readlink(/proc/PID/fd/N): inode numbers become classes;
+// a pty's number (a restored pty may get another) is not compared.
+func (o *observer) target(s string, st unix.Stat_t, statOK bool) string {
+	for _, pre := range []string{"pipe:[", "socket:["} {
+		if strings.HasPrefix(s, pre) {
+			return strings.TrimSuffix(pre, "[") + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+		}
+	}
+	if strings.HasPrefix(s, "anon_inode:") {
+		return s
+	}
+	if strings.HasSuffix(s, " (deleted)") && !strings.HasPrefix(s, "/memfd:") {
+		return deleted + " " + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+	}
+	if strings.HasPrefix(s, "/dev/pts/") {
+		return "/dev/pts/N " + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+	}
+	if statOK {
+		return s + " " + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+	}
+	return s
+}
+
+func (o *observer) fdinfo(pre string, b []byte) {
+	nlock, nwd := 0, 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch {
+		case k == "pos" || k == "flags":
+			o.f[pre+" "+k] = v
+		case k == "lock":
+			o.f[fmt.Sprintf("%s lock %d", pre, nlock)] = o.lock(v)
+			nlock++
+		case k == "tfd":
+			// Keyed by the target's fd number: the kernel lists the
+			// interest list in the order of its tree (by file address).
+			tfd, rest, _ := strings.Cut(v, " ")
+			o.f[fmt.Sprintf("%s epoll %s", pre, tfd)] = o.inodeFields(rest, "ino", "sdev")
+		case k == "inotify wd":
+			o.f[fmt.Sprintf("%s inotify %d", pre, nwd)] = o.inodeFields("wd:"+v, "ino", "sdev", "fhandle-bytes", "fhandle-type", "f_handle")
+			nwd++
+		case k == "Pid": // a pidfd's target
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				if ns, ok := o.t.NS(n); ok {
+					v = strconv.Itoa(ns)
+				} else {
+					v = "outside the app"
+				}
+			}
+			o.f[pre+" pidfd"] = v
+		case fdinfoSkip[k]:
+		default:
+			o.f[pre+" "+k] = v
+		}
+	}
+}
+
+// inodeFields rewrites "k:v" words: the inode (hex) and its device become a
+// class, other host-specific words are dropped.
+func (o *observer) inodeFields(v, ino, dev string, drop ...string) string {
+	words := strings.Fields(v)
+	var in, dv string
+	var out []string
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		k, val, _ := strings.Cut(w, ":")
+		if val == "" && i+1 < len(words) && !strings.Contains(words[i+1], ":") {
+			val = words[i+1] // "tfd: 5 events: 19": number after "key:"
+			i++
+		}
+		switch {
+		case k == ino:
+			in = val
+		case k == dev:
+			dv = val
+		case contains(drop, k):
+		default:
+			out = append(out, k+":"+val)
+		}
+	}
+	if in != "" {
+		n, _ := strconv.ParseUint(in, 16, 64)
+		out = append(out, "inode:"+o.t.class(dv, n))
+	}
+	return strings.Join(out, " ")
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// lock normalises a "lock:" line: "1: POSIX  ADVISORY  WRITE 1234
+// 08:01:5678 0 EOF" without its index, with the pid in the app's namespace
+// and the inode as a class.
+func (o *observer) lock(v string) string {
+	w := strings.Fields(v)
+	if len(w) < 8 {
+		return v
+	}
+	w = w[1:]
+	if pid, err := strconv.Atoi(w[3]); err == nil && pid > 0 {
+		if ns, ok := o.t.NS(pid); ok {
+			w[3] = "pid " + strconv.Itoa(ns)
+		} else {
+			w[3] = "pid outside the app"
+		}
+	}
+	if parts := strings.Split(w[4], ":"); len(parts) == 3 {
+		ino, _ := strconv.ParseUint(parts[2], 10, 64)
+		w[4] = o.t.class(parts[0]+":"+parts[1], ino)
+	}
+	return strings.Join(w, " ")
+}
+
+// owner reads what only fcntl tells of an open file description: the owner
+// of its signals (F_GETOWN_EX) and the signal (F_GETSIG).
+func (o *observer) owner(pre string, fd int) {
+	var ex struct {
+		Type int32
+		Pid  int32
+	}
+	if _, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETOWN_EX, uintptrOf(&ex)); e == 0 && ex.Pid != 0 {
+		v := fmt.Sprintf("type %d pid outside the app", ex.Type)
+		if ns, ok := o.t.NS(int(ex.Pid)); ok {
+			v = fmt.Sprintf("type %d pid %d", ex.Type, ns)
+		}
+		o.f[pre+" owner_ex"] = v
+	}
+	if sig, err := unix.FcntlInt(uintptr(fd), unix.F_GETSIG, 0); err == nil && sig != 0 {
+		o.f[pre+" sig"] = strconv.Itoa(sig)
+	}
+}
+
+// vmflagsSkip are smaps VmFlags not compared: "ac" (VM_ACCOUNT) says the
+// mapping is charged to the overcommit count, which a restore that maps a
+// region writable to fill it and mprotects it afterwards sets where the
+// original process had never written; it changes nothing the process can
+// read or write (docs/design.md, "Verification").
+var vmflagsSkip = map[string]bool{"ac": true}
+
+// mapping is one line of smaps with its VmFlags.
+type mapping struct {
+	start, end uint64
+	desc       string // perms offset path class
+	flags      string
+	anon       bool
+	offset     uint64
+}
+
+func (o *observer) maps() error {
+	b, err := o.read("smaps")
+	if err != nil {
+		return err
+	}
+	var ms []mapping
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmFlags:") && len(ms) > 0 {
+			var fl []string
+			for _, f := range strings.Fields(strings.TrimPrefix(line, "VmFlags:")) {
+				if !vmflagsSkip[f] {
+					fl = append(fl, f)
+				}
+			}
+			sort.Strings(fl)
+			ms[len(ms)-1].flags = strings.Join(fl, " ")
+			continue
+		}
+		w := strings.Fields(line)
+		if len(w) < 5 || !strings.Contains(w[0], "-") || strings.HasSuffix(w[0], ":") {
+			continue
+		}
+		lo, hi, _ := strings.Cut(w[0], "-")
+		s, err1 := strconv.ParseUint(lo, 16, 64)
+		e, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		off, _ := strconv.ParseUint(w[2], 16, 64)
+		ino, _ := strconv.ParseUint(w[4], 10, 64)
+		path := strings.Join(w[5:], " ")
+		if strings.HasSuffix(path, " (deleted)") && !strings.HasPrefix(path, "/memfd:") && !strings.HasPrefix(path, "/dev/zero") && !strings.HasPrefix(path, "/SYSV") {
+			path = deleted
+		}
+		m := mapping{start: s, end: e, offset: off, anon: ino == 0}
+		m.desc = w[1] + " " + path
+		if ino != 0 {
+			m.desc += " " + o.t.class(w[3], ino)
+		}
+		ms = append(ms, m)
+	}
+	// The kernel merges adjacent compatible mappings when it can; whether
+	// it could differs between the original and the restored process
+	// (anon_vma history), not what the process sees: merge both sides.
+	var merged []mapping
+	for _, m := range ms {
+		if m.end <= o.p.ExcludeStart || m.start >= o.p.ExcludeEnd || o.p.ExcludeEnd == 0 {
+			if n := len(merged); n > 0 {
+				last := &merged[n-1]
+				if last.end == m.start && last.desc == m.desc && last.flags == m.flags &&
+					(m.anon || m.offset == last.offset+(last.end-last.start)) {
+					last.end = m.end
+					continue
+				}
+			}
+			merged = append(merged, m)
+		}
+	}
+	for _, m := range merged {
+		k := fmt.Sprintf("map %x-%x", m.start, m.end)
+		o.f[k] = m.desc
+		if !m.anon {
+			o.f[k] += fmt.Sprintf(" offset %#x", m.offset)
+		}
+		o.f[k+" vmflags"] = m.flags
+	}
+	return nil
+}
+
+// NamespaceOf returns an NS function for the app whose main process is host
+// pid ref: a task is in the app when its NSpid line is as long as ref's, and
+// its pid there is the last entry.
+func NamespaceOf(ref int) (func(host int) (int, bool), error) {
+	depth, _, err := nspid(ref)
+	if err != nil {
+		return nil, err
+	}
+	cache := map[int]int{}
+	return func(h int) (int, bool) {
+		if n, ok := cache[h]; ok {
+			return n, n > 0
+		}
+		d, n, err := nspid(h)
+		if err != nil || d != depth {
+			n = 0
+		}
+		cache[h] = n
+		return n, n > 0
+	}, nil
+}
+
+// nspid reads the NSpid line of host pid h: its length and last entry.
+func nspid(h int) (int, int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h))
+	if err != nil {
+		return 0, 0, err
+	}
+	v, ok := statusLines(b)["NSpid"]
+	if !ok {
+		return 0, 0, fmt.Errorf("/proc/%d/status: no NSpid", h)
+	}
+	w := strings.Fields(v)
+	n, err := strconv.Atoi(w[len(w)-1])
+	return len(w), n, err
+}

@@ -1,0 +1,62 @@
+package tests
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A restore verifies itself: a field changed on purpose in the restored main
+// process (the test-only knob CRRUN_TEST_BREAK_RESTORE=rlimit lowers its
+// RLIMIT_NOFILE) makes the restore refuse before the app runs, naming the
+// process, the field, the saved and the restored values; the image survives
+// and a plain restore of it then finishes the run.
+func TestVerifyRefusesADifferentRestore(t *testing.T) {
+	requireCR(t)
+	b := compileCR(t, "counter", false)
+	store := t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", b)
+	crWaitStderr(t, a, "counter: running", time.Minute)
+	pid := crVictimPid(t, a.stderr.String(), "counter", false)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
+	}
+	before := a.stdout.String()
+
+	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=rlimit"}}, "restore", store)
+	code := r.wait(time.Minute)
+	if code == 0 {
+		t.Fatalf("a restore with a changed field exited 0\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	want := regexp.MustCompile(`pid ` + strconv.Itoa(pid) + `: limit Max open files \(resource limits\): saved "(\d+) (\d+) files", restored "(\d+) (\d+) files"`)
+	m := want.FindStringSubmatch(r.stderr.String())
+	if m == nil {
+		t.Fatalf("the refusal does not name the process, field and values (want %s):\n%s", want, r.stderr)
+	}
+	if m[2] != m[4] || m[1] == m[3] {
+		t.Errorf("saved %s/%s restored %s/%s: only the soft limit was changed", m[1], m[2], m[3], m[4])
+	}
+	if !strings.Contains(r.stderr.String(), "killed before it ran") {
+		t.Errorf("the refusal does not say the tree never ran:\n%s", r.stderr)
+	}
+	if out := r.stdout.String(); out != "" {
+		t.Fatalf("the refused app printed %q: it ran", out)
+	}
+	if _, err := os.Stat(store); err != nil {
+		t.Fatal(err)
+	}
+
+	r2 := start(t, opts{}, "restore", store)
+	if code := r2.wait(3 * time.Minute); code != 0 {
+		t.Fatalf("restore after the refused one: exit %d\n%s", code, r2.stderr)
+	}
+	code, ref, refErr := run(t, opts{}, "--", b)
+	if code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", code, refErr)
+	}
+	crCheckJoin(t, ref, before, r2.stdout.String(), true)
+}
