@@ -37,6 +37,9 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 		if err != nil {
 			return err
 		}
+		for k, v := range injectedFields(p) {
+			f[k] = v
+		}
 		p.Inventory = f
 		for _, r := range inventory.Refusals(f) {
 			findings = append(findings, seccomp.Finding{Pid: host, Kind: "inventory", Fd: -1, Reason: r})
@@ -46,4 +49,25 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 		return &NotCheckpointableError{Findings: findings}
 	}
 	return nil
+}
+
+// injectedFields are the inventory fields the dumper read by injection.
+func injectedFields(p *image.Process) inventory.Fields {
+	f := inventory.Fields{}
+	for _, sa := range p.SigHandlers {
+		if sa.Handler == 0 && sa.Flags == 0 && sa.Mask == 0 && sa.Restorer == 0 {
+			continue // SIG_DFL: the status sets say so
+		}
+		k, v := inventory.SigactionField(sa.Signal, uint64(sa.Handler), uint64(sa.Flags), uint64(sa.Restorer), uint64(sa.Mask))
+		f[k] = v
+	}
+	k, v := inventory.PrctlField("pdeathsig", p.ParentDeathSignal)
+	f[k] = v
+	sub := 0
+	if p.ChildSubreaper {
+		sub = 1
+	}
+	k, v = inventory.PrctlField("child_subreaper", sub)
+	f[k] = v
+	return f
 }

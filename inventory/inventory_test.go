@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated state table in docs/nocr.md")
@@ -132,11 +134,44 @@ func BenchmarkObserve(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// A C program with 64 threads and 32 fds (files, pipes, an eventfd), stopped.
+	src := filepath.Join(b.TempDir(), "t64.c")
+	os.WriteFile(src, []byte(`#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+static void *idle(void *a) { for (;;) pause(); return a; }
+int main(void) {
+	pthread_t t;
+	for (int i = 0; i < 63; i++) pthread_create(&t, 0, idle, 0);
+	for (int i = 0; i < 10; i++) { int p[2]; pipe(p); open("/etc/hostname", O_RDONLY); }
+	eventfd(3, 0);
+	raise(SIGSTOP);
+	return 0;
+}
+`), 0o644)
+	bin := strings.TrimSuffix(src, ".c")
+	if out, err := exec.Command("gcc", "-O1", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
+		b.Fatalf("gcc: %v\n%s", err, out)
+	}
+	c64 := exec.Command(bin)
+	if err := c64.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { c64.Process.Kill(); c64.Wait() }()
+	for i := 0; i < 500; i++ {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c64.Process.Pid))
+		if strings.Contains(string(st), ") T ") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	ns := func(h int) (int, bool) { return h, true }
 	for _, c := range []struct {
 		name string
 		pid  int
-	}{{"sh", cmd.Process.Pid}, {"gotest", os.Getpid()}} {
+	}{{"sh", cmd.Process.Pid}, {"c-64threads-32fds", c64.Process.Pid}, {"gotest", os.Getpid()}} {
 		b.Run(c.name, func(b *testing.B) {
 			var n int
 			for i := 0; i < b.N; i++ {

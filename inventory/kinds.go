@@ -43,10 +43,10 @@ var Kinds = []Kind{
 	},
 	{
 		Name:     "signals",
-		Fields:   []string{"status SigIgn", "status SigCgt", "status ShdPnd", "thread SigBlk", "thread SigPnd"},
+		Fields:   []string{"status SigIgn", "status SigCgt", "status ShdPnd", "thread SigBlk", "thread SigPnd", "sigaction ", "prctl pdeathsig"},
 		Saved:    "dispositions by injected rt_sigaction; masks and pending signals by ptrace (PTRACE_PEEKSIGINFO)",
 		Restored: "rt_sigaction, PTRACE_SETSIGMASK, rt_(tg)sigqueueinfo from inside",
-		Compared: "ignored and caught sets, each thread's blocked and pending sets, the shared pending set (less signals a job-end checkpoint drops on purpose)",
+		Compared: "ignored and caught sets, each caught or ignored signal's handler, flags, restorer and mask (read back by an injected rt_sigaction), each thread's blocked and pending sets, the shared pending set (less signals a job-end checkpoint drops on purpose), the parent-death signal",
 	},
 	{
 		Name:     "scheduling",
@@ -64,10 +64,10 @@ var Kinds = []Kind{
 	},
 	{
 		Name:     "process tree",
-		Fields:   []string{"stat ppid", "stat pgrp", "stat session", "stat exit_signal", "threads", "thread comm", "proc comm"},
+		Fields:   []string{"stat ppid", "stat pgrp", "stat session", "stat exit_signal", "threads", "thread comm", "proc comm", "prctl child_subreaper"},
 		Saved:    "/proc/PID/stat and the tree walk from crrun's init; names from comm",
 		Restored: "clone3 with set_tid from the blank parent, setsid/setpgid, PR_SET_NAME",
-		Compared: "parent, process group and session (as the app sees them), exit signal, the number of threads and their names",
+		Compared: "parent, process group and session (as the app sees them), exit signal, the number of threads and their names, child-subreaper",
 	},
 	{
 		Name:     "memory layout",
@@ -197,3 +197,15 @@ func policyName(p string) string {
 	}
 	return "policy " + p
 }
+
+// Injected fields: what only the process itself can tell (an injected
+// syscall), saved by the checkpoint's dumper into the image and read back
+// the same way by the restore before the restorer's scratch area goes.
+
+// SigactionField is the field of one caught or ignored signal's disposition.
+func SigactionField(sig int, handler, flags, restorer, mask uint64) (string, string) {
+	return fmt.Sprintf("sigaction %d", sig), fmt.Sprintf("handler %#x flags %#x restorer %#x mask %#x", handler, flags, restorer, mask)
+}
+
+// PrctlField is the field of a prctl getter's value.
+func PrctlField(name string, v int) (string, string) { return "prctl " + name, strconv.Itoa(v) }

@@ -191,9 +191,7 @@ func (o *observer) tasks() error {
 				o.f[pre+k] = v
 			}
 		}
-		if c, err := o.read("task/" + e.Name() + "/comm"); err == nil {
-			o.f[pre+"comm"] = strings.TrimSuffix(string(c), "\n")
-		}
+		o.f[pre+"comm"] = m["Name"] // as comm, with the kernel's escapes
 	}
 	o.f["threads"] = strconv.Itoa(n)
 	return nil

@@ -55,8 +55,9 @@ func (r *restorer) restore() error {
 	return nil
 }
 
-// finish queues the pending signals, sets the credentials and removes the
-// scratch area: the last steps, after the zombies' exits.
+// finish queues the pending signals and sets the credentials: the last
+// steps, after the zombies' exits. The verification follows, then
+// unmapScratch.
 func (r *restorer) finish() error {
 	if err := r.pending(); err != nil {
 		return fmt.Errorf("pending signals: %w", err)
@@ -64,6 +65,12 @@ func (r *restorer) finish() error {
 	if err := r.creds(); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
+	return nil
+}
+
+// unmapScratch removes the restorer's scratch area: after it, nothing can
+// be injected any more.
+func (r *restorer) unmapScratch() error {
 	_, err := r.inj(r.pid, "munmap(scratch)", unix.SYS_MUNMAP, r.scratch, scratchSize)
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -173,10 +174,20 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"processes", t.eachLive((*restorer).restore)},
 		{"signals, credentials", t.eachLive((*restorer).finish)},
 		{"verify", t.verify},
+		{"scratch area", t.eachLive((*restorer).unmapScratch)},
 	} {
 		if err := step(s.name, s.f); err != nil {
 			return nil, err
 		}
+	}
+	// The stub was killed once the main process existed; crrun's init reaps
+	// it. Until then it is a zombie child of the init that `crrun status`
+	// would list beside the app.
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", t.req.Stub)); err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	res = &TreeResult{Root: t.root.pid, Listener: t.listener, stop: t.stopResponder}
 	for _, p := range t.procs {

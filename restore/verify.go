@@ -1,11 +1,14 @@
 package restore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
+	"crrun/internal/ptrace"
 	"crrun/inventory"
 
 	"golang.org/x/sys/unix"
@@ -49,9 +52,13 @@ func (t *treeRestorer) verify() error {
 				skip[fd.FD] = true
 			}
 		}
-		f, err := obs.Observe(inventory.Proc{Host: t.by[p.PID].pid, Skip: skip})
+		r := t.by[p.PID]
+		f, err := obs.Observe(inventory.Proc{Host: r.pid, Skip: skip, ExcludeStart: t.scratch, ExcludeEnd: t.scratch + scratchSize})
 		if err != nil {
 			return err
+		}
+		if err := r.readBack(f); err != nil {
+			return fmt.Errorf("pid %d: %w", p.PID, err)
 		}
 		bad = append(bad, inventory.Compare(p.PID, p.Inventory, f)...)
 		n++
@@ -85,4 +92,58 @@ func breakForTest(t *treeRestorer) error {
 	default:
 		return fmt.Errorf("%s=%q: unknown (known: rlimit)", TestBreakEnv, v)
 	}
+}
+
+// readBack adds the inventory fields only the process itself can tell, by
+// injection (the checkpoint's dumper read the original's the same way):
+// each caught or ignored signal's disposition, the parent-death signal,
+// child-subreaper.
+func (r *restorer) readBack(f inventory.Fields) error {
+	var caught uint64
+	for _, k := range []string{"status SigCgt", "status SigIgn"} {
+		v, err := strconv.ParseUint(f[k], 16, 64)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", k, f[k], err)
+		}
+		caught |= v
+	}
+	r.reset()
+	buf, err := r.put(make([]byte, 32))
+	if err != nil {
+		return err
+	}
+	le := binary.LittleEndian
+	for sig := 1; sig <= 64; sig++ {
+		if caught&(1<<(sig-1)) == 0 {
+			continue
+		}
+		if _, err := r.inj(r.pid, fmt.Sprintf("rt_sigaction(%d)", sig), unix.SYS_RT_SIGACTION, uint64(sig), 0, buf, 8); err != nil {
+			return err
+		}
+		b := make([]byte, 32)
+		if err := ptrace.ReadMem(r.pid, uintptr(buf), b); err != nil {
+			return err
+		}
+		k, v := inventory.SigactionField(sig, le.Uint64(b[0:]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:]))
+		f[k] = v
+	}
+	for _, g := range []struct {
+		name string
+		op   uint64
+	}{{"pdeathsig", unix.PR_GET_PDEATHSIG}, {"child_subreaper", unix.PR_GET_CHILD_SUBREAPER}} {
+		if _, err := r.inj(r.pid, "prctl("+g.name+")", unix.SYS_PRCTL, g.op, buf); err != nil {
+			return err
+		}
+		b := make([]byte, 4)
+		if err := ptrace.ReadMem(r.pid, uintptr(buf), b); err != nil {
+			return err
+		}
+		v := int(int32(le.Uint32(b)))
+		if g.name == "child_subreaper" && v != 0 {
+			v = 1
+		}
+		k, val := inventory.PrctlField(g.name, v)
+		f[k] = val
+	}
+	return nil
 }
