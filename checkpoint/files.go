@@ -39,7 +39,7 @@ func (d *dumper) files(p *image.Process) error {
 		var st unix.Stat_t // one stat per fd, in the app's pause
 		statErr := unix.Stat(link, &st)
 		if statErr == nil {
-			if ks, ok := stdio[seccomp.FileID{Dev: st.Dev, Ino: st.Ino}]; ok {
+			if ks := sameDescription(stdio[seccomp.FileID{Dev: st.Dev, Ino: st.Ino}], d.pid, e.Num); len(ks) > 0 {
 				k := pickStdio(ks, e.Num, info.Flags)
 				fd.Stdio = &k
 				fd.Kind = image.FDFile
@@ -187,6 +187,23 @@ func (d *dumper) memfd(fd int, link string, st *unix.Stat_t) (*image.Memfd, erro
 		seals = unix.F_SEAL_SEAL // not created with MFD_ALLOW_SEALING: sealed against seals
 	}
 	return &image.Memfd{Name: name, Seals: seals, Size: st.Size}, nil
+}
+
+// sameDescription keeps the supervisor's stdio fds ks (all on the app's
+// file) that are the very open file description of the app's fd: the app
+// inherited it from crrun. A description the app opened itself on the same
+// file (its own open("/dev/null", O_WRONLY) while crrun's stdin is
+// /dev/null, or the same tty) is the app's, and is saved as such. Should
+// kcmp fail, the inode alone decides, as before.
+func sameDescription(ks []int, pid, fd int) []int {
+	var out []int
+	for _, k := range ks {
+		r, err := kcmp(os.Getpid(), pid, kcmpFile, uintptr(k), uintptr(fd))
+		if err != nil || r == 0 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // pickStdio chooses which of the supervisor's stdio fds (ks, all the same
