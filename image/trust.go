@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -93,3 +94,16 @@ func (r *Reader) CheckOwner(uid int) error {
 // owner may otherwise put a generation of their making in it: --resume=auto
 // would run it).
 func CheckStoreOwner(dir string, uid int) error { return checkOwned(dir, uid) }
+
+// ThisHost identifies the running machine and boot (empty fields where the
+// files are missing).
+func ThisHost() *Host {
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	return &Host{MachineID: read("/etc/machine-id"), BootID: read("/proc/sys/kernel/random/boot_id")}
+}
