@@ -90,6 +90,15 @@ func (r *Reader) CheckOwner(uid int) error {
 	return nil
 }
 
+// Owner returns the uid that owns the image directory.
+func (r *Reader) Owner() (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(r.dir, &st); err != nil {
+		return 0, fmt.Errorf("image: %w", os.NewSyscallError("lstat "+r.dir, err))
+	}
+	return st.Uid, nil
+}
+
 // CheckStoreOwner checks that the store directory dir is uid's alone (its
 // owner may otherwise put a generation of their making in it: --resume=auto
 // would run it).

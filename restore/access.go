@@ -3,7 +3,9 @@ package restore
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"runtime"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -31,6 +33,48 @@ import (
 // identity checks (device and inode on the same host) narrow that to the
 // restore's own few milliseconds; opening in the restored process after it
 // took the app's credentials would close it, and is left for later.
+
+// ownerHas checks that the credentials an image gives a process are ones
+// its owner has: the owner's uid in every uid field, gids among the owner's
+// groups, and no capabilities unless the owner is root. Who can write an
+// image can write any credentials into it.
+func ownerHas(owner uint32, c image.Credentials) error {
+	if owner == 0 {
+		return nil
+	}
+	u, err := user.LookupId(strconv.FormatUint(uint64(owner), 10))
+	if err != nil {
+		return fmt.Errorf("the image's owner, uid %d: %w", owner, err)
+	}
+	gids := map[uint32]bool{}
+	if g, err := strconv.ParseUint(u.Gid, 10, 32); err == nil {
+		gids[uint32(g)] = true
+	}
+	if list, err := u.GroupIds(); err == nil {
+		for _, s := range list {
+			if g, err := strconv.ParseUint(s, 10, 32); err == nil {
+				gids[uint32(g)] = true
+			}
+		}
+	}
+	for _, id := range []uint32{c.UID, c.EUID, c.SUID, c.FSUID} {
+		if id != owner {
+			return fmt.Errorf("the image gives it uid %d, but the image belongs to uid %d (%s): a restore never grants more than the image's owner has",
+				id, owner, u.Username)
+		}
+	}
+	for _, id := range append([]uint32{c.GID, c.EGID, c.SGID, c.FSGID}, c.Groups...) {
+		if !gids[id] {
+			return fmt.Errorf("the image gives it gid %d, which the image's owner uid %d (%s) is not a member of: a restore never grants more than the image's owner has",
+				id, owner, u.Username)
+		}
+	}
+	if c.CapPermitted != 0 || c.CapEffective != 0 || c.CapAmbient != 0 || c.CapInheritable != 0 {
+		return fmt.Errorf("the image gives it capabilities (permitted %#x, effective %#x), but it belongs to uid %d (%s): a restore never grants more than the image's owner has",
+			uint64(c.CapPermitted), uint64(c.CapEffective), owner, u.Username)
+	}
+	return nil
+}
 
 // accessReq is one access the restore will make on a process's behalf.
 type accessReq struct {

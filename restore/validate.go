@@ -62,14 +62,28 @@ func matchHost(img, here *image.Host) hostMatch {
 	return otherHost
 }
 
+// CheckOptions says whose image is restored.
+type CheckOptions struct {
+	// Foreign is set when the image is not the restorer's own (restored
+	// with --trust-image): then Owner is the uid that owns it, every
+	// process's credentials must be ones that uid has, and every file the
+	// restore opens for a process must be one its credentials may open.
+	// An image of the restorer's own was written by its own crrun: it holds
+	// only what the kernel had given the app (a daemon that opened a file as
+	// root and then dropped its privileges gets it back).
+	Foreign bool
+	Owner   uint32
+}
+
 // Check runs every check a restore needs, for every process of the image,
 // before anything on the host changes: the same kernel vdso; the
 // executable, every mapped file and every file opened by path the same as
-// at checkpoint time (see sameFile); and each of them accessible to the
-// process's own credentials (see checkAccess: root restoring a user's image
-// must not hand the app a file that user could not open). It returns what
-// Apply will then change (files that grew, truncated back).
-func Check(img *image.Reader) (*Plan, error) {
+// at checkpoint time (see sameFile); and, for a foreign image, credentials
+// no more than its owner has and files accessible to them (see
+// checkAccess: root restoring a user's image must not hand the app a file
+// that user could not open). It returns what Apply will then change (files
+// that grew, truncated back).
+func Check(img *image.Reader, opt CheckOptions) (*Plan, error) {
 	if err := checkVDSO(img.Meta().VDSO); err != nil {
 		return nil, err
 	}
@@ -81,6 +95,12 @@ func Check(img *image.Reader) (*Plan, error) {
 		}
 		reqs, err := plan.checkProcess(p, hm)
 		if err != nil {
+			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
+		}
+		if !opt.Foreign {
+			continue
+		}
+		if err := ownerHas(opt.Owner, p.Creds); err != nil {
 			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
 		}
 		if err := checkAccess(p.Creds, reqs); err != nil {

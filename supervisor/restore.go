@@ -118,17 +118,28 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
 	}
 	// Whose image is it? Checked before anything of it is used.
-	if !cfg.TrustImage {
-		uid := os.Geteuid()
-		if filepath.Clean(cfg.Image) != filepath.Clean(img.Dir()) {
-			// cfg.Image is a store: its owner chose the generation.
-			if err := image.CheckStoreOwner(cfg.Image, uid); err != nil {
-				return Exit{}, &Error{Code: ExitInternal, Msg: "restore: checkpoint directory " + err.Error()}
-			}
+	uid := os.Geteuid()
+	var foreign error
+	if filepath.Clean(cfg.Image) != filepath.Clean(img.Dir()) {
+		// cfg.Image is a store: its owner chose the generation.
+		if err := image.CheckStoreOwner(cfg.Image, uid); err != nil {
+			foreign = fmt.Errorf("checkpoint directory %w", err)
 		}
+	}
+	if foreign == nil {
 		if err := img.CheckOwner(uid); err != nil {
-			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: image " + err.Error()}
+			foreign = fmt.Errorf("image %w", err)
 		}
+	}
+	checks := restore.CheckOptions{Foreign: foreign != nil}
+	if foreign != nil {
+		if !cfg.TrustImage {
+			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + foreign.Error()}
+		}
+		if checks.Owner, err = img.Owner(); err != nil {
+			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		}
+		slog.Warn("restoring an image that is not yours alone (--trust-image): " + foreign.Error())
 	}
 	last := 0
 	for _, p := range img.Processes() {
@@ -150,7 +161,7 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	}
 	// Every check of every process first; only then does anything on the
 	// host change (files that grew are truncated back).
-	plan, err := restore.Check(img)
+	plan, err := restore.Check(img, checks)
 	if err != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
