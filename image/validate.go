@@ -107,6 +107,9 @@ func (p *Process) Validate() error {
 			return fmt.Errorf("pid %d: fd %d listed twice", p.PID, fd)
 		}
 		fds[fd] = true
+		if s := p.FDs[i].Stdio; s != nil && (*s < 0 || *s > 2) {
+			return fmt.Errorf("pid %d: fd %d: stdio %d is not 0, 1 or 2", p.PID, fd, *s)
+		}
 	}
 	return nil
 }
