@@ -235,3 +235,25 @@ func mutate(doc any, at int, what, arg byte) any {
 	}
 	return doc
 }
+
+// Edit returns a copy of the seed whose JSON file name is changed by edit,
+// which gets the decoded document (numbers as json.Number).
+func (s Seed) Edit(name string, edit func(doc map[string]any)) (Seed, error) {
+	d := json.NewDecoder(bytes.NewReader(s[name]))
+	d.UseNumber()
+	var doc map[string]any
+	if err := d.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	edit(doc)
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	out := make(Seed, len(s))
+	for n, v := range s {
+		out[n] = v
+	}
+	out[name] = b
+	return out, nil
+}
