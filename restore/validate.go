@@ -209,7 +209,10 @@ func sameFile(what string, id *image.FileIdentity, writable bool, hm hostMatch) 
 		return nil, fmt.Errorf("%s %s: %w", what, id.Path, err)
 	}
 	dev := image.MakeDev(unix.Major(st.Dev), unix.Minor(st.Dev))
-	sameDev := hm == sameBoot || (hm == sameMachine && dev == id.Dev)
+	// After a reboot a device number names the same file system only for a
+	// real device: anonymous ones (major 0: tmpfs, overlayfs, btrfs
+	// subvolumes...) are handed out at mount time.
+	sameDev := hm == sameBoot || (hm == sameMachine && dev == id.Dev && id.Dev.Major() != 0)
 	if sameDev && id.Inode != 0 {
 		if dev != id.Dev {
 			return nil, changed("device", dev.String(), id.Dev.String())
