@@ -70,6 +70,9 @@ func (d *dumper) files(p *image.Process) error {
 			fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
 				procfs.KindDevice: image.FDDevice}[e.Kind]
 			fd.File = fileIdentity(e.Path, &st, e.Deleted)
+			if e.Kind == procfs.KindFile {
+				hashIdentity(fd.File, link, false)
+			}
 			if n, ok := ptyIndex(e.Rdev.Major, e.Rdev.Minor); ok && e.Kind == procfs.KindDevice {
 				d.t.slaves = append(d.t.slaves, slaveRef{p: p, idx: len(p.FDs), index: n})
 			}

@@ -44,7 +44,7 @@ func vmaKind(m *procfs.SmapsEntry) image.VMAKind {
 
 func fileIdentity(path string, st *unix.Stat_t, deleted bool) *image.FileIdentity {
 	return &image.FileIdentity{Path: path, Dev: image.MakeDev(unix.Major(st.Dev), unix.Minor(st.Dev)), Inode: st.Ino,
-		Size: st.Size, Mtime: timespec(st.Mtim), Mode: image.Octal(st.Mode), Deleted: deleted}
+		Size: st.Size, Mtime: timespec(st.Mtim), Ctime: timespec(st.Ctim), Mode: image.Octal(st.Mode), Deleted: deleted}
 }
 
 func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO, error) {
@@ -124,6 +124,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 				}
 			}
 			v.File = fileIdentity(m.Path, &st, m.Deleted)
+			hashIdentity(v.File, m.Path, false)
 			if m.Deleted {
 				name := inodeBlob(st.Dev, st.Ino)
 				if err := d.t.saveBlobOnce(name, mf); err != nil {

@@ -65,7 +65,8 @@ func (d *dumper) processState(p *image.Process) error {
 		return fmt.Errorf("pid %d: executable: %w", pid, err)
 	}
 	p.Exe = image.FileIdentity{Path: exe.Path, Dev: image.MakeDev(exe.Dev.Major, exe.Dev.Minor), Inode: exe.Inode,
-		Size: exe.Size, Mtime: exe.Mtime, Mode: image.Octal(exe.Mode), Deleted: exe.Deleted}
+		Size: exe.Size, Mtime: exe.Mtime, Ctime: exe.Ctime, Mode: image.Octal(exe.Mode), Deleted: exe.Deleted}
+	hashIdentity(&p.Exe, fmt.Sprintf("/proc/%d/exe", pid), true)
 	if exe.Deleted {
 		return fmt.Errorf("pid %d: its executable %s was deleted: cannot be restored", pid, exe.Path)
 	}

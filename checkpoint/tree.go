@@ -259,6 +259,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		meta.Processes = append(meta.Processes, p.PID)
 	}
 	meta.Hostname, _ = os.Hostname()
+	meta.Host = image.ThisHost()
 	var uts unix.Utsname
 	if unix.Uname(&uts) == nil {
 		meta.Kernel = image.Kernel{Release: unix.ByteSliceToString(uts.Release[:]),

@@ -157,26 +157,53 @@ func describeType(m fs.FileMode) string {
 		return "a symbolic link"
 	case m.IsDir():
 		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
 	}
 	return fmt.Sprintf("of type %v", m.Type())
 }
 
-// openFile opens a file of the image for reading, refusing symbolic links.
+// openFile opens a file of the image for reading. Only a regular file is
+// accepted: a symbolic link (which could point anywhere), a FIFO (whose open
+// would wait for a writer forever), a device or a directory is an error
+// naming the file. The open never blocks and never follows a link
+// (O_NONBLOCK|O_NOFOLLOW|O_NOCTTY, then fstat), so a file swapped for
+// another type between a check and the open is caught too.
 func (r *Reader) openFile(name string) (*os.File, error) {
 	path := filepath.Join(r.dir, name)
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		// Not even opened: opening a device can have side effects.
+		return nil, r.corrupt(name, "not a regular file but %s", describeType(fi.Mode()))
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
 	switch {
 	case err == nil:
-		return f, nil
 	case errors.Is(err, fs.ErrNotExist) && name == ManifestFile:
 		return nil, newError(ErrImageIncomplete, r.dir, name,
 			"missing: the checkpoint was never completed (no commit marker)", nil)
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, r.corrupt(name, "missing (listed in %s)", ManifestFile)
 	case errors.Is(err, syscall.ELOOP):
-		return nil, r.corrupt(name, "is a symbolic link")
+		return nil, r.corrupt(name, "not a regular file but a symbolic link")
+	default:
+		return nil, fmt.Errorf("image: %w", err)
 	}
-	return nil, fmt.Errorf("image: %w", err)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, r.corrupt(name, "not a regular file but %s", describeType(fi.Mode()))
+	}
+	return f, nil
 }
 
 // readFile reads a whole metadata file, at most limit bytes, and checks it

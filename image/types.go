@@ -36,6 +36,10 @@ type Meta struct {
 	Argv []string `json:"argv"`
 	// Hostname is the machine the checkpoint was taken on (informational).
 	Hostname string `json:"hostname,omitempty"`
+	// Host identifies the machine and boot the checkpoint was taken on:
+	// restore compares device, inode and ctime of files only on the same
+	// one (elsewhere those numbers differ for the same file).
+	Host *Host `json:"host,omitempty"`
 	// Kernel identifies the kernel the checkpoint was taken on.
 	Kernel Kernel `json:"kernel"`
 	// VDSO identifies the [vdso] the program had mapped. Restore refuses an
@@ -70,6 +74,16 @@ type Kernel struct {
 	Version string `json:"version,omitempty"` // "#1 SMP PREEMPT_DYNAMIC Debian 6.18.1-1"
 	Machine string `json:"machine,omitempty"` // "x86_64"
 }
+
+// Host identifies a machine and one boot of it.
+type Host struct {
+	MachineID string `json:"machine_id,omitempty"` // /etc/machine-id
+	BootID    string `json:"boot_id,omitempty"`    // /proc/sys/kernel/random/boot_id
+}
+
+// HashLimit is the size up to which a regular file's content is hashed
+// (FileIdentity.SHA256); the executable is hashed whatever its size.
+const HashLimit = 1 << 20
 
 // VDSO identifies the contents of a [vdso] mapping.
 type VDSO struct {
@@ -186,7 +200,15 @@ type FileIdentity struct {
 	Inode uint64    `json:"inode"`
 	Size  int64     `json:"size"`
 	Mtime time.Time `json:"mtime"`
-	Mode  Octal     `json:"mode,omitempty"` // st_mode, type bits included
+	// Ctime is the inode's change time: it moves with every write, chmod,
+	// chown or link, and unlike mtime no one can set it back. Compared on
+	// the host (and boot) of the checkpoint only. Absent in older images.
+	Ctime time.Time `json:"ctime,omitzero"`
+	// SHA256 is the hex SHA-256 of the content of the executable and of
+	// regular files up to HashLimit bytes, when crrun could read them
+	// (empty otherwise: then size, mtime and ctime must do).
+	SHA256 string `json:"sha256,omitempty"`
+	Mode   Octal  `json:"mode,omitempty"` // st_mode, type bits included
 	// Deleted is true when the file was unlinked (path ends in " (deleted)").
 	// Its content is then saved in a blob named by the referring FD or VMA.
 	Deleted bool `json:"deleted,omitempty"`

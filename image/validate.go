@@ -12,6 +12,8 @@ const (
 	maxUserAddr = 1 << 57
 	// maxXStateLen bounds one thread's xstate buffer (AMX state is ~11 KiB).
 	maxXStateLen = 1 << 20
+	// maxFD bounds fd numbers (the kernel's fs.nr_open cannot exceed it).
+	maxFD = 1<<31 - 1
 	// numSignals is the number of signals, and of SigHandlers entries.
 	numSignals = 64
 )
@@ -100,13 +102,19 @@ func (p *Process) Validate() error {
 	fds := make(map[int]bool, len(p.FDs))
 	for i := range p.FDs {
 		fd := p.FDs[i].FD
-		if fd < 0 {
+		if fd < 0 || fd > maxFD {
 			return fmt.Errorf("pid %d: fds[%d]: invalid fd %d", p.PID, i, fd)
 		}
 		if fds[fd] {
 			return fmt.Errorf("pid %d: fd %d listed twice", p.PID, fd)
 		}
 		fds[fd] = true
+		if s := p.FDs[i].Stdio; s != nil && (*s < 0 || *s > 2) {
+			return fmt.Errorf("pid %d: fd %d: stdio %d is not 0, 1 or 2", p.PID, fd, *s)
+		}
+		if pf := p.FDs[i].Pidfd; pf != nil && pf.Pid <= 0 {
+			return fmt.Errorf("pid %d: fd %d: a pidfd of invalid pid %d", p.PID, fd, pf.Pid)
+		}
 	}
 	return nil
 }

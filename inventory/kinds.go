@@ -88,7 +88,7 @@ var Kinds = []Kind{
 		Fields:   []string{"status Umask", "proc cwd", "proc root", "proc exe", "proc personality", "proc oom_score_adj", "proc loginuid", "status THP_enabled", "status Speculation", "status untag_mask"},
 		Saved:    "/proc/PID/status, cwd, root, exe, personality",
 		Restored: "umask, chdir, personality injected; exe by PR_SET_MM_MAP (exe_fd)",
-		Compared: "umask, cwd, root, executable, personality, oom_score_adj, loginuid, THP, speculation controls, LAM untag mask",
+		Compared: "umask, cwd, root, executable, personality, oom_score_adj, loginuid, THP, speculation controls, LAM untag mask; before the restore, the executable and every mapped file by identity (size, mtime, SHA-256; device, inode and ctime on the same host: restore.Check)",
 		Refused:  "a per-task speculation control set by prctl (not restored yet)",
 		Refuse: func(f Fields) []string {
 			var out []string
@@ -139,7 +139,7 @@ var Kinds = []Kind{
 		Fields:   []string{"fd "},
 		Saved:    "readlink, fdinfo and fstat of each fd; kind-specific state (see docs/design.md, Checkpoint step 7)",
 		Restored: "each open file description created once, then dup3 into every fd that shares it",
-		Compared: "kind and target (inodes as classes: the same sharing of pipes, sockets and files), open flags with close-on-exec, offset, mode, owner and size of the file, and the kind-specific fdinfo lines (eventfd count, epoll interest lists, timerfd clock, interval and ticks, signalfd mask, inotify watches)",
+		Compared: "kind and target (inodes as classes: the same sharing of pipes, sockets and files), open flags with close-on-exec, offset, mode, owner and size of the file, and the kind-specific fdinfo lines (eventfd count, epoll interest lists, timerfd clock, interval and ticks, signalfd mask, inotify watches); before the restore, each file opened by path by identity (size, mtime, SHA-256 up to 1 MiB; device, inode and ctime on the same host) and, for an image not the restorer's own, by access with the process's credentials (restore.Check)",
 	},
 }
 

@@ -1,9 +1,13 @@
 package restore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"crrun/checkpoint"
@@ -16,90 +20,284 @@ import (
 // ErrChanged means a file the image refers to is no longer the same.
 var ErrChanged = errors.New("changed since the checkpoint")
 
-// Validate checks, before anything runs, that this machine can restore the
-// image exactly: the same kernel vdso, and the same executable and files.
-// What "the same file" means: the same size and modification time (to the
-// nanosecond) as at checkpoint time — enough across machines with the same
-// files, where device and inode numbers differ. Files the app had open for
-// writing may have grown since (an appended log): Prepare truncates them back.
-func Validate(img *image.Reader, p *image.Process) error {
-	if err := checkVDSO(img.Meta().VDSO); err != nil {
-		return err
+// A Plan is what a restore will change on the host before the app runs,
+// decided by Check once every check of every process has passed. Nothing
+// is truncated, created or opened for writing before Apply.
+type Plan struct {
+	truncs []truncation
+}
+
+// truncation shrinks a file the app had open for writing back to its size
+// at checkpoint time.
+type truncation struct {
+	what     string // "pid 12: fd 3"
+	path     string
+	size     int64
+	dev, ino uint64 // as Check found it: Apply truncates this inode only
+	creds    image.Credentials
+}
+
+// hostMatch says how much of a file's identity can be compared here.
+type hostMatch int
+
+const (
+	otherHost   hostMatch = iota // size, mtime, content hash
+	sameMachine                  // and device, inode, ctime where the device number is the same
+	sameBoot                     // and device, inode, ctime
+)
+
+func (h hostMatch) String() string {
+	return [...]string{"another host", "the same machine (another boot)", "the same host and boot"}[h]
+}
+
+func matchHost(img, here *image.Host) hostMatch {
+	switch {
+	case img == nil || here == nil:
+		return otherHost
+	case img.BootID != "" && img.BootID == here.BootID:
+		return sameBoot
+	case img.MachineID != "" && img.MachineID == here.MachineID:
+		return sameMachine
 	}
-	if err := sameFile("the executable", &p.Exe, false); err != nil {
-		return err
+	return otherHost
+}
+
+// CheckOptions says whose image is restored.
+type CheckOptions struct {
+	// Foreign is set when the image is not the restorer's own (restored
+	// with --trust-image): then Owner is the uid that owns it, every
+	// process's credentials must be ones that uid has, and every file the
+	// restore opens for a process must be one its credentials may open.
+	// An image of the restorer's own was written by its own crrun: it holds
+	// only what the kernel had given the app (a daemon that opened a file as
+	// root and then dropped its privileges gets it back).
+	Foreign bool
+	Owner   uint32
+}
+
+// Check runs every check a restore needs, for every process of the image,
+// before anything on the host changes: the same kernel vdso; the
+// executable, every mapped file and every file opened by path the same as
+// at checkpoint time (see sameFile); and, for a foreign image, credentials
+// no more than its owner has and files accessible to them (see
+// checkAccess: root restoring a user's image must not hand the app a file
+// that user could not open). It returns what Apply will then change (files
+// that grew, truncated back).
+func Check(img *image.Reader, opt CheckOptions) (*Plan, error) {
+	if err := checkVDSO(img.Meta().VDSO); err != nil {
+		return nil, err
+	}
+	hm := matchHost(img.Meta().Host, image.ThisHost())
+	plan := &Plan{}
+	for _, p := range img.Processes() {
+		if p.Zombie != nil {
+			continue
+		}
+		reqs, err := plan.checkProcess(p, hm)
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
+		}
+		if !opt.Foreign {
+			continue
+		}
+		if err := ownerHas(opt.Owner, p.Creds); err != nil {
+			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
+		}
+		if err := checkAccess(p.Creds, reqs); err != nil {
+			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
+		}
+	}
+	return plan, nil
+}
+
+// checkProcess checks the files of p and lists the accesses its restore
+// makes on its behalf.
+func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, error) {
+	var reqs []accessReq
+	if _, err := sameFile("the executable", &p.Exe, false, hm); err != nil {
+		return nil, err
+	}
+	reqs = append(reqs, accessReq{"the executable", p.Exe.Path, unix.X_OK})
+	if p.Cwd != "" && p.Root == "" {
+		reqs = append(reqs, accessReq{"the working directory", p.Cwd, unix.X_OK})
 	}
 	for _, v := range p.Memory {
-		if v.Kind == image.VMAFile && v.File != nil && !v.File.Deleted {
-			// A file mapped shared and writable is the app's own data: it may
-			// have changed since, like a file written through an fd.
-			writable := v.Shared && v.Prot&image.ProtWrite != 0
-			if err := sameFile(fmt.Sprintf("the file mapped at %#x", uint64(v.Start)), v.File, writable); err != nil {
-				return err
-			}
+		if v.Kind != image.VMAFile || v.File == nil || v.File.Deleted {
+			continue
 		}
+		// A file mapped shared and writable is the app's own data: it may
+		// have changed since, like a file written through an fd.
+		writable := v.Shared && v.Prot&image.ProtWrite != 0
+		what := fmt.Sprintf("the file mapped at %#x", uint64(v.Start))
+		if _, err := sameFile(what, v.File, writable, hm); err != nil {
+			return nil, err
+		}
+		if v.File.Path == p.Exe.Path {
+			continue // mapped by exec: execute permission is enough
+		}
+		mode := uint32(unix.R_OK)
+		if writable {
+			mode |= unix.W_OK
+		}
+		reqs = append(reqs, accessReq{what, v.File.Path, mode})
 	}
 	for _, f := range p.FDs {
 		if f.Stdio != nil || f.File == nil || f.File.Deleted {
 			continue
 		}
 		what := fmt.Sprintf("the file of fd %d", f.FD)
+		writable := f.Flags&(unix.O_WRONLY|unix.O_RDWR) != 0
 		switch f.Kind {
 		case image.FDFile:
-			if err := sameFile(what, f.File, f.Flags&(unix.O_WRONLY|unix.O_RDWR) != 0); err != nil {
-				return err
+			st, err := sameFile(what, f.File, writable, hm)
+			if err != nil {
+				return nil, err
 			}
-		case image.FDDir, image.FDDevice:
+			if writable && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > f.File.Size {
+				plan.truncs = append(plan.truncs, truncation{what: fmt.Sprintf("pid %d: fd %d", p.PID, f.FD),
+					path: f.File.Path, size: f.File.Size, dev: st.Dev, ino: st.Ino, creds: p.Creds})
+			}
+		case image.FDDir, image.FDDevice, image.FDFIFO:
 			var st unix.Stat_t
 			if err := unix.Stat(f.File.Path, &st); err != nil {
-				return fmt.Errorf("%s, %s: %w", what, f.File.Path, err)
+				return nil, fmt.Errorf("%s, %s: %w", what, f.File.Path, err)
 			}
 			if want := uint32(f.File.Mode) & unix.S_IFMT; want != 0 && st.Mode&unix.S_IFMT != want {
-				return fmt.Errorf("%s, %s: %w (type %o, was %o)", what, f.File.Path, ErrChanged, st.Mode&unix.S_IFMT, uint32(f.File.Mode)&unix.S_IFMT)
+				return nil, fmt.Errorf("%s, %s: %w (type %o, was %o)", what, f.File.Path, ErrChanged, st.Mode&unix.S_IFMT, want)
 			}
-		}
-	}
-	return nil
-}
-
-// sameFile checks a file against its saved identity. A writable file may have
-// grown (Prepare truncates it back) but not shrunk.
-func sameFile(what string, id *image.FileIdentity, writable bool) error {
-	var st unix.Stat_t
-	if err := unix.Stat(id.Path, &st); err != nil {
-		return fmt.Errorf("%s %s: %w", what, id.Path, err)
-	}
-	mtime := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
-	if writable {
-		if st.Size < id.Size {
-			return fmt.Errorf("%s %s: %w: it shrank from %d to %d bytes, below what the app had written", what, id.Path, ErrChanged, id.Size, st.Size)
-		}
-		return nil
-	}
-	if st.Size != id.Size || !mtime.Equal(id.Mtime) {
-		return fmt.Errorf("%s %s: %w: size %d, modified %s (at the checkpoint: size %d, modified %s)", what, id.Path, ErrChanged,
-			st.Size, mtime.Format(time.RFC3339Nano), id.Size, id.Mtime.Format(time.RFC3339Nano))
-	}
-	return nil
-}
-
-// Prepare truncates files the app had open for writing back to their size
-// at checkpoint time, so that what the app writes again after the restore
-// is not there twice (an appended log never gets duplicate lines).
-func Prepare(p *image.Process) error {
-	for _, f := range p.FDs {
-		if f.Kind != image.FDFile || f.Stdio != nil || f.File == nil || f.File.Deleted ||
-			f.Flags&(unix.O_WRONLY|unix.O_RDWR) == 0 {
+		default:
 			continue
 		}
-		var st unix.Stat_t
-		if err := unix.Stat(f.File.Path, &st); err != nil {
-			return fmt.Errorf("fd %d: %s: %w", f.FD, f.File.Path, err)
+		if f.Pty == nil { // a pty is made anew, not opened by its path
+			reqs = append(reqs, accessReq{what, f.File.Path, accessMode(uint64(f.Flags))})
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > f.File.Size {
-			if err := os.Truncate(f.File.Path, f.File.Size); err != nil {
-				return fmt.Errorf("fd %d: truncate %s back to %d bytes: %w", f.FD, f.File.Path, f.File.Size, err)
+	}
+	return reqs, nil
+}
+
+// accessMode is what faccessat checks for an open with these flags.
+func accessMode(flags uint64) uint32 {
+	if flags&unix.O_PATH != 0 {
+		return unix.F_OK
+	}
+	switch flags & unix.O_ACCMODE {
+	case unix.O_WRONLY:
+		return unix.W_OK
+	case unix.O_RDWR:
+		return unix.R_OK | unix.W_OK
+	}
+	return unix.R_OK
+}
+
+// sameFile checks a file against its saved identity and returns what it is
+// now. What "the same" means depends on where the restore runs (hm):
+// everywhere the same size, mtime (to the nanosecond) and, when the image
+// has one, content hash (SHA-256, see image.HashLimit); on the host and
+// boot of the checkpoint also the same device and inode, and the same
+// ctime — which no one can set back, unlike mtime (touch -r). A ctime that
+// moved is forgiven only when the content hash proves the content the same
+// (a file rewritten with its own bytes). A writable file may have grown
+// (Apply truncates it back) but not shrunk; its content and times are the
+// app's own business.
+func sameFile(what string, id *image.FileIdentity, writable bool, hm hostMatch) (*unix.Stat_t, error) {
+	changed := func(field, now, was string) error {
+		return fmt.Errorf("%s %s: %w: its %s differs: %s now, %s at the checkpoint (restoring on %s)",
+			what, id.Path, ErrChanged, field, now, was, hm)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(id.Path, &st); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, id.Path, err)
+	}
+	dev := image.MakeDev(unix.Major(st.Dev), unix.Minor(st.Dev))
+	// After a reboot a device number names the same file system only for a
+	// real device: anonymous ones (major 0: tmpfs, overlayfs, btrfs
+	// subvolumes...) are handed out at mount time.
+	sameDev := hm == sameBoot || (hm == sameMachine && dev == id.Dev && id.Dev.Major() != 0)
+	if sameDev && id.Inode != 0 {
+		if dev != id.Dev {
+			return nil, changed("device", dev.String(), id.Dev.String())
+		}
+		if st.Ino != id.Inode {
+			return nil, changed("inode", fmt.Sprint(st.Ino), fmt.Sprint(id.Inode))
+		}
+	}
+	if writable {
+		if st.Size < id.Size {
+			return nil, fmt.Errorf("%s %s: %w: it shrank from %d to %d bytes, below what the app had written", what, id.Path, ErrChanged, id.Size, st.Size)
+		}
+		return &st, nil
+	}
+	if st.Size != id.Size {
+		return nil, changed("size", fmt.Sprint(st.Size), fmt.Sprint(id.Size))
+	}
+	if mtime := time.Unix(st.Mtim.Sec, st.Mtim.Nsec); !mtime.Equal(id.Mtime) {
+		return nil, changed("mtime", mtime.Format(time.RFC3339Nano), id.Mtime.Format(time.RFC3339Nano))
+	}
+	hashed := false
+	if id.SHA256 != "" {
+		got, err := hashFile(id.Path, &st)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: hash its content: %w", what, id.Path, err)
+		}
+		if got != id.SHA256 {
+			return nil, changed("content (sha256; size and mtime are the same)", got, id.SHA256)
+		}
+		hashed = true
+	}
+	if ctime := time.Unix(st.Ctim.Sec, st.Ctim.Nsec); sameDev && !id.Ctime.IsZero() && !ctime.Equal(id.Ctime) && !hashed {
+		return nil, changed("ctime (the inode was changed since, and its content has no hash to prove it the same)",
+			ctime.Format(time.RFC3339Nano), id.Ctime.Format(time.RFC3339Nano))
+	}
+	return &st, nil
+}
+
+// hashFile returns the hex SHA-256 of the regular file at path, which must
+// still be the one st describes.
+func hashFile(path string, st *unix.Stat_t) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var now unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &now); err != nil {
+		return "", err
+	}
+	if now.Mode&unix.S_IFMT != unix.S_IFREG || now.Dev != st.Dev || now.Ino != st.Ino || now.Size != st.Size {
+		return "", fmt.Errorf("%w: replaced while being checked", ErrChanged)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, now.Size)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Apply makes the changes Check decided, and only those: each file the app
+// had open for writing that grew since is truncated back to its size at
+// checkpoint time, so that what the app writes again after the restore is
+// not there twice (an appended log never gets duplicate lines). The file is
+// opened with the process's credentials (never following a symbolic link)
+// and truncated only if it is still the inode Check saw.
+func (plan *Plan) Apply() error {
+	for _, t := range plan.truncs {
+		err := asCreds(t.creds, func() error {
+			f, err := os.OpenFile(t.path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				return err
 			}
+			defer f.Close()
+			var st unix.Stat_t
+			if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+				return err
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != t.dev || st.Ino != t.ino {
+				return fmt.Errorf("%w: replaced since it was checked", ErrChanged)
+			}
+			return f.Truncate(t.size)
+		})
+		if err != nil {
+			return fmt.Errorf("%s: truncate %s back to %d bytes: %w", t.what, t.path, t.size, err)
 		}
 	}
 	return nil

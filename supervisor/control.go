@@ -62,6 +62,65 @@ func ensureRuntimeDir(dir string) error {
 	return nil
 }
 
+// checkRuntimeDir is the clients' side of ensureRuntimeDir: a runtime
+// directory that is not the user's alone is refused, not read (another
+// user could have planted a socket in it that answers for a crrun).
+func checkRuntimeDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("runtime directory %s is not a directory (a symbolic link?): refusing to use it", dir)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("runtime directory %s belongs to uid %d, not to you (uid %d): refusing to talk to the sockets in it (another user could answer for a crrun); use your own --runtime-dir",
+			dir, st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("runtime directory %s is writable by others (mode %04o): refusing to talk to the sockets in it; chmod go-w it", dir, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// checkSocket refuses a control socket that is not a socket of the user's.
+func checkSocket(path string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFSOCK:
+		return fmt.Errorf("control socket %s is not a socket: refusing to use it", path)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("control socket %s belongs to uid %d, not to you (uid %d): refusing to talk to it (another user could answer for a crrun)",
+			path, st.Uid, os.Geteuid())
+	}
+	return nil
+}
+
+// checkServer checks SO_PEERCRED of a connected control socket: the
+// answering process must run as the user.
+func checkServer(conn *net.UnixConn, path string) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("control socket %s is served by pid %d of uid %d, not by you (uid %d): refusing its answer", path, cred.Pid, cred.Uid, os.Geteuid())
+	}
+	return nil
+}
+
 // request and response of the control protocol: one JSON line each way.
 type request struct {
 	Op   string `json:"op"`             // "status", "checkpoint"
@@ -201,15 +260,28 @@ func RequestCheckpoint(runtimeDir string, pid int, exit bool) (*CheckpointResult
 }
 
 func ask(runtimeDir string, pid int, req request, timeout time.Duration) (*response, error) {
-	path := filepath.Join(RuntimeDir(runtimeDir), strconv.Itoa(pid)+".sock")
-	conn, err := net.DialTimeout("unix", path, 5*time.Second)
+	dir := RuntimeDir(runtimeDir)
+	path := filepath.Join(dir, strconv.Itoa(pid)+".sock")
+	noSocket := func() error { return fmt.Errorf("%w with pid %d (no control socket %s)", ErrNoSupervisor, pid, path) }
+	for _, check := range []func() error{func() error { return checkRuntimeDir(dir) }, func() error { return checkSocket(path) }} {
+		if err := check(); errors.Is(err, os.ErrNotExist) {
+			return nil, noSocket()
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w with pid %d (no control socket %s)", ErrNoSupervisor, pid, path)
+			return nil, noSocket()
 		}
 		return nil, fmt.Errorf("connect to crrun %d at %s: %w", pid, path, err)
 	}
-	defer conn.Close()
+	defer c.Close()
+	conn := c.(*net.UnixConn)
+	if err := checkServer(conn, path); err != nil {
+		return nil, err
+	}
 	if timeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(timeout))
 	}
@@ -238,6 +310,11 @@ func (e *RemoteError) Error() string { return fmt.Sprintf("crrun %d: %s", e.Pid,
 // of dead ones.
 func ListSupervisors(runtimeDir string) ([]int, error) {
 	dir := RuntimeDir(runtimeDir)
+	if err := checkRuntimeDir(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -27,6 +27,10 @@ type RestoreConfig struct {
 	Version    string
 	HPC        HPC
 	Verified   bool // Image is a generation whose checksums were just verified
+	// TrustImage restores an image (or resumes from a store) that another
+	// user owns or may write (--trust-image): without it such an image is
+	// refused, because an image is code.
+	TrustImage bool
 }
 
 // HPC are the batch-job settings shared by run and restore.
@@ -40,9 +44,18 @@ type HPC struct {
 // refuses (naming what differs) one that was taken of another command. It
 // verifies every checksum; a corrupt newest generation is skipped with a
 // warning for the previous one.
-func FindResumable(dir string, argv []string) (string, error) {
+//
+// A store that is not the caller's alone (another owner, or writable by a
+// group or others) is refused unless trust: whoever can write it chooses
+// what the resumed app runs.
+func FindResumable(dir string, argv []string, trust bool) (string, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return "", nil
+	}
+	if !trust {
+		if err := image.CheckStoreOwner(dir, os.Geteuid()); err != nil {
+			return "", &Error{Code: ExitInternal, Msg: "resume: checkpoint directory " + err.Error()}
+		}
 	}
 	store, err := image.OpenStore(dir)
 	if err != nil {
@@ -104,30 +117,56 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	if proc == nil || proc.Zombie != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
 	}
+	// Whose image is it? Checked before anything of it is used.
+	uid := os.Geteuid()
+	var foreign error
+	if filepath.Clean(cfg.Image) != filepath.Clean(img.Dir()) {
+		// cfg.Image is a store: its owner chose the generation.
+		if err := image.CheckStoreOwner(cfg.Image, uid); err != nil {
+			foreign = fmt.Errorf("checkpoint directory %w", err)
+		}
+	}
+	if foreign == nil {
+		if err := img.CheckOwner(uid); err != nil {
+			foreign = fmt.Errorf("image %w", err)
+		}
+	}
+	checks := restore.CheckOptions{Foreign: foreign != nil}
+	if foreign != nil {
+		if !cfg.TrustImage {
+			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + foreign.Error()}
+		}
+		if checks.Owner, err = img.Owner(); err != nil {
+			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		}
+		slog.Warn("restoring an image that is not yours alone (--trust-image): " + foreign.Error())
+	}
 	last := 0
 	for _, p := range img.Processes() {
 		last = max(last, p.PID)
 		for _, th := range p.Threads {
 			last = max(last, th.TID)
 		}
-		if p.Zombie != nil {
-			continue
-		}
-		if err := restore.Validate(img, p); err != nil {
-			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d: %v", p.PID, err)}
-		}
 	}
-	for _, p := range img.Processes() {
-		if p.Zombie != nil {
-			continue
-		}
-		if err := restore.Prepare(p); err != nil {
-			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d: %v", p.PID, err)}
+	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
+		var pidMax int
+		if _, err := fmt.Sscan(string(b), &pidMax); err == nil && last >= pidMax {
+			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d cannot be recreated: "+
+				"it is above this machine's pid_max (%d, /proc/sys/kernel/pid_max)", last, pidMax)}
 		}
 	}
 	filter, err := seccomp.Build()
 	if err != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
+	}
+	// Every check of every process first; only then does anything on the
+	// host change (files that grew are truncated back).
+	plan, err := restore.Check(img, checks)
+	if err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	}
+	if err := plan.Apply(); err != nil {
+		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
 	dir := cfg.Dir
 	if dir == "" {
@@ -136,13 +175,6 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	}
 	if sl := cfg.HPC.Slurm; sl != nil {
 		slog.Info(fmt.Sprintf("slurm: resuming job %s (SLURM_RESTART_COUNT=%d)", sl.JobID, sl.RestartCount))
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
-		var pidMax int
-		if _, err := fmt.Sscan(string(b), &pidMax); err == nil && last >= pidMax {
-			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d cannot be recreated: "+
-				"it is above this machine's pid_max (%d, /proc/sys/kernel/pid_max)", last, pidMax)}
-		}
 	}
 	s := &Supervisor{
 		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,

@@ -282,7 +282,8 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// A client of another uid is refused by the control socket.
+// A client of another uid is refused by the control socket; crrun status
+// as another uid does not even talk to a socket in a directory not its own.
 func TestStatusPeerCredentials(t *testing.T) {
 	requireRoot(t)
 	a := start(t, opts{}, "--", "sleep", "30")
@@ -293,7 +294,12 @@ func TestStatusPeerCredentials(t *testing.T) {
 	cmd := execAs(65534, crrunBin, "status", "--json", fmt.Sprint(a.cmd.Process.Pid))
 	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+a.runtime)
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "permission denied") {
-		t.Fatalf("uid 65534 got: %v %s", err, out)
+	if err == nil || !strings.Contains(string(out), a.runtime+" belongs to uid 0, not to you (uid 65534)") {
+		t.Fatalf("crrun status as uid 65534 in root's runtime dir: %v %s", err, out)
+	}
+	// The server's own check, for a client that asks anyway.
+	answer, err := askAs(65534, sock, `{"op":"status"}`)
+	if err != nil || !strings.Contains(answer, "permission denied") {
+		t.Fatalf("uid 65534 got: %v %s", err, answer)
 	}
 }

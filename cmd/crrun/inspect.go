@@ -34,11 +34,7 @@ checks every page checksum.`,
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
-					Dir       string           `json:"dir"`
-					Meta      *image.Meta      `json:"meta"`
-					Processes []*image.Process `json:"processes"`
-				}{r.Dir(), r.Meta(), r.Processes()})
+				return enc.Encode(inspectJSON(r))
 			}
 			printImage(out, r)
 			return nil
@@ -47,6 +43,15 @@ checks every page checksum.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().BoolVar(&verify, "verify", false, "verify every page checksum too")
 	return c
+}
+
+// inspectJSON is what --json prints.
+func inspectJSON(r *image.Reader) any {
+	return struct {
+		Dir       string           `json:"dir"`
+		Meta      *image.Meta      `json:"meta"`
+		Processes []*image.Process `json:"processes"`
+	}{r.Dir(), r.Meta(), r.Processes()}
 }
 
 func mib(n uint64) string {
@@ -120,11 +125,20 @@ func printImage(w io.Writer, r *image.Reader) {
 		for _, f := range p.FDs {
 			what := f.Path
 			if f.Stdio != nil {
-				what = fmt.Sprintf("the restorer's %s (was %s)", []string{"stdin", "stdout", "stderr"}[*f.Stdio], f.Path)
+				what = fmt.Sprintf("the restorer's %s (was %s)", stdioName(*f.Stdio), f.Path)
 			}
 			fmt.Fprintf(w, "    %3d %-8s flags %s pos %d  %s%s\n", f.FD, f.Kind, f.Flags, f.Pos, what, fdDetail(r, &f, ofds))
 		}
 	}
+}
+
+// stdioName names stdio fd n (the reader has checked it is 0, 1 or 2;
+// inspect prints whatever it is given without trusting that).
+func stdioName(n int) string {
+	if n >= 0 && n < 3 {
+		return []string{"stdin", "stdout", "stderr"}[n]
+	}
+	return fmt.Sprintf("fd %d", n)
 }
 
 // fdDetail says what an fd shares and carries, for people.

@@ -21,7 +21,9 @@ TIDs, memory, registers, signals and files, under a new supervisor, and runs it
 to its end exactly like 'crrun run' (stdio is this command's own; the exit
 status is the app's). Later checkpoints go to DIR's store unless --dir says
 otherwise. Fails with exit 125, before the app runs, when the image is corrupt
-or the machine differs (kernel, executable, files).`,
+or the machine differs (kernel, executable, files), or when DIR is not yours
+alone (another user owns it or may write it: an image is code, it runs with
+your credentials; --trust-image restores it anyway).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.inherit(cmd)
@@ -46,7 +48,7 @@ or the machine differs (kernel, executable, files).`,
 			if err != nil {
 				return err
 			}
-			return restoreAndMirror(supervisor.RestoreConfig{Image: imgDir, Dir: dir, OnNOCR: policy,
+			return restoreAndMirror(supervisor.RestoreConfig{Image: imgDir, TrustImage: g.trustImage, Dir: dir, OnNOCR: policy,
 				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
 		},
 	}

@@ -32,6 +32,7 @@ type globalFlags struct {
 	logFormat  string
 	logLevel   string
 	runtimeDir string
+	trustImage bool
 }
 
 func (g *globalFlags) register(c *cobra.Command) {
@@ -44,6 +45,7 @@ func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.requeueSig, "requeue-signal", "USR1", "Slurm mode: the checkpoint-and-requeue signal")
 	c.Flags().DurationVar(&g.termGrace, "term-grace", 4*time.Second, "Slurm mode: how long the checkpoint on SIGTERM may take (keep it below Slurm's KillWait)")
 	c.Flags().IntVar(&g.maxRequeue, "max-requeues", 10, "Slurm mode: past this SLURM_RESTART_COUNT, checkpoint without requeueing")
+	c.Flags().BoolVar(&g.trustImage, "trust-image", false, "restore an image, or resume from a --dir, that another user owns or that others may write (an image is code: it runs with your credentials)")
 }
 
 func newRunCmd() *cobra.Command {
@@ -101,12 +103,12 @@ func runApp(g *globalFlags, args []string) error {
 	}
 	switch g.resume {
 	case "auto", "require":
-		gen, err := supervisor.FindResumable(dir, args)
+		gen, err := supervisor.FindResumable(dir, args, g.trustImage)
 		if err != nil {
 			return err
 		}
 		if gen != "" {
-			return restoreAndMirror(supervisor.RestoreConfig{Image: gen, Verified: true, Dir: dir, OnNOCR: policy,
+			return restoreAndMirror(supervisor.RestoreConfig{Image: gen, Verified: true, TrustImage: g.trustImage, Dir: dir, OnNOCR: policy,
 				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
 		}
 		if g.resume == "require" {

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"crrun/image"
+	"crrun/internal/imagefuzz"
+)
+
+// FuzzInspect prints structure-aware mutations of a real small image (see
+// crrun/internal/imagefuzz) the way `crrun inspect` does, in both forms:
+// whatever an image that opens says, inspect prints it without a panic.
+//
+//	go test -run '^$' -fuzz FuzzInspect -fuzztime 60s ./cmd/crrun/
+func FuzzInspect(f *testing.F) {
+	seed, err := imagefuzz.Load("../../image/testdata/seed-image")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte{})
+	for _, ops := range [][]byte{
+		{3, 0, 77, 0, 0}, {3, 0, 90, 2, 5}, {4, 1, 10, 1, 3}, {5, 0, 33, 0, 9}, {3, 2, 0, 9, 1},
+	} {
+		f.Add(ops)
+	}
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 64*5 {
+			ops = ops[:64*5]
+		}
+		dir := t.TempDir()
+		if err := seed.Write(dir, ops); err != nil {
+			t.Fatal(err)
+		}
+		r, err := image.Open(dir)
+		if err != nil {
+			if len(ops) == 0 {
+				t.Fatalf("the seed image does not open: %v", err)
+			}
+			return
+		}
+		defer r.Close()
+		var out bytes.Buffer
+		printImage(&out, r)
+		if len(ops) == 0 && !bytes.Contains(out.Bytes(), []byte("process 103")) {
+			t.Fatalf("the seed image prints:\n%s", out.String())
+		}
+		if err := json.NewEncoder(&out).Encode(inspectJSON(r)); err != nil {
+			t.Fatalf("--json: %v", err)
+		}
+	})
+}

@@ -1,0 +1,308 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Restore never grants more than it should (issue 9 item 4): an image is
+// code, so whose it is matters; files are identified by more than size and
+// mtime; the control socket of another user is not believed.
+
+// trustCounterImage checkpoints (--exit) the counter victim run from a copy
+// of its executable in a directory of its own, and returns that copy, the
+// image and its store.
+func trustCounterImage(t *testing.T) (exe, img, store string) {
+	t.Helper()
+	requireCR(t)
+	dir := t.TempDir()
+	exe = filepath.Join(dir, "counter")
+	orig, err := os.ReadFile(compileCR(t, "counter", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img, store, _ = crImageFor(t, "counter", "running", 300*time.Millisecond, exe, strconv.Itoa(crCounterIters), "8", dir)
+	return exe, img, store
+}
+
+// rewriteKeepTimes writes b over path in place (same inode, same size) and
+// puts its mtime back, as `touch -r` would.
+func rewriteKeepTimes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func trustRestorePasses(t *testing.T, args ...string) {
+	t.Helper()
+	r := start(t, opts{}, append([]string{"restore"}, args...)...)
+	if code := r.wait(2 * time.Minute); code != 0 || !crPassed(r.stdout.String()) {
+		t.Fatalf("crrun restore %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.stdout, r.stderr)
+	}
+}
+
+// TestTrustPatchedExecutable: the executable patched in place, its size and
+// mtime kept (touch -r), is refused naming the file and the field; put back
+// byte for byte, it restores.
+func TestTrustPatchedExecutable(t *testing.T) {
+	exe, img, _ := trustCounterImage(t)
+	orig, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := append([]byte(nil), orig...)
+	patched[len(patched)/2] ^= 0xff
+	rewriteKeepTimes(t, exe, patched)
+	crRestoreFails(t, regexp.MustCompile(`the executable `+regexp.QuoteMeta(exe)+`: changed since the checkpoint: its content \(sha256`), img)
+	rewriteKeepTimes(t, exe, orig)
+	trustRestorePasses(t, img)
+}
+
+// TestTrustForeignImage: root restoring an image another uid owns, or that
+// its group may write, refuses naming the path and the owner, unless
+// --trust-image; and even then the image's credentials must be its
+// owner's (nobody's image cannot say uid 0).
+func TestTrustForeignImage(t *testing.T) {
+	_, img, _ := trustCounterImage(t)
+
+	nobodys := filepath.Join(t.TempDir(), "gen-000001")
+	crCopyDir(t, img, nobodys)
+	if out, err := exec.Command("chown", "-R", "65534:65534", nobodys).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	crRestoreFails(t, regexp.MustCompile(regexp.QuoteMeta(nobodys)+`.* belongs to uid 65534 \(nobody\), not to you \(uid 0, root\).*--trust-image`), nobodys)
+	crRestoreFails(t, regexp.MustCompile(`the image gives it uid 0, but the image belongs to uid 65534`), "--trust-image", nobodys)
+
+	groupw := filepath.Join(t.TempDir(), "gen-000001")
+	crCopyDir(t, img, groupw)
+	meta := filepath.Join(groupw, "image.json")
+	if err := os.Chmod(meta, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	crRestoreFails(t, regexp.MustCompile(regexp.QuoteMeta(meta)+` is yours but writable by its group`), groupw)
+	trustRestorePasses(t, "--trust-image", groupw)
+
+	// An ordinary user restoring root's image (readable to them) likewise.
+	dir, asNobody := nobodyEnv(t)
+	roots := filepath.Join(dir, "gen-000001")
+	crCopyDir(t, img, roots)
+	filepath.Walk(roots, func(path string, fi os.FileInfo, err error) error {
+		if err == nil {
+			os.Chmod(path, fi.Mode().Perm()|0o444|map[bool]os.FileMode{true: 0o111}[fi.IsDir()])
+		}
+		return nil
+	})
+	out, err := asNobody("restore", roots).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 ||
+		!strings.Contains(string(out), roots+" belongs to uid 0 (root), not to you (uid 65534, nobody)") {
+		t.Fatalf("nobody restoring root's image: %v\n%s", err, out)
+	}
+}
+
+// TestTrustResumeStore: --resume=auto with a store others may write refuses
+// naming it, unless --trust-image.
+func TestTrustResumeStore(t *testing.T) {
+	exe, _, store := trustCounterImage(t)
+	if err := os.Chmod(store, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	argv := []string{"--", exe, strconv.Itoa(crCounterIters), "8", filepath.Dir(exe)}
+	a := start(t, opts{}, append([]string{"--dir", store}, argv...)...)
+	if code := a.wait(time.Minute); code != 125 {
+		t.Fatalf("resume from a world-writable store: exit %d, want 125\n%s", code, a.stderr)
+	}
+	if line := crLastLine(a.stderr.String()); !strings.Contains(line, store) || !strings.Contains(line, "writable by everyone") {
+		t.Fatalf("the refusal does not name the store and why: %q", line)
+	}
+	if a.stdout.String() != "" {
+		t.Fatalf("the app ran: %q", a.stdout)
+	}
+	b := start(t, opts{}, append([]string{"--dir", store, "--trust-image"}, argv...)...)
+	if code := b.wait(2 * time.Minute); code != 0 || !crPassed(b.stdout.String()) || !strings.Contains(b.stderr.String(), "resuming from") {
+		t.Fatalf("resume with --trust-image: exit %d\nstdout:\n%s\nstderr:\n%s", code, b.stdout, b.stderr)
+	}
+}
+
+// TestTrustUserImageFiles: root restoring nobody's image (--trust-image)
+// checks every file the restore opens for the app with nobody's
+// credentials: a file nobody held open, made root's alone since, is
+// refused, naming it.
+func TestTrustUserImageFiles(t *testing.T) {
+	requireCR(t)
+	dir, asNobody := nobodyEnv(t)
+	if err := os.MkdirAll(filepath.Join(workDir, "trust"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(compileC(t, "trust/holdfile", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "holdfile")
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte("nobody's own\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(secret, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(dir, "ck")
+	app := asNobody("--dir", ck, "--", exe, secret)
+	var appErr syncBuffer
+	app.Stderr = &appErr
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { app.Wait(); close(done) }()
+	t.Cleanup(func() { app.Process.Kill(); <-done })
+	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), "holdfile: running") }); err != nil {
+		t.Fatalf("no progress: %s", appErr.String())
+	}
+	if out, err := asNobody("checkpoint", "--exit").CombinedOutput(); err != nil {
+		t.Fatalf("checkpoint as nobody: %v\n%s\n%s", err, out, appErr.String())
+	}
+	<-done
+
+	// The file becomes root's alone: its content is the same (the hash
+	// proves it), but nobody could not open it now.
+	if err := os.Chown(secret, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	crRestoreFails(t, regexp.MustCompile(regexp.QuoteMeta(ck)+` belongs to uid 65534 \(nobody\)`), ck)
+	crRestoreFails(t, regexp.MustCompile(`the file of fd 3 `+regexp.QuoteMeta(secret)+`: the app's credentials \(uid 65534, gid 65534.*do not allow reading`),
+		"--trust-image", ck)
+	// Given back to nobody, the same image restores (as nobody: the
+	// image's credentials) and reads its file.
+	if err := os.Chown(secret, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, opts{}, "restore", "--trust-image", ck)
+	code := r.wait(time.Minute)
+	if code == 125 && strings.Contains(r.stderr.String(), "Uid (credentials): saved \"65534") {
+		// The verifier caught the restore running the app as root: setting
+		// the image's ids when root restores a user's image is not in this
+		// branch (issue 9 item 3, credentials).
+		t.Skipf("root restores nobody's image with root's ids, and the verifier refuses it:\n%s", r.stderr)
+	}
+	if code != 0 || r.stdout.String() != "read: nobody's own\nPASS\n" {
+		t.Fatalf("root restoring nobody's image with --trust-image: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+}
+
+// TestTrustRuntimeDir: crrun status and checkpoint refuse a runtime
+// directory or a control socket that is not the user's: another user could
+// answer for a crrun.
+func TestTrustRuntimeDir(t *testing.T) {
+	requireRoot(t)
+	client := func(rt string, args ...string) (string, error) {
+		cmd := exec.Command(crrunBin, args...)
+		cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	a := start(t, opts{}, "--", "sleep", "30")
+	a.status()
+	pid := fmt.Sprint(a.cmd.Process.Pid)
+	t.Run("directory of another uid", func(t *testing.T) {
+		if err := os.Chown(a.runtime, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chown(a.runtime, 0, 0)
+		for _, args := range [][]string{{"status"}, {"status", pid}, {"checkpoint", pid}, {"checkpoint"}} {
+			out, err := client(a.runtime, args...)
+			if err == nil || !strings.Contains(out, a.runtime+" belongs to uid 65534") {
+				t.Fatalf("crrun %v in a runtime dir of uid 65534: %v\n%s", args, err, out)
+			}
+		}
+	})
+	t.Run("directory writable by others", func(t *testing.T) {
+		os.Chmod(a.runtime, 0o777)
+		defer os.Chmod(a.runtime, 0o700)
+		out, err := client(a.runtime, "status", pid)
+		if err == nil || !strings.Contains(out, "writable by others") {
+			t.Fatalf("crrun status in a world-writable runtime dir: %v\n%s", err, out)
+		}
+	})
+	t.Run("socket planted by another uid", func(t *testing.T) {
+		rt := runtimeDir(t)
+		path := filepath.Join(rt, "4242.sock")
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() { // an impostor that would answer anything
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintln(c, `{"status":{"pid":4242}}`)
+				c.Close()
+			}
+		}()
+		if err := os.Lchown(path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		out, err := client(rt, "status", "4242")
+		if err == nil || !strings.Contains(out, path+" belongs to uid 65534") {
+			t.Fatalf("crrun status with a socket of uid 65534: %v\n%s", err, out)
+		}
+	})
+	if out, err := client(a.runtime, "status", pid); err != nil {
+		t.Fatalf("crrun status with everything put back: %v\n%s", err, out)
+	}
+}
+
+// askAs sends one control request to the socket at path from a thread
+// holding uid (the thread dies afterwards) and returns the answer.
+func askAs(uid int, path, req string) (string, error) {
+	type result struct {
+		s   string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with its uid
+		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+			ch <- result{err: e}
+			return
+		}
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer c.Close()
+		fmt.Fprintln(c, req)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		ch <- result{line, err}
+	}()
+	r := <-ch
+	return r.s, r.err
+}
