@@ -186,3 +186,16 @@ int main(void) {
 		})
 	}
 }
+
+// What the restore does not set (the restorer's value) refuses the
+// checkpoint when the app's differs from crrun's own.
+func TestInheritedRefusals(t *testing.T) {
+	base := Fields{"stat nice": "0", "thread Cpus_allowed_list": "0-1", "status Uid": "0 0 0 0", "proc oom_score_adj": "0"}
+	app := Fields{"stat nice": "5", "thread 103 Cpus_allowed_list": "0-1", "thread 104 Cpus_allowed_list": "1",
+		"status Uid": "0 0 0 0", "proc oom_score_adj": "0", "limit Max open files": "1 2 files"}
+	got := InheritedRefusals(app, base)
+	if len(got) != 2 || !strings.Contains(got[0], `stat nice is "5" in the app, "0" in crrun`) ||
+		!strings.Contains(got[1], `thread 104 Cpus_allowed_list is "1"`) {
+		t.Fatalf("InheritedRefusals = %q", got)
+	}
+}

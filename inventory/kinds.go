@@ -23,16 +23,21 @@ type Kind struct {
 	// Refuse returns the NOCR reasons for an observation taken at
 	// checkpoint time: values this crrun cannot restore.
 	Refuse func(f Fields) []string
+	// Inherited are the field prefixes the restore does not set: a
+	// restored process has the restorer's value. The checkpoint refuses an
+	// app whose value differs from crrun's own (Baseline).
+	Inherited []string
 }
 
 // Kinds is the inventory, in the order docs/nocr.md lists it.
 var Kinds = []Kind{
 	{
-		Name:     "credentials",
-		Fields:   []string{"status Uid", "status Gid", "status Groups", "status Cap", "status NoNewPrivs", "thread Uid", "thread Gid", "thread Groups", "thread Cap"},
-		Saved:    "/proc/PID/status (uid, gid, groups, the five capability sets, no_new_privs)",
-		Restored: "capabilities with capset in every thread, last; no_new_privs is always set (crrun's filter needs it)",
-		Compared: "every uid/gid set, the supplementary groups, each thread's capability sets, no_new_privs",
+		Name:      "credentials",
+		Fields:    []string{"status Uid", "status Gid", "status Groups", "status Cap", "status NoNewPrivs", "thread Uid", "thread Gid", "thread Groups", "thread Cap"},
+		Saved:     "/proc/PID/status (uid, gid, groups, the five capability sets, no_new_privs)",
+		Restored:  "capabilities with capset in every thread, last; no_new_privs is always set (crrun's filter needs it); uids, gids, groups and the bounding set are the restorer's",
+		Inherited: []string{"status Uid", "status Gid", "status Groups", "status CapBnd", "thread Uid", "thread Gid", "thread Groups", "thread CapBnd"},
+		Compared:  "every uid/gid set, the supplementary groups, each thread's capability sets, no_new_privs",
 	},
 	{
 		Name:     "seccomp",
@@ -49,12 +54,13 @@ var Kinds = []Kind{
 		Compared: "ignored and caught sets, each caught or ignored signal's handler, flags, restorer and mask (read back by an injected rt_sigaction), each thread's blocked and pending sets, the shared pending set (less signals a job-end checkpoint drops on purpose), the parent-death signal",
 	},
 	{
-		Name:     "scheduling",
-		Fields:   []string{"stat priority", "stat nice", "stat rt_priority", "stat policy", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
-		Saved:    "not saved yet: the restored app gets the restorer's",
-		Restored: "inherited from the restorer",
-		Compared: "policy, real-time priority, nice, each thread's CPU affinity, memory nodes, timer slack",
-		Refused:  "a real-time or other non-default policy (SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE)",
+		Name:      "scheduling",
+		Fields:    []string{"stat priority", "stat nice", "stat rt_priority", "stat policy", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
+		Saved:     "not saved yet: the restored app gets the restorer's",
+		Restored:  "inherited from the restorer",
+		Inherited: []string{"stat nice", "stat priority", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
+		Compared:  "policy, real-time priority, nice, each thread's CPU affinity, memory nodes, timer slack",
+		Refused:   "a real-time or other non-default policy (SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE); a nice value, affinity, memory nodes or timer slack other than crrun's own",
 		Refuse: func(f Fields) []string {
 			if p := f["stat policy"]; p != "" && p != "0" {
 				return []string{fmt.Sprintf("CR: scheduling policy %s not supported yet", policyName(p))}
@@ -84,12 +90,13 @@ var Kinds = []Kind{
 		Compared: "soft and hard value of every limit (/proc/PID/limits)",
 	},
 	{
-		Name:     "process attributes",
-		Fields:   []string{"status Umask", "proc cwd", "proc root", "proc exe", "proc personality", "proc oom_score_adj", "proc loginuid", "status THP_enabled", "status Speculation", "status untag_mask"},
-		Saved:    "/proc/PID/status, cwd, root, exe, personality",
-		Restored: "umask, chdir, personality injected; exe by PR_SET_MM_MAP (exe_fd)",
-		Compared: "umask, cwd, root, executable, personality, oom_score_adj, loginuid, THP, speculation controls, LAM untag mask; before the restore, the executable and every mapped file by identity (size, mtime, SHA-256; device, inode and ctime on the same host: restore.Check)",
-		Refused:  "a per-task speculation control set by prctl (not restored yet)",
+		Name:      "process attributes",
+		Fields:    []string{"status Umask", "proc cwd", "proc root", "proc exe", "proc personality", "proc oom_score_adj", "proc loginuid", "status THP_enabled", "status Speculation", "status untag_mask"},
+		Saved:     "/proc/PID/status, cwd, root, exe, personality",
+		Restored:  "umask, chdir, personality injected; exe by PR_SET_MM_MAP (exe_fd); oom_score_adj, loginuid, THP and speculation controls are the restorer's",
+		Inherited: []string{"proc oom_score_adj", "proc loginuid", "status THP_enabled", "status untag_mask"},
+		Compared:  "umask, cwd, root, executable, personality, oom_score_adj, loginuid, THP, speculation controls, LAM untag mask; before the restore, the executable and every mapped file by identity (size, mtime, SHA-256; device, inode and ctime on the same host: restore.Check)",
+		Refused:   "a per-task speculation control set by prctl (not restored yet); oom_score_adj, loginuid, THP disable or LAM other than crrun's own",
 		Refuse: func(f Fields) []string {
 			var out []string
 			for _, k := range []string{"status Speculation_Store_Bypass", "status SpeculationIndirectBranch"} {
@@ -209,3 +216,29 @@ func SigactionField(sig int, handler, flags, restorer, mask uint64) (string, str
 
 // PrctlField is the field of a prctl getter's value.
 func PrctlField(name string, v int) (string, string) { return "prctl " + name, strconv.Itoa(v) }
+
+// InheritedRefusals returns a NOCR reason for every field of an app's
+// observation that the restore does not set and that differs from the
+// restorer's value as crrun's own baseline shows it.
+func InheritedRefusals(app, base Fields) []string {
+	var out []string
+	for k, v := range app {
+		n := normField(k)
+		kind := KindOf(k)
+		for _, p := range kind.Inherited {
+			if !strings.HasPrefix(n, p) {
+				continue
+			}
+			bk := k
+			if strings.HasPrefix(n, "thread ") {
+				bk = n
+			}
+			if b, ok := base[bk]; ok && b != v {
+				out = append(out, fmt.Sprintf("CR: %s is %q in the app, %q in crrun: restoring it is not supported yet (a restored process gets crrun's)", k, v, b))
+			}
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -74,6 +74,31 @@ func (t *Tree) Observe(p Proc) (Fields, error) {
 	return f, nil
 }
 
+// Baseline observes what a process passes on to its children (ids, limits
+// of inheritance: affinity, nice, oom_score_adj…): the status, stat and
+// misc fields, and its main thread's fields as "thread" fields. The
+// checkpoint takes crrun's own, the values a restored process gets for what
+// the restore does not set itself (Inherited).
+func Baseline(pid int) (Fields, error) {
+	o := &observer{t: NewTree(func(int) (int, bool) { return 0, false }), p: Proc{Host: pid}, f: Fields{}}
+	for _, step := range []func() error{o.status, o.stat, o.misc} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	b, err := o.read("status")
+	if err != nil {
+		return nil, err
+	}
+	m := statusLines(b)
+	for _, k := range taskKeys {
+		if v, ok := m[k]; ok {
+			o.f["thread "+k] = v
+		}
+	}
+	return o.f, nil
+}
+
 type observer struct {
 	t   *Tree
 	p   Proc

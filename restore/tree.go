@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -180,15 +179,6 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 			return nil, err
 		}
 	}
-	// The stub was killed once the main process existed; crrun's init reaps
-	// it. Until then it is a zombie child of the init that `crrun status`
-	// would list beside the app.
-	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", t.req.Stub)); err != nil {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	res = &TreeResult{Root: t.root.pid, Listener: t.listener, stop: t.stopResponder}
 	for _, p := range t.procs {
 		if p.Zombie != nil {
@@ -284,6 +274,11 @@ func (t *treeRestorer) createRoot() error {
 	r.tids[p.PID] = host
 	t.by[p.PID] = r
 	_ = t.tr.Detach(stub, unix.SIGKILL) // the stub has served
+	// Killed while traced, it stays a zombie until its tracer (this
+	// thread) collects it; only then can crrun's init reap it. Meanwhile
+	// `crrun status` would list it beside the app.
+	var ws unix.WaitStatus
+	_, _ = unix.Wait4(stub, &ws, unix.WALL, nil)
 	if err := t.tr.SetSyscallInsn(host, uintptr(t.scratch)); err != nil {
 		return err
 	}
