@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"os"
 
 	"crrun/image"
 	"crrun/inventory"
@@ -19,6 +20,10 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 	var drop uint64
 	for _, s := range t.req.DropSignals {
 		drop |= 1 << (uint(s) - 1)
+	}
+	base, err := inventory.Baseline(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("inventory of crrun itself: %w", err)
 	}
 	obs := inventory.NewTree(ns)
 	var findings []seccomp.Finding
@@ -41,7 +46,7 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 			f[k] = v
 		}
 		p.Inventory = f
-		for _, r := range inventory.Refusals(f) {
+		for _, r := range append(inventory.Refusals(f), inventory.InheritedRefusals(f, base)...) {
 			findings = append(findings, seccomp.Finding{Pid: host, Kind: "inventory", Fd: -1, Reason: r})
 		}
 	}
