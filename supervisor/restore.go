@@ -155,6 +155,9 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 				"it is above this machine's pid_max (%d, /proc/sys/kernel/pid_max)", last, pidMax)}
 		}
 	}
+	if err := checkClocks(meta); err != nil {
+		return Exit{}, err
+	}
 	filter, err := seccomp.Build()
 	if err != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}

@@ -1,0 +1,176 @@
+// corpus: CLOCK_MONOTONIC and CLOCK_BOOTTIME never go back; timers armed before a checkpoint fire on time
+// expect: exact
+#include "corpus.h"
+
+/* The app's clocks across a checkpoint (docs/design.md, "Clocks"): read
+ * through the vdso (clock_gettime) and the syscall, they never go back, and
+ * the downtime between checkpoint and restore is hidden, so a timerfd, a
+ * POSIX timer, a relative nanosleep and an absolute clock_nanosleep armed
+ * before the checkpoint fire neither early nor much late, in the app's time.
+ * CLOCK_REALTIME is the host's (not checked: it may jump either way).
+ *
+ * CLOCK_MAX_LATE_MS (default 2500) bounds how late a timer may fire in the
+ * app's time: the checkpoint's pause and the restore, never the downtime
+ * (tests/clock_test.go restores 4 s after the checkpoint and sets 2000). */
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+
+static int64_t vdso_ns(clockid_t c) {
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t sys_ns(clockid_t c) {
+	struct timespec ts;
+	syscall(SYS_clock_gettime, c, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+#define NCLK 4
+static const char *clk_name[NCLK] = {"vdso MONOTONIC", "syscall MONOTONIC", "vdso BOOTTIME", "syscall BOOTTIME"};
+static int64_t last[NCLK], max_jump[NCLK];
+
+static void sample(void) {
+	int64_t now[NCLK] = {vdso_ns(CLOCK_MONOTONIC), sys_ns(CLOCK_MONOTONIC), vdso_ns(CLOCK_BOOTTIME),
+			     sys_ns(CLOCK_BOOTTIME)};
+	for (int i = 0; i < NCLK; i++) {
+		if (last[i] && now[i] < last[i])
+			fail("%s went back by %lld ns (%lld -> %lld)", clk_name[i], (long long)(last[i] - now[i]),
+			     (long long)last[i], (long long)now[i]);
+		if (last[i] && now[i] - last[i] > max_jump[i])
+			max_jump[i] = now[i] - last[i];
+		last[i] = now[i];
+	}
+	/* the syscall and the vdso agree (same namespace, same offsets) */
+	if (llabs(now[1] - now[0]) > 50000000LL)
+		fail("vdso and syscall CLOCK_MONOTONIC differ by %lld ns", (long long)(now[1] - now[0]));
+}
+
+static int64_t max_late;
+
+/* check says whether an event due at app time due (ns) that happened at
+ * fired is on time: never early, late by at most max_late. */
+static void check(const char *what, int64_t due, int64_t fired) {
+	if (fired < due)
+		fail("%s fired %lld ms early", what, (long long)(due - fired) / 1000000);
+	else if (fired - due > max_late)
+		fail("%s fired %lld ms late (more than %lld)", what, (long long)(fired - due) / 1000000,
+		     (long long)max_late / 1000000);
+}
+
+/* Sleepers: a relative nanosleep (EINTR loops with the rest, as a
+ * checkpoint may interrupt it) and an absolute clock_nanosleep. */
+struct sleeper {
+	int abs;
+	int64_t start, due, end;
+};
+
+static void *sleeper(void *arg) {
+	struct sleeper *s = arg;
+	if (s->abs) {
+		struct timespec ts = {s->due / 1000000000LL, s->due % 1000000000LL};
+		int rc;
+		while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR)
+			;
+		if (rc)
+			fail("clock_nanosleep(TIMER_ABSTIME): %s", strerror(rc));
+	} else {
+		int64_t d = s->due - s->start;
+		struct timespec ts = {d / 1000000000LL, d % 1000000000LL};
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	s->end = vdso_ns(CLOCK_MONOTONIC);
+	return NULL;
+}
+
+static int tfd;
+static timer_t ptimer;
+static int64_t tfd_due, tfd_fired, pt_due, pt_fired; /* pt_*: CLOCK_BOOTTIME */
+
+static void step(int i) {
+	(void)i;
+	sample();
+	struct pollfd p = {tfd, POLLIN, 0};
+	if (!tfd_fired && poll(&p, 1, 0) == 1) {
+		tfd_fired = vdso_ns(CLOCK_MONOTONIC);
+		uint64_t n;
+		if (read(tfd, &n, sizeof n) != sizeof n || n != 1)
+			fail("timerfd: read %llu expirations, want 1", (unsigned long long)n);
+	}
+	if (!pt_fired) {
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, SIGRTMIN + 3);
+		struct timespec zero = {0, 0};
+		if (sigtimedwait(&s, NULL, &zero) == SIGRTMIN + 3)
+			pt_fired = vdso_ns(CLOCK_BOOTTIME);
+	}
+}
+
+int main(void) {
+	const char *e = getenv("CLOCK_MAX_LATE_MS");
+	max_late = (e ? atoll(e) : 2500) * 1000000LL;
+
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (tfd < 0)
+		die("timerfd_create");
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGRTMIN + 3);
+	if (sigprocmask(SIG_BLOCK, &s, NULL)) /* before the sleepers: they inherit it */
+		die("sigprocmask");
+	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 3};
+	if (timer_create(CLOCK_BOOTTIME, &sev, &ptimer))
+		die("timer_create");
+
+	int64_t t0 = vdso_ns(CLOCK_MONOTONIC);
+	/* each fires inside the ~1.5 s window, at its own moment */
+	tfd_due = t0 + 900000000LL;
+	struct itimerspec its = {.it_value = {0, 900000000L}};
+	if (timerfd_settime(tfd, 0, &its, NULL))
+		die("timerfd_settime");
+	int64_t b0 = vdso_ns(CLOCK_BOOTTIME);
+	pt_due = b0 + 1000000000LL; /* in BOOTTIME */
+	its.it_value = (struct timespec){1, 0};
+	if (timer_settime(ptimer, 0, &its, NULL))
+		die("timer_settime");
+	struct sleeper rel = {0, t0, t0 + 1100000000LL, 0}, abs = {1, t0, t0 + 1200000000LL, 0};
+	pthread_t th[2];
+	if (pthread_create(&th[0], NULL, sleeper, &rel) || pthread_create(&th[1], NULL, sleeper, &abs))
+		die("pthread_create");
+
+	running("clock");
+	work(step);
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	for (int i = 0; i < 50 && (!tfd_fired || !pt_fired); i++)
+		step(0), sleep_ms(10);
+	sample();
+
+	if (!tfd_fired)
+		fail("the timerfd never fired");
+	else
+		check("the timerfd (CLOCK_MONOTONIC, 900 ms)", tfd_due, tfd_fired);
+	if (!pt_fired)
+		fail("the POSIX timer never fired");
+	else
+		check("the POSIX timer (CLOCK_BOOTTIME, 1 s)", pt_due, pt_fired);
+	check("nanosleep (1.1 s)", rel.due, rel.end);
+	check("clock_nanosleep(TIMER_ABSTIME, 1.2 s)", abs.due, abs.end);
+	/* the biggest step seen between two samples: the downtime is hidden */
+	for (int i = 0; i < NCLK; i++)
+		if (max_jump[i] > max_late + 100000000LL)
+			fail("%s jumped by %lld ms between two samples 10 ms apart", clk_name[i],
+			     (long long)max_jump[i] / 1000000);
+	fprintf(stderr, "clock: biggest step %lld ms (monotonic), %lld ms (boottime); late: timerfd %lld ms, posix timer %lld ms, nanosleep %lld ms, abs %lld ms\n",
+		(long long)max_jump[0] / 1000000, (long long)max_jump[2] / 1000000, (long long)(tfd_fired - tfd_due) / 1000000,
+		(long long)(pt_fired - pt_due) / 1000000,
+		(long long)(rel.end - rel.due) / 1000000, (long long)(abs.end - abs.due) / 1000000);
+	return finish();
+}
