@@ -156,11 +156,15 @@ func InitMain(args []string) {
 
 	if t := cfg.TimeNS; t != nil {
 		// The namespace is for the children of this thread alone: the exec
-		// stage must be forked from it (the main goroutine, locked for good;
-		// the runtime then makes its new threads from its template thread,
-		// which stays in the host's namespace). Offsets can be written only
+		// stage must be forked from it. It is the main thread (cmd/crrun
+		// locks the main goroutine to it), whose ns/time_for_children /proc
+		// shows; the runtime makes its new threads from its template thread,
+		// which stays in the host's namespace. Offsets can be written only
 		// until a process has entered the namespace, hence before the fork.
 		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			fail("init: not on its main thread (tid %d, pid %d): the app's time namespace would not be the one /proc shows", unix.Gettid(), unix.Getpid())
+		}
 		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
 			fail("init: unshare a time namespace (CLONE_NEWTIME) for the app: %v", err)
 		}

@@ -147,8 +147,16 @@ int main(void) {
 
 	running("clock");
 	work(step);
-	pthread_join(th[0], NULL);
-	pthread_join(th[1], NULL);
+	/* Bounded: a sleeper whose clock went back by an hour would sleep an
+	 * hour more. */
+	struct timespec lim;
+	clock_gettime(CLOCK_REALTIME, &lim);
+	lim.tv_sec += 10;
+	for (int i = 0; i < 2; i++)
+		if (pthread_timedjoin_np(th[i], NULL, &lim)) {
+			fail("the %s still sleeps 10 s after it was due", i ? "clock_nanosleep(TIMER_ABSTIME)" : "nanosleep");
+			return finish();
+		}
 	for (int i = 0; i < 50 && (!tfd_fired || !pt_fired); i++)
 		step(0), sleep_ms(10);
 	sample();
