@@ -3,10 +3,12 @@ package supervisor
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"crrun/image"
 	"crrun/internal/timens"
+	"crrun/restore"
 )
 
 // The app's clocks (docs/design.md, "Clocks"): the app runs in a time
@@ -55,6 +57,13 @@ func checkClocks(meta *image.Meta) error {
 	return nil
 }
 
+// testClockSkewEnv is a test-only knob (docs/design.md, "Clocks"): a
+// duration added to the host's clocks when a restore computes the offsets.
+// A positive one leaves the app's clocks behind the saved values, which the
+// restore's own check (verifyClocks) must refuse; a negative one makes them
+// jump forward by it.
+const testClockSkewEnv = "CRRUN_TEST_CLOCK_SKEW"
+
 // restoreTimeNS computes, as late as possible before the init starts, the
 // offsets that make the restored app's clocks read what they read at the
 // checkpoint. Time spent from here on (the restore itself) is seen by the
@@ -70,6 +79,15 @@ func restoreTimeNS(meta *image.Meta) (*timeNSConfig, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
+	if v := os.Getenv(testClockSkewEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, &Error{Code: ExitInternal, Msg: fmt.Sprintf("%s=%q: %v", testClockSkewEnv, v, err)}
+		}
+		slog.Warn(fmt.Sprintf("clocks: test knob %s=%v: the offsets are computed as if this host's clocks read %v more", testClockSkewEnv, d, d))
+		host.Monotonic += int64(d)
+		host.Boottime += int64(d)
+	}
 	saved := timens.Clocks{Monotonic: meta.Clocks.Monotonic, Boottime: meta.Clocks.Boottime}
 	o := timens.Continue(saved, host)
 	slog.Info(fmt.Sprintf("clocks: the app's CLOCK_MONOTONIC goes on from %v (this host's reads %v), the %v since the checkpoint hidden",
@@ -78,3 +96,30 @@ func restoreTimeNS(meta *image.Meta) (*timeNSConfig, error) {
 }
 
 func dur(ns int64) time.Duration { return time.Duration(ns).Round(time.Millisecond) }
+
+// verifyClocks checks, before the restored tree runs, that every process of
+// it reads clocks no lower than the image's (they are in the namespace the
+// init made, with the offsets written): the restore's own check of the state
+// it set, as the inventory's for the rest.
+func verifyClocks(meta *image.Meta, res *restore.TreeResult) error {
+	saved := meta.Clocks
+	if saved == nil {
+		return nil
+	}
+	for _, p := range res.Procs {
+		c, err := timens.Of(p.Pid)
+		if err != nil {
+			return fmt.Errorf("clocks of the restored pid %d: %w", p.PID, err)
+		}
+		for _, v := range []struct {
+			name      string
+			saved, is int64
+		}{{"CLOCK_MONOTONIC", saved.Monotonic, c.Monotonic}, {"CLOCK_BOOTTIME", saved.Boottime, c.Boottime}} {
+			if v.is < v.saved {
+				return fmt.Errorf("the restored pid %d reads %s %v, behind the checkpoint's %v: its clocks would go back",
+					p.PID, v.name, dur(v.is), dur(v.saved))
+			}
+		}
+	}
+	return nil
+}

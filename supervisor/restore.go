@@ -250,6 +250,13 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		}
 		return fail("%v", err)
 	}
+	if err := verifyClocks(s.plan.img.Meta(), res); err != nil {
+		for _, p := range res.Procs {
+			_ = unix.Kill(p.Pid, unix.SIGKILL)
+		}
+		unix.Close(res.Listener)
+		return fail("%v", err)
+	}
 	s.mainPid = res.Root
 	// The restored app's inotify watches were added in an earlier life:
 	// their paths are known from the image (for the next checkpoint of an

@@ -85,10 +85,10 @@ func newClockEnv(t *testing.T, nobody bool) clockEnv {
 	}, store: filepath.Join(dir, "ck"), bin: bin}
 }
 
-// firstLife runs the clock program (CLOCK_MAX_LATE_MS=maxLate) with a
+// firstLife runs the clock program (CLOCK_HIDDEN_MIN_MS=hiddenMin) with a
 // checkpoint --exit 300 ms after it is running, before its timers are due;
 // wrap prefixes the crrun command (unshare…), env is added to crrun's.
-func (e clockEnv) firstLife(t *testing.T, maxLate string, wrap []string, env ...string) *clockLife {
+func (e clockEnv) firstLife(t *testing.T, hiddenMin string, wrap []string, env ...string) *clockLife {
 	t.Helper()
 	cmd := e.crrun("--dir", e.store, "--", e.bin)
 	if len(wrap) > 0 {
@@ -102,7 +102,7 @@ func (e clockEnv) firstLife(t *testing.T, maxLate string, wrap []string, env ...
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(append(cmd.Env, "CLOCK_MAX_LATE_MS="+maxLate), env...)
+	cmd.Env = append(append(cmd.Env, "CLOCK_HIDDEN_MIN_MS="+hiddenMin), env...)
 	l := clockStart(t, cmd)
 	if err := eventually(time.Minute, func() bool { return strings.Contains(l.stderr.String(), "clock: running") || crDone(l.done) }); err != nil || crDone(l.done) {
 		t.Fatalf("never running: %v\nstdout:\n%s\nstderr:\n%s", err, l.stdout, l.stderr)
@@ -184,15 +184,16 @@ func requireUnshareTime(t *testing.T) []string {
 	return wrap
 }
 
-// The downtime between checkpoint and restore is hidden: timers armed
-// before the checkpoint fire at most 2 s late in the app's time after a 4 s
-// downtime, and no clock jumps by it.
+// The downtime between checkpoint and restore is hidden: across the restore
+// the wall clock moves by the 4 s downtime (and the pause and the restore),
+// the app's CLOCK_MONOTONIC by at least 3 s less; timers armed before the
+// checkpoint fire on time by the app's clock.
 func TestClockDowntimeHidden(t *testing.T) {
 	for _, nobody := range []bool{false, true} {
 		name := map[bool]string{false: "root", true: "user"}[nobody]
 		t.Run(name, func(t *testing.T) {
 			e := newClockEnv(t, nobody)
-			e.firstLife(t, "2000", nil)
+			e.firstLife(t, "3000", nil)
 			time.Sleep(4 * time.Second)
 			r := e.restore(t)
 			r.mustPass(t, "restore 4 s later")
@@ -211,7 +212,7 @@ func TestClockDowntimeHidden(t *testing.T) {
 func TestClockShorterUptime(t *testing.T) {
 	wrap := requireUnshareTime(t)
 	e := newClockEnv(t, false)
-	e.firstLife(t, "2500", wrap)
+	e.firstLife(t, "0", wrap)
 	mono, boot, _ := clockImage(t, e.store)
 	var up float64
 	if b, err := os.ReadFile("/proc/uptime"); err == nil {
@@ -233,7 +234,7 @@ func TestClockNoTimeNS(t *testing.T) {
 	t.Run("refuse", func(t *testing.T) {
 		wrap := requireUnshareTime(t)
 		e := newClockEnv(t, false)
-		e.firstLife(t, "2500", wrap)
+		e.firstLife(t, "0", wrap)
 		r := e.restore(t, knob)
 		if code := r.cmd.ProcessState.ExitCode(); code != 125 ||
 			!strings.Contains(r.stderr.String(), "no time namespaces (CONFIG_TIME_NS), and the app's CLOCK_MONOTONIC would go back by") {
@@ -246,7 +247,7 @@ func TestClockNoTimeNS(t *testing.T) {
 	})
 	t.Run("forward", func(t *testing.T) {
 		e := newClockEnv(t, false)
-		l := e.firstLife(t, "2500", nil, knob)
+		l := e.firstLife(t, "0", nil, knob)
 		if !strings.Contains(l.stderr.String(), "clocks: this kernel has no time namespaces") {
 			t.Errorf("the launch did not say it runs without a time namespace:\n%s", l.stderr)
 		}
@@ -259,4 +260,22 @@ func TestClockNoTimeNS(t *testing.T) {
 			t.Errorf("the restore did not say the clocks jump forward:\n%s", r.stderr)
 		}
 	})
+}
+
+// The restore checks the clocks it set before the app runs: offsets broken
+// on purpose (the test-only knob CRRUN_TEST_CLOCK_SKEW=30s computes them as
+// if this host's clocks read 30 s more, leaving the app's 30 s behind) are
+// refused, the tree killed before it ran.
+func TestClockVerified(t *testing.T) {
+	e := newClockEnv(t, false)
+	e.firstLife(t, "0", nil)
+	r := e.restore(t, "CRRUN_TEST_CLOCK_SKEW=30s")
+	if code := r.cmd.ProcessState.ExitCode(); code != 125 ||
+		!strings.Contains(r.stderr.String(), "reads CLOCK_MONOTONIC") || !strings.Contains(r.stderr.String(), "its clocks would go back") {
+		t.Fatalf("restore with broken offsets: exit %d, want 125 naming the clock\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+	if r.stdout.String() != "" {
+		t.Errorf("the refused restore ran the app: %q", r.stdout)
+	}
+	e.restore(t).mustPass(t, "the same image restored without the knob")
 }

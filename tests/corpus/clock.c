@@ -3,15 +3,18 @@
 #include "corpus.h"
 
 /* The app's clocks across a checkpoint (docs/design.md, "Clocks"): read
- * through the vdso (clock_gettime) and the syscall, they never go back, and
- * the downtime between checkpoint and restore is hidden, so a timerfd, a
- * POSIX timer, a relative nanosleep and an absolute clock_nanosleep armed
- * before the checkpoint fire neither early nor much late, in the app's time.
- * CLOCK_REALTIME is the host's (not checked: it may jump either way).
+ * through the vdso (clock_gettime) and the syscall, they never go back; a
+ * timerfd, a POSIX timer, a relative nanosleep and an absolute
+ * clock_nanosleep armed before the checkpoint fire never early, and late by
+ * no more than the biggest step the app's clock took (the checkpoint's pause
+ * and the restore, which the app sees).
  *
- * CLOCK_MAX_LATE_MS (default 2500) bounds how late a timer may fire in the
- * app's time: the checkpoint's pause and the restore, never the downtime
- * (tests/clock_test.go restores 4 s after the checkpoint and sets 2000). */
+ * CLOCK_HIDDEN_MIN_MS (default 0: not checked): over the biggest step of
+ * CLOCK_MONOTONIC, CLOCK_REALTIME (the host's wall clock) must have moved at
+ * least this much more: the downtime between checkpoint and restore is
+ * hidden (tests/clock_test.go restores 4 s after the checkpoint and sets
+ * 3000). Measured against the wall clock, so a slow restore on a loaded
+ * machine does not matter. */
 
 #include <poll.h>
 #include <pthread.h>
@@ -33,34 +36,39 @@ static int64_t sys_ns(clockid_t c) {
 
 #define NCLK 4
 static const char *clk_name[NCLK] = {"vdso MONOTONIC", "syscall MONOTONIC", "vdso BOOTTIME", "syscall BOOTTIME"};
-static int64_t last[NCLK], max_jump[NCLK];
+static int64_t last[NCLK], max_jump[NCLK], last_real, real_at_max; /* real_at_max: CLOCK_REALTIME's step then */
 
 static void sample(void) {
 	int64_t now[NCLK] = {vdso_ns(CLOCK_MONOTONIC), sys_ns(CLOCK_MONOTONIC), vdso_ns(CLOCK_BOOTTIME),
 			     sys_ns(CLOCK_BOOTTIME)};
+	int64_t real = vdso_ns(CLOCK_REALTIME);
 	for (int i = 0; i < NCLK; i++) {
 		if (last[i] && now[i] < last[i])
 			fail("%s went back by %lld ns (%lld -> %lld)", clk_name[i], (long long)(last[i] - now[i]),
 			     (long long)last[i], (long long)now[i]);
-		if (last[i] && now[i] - last[i] > max_jump[i])
+		if (last[i] && now[i] - last[i] > max_jump[i]) {
 			max_jump[i] = now[i] - last[i];
+			if (i == 0)
+				real_at_max = real - last_real;
+		}
 		last[i] = now[i];
 	}
+	last_real = real;
 	/* the syscall and the vdso agree (same namespace, same offsets) */
 	if (llabs(now[1] - now[0]) > 50000000LL)
 		fail("vdso and syscall CLOCK_MONOTONIC differ by %lld ns", (long long)(now[1] - now[0]));
 }
 
-static int64_t max_late;
-
 /* check says whether an event due at app time due (ns) that happened at
- * fired is on time: never early, late by at most max_late. */
+ * fired is on time: never early, and late by no more than the biggest step
+ * the clock took (plus 300 ms: the 10 ms polling on a loaded machine). */
 static void check(const char *what, int64_t due, int64_t fired) {
+	int64_t max_late = max_jump[0] + 300000000LL;
 	if (fired < due)
 		fail("%s fired %lld ms early", what, (long long)(due - fired) / 1000000);
 	else if (fired - due > max_late)
-		fail("%s fired %lld ms late (more than %lld)", what, (long long)(fired - due) / 1000000,
-		     (long long)max_late / 1000000);
+		fail("%s fired %lld ms late (the clock's biggest step was %lld ms)", what,
+		     (long long)(fired - due) / 1000000, (long long)max_jump[0] / 1000000);
 }
 
 /* Sleepers: a relative nanosleep (EINTR loops with the rest, as a
@@ -114,8 +122,8 @@ static void step(int i) {
 }
 
 int main(void) {
-	const char *e = getenv("CLOCK_MAX_LATE_MS");
-	max_late = (e ? atoll(e) : 2500) * 1000000LL;
+	const char *e = getenv("CLOCK_HIDDEN_MIN_MS");
+	int64_t hidden_min = (e ? atoll(e) : 0) * 1000000LL;
 
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (tfd < 0)
@@ -171,13 +179,14 @@ int main(void) {
 		check("the POSIX timer (CLOCK_BOOTTIME, 1 s)", pt_due, pt_fired);
 	check("nanosleep (1.1 s)", rel.due, rel.end);
 	check("clock_nanosleep(TIMER_ABSTIME, 1.2 s)", abs.due, abs.end);
-	/* the biggest step seen between two samples: the downtime is hidden */
-	for (int i = 0; i < NCLK; i++)
-		if (max_jump[i] > max_late + 100000000LL)
-			fail("%s jumped by %lld ms between two samples 10 ms apart", clk_name[i],
-			     (long long)max_jump[i] / 1000000);
-	fprintf(stderr, "clock: biggest step %lld ms (monotonic), %lld ms (boottime); late: timerfd %lld ms, posix timer %lld ms, nanosleep %lld ms, abs %lld ms\n",
-		(long long)max_jump[0] / 1000000, (long long)max_jump[2] / 1000000, (long long)(tfd_fired - tfd_due) / 1000000,
+	/* the downtime is hidden: the wall clock moved by it, the app's not */
+	int64_t hidden = real_at_max - max_jump[0];
+	if (hidden_min && hidden < hidden_min)
+		fail("over CLOCK_MONOTONIC's biggest step (%lld ms) the wall clock moved %lld ms: %lld ms hidden, want %lld",
+		     (long long)max_jump[0] / 1000000, (long long)real_at_max / 1000000, (long long)hidden / 1000000,
+		     (long long)hidden_min / 1000000);
+	fprintf(stderr, "clock: biggest step %lld ms (monotonic), %lld ms (boottime), %lld ms hidden; late: timerfd %lld ms, posix timer %lld ms, nanosleep %lld ms, abs %lld ms\n",
+		(long long)max_jump[0] / 1000000, (long long)max_jump[2] / 1000000, (long long)hidden / 1000000, (long long)(tfd_fired - tfd_due) / 1000000,
 		(long long)(pt_fired - pt_due) / 1000000,
 		(long long)(rel.end - rel.due) / 1000000, (long long)(abs.end - abs.due) / 1000000);
 	return finish();
