@@ -7,7 +7,9 @@
  * timerfd, a POSIX timer, a relative nanosleep and an absolute
  * clock_nanosleep armed before the checkpoint fire never early, and late by
  * no more than the biggest step the app's clock took (the checkpoint's pause
- * and the restore, which the app sees).
+ * and the restore, which the app sees). A forked child samples the clocks
+ * too (restored by clone3 from its parent, it must be in the same time
+ * namespace).
  *
  * CLOCK_HIDDEN_MIN_MS (default 0: not checked): over the biggest step of
  * CLOCK_MONOTONIC, CLOCK_REALTIME (the host's wall clock) must have moved at
@@ -21,6 +23,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 
 static int64_t vdso_ns(clockid_t c) {
 	struct timespec ts;
@@ -153,6 +156,19 @@ int main(void) {
 	if (pthread_create(&th[0], NULL, sleeper, &rel) || pthread_create(&th[1], NULL, sleeper, &abs))
 		die("pthread_create");
 
+	/* A child samples the clocks too: a restored child (clone3 from its
+	 * restored parent) is in the app's time namespace as well. */
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		for (int i = 0; i < 150; i++)
+			sample(), sleep_ms(10);
+		if (corpus_failures[0])
+			fprintf(stderr, "clock: child: %s\n", corpus_failures);
+		_exit(corpus_failures[0] ? 1 : 0);
+	}
+
 	running("clock");
 	work(step);
 	/* Bounded: a sleeper whose clock went back by an hour would sleep an
@@ -165,6 +181,11 @@ int main(void) {
 			fail("the %s still sleeps 10 s after it was due", i ? "clock_nanosleep(TIMER_ABSTIME)" : "nanosleep");
 			return finish();
 		}
+	int ws;
+	if (waitpid(child, &ws, 0) != child)
+		fail("waitpid(child): %s", strerror(errno));
+	else if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+		fail("the child saw its clocks go wrong (wait status %#x, see stderr)", ws);
 	for (int i = 0; i < 50 && (!tfd_fired || !pt_fired); i++)
 		step(0), sleep_ms(10);
 	sample();
