@@ -266,6 +266,13 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 			Version: unix.ByteSliceToString(uts.Version[:]), Machine: unix.ByteSliceToString(uts.Machine[:])}
 	}
 	meta.VDSO = vdso
+	// Last: every timer's remaining time has been read.
+	clocks, err := appClocks(t.live)
+	if err != nil {
+		return nil, err
+	}
+	meta.Clocks = clocks
+	t.w.RequireFeature("clocks")
 	if len(procs) > 1 {
 		t.w.RequireFeature("process-tree")
 	}

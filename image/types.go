@@ -55,6 +55,23 @@ type Meta struct {
 	// UserNamespace is the uid/gid mapping of the user namespace the program
 	// ran in, when crrun created one.
 	UserNamespace *UserNamespace `json:"user_namespace,omitempty"`
+	// Clocks are the app's clocks as it saw them at the checkpoint, read
+	// once the tree was frozen and every timer of it saved. A restore makes
+	// the app's CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from these values,
+	// whichever host it runs on (a time namespace with offsets; required
+	// feature "clocks"). Nil in images of older crruns.
+	Clocks *Clocks `json:"clocks,omitempty"`
+}
+
+// Clocks are clock readings taken together, in nanoseconds since each
+// clock's epoch.
+type Clocks struct {
+	Monotonic int64 `json:"monotonic_ns"` // CLOCK_MONOTONIC, as the app saw it
+	Boottime  int64 `json:"boottime_ns"`  // CLOCK_BOOTTIME, as the app saw it
+	Realtime  int64 `json:"realtime_ns"`  // CLOCK_REALTIME (the host's: no namespace shifts it)
+	// TimeNS is true when the app ran in a time namespace of crrun's; false
+	// on a kernel without time namespaces (the app saw the host's clocks).
+	TimeNS bool `json:"time_ns,omitempty"`
 }
 
 // Trigger says what made crrun take a checkpoint.

@@ -40,6 +40,9 @@ func (m *Meta) Validate() error {
 	if !seen[m.Root] {
 		return fmt.Errorf("root pid %d is not in processes %v", m.Root, m.Processes)
 	}
+	if c := m.Clocks; c != nil && (c.Monotonic < 0 || c.Boottime < 0) {
+		return fmt.Errorf("clocks: negative monotonic (%d ns) or boottime (%d ns)", c.Monotonic, c.Boottime)
+	}
 	return nil
 }
 

@@ -83,6 +83,15 @@ var Kinds = []Kind{
 		Compared: "every mapping's range, protection, sharing, offset, backing file (by path and inode class) and smaps VmFlags (adjacent anonymous mappings the kernel may merge are merged on both sides); the mm fields",
 	},
 	{
+		Name: "clocks",
+		// No observed field: the values move with time. The restore checks
+		// them itself (supervisor/clocks.go, verifyClocks).
+		Saved:    "the app's CLOCK_MONOTONIC and CLOCK_BOOTTIME as it sees them (crrun's clocks and both time namespaces' offsets) and the wall clock, last, the tree frozen (image.json clocks)",
+		Restored: "a time namespace of the app's own from launch; at restore its offsets make the clocks go on from the saved values (the downtime hidden), written by the init before it forks the stub",
+		Compared: "not a field (the values move): before the tree runs, every restored process's clocks must read no less than the saved ones, or the tree is killed",
+		Refused:  "at checkpoint, a tree in more than one time namespace; at restore, on a kernel without time namespaces, clocks that would go back",
+	},
+	{
 		Name:     "resource limits",
 		Fields:   []string{"limit "},
 		Saved:    "prlimit from outside",

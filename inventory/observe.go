@@ -390,12 +390,17 @@ func (o *observer) target(s string, st unix.Stat_t, statOK bool) string {
 
 func (o *observer) fdinfo(pre string, b []byte) {
 	nlock, nwd := 0, 0
+	itValue := ""
+	defer func() { o.timerfdTicks(pre, itValue) }()
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
 		}
 		v = strings.TrimSpace(v)
+		if k == "it_value" {
+			itValue = v
+		}
 		switch {
 		case k == "pos" || k == "flags":
 			o.f[pre+" "+k] = v
@@ -424,6 +429,30 @@ func (o *observer) fdinfo(pre string, b []byte) {
 			o.f[pre+" "+k] = v
 		}
 	}
+}
+
+// timerfdTicks makes a timerfd's "ticks" a value that does not move with
+// time: a restore re-arms the timer with its time left early in the
+// rebuild, so it may expire before the verifier looks (a slow restore on a
+// loaded machine). A one-shot timer is compared by its expirations, past
+// and pending (ticks, +1 while armed); a periodic one's count grows without
+// bound, so it is not compared (its clock, interval and flags are).
+func (o *observer) timerfdTicks(pre, itValue string) {
+	t, ok := o.f[pre+" ticks"]
+	if !ok {
+		return
+	}
+	if iv := o.f[pre+" it_interval"]; iv != "(0, 0)" {
+		delete(o.f, pre+" ticks")
+		return
+	}
+	if itValue != "" && itValue != "(0, 0)" {
+		if n, err := strconv.ParseUint(t, 10, 64); err == nil {
+			o.f[pre+" ticks"] = strconv.FormatUint(n+1, 10) + " (expired or due)"
+			return
+		}
+	}
+	o.f[pre+" ticks"] = t + " (expired or due)"
 }
 
 // inodeFields rewrites "k:v" words: the inode (hex) and its device become a

@@ -155,6 +155,9 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 				"it is above this machine's pid_max (%d, /proc/sys/kernel/pid_max)", last, pidMax)}
 		}
 	}
+	if err := checkClocks(meta); err != nil {
+		return Exit{}, err
+	}
 	filter, err := seccomp.Build()
 	if err != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
@@ -245,6 +248,13 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		if errors.As(err, &e) {
 			return -1, e
 		}
+		return fail("%v", err)
+	}
+	if err := verifyClocks(s.plan.img.Meta(), res); err != nil {
+		for _, p := range res.Procs {
+			_ = unix.Kill(p.Pid, unix.SIGKILL)
+		}
+		unix.Close(res.Listener)
 		return fail("%v", err)
 	}
 	s.mainPid = res.Root

@@ -10,7 +10,9 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"time"
 
+	"crrun/internal/timens"
 	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +49,19 @@ type initConfig struct {
 	// the exec stage is then only a stub.
 	MainNsPid int  `json:"main_nspid,omitempty"`
 	Stub      bool `json:"stub,omitempty"`
+	// TimeNS, when set, makes the init unshare a time namespace for its
+	// children (the exec stage, the app, restore's stub) before it starts
+	// any, with these offsets (docs/design.md, "Clocks").
+	TimeNS *timeNSConfig `json:"time_ns,omitempty"`
+}
+
+// timeNSConfig is the app's time namespace.
+type timeNSConfig struct {
+	// Set: write the offsets (a restore); otherwise the namespace keeps the
+	// offsets it inherits, crrun's own (a launch: the app sees crrun's clocks).
+	Set       bool  `json:"set,omitempty"`
+	Monotonic int64 `json:"monotonic_ns,omitempty"` // offset from the host's CLOCK_MONOTONIC
+	Boottime  int64 `json:"boottime_ns,omitempty"`  // offset from the host's CLOCK_BOOTTIME
 }
 
 // stageConfig travels in the exec stage's argv.
@@ -136,6 +151,28 @@ func InitMain(args []string) {
 	if cfg.LastPid > 0 {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(cfg.LastPid)), 0); err != nil {
 			fail("init: set ns_last_pid to %d: %v", cfg.LastPid, err)
+		}
+	}
+
+	if t := cfg.TimeNS; t != nil {
+		// The namespace is for the children of this thread alone: the exec
+		// stage must be forked from it. It is the main thread (cmd/crrun
+		// locks the main goroutine to it), whose ns/time_for_children /proc
+		// shows; the runtime makes its new threads from its template thread,
+		// which stays in the host's namespace. Offsets can be written only
+		// until a process has entered the namespace, hence before the fork.
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			fail("init: not on its main thread (tid %d, pid %d): the app's time namespace would not be the one /proc shows", unix.Gettid(), unix.Getpid())
+		}
+		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+			fail("init: unshare a time namespace (CLONE_NEWTIME) for the app: %v", err)
+		}
+		if t.Set {
+			o := timens.Offsets{Monotonic: time.Duration(t.Monotonic), Boottime: time.Duration(t.Boottime)}
+			if err := timens.WriteSelf(o); err != nil {
+				fail("init: set the app's clock offsets (%q to /proc/self/timens_offsets): %v", o.Format(), err)
+			}
 		}
 	}
 

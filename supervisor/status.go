@@ -49,8 +49,14 @@ type Process struct {
 }
 
 func (s *Supervisor) recordBaseline() {
+	ns := seccomp.ReadNamespaces(s.initPid)
+	if c, ok := ns["time_for_children"]; ok {
+		// The init stays in the host's time namespace; the app is in the
+		// one it made for its children (docs/design.md, "Clocks").
+		ns["time"] = c
+	}
 	s.baseline = Baseline{
-		Namespaces: seccomp.ReadNamespaces(s.initPid),
+		Namespaces: ns,
 		// The app runs under the filters its init had, plus crrun's own.
 		SeccompFilters: seccomp.ReadSeccompFilters(s.initPid) + 1,
 	}

@@ -124,7 +124,12 @@ func (s *Supervisor) run() (Exit, error) {
 		return Exit{}, err
 	}
 	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1}
-	if s.plan != nil {
+	if s.plan == nil {
+		icfg.TimeNS = launchTimeNS()
+	} else {
+		if icfg.TimeNS, err = restoreTimeNS(s.plan.img.Meta()); err != nil {
+			return Exit{}, err
+		}
 		icfg.Stub, icfg.MainNsPid, icfg.LastPid = true, s.plan.proc.PID, s.plan.lastPid
 		// The stub must not take the terminal: it dies, and crrun gives the
 		// terminal to the restored process group itself (giveTerminal

@@ -71,6 +71,14 @@ func printImage(w io.Writer, r *image.Reader) {
 	fmt.Fprintf(w, "  why       %s (%s)\n", m.Reason, m.Trigger)
 	fmt.Fprintf(w, "  command   %q\n", m.Argv)
 	fmt.Fprintf(w, "  by        crrun %s on %s, kernel %s\n", m.CrrunVersion, m.Hostname, m.Kernel.Release)
+	if c := m.Clocks; c != nil {
+		where := "in a time namespace of its own"
+		if !c.TimeNS {
+			where = "the host's (no time namespace)"
+		}
+		fmt.Fprintf(w, "  clocks    monotonic %v, boottime %v, %s\n", time.Duration(c.Monotonic).Round(time.Millisecond),
+			time.Duration(c.Boottime).Round(time.Millisecond), where)
+	}
 	// How many fds share each open file description, across the tree.
 	ofds := map[int]int{}
 	for _, p := range r.Processes() {

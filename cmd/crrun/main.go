@@ -17,9 +17,12 @@ import (
 func init() {
 	// The exec stage must run (and exec) on the main thread: the seccomp
 	// filter is loaded on the calling thread, and at restore the supervisor
-	// seizes the stage's main thread before the exec. init functions run on
-	// the main thread; locking here keeps main() there.
-	if len(os.Args) > 1 && os.Args[1] == supervisor.ExecArg {
+	// seizes the stage's main thread before the exec. The init must fork
+	// the exec stage from its main thread: it unshares the app's time
+	// namespace on that thread, and /proc/PID/ns/time_for_children (what
+	// the NOCR scan compares the app with) shows the main thread's. init
+	// functions run on the main thread; locking here keeps main() there.
+	if len(os.Args) > 1 && (os.Args[1] == supervisor.ExecArg || os.Args[1] == supervisor.InitArg) {
 		runtime.LockOSThread()
 	}
 }
