@@ -41,6 +41,10 @@ func (e *NotCheckpointableError) Unwrap() error { return ErrNotCheckpointable }
 // Request says what to checkpoint and where.
 type Request struct {
 	Pid int // host pid of the app's main process
+	// Init is the host pid of crrun's init (pid 1 of the app's namespace):
+	// what a restored process inherits rather than gets set comes from
+	// the restorer's init, so the inventory compares the app with it.
+	Init int
 	// List returns the host pids of every process of the app (zombies
 	// included), parents before children, the main process first. Nil means
 	// the main process alone.
@@ -203,6 +207,9 @@ type dumper struct {
 	w        *image.Writer
 	scratch  uintptr // a page mapped into the app for injected syscalls' buffers
 	memBytes uint64
+	// pending signals, read first (readPending)
+	sharedPending []image.SigInfo
+	threadPending map[int][]image.SigInfo
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -214,6 +221,9 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	var vdso image.VDSO
 	nspid, err := d.ns(d.pid)
 	if err != nil {
+		return nil, vdso, err
+	}
+	if err := d.readPending(); err != nil {
 		return nil, vdso, err
 	}
 	// Everything /proc tells must be read before the scratch page exists.

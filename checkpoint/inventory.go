@@ -7,6 +7,8 @@ import (
 	"crrun/image"
 	"crrun/inventory"
 	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
 )
 
 // observe takes the inventory of every live process (package inventory),
@@ -21,9 +23,16 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 	for _, s := range t.req.DropSignals {
 		drop |= 1 << (uint(s) - 1)
 	}
-	base, err := inventory.Baseline(os.Getpid())
+	// A restored process inherits from crrun's init what the restore does
+	// not set (in a user namespace: the namespace's full bounding set, not
+	// the supervisor's).
+	basePid := t.req.Init
+	if basePid == 0 {
+		basePid = os.Getpid()
+	}
+	base, err := inventory.Baseline(basePid)
 	if err != nil {
-		return fmt.Errorf("inventory of crrun itself: %w", err)
+		return fmt.Errorf("inventory of crrun's init %d: %w", basePid, err)
 	}
 	obs := inventory.NewTree(ns)
 	var findings []seccomp.Finding
@@ -45,6 +54,7 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 		for k, v := range injectedFields(p) {
 			f[k] = v
 		}
+		pendingFields(f, p)
 		p.Inventory = f
 		for _, r := range append(inventory.Refusals(f), inventory.InheritedRefusals(f, base)...) {
 			findings = append(findings, seccomp.Finding{Pid: host, Kind: "inventory", Fd: -1, Reason: r})
@@ -75,4 +85,37 @@ func injectedFields(p *image.Process) inventory.Fields {
 	k, v = inventory.PrctlField("child_subreaper", sub)
 	f[k] = v
 	return f
+}
+
+// pendingFields sets the pending-signal fields from what the image holds:
+// timers run on while the app is frozen, so /proc's pending sets, read after
+// the dump, may show signals a timer sent after the dump read the queues
+// (the restored timer sends those again, at its time). The signals armed
+// timers send are recorded too: the restore's own timers may add them.
+func pendingFields(f inventory.Fields, p *image.Process) {
+	mask := func(l []image.SigInfo) string {
+		var m uint64
+		for _, si := range l {
+			if si.Signo > 0 && si.Signo <= 64 {
+				m |= 1 << (si.Signo - 1)
+			}
+		}
+		return fmt.Sprintf("%016x", m)
+	}
+	f["status ShdPnd"] = mask(p.SharedPending)
+	for _, th := range p.Threads {
+		f[fmt.Sprintf("thread %d SigPnd", th.TID)] = mask(th.Pending)
+	}
+	var timers uint64
+	for sig, it := range map[unix.Signal]image.Itimer{unix.SIGALRM: p.Itimers.Real, unix.SIGVTALRM: p.Itimers.Virtual, unix.SIGPROF: p.Itimers.Prof} {
+		if it.ValueNS != 0 || it.IntervalNS != 0 {
+			timers |= 1 << (sig - 1)
+		}
+	}
+	for _, pt := range p.PosixTimers {
+		if pt.Notify&1 == 0 && pt.Signal > 0 && pt.Signal <= 64 { // not SIGEV_NONE
+			timers |= 1 << (pt.Signal - 1)
+		}
+	}
+	f[inventory.TimerSignals] = fmt.Sprintf("%x", timers)
 }

@@ -157,11 +157,7 @@ func (d *dumper) processState(p *image.Process) error {
 		p.SigHandlers = append(p.SigHandlers, image.SigAction{Signal: sig, Handler: image.Hex(le.Uint64(b[0:])),
 			Flags: image.Hex(le.Uint64(b[8:])), Restorer: image.Hex(le.Uint64(b[16:])), Mask: image.Hex(le.Uint64(b[24:]))})
 	}
-	shared, err := d.tr.PeekSiginfo(pid, true)
-	if err != nil {
-		return fmt.Errorf("pid %d: shared pending signals: %w", pid, err)
-	}
-	p.SharedPending = d.keep(sigInfos(shared))
+	p.SharedPending = d.sharedPending // read before any timer (readPending)
 
 	if err := d.posixTimers(p, buf); err != nil {
 		return err
@@ -246,6 +242,28 @@ func (d *dumper) posixTimers(p *image.Process, buf uint64) error {
 		pt.IntervalNS = int64(le.Uint64(b[0:]))*1e9 + int64(le.Uint64(b[8:]))
 		pt.ValueNS = int64(le.Uint64(b[16:]))*1e9 + int64(le.Uint64(b[24:]))
 		p.PosixTimers = append(p.PosixTimers, pt)
+	}
+	return nil
+}
+
+// readPending reads the process's pending signals, shared and per thread,
+// before any timer's state: timers run on while the app is frozen, and a
+// timer read first could fire before the queues are read, leaving both its
+// signal and the time to that same expiry in the image. Read in this order,
+// an expiry during the dump is the restored timer's next one.
+func (d *dumper) readPending() error {
+	shared, err := d.tr.PeekSiginfo(d.pid, true)
+	if err != nil {
+		return fmt.Errorf("pid %d: shared pending signals: %w", d.pid, err)
+	}
+	d.sharedPending = d.keep(sigInfos(shared))
+	d.threadPending = map[int][]image.SigInfo{}
+	for _, tid := range d.tids {
+		pending, err := d.tr.PeekSiginfo(tid, false)
+		if err != nil {
+			return fmt.Errorf("pid %d: thread %d: pending signals: %w", d.pid, tid, err)
+		}
+		d.threadPending[tid] = d.keep(sigInfos(pending))
 	}
 	return nil
 }

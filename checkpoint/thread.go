@@ -42,11 +42,7 @@ func (d *dumper) thread(tid int) (image.Thread, error) {
 	} else if rs.AbiPointer != 0 {
 		th.Rseq = &image.Rseq{Addr: image.Hex(rs.AbiPointer), Len: rs.AbiSize, Sig: image.Hex(rs.Signature), Flags: rs.Flags}
 	}
-	pending, err := d.tr.PeekSiginfo(tid, false)
-	if err != nil {
-		return th, err
-	}
-	th.Pending = d.keep(sigInfos(pending))
+	th.Pending = d.threadPending[tid] // read before any timer (readPending)
 
 	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
 	// The clear-tid address is write-only from outside: only the thread can

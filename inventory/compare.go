@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -31,13 +32,23 @@ func (m Mismatch) String() string {
 // observation, sorted by field name.
 func Compare(pid int, saved, restored Fields) []Mismatch {
 	var out []Mismatch
+	timerSigs, _ := strconv.ParseUint(saved[TimerSignals], 16, 64)
 	for k, v := range saved {
+		if strings.HasPrefix(k, "meta ") {
+			continue
+		}
 		r, ok := restored[k]
+		if ok && isPending(k) && pendingOK(v, r, timerSigs) {
+			continue
+		}
 		if !ok || r != v {
 			out = append(out, Mismatch{PID: pid, Field: k, Kind: KindOf(k).Name, Saved: v, Restored: r, Missing: !ok})
 		}
 	}
 	for k, r := range restored {
+		if strings.HasPrefix(k, "meta ") {
+			continue
+		}
 		if _, ok := saved[k]; !ok {
 			out = append(out, Mismatch{PID: pid, Field: k, Kind: KindOf(k).Name, Restored: r, Missing: true})
 		}
@@ -62,4 +73,25 @@ func (e *Error) Error() string {
 		b.WriteString("\n  " + m.String())
 	}
 	return b.String()
+}
+
+// TimerSignals is the saved field (hex mask) of the signals the process's
+// armed timers send (itimers, POSIX timers): the restored timers run while
+// the restore finishes, so the restored pending sets may hold these signals
+// on top of the saved ones.
+const TimerSignals = "meta timer signals"
+
+func isPending(k string) bool {
+	return k == "status ShdPnd" || (strings.HasPrefix(k, "thread ") && strings.HasSuffix(k, " SigPnd"))
+}
+
+// pendingOK: every saved pending signal is pending again, and any other one
+// is a timer's.
+func pendingOK(saved, restored string, timerSigs uint64) bool {
+	s, err1 := strconv.ParseUint(saved, 16, 64)
+	r, err2 := strconv.ParseUint(restored, 16, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return s&^r == 0 && (r&^s)&^timerSigs == 0
 }

@@ -370,26 +370,27 @@ func (o *observer) fds() error {
 func (o *observer) target(s string, st unix.Stat_t, statOK bool) string {
 	for _, pre := range []string{"pipe:[", "socket:["} {
 		if strings.HasPrefix(s, pre) {
-			return strings.TrimSuffix(pre, "[") + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+			return strings.TrimSuffix(pre, "[") + o.t.class(statDev(st.Dev), st.Ino)
 		}
 	}
 	if strings.HasPrefix(s, "anon_inode:") {
 		return s
 	}
 	if strings.HasSuffix(s, " (deleted)") && !strings.HasPrefix(s, "/memfd:") {
-		return deleted + " " + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+		return deleted + " " + o.t.class(statDev(st.Dev), st.Ino)
 	}
 	if strings.HasPrefix(s, "/dev/pts/") {
-		return "/dev/pts/N " + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+		return "/dev/pts/N " + o.t.class(statDev(st.Dev), st.Ino)
 	}
 	if statOK {
-		return s + " " + o.t.class(fmt.Sprint(st.Dev), st.Ino)
+		return s + " " + o.t.class(statDev(st.Dev), st.Ino)
 	}
 	return s
 }
 
 func (o *observer) fdinfo(pre string, b []byte) {
 	nlock, nwd := 0, 0
+	var tfds []string
 	itValue := ""
 	defer func() { o.timerfdTicks(pre, itValue) }()
 	for _, line := range strings.Split(string(b), "\n") {
@@ -408,10 +409,7 @@ func (o *observer) fdinfo(pre string, b []byte) {
 			o.f[fmt.Sprintf("%s lock %d", pre, nlock)] = o.lock(v)
 			nlock++
 		case k == "tfd":
-			// Keyed by the target's fd number: the kernel lists the
-			// interest list in the order of its tree (by file address).
-			tfd, rest, _ := strings.Cut(v, " ")
-			o.f[fmt.Sprintf("%s epoll %s", pre, tfd)] = o.inodeFields(rest, "ino", "sdev")
+			tfds = append(tfds, v) // numbered below, in fd order
 		case k == "inotify wd":
 			o.f[fmt.Sprintf("%s inotify %d", pre, nwd)] = o.inodeFields("wd:"+v, "ino", "sdev", "fhandle-bytes", "fhandle-type", "f_handle")
 			nwd++
@@ -428,6 +426,18 @@ func (o *observer) fdinfo(pre string, b []byte) {
 		default:
 			o.f[pre+" "+k] = v
 		}
+	}
+	// Keyed by the target's fd number, and its inode numbered in fd
+	// order: the kernel lists the interest list in the order of its tree
+	// (by file address), which differs between two processes.
+	sort.Slice(tfds, func(a, b int) bool {
+		x, _ := strconv.Atoi(strings.Fields(tfds[a])[0])
+		y, _ := strconv.Atoi(strings.Fields(tfds[b])[0])
+		return x < y
+	})
+	for _, v := range tfds {
+		tfd, rest, _ := strings.Cut(v, " ")
+		o.f[fmt.Sprintf("%s epoll %s", pre, tfd)] = o.inodeFields(rest, "ino", "sdev")
 	}
 }
 
@@ -480,7 +490,8 @@ func (o *observer) inodeFields(v, ino, dev string, drop ...string) string {
 	}
 	if in != "" {
 		n, _ := strconv.ParseUint(in, 16, 64)
-		out = append(out, "inode:"+o.t.class(dv, n))
+		d, _ := strconv.ParseUint(dv, 16, 64)
+		out = append(out, "inode:"+o.t.class(fmt.Sprintf("%d:%d", d>>20, d&0xfffff), n))
 	}
 	return strings.Join(out, " ")
 }
@@ -512,7 +523,7 @@ func (o *observer) lock(v string) string {
 	}
 	if parts := strings.Split(w[4], ":"); len(parts) == 3 {
 		ino, _ := strconv.ParseUint(parts[2], 10, 64)
-		w[4] = o.t.class(parts[0]+":"+parts[1], ino)
+		w[4] = o.t.class(hexDev(parts[0]+":"+parts[1]), ino)
 	}
 	return strings.Join(w, " ")
 }
@@ -589,7 +600,7 @@ func (o *observer) maps() error {
 		m := mapping{start: s, end: e, offset: off, anon: ino == 0}
 		m.desc = w[1] + " " + path
 		if ino != 0 {
-			m.desc += " " + o.t.class(w[3], ino)
+			m.desc += " " + o.t.class(hexDev(w[3]), ino)
 		}
 		ms = append(ms, m)
 	}
@@ -656,4 +667,16 @@ func nspid(h int) (int, int, error) {
 	w := strings.Fields(v)
 	n, err := strconv.Atoi(w[len(w)-1])
 	return len(w), n, err
+}
+
+// Device numbers as "major:minor" (decimal), whichever way the kernel
+// printed them: stat's encoding, fdinfo's kernel-internal dev_t in hex
+// (major << 20 | minor), maps' and /proc/locks' "hh:hh".
+func statDev(d uint64) string { return fmt.Sprintf("%d:%d", unix.Major(d), unix.Minor(d)) }
+
+func hexDev(s string) string {
+	a, b, _ := strings.Cut(s, ":")
+	x, _ := strconv.ParseUint(a, 16, 32)
+	y, _ := strconv.ParseUint(b, 16, 32)
+	return fmt.Sprintf("%d:%d", x, y)
 }

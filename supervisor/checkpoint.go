@@ -77,7 +77,8 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 	slog.Info("checkpoint: freezing the app", "pid", s.mainPid, "reason", reason)
 	stdio := stdioIDs()
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
-		Pid: s.mainPid,
+		Pid:  s.mainPid,
+		Init: s.initPid,
 		List: func() []int {
 			var pids []int
 			for _, p := range s.processes() {
