@@ -1,89 +1,9 @@
 // corpus: OFD locks (F_OFD_SETLK) shared by a forked child through the description
 // expect: exact
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
+#include "locks.h"
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/file.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-static char failures[2048];
-static void fail(const char *fmt, ...) {
-	char b[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(b, sizeof b, fmt, ap);
-	va_end(ap);
-	size_t l = strlen(failures);
-	snprintf(failures + l, sizeof failures - l, "%s%s", l ? "; " : "", b);
-}
-static void die(const char *what) {
-	printf("FAIL: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-static int finish(void) {
-	if (failures[0]) {
-		printf("FAIL: %s\n", failures);
-		return 1;
-	}
-	printf("PASS\n");
-	return 0;
-}
-
-/* fdinfo_locks copies fd's "lock:" lines (without "lock:\tN: ") into buf,
- * one per line, and returns how many. */
-static int fdinfo_locks(int fd, char *buf, size_t n) {
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	FILE *f = fopen(path, "r");
-	buf[0] = 0;
-	if (!f)
-		return -1;
-	int k = 0;
-	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, "lock:", 5) != 0)
-			continue;
-		char *p = strchr(line, ':');
-		p = strchr(p + 1, ':') + 1;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		size_t l = strlen(buf);
-		snprintf(buf + l, n - l, "%s", p);
-		k++;
-	}
-	fclose(f);
-	return k;
-}
-
-/* has_lock says whether fd's fdinfo shows a lock of class cls, type typ,
- * pid pid (0: any) and the range "start end" (NULL: any). */
-static int has_lock(int fd, const char *cls, const char *typ, int pid, const char *range) {
-	char buf[2048], *save = NULL;
-	if (fdinfo_locks(fd, buf, sizeof buf) < 0)
-		return 0;
-	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char c[16], m[16], t[16], dev[64], s[24], e[24];
-		int p;
-		if (sscanf(l, "%15s %15s %15s %d %63s %23s %23s", c, m, t, &p, dev, s, e) != 7)
-			continue;
-		char r[64];
-		snprintf(r, sizeof r, "%s %s", s, e);
-		if (!strcmp(c, cls) && !strcmp(t, typ) && (pid == 0 || p == pid) && (!range || !strcmp(r, range)))
-			return 1;
-	}
-	return 0;
-}
 
 /* A write OFD lock on [0,9] and a read one on [100, EOF), taken before a
  * fork: the child holds them too (one description). After ~1.5 s both see
@@ -129,11 +49,11 @@ int main(void) {
 		for (int i = 0; i < 150; i++)
 			sleep_ms(10);
 		check("child", fd);
-		if (failures[0])
-			fprintf(stderr, "ofd_lock: child: %s\n", failures);
-		_exit(failures[0] != 0);
+		if (corpus_failures[0])
+			fprintf(stderr, "ofd_lock: child: %s\n", corpus_failures);
+		_exit(corpus_failures[0] != 0);
 	}
-	fprintf(stderr, "ofd_lock: running\n");
+	running("ofd_lock");
 	for (int i = 0; i < 150; i++)
 		sleep_ms(10);
 	check("parent", fd);

@@ -1,15 +1,7 @@
 // corpus: POSIX record locks (fcntl F_SETLK) of several processes on one file
 // expect: exact
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "corpus.h"
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 /* The parent holds a read lock on [0,99] and a write lock on [200,299];
  * child A, on its own description, a write lock on [400,499] and a read
@@ -17,26 +9,6 @@
  * locks are not inherited: it takes its own), a write lock from 600 to EOF.
  * After ~1.5 s each checks, through /proc/self/fdinfo and F_GETLK from a
  * helper child, that it holds exactly these. */
-
-static char failures[2048];
-static void fail(const char *fmt, ...) {
-	char b[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(b, sizeof b, fmt, ap);
-	va_end(ap);
-	size_t l = strlen(failures);
-	snprintf(failures + l, sizeof failures - l, "%s%s", l ? "; " : "", b);
-}
-static void die(const char *what) {
-	printf("FAIL: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-static void sleep_ms(long ms) {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 struct lk { int type; long start, end; }; /* end -1: EOF */
 
@@ -98,11 +70,6 @@ static void check(const char *who, int fd, const struct lk *want, int n) {
 		fail("%s: F_GETLK from another process disagrees (mask %#x)", who, WEXITSTATUS(st));
 }
 
-static void work(void) {
-	for (int i = 0; i < 150; i++)
-		sleep_ms(10);
-}
-
 int main(void) {
 	int fd = open("posix_locks.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || ftruncate(fd, 1000) != 0)
@@ -123,28 +90,28 @@ int main(void) {
 		take(fa, a[0]);
 		take(fa, a[1]);
 		write(ready[1], "a", 1);
-		work();
+		work(NULL);
 		check("child A", fa, a, 2);
-		if (failures[0])
-			fprintf(stderr, "posix_locks: %s\n", failures);
-		_exit(failures[0] ? 1 : 0);
+		if (corpus_failures[0])
+			fprintf(stderr, "posix_locks: %s\n", corpus_failures);
+		_exit(corpus_failures[0] ? 1 : 0);
 	}
 	pid_t pb = fork();
 	if (pb == 0) {
 		take(fd, b[0]);
 		write(ready[1], "b", 1);
-		work();
+		work(NULL);
 		check("child B", fd, b, 1);
-		if (failures[0])
-			fprintf(stderr, "posix_locks: %s\n", failures);
-		_exit(failures[0] ? 1 : 0);
+		if (corpus_failures[0])
+			fprintf(stderr, "posix_locks: %s\n", corpus_failures);
+		_exit(corpus_failures[0] ? 1 : 0);
 	}
 	char c;
 	for (int i = 0; i < 2; i++)
 		if (read(ready[0], &c, 1) != 1)
 			die("wait for the children");
-	fprintf(stderr, "posix_locks: running\n");
-	work();
+	running("posix_locks");
+	work(NULL);
 	check("parent", fd, mine, 2);
 	/* a range nobody locked is free */
 	struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 100};
@@ -158,10 +125,5 @@ int main(void) {
 	for (pid_t p = 0; (p = wait(&st)) > 0;)
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			fail("child %s failed", p == pa ? "A" : "B");
-	if (failures[0]) {
-		printf("FAIL: %s\n", failures);
-		return 1;
-	}
-	printf("PASS\n");
-	return 0;
+	return finish();
 }
