@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -180,7 +181,7 @@ func (r *restorer) takeLock(f *image.FD, lk image.FileLock, done map[string]bool
 		return nil
 	}
 	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%w: the file is locked by another process now: %s; stop it or restore where the file is free", err, lockHolders(f))
+		return fmt.Errorf("%w: the file is locked by another process now: %s; stop it or restore where the file is free", err, r.t.lockHolders(f))
 	}
 	return err
 }
@@ -195,12 +196,17 @@ func (r *restorer) withCopy(f *image.FD, fn func(c int) error) error {
 	return fn(c)
 }
 
-// lockHolders names the holders of locks on f's file (/proc/locks, pids of
-// crrun's namespace).
-func lockHolders(f *image.FD) string {
+// lockHolders names the holders of locks on f's file now (/proc/locks, pids
+// of crrun's namespace), but the restored app's own; an OFD lock (pid -1
+// there) is found in the fdinfo of the process holding its description.
+func (t *treeRestorer) lockHolders(f *image.FD) string {
 	var st unix.Stat_t
 	if f.File == nil || unix.Stat(f.File.Path, &st) != nil {
 		return "holder unknown"
+	}
+	ours := map[string]bool{}
+	for _, r := range t.by {
+		ours[strconv.Itoa(r.pid)] = true
 	}
 	fh, err := os.Open("/proc/locks")
 	if err != nil {
@@ -212,21 +218,47 @@ func lockHolders(f *image.FD) string {
 	sc := bufio.NewScanner(fh)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) < 6 || fs[1] == "->" || fs[5] != key {
+		if len(fs) < 8 || fs[1] == "->" || fs[5] != key || ours[fs[4]] {
 			continue
 		}
 		who := "pid " + fs[4]
 		if fs[4] == "-1" {
-			who = "an open file description (OFD lock)"
+			who = ofdHolder(key, fs[6], fs[7])
 		} else if comm, err := os.ReadFile("/proc/" + fs[4] + "/comm"); err == nil {
 			who += " (" + strings.TrimSpace(string(comm)) + ")"
 		}
-		out = append(out, fmt.Sprintf("%s %s %s by %s", fs[1], fs[3], strings.Join(fs[6:], "-"), who))
+		out = append(out, fmt.Sprintf("%s %s %s-%s held by %s", fs[1], fs[3], fs[6], fs[7], who))
 	}
 	if len(out) == 0 {
-		return "holder unknown (" + key + " has no lock in /proc/locks now)"
+		return "holder unknown (" + key + " has no other lock in /proc/locks now)"
 	}
 	return strings.Join(out, "; ")
+}
+
+// ofdHolder finds the processes whose fdinfo shows the OFD lock on key
+// (dev:ino) from start to end.
+func ofdHolder(key, start, end string) string {
+	want := fmt.Sprintf(" %s %s %s", key, start, end)
+	var who []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fdinfo")
+		for _, fd := range fds {
+			b, err := os.ReadFile("/proc/" + p.Name() + "/fdinfo/" + fd.Name())
+			if err != nil || !strings.Contains(string(b), "OFDLCK") || !strings.Contains(string(b), want) {
+				continue
+			}
+			comm, _ := os.ReadFile("/proc/" + p.Name() + "/comm")
+			who = append(who, fmt.Sprintf("pid %s (%s) fd %s", p.Name(), strings.TrimSpace(string(comm)), fd.Name()))
+		}
+	}
+	if len(who) == 0 {
+		return "an open file description (OFD lock) of an unknown process"
+	}
+	return "an open file description (OFD lock) of " + strings.Join(who, ", ")
 }
 
 // fOwnerExT is struct f_owner_ex.

@@ -11,9 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestStdioFile: `app < input.sql > out.log`, checkpointed mid-file and
@@ -108,4 +111,53 @@ func startStdio(t *testing.T, dir, in, out string, args ...string) *app {
 		}
 	})
 	return a
+}
+
+// TestLocksConflict: a lock the image holds that another process outside
+// the app holds now fails the restore, naming that process; nothing of the
+// app runs. Once the other process lets go, the same image restores and
+// the app PASSes.
+func TestLocksConflict(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	requireCR(t)
+	p := corpusProg{name: "posix_locks", src: filepath.Join(repoRoot, "tests", "corpus", "posix_locks.c")}
+	bin := p.build(t)
+	store, dir := t.TempDir(), t.TempDir()
+	a := start(t, opts{dir: dir}, "--dir", store, "--", bin)
+	crWaitStderr(t, a, "posix_locks: running", time.Minute)
+	time.Sleep(200 * time.Millisecond)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d after `crrun checkpoint --exit`, want %d\nstderr:\n%s", code, crExitCheckpointed, a.stderr)
+	}
+	before := a.stdout.String()
+	// The test takes the byte the parent had write-locked, from outside.
+	f, err := os.OpenFile(filepath.Join(dir, "posix_locks.dat"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: 0, Start: 250, Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatalf("take the conflicting lock: %v", err)
+	}
+	r := start(t, opts{dir: dir}, "restore", store)
+	code := r.wait(time.Minute)
+	if code == 0 || !strings.Contains(r.stderr.String(), "locked by another process") ||
+		!strings.Contains(r.stderr.String(), "posix_locks.dat") || !strings.Contains(r.stderr.String(), "OFDLCK READ 250-250 held by an open file description (OFD lock) of pid "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("restore with the file locked elsewhere: exit %d, want a failure naming the file and the holder\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+	if r.stdout.String() != "" {
+		t.Fatalf("the app ran although its restore failed:\n%s", r.stdout)
+	}
+	t.Logf("refused: %s", firstLine(strings.SplitAfterN(r.stderr.String(), "restore:", 2)[len(strings.SplitAfterN(r.stderr.String(), "restore:", 2))-1]))
+	lk.Type = unix.F_UNLCK
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	r2 := start(t, opts{dir: dir}, "restore", store)
+	if code := r2.wait(time.Minute); code != 0 || !crPassed(before+r2.stdout.String()) {
+		t.Fatalf("restore once the file is free: exit %d\nstdout:\n%s\nstderr:\n%s", code, r2.stdout, r2.stderr)
+	}
 }
