@@ -88,7 +88,8 @@ func (d *dumper) files(p *image.Process) error {
 			fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
 				procfs.KindDevice: image.FDDevice}[e.Kind]
 			fd.File = fileIdentity(e.Path, &st, e.Deleted)
-			if e.Kind == procfs.KindFile {
+			fd.Procfs = e.FsType == unix.PROC_SUPER_MAGIC
+			if e.Kind == procfs.KindFile && !fd.Procfs {
 				hashIdentity(fd.File, link, false)
 			}
 			if n, ok := ptyIndex(e.Rdev.Major, e.Rdev.Minor); ok && e.Kind == procfs.KindDevice {

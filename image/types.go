@@ -408,10 +408,10 @@ type FD struct {
 	// Required feature "fd-owner".
 	Owner *FOwner `json:"owner,omitempty"`
 	Sig   int     `json:"sig,omitempty"`
-	// OPath: an O_PATH descriptor (no I/O; File names what it points at,
-	// which may be a symlink itself with O_NOFOLLOW). Required feature
-	// "o-path".
-	OPath bool `json:"o_path,omitempty"`
+	// Procfs: the file is on procfs (/proc/PID/status, /proc/meminfo):
+	// reopened by path, in the app's /proc, once the process it names
+	// exists; it has no size or mtime to compare.
+	Procfs bool `json:"procfs,omitempty"`
 
 	// Kind-specific state; at most one is set.
 	Epoll    *Epoll    `json:"epoll,omitempty"`

@@ -120,8 +120,8 @@ func (t *treeRestorer) openFiles() error {
 				}
 				continue
 			}
-			if _, ok := t.ofd[f.OFD]; ok || f.Kind == image.FDPidfd || isDevTty(f) {
-				continue // pidfds and /dev/tty are opened by their holder (placeFiles)
+			if _, ok := t.ofd[f.OFD]; ok || f.Kind == image.FDPidfd || isDevTty(f) || t.procLater(f) {
+				continue // pidfds, /dev/tty and /proc/PID files are opened by their holder (placeFiles)
 			}
 			fd, err := t.open(f, pipes, socks)
 			if err != nil {
@@ -538,6 +538,11 @@ func (r *restorer) placeFiles() error {
 		src, ok := uint64(0), false
 		if f.Stdio != nil {
 			src, ok = t.stdio[*f.Stdio], true
+		} else if t.procLater(f) {
+			if err := r.openProcLater(f); err != nil {
+				return fmt.Errorf("fd %d (%s): %w", f.FD, f.Path, err)
+			}
+			continue
 		} else if f.Pidfd != nil || isDevTty(f) {
 			// Opened by the process itself: a pidfd now that its target
 			// exists, /dev/tty now that the process has its controlling
