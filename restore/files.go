@@ -130,6 +130,9 @@ func (t *treeRestorer) openFiles() error {
 			t.ofd[f.OFD] = fd
 		}
 	}
+	if err := t.shutdownSockets(); err != nil {
+		return err
+	}
 	// Pipe ends and socket ends no description of the image had (closed by
 	// the app) go now; their data is in the other end already.
 	for _, o := range pipes {
@@ -503,10 +506,8 @@ func (t *treeRestorer) openSocket(f *image.FD, socks map[uint64]*sockObj) (uint6
 			}
 		}
 	}
-	if s.Shutdown&2 != 0 { // SEND_SHUTDOWN
-		if _, err := r.inj(r.pid, "shutdown(SHUT_WR)", unix.SYS_SHUTDOWN, fd, unix.SHUT_WR); err != nil {
-			return 0, err
-		}
+	if s.Shutdown != 0 { // once every socket has its bytes (shutdownSockets)
+		t.shutdowns = append(t.shutdowns, sockShutdown{fd, s.Shutdown})
 	}
 	if _, err := r.inj(r.pid, "fcntl(F_SETFL)", unix.SYS_FCNTL, fd, unix.F_SETFL, uint64(f.Flags)&^unix.O_CLOEXEC); err != nil {
 		return 0, err

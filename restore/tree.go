@@ -94,6 +94,7 @@ type treeRestorer struct {
 	epolls    map[int]bool      // epoll descriptions whose interest list is filled
 	ownerDone map[int]bool      // descriptions given their owner, signal and O_ASYNC (descKey)
 	procFds   map[int][2]int    // /proc/PID files opened by their first holder: OFD → (pid, fd)
+	shutdowns []sockShutdown    // made once every socket has its bytes
 	helpers   map[int]*restorer // stand-ins for gone session and group leaders, by pid
 
 	sockets   map[uint64]*image.Socket // every socket of the image, by inode

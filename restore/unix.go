@@ -202,3 +202,30 @@ func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sock
 	}
 	return mine, nil
 }
+
+// sockShutdown is a shutdown(2) to make on a parked socket: sk_shutdown's
+// bits as sock_diag gave them (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2).
+type sockShutdown struct {
+	fd  uint64
+	how int
+}
+
+// shutdownSockets shuts sockets down as saved, once every socket of the
+// tree has its queued bytes: an end that may not send any more (or whose
+// peer may not receive) could not carry them.
+func (t *treeRestorer) shutdownSockets() error {
+	r := t.root
+	for _, s := range t.shutdowns {
+		how, name := uint64(unix.SHUT_RDWR), "SHUT_RDWR"
+		switch s.how {
+		case 1:
+			how, name = unix.SHUT_RD, "SHUT_RD"
+		case 2:
+			how, name = unix.SHUT_WR, "SHUT_WR"
+		}
+		if _, err := r.inj(r.pid, "shutdown("+name+")", unix.SYS_SHUTDOWN, s.fd, how); err != nil {
+			return err
+		}
+	}
+	return nil
+}
