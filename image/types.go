@@ -565,6 +565,11 @@ type EpollTarget struct {
 	Inode  uint64 `json:"inode"`  // "ino:" of the target, to find it if the fd was closed
 	Dev    Dev    `json:"dev,omitempty"`
 	Pos    int64  `json:"pos,omitempty"`
+	// OFD, when set, is the description of the watched file, which fd FD
+	// of the epoll's process no longer is (closed or reused since it was
+	// added): restore registers that file under FD (required feature
+	// "epoll-tfd").
+	OFD int `json:"ofd,omitempty"`
 }
 
 // Eventfd is the state of an eventfd.

@@ -601,6 +601,12 @@ func (r *restorer) placeFiles() error {
 			if err != nil {
 				return err
 			}
+			if tg.OFD != 0 {
+				if err := r.epollAddAs(f, tg, a); err != nil {
+					return fmt.Errorf("fd %d (epoll): watch fd %d: %w", f.FD, tg.FD, err)
+				}
+				continue
+			}
 			if _, err := r.inj(r.pid, "epoll_ctl(ADD)", unix.SYS_EPOLL_CTL, uint64(f.FD), unix.EPOLL_CTL_ADD, uint64(tg.FD), a); err != nil {
 				return fmt.Errorf("fd %d (epoll): watch fd %d: %w", f.FD, tg.FD, err)
 			}
