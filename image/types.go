@@ -629,6 +629,12 @@ type Socket struct {
 	// pending in it).
 	Listen  bool `json:"listen,omitempty"`
 	Backlog int  `json:"backlog,omitempty"`
+	// Unlinked: the path Name no longer names this socket (its file was
+	// unlinked, or another socket bound the name since). Restore binds it
+	// before any socket that owns the name now, and removes its file once
+	// every connection through it is made (required feature
+	// "unix-unlinked").
+	Unlinked bool `json:"unlinked,omitempty"`
 }
 
 // Thread is the state of one thread.

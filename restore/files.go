@@ -95,6 +95,21 @@ func (t *treeRestorer) openFiles() error {
 			}
 		}
 	}
+	// Sockets whose name another socket may own now first (bindsEarly),
+	// then listeners and pty masters, then everything else.
+	for _, p := range t.procs {
+		for i := range p.FDs {
+			f := &p.FDs[i]
+			if _, ok := t.ofd[f.OFD]; ok || !bindsEarly(f) {
+				continue
+			}
+			fd, err := t.open(f, pipes, socks)
+			if err != nil {
+				return fmt.Errorf("pid %d fd %d (%s): %w", p.PID, f.FD, f.Path, err)
+			}
+			t.ofd[f.OFD] = fd
+		}
+	}
 	for _, p := range t.procs {
 		for i := range p.FDs {
 			f := &p.FDs[i]
@@ -131,6 +146,9 @@ func (t *treeRestorer) openFiles() error {
 		}
 	}
 	if err := t.shutdownSockets(); err != nil {
+		return err
+	}
+	if err := t.unlinkNames(); err != nil {
 		return err
 	}
 	// Pipe ends and socket ends no description of the image had (closed by

@@ -95,6 +95,7 @@ type treeRestorer struct {
 	ownerDone map[int]bool      // descriptions given their owner, signal and O_ASYNC (descKey)
 	procFds   map[int][2]int    // /proc/PID files opened by their first holder: OFD → (pid, fd)
 	shutdowns []sockShutdown    // made once every socket has its bytes
+	unlinked  map[string]bool   // names bound for unlinked sockets, whose files go at the end
 	helpers   map[int]*restorer // stand-ins for gone session and group leaders, by pid
 
 	sockets   map[uint64]*image.Socket // every socket of the image, by inode

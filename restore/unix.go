@@ -115,7 +115,14 @@ func (t *treeRestorer) bindSocket(s *image.Socket, listen bool) (uint64, error) 
 	if err := t.chdirRoot(); err != nil {
 		return 0, err
 	}
-	if _, err := t.freeName(s.Name); err != nil {
+	if t.unlinked[s.Name] && !s.Unlinked {
+		// The name's owner now: the file of the socket bound to it
+		// before (whose file was then unlinked) gives way.
+		if err := os.Remove(t.hostPath(s.Name)); err != nil {
+			return 0, err
+		}
+		delete(t.unlinked, s.Name)
+	} else if _, err := t.freeName(s.Name); err != nil {
 		return 0, err
 	}
 	fd, err := r.inj(r.pid, "socket(AF_UNIX)", unix.SYS_SOCKET, unix.AF_UNIX, uint64(s.Type)|unix.SOCK_CLOEXEC, 0)
@@ -124,6 +131,12 @@ func (t *treeRestorer) bindSocket(s *image.Socket, listen bool) (uint64, error) 
 	}
 	if err := r.withAddr(fd, unix.SYS_BIND, "bind", s.Name); err != nil {
 		return 0, err
+	}
+	if s.Unlinked && !strings.HasPrefix(s.Name, "\x00") {
+		if t.unlinked == nil {
+			t.unlinked = map[string]bool{}
+		}
+		t.unlinked[s.Name] = true
 	}
 	if listen {
 		if _, err := r.inj(r.pid, "listen", unix.SYS_LISTEN, fd, uint64(max(s.Backlog, 1))); err != nil {
@@ -227,5 +240,25 @@ func (t *treeRestorer) shutdownSockets() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// bindsEarly reports a socket bound to a name another socket may own now
+// (Unlinked): it is bound before the others, so that the owner, bound
+// later, ends up with the path.
+func bindsEarly(f *image.FD) bool {
+	s := f.Socket
+	return s != nil && s.Unlinked && (s.Listen || s.Peer == 0 && s.Name != "")
+}
+
+// unlinkNames removes the files of the unlinked sockets that no socket of
+// the image owns now, once every connection through them is made.
+func (t *treeRestorer) unlinkNames() error {
+	for name := range t.unlinked {
+		if err := os.Remove(t.hostPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("unlink the name %q of an unlinked socket: %w", name, err)
+		}
+	}
+	t.unlinked = nil
 	return nil
 }
