@@ -67,13 +67,6 @@ func (d *dumper) parseLock(raw string, nspid int) (*image.FileLock, error) {
 	}
 	class, mode, access, pidS, start, end := f[1], f[2], f[3], f[4], f[6], f[7]
 	lk := &image.FileLock{}
-	switch access {
-	case "READ":
-	case "WRITE":
-		lk.Write = true
-	default:
-		return nil, fmt.Errorf("lock type %s", access)
-	}
 	pid, err := strconv.Atoi(pidS)
 	if err != nil {
 		return nil, fmt.Errorf("pid %q", pidS)
@@ -95,6 +88,13 @@ func (d *dumper) parseLock(raw string, nspid int) (*image.FileLock, error) {
 		return nil, fmt.Errorf("an NFS delegation cannot be taken by an app")
 	default:
 		return nil, fmt.Errorf("lock class %s cannot be taken again", class)
+	}
+	switch access {
+	case "READ":
+	case "WRITE":
+		lk.Write = true
+	default:
+		return nil, fmt.Errorf("lock type %s", access)
 	}
 	if mode == "MANDATORY" {
 		return nil, fmt.Errorf("mandatory locking cannot be restored (and this kernel no longer enforces it)")

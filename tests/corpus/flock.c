@@ -9,7 +9,10 @@
  * the description, hence the lock), and a shared one the child takes on
  * flock_b.dat itself. After ~1.5 s: fdinfo shows FLOCK WRITE with the
  * parent's pid and FLOCK READ with the child's; a new description of each
- * file cannot take LOCK_EX (EWOULDBLOCK), and of b can take LOCK_SH. */
+ * file cannot take LOCK_EX (EWOULDBLOCK), and of b can take LOCK_SH. A
+ * third lock, on flock_c.dat, was taken through the parent's description by
+ * a child that has exited since: the kernel shows its taker as pid 0 (in a
+ * pid namespace). */
 
 int main(void) {
 	int a = open("flock_a.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -18,6 +21,15 @@ int main(void) {
 		die("create");
 	if (flock(a, LOCK_EX | LOCK_NB) != 0)
 		die("flock(a, LOCK_EX)");
+	int cf = open("flock_c.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (cf < 0)
+		die("create");
+	pid_t gone = fork();
+	if (gone == 0)
+		_exit(flock(cf, LOCK_EX | LOCK_NB) != 0);
+	int gst;
+	if (waitpid(gone, &gst, 0) != gone || !WIFEXITED(gst) || WEXITSTATUS(gst))
+		die("flock(c) in a child");
 	pid_t parent = getpid();
 	int ready[2];
 	if (pipe(ready) != 0)
@@ -55,6 +67,14 @@ int main(void) {
 		fail("parent: fdinfo of a: %s", buf);
 	if (fdinfo_locks(b, buf, sizeof buf) != 0)
 		fail("parent: fdinfo of b shows the child's lock on another description: %s", buf);
+	/* pid 0 in a pid namespace (crrun's); outside one the number stays */
+	if (fdinfo_locks(cf, buf, sizeof buf) != 1 || !has_lock(cf, "FLOCK", "WRITE", 0, NULL) ||
+	    (!strstr(buf, "WRITE 0 ") && atoi(strstr(buf, "WRITE ") + 6) != gone))
+		fail("parent: fdinfo of c (locked by a child gone since): %s", buf);
+	int nc = open("flock_c.dat", O_RDONLY);
+	if (flock(nc, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK)
+		fail("a new description of c could lock it");
+	close(nc);
 	int na = open("flock_a.dat", O_RDONLY), nb = open("flock_b.dat", O_RDONLY);
 	if (flock(na, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK)
 		fail("a new description of a could lock it");
