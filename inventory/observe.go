@@ -392,7 +392,12 @@ func (o *observer) fdinfo(pre string, b []byte) {
 	nlock, nwd := 0, 0
 	itValue := ""
 	defer func() { o.timerfdTicks(pre, itValue) }()
-	for _, line := range strings.Split(string(b), "\n") {
+	lines := strings.Split(string(b), "\n")
+	// An epoll lists its interest list in the order of its tree, by file
+	// address, which a restore does not keep: inode classes are handed out
+	// in the order of the fd numbers instead.
+	sort.SliceStable(lines, func(i, j int) bool { return tfdOf(lines[i]) < tfdOf(lines[j]) })
+	for _, line := range lines {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
@@ -656,4 +661,18 @@ func nspid(h int) (int, int, error) {
 	w := strings.Fields(v)
 	n, err := strconv.Atoi(w[len(w)-1])
 	return len(w), n, err
+}
+
+// tfdOf is the target fd number of an epoll's "tfd:" fdinfo line, -1 for
+// any other line (they keep their order, before the tfd lines).
+func tfdOf(line string) int {
+	v, ok := strings.CutPrefix(line, "tfd:")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.Fields(v + " x")[0])
+	if err != nil {
+		return -1
+	}
+	return n
 }
