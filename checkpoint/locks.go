@@ -158,8 +158,12 @@ func (d *dumper) owner(f *image.FD) error {
 	if o.Pid != 0 {
 		ns, err := d.t.ownerNS(int(o.Type), int(o.Pid))
 		if err != nil {
-			return d.refuseFd("fd_owner", f.FD, "CR: the owner of fd %d (%s), F_SETOWN %s %d, not supported: %v", f.FD, f.Path,
-				ownerType(int(o.Type)), o.Pid, err)
+			inner := ""
+			if st, serr := procfs.Status(int(o.Pid)); serr == nil && len(st.NSpid) > 1 {
+				inner = fmt.Sprintf(", %d in the app's namespace", st.NSpid[len(st.NSpid)-1])
+			}
+			return d.refuseFd("fd_owner", f.FD, "CR: the signal owner of fd %d (%s), F_SETOWN %s %d%s, not supported: %v", f.FD, f.Path,
+				ownerType(int(o.Type)), o.Pid, inner, err)
 		}
 		f.Owner = &image.FOwner{Type: int(o.Type), Pid: ns}
 	}
