@@ -352,6 +352,13 @@ func (o *observer) fds() error {
 			return err
 		}
 		o.fdinfo(pre, info)
+		if fl, err := strconv.ParseUint(o.f[pre+" flags"], 8, 32); err == nil && fl&unix.O_ACCMODE != unix.O_RDONLY {
+			// A file open for writing may grow under other writers (a
+			// log crrun shares with the app: `app > log 2>&1`) once the
+			// restore has truncated it back (restore.Validate/Prepare
+			// own its size).
+			delete(o.f, pre+" size")
+		}
 		if pidfd < 0 {
 			if pidfd, err = unix.PidfdOpen(o.p.Host, 0); err != nil {
 				return fmt.Errorf("pidfd_open: %w", err)
