@@ -2,9 +2,10 @@ package tests
 
 // File locks and the remaining fd state (issue 9, item 3). Each kind has
 // its corpus program (TestCorpus runs them: posix_locks, ofd_lock, flock,
-// lease, sqlite_txn, fasync, proc_fd, o_path, unix_shutdown, epoll_closed,
-// unix_rebind); the tests here cover what the corpus cannot: stdio that is
-// a regular file, and the restore refusing a lock someone else holds now.
+// lease, lease_break, sqlite_txn, sqlite_wal, fasync, fasync_outside,
+// proc_fd, o_path, unix_shutdown, epoll_closed, unix_rebind); the tests here
+// cover what the corpus cannot: stdio that is a regular file, and the
+// restore refusing a lock someone else holds now.
 
 import (
 	"fmt"
