@@ -53,7 +53,7 @@ static void poke(void) {
 	int before_p = got_p, before_q = got_q, before_s = got_s;
 	if (write(p[1], "x", 1) != 1 || write(q[1], "x", 1) != 1 || write(s[1], "x", 1) != 1)
 		die("write");
-	for (int i = 0; i < 200 && (got_p == before_p || got_q == before_q || got_s == before_s); i++)
+	for (int i = 0; i < 2000 && (got_p == before_p || got_q == before_q || got_s == before_s); i++)
 		sleep_ms(1);
 	if (got_p == before_p)
 		fail("round %d: no SIGRTMIN+1 for the process-owned pipe", rounds);

@@ -46,7 +46,7 @@ int main(void) {
 	waitpid(h, &st, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		fail("helper: read open failed or write open did not see the lease (%#x)", st);
-	for (int i = 0; i < 100 && !sigio; i++)
+	for (int i = 0; i < 300 && !sigio; i++)
 		sleep_ms(10);
 	if (!sigio)
 		fail("no SIGIO for the lease break");
