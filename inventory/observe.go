@@ -355,7 +355,7 @@ func (o *observer) fds() error {
 		if fl, err := strconv.ParseUint(o.f[pre+" flags"], 8, 32); err == nil && fl&unix.O_ACCMODE != unix.O_RDONLY {
 			// A file open for writing may grow under other writers (a
 			// log crrun shares with the app: `app > log 2>&1`) once the
-			// restore has truncated it back (restore.Validate/Prepare
+			// restore has truncated it back (restore.Check/Plan.Apply
 			// own its size).
 			delete(o.f, pre+" size")
 		}
