@@ -27,6 +27,18 @@ func (d *dumper) files(p *image.Process) error {
 	for k, id := range d.req.Stdio {
 		stdio[id] = append(stdio[id], k)
 	}
+	nspid, err := d.ns(d.pid)
+	if err != nil {
+		return err
+	}
+	// keep saves what any kind of fd may carry besides its own state: the
+	// locks held through it and its description's owner and signal.
+	keep := func(fd *image.FD, info *procfs.ProcFdinfo) error {
+		if err := d.locks(fd, info, nspid); err != nil {
+			return err
+		}
+		return d.owner(fd)
+	}
 	for _, e := range fds {
 		where := fmt.Sprintf("pid %d: fd %d (%s)", d.pid, e.Num, e.Target)
 		info, err := procfs.Fdinfo(d.pid, e.Num)
@@ -38,11 +50,14 @@ func (d *dumper) files(p *image.Process) error {
 		link := fmt.Sprintf("/proc/%d/fd/%d", d.pid, e.Num)
 		var st unix.Stat_t // one stat per fd, in the app's pause
 		statErr := unix.Stat(link, &st)
-		if statErr == nil {
+		if statErr == nil && stdioShared(&st) {
 			if ks := sameDescription(stdio[seccomp.FileID{Dev: st.Dev, Ino: st.Ino}], d.pid, e.Num); len(ks) > 0 {
 				k := pickStdio(ks, e.Num, info.Flags)
 				fd.Stdio = &k
 				fd.Kind = image.FDFile
+				if err := keep(&fd, info); err != nil {
+					return err
+				}
 				p.FDs = append(p.FDs, fd)
 				continue
 			}
@@ -58,6 +73,9 @@ func (d *dumper) files(p *image.Process) error {
 				return fmt.Errorf("%s: %w", where, err)
 			}
 			fd.Kind, fd.Pty = image.FDPty, pt
+			if err := keep(&fd, info); err != nil {
+				return err
+			}
 			p.FDs = append(p.FDs, fd)
 			d.t.fds = append(d.t.fds, fdRef{host: d.pid, p: p, idx: len(p.FDs) - 1, key: fileKey{st.Dev, st.Ino}})
 			continue
@@ -70,7 +88,8 @@ func (d *dumper) files(p *image.Process) error {
 			fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
 				procfs.KindDevice: image.FDDevice}[e.Kind]
 			fd.File = fileIdentity(e.Path, &st, e.Deleted)
-			if e.Kind == procfs.KindFile {
+			fd.Procfs = e.FsType == unix.PROC_SUPER_MAGIC
+			if e.Kind == procfs.KindFile && !fd.Procfs {
 				hashIdentity(fd.File, link, false)
 			}
 			if n, ok := ptyIndex(e.Rdev.Major, e.Rdev.Minor); ok && e.Kind == procfs.KindDevice {
@@ -163,6 +182,9 @@ func (d *dumper) files(p *image.Process) error {
 		default:
 			// The scan refuses these before we get here; this is the safety net.
 			return fmt.Errorf("%s: CR: %s fds not supported yet", where, e.Kind)
+		}
+		if err := keep(&fd, info); err != nil {
+			return err
 		}
 		p.FDs = append(p.FDs, fd)
 		if statErr == nil {
@@ -292,4 +314,19 @@ func inotifyWatches(ws []procfs.InotifyWatch, recorded func(dev, ino uint64) (st
 	}
 	slices.SortFunc(in.Watches, func(a, b image.InotifyWatch) int { return a.WD - b.WD })
 	return in, nil
+}
+
+// stdioShared reports whether an fd on one of crrun's own stdio files stays
+// the caller's (restore gives the app the restorer's stdio instead): a
+// terminal, a pipe or a socket. A regular file (`app < input.sql`), a
+// directory or a harmless device such as /dev/null is saved like any other
+// file, by path, offset and identity.
+func stdioShared(st *unix.Stat_t) bool {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO, unix.S_IFSOCK:
+		return true
+	case unix.S_IFCHR:
+		return unix.Major(st.Rdev) != 1 // 1: /dev/null, zero, full, random, urandom…
+	}
+	return false
 }

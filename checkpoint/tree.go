@@ -249,6 +249,12 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}
+	if err := t.checkLocks(); err != nil {
+		return nil, err
+	}
+	if err := t.epollTargets(); err != nil {
+		return nil, err
+	}
 	t.linkPtys(procs)
 	if err := t.observe(ft, procs); err != nil {
 		return nil, err

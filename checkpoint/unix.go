@@ -20,11 +20,15 @@ type unixDiag struct {
 	rqueue     uint32
 	wqueue     uint32 // for a listener: its backlog
 	shutdown   int
+	vfsIno     uint64 // the socket file's inode (a path name), 0 if none
+	vfsDev     uint32 // its device, as the kernel's dev_t (major<<20|minor)
 }
 
 // sock_diag constants for AF_UNIX (include/uapi/linux/unix_diag.h).
 const (
 	udiagShowName     = 0x01
+	udiagShowVFS      = 0x02
+	unixDiagVFS       = 1
 	udiagShowPeer     = 0x04
 	udiagShowRqlen    = 0x10
 	unixDiagName      = 0
@@ -53,7 +57,7 @@ func unixSockets() (map[uint64]unixDiag, error) {
 	le.PutUint32(req[20:], ^uint32(0)) // all states
 	// struct unix_diag_req: family u8, protocol u8, pad u16, states u32,
 	// ino u32, show u32, cookie [2]u32. UNIX_DIAG_SHUTDOWN always comes.
-	le.PutUint32(req[28:], udiagShowName|udiagShowPeer|udiagShowRqlen)
+	le.PutUint32(req[28:], udiagShowName|udiagShowVFS|udiagShowPeer|udiagShowRqlen)
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("sock_diag request: %w", err)
 	}
@@ -91,6 +95,10 @@ func unixSockets() (map[uint64]unixDiag, error) {
 					u.name = string(v)
 					if !strings.HasPrefix(u.name, "\x00") {
 						u.name = strings.TrimRight(u.name, "\x00")
+					}
+				case unixDiagVFS:
+					if len(v) >= 8 {
+						u.vfsIno, u.vfsDev = uint64(le.Uint32(v)), le.Uint32(v[4:])
 					}
 				case unixDiagPeer:
 					if len(v) >= 4 {
@@ -151,6 +159,7 @@ func (t *tree) linkSockets() error {
 		findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "unix_socket", Fd: f.FD,
 			Reason: fmt.Sprintf("CR: "+format+" (pid %d fd %d)", append(a, r.p.PID, f.FD)...)})
 	}
+	t.unlinkedNames(refs, diag, refuse)
 	saved := map[uint64]bool{}
 	for _, r := range refs {
 		f := &r.p.FDs[r.idx]

@@ -391,9 +391,27 @@ type FD struct {
 	// Blob names the blob holding the content of a deleted file or memfd.
 	Blob string `json:"blob,omitempty"`
 	// Stdio, when set, says this fd was the supervisor's own stdin (0),
-	// stdout (1) or stderr (2), whatever file that was: restore attaches the
-	// restorer's stdio of the same number instead of reopening anything.
+	// stdout (1) or stderr (2) and that file was a terminal, a pipe or a
+	// socket: restore attaches the restorer's stdio of the same number
+	// instead of reopening anything. A regular file or a harmless device
+	// (`app < input.sql`, `app > out.log`, /dev/null) is saved as any other
+	// file, by path, offset and identity.
 	Stdio *int `json:"stdio,omitempty"`
+
+	// Locks are the file locks held through this fd (the "lock:" lines of
+	// its fdinfo): POSIX record locks of the holding process, and the OFD
+	// locks, flock locks and leases of its description. Restore takes each
+	// again before the app runs (required feature "file-locks").
+	Locks []FileLock `json:"locks,omitempty"`
+	// Owner is the F_SETOWN / F_SETOWN_EX owner of the description (who
+	// gets SIGIO/SIGURG), nil if none; Sig is F_SETSIG (0: SIGIO).
+	// Required feature "fd-owner".
+	Owner *FOwner `json:"owner,omitempty"`
+	Sig   int     `json:"sig,omitempty"`
+	// Procfs: the file is on procfs (/proc/PID/status, /proc/meminfo):
+	// reopened by path, in the app's /proc, once the process it names
+	// exists; it has no size or mtime to compare.
+	Procfs bool `json:"procfs,omitempty"`
 
 	// Kind-specific state; at most one is set.
 	Epoll    *Epoll    `json:"epoll,omitempty"`
@@ -406,6 +424,38 @@ type FD struct {
 	Pidfd    *Pidfd    `json:"pidfd,omitempty"`
 	Inotify  *Inotify  `json:"inotify,omitempty"`
 	Pty      *Pty      `json:"pty,omitempty"`
+}
+
+// FileLock is one lock held through an fd.
+type FileLock struct {
+	Kind LockKind `json:"kind"`
+	// Write: F_WRLCK (LOCK_EX); else F_RDLCK (LOCK_SH).
+	Write bool `json:"write,omitempty"`
+	// Start and End (the last byte, -1: to the end of the file, however
+	// far it grows) of a POSIX or OFD lock; whole file for the others.
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+	// Pid is the process that took the lock, in the app's namespace: the
+	// owner of a POSIX lock; for flock locks and leases the process
+	// /proc/locks names, 0 if it is no process of the app any more.
+	Pid int `json:"pid,omitempty"`
+}
+
+// LockKind is the kind of a file lock.
+type LockKind string
+
+// Lock kinds.
+const (
+	LockPOSIX LockKind = "posix" // fcntl(F_SETLK): owned by the process
+	LockOFD   LockKind = "ofd"   // fcntl(F_OFD_SETLK): owned by the open file description
+	LockFlock LockKind = "flock" // flock(2): owned by the open file description
+	LockLease LockKind = "lease" // fcntl(F_SETLEASE): owned by the open file description
+)
+
+// FOwner is F_GETOWN_EX: who is signalled for I/O on a description.
+type FOwner struct {
+	Type int `json:"type"` // F_OWNER_TID (0), F_OWNER_PID (1), F_OWNER_PGRP (2)
+	Pid  int `json:"pid"`  // a tid, pid or process group, in the app's namespace
 }
 
 // Pty is a pseudo-terminal the app created by opening /dev/ptmx. The
@@ -515,6 +565,11 @@ type EpollTarget struct {
 	Inode  uint64 `json:"inode"`  // "ino:" of the target, to find it if the fd was closed
 	Dev    Dev    `json:"dev,omitempty"`
 	Pos    int64  `json:"pos,omitempty"`
+	// OFD, when set, is the description of the watched file, which fd FD
+	// of the epoll's process no longer is (closed or reused since it was
+	// added): restore registers that file under FD (required feature
+	// "epoll-tfd").
+	OFD int `json:"ofd,omitempty"`
 }
 
 // Eventfd is the state of an eventfd.
@@ -574,6 +629,12 @@ type Socket struct {
 	// pending in it).
 	Listen  bool `json:"listen,omitempty"`
 	Backlog int  `json:"backlog,omitempty"`
+	// Unlinked: the path Name no longer names this socket (its file was
+	// unlinked, or another socket bound the name since). Restore binds it
+	// before any socket that owns the name now, and removes its file once
+	// every connection through it is made (required feature
+	// "unix-unlinked").
+	Unlinked bool `json:"unlinked,omitempty"`
 }
 
 // Thread is the state of one thread.

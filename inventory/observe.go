@@ -352,6 +352,13 @@ func (o *observer) fds() error {
 			return err
 		}
 		o.fdinfo(pre, info)
+		if fl, err := strconv.ParseUint(o.f[pre+" flags"], 8, 32); err == nil && fl&unix.O_ACCMODE != unix.O_RDONLY {
+			// A file open for writing may grow under other writers (a
+			// log crrun shares with the app: `app > log 2>&1`) once the
+			// restore has truncated it back (restore.Check/Plan.Apply
+			// own its size).
+			delete(o.f, pre+" size")
+		}
 		if pidfd < 0 {
 			if pidfd, err = unix.PidfdOpen(o.p.Host, 0); err != nil {
 				return fmt.Errorf("pidfd_open: %w", err)
@@ -393,7 +400,12 @@ func (o *observer) fdinfo(pre string, b []byte) {
 	var tfds []string
 	itValue := ""
 	defer func() { o.timerfdTicks(pre, itValue) }()
-	for _, line := range strings.Split(string(b), "\n") {
+	lines := strings.Split(string(b), "\n")
+	// An epoll lists its interest list in the order of its tree, by file
+	// address, which a restore does not keep: inode classes are handed out
+	// in the order of the fd numbers instead.
+	sort.SliceStable(lines, func(i, j int) bool { return tfdOf(lines[i]) < tfdOf(lines[j]) })
+	for _, line := range lines {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
@@ -679,4 +691,18 @@ func hexDev(s string) string {
 	x, _ := strconv.ParseUint(a, 16, 32)
 	y, _ := strconv.ParseUint(b, 16, 32)
 	return fmt.Sprintf("%d:%d", x, y)
+}
+
+// tfdOf is the target fd number of an epoll's "tfd:" fdinfo line, -1 for
+// any other line (they keep their order, before the tfd lines).
+func tfdOf(line string) int {
+	v, ok := strings.CutPrefix(line, "tfd:")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.Fields(v + " x")[0])
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -95,6 +95,21 @@ func (t *treeRestorer) openFiles() error {
 			}
 		}
 	}
+	// Sockets whose name another socket may own now first (bindsEarly),
+	// then listeners and pty masters, then everything else.
+	for _, p := range t.procs {
+		for i := range p.FDs {
+			f := &p.FDs[i]
+			if _, ok := t.ofd[f.OFD]; ok || !bindsEarly(f) {
+				continue
+			}
+			fd, err := t.open(f, pipes, socks)
+			if err != nil {
+				return fmt.Errorf("pid %d fd %d (%s): %w", p.PID, f.FD, f.Path, err)
+			}
+			t.ofd[f.OFD] = fd
+		}
+	}
 	for _, p := range t.procs {
 		for i := range p.FDs {
 			f := &p.FDs[i]
@@ -120,8 +135,8 @@ func (t *treeRestorer) openFiles() error {
 				}
 				continue
 			}
-			if _, ok := t.ofd[f.OFD]; ok || f.Kind == image.FDPidfd || isDevTty(f) {
-				continue // pidfds and /dev/tty are opened by their holder (placeFiles)
+			if _, ok := t.ofd[f.OFD]; ok || f.Kind == image.FDPidfd || isDevTty(f) || t.procLater(f) {
+				continue // pidfds, /dev/tty and /proc/PID files are opened by their holder (placeFiles)
 			}
 			fd, err := t.open(f, pipes, socks)
 			if err != nil {
@@ -129,6 +144,12 @@ func (t *treeRestorer) openFiles() error {
 			}
 			t.ofd[f.OFD] = fd
 		}
+	}
+	if err := t.shutdownSockets(); err != nil {
+		return err
+	}
+	if err := t.unlinkNames(); err != nil {
+		return err
 	}
 	// Pipe ends and socket ends no description of the image had (closed by
 	// the app) go now; their data is in the other end already.
@@ -503,10 +524,8 @@ func (t *treeRestorer) openSocket(f *image.FD, socks map[uint64]*sockObj) (uint6
 			}
 		}
 	}
-	if s.Shutdown&2 != 0 { // SEND_SHUTDOWN
-		if _, err := r.inj(r.pid, "shutdown(SHUT_WR)", unix.SYS_SHUTDOWN, fd, unix.SHUT_WR); err != nil {
-			return 0, err
-		}
+	if s.Shutdown != 0 { // once every socket has its bytes (shutdownSockets)
+		t.shutdowns = append(t.shutdowns, sockShutdown{fd, s.Shutdown})
 	}
 	if _, err := r.inj(r.pid, "fcntl(F_SETFL)", unix.SYS_FCNTL, fd, unix.F_SETFL, uint64(f.Flags)&^unix.O_CLOEXEC); err != nil {
 		return 0, err
@@ -538,6 +557,11 @@ func (r *restorer) placeFiles() error {
 		src, ok := uint64(0), false
 		if f.Stdio != nil {
 			src, ok = t.stdio[*f.Stdio], true
+		} else if t.procLater(f) {
+			if err := r.openProcLater(f); err != nil {
+				return fmt.Errorf("fd %d (%s): %w", f.FD, f.Path, err)
+			}
+			continue
 		} else if f.Pidfd != nil || isDevTty(f) {
 			// Opened by the process itself: a pidfd now that its target
 			// exists, /dev/tty now that the process has its controlling
@@ -594,6 +618,12 @@ func (r *restorer) placeFiles() error {
 			a, err := r.put(ev)
 			if err != nil {
 				return err
+			}
+			if tg.OFD != 0 {
+				if err := r.epollAddAs(f, tg, a); err != nil {
+					return fmt.Errorf("fd %d (epoll): watch fd %d: %w", f.FD, tg.FD, err)
+				}
+				continue
 			}
 			if _, err := r.inj(r.pid, "epoll_ctl(ADD)", unix.SYS_EPOLL_CTL, uint64(f.FD), unix.EPOLL_CTL_ADD, uint64(tg.FD), a); err != nil {
 				return fmt.Errorf("fd %d (epoll): watch fd %d: %w", f.FD, tg.FD, err)

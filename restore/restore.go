@@ -65,6 +65,9 @@ func (r *restorer) finish() error {
 	if err := r.creds(); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
+	if err := r.owners(); err != nil {
+		return fmt.Errorf("fd owners: %w", err)
+	}
 	return nil
 }
 

@@ -91,8 +91,12 @@ type treeRestorer struct {
 	blobs   map[string]string // blob name → recreated file
 	cleanup []func()
 
-	epolls  map[int]bool      // epoll descriptions whose interest list is filled
-	helpers map[int]*restorer // stand-ins for gone session and group leaders, by pid
+	epolls    map[int]bool      // epoll descriptions whose interest list is filled
+	ownerDone map[int]bool      // descriptions given their owner, signal and O_ASYNC (descKey)
+	procFds   map[int][2]int    // /proc/PID files opened by their first holder: OFD → (pid, fd)
+	shutdowns []sockShutdown    // made once every socket has its bytes
+	unlinked  map[string]bool   // names bound for unlinked sockets, whose files go at the end
+	helpers   map[int]*restorer // stand-ins for gone session and group leaders, by pid
 
 	sockets   map[uint64]*image.Socket // every socket of the image, by inode
 	listeners map[string]uint64        // listening sockets created, by name → parked fd
@@ -171,6 +175,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"process groups", t.groups},
 		{"zombies", t.zombies},
 		{"processes", t.eachLive((*restorer).restore)},
+		{"file locks", t.fileLocks},
 		{"signals, credentials", t.eachLive((*restorer).finish)},
 		{"verify", t.verify},
 		{"scratch area", t.eachLive((*restorer).unmapScratch)},

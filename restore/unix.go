@@ -115,7 +115,14 @@ func (t *treeRestorer) bindSocket(s *image.Socket, listen bool) (uint64, error) 
 	if err := t.chdirRoot(); err != nil {
 		return 0, err
 	}
-	if _, err := t.freeName(s.Name); err != nil {
+	if t.unlinked[s.Name] && !s.Unlinked {
+		// The name's owner now: the file of the socket bound to it
+		// before (whose file was then unlinked) gives way.
+		if err := os.Remove(t.hostPath(s.Name)); err != nil {
+			return 0, err
+		}
+		delete(t.unlinked, s.Name)
+	} else if _, err := t.freeName(s.Name); err != nil {
 		return 0, err
 	}
 	fd, err := r.inj(r.pid, "socket(AF_UNIX)", unix.SYS_SOCKET, unix.AF_UNIX, uint64(s.Type)|unix.SOCK_CLOEXEC, 0)
@@ -124,6 +131,12 @@ func (t *treeRestorer) bindSocket(s *image.Socket, listen bool) (uint64, error) 
 	}
 	if err := r.withAddr(fd, unix.SYS_BIND, "bind", s.Name); err != nil {
 		return 0, err
+	}
+	if s.Unlinked && !strings.HasPrefix(s.Name, "\x00") {
+		if t.unlinked == nil {
+			t.unlinked = map[string]bool{}
+		}
+		t.unlinked[s.Name] = true
 	}
 	if listen {
 		if _, err := r.inj(r.pid, "listen", unix.SYS_LISTEN, fd, uint64(max(s.Backlog, 1))); err != nil {
@@ -201,4 +214,51 @@ func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sock
 		}
 	}
 	return mine, nil
+}
+
+// sockShutdown is a shutdown(2) to make on a parked socket: sk_shutdown's
+// bits as sock_diag gave them (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2).
+type sockShutdown struct {
+	fd  uint64
+	how int
+}
+
+// shutdownSockets shuts sockets down as saved, once every socket of the
+// tree has its queued bytes: an end that may not send any more (or whose
+// peer may not receive) could not carry them.
+func (t *treeRestorer) shutdownSockets() error {
+	r := t.root
+	for _, s := range t.shutdowns {
+		how, name := uint64(unix.SHUT_RDWR), "SHUT_RDWR"
+		switch s.how {
+		case 1:
+			how, name = unix.SHUT_RD, "SHUT_RD"
+		case 2:
+			how, name = unix.SHUT_WR, "SHUT_WR"
+		}
+		if _, err := r.inj(r.pid, "shutdown("+name+")", unix.SYS_SHUTDOWN, s.fd, how); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindsEarly reports a socket bound to a name another socket may own now
+// (Unlinked): it is bound before the others, so that the owner, bound
+// later, ends up with the path.
+func bindsEarly(f *image.FD) bool {
+	s := f.Socket
+	return s != nil && s.Unlinked && (s.Listen || s.Peer == 0 && s.Name != "")
+}
+
+// unlinkNames removes the files of the unlinked sockets that no socket of
+// the image owns now, once every connection through them is made.
+func (t *treeRestorer) unlinkNames() error {
+	for name := range t.unlinked {
+		if err := os.Remove(t.hostPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("unlink the name %q of an unlinked socket: %w", name, err)
+		}
+	}
+	t.unlinked = nil
+	return nil
 }

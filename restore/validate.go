@@ -142,8 +142,8 @@ func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, err
 		reqs = append(reqs, accessReq{what, v.File.Path, mode})
 	}
 	for _, f := range p.FDs {
-		if f.Stdio != nil || f.File == nil || f.File.Deleted {
-			continue
+		if f.Stdio != nil || f.File == nil || f.File.Deleted || f.Procfs {
+			continue // procfs: nothing to compare (opened in the app's /proc at restore)
 		}
 		what := fmt.Sprintf("the file of fd %d", f.FD)
 		writable := f.Flags&(unix.O_WRONLY|unix.O_RDWR) != 0
@@ -168,7 +168,7 @@ func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, err
 		default:
 			continue
 		}
-		if f.Pty == nil { // a pty is made anew, not opened by its path
+		if f.Pty == nil && uint32(f.File.Mode)&unix.S_IFMT != unix.S_IFLNK { // a pty is made anew; an O_PATH fd on a symlink opens nothing
 			reqs = append(reqs, accessReq{what, f.File.Path, accessMode(uint64(f.Flags))})
 		}
 	}
@@ -205,8 +205,15 @@ func sameFile(what string, id *image.FileIdentity, writable bool, hm hostMatch) 
 			what, id.Path, ErrChanged, field, now, was, hm)
 	}
 	var st unix.Stat_t
-	if err := unix.Stat(id.Path, &st); err != nil {
+	stat, link := unix.Stat, uint32(id.Mode)&unix.S_IFMT == unix.S_IFLNK
+	if link {
+		stat = unix.Lstat // an O_PATH|O_NOFOLLOW fd on the symlink itself
+	}
+	if err := stat(id.Path, &st); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", what, id.Path, err)
+	}
+	if want := uint32(id.Mode) & unix.S_IFMT; want != 0 && st.Mode&unix.S_IFMT != want {
+		return nil, changed("type", fmt.Sprintf("%o", st.Mode&unix.S_IFMT), fmt.Sprintf("%o", want))
 	}
 	dev := image.MakeDev(unix.Major(st.Dev), unix.Minor(st.Dev))
 	// After a reboot a device number names the same file system only for a
@@ -234,7 +241,7 @@ func sameFile(what string, id *image.FileIdentity, writable bool, hm hostMatch) 
 		return nil, changed("mtime", mtime.Format(time.RFC3339Nano), id.Mtime.Format(time.RFC3339Nano))
 	}
 	hashed := false
-	if id.SHA256 != "" {
+	if id.SHA256 != "" && !link {
 		got, err := hashFile(id.Path, &st)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: hash its content: %w", what, id.Path, err)
