@@ -40,16 +40,31 @@ func (e *NotCheckpointableError) Unwrap() error { return ErrNotCheckpointable }
 
 // Request says what to checkpoint and where.
 type Request struct {
-	Pid int // host pid of the app's main process
 	// Init is the host pid of crrun's init (pid 1 of the app's namespace):
 	// what a restored process inherits rather than gets set comes from
 	// the restorer's init, so the inventory compares the app with it.
 	Init int
+	// Pid is the host pid of the app's main process, 0 once it is known
+	// to have exited.
+	Pid int
+	// MainNsPid is the main process's pid inside the app's namespace (the
+	// image's root, even when the main process has exited).
+	MainNsPid int
+	// MainExit says how the main process ended, when it is gone while
+	// others run on (a daemon, `cmd &`): the image records it, and the
+	// restored crrun mirrors it. It may wait a little for crrun's init to
+	// report the exit; nil means unknown.
+	MainExit func() *image.MainExit
 	// List returns the host pids of every process of the app (zombies
 	// included), parents before children, the main process first. Nil means
 	// the main process alone.
 	List func() []int
 	Scan seccomp.ScanInput
+	// Refusals, if set, is the one verdict `crrun status` also gives (the
+	// scan, the tree checks of Refusals, the sticky taints) for the live
+	// processes pids, with tracer allowed to trace them. Nil means
+	// Refusals(Scan) plus Sticky.
+	Refusals func(pids []int, tracer int) []seccomp.Finding
 	// Stdio identifies the supervisor's own stdin, stdout and stderr (index =
 	// fd number): the app's fds on these files are saved as "stdio k".
 	Stdio []seccomp.FileID
@@ -108,7 +123,8 @@ func Dump(req Request) (dir string, st Stats, err error) {
 				continue
 			}
 			if ee := (*exitingError)(nil); errors.As(err, &ee) && ee.leader() {
-				return "", st, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: ee.pid, Kind: "thread_exit", Fd: -1, Reason: ee.Error()}}}
+				return "", st, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: ee.pid, Kind: "thread_exit", Fd: -1,
+					Reason: mainThreadExitedReason(ee.pid)}}}
 			}
 			return "", st, err
 		}
@@ -127,8 +143,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		ft.thaw(tr)
 		if attempt >= vforkRetries {
 			return "", st, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: child, Kind: "vfork", Fd: -1,
-				Reason: fmt.Sprintf("CR: process %d shares the memory of its parent %d (a vfork child that has not exec'd yet after %v, or clone(CLONE_VM)): not supported yet", child, parent,
-					time.Duration(vforkRetries)*25*time.Millisecond)}}}
+				Reason: vforkReason(child, parent)}}}
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -142,21 +157,28 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		}
 	}
 	defer thaw()
-	if len(ft.order) == 0 || ft.order[0] != req.Pid || ft.zombie[req.Pid] != nil {
-		return "", st, fmt.Errorf("the app's main process %d has exited", req.Pid)
+	mainExit, err := ft.mainGone(req)
+	if err != nil {
+		return "", st, err
 	}
 
-	// The NOCR gate, now that nothing moves.
-	scan := req.Scan
-	scan.Pids = ft.live()
-	scan.Tracer = tr.ThreadID() // TracerPid names the tracer thread
-	findings := append(seccomp.Scan(scan), req.Sticky...)
+	// The NOCR gate, now that nothing moves: the same verdict as `crrun
+	// status`.
+	var findings []seccomp.Finding
+	if req.Refusals != nil {
+		findings = req.Refusals(ft.live(), tr.ThreadID()) // TracerPid names the tracer thread
+	} else {
+		scan := req.Scan
+		scan.Pids, scan.Tracer = ft.live(), tr.ThreadID()
+		findings = append(Refusals(scan), req.Sticky...)
+	}
 	if len(findings) > 0 {
 		return "", st, &NotCheckpointableError{Findings: findings}
 	}
 
 	slog.Debug("checkpoint: scanned", "took", time.Since(t0))
 	t := newTree(tr, req)
+	t.mainExit = mainExit
 	var procs []*image.Process
 	// On the tracer's thread: injected syscalls are direct calls then, not
 	// hand-offs between threads.

@@ -163,13 +163,8 @@ func (d *dumper) files(p *image.Process) error {
 			fd.Inotify = in
 		case procfs.KindPidfd:
 			pi := info.Pidfd
-			if pi == nil || pi.Pid <= 0 {
-				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pidfd", Fd: e.Num,
-					Reason: fmt.Sprintf("CR: pidfd of a process that has exited not supported yet (fd %d)", e.Num)}}}
-			}
-			if len(pi.NSpid) < 2 {
-				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pidfd", Fd: e.Num,
-					Reason: fmt.Sprintf("CR: pidfd of process %d outside the app not supported (fd %d)", pi.Pid, e.Num)}}}
+			if r := pidfdRefusal(pi, e.Num); r != "" { // as Refusals (the scan) says
+				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pidfd", Fd: e.Num, Reason: r}}}
 			}
 			fd.Kind = image.FDPidfd
 			fd.Pidfd = &image.Pidfd{Pid: pi.NSpid[len(pi.NSpid)-1]}

@@ -11,7 +11,6 @@ import (
 	"crrun/image"
 	"crrun/internal/procfs"
 	"crrun/internal/ptrace"
-	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +29,7 @@ type exitingError struct {
 
 func (e *exitingError) Error() string {
 	if e.leader() {
-		return fmt.Sprintf("CR: the main thread of pid %d has exited (pthread_exit) while its other threads run: not supported yet", e.pid)
+		return mainThreadExitedReason(e.pid)
 	}
 	return fmt.Sprintf("pid %d has exiting threads %v", e.pid, e.tids)
 }
@@ -118,6 +117,44 @@ func (ft *frozenTree) thaw(tr *ptrace.Tracer) {
 	ft.frozen = map[int]*ptrace.Frozen{}
 }
 
+// mainGone checks the main process. Alive, it must be listed first, and
+// mainGone returns nil. Gone while others run on (a daemon, `cmd &`, a
+// double fork: the orphans live under crrun's init), it returns how it ended,
+// which the image records: from its zombie if crrun's init has not reaped it
+// yet (the init will, and report that very status), else from the init's
+// report (req.MainExit).
+func (ft *frozenTree) mainGone(req Request) (*image.MainExit, error) {
+	if req.Pid != 0 && ft.frozen[req.Pid] != nil {
+		if ft.order[0] != req.Pid {
+			return nil, fmt.Errorf("the app's main process %d is not the first of its tree %v", req.Pid, ft.order)
+		}
+		return nil, nil
+	}
+	var me *image.MainExit
+	if z := ft.zombie[req.Pid]; req.Pid != 0 && z != nil {
+		me = MainExitOf(unix.WaitStatus(z.ExitCode))
+		delete(ft.zombie, req.Pid)
+		ft.order = slices.DeleteFunc(ft.order, func(p int) bool { return p == req.Pid })
+	} else if req.MainExit != nil {
+		me = req.MainExit()
+	}
+	if len(ft.live()) == 0 {
+		return nil, errors.New("the app has exited: no process of it is left to checkpoint")
+	}
+	if me == nil {
+		return nil, fmt.Errorf("the app's main process %d has exited and crrun's init has not reported how yet: try again", req.MainNsPid)
+	}
+	return me, nil
+}
+
+// MainExitOf converts a wait status into the image's record of it.
+func MainExitOf(ws unix.WaitStatus) *image.MainExit {
+	if ws.Signaled() {
+		return &image.MainExit{Signal: int(ws.Signal())}
+	}
+	return &image.MainExit{Code: ws.ExitStatus()}
+}
+
 // live lists the frozen (not zombie) processes in order.
 func (ft *frozenTree) live() []int {
 	var out []int
@@ -174,6 +211,7 @@ type tree struct {
 	live     []int // host pids of the frozen processes
 	slaves   []slaveRef
 	ptys     map[int]*image.Pty // saved once per pty, whatever the number of fds on its master
+	mainExit *image.MainExit    // the main process is gone: how it ended
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -234,7 +272,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 			if p, v, err = d.dump(); err != nil {
 				return nil, err
 			}
-			if pid == t.req.Pid {
+			if vdso.SHA256 == "" { // the main process's, or the first one's when it is gone
 				vdso = v
 			}
 			t.memBytes += d.memBytes
@@ -242,9 +280,6 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		t.procs[pid] = p
 		procs = append(procs, p)
 		slog.Debug("checkpoint: process saved", "pid", p.PID, "took", time.Since(t0))
-	}
-	if err := t.checkShared(ft); err != nil {
-		return nil, err
 	}
 	if err := t.linkFiles(); err != nil {
 		return nil, err
@@ -261,6 +296,10 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	}
 	meta := t.req.Meta
 	meta.Root = procs[0].PID
+	if t.mainExit != nil {
+		meta.Root, meta.MainExit = t.req.MainNsPid, t.mainExit
+		t.w.RequireFeature("main-exited")
+	}
 	for _, p := range procs {
 		meta.Processes = append(meta.Processes, p.PID)
 	}
@@ -318,25 +357,6 @@ func (t *tree) ids(p *image.Process, st *procfs.ProcStat, status *procfs.ProcSta
 		p.SID = status.NSsid[n-1]
 	}
 	p.NSPID = status.NSpid
-}
-
-// checkShared refuses a process that shares its parent's fd table (clone
-// with CLONE_FILES but not CLONE_THREAD): restore gives every process its
-// own.
-func (t *tree) checkShared(ft *frozenTree) error {
-	for _, pid := range ft.live() {
-		st, err := procfs.Stat(pid)
-		if err != nil || ft.frozen[st.PPid] == nil {
-			continue
-		}
-		if r, err := kcmp(st.PPid, pid, kcmpFiles, 0, 0); err == nil && r == 0 {
-			child, _ := t.ns(pid)
-			parent, _ := t.ns(st.PPid)
-			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: pid, Kind: "clone_files", Fd: -1,
-				Reason: fmt.Sprintf("CR: process %d shares its parent %d's fd table (clone(CLONE_FILES)): not supported yet", child, parent)}}}
-		}
-	}
-	return nil
 }
 
 // linkFiles finds the open file descriptions that several fds share (dup,

@@ -157,45 +157,30 @@ func (t *tree) linkSockets() error {
 	refuse := func(r fdRef, format string, a ...any) {
 		f := &r.p.FDs[r.idx]
 		findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "unix_socket", Fd: f.FD,
-			Reason: fmt.Sprintf("CR: "+format+" (pid %d fd %d)", append(a, r.p.PID, f.FD)...)})
+			Reason: unixReason(fmt.Sprintf(format, a...), r.p.PID, f.FD)})
 	}
 	t.unlinkedNames(refs, diag, refuse)
 	saved := map[uint64]bool{}
 	for _, r := range refs {
 		f := &r.p.FDs[r.idx]
 		u, ok := diag[f.Socket.Inode]
-		switch {
-		case !ok:
-			refuse(r, "unix socket %d unknown to sock_diag", f.Socket.Inode)
+		if !ok {
+			u.ino = f.Socket.Inode
+		}
+		// The same verdict as the scan's (Refusals).
+		if reason := unixRefusal(u, ok, diag, inTree); reason != "" {
+			refuse(r, "%s", reason)
 			continue
+		}
+		switch {
 		case u.state == tcpListen:
-			if u.rqueue > 0 {
-				refuse(r, "listening unix socket %q with %d connections not accepted yet not supported", u.name, u.rqueue)
-				continue
-			}
 			f.Socket.Type, f.Socket.Name, f.Socket.Listen, f.Socket.Backlog = u.typ, u.name, true, int(u.wqueue)
 			continue
-		case u.peer == 0 && u.name != "" && u.typ == unix.SOCK_DGRAM && u.rqueue == 0:
-			f.Socket.Type, f.Socket.Name = u.typ, u.name // bound, unconnected, nothing queued: bind again
+		case u.peer == 0: // bound, unconnected, nothing queued: bind again
+			f.Socket.Type, f.Socket.Name = u.typ, u.name
 			continue
-		case u.peer == 0:
-			refuse(r, "unconnected unix socket not supported yet")
-			continue
-		case !inTree[u.peer] && diag[u.peer].name != "":
-			refuse(r, "unix socket connected to %q outside the app not supported yet", diag[u.peer].name)
-			continue
-		case !inTree[u.peer]:
-			// The peer's last fd was closed, or it lives outside the app.
-			if _, alive := diag[u.peer]; alive {
-				refuse(r, "unix socket connected to a process outside the app not supported yet")
-				continue
-			}
 		}
 		f.Socket.Type, f.Socket.Peer, f.Socket.Name = u.typ, u.peer, u.name
-		if u.name != "" && u.typ != unix.SOCK_STREAM {
-			refuse(r, "connected unix %s socket bound to %q not supported yet", sockType(u.typ), u.name)
-			continue
-		}
 		if u.shutdown > 0 {
 			f.Socket.Shutdown = u.shutdown
 		}
@@ -203,16 +188,12 @@ func (t *tree) linkSockets() error {
 			continue
 		}
 		saved[u.ino] = true
-		if u.typ != unix.SOCK_STREAM {
-			refuse(r, "unix datagram socket with %d bytes queued not supported yet", u.rqueue)
-			continue
-		}
 		data, rights, err := peekQueue(r.host, f.FD, int(u.rqueue))
 		if err != nil {
 			return fmt.Errorf("pid %d fd %d: read the queued data of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
 		}
 		if rights {
-			refuse(r, "file descriptors in flight (SCM_RIGHTS) on a unix socket not supported yet")
+			refuse(r, "%s", unixRightsReason)
 			continue
 		}
 		name := fmt.Sprintf("socket-%d.bin", u.ino)

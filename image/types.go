@@ -48,6 +48,12 @@ type Meta struct {
 	VDSO VDSO `json:"vdso"`
 	// Root is the pid of the program's main process (the one crrun started).
 	Root int `json:"root"`
+	// MainExit, when set, says the main process had exited (and been reaped
+	// by crrun's init) while others of the app ran on (a daemon, `cmd &`):
+	// Root is then not in Processes, and the restored crrun mirrors this
+	// status once the rest of the app has ended, as the original would have.
+	// Images with it require the feature "main-exited".
+	MainExit *MainExit `json:"main_exit,omitempty"`
 	// Processes lists every saved process, parents before children; each
 	// has a proc-<pid>.json file. crrun's own init (pid 1 of the namespace)
 	// is not part of the image.
@@ -72,6 +78,13 @@ type Clocks struct {
 	// TimeNS is true when the app ran in a time namespace of crrun's; false
 	// on a kernel without time namespaces (the app saw the host's clocks).
 	TimeNS bool `json:"time_ns,omitempty"`
+}
+
+// MainExit is how the main process ended: exit code, or the signal that
+// killed it.
+type MainExit struct {
+	Code   int `json:"code"`
+	Signal int `json:"signal,omitempty"`
 }
 
 // Trigger says what made crrun take a checkpoint.

@@ -37,7 +37,14 @@ func (m *Meta) Validate() error {
 		}
 		seen[pid] = true
 	}
-	if !seen[m.Root] {
+	if m.MainExit != nil {
+		if seen[m.Root] {
+			return fmt.Errorf("root pid %d has exited (main_exit) but is in processes %v", m.Root, m.Processes)
+		}
+		if m.MainExit.Code < 0 || m.MainExit.Code > 255 || m.MainExit.Signal < 0 || m.MainExit.Signal > 64 {
+			return fmt.Errorf("main_exit: bad status %+v", *m.MainExit)
+		}
+	} else if !seen[m.Root] {
 		return fmt.Errorf("root pid %d is not in processes %v", m.Root, m.Processes)
 	}
 	if c := m.Clocks; c != nil && (c.Monotonic < 0 || c.Boottime < 0) {

@@ -273,9 +273,13 @@ func (r *restorer) cloneWithTid(tid int, what string, id int, flags, exitSignal 
 	if err != nil {
 		return 0, err
 	}
+	n := uint64(1)
+	if id == 0 { // any id: the kernel's choice
+		st, n = 0, 0
+	}
 	// struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
 	// stack, stack_size, tls, set_tid, set_tid_size, cgroup.
-	args, err := r.put(le64(flags, 0, 0, 0, exitSignal, 0, 0, 0, st, 1, 0))
+	args, err := r.put(le64(flags, 0, 0, 0, exitSignal, 0, 0, 0, st, n, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -290,7 +294,7 @@ func (r *restorer) cloneWithTid(tid int, what string, id int, flags, exitSignal 
 		}
 		return 0, fmt.Errorf("clone3 with set_tid %d (%s): %w", id, what, err)
 	}
-	if int(ret) != id {
+	if id != 0 && int(ret) != id {
 		return 0, fmt.Errorf("clone3 made %s %d, not %d", what, ret, id)
 	}
 	host := 0

@@ -58,7 +58,7 @@ type TreeRequest struct {
 
 // TreeResult is the restored tree, stopped under the tracer until Release.
 type TreeResult struct {
-	Root     int // host pid of the main process
+	Root     int // host pid of the main process; 0 if it had exited (image.Meta.MainExit)
 	Procs    []*Result
 	Listener int // the seccomp listener, an fd of the caller's process
 	stop     func()
@@ -77,7 +77,8 @@ type treeRestorer struct {
 	tr      *ptrace.Tracer
 	procs   []*image.Process
 	by      map[int]*restorer // by namespace pid
-	root    *restorer
+	root    *restorer         // the main process, or the blank stand-in when it had exited
+	blank   *restorer         // the stand-in: exits once every process is cloned
 	scratch uint64
 	all     []image.VMA // every process's mappings: free addresses avoid them all
 
@@ -150,6 +151,9 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 			for _, h := range t.helpers {
 				_ = unix.Kill(h.pid, unix.SIGKILL)
 			}
+			if t.blank != nil && t.blank.pid != 0 {
+				_ = unix.Kill(t.blank.pid, unix.SIGKILL)
+			}
 		}
 	}()
 	step := func(name string, f func() error) error {
@@ -184,7 +188,10 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 			return nil, err
 		}
 	}
-	res = &TreeResult{Root: t.root.pid, Listener: t.listener, stop: t.stopResponder}
+	res = &TreeResult{Listener: t.listener, stop: t.stopResponder}
+	if t.blank == nil {
+		res.Root = t.root.pid
+	}
 	for _, p := range t.procs {
 		if p.Zombie != nil {
 			continue
@@ -239,14 +246,42 @@ func Release(tr *ptrace.Tracer, res *TreeResult) error {
 // clone3 with set_tid and CLONE_PARENT (so its parent is crrun's init, like
 // the original's), into a copy of the stub's address space whose
 // /proc/PID/exe is already the app's executable.
+//
+// When the main process had exited (a daemon, `cmd &`: the image's
+// MainExit), no process of the image is the root of the others: a *blank*
+// process stands in for it, cloned the same way but with a pid the kernel
+// picks (above every saved one). It gets the filter, the parked fds and the
+// shared memory like a main process would; every orphan (and every helper)
+// is cloned from it with CLONE_PARENT, so their parent is crrun's init as it
+// was; and it exits once the tree exists, before anything runs (the init
+// reaps it, and reports no main exit: see the init's MainGone).
 func (t *treeRestorer) createRoot() error {
-	p := t.req.Image.Process(t.req.Image.Meta().Root)
-	if p == nil || p.Zombie != nil {
-		return fmt.Errorf("no live main process %d in the image", t.req.Image.Meta().Root)
+	meta := t.req.Image.Meta()
+	p := t.req.Image.Process(meta.Root)
+	if meta.MainExit != nil {
+		// The stub exec'd the first live process's executable; the blank
+		// process has its identity and working directory (relative socket
+		// names are bound from there), in crrun's session, as the stub.
+		var first *image.Process
+		for _, q := range t.procs {
+			if q.Zombie == nil {
+				first = q
+				break
+			}
+		}
+		if first == nil {
+			return errors.New("the main process had exited and no live process is in the image")
+		}
+		p = &image.Process{PID: 0, Exe: first.Exe, Cwd: first.Cwd}
+	} else if p == nil || p.Zombie != nil {
+		return fmt.Errorf("no live main process %d in the image", meta.Root)
 	}
 	stub := t.req.Stub
 	r := &restorer{t: t, tr: t.tr, p: p, tids: map[int]int{}}
 	t.root = r
+	if meta.MainExit != nil {
+		t.blank = r
+	}
 	if _, err := t.tr.Interrupt(stub); err != nil { // from the exec event to the boundary
 		return fmt.Errorf("stub %d: %w", stub, err)
 	}
@@ -271,13 +306,15 @@ func (t *treeRestorer) createRoot() error {
 		return err
 	}
 	r.pid = stub // put() writes into the stub until the child exists
-	host, err := r.cloneWithTid(stub, "pid", p.PID, unix.CLONE_PARENT, 0)
+	host, err := r.cloneWithTid(stub, "pid", p.PID, unix.CLONE_PARENT, 0) // PID 0 (blank): any pid
 	r.pid = host
 	if err != nil {
 		return err
 	}
-	r.tids[p.PID] = host
-	t.by[p.PID] = r
+	if t.blank == nil {
+		r.tids[p.PID] = host
+		t.by[p.PID] = r
+	}
 	_ = t.tr.Detach(stub, unix.SIGKILL) // the stub has served
 	// Killed while traced, it stays a zombie until its tracer (this
 	// thread) collects it; only then can crrun's init reap it. Meanwhile
@@ -286,6 +323,10 @@ func (t *treeRestorer) createRoot() error {
 	_, _ = unix.Wait4(stub, &ws, unix.WALL, nil)
 	if err := t.tr.SetSyscallInsn(host, uintptr(t.scratch)); err != nil {
 		return err
+	}
+	if t.blank != nil {
+		slog.Debug("restore: the main process had exited; a blank process stands in", "host_pid", host)
+		return nil
 	}
 	// Its own process group now, so that children inherit the right one.
 	if p.PGID == p.PID {
@@ -302,7 +343,7 @@ func (t *treeRestorer) createRoot() error {
 // image (crrun's init adopted it) is cloned from the main process with
 // CLONE_PARENT. Session leaders call setsid before they have children.
 func (t *treeRestorer) createTree() error {
-	if t.root.p.SID == t.root.p.PID {
+	if t.blank == nil && t.root.p.SID == t.root.p.PID {
 		if _, err := t.root.inj(t.root.pid, "setsid", unix.SYS_SETSID); err != nil {
 			return err
 		}
@@ -366,6 +407,21 @@ func (t *treeRestorer) createTree() error {
 		}
 		slog.Debug("restore: process recreated", "pid", p.PID, "host_pid", host, "parent", parent.p.PID)
 	}
+	return t.endBlank()
+}
+
+// endBlank lets the blank stand-in for a gone main process exit, now that
+// every process and session helper has been cloned from it; crrun's init
+// reaps it.
+func (t *treeRestorer) endBlank() error {
+	if t.blank == nil {
+		return nil
+	}
+	_, _ = t.tr.Inject(t.blank.pid, unix.SYS_EXIT_GROUP, 0) // never returns
+	if err := t.waitGone(t.blank.pid, 0); err != nil {
+		return fmt.Errorf("the blank stand-in for the main process: %w", err)
+	}
+	t.blank.pid = 0
 	return nil
 }
 

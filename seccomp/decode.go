@@ -12,6 +12,13 @@ type Decision struct {
 	Taint   bool   // false: the call creates no NOCR state; answer CONTINUE
 	Reason  string // "CR: socket(AF_INET) not supported yet"
 	Syscall string // decoded call for people: "socket(AF_INET, 0x1, 0x0)"
+	// Detail tells findings of one kind apart, as Finding.Detail does (a
+	// socket's family): status pairs a finding only with a call of the
+	// same detail.
+	Detail string
+	// NewFds is how many fds the call creates (Entry.NewFds; 2 for
+	// socketpair through socketcall).
+	NewFds int
 }
 
 // MemReader reads the trapped task's memory (for arguments passed by pointer).
@@ -60,10 +67,19 @@ func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 			callName = "socketpair"
 		}
 		r, ok := socketReason(callName)(sargs)
-		return Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(callName, sargs, 3)}
+		n := 1
+		if call == sysSocketpair {
+			n = 2
+		}
+		return Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(callName, sargs, 3),
+			Detail: FamilyName(sargs[0]), NewFds: n}
 	}
 	r, ok := e.Reason(args)
-	return Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(name, args, 3)}
+	d := Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(name, args, 3), NewFds: e.NewFds}
+	if e.Kind == "socket" {
+		d.Detail = FamilyName(args[0])
+	}
+	return d
 }
 
 func render(name string, a [6]uint64, n int) string {

@@ -25,7 +25,7 @@ const (
 )
 
 // socketcallEntry is the i386 socketcall row, decoded specially (DecodeMem).
-var socketcallEntry = Entry{Syscall: "socketcall", Kind: "socket", DenyErrno: unix.EACCES,
+var socketcallEntry = Entry{Syscall: "socketcall", Kind: "socket", DenyErrno: unix.EACCES, NewFds: 1,
 	Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: sysSocket}}, {{Arg: 0, Op: OpEq, Val: sysSocketpair}}},
 	Why:   "as socket"}
 

@@ -16,6 +16,9 @@ type Finding struct {
 	Kind   string // same vocabulary as Entry.Kind
 	Reason string // "CR: ... not supported yet"
 	Fd     int    // the fd holding it, or -1
+	// Detail tells findings of one kind apart (a socket's family, as
+	// FamilyName writes it), for matching with Decision.Detail.
+	Detail string
 }
 
 // ScanInput tells the scan what is normal for this app.
@@ -75,8 +78,9 @@ func Scan(in ScanInput) []Finding {
 		stdio[id] = true
 	}
 	for _, pid := range in.Pids {
-		add := func(kind string, fd int, format string, a ...any) {
+		add := func(kind string, fd int, format string, a ...any) *Finding {
 			out = append(out, Finding{Pid: pid, Kind: kind, Fd: fd, Reason: fmt.Sprintf(format, a...)})
+			return &out[len(out)-1]
 		}
 		st, err := procfs.Status(pid)
 		if err != nil {
@@ -142,7 +146,7 @@ var fdReasons = map[procfs.Kind][2]string{
 	procfs.KindUnknown:     {"unknown_fd", "CR: this kind of fd not supported yet"},
 }
 
-func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, format string, a ...any)) {
+func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, format string, a ...any) *Finding) {
 	fds, err := procfs.Fds(pid)
 	if err != nil {
 		return
@@ -154,7 +158,7 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 		switch e.Kind {
 		case procfs.KindSocket:
 			if e.Family != procfs.FamilyUnix { // AF_UNIX: the checkpoint decides (socketpairs inside the app are saved)
-				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num)
+				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num).Detail = e.Family.String()
 			}
 		case procfs.KindDevice:
 			if !harmlessDevice(e.Rdev.Major, e.Rdev.Minor) {
@@ -172,7 +176,7 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 	}
 }
 
-func scanMaps(pid int, add func(kind string, fd int, format string, a ...any)) {
+func scanMaps(pid int, add func(kind string, fd int, format string, a ...any) *Finding) {
 	maps, err := procfs.Maps(pid)
 	if err != nil {
 		return

@@ -15,14 +15,22 @@ const (
 	// attribute; the checkpoint-time scan (Scan) is the authority, and the trap
 	// record only tells who caused it. Closing the fd clears it.
 	ScanDecided Scope = iota
-	// Sticky: the kernel keeps no trace crrun can read back (keyrings, SysV
-	// semaphores, LDT entries, ...): the taint lasts for the life of the process.
+	// Sticky: the kernel keeps no trace crrun can read back (keyrings, LDT
+	// entries, ...): the taint lasts for the life of the process.
 	Sticky
+	// SysVDecided: SysV IPC objects live in the IPC namespace (the host's,
+	// shared with the app), not in the process: the taint outlives the
+	// process that made the call, and lasts while /proc/sysvipc shows an
+	// object that is, or may be, the app's (SysVHeld).
+	SysVDecided
 )
 
 func (s Scope) String() string {
-	if s == Sticky {
+	switch s {
+	case Sticky:
 		return "sticky"
+	case SysVDecided:
+		return "while /proc/sysvipc shows it"
 	}
 	return "fd/scan"
 }
@@ -64,6 +72,10 @@ type Entry struct {
 	Reason func(args [6]uint64) (reason string, ok bool)
 	// Why documents DenyErrno for docs/nocr.md.
 	Why string
+	// NewFds is how many fds the call creates (lowest free numbers first):
+	// the supervisor notes which, so that `crrun status` names the call that
+	// made the fd a scan finds, and no other.
+	NewFds int
 }
 
 // fixed returns a Reason func that always gives r.
@@ -151,33 +163,33 @@ const personalityQuery = 0xffffffff
 // state crrun cannot checkpoint yet. When the engine learns to save a kind of
 // state, its row leaves the table, and its kind leaves Scan, in the same change.
 var Table = []Entry{
-	{Syscall: "socket", Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
+	{Syscall: "socket", NewFds: 1, Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
 		Reason: socketReason("socket"), Why: "EACCES: what a sandbox that forbids the family returns; clients report it and fall back"},
-	{Syscall: "socketpair", Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
+	{Syscall: "socketpair", NewFds: 2, Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
 		Reason: socketReason("socketpair"), Why: "as socket"},
-	{Syscall: "io_uring_setup", Kind: "io_uring", DenyErrno: unix.ENOSYS,
+	{Syscall: "io_uring_setup", NewFds: 1, Kind: "io_uring", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: io_uring not supported yet"), Why: "ENOSYS: liburing users fall back to epoll/threads when io_uring is absent"},
 	{Syscall: "io_setup", Kind: "aio", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: Linux AIO not supported yet"), Why: "ENOSYS: libaio users (and glibc's POSIX AIO) fall back to threads"},
-	{Syscall: "userfaultfd", Kind: "userfaultfd", DenyErrno: unix.EPERM,
+	{Syscall: "userfaultfd", NewFds: 1, Kind: "userfaultfd", DenyErrno: unix.EPERM,
 		Reason: fixed("CR: userfaultfd not supported yet"), Why: "EPERM: what unprivileged callers get when vm.unprivileged_userfaultfd=0"},
-	{Syscall: "perf_event_open", Kind: "perf_event", DenyErrno: unix.EACCES,
+	{Syscall: "perf_event_open", NewFds: 1, Kind: "perf_event", DenyErrno: unix.EACCES,
 		Reason: fixed("CR: perf_event_open not supported yet"), Why: "EACCES: what perf_event_paranoid gives; profilers report it and go on"},
 	{Syscall: "bpf", Kind: "bpf", DenyErrno: unix.EPERM,
 		Reason: fixed("CR: bpf maps/programs not supported yet"), Why: "EPERM: what unprivileged bpf() returns on most systems"},
-	{Syscall: "shmget", Kind: "sysv_shm", DenyErrno: unix.ENOSYS, Scope: Sticky,
+	{Syscall: "shmget", Kind: "sysv_shm", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
 		Reason: fixed("CR: SysV shared memory not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC; callers fall back to mmap"},
 	{Syscall: "shmat", Kind: "sysv_shm", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: SysV shared memory not supported yet"), Why: "as shmget"},
-	{Syscall: "semget", Kind: "sysv_sem", DenyErrno: unix.ENOSYS, Scope: Sticky,
+	{Syscall: "semget", Kind: "sysv_sem", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
 		Reason: fixed("CR: SysV semaphores not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
-	{Syscall: "msgget", Kind: "sysv_msg", DenyErrno: unix.ENOSYS, Scope: Sticky,
+	{Syscall: "msgget", Kind: "sysv_msg", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
 		Reason: fixed("CR: SysV message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
-	{Syscall: "mq_open", Kind: "mqueue", DenyErrno: unix.ENOSYS,
+	{Syscall: "mq_open", NewFds: 1, Kind: "mqueue", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: POSIX message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_POSIX_MQUEUE"},
-	{Syscall: "fanotify_init", Kind: "fanotify", DenyErrno: unix.EPERM,
+	{Syscall: "fanotify_init", NewFds: 1, Kind: "fanotify", DenyErrno: unix.EPERM,
 		Reason: fixed("CR: fanotify not supported yet"), Why: "EPERM: what unprivileged callers get"},
-	{Syscall: "memfd_secret", Kind: "memfd_secret", DenyErrno: unix.ENOSYS,
+	{Syscall: "memfd_secret", NewFds: 1, Kind: "memfd_secret", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: memfd_secret memory cannot be read"), Why: "ENOSYS: as a kernel booted without secretmem"},
 	{Syscall: "clone", Kind: "namespace", Rules: nsRules(false), DenyErrno: unix.EPERM,
 		Reason: nsReason(false), Why: "EPERM: what an unprivileged caller gets; sandboxing code goes on without"},

@@ -8,7 +8,6 @@ import (
 
 	"crrun/checkpoint"
 	"crrun/image"
-	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,27 +42,17 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool, beforeKill func(dir string), drop ...unix.Signal) (*CheckpointResult, error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
-	if s.mainPid == 0 {
+	if s.mainNsPid == 0 {
 		return nil, errors.New("the app has not started yet")
 	}
 	if s.cfg.Dir == "" {
 		return nil, errors.New("no checkpoint directory (--dir)")
 	}
-	procs := s.processes()
-	var pids []int
-	alive := map[int]bool{}
-	for _, p := range procs {
-		pids = append(pids, p.Pid)
-		alive[p.Pid] = true
-	}
-	if len(pids) == 0 || pids[0] != s.mainPid {
-		return nil, errors.New("the app's main process has exited")
-	}
-	var sticky []seccomp.Finding
-	for _, t := range s.ledger.Snapshot(alive) {
-		if t.Scope == seccomp.Sticky {
-			sticky = append(sticky, seccomp.Finding{Pid: t.Pid, Kind: t.Kind, Reason: t.Reason, Fd: -1})
-		}
+	// The main process may have exited while others run on (a daemon,
+	// `cmd &`): they are checkpointed, and the image says how it ended.
+	mainPid := s.mainPid
+	if s.mainGone(0) != nil {
+		mainPid = 0 // its host pid may be reused
 	}
 	store, err := image.OpenStore(s.cfg.Dir)
 	if err != nil {
@@ -74,11 +63,14 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
 	}
 	defer w.Abort() // no-op after a commit
-	slog.Info("checkpoint: freezing the app", "pid", s.mainPid, "reason", reason)
+	slog.Info("checkpoint: freezing the app", "pid", s.mainNsPid, "reason", reason)
 	stdio := stdioIDs()
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
-		Pid:  s.mainPid,
-		Init: s.initPid,
+		Pid:       mainPid,
+		Init:      s.initPid,
+		MainNsPid: s.mainNsPid,
+		// The init reports the main process's exit a moment after it.
+		MainExit: func() *image.MainExit { return s.mainGone(2 * time.Second) },
 		List: func() []int {
 			var pids []int
 			for _, p := range s.processes() {
@@ -86,12 +78,10 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 			}
 			return pids
 		},
-		Scan: seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
-			SeccompFilters: s.baseline.SeccompFilters, Stdio: stdio},
+		Refusals:    s.refusals, // the verdict `crrun status` gives
 		Stdio:       stdio,
 		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv},
 		Writer:      w,
-		Sticky:      sticky,
 		Exit:        exit,
 		BeforeKill:  beforeKill,
 		DropSignals: drop,

@@ -18,6 +18,8 @@ type Taint struct {
 	Tid     int           `json:"tid"`
 	Comm    string        `json:"comm"`
 	Syscall string        `json:"syscall"`
+	Detail  string        `json:"detail,omitempty"` // Decision.Detail: a socket's family
+	Fds     []int         `json:"fds,omitempty"`    // the fds the call was to create (lowest free ones when it trapped)
 	Time    time.Time     `json:"time"`
 	Denied  bool          `json:"denied,omitempty"` // --on-nocr=deny failed the call
 }
@@ -51,14 +53,16 @@ func (l *Ledger) Add(t *Taint) bool {
 }
 
 // Snapshot returns the recorded taints of the processes in alive (all of them
-// if alive is nil), forgetting those of processes that are gone.
+// if alive is nil), forgetting those of processes that are gone — except
+// SysV ones: the objects live in the IPC namespace, not in the process, and
+// the taint lasts while /proc/sysvipc shows them (seccomp.SysVHeld).
 func (l *Ledger) Snapshot(alive map[int]bool) []Taint {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []Taint
 	kept := l.events[:0]
 	for _, t := range l.events {
-		if alive != nil && !alive[t.Pid] {
+		if alive != nil && !alive[t.Pid] && t.Scope != seccomp.SysVDecided {
 			delete(l.byKey, taintKey{t.Pid, t.Reason})
 			continue
 		}

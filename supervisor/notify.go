@@ -86,7 +86,11 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 	}
 	tgid, nspid, comm := taskInfo(tid)
 	t := &Taint{Reason: d.Reason, Kind: d.Entry.Kind, Scope: d.Entry.Scope, Pid: tgid, NsPid: nspid,
-		Tid: tid, Comm: comm, Syscall: d.Syscall, Time: time.Now()}
+		Tid: tid, Comm: comm, Syscall: d.Syscall, Detail: d.Detail, Time: time.Now()}
+	if d.NewFds > 0 && s.cfg.OnNOCR != PolicyDeny {
+		// Before the call runs: the fds it makes are the lowest free ones.
+		t.Fds = lowestFreeFds(tid, d.NewFds)
+	}
 	switch s.cfg.OnNOCR {
 	case PolicyDeny:
 		_ = seccomp.Fail(fd, n.ID, d.Entry.DenyErrno)
@@ -108,4 +112,27 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 			slog.Warn(fmt.Sprintf("NOCR pid %d (%s): %s", tgid, comm, d.Reason), "tid", tid, "syscall", d.Syscall)
 		}
 	}
+}
+
+// lowestFreeFds returns the n lowest fd numbers free in tid's fd table: the
+// ones a call about to create n fds gets (another thread of the process
+// may take one first; status then names no call rather than a wrong one).
+func lowestFreeFds(tid, n int) []int {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(tid) + "/fd")
+	if err != nil {
+		return nil
+	}
+	used := map[int]bool{}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			used[fd] = true
+		}
+	}
+	var out []int
+	for fd := 0; len(out) < n; fd++ {
+		if !used[fd] {
+			out = append(out, fd)
+		}
+	}
+	return out
 }

@@ -93,9 +93,10 @@ func equalArgv(a, b []string) bool {
 }
 
 type restorePlan struct {
-	img     *image.Reader
-	proc    *image.Process
-	lastPid int
+	img      *image.Reader
+	proc     *image.Process // the main process, or the first live one when it had exited
+	lastPid  int
+	mainExit *image.MainExit // the main process had exited so
 }
 
 // Restore rebuilds the app saved in cfg.Image under a new supervisor and
@@ -114,6 +115,18 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	defer img.Close()
 	meta := img.Meta()
 	proc := img.Process(meta.Root)
+	if meta.MainExit != nil {
+		// The main process had exited: the stub execs the first live
+		// process's executable (restore clones every orphan from a blank
+		// process made from it).
+		proc = nil
+		for _, p := range img.Processes() {
+			if p.Zombie == nil {
+				proc = p
+				break
+			}
+		}
+	}
 	if proc == nil || proc.Zombie != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
 	}
@@ -141,9 +154,9 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 		}
 		slog.Warn("restoring an image that is not yours alone (--trust-image): " + foreign.Error())
 	}
-	last := 0
+	last := meta.Root // a gone main process's pid may lead a group still
 	for _, p := range img.Processes() {
-		last = max(last, p.PID)
+		last = max(last, p.PID, p.PGID, p.SID)
 		for _, th := range p.Threads {
 			last = max(last, th.TID)
 		}
@@ -184,7 +197,11 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version,
 			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm},
 		filter: filter, ledger: NewLedger(), denied: NewLedger(), started: time.Now(), killc: make(chan struct{}),
-		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1)},
+		mainExited: make(chan struct{}), mainNsPid: meta.Root,
+		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1), mainExit: meta.MainExit},
+	}
+	if meta.MainExit != nil {
+		s.setMainExit(meta.MainExit)
 	}
 	slog.Info("restoring "+img.Dir(), "taken", meta.Created.Format(time.RFC3339), "reason", meta.Reason, "pid", proc.PID)
 	return s.run()
@@ -279,7 +296,7 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 	for _, p := range res.Procs {
 		threads += len(p.Tids)
 	}
-	slog.Info("restored", "pid", s.plan.proc.PID, "host_pid", res.Root, "processes", len(res.Procs), "threads", threads,
+	slog.Info("restored", "pid", s.plan.img.Meta().Root, "host_pid", res.Root, "main_exited", s.plan.mainExit != nil, "processes", len(res.Procs), "threads", threads,
 		"took", time.Since(t0).Round(time.Millisecond))
 	return res.Listener, nil
 }

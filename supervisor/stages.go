@@ -53,6 +53,10 @@ type initConfig struct {
 	// children (the exec stage, the app, restore's stub) before it starts
 	// any, with these offsets (docs/design.md, "Clocks").
 	TimeNS *timeNSConfig `json:"time_ns,omitempty"`
+	// MainGone, at restore: the main process had exited before the
+	// checkpoint (its status is in the image): there is no main process to
+	// wait for, and signals go to every process, as after its exit.
+	MainGone bool `json:"main_gone,omitempty"`
 }
 
 // timeNSConfig is the app's time namespace.
@@ -196,8 +200,11 @@ func InitMain(args []string) {
 	if cfg.MainNsPid > 0 {
 		main = cfg.MainNsPid // the restored process; the exec stage is its stub
 	}
-
 	mainAlive := true
+	if cfg.MainGone {
+		main, mainAlive = -1, false // no wait status is the main process's
+	}
+
 	done := make(chan struct{})
 	waits := make(chan event, 16)
 	go func() {

@@ -3,9 +3,11 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
+	"crrun/checkpoint"
 	"crrun/internal/procfs"
 	"crrun/seccomp"
 )
@@ -117,30 +119,108 @@ func stdioIDs() []seccomp.FileID {
 	return ids
 }
 
+// verdict is the one decision whether the app can be checkpointed, for
+// `crrun status` and `crrun checkpoint` alike: checkpoint.Refusals on the
+// live processes pids (tracer may trace them: the checkpoint's tracer
+// thread), plus the taints no scan can see — the sticky ones, and the SysV
+// ones while /proc/sysvipc shows an object that is, or may be, the app's.
+// It returns the scan's findings, the taints that hold, and every taint of
+// the ledger (to say which call made a finding).
+func (s *Supervisor) verdict(pids []int, tracer int) (findings []seccomp.Finding, held, all []Taint) {
+	alive := map[int]bool{}
+	for _, p := range pids {
+		alive[p] = true
+	}
+	all = s.ledger.Snapshot(alive)
+	findings = checkpoint.Refusals(seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
+		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer})
+	// SysV: one look at /proc/sysvipc per kind, from the app's first call
+	// of that kind; the pids of the app and of every process that made a
+	// call (objects outlive their creator).
+	since := map[string]time.Time{}
+	callers := map[int]bool{}
+	for p := range alive {
+		callers[p] = true
+	}
+	for _, t := range all {
+		if t.Scope == seccomp.SysVDecided {
+			callers[t.Pid] = true
+			if f, ok := since[t.Kind]; !ok || t.Time.Before(f) {
+				since[t.Kind] = t.Time
+			}
+		}
+	}
+	sysv := map[string]string{}
+	for kind, t0 := range since {
+		if what, ok := seccomp.SysVHeld(kind, t0, callers); ok {
+			sysv[kind] = what
+		}
+	}
+	for _, t := range all {
+		switch t.Scope {
+		case seccomp.Sticky:
+			held = append(held, t)
+		case seccomp.SysVDecided:
+			if what, ok := sysv[t.Kind]; ok {
+				t.Reason += " (" + what + ")"
+				held = append(held, t)
+			}
+		}
+	}
+	return findings, held, all
+}
+
+// refusals is verdict as the checkpoint's gate takes it: one list.
+func (s *Supervisor) refusals(pids []int, tracer int) []seccomp.Finding {
+	findings, held, _ := s.verdict(pids, tracer)
+	for _, t := range held {
+		findings = append(findings, seccomp.Finding{Pid: t.Pid, Kind: t.Kind, Reason: t.Reason, Fd: -1})
+	}
+	return findings
+}
+
+// madeBy finds the trapped call that made finding f: a call of the same
+// process and kind, of the same detail (a socket's family), that created
+// f's fd when f has one. Nil when none does: status then names no call
+// rather than a wrong one.
+func madeBy(f seccomp.Finding, taints []Taint) *Taint {
+	for i := len(taints) - 1; i >= 0; i-- { // the latest call first: fds are reused
+		t := &taints[i]
+		if t.Pid != f.Pid || t.Kind != f.Kind || t.Detail != f.Detail {
+			continue
+		}
+		if f.Fd >= 0 && !slices.Contains(t.Fds, f.Fd) {
+			continue
+		}
+		return t
+	}
+	return nil
+}
+
 // Status answers `crrun status`: the process tree and whether the app can be
-// checkpointed, with every reason. The scan is authoritative; trap records say
-// who caused what the scan found, and carry the sticky taints no scan can see.
+// checkpointed, with every reason: the same verdict as the checkpoint's.
+// Trap records say which call made what the scan found, and carry the
+// taints no scan can see.
 func (s *Supervisor) Status() Status {
 	procs := s.processes()
-	alive := map[int]bool{}
 	nspid := map[int]int{}
 	comm := map[int]string{}
 	var pids []int
 	for _, p := range procs {
-		alive[p.Pid] = true
 		nspid[p.Pid] = p.NsPid
 		comm[p.Pid] = p.Comm
-		pids = append(pids, p.Pid)
+		// As the checkpoint's gate: every live process (a zombie whose
+		// main thread called pthread_exit while others run is one).
+		if p.State != "zombie" || p.Threads > 1 {
+			pids = append(pids, p.Pid)
+		}
 	}
 	st := Status{SupervisorPid: os.Getpid(), Command: s.cfg.Argv, Started: s.started,
 		OnNOCR: string(s.cfg.OnNOCR), Processes: procs, Reasons: []Reason{}, Denied: []Reason{}}
 	if st.Processes == nil {
 		st.Processes = []Process{}
 	}
-	taints := s.ledger.Snapshot(alive)
-	findings := seccomp.Scan(seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
-		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs()})
-	used := map[int]bool{}
+	findings, held, all := s.verdict(pids, 0)
 	for _, f := range findings {
 		r := Reason{Reason: f.Reason, Kind: f.Kind, Pid: f.Pid, NsPid: nspid[f.Pid], Tid: f.Pid,
 			Comm: comm[f.Pid], Source: "scan"}
@@ -148,21 +228,18 @@ func (s *Supervisor) Status() Status {
 			fd := f.Fd
 			r.Fd = &fd
 		}
-		for i, t := range taints {
-			if !used[i] && t.Pid == f.Pid && t.Kind == f.Kind {
-				used[i] = true
-				r.Tid, r.Syscall, r.Since, r.Source = t.Tid, t.Syscall, t.Time, "trap+scan"
-				break
-			}
+		if t := madeBy(f, all); t != nil {
+			r.Tid, r.Syscall, r.Since, r.Source = t.Tid, t.Syscall, t.Time, "trap+scan"
 		}
 		st.Reasons = append(st.Reasons, r)
 	}
-	for _, t := range taints {
-		if t.Scope != seccomp.Sticky {
-			continue
-		}
+	for _, t := range held {
 		st.Reasons = append(st.Reasons, Reason{Reason: t.Reason, Kind: t.Kind, Pid: t.Pid, NsPid: t.NsPid,
-			Tid: t.Tid, Comm: t.Comm, Syscall: t.Syscall, Source: "trap", Since: t.Time, Sticky: true})
+			Tid: t.Tid, Comm: t.Comm, Syscall: t.Syscall, Source: "trap", Since: t.Time, Sticky: t.Scope == seccomp.Sticky})
+	}
+	alive := map[int]bool{}
+	for _, p := range procs {
+		alive[p.Pid] = true
 	}
 	for _, t := range s.denied.Snapshot(alive) {
 		st.Denied = append(st.Denied, Reason{Reason: t.Reason, Kind: t.Kind, Pid: t.Pid, NsPid: t.NsPid,

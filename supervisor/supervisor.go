@@ -30,9 +30,17 @@ type Supervisor struct {
 	denied  *Ledger // calls failed by --on-nocr=deny
 	started time.Time
 
-	initPid  int // host pid of crrun's init (PID 1 of the app's namespace)
-	mainPid  int // host pid of the app's main process (also its pgid)
-	baseline Baseline
+	initPid   int // host pid of crrun's init (PID 1 of the app's namespace)
+	mainPid   int // host pid of the app's main process (also its pgid); 0 at restore if it was gone
+	mainNsPid int // its pid inside the app's namespace; 0 until the app has started
+	baseline  Baseline
+
+	// mainExit is how the main process ended, once crrun's init has
+	// reported it (others may run on: daemons, `cmd &`); mainExited is
+	// closed then.
+	mainMu     sync.Mutex
+	mainExit   *image.MainExit
+	mainExited chan struct{}
 
 	fgTTY bool // crrun had the terminal and gave it to the app
 	sigc  chan os.Signal
@@ -97,7 +105,7 @@ func Run(cfg Config) (Exit, error) {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
 	}
 	s := &Supervisor{cfg: cfg, filter: filter, ledger: NewLedger(), denied: NewLedger(),
-		started: time.Now(), killc: make(chan struct{})}
+		started: time.Now(), killc: make(chan struct{}), mainExited: make(chan struct{})}
 	return s.run()
 }
 
@@ -131,6 +139,12 @@ func (s *Supervisor) run() (Exit, error) {
 			return Exit{}, err
 		}
 		icfg.Stub, icfg.MainNsPid, icfg.LastPid = true, s.plan.proc.PID, s.plan.lastPid
+		if s.plan.mainExit != nil {
+			// The main process had exited: the init forwards signals to
+			// every process and reports no main exit (the stub's death
+			// is not one), as the original init did by then.
+			icfg.MainNsPid, icfg.MainGone = 0, true
+		}
 		// The stub must not take the terminal: it dies, and crrun gives the
 		// terminal to the restored process group itself (giveTerminal
 		// only does so while crrun holds it).
@@ -222,6 +236,15 @@ func (s *Supervisor) run() (Exit, error) {
 	}
 
 	var exit *Exit
+	if s.plan != nil && s.plan.mainExit != nil {
+		// Mirrored once the rest of the app ends, as the original crrun
+		// would have.
+		exit = &Exit{Code: s.plan.mainExit.Code, Signal: syscall.Signal(s.plan.mainExit.Signal)}
+		if s.cfg.WaitMain {
+			slog.Info("the restored app's main process had exited: --wait-main ends the rest of it")
+			_ = unix.Kill(s.initPid, unix.SIGKILL)
+		}
+	}
 	for {
 		select {
 		case e := <-execRes:
@@ -260,16 +283,40 @@ func (s *Supervisor) run() (Exit, error) {
 			case "started":
 				if s.plan == nil { // at restore, the main process is the restored one
 					s.mainPid = s.findMain(e.NsPid)
+					s.mainNsPid = e.NsPid
 				}
 			case "stopped":
 				s.onAppStopped(syscall.Signal(e.Sig))
 			case "exit":
 				exit = &Exit{Code: e.Code, Signal: syscall.Signal(e.Sig)}
+				s.setMainExit(&image.MainExit{Code: e.Code, Signal: e.Sig})
 			case "error":
 				return Exit{}, &Error{Code: ExitInternal, Msg: e.Msg}
 			}
 		}
 	}
+}
+
+// setMainExit records how the main process ended (once).
+func (s *Supervisor) setMainExit(me *image.MainExit) {
+	s.mainMu.Lock()
+	defer s.mainMu.Unlock()
+	if s.mainExit == nil {
+		s.mainExit = me
+		close(s.mainExited)
+	}
+}
+
+// mainGone returns how the main process ended, waiting up to wait for
+// crrun's init to report it; nil if it has not (yet).
+func (s *Supervisor) mainGone(wait time.Duration) *image.MainExit {
+	select {
+	case <-s.mainExited:
+	case <-time.After(wait):
+	}
+	s.mainMu.Lock()
+	defer s.mainMu.Unlock()
+	return s.mainExit
 }
 
 // launchError explains why the exec stage never reported: usually the init

@@ -1,0 +1,200 @@
+package checkpoint
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"crrun/internal/procfs"
+	"crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// Refusals is the verdict on the app's processes in.Pids (host pids, main
+// first; at checkpoint time the frozen ones): everything the dump would
+// refuse that can be seen without freezing the app. `crrun status` and the
+// checkpoint's NOCR gate both call it (with the sticky taints added by the
+// supervisor), so that the two never disagree: a refusal the dump makes later
+// and a scan could have seen belongs here, with the same reason text.
+//
+// It is seccomp.Scan (fds, mappings, ptrace, seccomp, namespaces,
+// personality) plus what needs the tree or sock_diag: a main thread gone by
+// pthread_exit, a child sharing its parent's memory (vfork before exec,
+// clone(CLONE_VM)) or fd table (clone(CLONE_FILES)), pidfds the dump cannot
+// save, and the AF_UNIX sockets it refuses (see unixRefusal).
+func Refusals(in seccomp.ScanInput) []seccomp.Finding {
+	out := seccomp.Scan(in)
+	in2 := map[int]bool{}
+	for _, pid := range in.Pids {
+		in2[pid] = true
+	}
+	var sockets []sockFd
+	for _, pid := range in.Pids {
+		add := func(kind string, fd int, reason string) {
+			out = append(out, seccomp.Finding{Pid: pid, Kind: kind, Fd: fd, Reason: reason})
+		}
+		st, err := procfs.Stat(pid)
+		if err != nil {
+			continue // gone
+		}
+		if st.State == 'Z' || st.State == 'X' {
+			if tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid)); err == nil && len(tasks) > 1 {
+				add("thread_exit", -1, mainThreadExitedReason(pid))
+			}
+			continue // a zombie: nothing else to look at
+		}
+		if in2[st.PPid] {
+			if r, err := kcmp(st.PPid, pid, kcmpVM, 0, 0); err == nil && r == 0 {
+				add("vfork", -1, vforkReason(pid, st.PPid))
+			} else if r, err := kcmp(st.PPid, pid, kcmpFiles, 0, 0); err == nil && r == 0 {
+				add("clone_files", -1, cloneFilesReason(pid, st.PPid))
+			}
+		}
+		fds, err := procfs.Fds(pid)
+		if err != nil {
+			continue
+		}
+		for _, e := range fds {
+			switch {
+			case e.Kind == procfs.KindPidfd:
+				if info, err := procfs.Fdinfo(pid, e.Num); err == nil {
+					if r := pidfdRefusal(info.Pidfd, e.Num); r != "" {
+						add("pidfd", e.Num, r)
+					}
+				}
+			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyUnix:
+				sockets = append(sockets, sockFd{host: pid, fd: e.Num, ino: e.Inode})
+			}
+		}
+	}
+	return append(out, unixRefusals(sockets)...)
+}
+
+// nsPid is host pid h as the app sees it (h itself if unknown).
+func nsPid(h int) int {
+	if st, err := procfs.Status(h); err == nil {
+		if n := st.InnermostTgid(); n > 0 {
+			return n
+		}
+	}
+	return h
+}
+
+func mainThreadExitedReason(host int) string {
+	return fmt.Sprintf("CR: the main thread of pid %d has exited (pthread_exit) while its other threads run: not supported yet", nsPid(host))
+}
+
+func vforkReason(child, parent int) string {
+	return fmt.Sprintf("CR: process %d shares the memory of its parent %d (a vfork child that has not exec'd yet, or clone(CLONE_VM)): not supported yet", nsPid(child), nsPid(parent))
+}
+
+func cloneFilesReason(child, parent int) string {
+	return fmt.Sprintf("CR: process %d shares its parent %d's fd table (clone(CLONE_FILES)): not supported yet", nsPid(child), nsPid(parent))
+}
+
+// pidfdRefusal is why the dump refuses a pidfd ("" if it saves it).
+func pidfdRefusal(pi *procfs.PidfdInfo, fd int) string {
+	if pi == nil || pi.Pid <= 0 {
+		return fmt.Sprintf("CR: pidfd of a process that has exited not supported yet (fd %d)", fd)
+	}
+	if len(pi.NSpid) < 2 {
+		return fmt.Sprintf("CR: pidfd of process %d outside the app not supported (fd %d)", pi.Pid, fd)
+	}
+	return ""
+}
+
+// sockFd is one AF_UNIX fd of the app.
+type sockFd struct {
+	host, fd int
+	ino      uint64
+}
+
+// unixRefusal is why the dump refuses an AF_UNIX socket u (ok: sock_diag
+// knows it), held by the app (inTree: every socket inode the app holds), or
+// "" if it can be saved. The checkpoint then refuses file descriptors in
+// flight on a stream socket's queue (unixRightsReason), which the scan sees
+// in fdinfo's scm_fds and the dump with a peek.
+func unixRefusal(u unixDiag, ok bool, diag map[uint64]unixDiag, inTree map[uint64]bool) string {
+	switch {
+	case !ok:
+		return fmt.Sprintf("unix socket %d unknown to sock_diag", u.ino)
+	case u.state == tcpListen:
+		if u.rqueue > 0 {
+			return fmt.Sprintf("listening unix socket %q with %d connections not accepted yet not supported", u.name, u.rqueue)
+		}
+		return ""
+	case u.peer == 0 && u.name != "" && u.typ == unix.SOCK_DGRAM && u.rqueue == 0:
+		return "" // bound, unconnected, nothing queued: bound again
+	case u.peer == 0:
+		return "unconnected unix socket not supported yet"
+	case !inTree[u.peer] && diag[u.peer].name != "":
+		return fmt.Sprintf("unix socket connected to %q outside the app not supported yet", diag[u.peer].name)
+	case !inTree[u.peer]:
+		// The peer's last fd was closed (fine), or it lives outside the app.
+		if _, alive := diag[u.peer]; alive {
+			return "unix socket connected to a process outside the app not supported yet"
+		}
+	}
+	if u.name != "" && u.typ != unix.SOCK_STREAM {
+		return fmt.Sprintf("connected unix %s socket bound to %q not supported yet", sockType(u.typ), u.name)
+	}
+	if u.rqueue > 0 && u.typ != unix.SOCK_STREAM {
+		return fmt.Sprintf("unix datagram socket with %d bytes queued not supported yet", u.rqueue)
+	}
+	return ""
+}
+
+const unixRightsReason = "file descriptors in flight (SCM_RIGHTS) on a unix socket not supported yet"
+
+// unixReason renders a unix socket refusal as the dump gives it.
+func unixReason(reason string, nspid, fd int) string {
+	return fmt.Sprintf("CR: %s (pid %d fd %d)", reason, nspid, fd)
+}
+
+// unixRefusals applies unixRefusal to every AF_UNIX fd of the app.
+func unixRefusals(fds []sockFd) []seccomp.Finding {
+	if len(fds) == 0 {
+		return nil
+	}
+	diag, err := unixSockets()
+	if err != nil {
+		return nil // the dump says why
+	}
+	inTree := map[uint64]bool{}
+	for _, s := range fds {
+		inTree[s.ino] = true
+	}
+	var out []seccomp.Finding
+	peeked := map[uint64]bool{}
+	for _, s := range fds {
+		u, ok := diag[s.ino]
+		if !ok {
+			u.ino = s.ino
+		}
+		reason := unixRefusal(u, ok, diag, inTree)
+		if reason == "" && u.rqueue > 0 && u.typ == unix.SOCK_STREAM && !peeked[u.ino] {
+			peeked[u.ino] = true
+			if scmFds(s.host, s.fd) > 0 {
+				reason = unixRightsReason
+			}
+		}
+		if reason != "" {
+			out = append(out, seccomp.Finding{Pid: s.host, Kind: "unix_socket", Fd: s.fd,
+				Reason: unixReason(reason, nsPid(s.host), s.fd)})
+		}
+	}
+	return out
+}
+
+// scmFds reads the number of file descriptors in flight on a unix socket's
+// receive queue (fdinfo's scm_fds, Linux 5.7+; 0 if absent).
+func scmFds(pid, fd int) int {
+	info, err := procfs.Fdinfo(pid, fd)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(info.Extra["scm_fds"]))
+	return n
+}
