@@ -305,7 +305,7 @@ func (t *treeRestorer) createRoot() error {
 	if err := t.tr.SetSyscallInsn(stub, uintptr(t.scratch)); err != nil {
 		return err
 	}
-	r.pid = stub // put() writes into the stub until the child exists
+	r.pid = stub                                                          // put() writes into the stub until the child exists
 	host, err := r.cloneWithTid(stub, "pid", p.PID, unix.CLONE_PARENT, 0) // PID 0 (blank): any pid
 	r.pid = host
 	if err != nil {
