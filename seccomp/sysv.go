@@ -18,7 +18,9 @@ var sysvFiles = map[string]struct {
 	pids     []string
 	times    []string
 }{
-	"sysv_shm": {"shm", "shmid", []string{"cpid", "lpid"}, []string{"ctime", "atime", "dtime"}},
+	// A segment's creator is the process that called shmget (a trap
+	// caller, kept in pids even once gone): no need to guess by time.
+	"sysv_shm": {"shm", "shmid", []string{"cpid", "lpid"}, nil},
 	"sysv_sem": {"sem", "semid", nil, []string{"ctime", "otime"}},
 	"sysv_msg": {"msg", "msqid", []string{"lspid", "lrpid"}, []string{"ctime", "stime", "rtime"}},
 }
@@ -26,11 +28,13 @@ var sysvFiles = map[string]struct {
 // SysVHeld decides a SysV taint from what exists. The app shares the
 // host's IPC namespace, so its objects are rows of /proc/sysvipc/shm, sem or
 // msg (pids there are in the reader's, the supervisor's, namespace). A row is
-// the app's when its creator or last user is a process of the app (pids);
-// it may be the app's, and is kept, when it was created, changed or used at
-// or after since (the app's first call of the kind): an object whose app
-// process has exited, or a semaphore set (no pid in its row), cannot be told
-// apart from another program's. held is false when no such row exists: the
+// the app's when its creator or last user is a process of the app or one
+// that made a trapped call of the kind (pids): a segment's cpid is the
+// caller of shmget. Semaphore sets and message queues carry no creator pid
+// (a queue only its last sender and receiver): such a row may be the app's,
+// and is kept, when it was created, changed or used at or after since (the
+// app's first call of the kind), as it cannot be told apart from another
+// program's. held is false when no such row exists: the
 // state the call made is gone (a segment created, attached, removed and
 // detached at once, as Open MPI's start-up probe does). what names the first
 // row kept; an unreadable table keeps the taint.
@@ -69,7 +73,7 @@ func SysVHeld(kind string, since time.Time, pids map[int]bool) (what string, hel
 		id, _ := field(row, spec.id)
 		for _, c := range spec.pids {
 			if pid, ok := field(row, c); ok && pid > 0 && pids[int(pid)] {
-				return fmt.Sprintf("%s %d, %s %d of the app", spec.id, id, c, pid), true
+				return fmt.Sprintf("%s %d, %s %d (host pid) of the app", spec.id, id, c, pid), true
 			}
 		}
 		for _, c := range spec.times {

@@ -1,0 +1,134 @@
+/* refuse <mode>: hold one kind of state the checkpoint refuses and a scan
+ * can see, say "refuse: running", keep it ~4 s, exit 0 (TestVerdictsAgree:
+ * `crrun status` must say no with the reasons `crrun checkpoint` gives).
+ *   clone_vm     a child sharing our memory (clone(CLONE_VM), as a vfork
+ *                child before exec)
+ *   clone_files  a child sharing our fd table (clone(CLONE_FILES))
+ *   pthread_exit the main thread exits, another runs on
+ *   dgram_queue  a unix datagram socketpair with a message queued
+ *   pending      a listening unix socket with a connection not accepted
+ *   scm_rights   a unix stream socketpair with an fd in flight
+ *   pidfd_gone   a pidfd of a child that has exited and been reaped
+ *   sysv_keep    a SysV segment created and kept (not attached)
+ *   sockets      socket(AF_INET6), socket(AF_INET), close the first, dup
+ *                the second to fd 9 (status must name socket(AF_INET) for
+ *                fd 4, and no call for fd 9) */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what) {
+	printf("FAIL: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void sleep_s(int s) {
+	struct timespec ts = {s, 0};
+	while (syscall(SYS_nanosleep, &ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int child_fn(void *arg) {
+	(void)arg;
+	sleep_s(6);
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+static void *thread_fn(void *arg) {
+	(void)arg;
+	sleep_s(4);
+	printf("PASS\n");
+	fflush(stdout);
+	exit(0);
+}
+
+static char stack[1 << 16] __attribute__((aligned(16)));
+
+int main(int argc, char **argv) {
+	const char *mode = argc > 1 ? argv[1] : "";
+	int shmid = -1;
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (!strcmp(mode, "clone_vm") || !strcmp(mode, "clone_files")) {
+		int flags = !strcmp(mode, "clone_vm") ? CLONE_VM : CLONE_FILES;
+		if (clone(child_fn, stack + sizeof stack, flags | SIGCHLD, NULL) < 0)
+			die("clone");
+	} else if (!strcmp(mode, "pthread_exit")) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, thread_fn, NULL))
+			die("pthread_create");
+		fprintf(stderr, "refuse: running\n");
+		pthread_exit(NULL);
+	} else if (!strcmp(mode, "dgram_queue")) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) || send(sv[0], "x", 1, 0) != 1)
+			die("datagram");
+	} else if (!strcmp(mode, "pending")) {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "crrun-refuse-%d", getpid());
+		socklen_t l = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1);
+		int ls = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (bind(ls, (void *)&a, l) || listen(ls, 4) || connect(c, (void *)&a, l))
+			die("pending connection");
+	} else if (!strcmp(mode, "scm_rights")) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+			die("socketpair");
+		char buf[CMSG_SPACE(sizeof(int))] = {0};
+		struct iovec io = {"x", 1};
+		struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET, c->cmsg_type = SCM_RIGHTS, c->cmsg_len = CMSG_LEN(sizeof(int));
+		int fd = 1;
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+		if (sendmsg(sv[0], &m, 0) != 1)
+			die("sendmsg");
+	} else if (!strcmp(mode, "pidfd_gone")) {
+		pid_t p = fork();
+		if (p == 0)
+			_exit(0);
+		int pfd = syscall(SYS_pidfd_open, p, 0);
+		if (pfd < 0)
+			die("pidfd_open");
+		waitpid(p, NULL, 0);
+	} else if (!strcmp(mode, "sysv_keep")) {
+		if ((shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)) < 0)
+			die("shmget");
+	} else if (!strcmp(mode, "sockets")) {
+		int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+		if (s6 < 0) {
+			printf("SKIP: no IPv6: %s\n", strerror(errno));
+			fprintf(stderr, "refuse: running\n");
+			return 0;
+		}
+		int s4 = socket(AF_INET, SOCK_STREAM, 0);
+		if (s6 != 3 || s4 != 4)
+			die("sockets are not fds 3 and 4");
+		close(s6);
+		if (dup2(s4, 9) != 9)
+			die("dup2");
+	} else {
+		fprintf(stderr, "refuse: unknown mode %s\n", mode);
+		return 2;
+	}
+	fprintf(stderr, "refuse: running\n");
+	sleep_s(4);
+	if (shmid >= 0)
+		shmctl(shmid, IPC_RMID, NULL);
+	printf("PASS\n");
+	return 0;
+}

@@ -1,0 +1,221 @@
+package tests
+
+// Truthful verdicts (issue 9, item 2): `crrun status` and `crrun checkpoint`
+// never disagree. An app whose main process has exited (a daemon, `cmd &`)
+// is checkpointed and restored, and the restored crrun exits as the
+// original would have; every refusal the dump makes that a scan can see is
+// in `crrun status` with the same text; a SysV probe that leaves nothing
+// behind leaves no taint; and each reason names the call that made it, or
+// none rather than a wrong one.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func verdictsCorpus(t *testing.T, name string) string {
+	t.Helper()
+	return corpusProg{name: name, src: filepath.Join(repoRoot, "tests", "corpus", name+".c")}.build(t)
+}
+
+// TestVerdictsMainExited: the daemon (tests/corpus/daemon.c) runs on after
+// the app's main process has exited — as `sh -c 'daemon & exit 3'`, and as
+// a double fork whose main process exits 5 or is killed by SIGUSR2. Status
+// says checkpointable; a `checkpoint --exit` at a random moment after the
+// daemon's "running" succeeds; the restore runs the daemon on to PASS
+// (checking its ids, ppid 1, a pipe's bytes, a file offset), and exits as
+// the uninterrupted run did: the main process's status, mirrored once the
+// daemon ends. The double fork's restored app is checkpointed and restored
+// once more (a restored app whose main process is gone is as checkpointable).
+func TestVerdictsMainExited(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	requireCR(t)
+	daemon := verdictsCorpus(t, "daemon")
+	for _, c := range []struct {
+		name  string
+		argv  []string
+		code  int // crrun's exit: the main process's code, or -signal
+		again bool
+	}{
+		{"bg", []string{"sh", "-c", daemon + " bg $$ & exit 3"}, 3, false},
+		{"double", []string{daemon, "double", "5"}, 5, true},
+		{"double-signal", []string{daemon, "double", "-12"}, -12, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ref := start(t, opts{}, append([]string{"--"}, c.argv...)...)
+			if code := ref.wait(time.Minute); code != c.code || ref.stdout.String() != "PASS\n" {
+				t.Fatalf("uninterrupted: exit %d (want %d), stdout %q\nstderr:\n%s", code, c.code, ref.stdout, ref.stderr)
+			}
+			rng := crRand(t)
+			store := t.TempDir()
+			a := start(t, opts{}, append([]string{"--dir", store, "--"}, c.argv...)...)
+			crWaitStderr(t, a, "daemon: running", 30*time.Second)
+			time.Sleep(crDelay(rng, 0, 1200*time.Millisecond))
+			verdictsCheckpointable(t, a)
+			crCheckpoint(t, a, store, true)
+			if code := a.wait(time.Minute); code != crExitCheckpointed {
+				t.Fatalf("crrun exited %d after checkpoint --exit, want %d\nstderr:\n%s", code, crExitCheckpointed, a.stderr)
+			}
+			out := a.stdout.String()
+			r := start(t, opts{}, "restore", store)
+			if c.again {
+				crWaitStderr(t, r, "restored", 30*time.Second)
+				time.Sleep(crDelay(rng, 0, 300*time.Millisecond))
+				if !crExited(r) {
+					verdictsCheckpointable(t, r)
+					crCheckpoint(t, r, store, true)
+					if code := r.wait(time.Minute); code != crExitCheckpointed {
+						t.Fatalf("the restored crrun exited %d after checkpoint --exit, want %d\nstderr:\n%s", code, crExitCheckpointed, r.stderr)
+					}
+					out += r.stdout.String()
+					r = start(t, opts{}, "restore", store)
+				}
+			}
+			code := r.wait(time.Minute)
+			out += r.stdout.String()
+			if code != c.code || out != "PASS\n" {
+				t.Fatalf("restored: exit %d (want %d, as the uninterrupted run), stdout %q\nstderr:\n%s", code, c.code, out, r.stderr)
+			}
+			if !strings.Contains(r.stderr.String(), "main_exited=true") {
+				t.Errorf("the restore did not say the main process had exited:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// verdictsCheckpointable checks that status says yes.
+func verdictsCheckpointable(t *testing.T, a *app) {
+	t.Helper()
+	st := crStatus(t, a, 30*time.Second)
+	if !st.Checkpointable {
+		t.Fatalf("status says not checkpointable:\n%s", st.reasons())
+	}
+}
+
+// TestVerdictsAgree: for every refusal the dump makes that a scan can see
+// (testdata/verdicts/refuse.c, one mode each), `crrun status` says "not
+// checkpointable" with exactly the reasons `crrun checkpoint` then gives,
+// word for word; the app runs on to PASS.
+func TestVerdictsAgree(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	requireCR(t)
+	if err := os.MkdirAll(filepath.Join(workDir, "verdicts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := compileC(t, "verdicts/refuse", false)
+	for _, mode := range []string{"clone_vm", "clone_files", "pthread_exit", "dgram_queue", "pending",
+		"scm_rights", "pidfd_gone", "sysv_keep", "sockets"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			a := start(t, opts{}, "--dir", t.TempDir(), "--", bin, mode)
+			crWaitStderr(t, a, "refuse: running", 30*time.Second)
+			if strings.HasPrefix(a.stdout.String(), "SKIP") {
+				t.Skip(a.stdout.String())
+			}
+			st := crStatus(t, a, 30*time.Second)
+			var status []string
+			for _, r := range st.Reasons {
+				status = append(status, r.Reason)
+			}
+			if st.Checkpointable || len(status) == 0 {
+				t.Fatalf("status says checkpointable %v with reasons %q", st.Checkpointable, status)
+			}
+			code, out, errs := crClient(t, a.runtime, time.Minute, "checkpoint", strconv.Itoa(a.cmd.Process.Pid))
+			if code != 1 {
+				t.Fatalf("checkpoint: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errs)
+			}
+			ckpt := treeReasons(errs)
+			slices.Sort(status)
+			slices.Sort(ckpt)
+			if !slices.Equal(status, ckpt) {
+				t.Fatalf("status and checkpoint disagree:\nstatus:     %q\ncheckpoint: %q", status, ckpt)
+			}
+			t.Logf("both say: %q", status)
+			if code := a.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()) {
+				t.Fatalf("after the refusal: exit %d, stdout %q", code, a.stdout)
+			}
+		})
+	}
+}
+
+// TestVerdictsSysVProbe: Open MPI's start-up probe (a SysV segment created,
+// attached, removed and detached at once; a semaphore set and a message
+// queue made and removed) leaves nothing, so no taint: status says
+// checkpointable, and a checkpoint at a random moment restores to PASS.
+func TestVerdictsSysVProbe(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	requireCR(t)
+	bin := verdictsCorpus(t, "sysv_probe")
+	store := t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", bin)
+	crWaitStderr(t, a, "sysv_probe: running", 30*time.Second)
+	if !strings.Contains(a.stderr.String(), "shmget(") {
+		t.Fatalf("the probe's shmget did not trap:\n%s", a.stderr)
+	}
+	time.Sleep(crDelay(crRand(t), 0, 1000*time.Millisecond))
+	st := crStatus(t, a, 30*time.Second)
+	if !st.Checkpointable {
+		// A semaphore set or message queue made by another program on this
+		// host since the probe cannot be told apart from the app's.
+		t.Fatalf("status after the probe says not checkpointable:\n%s", st.reasons())
+	}
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d, want %d\n%s", code, crExitCheckpointed, a.stderr)
+	}
+	r := start(t, opts{}, "restore", store)
+	if code := r.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()+r.stdout.String()) {
+		t.Fatalf("restore: exit %d, stdout %q\nstderr:\n%s", code, a.stdout.String()+r.stdout.String(), r.stderr)
+	}
+}
+
+// TestVerdictsSocketCall: socket(AF_INET6) on fd 3, socket(AF_INET) on fd
+// 4, the first closed, the second dup'ed to fd 9. Status names
+// socket(AF_INET, ...) for fd 4 — not the AF_INET6 call, whose fd is gone —
+// and no call for fd 9, which no trapped call made.
+func TestVerdictsSocketCall(t *testing.T) {
+	t.Parallel()
+	if err := os.MkdirAll(filepath.Join(workDir, "verdicts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := compileC(t, "verdicts/refuse", false)
+	a := start(t, opts{}, "--", bin, "sockets")
+	crWaitStderr(t, a, "refuse: running", 30*time.Second)
+	if strings.HasPrefix(a.stdout.String(), "SKIP") {
+		t.Skip(a.stdout.String())
+	}
+	out, err := a.crrunCmd("status", "--json", strconv.Itoa(a.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]string{}
+	for _, r := range st.Reasons {
+		if r.Kind == "socket" && r.Fd != nil {
+			got[*r.Fd] = fmt.Sprintf("%s [%s]", r.Reason, r.Syscall)
+			if *r.Fd == 4 && !strings.HasPrefix(r.Syscall, "socket(AF_INET,") {
+				t.Errorf("fd 4 (AF_INET) is said to be made by %q, want socket(AF_INET, ...)", r.Syscall)
+			}
+			if *r.Fd == 9 && r.Syscall != "" {
+				t.Errorf("fd 9 (a dup) is said to be made by %q, want no call", r.Syscall)
+			}
+		}
+	}
+	if len(got) != 2 || got[4] == "" || got[9] == "" {
+		t.Errorf("status reasons for sockets: %v, want fds 4 and 9\n%s", got, out)
+	}
+}
