@@ -42,7 +42,8 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool, beforeKill func(dir string), drop ...unix.Signal) (*CheckpointResult, error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
-	if s.mainNsPid == 0 {
+	mainNsPid := s.mainNs()
+	if mainNsPid == 0 {
 		return nil, errors.New("the app has not started yet")
 	}
 	if s.cfg.Dir == "" {
@@ -63,12 +64,12 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
 	}
 	defer w.Abort() // no-op after a commit
-	slog.Info("checkpoint: freezing the app", "pid", s.mainNsPid, "reason", reason)
+	slog.Info("checkpoint: freezing the app", "pid", mainNsPid, "reason", reason)
 	stdio := stdioIDs()
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
 		Pid:       mainPid,
 		Init:      s.initPid,
-		MainNsPid: s.mainNsPid,
+		MainNsPid: mainNsPid,
 		// The init reports the main process's exit a moment after it.
 		MainExit: func() *image.MainExit { return s.mainGone(2 * time.Second) },
 		List: func() []int {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"crrun/checkpoint"
+	"crrun/image"
 	"crrun/internal/procfs"
 	"crrun/seccomp"
 )
@@ -15,14 +16,19 @@ import (
 // Status is the answer to `crrun status --json`. It is a stable interface:
 // fields are only ever added. See docs/status.md.
 type Status struct {
-	SupervisorPid  int       `json:"supervisor_pid"`
-	Command        []string  `json:"command"`
-	Started        time.Time `json:"started"`
-	OnNOCR         string    `json:"on_nocr"`
-	Checkpointable bool      `json:"checkpointable"`
-	Reasons        []Reason  `json:"reasons"`
-	Denied         []Reason  `json:"denied"`
-	Processes      []Process `json:"processes"`
+	SupervisorPid int       `json:"supervisor_pid"`
+	Command       []string  `json:"command"`
+	Started       time.Time `json:"started"`
+	OnNOCR        string    `json:"on_nocr"`
+	// MainNsPid is the main process's pid in the app's namespace; MainExit
+	// says how it ended when it has exited while others run on (crrun then
+	// exits so once they end).
+	MainNsPid      int             `json:"main_nspid,omitempty"`
+	MainExit       *image.MainExit `json:"main_exit,omitempty"`
+	Checkpointable bool            `json:"checkpointable"`
+	Reasons        []Reason        `json:"reasons"`
+	Denied         []Reason        `json:"denied"`
+	Processes      []Process       `json:"processes"`
 }
 
 // Reason is one reason the app cannot be checkpointed, and who caused it.
@@ -220,6 +226,7 @@ func (s *Supervisor) Status() Status {
 	if st.Processes == nil {
 		st.Processes = []Process{}
 	}
+	st.MainNsPid, st.MainExit = s.mainNs(), s.mainGone(0)
 	findings, held, all := s.verdict(pids, 0)
 	for _, f := range findings {
 		r := Reason{Reason: f.Reason, Kind: f.Kind, Pid: f.Pid, NsPid: nspid[f.Pid], Tid: f.Pid,

@@ -32,7 +32,7 @@ type Supervisor struct {
 
 	initPid   int // host pid of crrun's init (PID 1 of the app's namespace)
 	mainPid   int // host pid of the app's main process (also its pgid); 0 at restore if it was gone
-	mainNsPid int // its pid inside the app's namespace; 0 until the app has started
+	mainNsPid int // its pid inside the app's namespace; 0 until the app has started (mainMu)
 	baseline  Baseline
 
 	// mainExit is how the main process ended, once crrun's init has
@@ -283,7 +283,9 @@ func (s *Supervisor) run() (Exit, error) {
 			case "started":
 				if s.plan == nil { // at restore, the main process is the restored one
 					s.mainPid = s.findMain(e.NsPid)
+					s.mainMu.Lock()
 					s.mainNsPid = e.NsPid
+					s.mainMu.Unlock()
 				}
 			case "stopped":
 				s.onAppStopped(syscall.Signal(e.Sig))
@@ -305,6 +307,14 @@ func (s *Supervisor) setMainExit(me *image.MainExit) {
 		s.mainExit = me
 		close(s.mainExited)
 	}
+}
+
+// mainNs returns the main process's pid in the app's namespace (0 before
+// the app has started).
+func (s *Supervisor) mainNs() int {
+	s.mainMu.Lock()
+	defer s.mainMu.Unlock()
+	return s.mainNsPid
 }
 
 // mainGone returns how the main process ended, waiting up to wait for

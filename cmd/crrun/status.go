@@ -6,10 +6,12 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"crrun/supervisor"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 func newStatusCmd(g *globalFlags) *cobra.Command {
@@ -80,6 +82,13 @@ func printStatus(w io.Writer, st *supervisor.Status) {
 	fmt.Fprintf(w, "  %-8s %-6s %-6s %-4s %-8s %s\n", "PID", "NSPID", "PPID", "THR", "STATE", "COMM")
 	for _, p := range st.Processes {
 		fmt.Fprintf(w, "  %-8d %-6d %-6d %-4d %-8s %s\n", p.Pid, p.NsPid, p.PPid, p.Threads, firstWord(p.State), p.Comm)
+	}
+	if me := st.MainExit; me != nil {
+		how := fmt.Sprintf("exit %d", me.Code)
+		if me.Signal != 0 {
+			how = "killed by " + unix.SignalName(syscall.Signal(me.Signal))
+		}
+		fmt.Fprintf(w, "  main process %d: %s; crrun exits so once the rest of the app ends\n", st.MainNsPid, how)
 	}
 	if st.Checkpointable {
 		fmt.Fprintln(w, "  checkpointable: yes")
