@@ -110,7 +110,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 					fdPath, ok := d.t.fdOn(m.Dev.Major, m.Dev.Minor, m.Inode)
 					if !ok {
 						return vdso, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "deleted_mapping", Fd: -1,
-							Reason: fmt.Sprintf("CR: %s: a deleted file or memfd mapped with no fd open on it can only be read as root (/proc/PID/map_files needs CAP_CHECKPOINT_RESTORE)", where)}}}
+							Reason: deletedMappingReason(d.pid, &m.Mapping)}}}
 					}
 					mf = fdPath
 					if err := unix.Stat(mf, &st); err != nil {

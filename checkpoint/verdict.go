@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"crrun/image"
 	"crrun/internal/procfs"
 	"crrun/seccomp"
 
@@ -51,6 +52,9 @@ func Refusals(in seccomp.ScanInput) []seccomp.Finding {
 			} else if r, err := kcmp(st.PPid, pid, kcmpFiles, 0, 0); err == nil && r == 0 {
 				add("clone_files", -1, cloneFilesReason(pid, st.PPid))
 			}
+		}
+		if r := unreadableMapping(pid, in.Pids); r != "" {
+			add("deleted_mapping", -1, r)
 		}
 		fds, err := procfs.Fds(pid)
 		if err != nil {
@@ -101,6 +105,48 @@ func pidfdRefusal(pi *procfs.PidfdInfo, fd int) string {
 	}
 	if len(pi.NSpid) < 2 {
 		return fmt.Sprintf("CR: pidfd of process %d outside the app not supported (fd %d)", pi.Pid, fd)
+	}
+	return ""
+}
+
+func deletedMappingReason(pid int, m *procfs.Mapping) string {
+	return fmt.Sprintf("CR: pid %d: mapping %#x-%#x %s %q: a deleted file or memfd mapped with no fd open on it can only be read as root (/proc/PID/map_files needs CAP_CHECKPOINT_RESTORE)",
+		nsPid(pid), m.Start, m.End, m.Perms, m.Path)
+}
+
+// unreadableMapping finds, as the dump would, a deleted file or memfd that
+// pid maps, that crrun cannot open through /proc/PID/map_files (an ordinary
+// user), and that no process of the app (pids) has open.
+func unreadableMapping(pid int, pids []int) string {
+	maps, err := procfs.Maps(pid)
+	if err != nil {
+		return ""
+	}
+	var fds map[[3]uint64]bool // dev major, minor, inode of every fd of the app
+	for i := range maps {
+		m := &maps[i]
+		if !m.Deleted || vmaKind(&procfs.SmapsEntry{Mapping: *m}) != image.VMAFile ||
+			strings.HasPrefix(m.Path, "/SYSV") || m.Path == "/[aio]" || m.Path == "/secretmem" {
+			continue // not a file the dump reads through map_files (the scan judges the others)
+		}
+		var st unix.Stat_t
+		if unix.Stat(fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, m.Start, m.End), &st) == nil {
+			continue
+		}
+		if fds == nil {
+			fds = map[[3]uint64]bool{}
+			for _, p := range pids {
+				ents, _ := procfs.Fds(p)
+				for _, e := range ents {
+					if unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", p, e.Num), &st) == nil {
+						fds[[3]uint64{uint64(unix.Major(st.Dev)), uint64(unix.Minor(st.Dev)), st.Ino}] = true
+					}
+				}
+			}
+		}
+		if !fds[[3]uint64{uint64(m.Dev.Major), uint64(m.Dev.Minor), m.Inode}] {
+			return deletedMappingReason(pid, m)
+		}
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -104,7 +105,9 @@ func verdictsCheckpointable(t *testing.T, a *app) {
 // TestVerdictsAgree: for every refusal the dump makes that a scan can see
 // (testdata/verdicts/refuse.c, one mode each), `crrun status` says "not
 // checkpointable" with exactly the reasons `crrun checkpoint` then gives,
-// word for word; the app runs on to PASS.
+// word for word; the app runs on to PASS. As root, and as an ordinary user
+// (nobody) for a deleted file mapped with its fd closed, which only root
+// can read back.
 func TestVerdictsAgree(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
@@ -117,34 +120,88 @@ func TestVerdictsAgree(t *testing.T) {
 		"scm_rights", "pidfd_gone", "sysv_keep", "sockets"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			a := start(t, opts{}, "--dir", t.TempDir(), "--", bin, mode)
-			crWaitStderr(t, a, "refuse: running", 30*time.Second)
-			if strings.HasPrefix(a.stdout.String(), "SKIP") {
-				t.Skip(a.stdout.String())
-			}
-			st := crStatus(t, a, 30*time.Second)
-			var status []string
-			for _, r := range st.Reasons {
-				status = append(status, r.Reason)
-			}
-			if st.Checkpointable || len(status) == 0 {
-				t.Fatalf("status says checkpointable %v with reasons %q", st.Checkpointable, status)
-			}
-			code, out, errs := crClient(t, a.runtime, time.Minute, "checkpoint", strconv.Itoa(a.cmd.Process.Pid))
-			if code != 1 {
-				t.Fatalf("checkpoint: exit %d, want 1\nstdout: %s\nstderr: %s", code, out, errs)
-			}
-			ckpt := treeReasons(errs)
-			slices.Sort(status)
-			slices.Sort(ckpt)
-			if !slices.Equal(status, ckpt) {
-				t.Fatalf("status and checkpoint disagree:\nstatus:     %q\ncheckpoint: %q", status, ckpt)
-			}
-			t.Logf("both say: %q", status)
-			if code := a.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()) {
-				t.Fatalf("after the refusal: exit %d, stdout %q", code, a.stdout)
-			}
+			rt := runtimeDir(t)
+			verdictsAgree(t, func(args ...string) *exec.Cmd {
+				cmd := exec.Command(crrunBin, args...)
+				cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
+				cmd.Dir = t.TempDir()
+				return cmd
+			}, t.TempDir(), bin, mode)
 		})
+	}
+	t.Run("deleted_map/nobody", func(t *testing.T) {
+		t.Parallel()
+		dir, asNobody := nobodyEnv(t)
+		own := filepath.Join(dir, "refuse")
+		if data, err := os.ReadFile(bin); err != nil || os.WriteFile(own, data, 0o755) != nil {
+			t.Fatalf("copy the program: %v", err)
+		}
+		verdictsAgree(t, asNobody, filepath.Join(dir, "ck"), own, "deleted_map")
+	})
+}
+
+// verdictsAgree runs refuse <mode> under crrun (crrun builds crrun
+// commands against one runtime directory) and compares the verdicts.
+func verdictsAgree(t *testing.T, crrun func(args ...string) *exec.Cmd, store, bin, mode string) {
+	t.Helper()
+	app := crrun("--dir", store, "--", bin, mode)
+	var out, errb syncBuffer
+	app.Stdout, app.Stderr = &out, &errb
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { app.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			app.Process.Kill()
+			<-done
+		}
+	})
+	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "refuse: running") }); err != nil {
+		t.Fatalf("the app did not start: %s", errb.String())
+	}
+	if strings.HasPrefix(out.String(), "SKIP") {
+		t.Skip(out.String())
+	}
+	pid := strconv.Itoa(app.Process.Pid)
+	b, err := crrun("status", "--json", pid).Output()
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("status JSON: %v\n%s", err, b)
+	}
+	var status []string
+	for _, r := range st.Reasons {
+		status = append(status, r.Reason)
+	}
+	if st.Checkpointable || len(status) == 0 {
+		t.Fatalf("status says checkpointable %v with reasons %q", st.Checkpointable, status)
+	}
+	ck := crrun("checkpoint", pid)
+	var ckOut, ckErr syncBuffer
+	ck.Stdout, ck.Stderr = &ckOut, &ckErr
+	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
+		t.Fatalf("checkpoint: %v, want exit 1\nstdout: %s\nstderr: %s", err, &ckOut, &ckErr)
+	}
+	ckpt := treeReasons(ckErr.String())
+	slices.Sort(status)
+	slices.Sort(ckpt)
+	if !slices.Equal(status, ckpt) {
+		t.Fatalf("status and checkpoint disagree:\nstatus:     %q\ncheckpoint: %q", status, ckpt)
+	}
+	t.Logf("both say: %q", status)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("the app did not end after the refusal")
+	}
+	if code := app.ProcessState.ExitCode(); code != 0 || !crPassed(out.String()) {
+		t.Fatalf("after the refusal: exit %d, stdout %q\nstderr:\n%s", code, out.String(), errb.String())
 	}
 }
 

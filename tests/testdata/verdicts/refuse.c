@@ -10,6 +10,8 @@
  *   scm_rights   a unix stream socketpair with an fd in flight
  *   pidfd_gone   a pidfd of a child that has exited and been reaped
  *   sysv_keep    a SysV segment created and kept (not attached)
+ *   deleted_map  a deleted file mapped, its fd closed (only root can read
+ *                it back: refused for an ordinary user)
  *   sockets      socket(AF_INET6), socket(AF_INET), close the first, dup
  *                the second to fd 9 (status must name socket(AF_INET) for
  *                fd 4, and no call for fd 9) */
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -108,6 +111,15 @@ int main(int argc, char **argv) {
 	} else if (!strcmp(mode, "sysv_keep")) {
 		if ((shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)) < 0)
 			die("shmget");
+	} else if (!strcmp(mode, "deleted_map")) {
+		char path[] = "refuse-map-XXXXXX";
+		int fd = mkstemp(path);
+		if (fd < 0 || write(fd, "mapped", 6) != 6)
+			die("mkstemp");
+		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+			die("mmap");
+		unlink(path);
+		close(fd);
 	} else if (!strcmp(mode, "sockets")) {
 		int s6 = socket(AF_INET6, SOCK_STREAM, 0);
 		if (s6 < 0) {
