@@ -241,7 +241,7 @@ func (s *Supervisor) run() (Exit, error) {
 		// would have.
 		exit = &Exit{Code: s.plan.mainExit.Code, Signal: syscall.Signal(s.plan.mainExit.Signal)}
 		if s.cfg.WaitMain {
-			slog.Info("the restored app's main process had exited: --wait-main ends the rest of it")
+			slog.Info("the restored app's main process had exited: with --wait main, the rest of it is ended")
 			_ = unix.Kill(s.initPid, unix.SIGKILL)
 		}
 	}
