@@ -63,7 +63,7 @@ type Request struct {
 	// Refusals, if set, is the one verdict `crrun status` also gives (the
 	// scan, the tree checks of Refusals, the sticky taints) for the live
 	// processes pids, with tracer allowed to trace them. Nil means
-	// Refusals(Scan) plus Sticky.
+	// Refusals(Scan, WatchPath) plus Sticky.
 	Refusals func(pids []int, tracer int) []seccomp.Finding
 	// Stdio identifies the supervisor's own stdin, stdout and stderr (index =
 	// fd number): the app's fds on these files are saved as "stdio k".
@@ -170,7 +170,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	} else {
 		scan := req.Scan
 		scan.Pids, scan.Tracer = ft.live(), tr.ThreadID()
-		findings = append(Refusals(scan), req.Sticky...)
+		findings = append(Refusals(scan, req.WatchPath), req.Sticky...)
 	}
 	if len(findings) > 0 {
 		return "", st, &NotCheckpointableError{Findings: findings}

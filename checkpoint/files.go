@@ -158,7 +158,7 @@ func (d *dumper) files(p *image.Process) error {
 			in, err := inotifyWatches(info.Inotify, d.req.WatchPath)
 			if err != nil {
 				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "inotify", Fd: e.Num,
-					Reason: fmt.Sprintf("CR: inotify (fd %d): %v", e.Num, err)}}}
+					Reason: inotifyReason(e.Num, err)}}}
 			}
 			fd.Inotify = in
 		case procfs.KindPidfd:

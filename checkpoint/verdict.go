@@ -24,8 +24,11 @@ import (
 // personality) plus what needs the tree or sock_diag: a main thread gone by
 // pthread_exit, a child sharing its parent's memory (vfork before exec,
 // clone(CLONE_VM)) or fd table (clone(CLONE_FILES)), pidfds the dump cannot
-// save, and the AF_UNIX sockets it refuses (see unixRefusal).
-func Refusals(in seccomp.ScanInput) []seccomp.Finding {
+// save, inotify watches whose files cannot be found again (watchPath: the
+// paths the supervisor saw given to inotify_add_watch, as Request.WatchPath),
+// a deleted file mapped and open nowhere that only root can read, and the
+// AF_UNIX sockets it refuses (see unixRefusal).
+func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, bool)) []seccomp.Finding {
 	out := seccomp.Scan(in)
 	in2 := map[int]bool{}
 	for _, pid := range in.Pids {
@@ -68,6 +71,12 @@ func Refusals(in seccomp.ScanInput) []seccomp.Finding {
 						add("pidfd", e.Num, r)
 					}
 				}
+			case e.Kind == procfs.KindInotify:
+				if info, err := procfs.Fdinfo(pid, e.Num); err == nil {
+					if _, err := inotifyWatches(info.Inotify, watchPath); err != nil {
+						add("inotify", e.Num, inotifyReason(e.Num, err))
+					}
+				}
 			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyUnix:
 				sockets = append(sockets, sockFd{host: pid, fd: e.Num, ino: e.Inode})
 			}
@@ -96,6 +105,10 @@ func vforkReason(child, parent int) string {
 
 func cloneFilesReason(child, parent int) string {
 	return fmt.Sprintf("CR: process %d shares its parent %d's fd table (clone(CLONE_FILES)): not supported yet", nsPid(child), nsPid(parent))
+}
+
+func inotifyReason(fd int, err error) string {
+	return fmt.Sprintf("CR: inotify (fd %d): %v", fd, err)
 }
 
 // pidfdRefusal is why the dump refuses a pidfd ("" if it saves it).

@@ -107,7 +107,7 @@ func verdictsCheckpointable(t *testing.T, a *app) {
 // checkpointable" with exactly the reasons `crrun checkpoint` then gives,
 // word for word; the app runs on to PASS. As root, and as an ordinary user
 // (nobody) for a deleted file mapped with its fd closed, which only root
-// can read back.
+// can read back, and for an inotify watch on a file renamed since.
 func TestVerdictsAgree(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
@@ -129,15 +129,17 @@ func TestVerdictsAgree(t *testing.T) {
 			}, t.TempDir(), bin, mode)
 		})
 	}
-	t.Run("deleted_map/nobody", func(t *testing.T) {
-		t.Parallel()
-		dir, asNobody := nobodyEnv(t)
-		own := filepath.Join(dir, "refuse")
-		if data, err := os.ReadFile(bin); err != nil || os.WriteFile(own, data, 0o755) != nil {
-			t.Fatalf("copy the program: %v", err)
-		}
-		verdictsAgree(t, asNobody, filepath.Join(dir, "ck"), own, "deleted_map")
-	})
+	for _, mode := range []string{"deleted_map", "inotify_renamed"} {
+		t.Run(mode+"/nobody", func(t *testing.T) {
+			t.Parallel()
+			dir, asNobody := nobodyEnv(t)
+			own := filepath.Join(dir, "refuse")
+			if data, err := os.ReadFile(bin); err != nil || os.WriteFile(own, data, 0o755) != nil {
+				t.Fatalf("copy the program: %v", err)
+			}
+			verdictsAgree(t, asNobody, filepath.Join(dir, "ck"), own, mode)
+		})
+	}
 }
 
 // verdictsAgree runs refuse <mode> under crrun (crrun builds crrun

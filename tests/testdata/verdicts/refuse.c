@@ -12,6 +12,9 @@
  *   sysv_keep    a SysV segment created and kept (not attached)
  *   deleted_map  a deleted file mapped, its fd closed (only root can read
  *                it back: refused for an ordinary user)
+ *   inotify_renamed  an inotify watch on a file renamed since (an ordinary
+ *                user finds a watched file by the path given to
+ *                inotify_add_watch only)
  *   sockets      socket(AF_INET6), socket(AF_INET), close the first, dup
  *                the second to fd 9 (status must name socket(AF_INET) for
  *                fd 4, and no call for fd 9) */
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -120,6 +124,14 @@ int main(int argc, char **argv) {
 			die("mmap");
 		unlink(path);
 		close(fd);
+	} else if (!strcmp(mode, "inotify_renamed")) {
+		char path[] = "refuse-watch-XXXXXX", moved[64];
+		int fd = mkstemp(path), in = inotify_init1(IN_CLOEXEC);
+		if (fd < 0 || in < 0 || inotify_add_watch(in, path, IN_MODIFY) < 0)
+			die("inotify");
+		snprintf(moved, sizeof moved, "%s.moved", path);
+		if (rename(path, moved) < 0)
+			die("rename");
 	} else if (!strcmp(mode, "sockets")) {
 		int s6 = socket(AF_INET6, SOCK_STREAM, 0);
 		if (s6 < 0) {
