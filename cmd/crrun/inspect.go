@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"crrun/image"
@@ -78,6 +79,13 @@ func printImage(w io.Writer, r *image.Reader) {
 		}
 		fmt.Fprintf(w, "  clocks    monotonic %v, boottime %v, %s\n", time.Duration(c.Monotonic).Round(time.Millisecond),
 			time.Duration(c.Boottime).Round(time.Millisecond), where)
+	}
+	if me := m.MainExit; me != nil {
+		how := fmt.Sprintf("exited %d", me.Code)
+		if me.Signal != 0 {
+			how = "killed by " + unix.SignalName(syscall.Signal(me.Signal))
+		}
+		fmt.Fprintf(w, "  main      process %d had %s; the rest ran on (crrun exits so when it ends)\n", m.Root, how)
 	}
 	// How many fds share each open file description, across the tree.
 	ofds := map[int]int{}
