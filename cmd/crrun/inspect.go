@@ -83,7 +83,7 @@ func printImage(w io.Writer, r *image.Reader) {
 	if me := m.MainExit; me != nil {
 		how := fmt.Sprintf("exited %d", me.Code)
 		if me.Signal != 0 {
-			how = "killed by " + unix.SignalName(syscall.Signal(me.Signal))
+			how = "been killed by " + unix.SignalName(syscall.Signal(me.Signal))
 		}
 		fmt.Fprintf(w, "  main      process %d had %s; the rest ran on (crrun exits so when it ends)\n", m.Root, how)
 	}
