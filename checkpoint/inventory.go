@@ -15,7 +15,11 @@ import (
 // once the tree is saved: the restore compares the restored tree with it.
 // Values this crrun cannot restore refuse the checkpoint.
 func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
-	ns, err := inventory.NamespaceOf(t.req.Pid)
+	live := ft.live() // the main process may be gone (image.Meta.MainExit)
+	if len(live) == 0 {
+		return nil
+	}
+	ns, err := inventory.NamespaceOf(live[0])
 	if err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"crrun/image"
 	"crrun/internal/procfs"
+	"crrun/inventory"
 	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -28,8 +29,17 @@ import (
 // paths the supervisor saw given to inotify_add_watch, as Request.WatchPath),
 // a deleted file mapped and open nowhere that only root can read, and the
 // AF_UNIX sockets it refuses (see unixRefusal).
-func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, bool)) []seccomp.Finding {
+//
+// With inventory, it also observes each process as the checkpoint does once
+// the tree is saved (package inventory) and gives what the inventory
+// refuses (a scheduling policy, file locks, F_SETOWN…). `crrun status` asks
+// for it; the checkpoint's gate does not, as the dump observes the very
+// same fields after saving and refuses with the same inventory.Refusals.
+func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, bool), inventory bool) []seccomp.Finding {
 	out := seccomp.Scan(in)
+	if inventory {
+		out = append(out, inventoryRefusals(in)...)
+	}
 	in2 := map[int]bool{}
 	for _, pid := range in.Pids {
 		in2[pid] = true
@@ -256,4 +266,47 @@ func scmFds(pid, fd int) int {
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(info.Extra["scm_fds"]))
 	return n
+}
+
+// inventoryRefusals observes every live process of in.Pids as the
+// checkpoint's observe does (the app's fds on crrun's stdio left out) and
+// returns what inventory.Refusals refuses, as the dump words it.
+func inventoryRefusals(in seccomp.ScanInput) []seccomp.Finding {
+	var live []int
+	for _, pid := range in.Pids {
+		if st, err := procfs.Stat(pid); err == nil && st.State != 'Z' && st.State != 'X' {
+			live = append(live, pid)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	ns, err := inventory.NamespaceOf(live[0])
+	if err != nil {
+		return nil
+	}
+	stdio := map[seccomp.FileID]bool{}
+	for _, id := range in.Stdio {
+		stdio[id] = true
+	}
+	obs := inventory.NewTree(ns)
+	var out []seccomp.Finding
+	for _, pid := range live {
+		skip := map[int]bool{}
+		if fds, err := procfs.Fds(pid); err == nil {
+			for _, e := range fds {
+				if id, ok := seccomp.StatFileID(fmt.Sprintf("/proc/%d/fd/%d", pid, e.Num)); ok && stdio[id] {
+					skip[e.Num] = true
+				}
+			}
+		}
+		f, err := obs.Observe(inventory.Proc{Host: pid, Skip: skip})
+		if err != nil {
+			continue // gone meanwhile; the checkpoint says why if it is not
+		}
+		for _, r := range inventory.Refusals(f) {
+			out = append(out, seccomp.Finding{Pid: pid, Kind: "inventory", Fd: -1, Reason: r})
+		}
+	}
+	return out
 }

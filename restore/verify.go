@@ -35,7 +35,7 @@ func (t *treeRestorer) verify() error {
 	if err := breakForTest(t); err != nil {
 		return err
 	}
-	ns, err := inventory.NamespaceOf(t.root.pid)
+	ns, err := inventory.NamespaceOf(t.firstLive().pid)
 	if err != nil {
 		return err
 	}
@@ -83,12 +83,13 @@ func breakForTest(t *treeRestorer) error {
 		return nil
 	case "rlimit":
 		var lim unix.Rlimit
-		if err := unix.Prlimit(t.root.pid, unix.RLIMIT_NOFILE, nil, &lim); err != nil {
+		first := t.firstLive().pid // the main process, unless it had exited
+		if err := unix.Prlimit(first, unix.RLIMIT_NOFILE, nil, &lim); err != nil {
 			return err
 		}
 		lim.Cur--
 		slog.Warn("restore: " + TestBreakEnv + "=rlimit: lowering RLIMIT_NOFILE of the main process by one, for a test")
-		return unix.Prlimit(t.root.pid, unix.RLIMIT_NOFILE, &lim, nil)
+		return unix.Prlimit(first, unix.RLIMIT_NOFILE, &lim, nil)
 	default:
 		return fmt.Errorf("%s=%q: unknown (known: rlimit)", TestBreakEnv, v)
 	}
@@ -146,4 +147,15 @@ func (r *restorer) readBack(f inventory.Fields) error {
 		f[k] = val
 	}
 	return nil
+}
+
+// firstLive is the first live process of the image, restored: the main
+// process, or the first orphan when it had exited.
+func (t *treeRestorer) firstLive() *restorer {
+	for _, p := range t.procs {
+		if p.Zombie == nil {
+			return t.by[p.PID]
+		}
+	}
+	return t.root
 }

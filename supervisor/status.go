@@ -139,7 +139,10 @@ func (s *Supervisor) verdict(pids []int, tracer int) (findings []seccomp.Finding
 	}
 	all = s.ledger.Snapshot(alive)
 	findings = checkpoint.Refusals(seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces,
-		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer}, s.watches.lookup)
+		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer}, s.watches.lookup,
+		// The checkpoint (tracer != 0) observes the inventory itself
+		// once the tree is saved, and refuses with the same words.
+		tracer == 0)
 	// SysV: one look at /proc/sysvipc per kind, from the app's first call
 	// of that kind; the pids of the app and of every process that made a
 	// call (objects outlive their creator).

@@ -12,6 +12,9 @@
  *   sysv_keep    a SysV segment created and kept (not attached)
  *   deleted_map  a deleted file mapped, its fd closed (only root can read
  *                it back: refused for an ordinary user)
+ *   sched_batch  SCHED_BATCH scheduling (the inventory refuses it)
+ *   flock        a flock held on a file
+ *   setown       F_SETOWN on a pipe
  *   inotify_renamed  an inotify watch on a file renamed since (an ordinary
  *                user finds a watched file by the path given to
  *                inotify_add_watch only)
@@ -20,6 +23,7 @@
  *                fd 4, and no call for fd 9) */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -124,6 +129,20 @@ int main(int argc, char **argv) {
 			die("mmap");
 		unlink(path);
 		close(fd);
+	} else if (!strcmp(mode, "sched_batch")) {
+		struct sched_param sp = {0};
+		if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
+			die("sched_setscheduler");
+	} else if (!strcmp(mode, "flock")) {
+		char path[] = "/tmp/refuse-lock-XXXXXX";
+		int fd = mkstemp(path);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0)
+			die("flock");
+		unlink(path);
+	} else if (!strcmp(mode, "setown")) {
+		int p[2];
+		if (pipe(p) < 0 || fcntl(p[0], F_SETOWN, getpid()) < 0)
+			die("F_SETOWN");
 	} else if (!strcmp(mode, "inotify_renamed")) {
 		char path[] = "refuse-watch-XXXXXX", moved[64];
 		int fd = mkstemp(path), in = inotify_init1(IN_CLOEXEC);
