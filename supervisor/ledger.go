@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -39,12 +40,25 @@ type Ledger struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger { return &Ledger{byKey: map[taintKey]*Taint{}} }
 
+// maxFds bounds the fds remembered per taint (the latest calls' ones).
+const maxFds = 64
+
 // Add records t and reports whether it is the first of its process and reason.
+// A later call of the same process and reason adds the fds it creates to the
+// first record (status matches a finding's fd against them).
 func (l *Ledger) Add(t *Taint) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := taintKey{t.Pid, t.Reason}
-	if _, ok := l.byKey[k]; ok {
+	if old, ok := l.byKey[k]; ok {
+		if len(t.Fds) > 0 {
+			// A new slice: snapshots share the old one.
+			fds := append(slices.DeleteFunc(slices.Clone(old.Fds), func(fd int) bool { return slices.Contains(t.Fds, fd) }), t.Fds...)
+			if len(fds) > maxFds {
+				fds = fds[len(fds)-maxFds:]
+			}
+			old.Fds = fds
+		}
 		return false
 	}
 	l.byKey[k] = t

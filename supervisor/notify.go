@@ -118,13 +118,18 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 // ones a call about to create n fds gets (another thread of the process
 // may take one first; status then names no call rather than a wrong one).
 func lowestFreeFds(tid, n int) []int {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(tid) + "/fd")
+	d, err := os.Open("/proc/" + strconv.Itoa(tid) + "/fd")
 	if err != nil {
 		return nil
 	}
-	used := map[int]bool{}
-	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil {
+	names, err := d.Readdirnames(-1) // unsorted: cheaper than ReadDir
+	d.Close()
+	if err != nil {
+		return nil
+	}
+	used := make(map[int]bool, len(names))
+	for _, name := range names {
+		if fd, err := strconv.Atoi(name); err == nil {
 			used[fd] = true
 		}
 	}
