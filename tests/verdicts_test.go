@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -285,4 +286,44 @@ func TestVerdictsSocketCall(t *testing.T) {
 	if len(got) != 2 || got[4] == "" || got[9] == "" {
 		t.Errorf("status reasons for sockets: %v, want fds 4 and 9\n%s", got, out)
 	}
+}
+
+// TestVerdictsMainExitedSignals: once the main process has exited, crrun's
+// init forwards signals to every process of the app; a restored app whose
+// main process had exited is treated the same: a SIGTERM to crrun ends the
+// daemon, and crrun exits with the main process's status (3), before and
+// after a restore.
+func TestVerdictsMainExitedSignals(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	requireCR(t)
+	daemon := verdictsCorpus(t, "daemon")
+	argv := []string{"sh", "-c", daemon + " bg $$ & exit 3"}
+	term := func(a *app, ready string) (int, time.Duration) {
+		t.Helper()
+		crWaitStderr(t, a, ready, 30*time.Second)
+		t0 := time.Now()
+		a.cmd.Process.Signal(syscall.SIGTERM)
+		return a.wait(30 * time.Second), time.Since(t0)
+	}
+	orig := start(t, opts{}, append([]string{"--"}, argv...)...)
+	code, took := term(orig, "daemon: running")
+	if code != 3 || crPassed(orig.stdout.String()) {
+		t.Fatalf("SIGTERM after the main process exited: crrun exit %d, stdout %q; want 3 and no PASS", code, orig.stdout)
+	}
+	t.Logf("original: exit %d %v after SIGTERM", code, took.Round(time.Millisecond))
+
+	store := t.TempDir()
+	a := start(t, opts{}, append([]string{"--dir", store, "--"}, argv...)...)
+	crWaitStderr(t, a, "daemon: running", 30*time.Second)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d, want %d", code, crExitCheckpointed)
+	}
+	r := start(t, opts{}, "restore", store)
+	code2, took2 := term(r, "restored")
+	if code2 != code || crPassed(r.stdout.String()) {
+		t.Fatalf("SIGTERM to the restored crrun: exit %d, stdout %q; the original exited %d", code2, r.stdout, code)
+	}
+	t.Logf("restored: exit %d %v after SIGTERM", code2, took2.Round(time.Millisecond))
 }
