@@ -104,6 +104,9 @@ type observer struct {
 	p   Proc
 	f   Fields
 	buf []byte
+	// nsIDs are the NSpgid and NSsid lines of the status: the group and
+	// session as the app sees them, even when their leader is gone.
+	nsIDs map[string]string
 }
 
 func (o *observer) path(rest string) string { return fmt.Sprintf("/proc/%d/%s", o.p.Host, rest) }
@@ -175,6 +178,7 @@ func (o *observer) status() error {
 		return err
 	}
 	m := statusLines(b)
+	o.nsIDs = map[string]string{"pgrp": m["NSpgid"], "session": m["NSsid"]}
 	for _, k := range statusKeys {
 		if v, ok := m[k]; ok {
 			if k == "ShdPnd" {
@@ -251,6 +255,18 @@ func (o *observer) stat() error {
 			continue
 		}
 		v := fs[sf.n-3]
+		if ids := strings.Fields(o.nsIDs[sf.name]); len(ids) > 0 {
+			// A group or session is named by its id in the app's namespace
+			// (NSpgid, NSsid: 0 outside it): its leader may be gone (a
+			// daemon's double fork, `cmd &` of a shell that exited), and a
+			// lookup of the id as a process would say "outside the app" or
+			// not depending on whether the leader is still a zombie.
+			if v = ids[len(ids)-1]; v == "0" {
+				v = "outside the app"
+			}
+			o.f["stat "+sf.name] = v
+			continue
+		}
 		if sf.pid {
 			if n, err := strconv.Atoi(v); err == nil && n > 0 {
 				if ns, ok := o.t.NS(n); ok {

@@ -417,11 +417,20 @@ func (t *treeRestorer) endBlank() error {
 	if t.blank == nil {
 		return nil
 	}
-	_, _ = t.tr.Inject(t.blank.pid, unix.SYS_EXIT_GROUP, 0) // never returns
-	if err := t.waitGone(t.blank.pid, 0); err != nil {
+	host := t.blank.pid
+	_, _ = t.tr.Inject(host, unix.SYS_EXIT_GROUP, 0) // never returns
+	if err := t.waitGone(host, 0); err != nil {
 		return fmt.Errorf("the blank stand-in for the main process: %w", err)
 	}
 	t.blank.pid = 0
+	// Reaped by crrun's init at once; until then `crrun status` would
+	// list it beside the app.
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", host)); err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return nil
 }
 

@@ -327,3 +327,52 @@ func TestVerdictsMainExitedSignals(t *testing.T) {
 	}
 	t.Logf("restored: exit %d %v after SIGTERM", code2, took2.Round(time.Millisecond))
 }
+
+// TestVerdictsMainZombie: the checkpoint lands while the main process has
+// exited but crrun's init has not reaped it yet (the test stops the init):
+// its status is read from the zombie, the image holds the rest, and the
+// restored crrun exits with that status once the daemon has PASSed.
+func TestVerdictsMainZombie(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	requireCR(t)
+	daemon := verdictsCorpus(t, "daemon")
+	ref := start(t, opts{}, "--", daemon, "zombie", "7")
+	if code := ref.wait(time.Minute); code != 7 || ref.stdout.String() != "PASS\n" {
+		t.Fatalf("uninterrupted: exit %d, stdout %q\nstderr:\n%s", code, ref.stdout, ref.stderr)
+	}
+	store := t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", daemon, "zombie", "7")
+	st := crStatus(t, a, 10*time.Second)
+	main := st.Processes[0].Pid
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", main))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var init int
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if init, err = strconv.Atoi(f[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(init, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(init, syscall.SIGCONT) })
+	crWaitStderr(t, a, "daemon: running", 30*time.Second)
+	if err := eventually(10*time.Second, func() bool { return !processAlive(main) }); err != nil {
+		t.Fatalf("the main process %d did not become a zombie", main)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", main)); err != nil {
+		t.Fatalf("the main process %d was reaped: the init was not stopped", main)
+	}
+	verdictsCheckpointable(t, a)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d, want %d\n%s", code, crExitCheckpointed, a.stderr)
+	}
+	r := start(t, opts{}, "restore", store)
+	code := r.wait(time.Minute)
+	if out := a.stdout.String() + r.stdout.String(); code != 7 || out != "PASS\n" {
+		t.Fatalf("restored: exit %d (want 7), stdout %q\nstderr:\n%s", code, out, r.stderr)
+	}
+}

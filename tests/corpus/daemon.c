@@ -5,6 +5,9 @@
  *   double (the default): main forks a session leader that forks the
  *          daemon and exits; main waits for it, then ends with <exit>
  *          (a code, or -SIG to be killed by SIG; default 0).
+ *   zombie: main forks the daemon and exits <exit> 0.3 s later; the
+ *          daemon goes on as soon as it is an orphan, whether crrun's init
+ *          has reaped the main process yet or not (a test stops the init).
  *   bg:    this process is `cmd &` of a shell that has exited (sh -c
  *          './daemon bg $$ & exit 3', <exit> is then the shell's pid): it
  *          stays in the shell's process group.
@@ -24,11 +27,13 @@ static void step(int i) {
 
 static int gone(pid_t p) { return kill(p, 0) < 0 && errno == ESRCH; }
 
+static int reaped = 1; /* wait for the main process to be reaped, not only gone */
+
 static int daemon_main(pid_t main_pid) {
 	/* Wait for the main process to be reaped by crrun's init. */
-	for (int i = 0; i < 500 && (getppid() != 1 || !gone(main_pid)); i++)
+	for (int i = 0; i < 500 && (getppid() != 1 || (reaped && !gone(main_pid))); i++)
 		sleep_ms(10);
-	if (getppid() != 1 || !gone(main_pid)) {
+	if (getppid() != 1 || (reaped && !gone(main_pid))) {
 		printf("FAIL: the main process %d is not gone (ppid %d)\n", main_pid, getppid());
 		return 1;
 	}
@@ -52,7 +57,7 @@ static int daemon_main(pid_t main_pid) {
 		fail("ids pid %d pgid %d sid %d, were %d %d %d", getpid(), getpgrp(), getsid(0), pid, pgid, sid);
 	if (getppid() != 1)
 		fail("parent %d, not crrun's init", getppid());
-	if (!gone(main_pid))
+	if (reaped && !gone(main_pid))
 		fail("the main process %d exists again", main_pid);
 	char buf[16] = {0};
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -69,6 +74,16 @@ int main(int argc, char **argv) {
 	if (!strcmp(mode, "bg"))
 		return daemon_main(ex); /* the shell that started us */
 	pid_t main_pid = getpid();
+	if (!strcmp(mode, "zombie")) {
+		reaped = 0;
+		pid_t d = fork();
+		if (d < 0)
+			die("fork");
+		if (d == 0)
+			exit(daemon_main(main_pid));
+		sleep_ms(300);
+		return ex;
+	}
 	pid_t leader = fork();
 	if (leader < 0)
 		die("fork");
