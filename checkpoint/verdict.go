@@ -285,17 +285,18 @@ func inventoryRefusals(in seccomp.ScanInput) []seccomp.Finding {
 	if err != nil {
 		return nil
 	}
-	stdio := map[seccomp.FileID]bool{}
-	for _, id := range in.Stdio {
-		stdio[id] = true
+	stdio := map[seccomp.FileID][]int{}
+	for k, id := range in.Stdio {
+		stdio[id] = append(stdio[id], k)
 	}
 	obs := inventory.NewTree(ns)
 	var out []seccomp.Finding
 	for _, pid := range live {
+		// crrun's own stdio, as the dump decides it (files.go).
 		skip := map[int]bool{}
 		if fds, err := procfs.Fds(pid); err == nil {
 			for _, e := range fds {
-				if id, ok := seccomp.StatFileID(fmt.Sprintf("/proc/%d/fd/%d", pid, e.Num)); ok && stdio[id] {
+				if id, ok := seccomp.StatFileID(fmt.Sprintf("/proc/%d/fd/%d", pid, e.Num)); ok && len(sameDescription(stdio[id], pid, e.Num)) > 0 {
 					skip[e.Num] = true
 				}
 			}
