@@ -171,8 +171,10 @@ func verdictsAgree(t *testing.T, crrun func(args ...string) *exec.Cmd, store, bi
 		t.Skip(out.String())
 	}
 	pid := strconv.Itoa(app.Process.Pid)
-	b, err := crrun("status", "--json", pid).Output()
-	if err != nil {
+	var b []byte
+	var err error
+	// The control socket may appear a moment after the app starts.
+	if eventually(10*time.Second, func() bool { b, err = crrun("status", "--json", pid).Output(); return err == nil }) != nil {
 		t.Fatalf("status: %v", err)
 	}
 	var st Status
