@@ -265,14 +265,7 @@ func TestVerdictsSocketCall(t *testing.T) {
 	if strings.HasPrefix(a.stdout.String(), "SKIP") {
 		t.Skip(a.stdout.String())
 	}
-	out, err := a.crrunCmd("status", "--json", strconv.Itoa(a.cmd.Process.Pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatal(err)
-	}
+	st := a.status()
 	got := map[int]string{}
 	for _, r := range st.Reasons {
 		if r.Kind == "socket" && r.Fd != nil {
@@ -286,7 +279,7 @@ func TestVerdictsSocketCall(t *testing.T) {
 		}
 	}
 	if len(got) != 2 || got[4] == "" || got[9] == "" {
-		t.Errorf("status reasons for sockets: %v, want fds 4 and 9\n%s", got, out)
+		t.Errorf("status reasons for sockets: %v, want fds 4 and 9\n%s", got, st.reasons())
 	}
 }
 
