@@ -71,9 +71,9 @@ var Kinds = []Kind{
 	{
 		Name:     "process tree",
 		Fields:   []string{"stat ppid", "stat pgrp", "stat session", "stat exit_signal", "threads", "thread comm", "proc comm", "prctl child_subreaper"},
-		Saved:    "/proc/PID/stat and the tree walk from crrun's init; names from comm",
-		Restored: "clone3 with set_tid from the blank parent, setsid/setpgid, PR_SET_NAME",
-		Compared: "parent, process group and session (as the app sees them), exit signal, the number of threads and their names, child-subreaper",
+		Saved:    "/proc/PID/stat and the tree walk from crrun's init; names from comm; a main process that has exited while others run on, by its exit status (image main_exit)",
+		Restored: "clone3 with set_tid from the blank parent (orphans of a gone main process from a blank stand-in, with CLONE_PARENT), setsid/setpgid, PR_SET_NAME; crrun mirrors a gone main process's status",
+		Compared: "parent, process group and session (as the app sees them: NSpgid, NSsid, even with their leader gone), exit signal, the number of threads and their names, child-subreaper",
 	},
 	{
 		Name:     "memory layout",
