@@ -64,8 +64,8 @@ type Request struct {
 	// scan, the tree checks of Refusals, the sticky taints) for the live
 	// processes pids, with tracer allowed to trace them (0 for status),
 	// less the inventory's refusals, which the dump makes itself once the
-	// tree is saved (observe). Nil means Refusals(Scan, WatchPath, false)
-	// plus Sticky.
+	// tree is saved (observe). Nil means Refusals(Scan, WatchPath, false,
+	// Init) plus Sticky.
 	Refusals func(pids []int, tracer int) []seccomp.Finding
 	// Stdio identifies the supervisor's own stdin, stdout and stderr (index =
 	// fd number): the app's fds on these files are saved as "stdio k".
@@ -172,7 +172,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	} else {
 		scan := req.Scan
 		scan.Pids, scan.Tracer = ft.live(), tr.ThreadID()
-		findings = append(Refusals(scan, req.WatchPath, false), req.Sticky...)
+		findings = append(Refusals(scan, req.WatchPath, false, req.Init), req.Sticky...)
 	}
 	if len(findings) > 0 {
 		return "", st, &NotCheckpointableError{Findings: findings}

@@ -35,10 +35,13 @@ import (
 // refuses (a scheduling policy, file locks, F_SETOWN…). `crrun status` asks
 // for it; the checkpoint's gate does not, as the dump observes the very
 // same fields after saving and refuses with the same inventory.Refusals.
-func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, bool), inventory bool) []seccomp.Finding {
+//
+// init is the host pid of crrun's init: what a restored process inherits
+// rather than gets set is compared with it (Request.Init).
+func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, bool), inventory bool, init int) []seccomp.Finding {
 	out := seccomp.Scan(in)
 	if inventory {
-		out = append(out, inventoryRefusals(in)...)
+		out = append(out, inventoryRefusals(in, init)...)
 	}
 	in2 := map[int]bool{}
 	for _, pid := range in.Pids {
@@ -271,7 +274,7 @@ func scmFds(pid, fd int) int {
 // inventoryRefusals observes every live process of in.Pids as the
 // checkpoint's observe does (the app's fds on crrun's stdio left out) and
 // returns what inventory.Refusals refuses, as the dump words it.
-func inventoryRefusals(in seccomp.ScanInput) []seccomp.Finding {
+func inventoryRefusals(in seccomp.ScanInput, init int) []seccomp.Finding {
 	var live []int
 	for _, pid := range in.Pids {
 		if st, err := procfs.Stat(pid); err == nil && st.State != 'Z' && st.State != 'X' {
@@ -289,6 +292,13 @@ func inventoryRefusals(in seccomp.ScanInput) []seccomp.Finding {
 	for k, id := range in.Stdio {
 		stdio[id] = append(stdio[id], k)
 	}
+	if init == 0 {
+		init = os.Getpid()
+	}
+	base, err := inventory.Baseline(init)
+	if err != nil {
+		base = nil
+	}
 	obs := inventory.NewTree(ns)
 	var out []seccomp.Finding
 	for _, pid := range live {
@@ -305,7 +315,11 @@ func inventoryRefusals(in seccomp.ScanInput) []seccomp.Finding {
 		if err != nil {
 			continue // gone meanwhile; the checkpoint says why if it is not
 		}
-		for _, r := range inventory.Refusals(f) {
+		rs := inventory.Refusals(f)
+		if base != nil {
+			rs = append(rs, inventory.InheritedRefusals(f, base)...)
+		}
+		for _, r := range rs {
 			out = append(out, seccomp.Finding{Pid: pid, Kind: "inventory", Fd: -1, Reason: r})
 		}
 	}

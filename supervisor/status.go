@@ -142,7 +142,7 @@ func (s *Supervisor) verdict(pids []int, tracer int) (findings []seccomp.Finding
 		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer}, s.watches.lookup,
 		// The checkpoint (tracer != 0) observes the inventory itself
 		// once the tree is saved, and refuses with the same words.
-		tracer == 0)
+		tracer == 0, s.initPid)
 	// SysV: one look at /proc/sysvipc per kind, from the app's first call
 	// of that kind; the pids of the app and of every process that made a
 	// call (objects outlive their creator).

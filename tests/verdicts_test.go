@@ -119,7 +119,7 @@ func TestVerdictsAgree(t *testing.T) {
 	}
 	bin := compileC(t, "verdicts/refuse", false)
 	for _, mode := range []string{"clone_vm", "clone_files", "pthread_exit", "dgram_queue", "pending",
-		"scm_rights", "pidfd_gone", "sysv_keep", "sockets", "sched_batch", "flock", "setown"} {
+		"scm_rights", "pidfd_gone", "sysv_keep", "sockets", "sched_batch", "nice", "flock", "setown"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			rt := runtimeDir(t)

@@ -13,6 +13,7 @@
  *   deleted_map  a deleted file mapped, its fd closed (only root can read
  *                it back: refused for an ordinary user)
  *   sched_batch  SCHED_BATCH scheduling (the inventory refuses it)
+ *   nice         a nice value other than crrun's (inherited, not restored)
  *   flock        a flock held on a file
  *   setown       F_SETOWN on a pipe
  *   inotify_renamed  an inotify watch on a file renamed since (an ordinary
@@ -34,6 +35,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ipc.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -133,6 +135,9 @@ int main(int argc, char **argv) {
 		struct sched_param sp = {0};
 		if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
 			die("sched_setscheduler");
+	} else if (!strcmp(mode, "nice")) {
+		if (setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + 3) < 0)
+			die("setpriority");
 	} else if (!strcmp(mode, "flock")) {
 		char path[] = "/tmp/refuse-lock-XXXXXX";
 		int fd = mkstemp(path);
