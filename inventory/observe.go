@@ -153,6 +153,36 @@ var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccom
 // taskKeys are compared per thread.
 var taskKeys = []string{"SigBlk", "SigPnd", "Cpus_allowed_list", "CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd", "Uid", "Gid", "Groups"}
 
+// taskWant are the status lines tasks() reads: the compared ones, the name
+// and the thread's id in the app's namespace.
+var taskWant = func() map[string]bool {
+	m := map[string]bool{"Name": true, "NSpid": true}
+	for _, k := range taskKeys {
+		m[k] = true
+	}
+	return m
+}()
+
+// pickLines is statusLines for the wanted keys only (a thread's status is
+// read once per thread: this is the verifier's inner loop).
+func pickLines(b []byte, want map[string]bool) map[string]string {
+	m := make(map[string]string, len(want))
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		i := bytes.IndexByte(line, ':')
+		if i < 0 || !want[string(line[:i])] {
+			continue
+		}
+		m[string(line[:i])] = strings.Join(strings.Fields(string(line[i+1:])), " ")
+	}
+	return m
+}
+
 func statusLines(b []byte) map[string]string {
 	m := map[string]string{}
 	for _, line := range bytes.Split(b, []byte("\n")) {
@@ -201,16 +231,22 @@ func (o *observer) tasks() error {
 		if err != nil {
 			continue
 		}
-		ns, ok := o.t.NS(tid)
-		if !ok {
-			return fmt.Errorf("thread %d has no pid in the app's namespace", tid)
-		}
 		n++
 		b, err := o.read("task/" + e.Name() + "/status")
 		if err != nil {
 			return err
 		}
-		m := statusLines(b)
+		m := pickLines(b, taskWant)
+		// A thread of an app process is in the app: its id there is the
+		// last of its NSpid line.
+		w := strings.Fields(m["NSpid"])
+		if len(w) == 0 {
+			return fmt.Errorf("thread %d has no NSpid", tid)
+		}
+		ns, err := strconv.Atoi(w[len(w)-1])
+		if err != nil {
+			return fmt.Errorf("thread %d: NSpid %q", tid, m["NSpid"])
+		}
 		pre := "thread " + strconv.Itoa(ns) + " "
 		for _, k := range taskKeys {
 			if v, ok := m[k]; ok {
