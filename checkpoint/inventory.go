@@ -45,13 +45,7 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 		if p.Zombie != nil {
 			continue
 		}
-		skip := map[int]bool{}
-		for _, fd := range p.FDs {
-			if fd.Stdio != nil {
-				skip[fd.FD] = true
-			}
-		}
-		f, err := obs.Observe(inventory.Proc{Host: host, Skip: skip, DropPending: drop})
+		f, err := obs.Observe(inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: drop})
 		if err != nil {
 			return err
 		}

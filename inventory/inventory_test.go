@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"crrun/internal/gendoc"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated state table in docs/nocr.md")
@@ -104,25 +106,7 @@ func renderKinds() string {
 // docs/nocr.md carries the state table generated from Kinds (go test
 // ./inventory -run TestDocsKinds -update rewrites it).
 func TestDocsKinds(t *testing.T) {
-	const path = "../docs/nocr.md"
-	const begin, end = "<!-- BEGIN generated kinds -->\n", "<!-- END generated kinds -->"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the generated-kinds markers", path)
-	}
-	want := renderKinds()
-	if got := s[i+len(begin) : j]; got != want {
-		if *update {
-			os.WriteFile(path, []byte(s[:i+len(begin)]+want+s[j:]), 0o644)
-			return
-		}
-		t.Fatalf("%s is out of date with inventory.Kinds: run go test ./inventory -run TestDocsKinds -update", path)
-	}
+	gendoc.Check(t, "../docs/nocr.md", "kinds", renderKinds(), *update, "go test ./inventory -run TestDocsKinds -update")
 }
 
 // BenchmarkObserve is the verifier's cost per process (make bench reports

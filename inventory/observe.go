@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"crrun/image"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -60,6 +62,18 @@ type Proc struct {
 	// DropPending are signals left out of the pending sets (signals a
 	// checkpoint deliberately does not save, e.g. Slurm's SIGTERM).
 	DropPending uint64
+}
+
+// StdioFDs are the fds of a saved process that are crrun's own stdio (the
+// restorer's after a restore): Proc.Skip.
+func StdioFDs(p *image.Process) map[int]bool {
+	skip := map[int]bool{}
+	for _, fd := range p.FDs {
+		if fd.Stdio != nil {
+			skip[fd.FD] = true
+		}
+	}
+	return skip
 }
 
 // Observe reads the kernel's view of process p.

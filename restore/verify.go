@@ -46,14 +46,8 @@ func (t *treeRestorer) verify() error {
 		if p.Zombie != nil {
 			continue
 		}
-		skip := map[int]bool{}
-		for _, fd := range p.FDs {
-			if fd.Stdio != nil {
-				skip[fd.FD] = true
-			}
-		}
 		r := t.by[p.PID]
-		f, err := obs.Observe(inventory.Proc{Host: r.pid, Skip: skip, ExcludeStart: t.scratch, ExcludeEnd: t.scratch + scratchSize})
+		f, err := obs.Observe(inventory.Proc{Host: r.pid, Skip: inventory.StdioFDs(p), ExcludeStart: t.scratch, ExcludeEnd: t.scratch + scratchSize})
 		if err != nil {
 			return err
 		}

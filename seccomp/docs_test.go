@@ -3,9 +3,10 @@ package seccomp
 import (
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
+
+	"crrun/internal/gendoc"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,23 +48,5 @@ func renderTable() string {
 // docs/nocr.md carries the table generated from Table; this test keeps them
 // in step (go test ./seccomp -run TestDocsTable -update rewrites it).
 func TestDocsTable(t *testing.T) {
-	const path = "../docs/nocr.md"
-	const begin, end = "<!-- BEGIN generated table -->\n", "<!-- END generated table -->"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the generated-table markers", path)
-	}
-	want := renderTable()
-	if got := s[i+len(begin) : j]; got != want {
-		if *update {
-			os.WriteFile(path, []byte(s[:i+len(begin)]+want+s[j:]), 0o644)
-			return
-		}
-		t.Fatalf("%s is out of date with seccomp.Table: run go test ./seccomp -run TestDocsTable -update", path)
-	}
+	gendoc.Check(t, "../docs/nocr.md", "table", renderTable(), *update, "go test ./seccomp -run TestDocsTable -update")
 }
