@@ -101,19 +101,9 @@ func checkSocket(path string) error {
 // checkServer checks SO_PEERCRED of a connected control socket: the
 // answering process must run as the user.
 func checkServer(conn *net.UnixConn, path string) error {
-	raw, err := conn.SyscallConn()
+	cred, err := peerCred(conn)
 	if err != nil {
 		return err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return err
-	}
-	if cerr != nil {
-		return cerr
 	}
 	if int(cred.Uid) != os.Geteuid() {
 		return fmt.Errorf("control socket %s is served by pid %d of uid %d, not by you (uid %d): refusing its answer", path, cred.Pid, cred.Uid, os.Geteuid())
@@ -172,19 +162,9 @@ func (s *Supervisor) serveControl() (*controlServer, error) {
 
 // peerAllowed checks SO_PEERCRED: the same uid as crrun, or root.
 func peerAllowed(conn *net.UnixConn) error {
-	raw, err := conn.SyscallConn()
+	cred, err := peerCred(conn)
 	if err != nil {
 		return err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return err
-	}
-	if cerr != nil {
-		return cerr
 	}
 	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
 		return fmt.Errorf("uid %d may not control a crrun of uid %d", cred.Uid, os.Geteuid())
@@ -340,4 +320,20 @@ func ListSupervisors(runtimeDir string) ([]int, error) {
 	}
 	sort.Ints(pids)
 	return pids, nil
+}
+
+// peerCred is SO_PEERCRED of a connected unix socket.
+func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return cred, cerr
 }
