@@ -17,38 +17,10 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzReader -fuzztime 60s ./image/
 func FuzzReader(f *testing.F) {
-	seed, err := imagefuzz.Load("testdata/seed-image")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add([]byte{})
-	for _, ops := range [][]byte{
+	imagefuzz.Fuzz(f, "testdata/seed-image", [][]byte{
 		{0, 0, 3, 0, 0}, {1, 0, 9, 5, 1}, {2, 0, 40, 0, 14}, {3, 1, 2, 2, 3}, {4, 0, 7, 7, 0},
 		{5, 0, 12, 4, 2}, {3, 0, 200, 1, 17}, {4, 2, 0, 2, 2}, {1, 0, 20, 8, 0}, {0, 0, 30, 9, 3},
-	} {
-		f.Add(ops)
-	}
-	f.Fuzz(func(t *testing.T, ops []byte) {
-		if len(ops) > 64*5 {
-			ops = ops[:64*5]
-		}
-		dir := t.TempDir()
-		if err := seed.Write(dir, ops); err != nil {
-			t.Fatal(err)
-		}
-		r, err := image.Open(dir)
-		if err != nil {
-			if len(ops) == 0 {
-				t.Fatalf("the seed image does not open: %v", err)
-			}
-			if err.Error() == "" {
-				t.Fatal("an error without a message")
-			}
-			return
-		}
-		defer r.Close()
-		UseImage(t, r)
-	})
+	}, func(t *testing.T, r *image.Reader, _ []byte) { UseImage(t, r) })
 }
 
 // UseImage reads everything of an open image that a restore reads.

@@ -15,32 +15,9 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzInspect -fuzztime 60s ./cmd/crrun/
 func FuzzInspect(f *testing.F) {
-	seed, err := imagefuzz.Load("../../image/testdata/seed-image")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add([]byte{})
-	for _, ops := range [][]byte{
+	imagefuzz.Fuzz(f, "../../image/testdata/seed-image", [][]byte{
 		{3, 0, 77, 0, 0}, {3, 0, 90, 2, 5}, {4, 1, 10, 1, 3}, {5, 0, 33, 0, 9}, {3, 2, 0, 9, 1},
-	} {
-		f.Add(ops)
-	}
-	f.Fuzz(func(t *testing.T, ops []byte) {
-		if len(ops) > 64*5 {
-			ops = ops[:64*5]
-		}
-		dir := t.TempDir()
-		if err := seed.Write(dir, ops); err != nil {
-			t.Fatal(err)
-		}
-		r, err := image.Open(dir)
-		if err != nil {
-			if len(ops) == 0 {
-				t.Fatalf("the seed image does not open: %v", err)
-			}
-			return
-		}
-		defer r.Close()
+	}, func(t *testing.T, r *image.Reader, ops []byte) {
 		var out bytes.Buffer
 		printImage(&out, r)
 		if len(ops) == 0 && !bytes.Contains(out.Bytes(), []byte("process 103")) {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"testing"
 
 	"crrun/image"
 )
@@ -256,4 +257,40 @@ func (s Seed) Edit(name string, edit func(doc map[string]any)) (Seed, error) {
 	}
 	out[name] = b
 	return out, nil
+}
+
+// Fuzz runs a fuzz target over mutations of the seed image in seedDir: each
+// input is a list of 5-byte edits (at most 64), written out as an image and
+// opened; an image that does not open must say why (the unmutated seed must
+// open), and one that opens is handed to use.
+func Fuzz(f *testing.F, seedDir string, seeds [][]byte, use func(t *testing.T, r *image.Reader, ops []byte)) {
+	seed, err := Load(seedDir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte{})
+	for _, ops := range seeds {
+		f.Add(ops)
+	}
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 64*5 {
+			ops = ops[:64*5]
+		}
+		dir := t.TempDir()
+		if err := seed.Write(dir, ops); err != nil {
+			t.Fatal(err)
+		}
+		r, err := image.Open(dir)
+		if err != nil {
+			if len(ops) == 0 {
+				t.Fatalf("the seed image does not open: %v", err)
+			}
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		defer r.Close()
+		use(t, r, ops)
+	})
 }
