@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"crrun/image"
@@ -56,6 +57,10 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 	defer pm.Close()
 	mem := ptrace.OpenMem(d.pid)
 	defer mem.Close()
+	if f := vmaRefusals(d.pid, maps); len(f) > 0 {
+		return vdso, &NotCheckpointableError{Findings: f}
+	}
+	hasVDSO := false
 	buf := make([]byte, chunk)
 	var ranges []procfs.PageRange
 	for i := range maps {
@@ -82,6 +87,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		var save []procfs.PageRange
 		switch kind {
 		case image.VMAVDSO:
+			hasVDSO = true
 			if vdso, err = VDSOIdentity(d.pid, m.Start, m.End); err != nil {
 				return vdso, err
 			}
@@ -148,7 +154,8 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			for a := r.Start; a < r.End; {
 				n := min(r.End-a, chunk)
 				if err := mem.Read(uintptr(a), buf[:n]); err != nil {
-					return vdso, fmt.Errorf("%s: read %#x+%d: %w", where, a, n, err)
+					return vdso, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "unreadable_mapping", Fd: -1,
+						Reason: fmt.Sprintf("CR: %s: pages present at %#x+%d cannot be read (%v): not supported yet", where, a, n, err)}}}
 				}
 				if err := d.w.AddPages(p.PID, a, buf[:n]); err != nil {
 					return vdso, err
@@ -157,9 +164,46 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 				a += n
 			}
 		}
+		for _, f := range v.Flags {
+			if slices.Contains(image.VMFlagsNew, f) {
+				d.w.RequireFeature("vmflags")
+			}
+		}
 		p.Memory = append(p.Memory, v)
 	}
+	if !hasVDSO {
+		// The app unmapped its vdso: an older restore would leave the
+		// kernel's there.
+		d.w.RequireFeature("no-vdso")
+	}
 	return vdso, nil
+}
+
+// vmaRefusals names every mapping of pid whose smaps shows state restore
+// does not reproduce (image.VMFlagRefusal), or a memory protection key.
+func vmaRefusals(pid int, maps []procfs.SmapsEntry) []seccomp.Finding {
+	var out []seccomp.Finding
+	for i := range maps {
+		m := &maps[i]
+		switch vmaKind(m) {
+		case image.VMAVDSO, image.VMAVVar, image.VMAVVarVClock, image.VMAVSyscall:
+			continue // the kernel's own
+		}
+		var why []string
+		for _, f := range m.VmFlags.List() {
+			if r := image.VMFlagRefusal(f); r != "" {
+				why = append(why, r)
+			}
+		}
+		if m.ProtectionKey != 0 {
+			why = append(why, fmt.Sprintf("memory protection key %d (pkey_mprotect) not supported yet", m.ProtectionKey))
+		}
+		if len(why) > 0 {
+			out = append(out, seccomp.Finding{Pid: pid, Kind: "mapping", Fd: -1,
+				Reason: fmt.Sprintf("CR: pid %d: mapping %#x-%#x %s %q: %s", pid, m.Start, m.End, m.Perms, m.Path, strings.Join(why, "; "))})
+		}
+	}
+	return out
 }
 
 // saveBlob copies the file at path into the image as blob name.

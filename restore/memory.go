@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"crrun/image"
 	"crrun/internal/procfs"
@@ -71,19 +72,51 @@ func (r *restorer) memory() error {
 		if _, err := r.inj(r.pid, "mprotect", unix.SYS_MPROTECT, uint64(v.Start), v.Size(), uint64(prot(v.Prot))); err != nil {
 			return err
 		}
-		for _, f := range v.Flags {
-			adv, ok := map[string]int{"dd": unix.MADV_DONTDUMP, "hg": unix.MADV_HUGEPAGE, "nh": unix.MADV_NOHUGEPAGE,
-				"dc": unix.MADV_DONTFORK, "wf": unix.MADV_WIPEONFORK, "mg": unix.MADV_MERGEABLE}[f]
-			if ok {
-				_, _ = r.inj(r.pid, "madvise", unix.SYS_MADVISE, uint64(v.Start), v.Size(), uint64(adv))
-			}
-			if f == "lo" {
-				_, _ = r.inj(r.pid, "mlock", unix.SYS_MLOCK, uint64(v.Start), v.Size())
-			}
+		if err := r.hints(v); err != nil {
+			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
 		}
 	}
 	return nil
 }
+
+// madvice is the madvise(2) advice that sets each VmFlag restored by one.
+var madvice = map[string]int{"sr": unix.MADV_SEQUENTIAL, "rr": unix.MADV_RANDOM, "dc": unix.MADV_DONTFORK,
+	"wf": unix.MADV_WIPEONFORK, "dd": unix.MADV_DONTDUMP, "hg": unix.MADV_HUGEPAGE, "nh": unix.MADV_NOHUGEPAGE,
+	"mg": unix.MADV_MERGEABLE}
+
+// hints sets a mapping's restored VmFlags (image.VMFlagRestored) once it has
+// its final protection: madvise hints, mlock, and mseal last (a sealed
+// mapping refuses mprotect and some madvise). A hint the kernel refuses
+// fails the restore: the mapping would differ.
+func (r *restorer) hints(v *image.VMA) error {
+	has := func(f string) bool { return slices.Contains(v.Flags, f) }
+	for _, f := range v.Flags {
+		if adv, ok := madvice[f]; ok {
+			if _, err := r.inj(r.pid, "madvise("+f+")", unix.SYS_MADVISE, uint64(v.Start), v.Size(), uint64(adv)); err != nil {
+				return err
+			}
+		}
+	}
+	switch {
+	case has("lo") && has("lf"):
+		if _, err := r.inj(r.pid, "mlock2(MLOCK_ONFAULT)", unix.SYS_MLOCK2, uint64(v.Start), v.Size(), unix.MLOCK_ONFAULT); err != nil {
+			return err
+		}
+	case has("lo"):
+		if _, err := r.inj(r.pid, "mlock", unix.SYS_MLOCK, uint64(v.Start), v.Size()); err != nil {
+			return err
+		}
+	}
+	if has("sl") {
+		if _, err := r.inj(r.pid, "mseal", sysMseal, uint64(v.Start), v.Size(), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sysMseal is mseal(2) on x86_64 (Linux 6.10).
+const sysMseal = 462
 
 func isKernelKind(k image.VMAKind) bool {
 	return k == image.VMAVDSO || k == image.VMAVVar || k == image.VMAVVarVClock || k == image.VMAVSyscall
@@ -121,11 +154,23 @@ func (r *restorer) moveVDSO(cur []procfs.Mapping) error {
 			have = append(have, m)
 		}
 	}
-	if len(want) == 0 {
-		return nil
+	// What the app had unmapped goes (an app may munmap its vdso and vvar).
+	var keep []procfs.Mapping
+	for _, m := range have {
+		if _, ok := want[m.Path]; ok {
+			keep = append(keep, m)
+			continue
+		}
+		if _, err := r.inj(r.pid, "munmap("+m.Path+")", unix.SYS_MUNMAP, m.Start, m.End-m.Start); err != nil {
+			return err
+		}
 	}
+	have = keep
 	if len(have) != len(want) {
 		return fmt.Errorf("the image has %d vdso/vvar mappings, this kernel gives %d: a different kernel", len(want), len(have))
+	}
+	if len(want) == 0 {
+		return nil
 	}
 	var delta int64
 	for i, m := range have {
@@ -200,7 +245,14 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 			flags |= unix.MAP_NORESERVE
 		}
 	}
-	pr := uint64(unix.PROT_READ | unix.PROT_WRITE)
+	// A private mapping is made with its final protection, writable too
+	// only if the kernel accounted it ("ac": it was writable once, which
+	// mprotect does not undo): VmFlags then match the saved ones. Pages of a
+	// read-only mapping are filled through /proc/PID/mem.
+	pr := uint64(prot(v.Prot))
+	if !v.Shared && slices.Contains(v.Flags, "ac") {
+		pr |= unix.PROT_WRITE
+	}
 	switch v.Kind {
 	case image.VMAShmem:
 		// A view of the object every process inherited at its temporary
@@ -226,9 +278,6 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 		path := v.File.Path
 		if fd, ok := r.t.memfd[v.Blob]; ok && v.Blob != "" {
 			// The memfd itself, parked in every process.
-			if v.Shared {
-				pr = uint64(prot(v.Prot))
-			}
 			_, err := r.inj(r.pid, "mmap(memfd)", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
 			return err
 		}
@@ -240,11 +289,10 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 			path = tmp
 		}
 		mode := uint64(unix.O_RDONLY)
-		if v.Shared {
-			if v.Prot&image.ProtWrite != 0 {
-				mode = unix.O_RDWR
-			}
-			pr = uint64(prot(v.Prot)) // shared file pages are not filled
+		if v.Shared && (v.Prot&image.ProtWrite != 0 || slices.Contains(v.Flags, "mw")) {
+			// A shared mapping may be made writable ("mw") only if its
+			// fd was opened for writing: the same access mode again.
+			mode = unix.O_RDWR
 		}
 		// One fd per file and access mode serves all its mappings (a
 		// library is mapped 4–5 times); they are closed after the last.
