@@ -162,7 +162,7 @@ func checkExecutable(tid int, addr uintptr) error {
 }
 
 func (t *Tracer) syscallInsn(tr *tracee) (uintptr, error) {
-	const op = "find syscall instruction in [vdso]"
+	const op = "find syscall instruction"
 	tgid, err := t.tgidOf(tr)
 	if err != nil {
 		return 0, err
@@ -170,20 +170,25 @@ func (t *Tracer) syscallInsn(tr *tracee) (uintptr, error) {
 	if a, ok := t.insn[tgid]; ok {
 		return a, nil
 	}
-	lo, hi, err := mappingRange(tr.tid, "[vdso]")
+	// The vdso first; an app that unmapped it has 0f 05 in some other
+	// executable mapping (libc's syscall wrappers): executing from there
+	// decodes as syscall whatever instruction the bytes belong to.
+	ranges, err := executableRanges(tr.tid)
 	if err != nil {
-		return 0, &Error{Tid: tr.tid, Op: op, Err: fmt.Errorf("%w: %v", ErrNoSyscallInsn, err)}
-	}
-	buf := make([]byte, hi-lo)
-	if err := ReadMem(tr.tid, lo, buf); err != nil {
 		return 0, &Error{Tid: tr.tid, Op: op, Err: err}
 	}
-	i := bytes.Index(buf, syscallInsn)
-	if i < 0 {
-		return 0, &Error{Tid: tr.tid, Op: op, Err: ErrNoSyscallInsn}
+	for _, rg := range ranges {
+		lo, hi := rg[0], min(rg[1], rg[0]+64<<20)
+		buf := make([]byte, hi-lo)
+		if err := ReadMem(tr.tid, lo, buf); err != nil {
+			continue
+		}
+		if i := bytes.Index(buf, syscallInsn); i >= 0 {
+			t.insn[tgid] = lo + uintptr(i)
+			return lo + uintptr(i), nil
+		}
 	}
-	t.insn[tgid] = lo + uintptr(i)
-	return lo + uintptr(i), nil
+	return 0, &Error{Tid: tr.tid, Op: op, Err: fmt.Errorf("%w in any executable mapping", ErrNoSyscallInsn)}
 }
 
 // MapScratch injects mmap(NULL, ScratchSize, PROT_READ|PROT_WRITE|PROT_EXEC,

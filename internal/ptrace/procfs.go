@@ -129,3 +129,40 @@ func executable(tid int, addr uintptr) (bool, error) {
 	}
 	return false, sc.Err()
 }
+
+// executableRanges lists tid's executable mappings ("x" in the perms of
+// /proc/TID/maps) but [vsyscall] (execute-only, emulated), [vdso] first.
+func executableRanges(tid int) ([][2]uintptr, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", tid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out [][2]uintptr
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || len(fields[1]) < 3 || fields[1][0] != 'r' || fields[1][2] != 'x' {
+			continue
+		}
+		if len(fields) >= 6 && fields[5] == "[vsyscall]" {
+			continue
+		}
+		a, b, ok := strings.Cut(fields[0], "-")
+		if !ok {
+			continue
+		}
+		lo, err1 := strconv.ParseUint(a, 16, 64)
+		hi, err2 := strconv.ParseUint(b, 16, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		r := [2]uintptr{uintptr(lo), uintptr(hi)}
+		if len(fields) >= 6 && fields[5] == "[vdso]" {
+			out = append([][2]uintptr{r}, out...)
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out, sc.Err()
+}
