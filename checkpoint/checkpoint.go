@@ -269,6 +269,9 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	if err := d.processState(p); err != nil {
 		return nil, vdso, err
 	}
+	if err := d.deletedCwd(p); err != nil {
+		return nil, vdso, err
+	}
 	for _, tid := range d.tids {
 		th, err := d.thread(tid)
 		if err != nil {

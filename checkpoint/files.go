@@ -95,12 +95,10 @@ func (d *dumper) files(p *image.Process) error {
 			if n, ok := ptyIndex(e.Rdev.Major, e.Rdev.Minor); ok && e.Kind == procfs.KindDevice {
 				d.t.slaves = append(d.t.slaves, slaveRef{p: p, idx: len(p.FDs), index: n})
 			}
-			if e.Deleted && e.Kind == procfs.KindFile {
-				name := inodeBlob(st.Dev, st.Ino)
-				if err := d.t.saveBlobOnce(name, link); err != nil {
-					return fmt.Errorf("%s: save the deleted file's content: %w", where, err)
+			if e.Deleted {
+				if err := d.deletedFD(&fd, where, link, &st); err != nil {
+					return err
 				}
-				fd.Blob = name
 			}
 		case procfs.KindEventpoll:
 			fd.Kind = image.FDEpoll
@@ -123,6 +121,11 @@ func (d *dumper) files(p *image.Process) error {
 				}
 				fd.Kind = image.FDFIFO
 				fd.File = fileIdentity(e.Path, &st, e.Deleted)
+				if e.Deleted {
+					if err := d.deletedFD(&fd, where, link, &st); err != nil {
+						return err
+					}
+				}
 			}
 			fd.Pipe = &image.Pipe{Inode: st.Ino}
 		case procfs.KindTimerfd:

@@ -131,12 +131,19 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			}
 			v.File = fileIdentity(m.Path, &st, m.Deleted)
 			hashIdentity(v.File, m.Path, false)
-			if m.Deleted {
+			switch {
+			case m.Deleted && strings.HasPrefix(m.Path, "/memfd:"):
 				name := inodeBlob(st.Dev, st.Ino)
 				if err := d.t.saveBlobOnce(name, mf); err != nil {
-					return vdso, fmt.Errorf("%s: save the deleted file's content: %w", where, err)
+					return vdso, fmt.Errorf("%s: save the memfd's content: %w", where, err)
 				}
 				v.Blob = name
+			case m.Deleted:
+				u, blob, err := d.t.unlinked(d.pid, -1, where, mf, &st)
+				if err != nil {
+					return vdso, err
+				}
+				v.File.Unlinked, v.Blob = u, blob
 			}
 			if !v.Shared {
 				if ranges, err = pm.PageRanges(&m.Mapping, ranges[:0]); err != nil {

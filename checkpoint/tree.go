@@ -199,19 +199,20 @@ func (ft *frozenTree) vforkChild() (child, parent int) {
 
 // tree collects the image of every process and links what they share.
 type tree struct {
-	tr       *ptrace.Tracer
-	req      Request
-	w        *image.Writer
-	nsOf     map[int]int
-	memBytes uint64
-	blobs    map[string]bool    // blobs written (deleted files are saved once per inode)
-	shmem    map[fileKey][]span // offsets of shared memory objects already saved
-	fds      []fdRef            // every fd of every process, for linking
-	procs    map[int]*image.Process
-	live     []int // host pids of the frozen processes
-	slaves   []slaveRef
-	ptys     map[int]*image.Pty // saved once per pty, whatever the number of fds on its master
-	mainExit *image.MainExit    // the main process is gone: how it ended
+	tr           *ptrace.Tracer
+	req          Request
+	w            *image.Writer
+	nsOf         map[int]int
+	memBytes     uint64
+	blobs        map[string]bool         // blobs written (deleted files are saved once per inode)
+	unlinkedDone map[fileKey]unlinkedObj // deleted objects described, by inode
+	shmem        map[fileKey][]span      // offsets of shared memory objects already saved
+	fds          []fdRef                 // every fd of every process, for linking
+	procs        map[int]*image.Process
+	live         []int // host pids of the frozen processes
+	slaves       []slaveRef
+	ptys         map[int]*image.Pty // saved once per pty, whatever the number of fds on its master
+	mainExit     *image.MainExit    // the main process is gone: how it ended
 }
 
 type fileKey struct{ dev, ino uint64 }

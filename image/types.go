@@ -150,9 +150,12 @@ type Process struct {
 	// that its identity still matches.
 	Exe FileIdentity `json:"exe"`
 
-	Cwd   string `json:"cwd"`
-	Root  string `json:"root,omitempty"` // /proc/PID/root if not "/"
-	Umask Octal  `json:"umask"`
+	Cwd string `json:"cwd"`
+	// CwdFile is set when the working directory was deleted (Cwd ends in
+	// " (deleted)"): restore recreates it (FileIdentity.Unlinked).
+	CwdFile *FileIdentity `json:"cwd_file,omitempty"`
+	Root    string        `json:"root,omitempty"` // /proc/PID/root if not "/"
+	Umask   Octal         `json:"umask"`
 	// Personality is the personality(2) word (ADDR_NO_RANDOMIZE = 0x0040000 …).
 	Personality Hex         `json:"personality"`
 	Creds       Credentials `json:"creds"`
@@ -242,6 +245,47 @@ type FileIdentity struct {
 	// Deleted is true when the file was unlinked (path ends in " (deleted)").
 	// Its content is then saved in a blob named by the referring FD or VMA.
 	Deleted bool `json:"deleted,omitempty"`
+	// Unlinked is how restore brings a deleted object back (set with
+	// Deleted by this crrun; images that have it require the
+	// "deleted-files" feature).
+	Unlinked *Unlinked `json:"unlinked,omitempty"`
+}
+
+// Unlinked describes a deleted file, directory, FIFO or device node an app
+// held open, mapped, or had as its working directory. Restore recreates it
+// (at its old path if that name is free, else in its temporary directory),
+// has the app open it, gives it this owner, mode and times, and removes the
+// name again; or, when the inode had other names (Handle), opens that
+// same inode.
+type Unlinked struct {
+	Mode  Octal     `json:"mode"` // st_mode, type bits included
+	UID   uint32    `json:"uid"`
+	GID   uint32    `json:"gid"`
+	Atime time.Time `json:"atime"`
+	Mtime time.Time `json:"mtime"`
+	Size  int64     `json:"size,omitempty"`
+	Rdev  Dev       `json:"rdev,omitempty"` // device nodes
+	// Extents are a regular file's data runs (SEEK_DATA/SEEK_HOLE), by
+	// increasing offset; its blob holds them back to back, the rest of
+	// its Size is holes.
+	Extents []FileExtent `json:"extents,omitempty"`
+	// Handle is set when the inode still had other names (st_nlink > 0
+	// after the unlink): restore opens the same inode by this handle
+	// (open_by_handle_at, root only) instead of recreating anything.
+	Handle *FileHandle `json:"handle,omitempty"`
+}
+
+// FileExtent is one run of data of a sparse file.
+type FileExtent struct {
+	Offset int64 `json:"offset"`
+	Length int64 `json:"length"`
+}
+
+// FileHandle is a name_to_handle_at(2) handle and the mount to open it at.
+type FileHandle struct {
+	Type       int32  `json:"type"`
+	Bytes      []byte `json:"bytes"`       // JSON: base64
+	MountPoint string `json:"mount_point"` // a mount of the file's filesystem, as crrun saw it
 }
 
 // Credentials of a process (all threads share them in a program crrun

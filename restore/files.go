@@ -187,9 +187,9 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 			return 0, errors.New("no file identity in the image")
 		}
 		path := f.File.Path
-		if f.Blob != "" {
+		if f.Blob != "" || f.File.Deleted {
 			var err error
-			if path, err = t.blobFile(f.Blob); err != nil {
+			if path, err = t.deletedPath(f.File, f.Blob); err != nil {
 				return 0, err
 			}
 		}
@@ -233,6 +233,15 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		}
 		return fd, nil
 	case image.FDPipe, image.FDFIFO:
+		if f.File != nil && f.File.Deleted { // a deleted FIFO: opened at its recreated name
+			path, err := t.deletedPath(f.File, "")
+			if err != nil {
+				return 0, err
+			}
+			g, id := *f, *f.File
+			id.Path, g.File = path, &id
+			return t.openPipe(&g, pipes)
+		}
 		return t.openPipe(f, pipes)
 	case image.FDTimerfd:
 		tf := f.Timerfd

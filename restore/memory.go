@@ -281,8 +281,8 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 			_, err := r.inj(r.pid, "mmap(memfd)", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
 			return err
 		}
-		if v.Blob != "" {
-			tmp, err := r.t.blobFile(v.Blob)
+		if v.Blob != "" || v.File.Deleted {
+			tmp, err := r.t.deletedPath(v.File, v.Blob)
 			if err != nil {
 				return err
 			}

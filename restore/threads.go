@@ -152,11 +152,15 @@ func (r *restorer) processState() error {
 		return err
 	}
 	r.reset()
-	a, err := r.putString(p.Cwd)
+	cwd, err := r.t.cwdPath(p)
 	if err != nil {
 		return err
 	}
-	if _, err := r.inj(r.pid, "chdir("+p.Cwd+")", unix.SYS_CHDIR, a); err != nil {
+	a, err := r.putString(cwd)
+	if err != nil {
+		return err
+	}
+	if _, err := r.inj(r.pid, "chdir("+cwd+")", unix.SYS_CHDIR, a); err != nil {
 		return err
 	}
 	if p.Personality != 0 {

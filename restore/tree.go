@@ -91,6 +91,7 @@ type treeRestorer struct {
 	shmSize map[fileKey]uint64
 	memfd   map[string]uint64 // blob name → parked fd of a memfd holding it
 	blobs   map[string]string // blob name → recreated file
+	deleted []*unlinkedObj    // deleted objects recreated, named until finishUnlinked
 	cleanup []func()
 
 	epolls    map[int]bool      // epoll descriptions whose interest list is filled
@@ -181,6 +182,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"zombies", t.zombies},
 		{"processes", t.eachLive((*restorer).restore)},
 		{"file locks", t.fileLocks},
+		{"deleted files", t.finishUnlinked},
 		{"signals, credentials", t.eachLive((*restorer).finish)},
 		{"verify", t.verify},
 		{"scratch area", t.eachLive((*restorer).unmapScratch)},

@@ -98,11 +98,15 @@ func (t *treeRestorer) chdirRoot() error {
 	}
 	r := t.root
 	r.reset()
-	a, err := r.putString(r.p.Cwd)
+	cwd, err := t.cwdPath(r.p)
 	if err != nil {
 		return err
 	}
-	if _, err := r.inj(r.pid, "chdir("+r.p.Cwd+")", unix.SYS_CHDIR, a); err != nil {
+	a, err := r.putString(cwd)
+	if err != nil {
+		return err
+	}
+	if _, err := r.inj(r.pid, "chdir("+cwd+")", unix.SYS_CHDIR, a); err != nil {
 		return err
 	}
 	t.rootCwd = true
