@@ -205,11 +205,7 @@ func (d *dumper) memfd(fd int, link string, st *unix.Stat_t) (*image.Memfd, erro
 		return nil, err
 	}
 	defer unix.Close(mine)
-	seals, err := unix.FcntlInt(uintptr(mine), unix.F_GET_SEALS, 0)
-	if err != nil {
-		seals = unix.F_SEAL_SEAL // not created with MFD_ALLOW_SEALING: sealed against seals
-	}
-	return &image.Memfd{Name: name, Seals: seals, Size: st.Size}, nil
+	return d.memfdState(mine, name, st)
 }
 
 // sameDescription keeps the supervisor's stdio fds ks (all on the app's

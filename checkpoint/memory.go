@@ -138,6 +138,9 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 					return vdso, fmt.Errorf("%s: save the memfd's content: %w", where, err)
 				}
 				v.Blob = name
+				if v.Memfd, err = d.mappedMemfd(mf, strings.TrimPrefix(m.Path, "/memfd:"), &st); err != nil {
+					return vdso, fmt.Errorf("%s: %w", where, err)
+				}
 			case m.Deleted:
 				u, blob, err := d.t.unlinked(d.pid, -1, where, mf, &st)
 				if err != nil {
@@ -229,4 +232,35 @@ func saveBlob(w *image.Writer, name, path string) error {
 		return err
 	}
 	return bw.Close()
+}
+
+// memfdState completes a memfd's state from an fd of crrun's on it
+// (mine): seals, mode and owner; a memfd on hugetlbfs (MFD_HUGETLB) is
+// refused, restore makes shmem ones only.
+func (d *dumper) memfdState(mine int, name string, st *unix.Stat_t) (*image.Memfd, error) {
+	var sf unix.Statfs_t
+	if err := unix.Fstatfs(mine, &sf); err != nil {
+		return nil, fmt.Errorf("fstatfs: %w", err)
+	}
+	if sf.Type == unix.HUGETLBFS_MAGIC {
+		return nil, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "memfd", Fd: -1,
+			Reason: fmt.Sprintf("CR: pid %d: memfd %q is on hugetlbfs (MFD_HUGETLB): hugetlb memory not supported yet", d.pid, name)}}}
+	}
+	seals, err := unix.FcntlInt(uintptr(mine), unix.F_GET_SEALS, 0)
+	if err != nil {
+		seals = unix.F_SEAL_SEAL // not created with MFD_ALLOW_SEALING: sealed against seals
+	}
+	d.w.RequireFeature("memfd-state")
+	return &image.Memfd{Name: name, Seals: seals, Size: st.Size, Mode: image.Octal(st.Mode), UID: st.Uid, GID: st.Gid}, nil
+}
+
+// mappedMemfd describes the memfd mapped from path (map_files, or an fd of
+// the app on it).
+func (d *dumper) mappedMemfd(path, name string, st *unix.Stat_t) (*image.Memfd, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the memfd: %w", err)
+	}
+	defer unix.Close(fd)
+	return d.memfdState(fd, name, st)
 }

@@ -395,6 +395,10 @@ type VMA struct {
 	// the object itself must be recreated (a deleted file, shared anonymous
 	// memory, a memfd).
 	Blob string `json:"blob,omitempty"`
+	// Memfd is set for a mapping of a memfd ("/memfd:NAME (deleted)"):
+	// restore maps the memfd itself (its fd, or one recreated from Blob
+	// when the app had closed every fd of it), never a copy in a file.
+	Memfd *Memfd `json:"memfd,omitempty"`
 }
 
 // Size returns End-Start.
@@ -666,6 +670,12 @@ type Memfd struct {
 	Name  string `json:"name"`  // as given to memfd_create, without "memfd:"
 	Seals int    `json:"seals"` // F_GET_SEALS
 	Size  int64  `json:"size"`
+	// Mode, UID and GID are the memfd inode's (fchmod, fchown; 0 in images
+	// of an older crrun: not restored). Images that have them require the
+	// "memfd-state" feature.
+	Mode Octal  `json:"mode,omitempty"`
+	UID  uint32 `json:"uid,omitempty"`
+	GID  uint32 `json:"gid,omitempty"`
 }
 
 // Socket is one end of an AF_UNIX socketpair whose both ends lived in the

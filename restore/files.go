@@ -171,6 +171,10 @@ func (t *treeRestorer) openFiles() error {
 			return err
 		}
 	}
+	// Memfds only mapped (their fds closed), parked like the others.
+	if err := t.mappedMemfds(); err != nil {
+		return err
+	}
 	// The placeholders.
 	_, err := r.inj(r.pid, "close_range", unix.SYS_CLOSE_RANGE, 0, t.base-1, 0)
 	return err
@@ -434,52 +438,6 @@ func (w onlyWriter) Write(p []byte) (int, error) {
 		n += m
 	}
 	return n, nil
-}
-
-// openMemfd recreates a memfd with its name, content, offset and seals.
-func (t *treeRestorer) openMemfd(f *image.FD) (uint64, error) {
-	r := t.root
-	m := f.Memfd
-	if m == nil || f.Blob == "" {
-		return 0, errors.New("no memfd state in the image")
-	}
-	if fd, ok := t.memfd[f.Blob]; ok { // another description of the same memfd
-		r.reset()
-		a, err := r.putString(fmt.Sprintf("/proc/self/fd/%d", fd))
-		if err != nil {
-			return 0, err
-		}
-		return r.inj(r.pid, "openat(memfd)", unix.SYS_OPENAT, atFdcwd, a, uint64(f.Flags)&unix.O_ACCMODE|unix.O_CLOEXEC, 0)
-	}
-	a, err := r.putString(m.Name)
-	if err != nil {
-		return 0, err
-	}
-	fd, err := r.inj(r.pid, "memfd_create", unix.SYS_MEMFD_CREATE, a, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return 0, err
-	}
-	c, err := r.getfd(fd)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(c)
-	if err := t.copyBlob(c, f.Blob); err != nil {
-		return 0, fmt.Errorf("content: %w", err)
-	}
-	if err := unix.Ftruncate(c, m.Size); err != nil {
-		return 0, err
-	}
-	if _, err := unix.Seek(c, f.Pos, io.SeekStart); err != nil {
-		return 0, err
-	}
-	if m.Seals != 0 {
-		if _, err := unix.FcntlInt(uintptr(c), unix.F_ADD_SEALS, m.Seals); err != nil {
-			return 0, fmt.Errorf("F_ADD_SEALS(%#x): %w", m.Seals, err)
-		}
-	}
-	t.memfd[f.Blob] = fd
-	return fd, nil
 }
 
 // openSocket recreates an AF_UNIX socketpair when its first end comes, and

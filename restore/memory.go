@@ -2,7 +2,9 @@ package restore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -277,7 +279,21 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 	case image.VMAFile:
 		path := v.File.Path
 		if fd, ok := r.t.memfd[v.Blob]; ok && v.Blob != "" {
-			// The memfd itself, parked in every process.
+			// The memfd itself, parked in every process; read-only for
+			// a shared mapping that may not be made writable ("mw").
+			if v.Shared && !slices.Contains(v.Flags, "mw") {
+				r.reset()
+				a, err := r.putString(fmt.Sprintf("/proc/self/fd/%d", fd))
+				if err != nil {
+					return err
+				}
+				ro, err := r.inj(r.pid, "openat(memfd, O_RDONLY)", unix.SYS_OPENAT, atFdcwd, a, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				defer r.inj(r.pid, "close", unix.SYS_CLOSE, ro) //nolint:errcheck
+				fd = ro
+			}
 			_, err := r.inj(r.pid, "mmap(memfd)", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
 			return err
 		}
@@ -407,4 +423,119 @@ func (r *restorer) mm() error {
 	}
 	_, err = r.inj(r.pid, "prctl(PR_SET_MM_MAP)", unix.SYS_PRCTL, unix.PR_SET_MM, unix.PR_SET_MM_MAP, sa, uint64(len(st)))
 	return err
+}
+
+// openMemfd gives a memfd description: the memfd is created once (with its
+// name, content, mode, owner and seals) and parked; each description of it
+// is that fd or a reopening through /proc/self/fd with its own access mode,
+// then gets its offset and status flags (O_NONBLOCK, O_APPEND…) as saved.
+func (t *treeRestorer) openMemfd(f *image.FD) (uint64, error) {
+	r := t.root
+	m := f.Memfd
+	if m == nil || f.Blob == "" {
+		return 0, errors.New("no memfd state in the image")
+	}
+	parked, ok := t.memfd[f.Blob]
+	if !ok {
+		var err error
+		if parked, err = t.createMemfd(m, f.Blob); err != nil {
+			return 0, err
+		}
+	}
+	fd := parked
+	if ok || f.Flags&unix.O_ACCMODE != unix.O_RDWR {
+		// Another description of the same memfd, or one not O_RDWR (the
+		// parked one serves mappings and later descriptions).
+		r.reset()
+		a, err := r.putString(fmt.Sprintf("/proc/self/fd/%d", parked))
+		if err != nil {
+			return 0, err
+		}
+		if fd, err = r.inj(r.pid, "openat(memfd)", unix.SYS_OPENAT, atFdcwd, a, uint64(f.Flags)&unix.O_ACCMODE|unix.O_CLOEXEC, 0); err != nil {
+			return 0, err
+		}
+	}
+	if f.Pos != 0 {
+		if _, err := r.inj(r.pid, "lseek(memfd)", unix.SYS_LSEEK, fd, uint64(f.Pos), unix.SEEK_SET); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := r.inj(r.pid, "fcntl(F_SETFL)", unix.SYS_FCNTL, fd, unix.F_SETFL, uint64(f.Flags)&^unix.O_CLOEXEC); err != nil {
+		return 0, err
+	}
+	return fd, nil
+}
+
+// createMemfd makes a memfd in the main process like m with the blob's
+// content, parks it (O_RDWR) as t.memfd[blob] and returns its fd. The mode
+// is set before the seals: F_SEAL_EXEC on a file with exec bits implies the
+// write seals (mm/memfd.c), so a memfd made with MFD_NOEXEC_SEAL (mode 0666)
+// must lose its exec bits first.
+func (t *treeRestorer) createMemfd(m *image.Memfd, blob string) (uint64, error) {
+	r := t.root
+	r.reset()
+	a, err := r.putString(m.Name)
+	if err != nil {
+		return 0, err
+	}
+	fd, err := r.inj(r.pid, "memfd_create", unix.SYS_MEMFD_CREATE, a, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return 0, err
+	}
+	c, err := r.getfd(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(c)
+	if err := t.copyBlob(c, blob); err != nil {
+		return 0, fmt.Errorf("memfd %s: content: %w", m.Name, err)
+	}
+	if err := unix.Ftruncate(c, m.Size); err != nil {
+		return 0, err
+	}
+	if _, err := unix.Seek(c, 0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if m.Mode != 0 {
+		var st unix.Stat_t
+		if err := unix.Fstat(c, &st); err != nil {
+			return 0, err
+		}
+		if st.Uid != m.UID || st.Gid != m.GID {
+			if err := unix.Fchown(c, int(m.UID), int(m.GID)); err != nil {
+				return 0, fmt.Errorf("memfd %s: chown %d:%d: %w", m.Name, m.UID, m.GID, err)
+			}
+		}
+		if err := unix.Fchmod(c, uint32(m.Mode)&0o7777); err != nil {
+			return 0, fmt.Errorf("memfd %s: chmod %#o: %w", m.Name, uint32(m.Mode)&0o7777, err)
+		}
+	}
+	if m.Seals != 0 {
+		if _, err := unix.FcntlInt(uintptr(c), unix.F_ADD_SEALS, m.Seals); err != nil {
+			return 0, fmt.Errorf("memfd %s: F_ADD_SEALS(%#x): %w", m.Name, m.Seals, err)
+		}
+	}
+	t.memfd[blob] = fd
+	return fd, nil
+}
+
+// mappedMemfds creates, in the blank main process while the placeholders
+// still hold the low fds, every memfd that is mapped but that no fd of the
+// tree holds any more: every process inherits it and maps it itself.
+func (t *treeRestorer) mappedMemfds() error {
+	for _, p := range t.procs {
+		for i := range p.Memory {
+			v := &p.Memory[i]
+			if v.Memfd == nil || v.Blob == "" {
+				continue
+			}
+			if _, ok := t.memfd[v.Blob]; ok {
+				continue
+			}
+			if _, err := t.createMemfd(v.Memfd, v.Blob); err != nil {
+				return fmt.Errorf("pid %d: mapping %#x-%#x %q: %w", p.PID, uint64(v.Start), uint64(v.End), v.Path, err)
+			}
+		}
+	}
+	return nil
 }

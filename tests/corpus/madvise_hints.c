@@ -1,4 +1,4 @@
-// corpus: madvise hints and mlock as smaps VmFlags (sr rr dc wf dd hg nh lo lf), read-only file mapping made writable, shared mapping of a read-write fd
+// corpus: madvise hints and mlock as smaps VmFlags (sr rr dc wf dd hg nh lo lf), a read-only file mapping made writable, a shared mapping of a read-only fd, shared anonymous memory with and without MAP_NORESERVE
 // expect: exact
 #include "corpus.h"
 #include <sys/mman.h>
@@ -31,8 +31,8 @@ static int flags_of(void *addr, char *out, size_t n) {
 }
 
 static char *region;
-static char before[N + 3][256];
-static char *extra[3];
+static char before[N + 5][256];
+static char *extra[5];
 
 static void touch(int i) { region[(i % N) * PG + 8]++; }
 
@@ -66,15 +66,21 @@ int main(void) {
 	extra[2] = mmap(NULL, 2 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (extra[2] == MAP_FAILED || mprotect(extra[2] + PG, PG, PROT_READ | PROT_WRITE))
 		die("mmap/mprotect guard");
+	/* Shared anonymous memory, with and without MAP_NORESERVE. */
+	extra[3] = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	extra[4] = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (extra[3] == MAP_FAILED || extra[4] == MAP_FAILED)
+		die("mmap shared");
+	extra[3][0] = extra[4][0] = 's';
 	for (int i = 0; i < N; i++)
 		if (flags_of(region + i * PG, before[i], sizeof before[i]))
 			die("no VmFlags");
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		if (flags_of(extra[i], before[N + i], sizeof before[N + i]))
 			die("no VmFlags");
 	running("madvise_hints");
 	work(touch);
-	for (int i = 0; i < N + 3; i++) {
+	for (int i = 0; i < N + 5; i++) {
 		char now[256];
 		void *a = i < N ? region + i * PG : extra[i - N];
 		if (flags_of(a, now, sizeof now))
