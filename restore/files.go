@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 	"unsafe"
 
@@ -417,18 +416,19 @@ func (t *treeRestorer) copyBlob(fd int, name string) error {
 		return err
 	}
 	defer b.Close()
-	f := os.NewFile(uintptr(fd), name)
-	_, err = io.Copy(onlyWriter{f}, b)
-	// f does not own fd: the caller closes it.
+	// Not an *os.File: its finalizer would close fd, which the caller
+	// owns, at some later garbage collection, whatever the number names
+	// by then (seen: the verifier's read of /proc/PID/stat failing EBADF).
+	_, err = io.Copy(onlyWriter(fd), b)
 	return err
 }
 
-type onlyWriter struct{ f *os.File }
+type onlyWriter int
 
 func (w onlyWriter) Write(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
-		m, err := unix.Write(int(w.f.Fd()), p[n:])
+		m, err := unix.Write(int(w), p[n:])
 		if err == unix.EINTR {
 			continue
 		}
