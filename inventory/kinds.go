@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"fmt"
+
+	"crrun/image"
 	"regexp"
 	"sort"
 	"strconv"
@@ -78,9 +80,35 @@ var Kinds = []Kind{
 	{
 		Name:     "memory layout",
 		Fields:   []string{"stat start_", "stat end_", "stat arg_", "stat env_", "map "},
-		Saved:    "smaps, pagemap and the pages themselves; mm fields from /proc/PID/stat",
-		Restored: "mmap/mremap per mapping, process_vm_writev, mprotect, madvise, PR_SET_MM_MAP",
-		Compared: "every mapping's range, protection, sharing, offset, backing file (by path and inode class) and smaps VmFlags (adjacent anonymous mappings the kernel may merge are merged on both sides); the mm fields",
+		Saved:    "smaps, pagemap and the pages themselves; mm fields from /proc/PID/stat; memfds mapped without an fd by /proc/PID/map_files (root)",
+		Restored: "mmap/mremap per mapping (writable first only where the kernel accounted it, \"ac\"; a shared file mapping from an O_RDWR fd where it may be made writable, \"mw\"; a memfd as a memfd), process_vm_writev or /proc/PID/mem, mprotect, the VmFlags hints (madvise sr rr dc wf dd hg nh mg, mlock, mlock2 MLOCK_ONFAULT, mseal), PR_SET_MM_MAP; a vdso/vvar the app unmapped is unmapped",
+		Compared: "every mapping's range, protection, sharing, offset, backing file (by path and inode class) and all its smaps VmFlags (adjacent anonymous mappings the kernel may merge are merged on both sides); the mm fields",
+		Refused:  "a mapping showing a VmFlag restore does not reproduce (pf io mm de: device and driver mappings; ht: hugetlb; um uw ui: userfaultfd; ss: shadow stack; dp: MAP_DROPPABLE; sf: MAP_SYNC; any flag this crrun does not know), a memory protection key, a memfd on hugetlbfs, present pages /proc/PID/mem cannot read; as an ordinary user, a deleted file or memfd mapped with no fd open on it",
+		Refuse: func(f Fields) []string {
+			var out []string
+			for k, v := range f {
+				r, ok := strings.CutSuffix(k, " vmflags")
+				if !ok || !strings.HasPrefix(k, "map ") {
+					continue
+				}
+				if d := f[r]; strings.Contains(d, "[vdso]") || strings.Contains(d, "[vvar") || strings.Contains(d, "[vsyscall]") {
+					continue // the kernel's own
+				}
+				for _, fl := range strings.Fields(v) {
+					if why := image.VMFlagRefusal(fl); why != "" {
+						out = append(out, fmt.Sprintf("CR: %s: %s", r, why))
+					}
+				}
+			}
+			return out
+		},
+	},
+	{
+		Name:     "deleted files",
+		Saved:    "what an fd, a mapping or the working directory holds after its name was removed: mode, owner, atime and mtime, size and the data runs of a regular file (SEEK_DATA/SEEK_HOLE), the device number of a device node; a file handle (name_to_handle_at) when the inode still has another name",
+		Restored: "recreated under its deleted name when that is free (else in the restore's temporary directory) — file with its holes, directory, FIFO, device node (mknod) — opened, mapped or entered by the app, given its owner, mode and times, then unlinked again; an inode with another name is reopened by its handle (open_by_handle_at, a temporary hard link), the same inode, not a copy",
+		Compared: "as any fd or mapping: kind, flags, offset, mode, owner and size (the path as \"a deleted file\"); the working directory",
+		Refused:  "a deleted name of an inode with other links when crrun is not root (open_by_handle_at needs CAP_DAC_READ_SEARCH); a deleted device node held by an ordinary user; a deleted socket or other special file",
 	},
 	{
 		Name: "clocks",

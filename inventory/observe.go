@@ -625,12 +625,10 @@ func (o *observer) owner(pre string, fd int) {
 	}
 }
 
-// vmflagsSkip are smaps VmFlags not compared: "ac" (VM_ACCOUNT) says the
-// mapping is charged to the overcommit count, which a restore that maps a
-// region writable to fill it and mprotects it afterwards sets where the
-// original process had never written; it changes nothing the process can
-// read or write (docs/design.md, "Verification").
-var vmflagsSkip = map[string]bool{"ac": true}
+// vmflagsSkip are smaps VmFlags not compared. None: restore makes a
+// private mapping writable only where the kernel had accounted it ("ac"),
+// so even the overcommit charge comes back as it was.
+var vmflagsSkip = map[string]bool{}
 
 // mapping is one line of smaps with its VmFlags.
 type mapping struct {
