@@ -234,6 +234,7 @@ type dumper struct {
 	// pending signals, read first (readPending)
 	sharedPending []image.SigInfo
 	threadPending map[int][]image.SigInfo
+	cow           cowParent // the parent whose pages this process shares (cow.go)
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.

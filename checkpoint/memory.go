@@ -55,6 +55,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		return vdso, fmt.Errorf("pid %d: open pagemap: %w", d.pid, err)
 	}
 	defer pm.Close()
+	defer d.cow.close()
 	mem := ptrace.OpenMem(d.pid)
 	defer mem.Close()
 	if f := vmaRefusals(d.pid, maps); len(f) > 0 {
@@ -155,6 +156,14 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 				save = ranges
 			}
 		default: // anon, heap, stack
+			inh, own, err := d.inherited(p, &v, pm)
+			if err != nil {
+				return vdso, fmt.Errorf("%s: %w", where, err)
+			}
+			if inh != nil {
+				v.Inherit, save = inh, own
+				break
+			}
 			if ranges, err = pm.PageRanges(&m.Mapping, ranges[:0]); err != nil {
 				return vdso, fmt.Errorf("%s: pagemap: %w", where, err)
 			}
@@ -163,7 +172,9 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		for _, r := range save {
 			for a := r.Start; a < r.End; {
 				n := min(r.End-a, chunk)
-				if err := mem.Read(uintptr(a), buf[:n]); err != nil {
+				// Not process_vm_readv: its pins unshare the pages a
+				// forked child shares copy-on-write (ReadUnpinned).
+				if err := mem.ReadUnpinned(uintptr(a), buf[:n]); err != nil {
 					return vdso, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "unreadable_mapping", Fd: -1,
 						Reason: fmt.Sprintf("CR: %s: pages present at %#x+%d cannot be read (%v): not supported yet", where, a, n, err)}}}
 				}

@@ -399,6 +399,27 @@ type VMA struct {
 	// restore maps the memfd itself (its fd, or one recreated from Blob
 	// when the app had closed every fd of it), never a copy in a file.
 	Memfd *Memfd `json:"memfd,omitempty"`
+	// Inherit is set on a private anonymous mapping of a forked process
+	// whose parent has the same mapping (range, kind, protection, flags)
+	// and shared some of its pages with it at checkpoint time (the same
+	// physical page in both, from pagemap's PFNs: root only). Restore then
+	// restores the parent's memory before cloning the child, which keeps
+	// the inherited mapping: the pages stay shared copy-on-write. Only the
+	// child's pages that differed are in its extents; Zero lists the
+	// ranges where the parent had pages and the child none (restore drops
+	// them with MADV_DONTNEED). Images with it require the "cow" feature.
+	Inherit *Inherit `json:"inherit,omitempty"`
+}
+
+// Inherit says how a child's mapping differs from its parent's (VMA.Inherit).
+type Inherit struct {
+	Zero []Span `json:"zero,omitempty"`
+}
+
+// Span is a range of addresses [Start, End).
+type Span struct {
+	Start Hex `json:"start"`
+	End   Hex `json:"end"`
 }
 
 // Size returns End-Start.

@@ -80,8 +80,8 @@ var Kinds = []Kind{
 	{
 		Name:     "memory layout",
 		Fields:   []string{"stat start_", "stat end_", "stat arg_", "stat env_", "map "},
-		Saved:    "smaps, pagemap and the pages themselves; mm fields from /proc/PID/stat; memfds mapped without an fd by /proc/PID/map_files (root)",
-		Restored: "mmap/mremap per mapping (writable first only where the kernel accounted it, \"ac\"; a shared file mapping from an O_RDWR fd where it may be made writable, \"mw\"; a memfd as a memfd), process_vm_writev or /proc/PID/mem, mprotect, the VmFlags hints (madvise sr rr dc wf dd hg nh mg, mlock, mlock2 MLOCK_ONFAULT, mseal), PR_SET_MM_MAP; a vdso/vvar the app unmapped is unmapped",
+		Saved:    "smaps, pagemap and the pages themselves (read through /proc/PID/mem, which leaves copy-on-write sharing alone); pages a forked child shares with its parent (same PFN, root only) as inherited; mm fields from /proc/PID/stat; memfds mapped without an fd by /proc/PID/map_files (root)",
+		Restored: "a parent's memory before its children that inherit pages are cloned (they keep them copy-on-write); mmap/mremap per mapping (writable first only where the kernel accounted it, \"ac\"; a shared file mapping from an O_RDWR fd where it may be made writable, \"mw\"; a memfd as a memfd), process_vm_writev or /proc/PID/mem, mprotect, the VmFlags hints (madvise sr rr dc wf dd hg nh mg, mlock, mlock2 MLOCK_ONFAULT, mseal), PR_SET_MM_MAP; a vdso/vvar the app unmapped is unmapped",
 		Compared: "every mapping's range, protection, sharing, offset, backing file (by path and inode class) and all its smaps VmFlags (adjacent anonymous mappings the kernel may merge are merged on both sides); the mm fields",
 		Refused:  "a mapping showing a VmFlag restore does not reproduce (pf io mm de: device and driver mappings; ht: hugetlb; um uw ui: userfaultfd; ss: shadow stack; dp: MAP_DROPPABLE; sf: MAP_SYNC; any flag this crrun does not know), a memory protection key, a memfd on hugetlbfs, present pages /proc/PID/mem cannot read; as an ordinary user, a deleted file or memfd mapped with no fd open on it",
 		Refuse: func(f Fields) []string {

@@ -24,19 +24,42 @@ func isKernelMapping(path string) bool {
 	return false
 }
 
-// memory replaces the stub's address space with the saved one.
+// memory replaces the stub's address space with the saved one (unless
+// that was done before the process's children were cloned, cow.go), then
+// drops the temporary views of the shared memory objects.
 func (r *restorer) memory() error {
+	if !r.memDone {
+		if err := r.buildMemory(); err != nil {
+			return err
+		}
+	}
+	// The inherited shared memory objects have given their views.
+	for k, a := range r.t.shm {
+		if _, err := r.inj(r.pid, "munmap(shared memory)", unix.SYS_MUNMAP, a, r.t.shmSize[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildMemory maps, fills and protects every saved mapping.
+func (r *restorer) buildMemory() error {
 	cur, err := r.currentMaps()
 	if err != nil {
 		return err
 	}
-	// 1. Unmap everything but the scratch area and the kernel's mappings.
+	// 1. Unmap everything but the scratch area, the kernel's mappings, the
+	// temporary shared objects and what the process inherits from its
+	// parent (cow.go).
+	keep := r.inheritedSpans()
 	for _, m := range cur {
 		if m.Start >= r.scratch && m.End <= r.scratch+scratchSize || isKernelMapping(m.Path) || r.t.inShm(m.Start, m.End) {
 			continue
 		}
-		if _, err := r.inj(r.pid, "munmap", unix.SYS_MUNMAP, m.Start, m.End-m.Start); err != nil {
-			return err
+		for _, s := range subtract(m.Start, m.End, keep) {
+			if _, err := r.inj(r.pid, "munmap", unix.SYS_MUNMAP, s[0], s[1]-s[0]); err != nil {
+				return err
+			}
 		}
 	}
 	// 2. Move [vvar], [vvar_vclock] and [vdso] together to where the program
@@ -57,12 +80,6 @@ func (r *restorer) memory() error {
 		}
 	}
 	r.mapFds = nil
-	// The inherited shared memory objects have given their views.
-	for k, a := range r.t.shm {
-		if _, err := r.inj(r.pid, "munmap(shared memory)", unix.SYS_MUNMAP, a, r.t.shmSize[k]); err != nil {
-			return err
-		}
-	}
 	if err := r.fill(); err != nil {
 		return err
 	}
@@ -232,6 +249,9 @@ func (r *restorer) moveVDSO(cur []procfs.Mapping) error {
 func (r *restorer) mapVMA(v *image.VMA) error {
 	if isKernelKind(v.Kind) {
 		return nil
+	}
+	if v.Inherit != nil {
+		return r.inherit(v)
 	}
 	flags := unix.MAP_FIXED
 	if v.Shared {

@@ -28,6 +28,7 @@ type restorer struct {
 	off     uint64 // bump allocator in the scratch data area
 	tids    map[int]int
 	mapFds  map[string]uint64 // files opened for mapping, by mode and path
+	memDone bool              // memory rebuilt before its children were cloned (cow.go)
 }
 
 // restore gives the process (cloned blank, with every parked fd) its own

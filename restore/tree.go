@@ -370,11 +370,18 @@ func (t *treeRestorer) createTree() error {
 			h.p.SID, h.p.PGID = p.SID, p.SID
 		}
 	}
+	early := t.sharesWithChildren()
 	for _, p := range t.procs {
 		if p == t.root.p {
 			continue
 		}
 		parent := t.by[p.PPID]
+		if parent != nil && early[parent.p.PID] {
+			// Its children inherit its pages copy-on-write (cow.go).
+			if err := parent.earlyMemory(); err != nil {
+				return err
+			}
+		}
 		flags, exitSig := uint64(0), uint64(p.ExitSignal)
 		if parent == nil {
 			parent, flags, exitSig = t.root, unix.CLONE_PARENT, 0

@@ -12,14 +12,12 @@ import (
 	"time"
 )
 
-// TestMemoryCOW measures what a restore costs a forked tree in memory: a
-// parent with 256 MiB of private anonymous memory forks a child that writes
-// 1% of it; the tree's Rss and Pss (smaps_rollup of both) before the
-// checkpoint and after the restore are logged. Restore fills each process's
-// private memory itself after cloning it (docs/design.md, "Memory"), so the
-// pages parent and child shared copy-on-write come back as two copies: the
-// test checks the content and that the cost is what the design says (about
-// twice the Pss), and fails if it changes either way unnoticed.
+// TestMemoryCOW: copy-on-write sharing between a parent and its forked
+// child survives a checkpoint and a restore. A parent with 256 MiB of
+// private anonymous memory forks a child that writes 1% of it; the tree's
+// Rss and Pss (smaps_rollup of both) before the checkpoint and after the
+// restore are logged and compared (before: 265 MB of Pss; restoring each
+// process's memory by itself gave 525 MB), and both check their content.
 func TestMemoryCOW(t *testing.T) {
 	requireCR(t)
 	requireRoot(t)
@@ -90,8 +88,7 @@ func TestMemoryCOW(t *testing.T) {
 	}
 	ratio := num(a[3]) / num(b[3])
 	t.Logf("tree before checkpoint: Rss %s kB, Pss %s kB; after restore: Rss %s kB, Pss %s kB (Pss x%.2f)", b[2], b[3], a[2], a[3], ratio)
-	// Today: the child's copy of the parent's 256 MiB is private again.
-	if ratio < 1.7 || ratio > 2.3 {
-		t.Errorf("the restored tree's Pss is x%.2f the checkpointed one's, docs/design.md says about x2: update both", ratio)
+	if ratio > 1.1 {
+		t.Errorf("the restored tree's Pss is x%.2f the checkpointed one's: the pages parent and child shared are copies again", ratio)
 	}
 }

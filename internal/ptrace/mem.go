@@ -54,6 +54,15 @@ func (m *Mem) Read(addr uintptr, buf []byte) error {
 	return m.procMem(addr+uintptr(done), buf[done:], false)
 }
 
+// ReadUnpinned fills buf from addr through /proc/PID/mem only. Unlike
+// process_vm_readv, which pins the pages it reads (FOLL_PIN) and so makes
+// the kernel unshare every anonymous page shared copy-on-write with another
+// process (a forked child, a KSM page) by copying it, /proc/PID/mem only
+// takes references: reading a process does not change its memory use.
+func (m *Mem) ReadUnpinned(addr uintptr, buf []byte) error {
+	return m.procMem(addr, buf, false)
+}
+
 // Write copies data to addr: process_vm_writev first, /proc/PID/mem for what
 // it could not write (read-only and PROT_NONE pages).
 func (m *Mem) Write(addr uintptr, data []byte) error {
