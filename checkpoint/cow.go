@@ -68,8 +68,8 @@ func (c *cowParent) close() {
 // inherited returns v's Inherit state and the ranges of its own pages to
 // save, or nil when v shares nothing with the parent's same mapping.
 func (d *dumper) inherited(p *image.Process, v *image.VMA, pm *procfs.Pagemap) (*image.Inherit, []procfs.PageRange, error) {
-	if v.Shared || slices.Contains(v.Flags, "wf") || slices.Contains(v.Flags, "dc") {
-		return nil, nil, nil // wiped or not inherited on fork
+	if v.Shared || slices.Contains(v.Flags, "wf") || slices.Contains(v.Flags, "dc") || slices.Contains(v.Flags, "gu") {
+		return nil, nil, nil // wiped or not inherited on fork; guard markers are restored per process
 	}
 	c := d.parent(p)
 	if c.p == nil {

@@ -169,6 +169,13 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			}
 			save = ranges
 		}
+		if m.VmFlags.Has("gu") {
+			// Guard regions (MADV_GUARD_INSTALL) are page-table markers
+			// pagemap shows like swap entries: not pages to read.
+			if save, err = d.guards(&v, pm, save); err != nil {
+				return vdso, err
+			}
+		}
 		for _, r := range save {
 			for a := r.Start; a < r.End; {
 				n := min(r.End-a, chunk)
@@ -274,4 +281,46 @@ func (d *dumper) mappedMemfd(path, name string, st *unix.Stat_t) (*image.Memfd, 
 	}
 	defer unix.Close(fd)
 	return d.memfdState(fd, name, st)
+}
+
+// guards records the guard pages of v (pagemap bit 58) in v.Guards and
+// returns save without them. Only private mappings: a guard region of a
+// shared one is refused.
+func (d *dumper) guards(v *image.VMA, pm *procfs.Pagemap, save []procfs.PageRange) ([]procfs.PageRange, error) {
+	where := fmt.Sprintf("pid %d: mapping %#x-%#x %q", d.pid, uint64(v.Start), uint64(v.End), v.Path)
+	if v.Shared {
+		return nil, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "mapping", Fd: -1,
+			Reason: fmt.Sprintf("CR: %s: guard regions (MADV_GUARD_INSTALL) in a shared mapping not supported yet", where)}}}
+	}
+	ents, err := pm.Entries(uint64(v.Start), uint64(v.End))
+	if err != nil {
+		return nil, fmt.Errorf("%s: pagemap: %w", where, err)
+	}
+	page := pm.PageSize()
+	isGuard := func(a uint64) bool { return ents[(a-uint64(v.Start))/page].Guard() }
+	for i, e := range ents {
+		if !e.Guard() {
+			continue
+		}
+		a := uint64(v.Start) + uint64(i)*page
+		if n := len(v.Guards); n > 0 && uint64(v.Guards[n-1].End) == a {
+			v.Guards[n-1].End = image.Hex(a + page)
+		} else {
+			v.Guards = append(v.Guards, image.Span{Start: image.Hex(a), End: image.Hex(a + page)})
+		}
+	}
+	var out []procfs.PageRange
+	for _, r := range save {
+		for a := r.Start; a < r.End; a += page {
+			if isGuard(a) {
+				continue
+			}
+			if n := len(out); n > 0 && out[n-1].End == a {
+				out[n-1].End = a + page
+			} else {
+				out = append(out, procfs.PageRange{Start: a, End: a + page})
+			}
+		}
+	}
+	return out, nil
 }

@@ -409,6 +409,9 @@ type VMA struct {
 	// ranges where the parent had pages and the child none (restore drops
 	// them with MADV_DONTNEED). Images with it require the "cow" feature.
 	Inherit *Inherit `json:"inherit,omitempty"`
+	// Guards are the guard regions of a mapping showing VmFlags "gu"
+	// (MADV_GUARD_INSTALL; pagemap bit 58): restore installs them again.
+	Guards []Span `json:"guards,omitempty"`
 }
 
 // Inherit says how a child's mapping differs from its parent's (VMA.Inherit).

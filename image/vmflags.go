@@ -25,6 +25,7 @@ var vmFlagRestored = map[string]string{
 	"lo": "mlock",
 	"lf": "mlock2(MLOCK_ONFAULT)",
 	"sl": "mseal",
+	"gu": "madvise(MADV_GUARD_INSTALL) on the guard pages (VMA.Guards)",
 	"gd": "mmap(MAP_GROWSDOWN)",
 	"nr": "mmap(MAP_NORESERVE)",
 }
@@ -91,4 +92,4 @@ func VMFlagRefusal(flag string) string {
 
 // VMFlagsNew are the restored flags an older crrun silently dropped: an
 // image with a mapping showing one requires the "vmflags" feature.
-var VMFlagsNew = []string{"sr", "rr", "lf", "sl"}
+var VMFlagsNew = []string{"sr", "rr", "lf", "sl", "gu"}

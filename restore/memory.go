@@ -73,6 +73,9 @@ func (r *restorer) buildMemory() error {
 		if err := r.mapVMA(v); err != nil {
 			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
 		}
+		if err := r.markGuard(v); err != nil {
+			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
+		}
 	}
 	for _, fd := range r.mapFds {
 		if _, err := r.inj(r.pid, "close", unix.SYS_CLOSE, fd); err != nil {
@@ -109,6 +112,12 @@ var madvice = map[string]int{"sr": unix.MADV_SEQUENTIAL, "rr": unix.MADV_RANDOM,
 // fails the restore: the mapping would differ.
 func (r *restorer) hints(v *image.VMA) error {
 	has := func(f string) bool { return slices.Contains(v.Flags, f) }
+	// Guards first: the kernel refuses them in an mlocked mapping.
+	for _, g := range v.Guards {
+		if _, err := r.inj(r.pid, "madvise(MADV_GUARD_INSTALL)", unix.SYS_MADVISE, uint64(g.Start), uint64(g.End-g.Start), madvGuardInstall); err != nil {
+			return err
+		}
+	}
 	for _, f := range v.Flags {
 		if adv, ok := madvice[f]; ok {
 			if _, err := r.inj(r.pid, "madvise("+f+")", unix.SYS_MADVISE, uint64(v.Start), v.Size(), uint64(adv)); err != nil {
@@ -136,6 +145,27 @@ func (r *restorer) hints(v *image.VMA) error {
 
 // sysMseal is mseal(2) on x86_64 (Linux 6.10).
 const sysMseal = 462
+
+// MADV_GUARD_INSTALL and MADV_GUARD_REMOVE (Linux 6.13).
+const (
+	madvGuardInstall = 102
+	madvGuardRemove  = 103
+)
+
+// markGuard gives a new mapping the sticky "gu" VmFlag (VM_MAYBE_GUARD) its
+// original showed even where it has no guard page left: a guard installed
+// and removed at once on its first page, before the page is filled.
+func (r *restorer) markGuard(v *image.VMA) error {
+	if !slices.Contains(v.Flags, "gu") {
+		return nil
+	}
+	for _, adv := range []uint64{madvGuardInstall, madvGuardRemove} {
+		if _, err := r.inj(r.pid, "madvise(guard)", unix.SYS_MADVISE, uint64(v.Start), 4096, adv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func isKernelKind(k image.VMAKind) bool {
 	return k == image.VMAVDSO || k == image.VMAVVar || k == image.VMAVVarVClock || k == image.VMAVSyscall
