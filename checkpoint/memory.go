@@ -58,7 +58,15 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 	defer d.cow.close()
 	mem := ptrace.OpenMem(d.pid)
 	defer mem.Close()
-	if f := vmaRefusals(d.pid, maps); len(f) > 0 {
+	f := vmaRefusals(d.pid, maps)
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/ksm_stat", d.pid)); err == nil && strings.Contains(string(b), "ksm_merge_any: yes") {
+		// prctl(PR_SET_MEMORY_MERGE): every mapping, present and future,
+		// is mergeable; restore marks the present ones (mg) but cannot set
+		// the process's flag (it needs CAP_SYS_RESOURCE).
+		f = append(f, seccomp.Finding{Pid: d.pid, Kind: "ksm", Fd: -1,
+			Reason: fmt.Sprintf("CR: pid %d: KSM for the whole process (prctl PR_SET_MEMORY_MERGE) not supported yet", d.pid)})
+	}
+	if len(f) > 0 {
 		return vdso, &NotCheckpointableError{Findings: f}
 	}
 	hasVDSO := false
