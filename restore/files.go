@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 	"unsafe"
 
@@ -404,13 +403,17 @@ func (t *treeRestorer) copyBlob(fd int, name string) error {
 		return err
 	}
 	defer b.Close()
-	f := os.NewFile(uintptr(fd), name)
-	_, err = io.Copy(onlyWriter{f}, b)
-	// f does not own fd: the caller closes it.
+	// Not an *os.File: fd is the caller's to close, and an os.File's
+	// finalizer would close the number again later, whatever it is by then.
+	_, err = io.Copy(onlyWriter{rawFD(fd)}, b)
 	return err
 }
 
-type onlyWriter struct{ f *os.File }
+type rawFD int
+
+func (r rawFD) Fd() uintptr { return uintptr(r) }
+
+type onlyWriter struct{ f rawFD }
 
 func (w onlyWriter) Write(p []byte) (int, error) {
 	n := 0

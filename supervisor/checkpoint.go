@@ -96,6 +96,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		Bytes: st.MemoryBytes, Threads: st.Threads, Processes: st.Processes}
 	slog.Info("checkpoint written to "+dir, "pause", st.Pause.Round(time.Millisecond),
 		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)), "processes", st.Processes, "threads", st.Threads)
+	s.afterCheckpoint(dir, reason)
 	s.prune()
 	return res, nil
 }

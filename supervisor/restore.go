@@ -38,6 +38,8 @@ type HPC struct {
 	Interval time.Duration
 	Keep     int
 	Slurm    *Slurm
+	Restart  RestartPolicy
+	Hooks    Hooks
 }
 
 // FindResumable returns the newest valid generation in dir ("" if none), and
@@ -105,14 +107,31 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	if err := checkUserNS(); err != nil {
 		return Exit{}, err
 	}
+	s, err := prepareRestore(cfg)
+	if err != nil {
+		return Exit{}, err
+	}
+	s.line = lineage{floor: storeFloor(s.cfg.Dir), origin: s.plan.img.Dir(), trust: cfg.TrustImage, started: s.started}
+	s.restoreReason = "restore"
+	return supervise(s)
+}
+
+// prepareRestore opens, verifies and checks the image of cfg and changes on
+// the host what the restore needs (files truncated back); the returned
+// supervisor's run rebuilds the app.
+func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 	img, skipped, err := image.OpenPath(cfg.Image, !cfg.Verified)
 	for _, e := range skipped {
 		slog.Warn("skipped a generation: " + e.Error())
 	}
 	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
-	defer img.Close()
+	defer func() {
+		if err != nil {
+			img.Close()
+		}
+	}()
 	meta := img.Meta()
 	proc := img.Process(meta.Root)
 	if meta.MainExit != nil {
@@ -128,7 +147,7 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 		}
 	}
 	if proc == nil || proc.Zombie != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
+		return nil, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
 	}
 	// Whose image is it? Checked before anything of it is used.
 	uid := os.Geteuid()
@@ -147,10 +166,10 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	checks := restore.CheckOptions{Foreign: foreign != nil}
 	if foreign != nil {
 		if !cfg.TrustImage {
-			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + foreign.Error()}
+			return nil, &Error{Code: ExitInternal, Msg: "restore: " + foreign.Error()}
 		}
 		if checks.Owner, err = img.Owner(); err != nil {
-			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+			return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 		}
 		slog.Warn("restoring an image that is not yours alone (--trust-image): " + foreign.Error())
 	}
@@ -164,7 +183,7 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
 		var pidMax int
 		if _, err := fmt.Sscan(string(b), &pidMax); err == nil && last >= pidMax {
-			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d cannot be recreated: "+
+			return nil, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d cannot be recreated: "+
 				"it is above this machine's pid_max (%d, /proc/sys/kernel/pid_max)", last, pidMax)}
 		}
 	}
@@ -173,16 +192,16 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	}
 	filter, err := seccomp.Build()
 	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
 	}
 	// Every check of every process first; only then does anything on the
 	// host change (files that grew are truncated back).
 	plan, err := restore.Check(img, checks)
 	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
 	if err := plan.Apply(); err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
 	dir := cfg.Dir
 	if dir == "" {
@@ -195,7 +214,8 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	s := &Supervisor{
 		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,
 			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version,
-			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm},
+			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm,
+			Restart: cfg.HPC.Restart, Hooks: cfg.HPC.Hooks},
 		filter: filter, ledger: NewLedger(), denied: NewLedger(), started: time.Now(), killc: make(chan struct{}),
 		mainExited: make(chan struct{}), mainNsPid: meta.Root,
 		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1), mainExit: meta.MainExit},
@@ -204,7 +224,7 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 		s.setMainExit(meta.MainExit)
 	}
 	slog.Info("restoring "+img.Dir(), "taken", meta.Created.Format(time.RFC3339), "reason", meta.Reason, "pid", proc.PID)
-	return s.run()
+	return s, nil
 }
 
 // restoreInto runs the restore once the init has started the stub: seize it,
@@ -287,6 +307,7 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 			}
 		}
 	}
+	s.beforeResume(res.Root)
 	s.giveTerminal()
 	if err := restore.Release(tr, res); err != nil {
 		unix.Close(res.Listener)

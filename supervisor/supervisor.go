@@ -59,6 +59,11 @@ type Supervisor struct {
 	leaving atomic.Bool // Slurm mode: a checkpoint for the job's end is under way
 
 	watches watchPaths // paths the app gave inotify_add_watch
+
+	line          lineage                 // what the lives of this crrun share (restarts)
+	restoreReason string                  // why this life is a restore, for the --on-restore hook
+	forwarded     map[syscall.Signal]bool // signals crrun passed on to the app in this life
+	userStop      bool                    // one of them asked the app to end: no restart
 }
 
 // firstAppPid is where the app's pids start in its namespace: above the
@@ -100,13 +105,22 @@ func Run(cfg Config) (Exit, error) {
 	if err := checkUserNS(); err != nil {
 		return Exit{}, err
 	}
+	s, err := newSupervisor(cfg)
+	if err != nil {
+		return Exit{}, err
+	}
+	s.line = lineage{floor: storeFloor(cfg.Dir), started: s.started}
+	return supervise(s)
+}
+
+// newSupervisor prepares a fresh launch of cfg.
+func newSupervisor(cfg Config) (*Supervisor, error) {
 	filter, err := seccomp.Build()
 	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
 	}
-	s := &Supervisor{cfg: cfg, filter: filter, ledger: NewLedger(), denied: NewLedger(),
-		started: time.Now(), killc: make(chan struct{}), mainExited: make(chan struct{})}
-	return s.run()
+	return &Supervisor{cfg: cfg, filter: filter, ledger: NewLedger(), denied: NewLedger(),
+		started: time.Now(), killc: make(chan struct{}), mainExited: make(chan struct{})}, nil
 }
 
 func (s *Supervisor) run() (Exit, error) {
@@ -154,7 +168,11 @@ func (s *Supervisor) run() (Exit, error) {
 	cmd := exec.Command("/proc/self/exe", append([]string{InitArg, string(icfgJSON), s.cfg.Path}, s.cfg.Argv...)...)
 	cmd.Args[0] = "crrun"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp")}
+	// The *os.File own the init's ends: closed through them, never by
+	// number (a finalizer would close the number again, whatever it is by
+	// then: a long-lived crrun that restarts the app reuses numbers).
+	initEnds := []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp")}
+	cmd.ExtraFiles = initEnds
 	// Pdeathsig: if crrun dies (even by SIGKILL), the kernel kills its init, and
 	// with PID 1 gone the kernel kills every process in the namespace: the app
 	// never runs on with nobody answering its trapped syscalls. Pdeathsig fires
@@ -175,8 +193,9 @@ func (s *Supervisor) run() (Exit, error) {
 	if err := <-startErr; err != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "start the app's init in new PID and mount namespaces: " + err.Error()}
 	}
-	unix.Close(evInit)
-	unix.Close(scInit)
+	for _, f := range initEnds {
+		f.Close()
+	}
 	s.initPid = cmd.Process.Pid
 	reaped := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(reaped) }()
@@ -257,11 +276,12 @@ func (s *Supervisor) run() (Exit, error) {
 			_ = unix.Kill(s.initPid, unix.SIGKILL)
 			<-reaped
 			s.takeTerminal()
+			s.waitCheckpoint() // the checkpoint that ended the app runs its hook
 			if s.killCode == ExitInternal {
 				return Exit{}, &Error{Code: ExitInternal, Msg: s.killMsg}
 			}
 			slog.Info(s.killMsg)
-			return Exit{Code: s.killCode}, nil
+			return Exit{Code: s.killCode, byCrrun: true}, nil
 		case e, ok := <-events:
 			select {
 			case <-s.killc: // we ended the app on purpose: that decides the exit
@@ -292,6 +312,11 @@ func (s *Supervisor) run() (Exit, error) {
 			case "exit":
 				exit = &Exit{Code: e.Code, Signal: syscall.Signal(e.Sig)}
 				s.setMainExit(&image.MainExit{Code: e.Code, Signal: e.Sig})
+				if s.restartWanted(*exit) {
+					// What is left of the app goes with it: the next life
+					// is the whole tree restored.
+					_ = unix.Kill(s.initPid, unix.SIGKILL)
+				}
 			case "error":
 				return Exit{}, &Error{Code: ExitInternal, Msg: e.Msg}
 			}
@@ -436,6 +461,7 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 	case unix.SIGCONT:
 		s.giveTerminal()
 	}
+	s.noteForwarded(sig)
 	_ = unix.Kill(s.initPid, sig)
 }
 
@@ -495,6 +521,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 var early struct {
 	once    sync.Once
 	c       chan os.Signal
+	sigs    []os.Signal // what c catches
 	ignored []int
 }
 
@@ -515,6 +542,7 @@ func CatchSignals() {
 				fwd = append(fwd, sig)
 			}
 		}
+		early.sigs = fwd
 		signal.Notify(early.c, fwd...)
 	})
 }
