@@ -75,8 +75,8 @@ func FindResumable(dir string, argv []string, trust bool) (string, error) {
 	}
 	defer r.Close()
 	if got := r.Meta().Argv; !equalArgv(got, argv) {
-		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("resume: %s holds a checkpoint of %q, not of %q; "+
-			"use another --dir, or --resume=never to start afresh", r.Dir(), got, argv)}
+		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("resume: %s holds a checkpoint of %s, not of %s; "+
+			"use another --dir, or --resume=never to start afresh", r.Dir(), QuoteCommand(got), QuoteCommand(argv))}
 	}
 	slog.Info("resuming from " + r.Dir())
 	return r.Dir(), nil
