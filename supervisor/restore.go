@@ -125,7 +125,7 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 		slog.Warn("skipped a generation: " + e.Error())
 	}
 	if err != nil {
-		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		return nil, &Error{Code: imageExitCode(err), Msg: "restore: " + err.Error()}
 	}
 	defer func() {
 		if err != nil {

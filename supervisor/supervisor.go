@@ -58,6 +58,9 @@ type Supervisor struct {
 
 	leaving atomic.Bool // Slurm mode: a checkpoint for the job's end is under way
 
+	usr1Mu     sync.Mutex  // one SIGUSR1 checkpoint at a time
+	usr1Queued atomic.Bool // a SIGUSR1 checkpoint waits for usr1Mu
+
 	watches watchPaths // paths the app gave inotify_add_watch
 
 	line          lineage                 // what the lives of this crrun share (restarts)
@@ -455,8 +458,19 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 	switch sig {
 	case unix.SIGUSR1:
 		// The checkpoint trigger; it runs beside the loop (which must keep
-		// reaping and forwarding), serialized with other requests.
-		go func() { _, _ = s.Checkpoint(image.TriggerSignal, "SIGUSR1", false) }()
+		// reaping and forwarding), serialized with other requests. The
+		// SIGUSR1s that arrive while one is waiting to start coalesce into
+		// it: a burst during a checkpoint makes one more, not one each.
+		if !s.usr1Queued.CompareAndSwap(false, true) {
+			slog.Debug("SIGUSR1: a checkpoint is already queued")
+			return
+		}
+		go func() {
+			s.usr1Mu.Lock()
+			defer s.usr1Mu.Unlock()
+			s.usr1Queued.Store(false) // from now on a SIGUSR1 asks for the next one
+			_, _ = s.Checkpoint(image.TriggerSignal, "SIGUSR1", false)
+		}()
 		return
 	case unix.SIGCONT:
 		s.giveTerminal()

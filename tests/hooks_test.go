@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,8 +90,10 @@ func TestHookFailureAndTimeout(t *testing.T) {
 	}
 }
 
-// A hook that is not a valid command line is a usage error.
-func TestHookBadCommandLine(t *testing.T) {
+// A hook that is not a valid command line is a usage error, and so are a
+// negative or absurdly small --interval, and a --dir that is not a
+// directory (for restore as for run).
+func TestHookAndFlagValidation(t *testing.T) {
 	code, _, stderr := run(t, opts{}, "--on-checkpoint", "echo 'unterminated", "--", "true")
 	if code != 2 || !strings.Contains(stderr, "--on-checkpoint=") {
 		t.Fatalf("exit %d, want 2\n%s", code, stderr)
@@ -103,8 +106,49 @@ func TestHookBadCommandLine(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "at least 100ms") {
 		t.Fatalf("--interval 1ms: exit %d, want 2\n%s", code, stderr)
 	}
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	for _, args := range [][]string{{"--dir", file, "--", "true"}, {"restore", "--dir", file, file}, {"restore", "--dir", "", file}} {
+		code, _, stderr = run(t, opts{}, args...)
+		if code != 2 || !strings.Contains(stderr, "--dir") {
+			t.Fatalf("crrun %q: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+	code, _, stderr = run(t, opts{}, "restore", "--wait", "some", file)
+	if code != 2 || !strings.Contains(stderr, "--wait=some") {
+		t.Fatalf("restore --wait=some: exit %d, want 2\n%s", code, stderr)
+	}
 	code, _, stderr = run(t, opts{}, "--restart-on", "sometimes", "--", "true")
 	if code != 2 || !strings.Contains(stderr, "want crash, nonzero or any") {
 		t.Fatalf("--restart-on sometimes: exit %d, want 2\n%s", code, stderr)
 	}
+}
+
+// SIGUSR1s that arrive while a checkpoint is under way coalesce into one
+// more checkpoint, not one each.
+func TestSIGUSR1BurstCoalesces(t *testing.T) {
+	requireCR(t)
+	b := compileCR(t, "counter", false)
+	store := filepath.Join(t.TempDir(), "store")
+	// a 256 MiB heap: each checkpoint takes a while
+	a := start(t, opts{}, "--dir", store, "--keep", "0", "--", b, strconv.Itoa(4*crCounterIters), "256", t.TempDir())
+	crWaitStderr(t, a, "counter: running", time.Minute)
+	a.cmd.Process.Signal(syscall.SIGUSR1)
+	crWaitStderr(t, a, "checkpoint: freezing", 30*time.Second)
+	for range 5 {
+		a.cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if strings.Contains(a.stderr.String(), "checkpoint written") {
+		t.Skip("the first checkpoint ended before the burst was sent: cannot tell")
+	}
+	if err := eventually(time.Minute, func() bool { return strings.Count(a.stderr.String(), "checkpoint written") >= 2 }); err != nil {
+		t.Fatalf("no second checkpoint after the burst\n%s", a.stderr)
+	}
+	time.Sleep(2 * time.Second) // a third would have started by now
+	if n := strings.Count(a.stderr.String(), "checkpoint: freezing"); n != 2 {
+		t.Fatalf("%d checkpoints for one SIGUSR1 and a burst of 5 during it, want 2\n%s", n, a.stderr)
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	a.wait(time.Minute)
 }

@@ -110,9 +110,9 @@ func runApp(g *globalFlags, args []string) error {
 	if errors.Is(err, exec.ErrDot) {
 		path = args[0]
 	}
-	dir, err := filepath.Abs(g.dir)
+	dir, err := checkDirFlag(g.dir)
 	if err != nil {
-		return usageError{fmt.Errorf("--dir %q: %w", g.dir, err)}
+		return err
 	}
 	hpc, err := g.hpc()
 	if err != nil {
@@ -206,6 +206,22 @@ func restoreAndMirror(cfg supervisor.RestoreConfig) error {
 		supervisor.DieBy(exit.Signal)
 	}
 	return &exitError{code: exit.Code}
+}
+
+// checkDirFlag validates --dir, for run and restore alike: not empty, made
+// absolute, and a directory if it exists.
+func checkDirFlag(d string) (string, error) {
+	if d == "" {
+		return "", usageError{errors.New("--dir \"\": want a directory")}
+	}
+	dir, err := filepath.Abs(d)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--dir %q: %w", d, err)}
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return "", usageError{fmt.Errorf("--dir %s: not a directory", dir)}
+	}
+	return dir, nil
 }
 
 // defaultDir is where checkpoints go without --dir: $CRRUN_DIR, else
