@@ -116,15 +116,25 @@ func TestRestartOnFailureKills(t *testing.T) {
 }
 
 // A crash signal (the app raises SIGSEGV once) is restarted from the newest
-// checkpoint; the --on-restore hook sees why.
+// checkpoint, in Slurm mode too; the --on-restore hook sees why.
 func TestRestartOnCrashSignal(t *testing.T) {
 	requireRoot(t)
 	bin := compileC(t, "restartee", false)
 	const steps = 150
 	wantOut, wantFile := restartRef(t, bin, steps)
+	for _, mode := range []string{"plain", "slurm"} {
+		t.Run(mode, func(t *testing.T) { restartOnCrash(t, bin, steps, mode == "slurm", wantOut, wantFile) })
+	}
+}
+
+func restartOnCrash(t *testing.T, bin string, steps int, slurm bool, wantOut, wantFile string) {
+	var env []string
+	if slurm {
+		env = []string{"SLURM_JOB_ID=4242", "SLURM_RESTART_COUNT=0"}
+	}
 	tmp := t.TempDir()
 	dir, out, marker, hookOut := filepath.Join(tmp, "store"), filepath.Join(tmp, "job.out"), filepath.Join(tmp, "crashed"), filepath.Join(tmp, "hook.env")
-	code, stdout, stderr := run(t, opts{}, "--dir", dir, "--interval", "200ms", "--restart-on-failure=2", "--restart-delay=50ms",
+	code, stdout, stderr := run(t, opts{env: env}, "--dir", dir, "--interval", "200ms", "--restart-on-failure=2", "--restart-delay=50ms",
 		"--on-restore", "sh -c 'echo \"$CRRUN_EVENT|$CRRUN_REASON|$CRRUN_RESTARTS|$CRRUN_GENERATION\" >> \"$0\"' "+hookOut,
 		"--", bin, out, fmt.Sprint(steps), marker)
 	if code != 0 || stdout != wantOut {
@@ -137,9 +147,12 @@ func TestRestartOnCrashSignal(t *testing.T) {
 	if string(got) != wantFile {
 		t.Fatalf("the output file differs from the uninterrupted run's:\n%s", crDiff(wantFile, string(got)))
 	}
-	env, _ := os.ReadFile(hookOut)
-	if !strings.HasPrefix(string(env), "restore|restart 1: the app was killed by SIGSEGV|1|"+dir+"/gen-") {
-		t.Fatalf("--on-restore hook saw %q", env)
+	hookEnv, _ := os.ReadFile(hookOut)
+	if !strings.HasPrefix(string(hookEnv), "restore|restart 1: the app was killed by SIGSEGV|1|"+dir+"/gen-") {
+		t.Fatalf("--on-restore hook saw %q", hookEnv)
+	}
+	if slurm && !strings.Contains(stderr, "slurm: job 4242") {
+		t.Errorf("not in Slurm mode:\n%s", stderr)
 	}
 }
 
@@ -175,5 +188,40 @@ func TestRestartExhausted(t *testing.T) {
 		"--restart-delay=10ms", "--", "sh", "-c", "kill -SEGV $$")
 	if code != -int(syscall.SIGSEGV) || !strings.Contains(stderr, "giving up") {
 		t.Fatalf("SIGSEGV twice: exit %d, want death by SIGSEGV\n%s", code, stderr)
+	}
+}
+
+// --restart-on-failure works for an ordinary user too (the app in a user
+// namespace of its own).
+func TestRestartUnprivileged(t *testing.T) {
+	dir, asNobody := nobodyEnv(t)
+	bin := compileC(t, "restartee", false)
+	const steps = 150
+	wantOut, wantFile := restartRef(t, bin, steps)
+	out := filepath.Join(dir, "job.out")
+	cmd := asNobody("--dir", filepath.Join(dir, "ck"), "--interval", "200ms", "--restart-on-failure=1", "--restart-delay=50ms",
+		"--", bin, out, fmt.Sprint(steps), filepath.Join(dir, "crashed"))
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case err := <-done:
+		if err != nil || stdout.String() != wantOut {
+			t.Fatalf("as nobody: %v, stdout %q, want %q\n%s", err, stdout.String(), wantOut, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("as nobody: still running after a minute\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "restart 1: restoring "+filepath.Join(dir, "ck")) {
+		t.Fatalf("no restore from a checkpoint after the crash:\n%s", stderr.String())
+	}
+	got, _ := os.ReadFile(out)
+	if string(got) != wantFile {
+		t.Fatalf("the output file differs from the uninterrupted run's:\n%s", crDiff(wantFile, string(got)))
 	}
 }
