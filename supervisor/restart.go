@@ -102,9 +102,11 @@ func describeExit(e Exit) string {
 var stopSignals = map[syscall.Signal]bool{unix.SIGINT: true, unix.SIGTERM: true, unix.SIGHUP: true, unix.SIGQUIT: true}
 
 // restartWanted reports whether this life's end e is one to restart after
-// (the count is not checked here).
+// (the count is not checked here). Never when the user asked the app to end,
+// crrun ended it, or the Slurm job is ending (its SIGTERM reaches the app
+// directly too).
 func (s *Supervisor) restartWanted(e Exit) bool {
-	if s.cfg.Restart.Max <= 0 || e.byCrrun || s.userStop {
+	if s.cfg.Restart.Max <= 0 || e.byCrrun || s.userStop || s.leaving.Load() {
 		return false
 	}
 	if e.Signal != 0 && s.forwarded[e.Signal] {
