@@ -66,6 +66,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 	defer w.Abort() // no-op after a commit
 	slog.Info("checkpoint: freezing the app", "pid", mainNsPid, "reason", reason)
 	stdio := stdioIDs()
+	stopProgress := showProgress("checkpoint", residentBytes(pids), w.BytesWritten)
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
 		Pid:       mainPid,
 		Init:      s.initPid,
@@ -88,6 +89,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		DropSignals: drop,
 		WatchPath:   s.watches.lookup,
 	})
+	stopProgress()
 	if err != nil {
 		slog.Error("checkpoint failed; the app keeps running", "err", err)
 		return nil, err

@@ -120,9 +120,20 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 // the host what the restore needs (files truncated back); the returned
 // supervisor's run rebuilds the app.
 func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
-	img, skipped, err := image.OpenPath(cfg.Image, !cfg.Verified)
+	// A generation is verified here, with a progress line; a store's
+	// newest valid generation is found by verifying them in turn.
+	generation := image.IsImageDir(cfg.Image)
+	img, skipped, err := image.OpenPath(cfg.Image, !cfg.Verified && !generation)
 	for _, e := range skipped {
 		slog.Warn("skipped a generation: " + e.Error())
+	}
+	if err == nil && !cfg.Verified && generation {
+		stop := showProgress("verifying the image", img.VerifyBytes(), img.BytesRead)
+		err = img.Verify()
+		stop()
+		if err != nil {
+			img.Close()
+		}
 	}
 	if err != nil {
 		return nil, &Error{Code: imageExitCode(err), Msg: "restore: " + err.Error()}
@@ -278,8 +289,11 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		defer os.RemoveAll(tmp)
 	}
 	t0 := time.Now()
+	read0 := s.plan.img.BytesRead()
+	stopProgress := showProgress("restore", s.plan.img.PageBytes(), func() int64 { return s.plan.img.BytesRead() - read0 })
 	res, err := restore.Tree(restore.TreeRequest{Tracer: tr, Stub: stub, Image: s.plan.img,
 		BPF: s.filter.BPF, TempDir: tmp})
+	stopProgress()
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
