@@ -199,7 +199,7 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 		}
 	}
 	if err := checkClocks(meta); err != nil {
-		return Exit{}, err
+		return nil, err
 	}
 	filter, err := seccomp.Build()
 	if err != nil {
