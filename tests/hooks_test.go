@@ -36,8 +36,14 @@ func TestHookOnCheckpoint(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("hook environment:\n%q\nwant\n%q", b, want)
 	}
-	if code := a.wait(30 * time.Second); code != 0 {
+	// the hook of the checkpoint that ends the app runs before crrun exits
+	img2 := crCheckpoint(t, a, store, true)
+	if code := a.wait(30 * time.Second); code != crExitCheckpointed {
 		t.Fatalf("exit %d\n%s", code, a.stderr)
+	}
+	b, _ = os.ReadFile(envFile)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "checkpoint|"+store+"|"+img2+"|") {
+		t.Fatalf("after checkpoint --exit the hook file holds:\n%s", b)
 	}
 }
 
