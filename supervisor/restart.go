@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -230,10 +231,37 @@ func supervise(s *Supervisor) (Exit, error) {
 			return Exit{}, fmt.Errorf("restart %d: %w", n, err)
 		}
 		rec.Time = time.Now()
+		if gen != "" {
+			// The restore put the app's output files back to their size at
+			// the checkpoint; when crrun's own stderr is one of them, what
+			// it logged since is gone (prepareRestore moved crrun's offset
+			// to the new end): say again what happened.
+			slog.Warn(fmt.Sprintf("restart %d of %d: the app was %s; restored %s", n, pol.Max, describeExit(exit), gen))
+		}
 		next.line = s.line
 		next.line.restarts = append(next.line.restarts, rec)
 		next.restoreReason = fmt.Sprintf("restart %d: the app was %s", n, describeExit(exit))
 		s = next
+	}
+}
+
+// seekStdioToEnd moves crrun's stdout and stderr to the end of their file
+// when they are regular files (not O_APPEND) that were truncated below their
+// offset — by a restore that put the app's output files (crrun's, when the
+// app's stdio was crrun's) back to their size at the checkpoint. Else
+// crrun's next write would leave a hole of NULs.
+func seekStdioToEnd() {
+	for fd := 1; fd <= 2; fd++ {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_APPEND != 0 {
+			continue
+		}
+		if off, err := unix.Seek(fd, 0, io.SeekCurrent); err == nil && off > st.Size {
+			_, _ = unix.Seek(fd, 0, io.SeekEnd)
+		}
 	}
 }
 

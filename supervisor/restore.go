@@ -214,6 +214,7 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 	if err := plan.Apply(); err != nil {
 		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
+	seekStdioToEnd() // crrun's own output file may be one Apply cut back
 	dir := cfg.Dir
 	if dir == "" {
 		// Later checkpoints go next to the image: into its store.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -223,5 +224,38 @@ func TestRestartUnprivileged(t *testing.T) {
 	got, _ := os.ReadFile(out)
 	if string(got) != wantFile {
 		t.Fatalf("the output file differs from the uninterrupted run's:\n%s", crDiff(wantFile, string(got)))
+	}
+}
+
+// crrun's stdout and stderr are files (a batch job's output files): the
+// restore cuts them back to their size at the checkpoint, the app's output
+// ends as an uninterrupted run's, and crrun's log goes on after it — the
+// restart said again, no hole of NULs where the cut-off lines were.
+func TestRestartOutputFiles(t *testing.T) {
+	requireRoot(t)
+	bin := compileC(t, "restartee", false)
+	const steps = 150
+	wantOut, _ := restartRef(t, bin, steps)
+	tmp := t.TempDir()
+	outPath, errPath := filepath.Join(tmp, "job.out"), filepath.Join(tmp, "job.err")
+	outF, _ := os.Create(outPath)
+	errF, _ := os.Create(errPath)
+	cmd := exec.Command(crrunBin, "--dir", filepath.Join(tmp, "store"), "--interval", "200ms", "--restart-on-failure=1",
+		"--restart-delay=50ms", "--", bin, filepath.Join(tmp, "data"), fmt.Sprint(steps), filepath.Join(tmp, "crashed"))
+	cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+runtimeDir(t))
+	cmd.Stdout, cmd.Stderr = outF, errF
+	err := cmd.Run()
+	outF.Close()
+	errF.Close()
+	stdout, _ := os.ReadFile(outPath)
+	stderr, _ := os.ReadFile(errPath)
+	if err != nil || string(stdout) != wantOut {
+		t.Fatalf("%v: stdout %q, want %q\n%s", err, stdout, wantOut, stderr)
+	}
+	if strings.Contains(string(stderr), "\x00") {
+		t.Fatalf("crrun's stderr file has a hole of NULs:\n%q", stderr)
+	}
+	if !strings.Contains(string(stderr), "restart 1 of 1: the app was killed by SIGSEGV; restored ") {
+		t.Fatalf("the restart is not in crrun's stderr file after the restore cut it back:\n%s", stderr)
 	}
 }
