@@ -248,7 +248,7 @@ func ask(runtimeDir string, pid int, req request, timeout time.Duration) (*respo
 		if err := check(); errors.Is(err, os.ErrNotExist) {
 			return nil, noSocket()
 		} else if err != nil {
-			return nil, err
+			return nil, &Error{Code: ExitRefused, Msg: err.Error()}
 		}
 	}
 	c, err := net.DialTimeout("unix", path, 5*time.Second)
@@ -261,7 +261,7 @@ func ask(runtimeDir string, pid int, req request, timeout time.Duration) (*respo
 	defer c.Close()
 	conn := c.(*net.UnixConn)
 	if err := checkServer(conn, path); err != nil {
-		return nil, err
+		return nil, &Error{Code: ExitRefused, Msg: err.Error()}
 	}
 	if timeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(timeout))
@@ -295,7 +295,7 @@ func ListSupervisors(runtimeDir string) ([]int, error) {
 	if err := checkRuntimeDir(dir); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
-		return nil, err
+		return nil, &Error{Code: ExitRefused, Msg: err.Error()}
 	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {

@@ -24,7 +24,8 @@ that crrun exits with status 75.
 Exit status: 0 when the image is durable; 1 when the app cannot be
 checkpointed (the reasons are printed); 74 when writing the image failed (no
 space, quota, I/O error, read-only file system: the previous generations are
-kept); 77 when that crrun refused this client (another user).`,
+kept); 77 when that crrun refused this client (another user), or this client
+refused a runtime directory or socket that is not the user's alone.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pid, err := pickSupervisor(g.runtimeDir, args)
