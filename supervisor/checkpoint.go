@@ -66,7 +66,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 	defer w.Abort() // no-op after a commit
 	slog.Info("checkpoint: freezing the app", "pid", mainNsPid, "reason", reason)
 	stdio := stdioIDs()
-	stopProgress := showProgress("checkpoint", residentBytes(pids), w.BytesWritten)
+	stopProgress := showProgress("checkpoint", residentBytes(s.processes()), w.BytesWritten)
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
 		Pid:       mainPid,
 		Init:      s.initPid,

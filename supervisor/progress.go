@@ -74,12 +74,12 @@ func showProgress(what string, total int64, done func() int64) (stop func()) {
 	return func() { close(quit); <-finished }
 }
 
-// residentBytes estimates what a checkpoint of pids writes: their resident
+// residentBytes estimates what a checkpoint of procs writes: their resident
 // memory (/proc/PID/statm).
-func residentBytes(pids []int) int64 {
+func residentBytes(procs []Process) int64 {
 	var n int64
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	for _, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", p.Pid))
 		if err != nil {
 			continue
 		}

@@ -105,9 +105,10 @@ var stopSignals = map[syscall.Signal]bool{unix.SIGINT: true, unix.SIGTERM: true,
 // restartWanted reports whether this life's end e is one to restart after
 // (the count is not checked here). Never when the user asked the app to end,
 // crrun ended it, or the Slurm job is ending (its SIGTERM reaches the app
-// directly too).
+// directly too); nor when the main process had ended before the checkpoint
+// this life was restored from (its daemons ended now).
 func (s *Supervisor) restartWanted(e Exit) bool {
-	if s.cfg.Restart.Max <= 0 || e.byCrrun || s.userStop || s.leaving.Load() {
+	if s.cfg.Restart.Max <= 0 || e.byCrrun || s.userStop || s.leaving.Load() || !s.mainDiedHere {
 		return false
 	}
 	if e.Signal != 0 && s.forwarded[e.Signal] {

@@ -35,6 +35,10 @@ func TestRestartPolicy(t *testing.T) {
 		}
 	}
 	s := &Supervisor{cfg: Config{Restart: RestartPolicy{Max: 3, On: RestartCrash}}}
+	if s.restartWanted(Exit{Signal: unix.SIGSEGV}) {
+		t.Error("a main process that ended before the restored checkpoint is not restarted after")
+	}
+	s.mainDiedHere = true
 	if !s.restartWanted(Exit{Signal: unix.SIGABRT}) {
 		t.Error("SIGABRT from the app itself is a crash")
 	}

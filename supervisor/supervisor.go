@@ -67,6 +67,7 @@ type Supervisor struct {
 	restoreReason string                  // why this life is a restore, for the --on-restore hook
 	forwarded     map[syscall.Signal]bool // signals crrun passed on to the app in this life
 	userStop      bool                    // one of them asked the app to end: no restart
+	mainDiedHere  bool                    // the main process ended in this life (not before the checkpoint restored)
 }
 
 // firstAppPid is where the app's pids start in its namespace: above the
@@ -315,6 +316,7 @@ func (s *Supervisor) run() (Exit, error) {
 			case "exit":
 				exit = &Exit{Code: e.Code, Signal: syscall.Signal(e.Sig)}
 				s.setMainExit(&image.MainExit{Code: e.Code, Signal: e.Sig})
+				s.mainDiedHere = true
 				if s.restartWanted(*exit) {
 					// What is left of the app goes with it: the next life
 					// is the whole tree restored.
