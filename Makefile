@@ -12,7 +12,7 @@ DEB_PKGS := libseccomp-dev gcc libc6-dev make python3 util-linux procps psmisc l
 export PATH := $(dir $(GO)):$(PATH)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps test test-short demo bench lint clean
+.PHONY: all build deps test test-short demo bench lint man clean
 
 all: build
 
@@ -53,9 +53,15 @@ bench: build
 
 lint: deps
 	gofmt -l . | (! grep .) || (echo "gofmt: the files above need formatting" >&2; exit 1)
+	$(GO) mod tidy -diff || (echo "go.mod/go.sum are not tidy: run 'go mod tidy'" >&2; exit 1)
 	$(GO) vet -tags $(TAGS) ./...
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$$($(GO) env GOPATH)/bin/staticcheck ./...
+
+# Man pages (bin/man/man1) and bash, zsh and fish completions
+# (bin/completions), generated from the cobra definitions of the CLI itself.
+man: deps
+	env -u CRRUN_DIR $(GO) run -tags gendoc,$(TAGS) ./cmd/crrun __gendoc bin
 
 clean:
 	rm -rf bin

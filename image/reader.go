@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,34 @@ type Reader struct {
 	open   map[string]*os.File
 	maps   map[string][]byte
 	closed bool
+
+	read atomic.Int64 // bytes read by Verify, ReadPages and MapExtent, for progress
+}
+
+// BytesRead is how many bytes Verify, ReadPages and MapExtent have read (or
+// mapped) so far, for a progress display.
+func (r *Reader) BytesRead() int64 { return r.read.Load() }
+
+// VerifyBytes is how many bytes Verify reads: every page file and blob.
+func (r *Reader) VerifyBytes() int64 {
+	var n int64
+	for _, f := range r.manifest.Files {
+		if metadataLimit(f.Name) == 0 {
+			n += f.Size
+		}
+	}
+	return n
+}
+
+// PageBytes is the size of all saved memory (what ReadPages reads).
+func (r *Reader) PageBytes() int64 {
+	var n int64
+	for _, list := range r.byPID {
+		for _, e := range list {
+			n += int64(e.Length)
+		}
+	}
+	return n
 }
 
 // Open opens the image in dir and validates everything but the page data
@@ -340,6 +369,7 @@ func (r *Reader) ReadPages(pid int, vaddr uint64, p []byte) error {
 			}
 			return ioError("reading", r.Path(e.File), err, "")
 		}
+		r.read.Add(int64(n))
 		cur += n
 	}
 	return nil
@@ -385,6 +415,7 @@ func (r *Reader) MapExtent(e PageExtent) ([]byte, error) {
 		r.maps[e.File] = m
 	}
 	end := e.Offset + e.Length
+	r.read.Add(int64(e.Length)) // the caller copies it next
 	return m[e.Offset:end:end], nil
 }
 
@@ -462,6 +493,7 @@ func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
 			}
 			crc = crc32cUpdate(crc, chunk)
 			n -= uint64(len(chunk))
+			r.read.Add(int64(len(chunk)))
 		}
 		return crc, nil
 	}

@@ -277,6 +277,12 @@ func (s *Store) Prune(keep int) ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
+// IsImageDir reports whether path is an image directory (complete or not)
+// rather than a store: what OpenPath opens as one image.
+func IsImageDir(path string) bool {
+	return fileExists(filepath.Join(path, ManifestFile)) || fileExists(filepath.Join(path, MetaFile))
+}
+
 // OpenPath opens what a user names on the command line: an image directory
 // (it has a MANIFEST.json or an image.json), or else a store, whose newest
 // complete and valid generation is opened (see Store.OpenNewest). With

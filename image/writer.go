@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -65,7 +66,13 @@ type Writer struct {
 	meta       *Meta
 	procs      map[int]*Process // VMAs kept to check and merge extents
 	features   map[string]bool
+
+	written atomic.Int64 // page bytes written, for progress
 }
+
+// BytesWritten is how many bytes of memory AddPages has written so far (for
+// a progress display).
+func (w *Writer) BytesWritten() int64 { return w.written.Load() }
 
 type writerState int
 
@@ -338,6 +345,7 @@ func (w *Writer) AddPages(pid int, vaddr uint64, data []byte) error {
 		pf.size += n
 		pf.crc = crc32cCombine(pf.crc, crc, uint64(n))
 		pf.extents = append(pf.extents, PageExtent{PID: pid, Vaddr: Hex(vaddr), Length: uint64(n), File: pf.name, Offset: uint64(off), CRC32C: CRC32C(crc)})
+		w.written.Add(n)
 	}
 	path := filepath.Join(w.tmp, pf.name)
 	pf.mu.Unlock()

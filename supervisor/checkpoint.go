@@ -66,6 +66,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 	defer w.Abort() // no-op after a commit
 	slog.Info("checkpoint: freezing the app", "pid", mainNsPid, "reason", reason)
 	stdio := stdioIDs()
+	stopProgress := showProgress("checkpoint", residentBytes(s.processes()), w.BytesWritten)
 	dir, st, err := checkpoint.Dump(checkpoint.Request{
 		Pid:       mainPid,
 		Init:      s.initPid,
@@ -88,6 +89,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		DropSignals: drop,
 		WatchPath:   s.watches.lookup,
 	})
+	stopProgress()
 	if err != nil {
 		slog.Error("checkpoint failed; the app keeps running", "err", err)
 		return nil, err
@@ -96,6 +98,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		Bytes: st.MemoryBytes, Threads: st.Threads, Processes: st.Processes}
 	slog.Info("checkpoint written to "+dir, "pause", st.Pause.Round(time.Millisecond),
 		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)), "processes", st.Processes, "threads", st.Threads)
+	s.afterCheckpoint(dir, reason)
 	s.prune()
 	return res, nil
 }

@@ -45,12 +45,21 @@ type Config struct {
 	Keep int
 	// Slurm turns on the batch-job behaviour; nil outside Slurm.
 	Slurm *Slurm
+	// Restart restarts the app from its newest checkpoint when it fails
+	// (--restart-on-failure).
+	Restart RestartPolicy
+	// Hooks are the commands run after each checkpoint and before a
+	// restored app runs.
+	Hooks Hooks
 }
 
 // Exit is how the app ended, for crrun to mirror.
 type Exit struct {
 	Code   int            // exit code, when Signal == 0
 	Signal syscall.Signal // the app was killed by this signal
+	// byCrrun: crrun ended the app on purpose (checkpoint --exit, Slurm
+	// requeue); never a failure to restart after.
+	byCrrun bool
 }
 
 // Exit codes of crrun's own, as podman and docker use them.

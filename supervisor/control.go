@@ -119,6 +119,7 @@ type request struct {
 
 type response struct {
 	Error      string            `json:"error,omitempty"`
+	Code       int               `json:"code,omitempty"` // with Error: the exit status for the client
 	Status     *Status           `json:"status,omitempty"`
 	Checkpoint *CheckpointResult `json:"checkpoint,omitempty"`
 }
@@ -186,7 +187,7 @@ func (s *Supervisor) serveConn(conn *net.UnixConn) {
 	}
 	if err := peerAllowed(conn); err != nil {
 		slog.Warn("control socket: refused a client", "err", err)
-		_ = enc.Encode(response{Error: "permission denied: " + err.Error()})
+		_ = enc.Encode(response{Error: "permission denied: " + err.Error(), Code: ExitRefused})
 		return
 	}
 	var req request
@@ -202,7 +203,7 @@ func (s *Supervisor) serveConn(conn *net.UnixConn) {
 		_ = conn.SetDeadline(time.Time{}) // as long as it takes to be durable
 		res, err := s.Checkpoint(image.TriggerCommand, "crrun checkpoint", req.Exit)
 		if err != nil {
-			_ = enc.Encode(response{Error: err.Error()})
+			_ = enc.Encode(response{Error: err.Error(), Code: checkpointExitCode(err, s.cfg.Dir)})
 			return
 		}
 		_ = enc.Encode(response{Checkpoint: res})
@@ -247,7 +248,7 @@ func ask(runtimeDir string, pid int, req request, timeout time.Duration) (*respo
 		if err := check(); errors.Is(err, os.ErrNotExist) {
 			return nil, noSocket()
 		} else if err != nil {
-			return nil, err
+			return nil, &Error{Code: ExitRefused, Msg: err.Error()}
 		}
 	}
 	c, err := net.DialTimeout("unix", path, 5*time.Second)
@@ -260,7 +261,7 @@ func ask(runtimeDir string, pid int, req request, timeout time.Duration) (*respo
 	defer c.Close()
 	conn := c.(*net.UnixConn)
 	if err := checkServer(conn, path); err != nil {
-		return nil, err
+		return nil, &Error{Code: ExitRefused, Msg: err.Error()}
 	}
 	if timeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(timeout))
@@ -273,15 +274,16 @@ func ask(runtimeDir string, pid int, req request, timeout time.Duration) (*respo
 		return nil, fmt.Errorf("read the answer of crrun %d: %w", pid, err)
 	}
 	if resp.Error != "" {
-		return nil, &RemoteError{Pid: pid, Msg: resp.Error}
+		return nil, &RemoteError{Pid: pid, Msg: resp.Error, Code: resp.Code}
 	}
 	return &resp, nil
 }
 
 // RemoteError is an error reported by a supervisor.
 type RemoteError struct {
-	Pid int
-	Msg string
+	Pid  int
+	Msg  string
+	Code int // the exit status the client should mirror (0: not said)
 }
 
 func (e *RemoteError) Error() string { return fmt.Sprintf("crrun %d: %s", e.Pid, e.Msg) }
@@ -293,7 +295,7 @@ func ListSupervisors(runtimeDir string) ([]int, error) {
 	if err := checkRuntimeDir(dir); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
-		return nil, err
+		return nil, &Error{Code: ExitRefused, Msg: err.Error()}
 	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {

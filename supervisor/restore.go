@@ -38,6 +38,8 @@ type HPC struct {
 	Interval time.Duration
 	Keep     int
 	Slurm    *Slurm
+	Restart  RestartPolicy
+	Hooks    Hooks
 }
 
 // FindResumable returns the newest valid generation in dir ("" if none), and
@@ -73,8 +75,8 @@ func FindResumable(dir string, argv []string, trust bool) (string, error) {
 	}
 	defer r.Close()
 	if got := r.Meta().Argv; !equalArgv(got, argv) {
-		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("resume: %s holds a checkpoint of %q, not of %q; "+
-			"use another --dir, or --resume=never to start afresh", r.Dir(), got, argv)}
+		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("resume: %s holds a checkpoint of %s, not of %s; "+
+			"use another --dir, or --resume=never to start afresh", r.Dir(), QuoteCommand(got), QuoteCommand(argv))}
 	}
 	slog.Info("resuming from " + r.Dir())
 	return r.Dir(), nil
@@ -105,14 +107,42 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	if err := checkUserNS(); err != nil {
 		return Exit{}, err
 	}
-	img, skipped, err := image.OpenPath(cfg.Image, !cfg.Verified)
+	s, err := prepareRestore(cfg)
+	if err != nil {
+		return Exit{}, err
+	}
+	s.line = lineage{floor: storeFloor(s.cfg.Dir), origin: s.plan.img.Dir(), trust: cfg.TrustImage, started: s.started}
+	s.restoreReason = "restore"
+	return supervise(s)
+}
+
+// prepareRestore opens, verifies and checks the image of cfg and changes on
+// the host what the restore needs (files truncated back); the returned
+// supervisor's run rebuilds the app.
+func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
+	// A generation is verified here, with a progress line; a store's
+	// newest valid generation is found by verifying them in turn.
+	generation := image.IsImageDir(cfg.Image)
+	img, skipped, err := image.OpenPath(cfg.Image, !cfg.Verified && !generation)
 	for _, e := range skipped {
 		slog.Warn("skipped a generation: " + e.Error())
 	}
-	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	if err == nil && !cfg.Verified && generation {
+		stop := showProgress("verifying the image", img.VerifyBytes(), img.BytesRead)
+		err = img.Verify()
+		stop()
+		if err != nil {
+			img.Close()
+		}
 	}
-	defer img.Close()
+	if err != nil {
+		return nil, &Error{Code: imageExitCode(err), Msg: "restore: " + err.Error()}
+	}
+	defer func() {
+		if err != nil {
+			img.Close()
+		}
+	}()
 	meta := img.Meta()
 	proc := img.Process(meta.Root)
 	if meta.MainExit != nil {
@@ -128,7 +158,7 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 		}
 	}
 	if proc == nil || proc.Zombie != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
+		return nil, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: no live process %d in the image", meta.Root)}
 	}
 	// Whose image is it? Checked before anything of it is used.
 	uid := os.Geteuid()
@@ -147,10 +177,10 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	checks := restore.CheckOptions{Foreign: foreign != nil}
 	if foreign != nil {
 		if !cfg.TrustImage {
-			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + foreign.Error()}
+			return nil, &Error{Code: ExitInternal, Msg: "restore: " + foreign.Error()}
 		}
 		if checks.Owner, err = img.Owner(); err != nil {
-			return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+			return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 		}
 		slog.Warn("restoring an image that is not yours alone (--trust-image): " + foreign.Error())
 	}
@@ -164,26 +194,27 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
 		var pidMax int
 		if _, err := fmt.Sscan(string(b), &pidMax); err == nil && last >= pidMax {
-			return Exit{}, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d cannot be recreated: "+
+			return nil, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: pid %d cannot be recreated: "+
 				"it is above this machine's pid_max (%d, /proc/sys/kernel/pid_max)", last, pidMax)}
 		}
 	}
 	if err := checkClocks(meta); err != nil {
-		return Exit{}, err
+		return nil, err
 	}
 	filter, err := seccomp.Build()
 	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
 	}
 	// Every check of every process first; only then does anything on the
 	// host change (files that grew are truncated back).
 	plan, err := restore.Check(img, checks)
 	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
 	if err := plan.Apply(); err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
 	}
+	seekStdioToEnd() // crrun's own output file may be one Apply cut back
 	dir := cfg.Dir
 	if dir == "" {
 		// Later checkpoints go next to the image: into its store.
@@ -195,7 +226,8 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 	s := &Supervisor{
 		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,
 			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version,
-			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm},
+			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm,
+			Restart: cfg.HPC.Restart, Hooks: cfg.HPC.Hooks},
 		filter: filter, ledger: NewLedger(), denied: NewLedger(), started: time.Now(), killc: make(chan struct{}),
 		mainExited: make(chan struct{}), mainNsPid: meta.Root,
 		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1), mainExit: meta.MainExit},
@@ -204,7 +236,7 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 		s.setMainExit(meta.MainExit)
 	}
 	slog.Info("restoring "+img.Dir(), "taken", meta.Created.Format(time.RFC3339), "reason", meta.Reason, "pid", proc.PID)
-	return s.run()
+	return s, nil
 }
 
 // restoreInto runs the restore once the init has started the stub: seize it,
@@ -258,8 +290,11 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		defer os.RemoveAll(tmp)
 	}
 	t0 := time.Now()
+	read0 := s.plan.img.BytesRead()
+	stopProgress := showProgress("restore", s.plan.img.PageBytes(), func() int64 { return s.plan.img.BytesRead() - read0 })
 	res, err := restore.Tree(restore.TreeRequest{Tracer: tr, Stub: stub, Image: s.plan.img,
 		BPF: s.filter.BPF, TempDir: tmp})
+	stopProgress()
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -287,6 +322,7 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 			}
 		}
 	}
+	s.beforeResume(res.Root)
 	s.giveTerminal()
 	if err := restore.Release(tr, res); err != nil {
 		unix.Close(res.Listener)

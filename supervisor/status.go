@@ -29,6 +29,7 @@ type Status struct {
 	Reasons        []Reason        `json:"reasons"`
 	Denied         []Reason        `json:"denied"`
 	Processes      []Process       `json:"processes"`
+	Restarts       []Restart       `json:"restarts"` // --restart-on-failure, oldest first
 }
 
 // Reason is one reason the app cannot be checkpointed, and who caused it.
@@ -226,6 +227,7 @@ func (s *Supervisor) Status() Status {
 	}
 	st := Status{SupervisorPid: os.Getpid(), Command: s.cfg.Argv, Started: s.started,
 		OnNOCR: string(s.cfg.OnNOCR), Processes: procs, Reasons: []Reason{}, Denied: []Reason{}}
+	st.Restarts = append([]Restart{}, s.line.restarts...)
 	if st.Processes == nil {
 		st.Processes = []Process{}
 	}

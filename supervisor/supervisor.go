@@ -58,7 +58,16 @@ type Supervisor struct {
 
 	leaving atomic.Bool // Slurm mode: a checkpoint for the job's end is under way
 
+	usr1Mu     sync.Mutex  // one SIGUSR1 checkpoint at a time
+	usr1Queued atomic.Bool // a SIGUSR1 checkpoint waits for usr1Mu
+
 	watches watchPaths // paths the app gave inotify_add_watch
+
+	line          lineage                 // what the lives of this crrun share (restarts)
+	restoreReason string                  // why this life is a restore, for the --on-restore hook
+	forwarded     map[syscall.Signal]bool // signals crrun passed on to the app in this life
+	userStop      bool                    // one of them asked the app to end: no restart
+	mainDiedHere  bool                    // the main process ended in this life (not before the checkpoint restored)
 }
 
 // firstAppPid is where the app's pids start in its namespace: above the
@@ -100,13 +109,22 @@ func Run(cfg Config) (Exit, error) {
 	if err := checkUserNS(); err != nil {
 		return Exit{}, err
 	}
+	s, err := newSupervisor(cfg)
+	if err != nil {
+		return Exit{}, err
+	}
+	s.line = lineage{floor: storeFloor(cfg.Dir), started: s.started}
+	return supervise(s)
+}
+
+// newSupervisor prepares a fresh launch of cfg.
+func newSupervisor(cfg Config) (*Supervisor, error) {
 	filter, err := seccomp.Build()
 	if err != nil {
-		return Exit{}, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
+		return nil, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
 	}
-	s := &Supervisor{cfg: cfg, filter: filter, ledger: NewLedger(), denied: NewLedger(),
-		started: time.Now(), killc: make(chan struct{}), mainExited: make(chan struct{})}
-	return s.run()
+	return &Supervisor{cfg: cfg, filter: filter, ledger: NewLedger(), denied: NewLedger(),
+		started: time.Now(), killc: make(chan struct{}), mainExited: make(chan struct{})}, nil
 }
 
 func (s *Supervisor) run() (Exit, error) {
@@ -154,7 +172,11 @@ func (s *Supervisor) run() (Exit, error) {
 	cmd := exec.Command("/proc/self/exe", append([]string{InitArg, string(icfgJSON), s.cfg.Path}, s.cfg.Argv...)...)
 	cmd.Args[0] = "crrun"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp")}
+	// The *os.File own the init's ends: closed through them, never by
+	// number (a finalizer would close the number again, whatever it is by
+	// then: a long-lived crrun that restarts the app reuses numbers).
+	initEnds := []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp")}
+	cmd.ExtraFiles = initEnds
 	// Pdeathsig: if crrun dies (even by SIGKILL), the kernel kills its init, and
 	// with PID 1 gone the kernel kills every process in the namespace: the app
 	// never runs on with nobody answering its trapped syscalls. Pdeathsig fires
@@ -175,8 +197,9 @@ func (s *Supervisor) run() (Exit, error) {
 	if err := <-startErr; err != nil {
 		return Exit{}, &Error{Code: ExitInternal, Msg: "start the app's init in new PID and mount namespaces: " + err.Error()}
 	}
-	unix.Close(evInit)
-	unix.Close(scInit)
+	for _, f := range initEnds {
+		f.Close()
+	}
 	s.initPid = cmd.Process.Pid
 	reaped := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(reaped) }()
@@ -257,11 +280,12 @@ func (s *Supervisor) run() (Exit, error) {
 			_ = unix.Kill(s.initPid, unix.SIGKILL)
 			<-reaped
 			s.takeTerminal()
+			s.waitCheckpoint() // the checkpoint that ended the app runs its hook
 			if s.killCode == ExitInternal {
 				return Exit{}, &Error{Code: ExitInternal, Msg: s.killMsg}
 			}
 			slog.Info(s.killMsg)
-			return Exit{Code: s.killCode}, nil
+			return Exit{Code: s.killCode, byCrrun: true}, nil
 		case e, ok := <-events:
 			select {
 			case <-s.killc: // we ended the app on purpose: that decides the exit
@@ -292,6 +316,12 @@ func (s *Supervisor) run() (Exit, error) {
 			case "exit":
 				exit = &Exit{Code: e.Code, Signal: syscall.Signal(e.Sig)}
 				s.setMainExit(&image.MainExit{Code: e.Code, Signal: e.Sig})
+				s.mainDiedHere = true
+				if s.restartWanted(*exit) {
+					// What is left of the app goes with it: the next life
+					// is the whole tree restored.
+					_ = unix.Kill(s.initPid, unix.SIGKILL)
+				}
 			case "error":
 				return Exit{}, &Error{Code: ExitInternal, Msg: e.Msg}
 			}
@@ -430,12 +460,24 @@ func (s *Supervisor) onSignal(sig syscall.Signal) {
 	switch sig {
 	case unix.SIGUSR1:
 		// The checkpoint trigger; it runs beside the loop (which must keep
-		// reaping and forwarding), serialized with other requests.
-		go func() { _, _ = s.Checkpoint(image.TriggerSignal, "SIGUSR1", false) }()
+		// reaping and forwarding), serialized with other requests. The
+		// SIGUSR1s that arrive while one is waiting to start coalesce into
+		// it: a burst during a checkpoint makes one more, not one each.
+		if !s.usr1Queued.CompareAndSwap(false, true) {
+			slog.Debug("SIGUSR1: a checkpoint is already queued")
+			return
+		}
+		go func() {
+			s.usr1Mu.Lock()
+			defer s.usr1Mu.Unlock()
+			s.usr1Queued.Store(false) // from now on a SIGUSR1 asks for the next one
+			_, _ = s.Checkpoint(image.TriggerSignal, "SIGUSR1", false)
+		}()
 		return
 	case unix.SIGCONT:
 		s.giveTerminal()
 	}
+	s.noteForwarded(sig)
 	_ = unix.Kill(s.initPid, sig)
 }
 
@@ -495,6 +537,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 var early struct {
 	once    sync.Once
 	c       chan os.Signal
+	sigs    []os.Signal // what c catches
 	ignored []int
 }
 
@@ -515,6 +558,7 @@ func CatchSignals() {
 				fwd = append(fwd, sig)
 			}
 		}
+		early.sigs = fwd
 		signal.Notify(early.c, fwd...)
 	})
 }

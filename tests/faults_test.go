@@ -6,7 +6,8 @@ package tests
 // inspect`. What must hold (README "The promise"): a checkpoint either
 // completes or leaves the previous generation as it was, and is never used
 // half-written; a restore either reproduces the app or fails before it runs,
-// exit 125 with a one-line "crrun: ..." error naming the file or pid.
+// exit 125 (65 when the image itself is corrupt, incomplete or of an unknown
+// version) with a one-line "crrun: ..." error naming the file or pid.
 
 import (
 	"bytes"
@@ -24,6 +25,9 @@ import (
 	"time"
 )
 
+// badImageRE matches the errors of an image that is bad in itself.
+var badImageRE = regexp.MustCompile(`image corrupt|image incomplete|unsupported image version|no usable checkpoint image`)
+
 // crRestoreFails runs `crrun restore args...` and checks that it fails
 // before the app runs: exit 125, nothing on stdout, and a last stderr line
 // "crrun: ..." matching want. It returns that line.
@@ -33,8 +37,12 @@ func crRestoreFails(t *testing.T, want *regexp.Regexp, args ...string) string {
 	code := r.wait(2 * time.Minute)
 	stderr := r.stderr.String()
 	line := crLastLine(stderr)
-	if code != 125 {
-		t.Fatalf("crrun restore %s: exit %d, want 125\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, r.stdout, stderr)
+	wantCode := 125
+	if badImageRE.MatchString(line) {
+		wantCode = 65 // the image itself is bad (EX_DATAERR)
+	}
+	if code != wantCode {
+		t.Fatalf("crrun restore %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, r.stdout, stderr)
 	}
 	if r.stdout.String() != "" {
 		t.Errorf("the app ran (stdout %q) although the restore failed", r.stdout)
@@ -297,6 +305,9 @@ func TestCRDiskFull(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("crrun checkpoint on a full disk succeeded: %s", out)
 	}
+	if code != 74 {
+		t.Errorf("crrun checkpoint on a full disk: exit %d, want 74 (I/O failure)", code)
+	}
 	if out != "" {
 		t.Errorf("failed crrun checkpoint printed %q on stdout", out)
 	}
@@ -343,7 +354,7 @@ func TestCRDiskFull(t *testing.T) {
 }
 
 // TestCRCorruptImage: damaged images are refused before anything runs, with
-// exit 125 and an error naming the damaged file; a store whose newest
+// exit 65 and an error naming the damaged file; a store whose newest
 // generation is damaged restores the previous one.
 func TestCRCorruptImage(t *testing.T) {
 	requireCR(t)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -297,9 +298,13 @@ func TestStatusPeerCredentials(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), a.runtime+" belongs to uid 0, not to you (uid 65534)") {
 		t.Fatalf("crrun status as uid 65534 in root's runtime dir: %v %s", err, out)
 	}
-	// The server's own check, for a client that asks anyway.
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 77 {
+		t.Errorf("crrun status refused: %v, want exit 77", err)
+	}
+	// The server's own check, for a client that asks anyway; the client
+	// would exit with the code it names (77).
 	answer, err := askAs(65534, sock, `{"op":"status"}`)
-	if err != nil || !strings.Contains(answer, "permission denied") {
+	if err != nil || !strings.Contains(answer, "permission denied") || !strings.Contains(answer, `"code":77`) {
 		t.Fatalf("uid 65534 got: %v %s", err, answer)
 	}
 }

@@ -19,8 +19,13 @@ func newCheckpointCmd(g *globalFlags) *cobra.Command {
 		Long: `Asks a running crrun for a checkpoint into the next generation of its --dir,
 and prints the image directory once it is durable. Without a pid, the only
 running crrun is used. With --exit the app is ended after the checkpoint and
-that crrun exits with status 75. Exit 1 when the app cannot be checkpointed
-(the reasons are printed).`,
+that crrun exits with status 75.
+
+Exit status: 0 when the image is durable; 1 when the app cannot be
+checkpointed (the reasons are printed); 74 when writing the image failed (no
+space, quota, I/O error, read-only file system: the previous generations are
+kept); 77 when that crrun refused this client (another user), or this client
+refused a runtime directory or socket that is not the user's alone.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pid, err := pickSupervisor(g.runtimeDir, args)
@@ -31,7 +36,11 @@ that crrun exits with status 75. Exit 1 when the app cannot be checkpointed
 			if err != nil {
 				var re *supervisor.RemoteError
 				if errors.As(err, &re) {
-					return &supervisor.Error{Code: 1, Msg: err.Error()}
+					code := re.Code
+					if code == 0 {
+						code = supervisor.ExitNotCheckpointable
+					}
+					return &supervisor.Error{Code: code, Msg: err.Error()}
 				}
 				return err
 			}

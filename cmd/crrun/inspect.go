@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"crrun/image"
+	"crrun/supervisor"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -70,7 +71,7 @@ func printImage(w io.Writer, r *image.Reader) {
 	fmt.Fprintf(w, "image %s\n", r.Dir())
 	fmt.Fprintf(w, "  taken     %s (%s ago)\n", m.Created.Local().Format("2006-01-02 15:04:05 MST"), time.Since(m.Created).Round(time.Second))
 	fmt.Fprintf(w, "  why       %s (%s)\n", m.Reason, m.Trigger)
-	fmt.Fprintf(w, "  command   %q\n", m.Argv)
+	fmt.Fprintf(w, "  command   %s\n", supervisor.QuoteCommand(m.Argv))
 	fmt.Fprintf(w, "  by        crrun %s on %s, kernel %s\n", m.CrrunVersion, m.Hostname, m.Kernel.Release)
 	if c := m.Clocks; c != nil {
 		where := "in a time namespace of its own"

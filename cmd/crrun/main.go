@@ -66,6 +66,10 @@ func execute(args []string) int {
 	if errors.As(err, &se) {
 		return se.Code
 	}
+	var re *supervisor.RemoteError
+	if errors.As(err, &re) && re.Code != 0 {
+		return re.Code
+	}
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
 		fmt.Fprintln(os.Stderr, "Run 'crrun --help' for usage.")
@@ -97,7 +101,8 @@ NOCR ("not checkpointable") with a reason and says so; 'crrun status' lists them
 
 Exit status: the app's own; if the app is killed by a signal, crrun dies the same
 way. crrun's own errors exit 125, a command that cannot be executed 126, one that
-is not found 127, a bad command line 2.`,
+is not found 127, a bad command line 2, an image that is corrupt, incomplete or
+of an unknown format 65; after 'crrun checkpoint --exit' crrun exits 75.`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,

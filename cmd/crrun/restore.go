@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -34,10 +35,13 @@ your credentials; --trust-image restores it anyway).`,
 			if err != nil {
 				return usageError{err}
 			}
+			if g.wait != "all" && g.wait != "main" {
+				return usageError{errors.New("--wait=" + g.wait + ": want all or main")}
+			}
 			dir := ""
 			if cmd.Flags().Changed("dir") {
-				if dir, err = filepath.Abs(g.dir); err != nil {
-					return usageError{err}
+				if dir, err = checkDirFlag(g.dir); err != nil {
+					return err
 				}
 			}
 			imgDir, err := filepath.Abs(args[0])

@@ -33,7 +33,18 @@ type globalFlags struct {
 	logLevel   string
 	runtimeDir string
 	trustImage bool
+
+	restartMax   int
+	restartOn    string
+	restartDelay time.Duration
+	onCheckpoint string
+	onRestore    string
+	hookTimeout  time.Duration
 }
+
+// minInterval is the shortest --interval: below it the app would spend
+// its time frozen.
+const minInterval = 100 * time.Millisecond
 
 func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.onNOCR, "on-nocr", "warn", "when the app creates state crrun cannot checkpoint: warn (record it), deny (fail the syscall), kill (end the app)")
@@ -45,6 +56,12 @@ func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.requeueSig, "requeue-signal", "USR1", "Slurm mode: the checkpoint-and-requeue signal")
 	c.Flags().DurationVar(&g.termGrace, "term-grace", 4*time.Second, "Slurm mode: how long the checkpoint on SIGTERM may take (keep it below Slurm's KillWait)")
 	c.Flags().IntVar(&g.maxRequeue, "max-requeues", 10, "Slurm mode: past this SLURM_RESTART_COUNT, checkpoint without requeueing")
+	c.Flags().IntVar(&g.restartMax, "restart-on-failure", 0, "when the app fails (see --restart-on), restore its newest valid checkpoint of this run and supervise it again, at most N times; with no checkpoint yet, start the command afresh")
+	c.Flags().StringVar(&g.restartOn, "restart-on", "crash", "what --restart-on-failure counts as a failure: crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS, SIGTRAP, SIGKILL as the OOM killer sends it), nonzero (a crash or a non-zero exit status), any (a non-zero status or any signal)")
+	c.Flags().DurationVar(&g.restartDelay, "restart-delay", time.Second, "pause before the first restart; doubled for each next one (at most 5m)")
+	c.Flags().StringVar(&g.onCheckpoint, "on-checkpoint", "", "run CMD ARGS... (split like a shell would, run without one) after each durable checkpoint, with CRRUN_DIR, CRRUN_GENERATION, CRRUN_REASON, CRRUN_PID... in its environment; a failure is logged, the checkpoint kept")
+	c.Flags().StringVar(&g.onRestore, "on-restore", "", "run CMD ARGS... after a restore rebuilt the app, before it runs again (same environment as --on-checkpoint)")
+	c.Flags().DurationVar(&g.hookTimeout, "hook-timeout", supervisor.DefaultHookTimeout, "kill a hook (its whole process group) still running after this long")
 	c.Flags().BoolVar(&g.trustImage, "trust-image", false, "restore an image, or resume from a --dir, that another user owns or that others may write (an image is code: it runs with your credentials)")
 }
 
@@ -93,9 +110,9 @@ func runApp(g *globalFlags, args []string) error {
 	if errors.Is(err, exec.ErrDot) {
 		path = args[0]
 	}
-	dir, err := filepath.Abs(g.dir)
+	dir, err := checkDirFlag(g.dir)
 	if err != nil {
-		return usageError{fmt.Errorf("--dir %q: %w", g.dir, err)}
+		return err
 	}
 	hpc, err := g.hpc()
 	if err != nil {
@@ -120,7 +137,7 @@ func runApp(g *globalFlags, args []string) error {
 	}
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
 		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version,
-		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm})
+		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks})
 	if err != nil {
 		return err
 	}
@@ -145,6 +162,30 @@ func (g *globalFlags) hpc() (supervisor.HPC, error) {
 	if g.keep < 0 {
 		return h, usageError{fmt.Errorf("--keep %d: want 0 or more", g.keep)}
 	}
+	if g.interval < 0 || (g.interval > 0 && g.interval < minInterval) {
+		return h, usageError{fmt.Errorf("--interval %v: want 0 (only on request) or at least %v", g.interval, minInterval)}
+	}
+	if g.restartMax < 0 {
+		return h, usageError{fmt.Errorf("--restart-on-failure %d: want 0 or more", g.restartMax)}
+	}
+	on, err := supervisor.ParseRestartOn(g.restartOn)
+	if err != nil {
+		return h, usageError{err}
+	}
+	if g.restartDelay < 0 {
+		return h, usageError{fmt.Errorf("--restart-delay %v: want 0 or more", g.restartDelay)}
+	}
+	h.Restart = supervisor.RestartPolicy{Max: g.restartMax, On: on, Delay: g.restartDelay}
+	if g.hookTimeout <= 0 {
+		return h, usageError{fmt.Errorf("--hook-timeout %v: want more than 0", g.hookTimeout)}
+	}
+	h.Hooks.Timeout = g.hookTimeout
+	if h.Hooks.OnCheckpoint, err = supervisor.ParseHook("--on-checkpoint", g.onCheckpoint); err != nil {
+		return h, usageError{err}
+	}
+	if h.Hooks.OnRestore, err = supervisor.ParseHook("--on-restore", g.onRestore); err != nil {
+		return h, usageError{err}
+	}
 	if sl := supervisor.DetectSlurm(g.slurm); sl != nil {
 		sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(g.requeueSig), "SIG"))
 		if sig == 0 {
@@ -165,6 +206,22 @@ func restoreAndMirror(cfg supervisor.RestoreConfig) error {
 		supervisor.DieBy(exit.Signal)
 	}
 	return &exitError{code: exit.Code}
+}
+
+// checkDirFlag validates --dir, for run and restore alike: not empty, made
+// absolute, and a directory if it exists.
+func checkDirFlag(d string) (string, error) {
+	if d == "" {
+		return "", usageError{errors.New("--dir \"\": want a directory")}
+	}
+	dir, err := filepath.Abs(d)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--dir %q: %w", d, err)}
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return "", usageError{fmt.Errorf("--dir %s: not a directory", dir)}
+	}
+	return dir, nil
 }
 
 // defaultDir is where checkpoints go without --dir: $CRRUN_DIR, else

@@ -77,7 +77,7 @@ stable machine-readable form documented in docs/status.md.`,
 }
 
 func printStatus(w io.Writer, st *supervisor.Status) {
-	fmt.Fprintf(w, "crrun %d: %s\n", st.SupervisorPid, strings.Join(st.Command, " "))
+	fmt.Fprintf(w, "crrun %d: %s\n", st.SupervisorPid, supervisor.QuoteCommand(st.Command))
 	fmt.Fprintf(w, "  started %s, --on-nocr=%s\n", st.Started.Format("2006-01-02 15:04:05"), st.OnNOCR)
 	fmt.Fprintf(w, "  %-8s %-6s %-6s %-4s %-8s %s\n", "PID", "NSPID", "PPID", "THR", "STATE", "COMM")
 	for _, p := range st.Processes {
@@ -100,6 +100,16 @@ func printStatus(w io.Writer, st *supervisor.Status) {
 				who += fmt.Sprintf(", tid %d: %s", r.Tid, r.Syscall)
 			}
 			fmt.Fprintf(w, "    %s  [%s]\n", r.Reason, who)
+		}
+	}
+	if n := len(st.Restarts); n > 0 {
+		fmt.Fprintf(w, "  restarted %d %s (--restart-on-failure):\n", n, plural(n, "time"))
+		for _, r := range st.Restarts {
+			from := "restored " + r.From
+			if r.From == "" {
+				from = "started afresh (no checkpoint yet)"
+			}
+			fmt.Fprintf(w, "    %d. %s  the app was %s; %s\n", r.N, r.Time.Format("15:04:05"), r.Cause, from)
 		}
 	}
 	if len(st.Denied) > 0 {
