@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 	"unsafe"
 
 	"crrun/image"
@@ -255,34 +254,15 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		if err != nil {
 			return 0, err
 		}
-		if tf.ValueNS != 0 || tf.IntervalNS != 0 {
-			value := tf.ValueNS
-			if value <= 0 {
-				value = 1 // due: fire at once
-			}
-			iv, v := time.Duration(tf.IntervalNS), time.Duration(value)
-			a, err := r.put(le64(uint64(iv/time.Second), uint64(iv%time.Second), uint64(v/time.Second), uint64(v%time.Second)))
-			if err != nil {
-				return 0, err
-			}
-			if _, err := r.inj(r.pid, "timerfd_settime", unix.SYS_TIMERFD_SETTIME, fd, 0, a, 0); err != nil {
-				return 0, err
-			}
-		}
-		if tf.Ticks != 0 {
+		if tf.ValueNS != 0 || tf.IntervalNS != 0 || tf.Ticks != 0 {
+			// Armed at the end of the restore (armTimerfds), through
+			// crrun's copy of the description: armed now, it would
+			// count the restore's own time as expirations.
 			c, err := r.getfd(fd)
 			if err != nil {
 				return 0, err
 			}
-			ticks := tf.Ticks
-			_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(c), tfdSetTicks, uintptr(unsafe.Pointer(&ticks)))
-			if e != 0 {
-				err = e
-			}
-			unix.Close(c)
-			if err != nil {
-				return 0, fmt.Errorf("TFD_IOC_SET_TICKS(%d): %w", ticks, err)
-			}
+			t.timerfds = append(t.timerfds, parkedTimerfd{fd: c, tf: tf})
 		}
 		return fd, nil
 	case image.FDSignalfd:
@@ -677,4 +657,46 @@ func (t *treeRestorer) openInotify(f *image.FD) (uint64, error) {
 // terminal" and must be opened by the process that holds it.
 func isDevTty(f *image.FD) bool {
 	return f.Kind == image.FDDevice && f.Stdio == nil && f.File != nil && f.File.Path == "/dev/tty"
+}
+
+// parkedTimerfd is crrun's copy of a restored timerfd, armed last.
+type parkedTimerfd struct {
+	fd int
+	tf *image.Timerfd
+}
+
+// armTimerfds arms every restored timerfd with its time left and interval
+// (relative: the clock's namespace does not matter), then gives it its
+// unread expirations (TFD_IOC_SET_TICKS: timerfd_settime resets them), as
+// the last step before the verification, so that the restore's own duration
+// is not counted as expirations.
+func (t *treeRestorer) armTimerfds() error {
+	defer t.closeTimerfds()
+	for _, p := range t.timerfds {
+		tf := p.tf
+		if tf.ValueNS != 0 || tf.IntervalNS != 0 {
+			value := tf.ValueNS
+			if value <= 0 {
+				value = 1 // due: fire at once
+			}
+			spec := unix.ItimerSpec{Interval: unix.NsecToTimespec(tf.IntervalNS), Value: unix.NsecToTimespec(value)}
+			if err := unix.TimerfdSettime(p.fd, 0, &spec, nil); err != nil {
+				return fmt.Errorf("timerfd_settime: %w", err)
+			}
+		}
+		if tf.Ticks != 0 {
+			ticks := tf.Ticks
+			if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(p.fd), tfdSetTicks, uintptr(unsafe.Pointer(&ticks))); e != 0 {
+				return fmt.Errorf("TFD_IOC_SET_TICKS(%d): %w", ticks, e)
+			}
+		}
+	}
+	return nil
+}
+
+func (t *treeRestorer) closeTimerfds() {
+	for _, p := range t.timerfds {
+		unix.Close(p.fd)
+	}
+	t.timerfds = nil
 }

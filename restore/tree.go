@@ -95,6 +95,7 @@ type treeRestorer struct {
 	cleanup []func()
 
 	epolls    map[int]bool      // epoll descriptions whose interest list is filled
+	timerfds  []parkedTimerfd   // armed last (armTimerfds)
 	ownerDone map[int]bool      // descriptions given their owner, signal and O_ASYNC (descKey)
 	procFds   map[int][2]int    // /proc/PID files opened by their first holder: OFD → (pid, fd)
 	shutdowns []sockShutdown    // made once every socket has its bytes
@@ -136,6 +137,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 	for _, p := range t.procs {
 		t.all = append(t.all, p.Memory...)
 	}
+	defer t.closeTimerfds()
 	defer func() {
 		for _, f := range t.cleanup {
 			f()
@@ -184,6 +186,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"file locks", t.fileLocks},
 		{"deleted files", t.finishUnlinked},
 		{"signals, credentials", t.eachLive((*restorer).finish)},
+		{"timerfds", t.armTimerfds},
 		{"verify", t.verify},
 		{"scratch area", t.eachLive((*restorer).unmapScratch)},
 	} {
