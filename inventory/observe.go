@@ -432,6 +432,13 @@ func (o *observer) fds() error {
 		}
 		if c, err := unix.PidfdGetfd(pidfd, fd, 0); err == nil {
 			o.owner(pre, c)
+			if target == "anon_inode:inotify" {
+				// Queued events: a restore re-adds the watches, not
+				// the events (Kinds: "inotify" refuses them).
+				if n, err := unix.IoctlGetInt(c, unix.TIOCINQ); err == nil {
+					o.f[pre+" queued"] = strconv.Itoa(n)
+				}
+			}
 			unix.Close(c)
 		}
 	}
