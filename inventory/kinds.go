@@ -185,6 +185,24 @@ var Kinds = []Kind{
 		},
 	},
 	{
+		Name:     "socket queues",
+		Fields:   []string{"fd inq", "fd passcred"},
+		Saved:    "the bytes queued at each end of a unix socket (MSG_PEEK walking SO_PEEK_OFF), SO_PASSCRED",
+		Restored: "written into the peer by crrun after the connection is made again",
+		Compared: "the bytes (or the next datagram's size) queued for reading (SIOCINQ), SO_PASSCRED",
+		Refused:  "bytes queued for a reader that asked for its senders' credentials (SO_PASSCRED): a restore's bytes would carry crrun's",
+		Refuse: func(f Fields) []string {
+			var out []string
+			for k := range f {
+				fd, ok := strings.CutSuffix(k, " passcred")
+				if ok && f[fd+" inq"] != "" && f[fd+" inq"] != "0" {
+					out = append(out, fmt.Sprintf("CR: %s: %s bytes queued for a reader with SO_PASSCRED: their senders' credentials cannot be restored: not supported yet", fd, f[fd+" inq"]))
+				}
+			}
+			return out
+		},
+	},
+	{
 		Name:     "inotify",
 		Fields:   []string{"fd queued"},
 		Saved:    "the watches, by path, with their descriptors (docs/design.md, Checkpoint step 7)",

@@ -432,6 +432,9 @@ func (o *observer) fds() error {
 		}
 		if c, err := unix.PidfdGetfd(pidfd, fd, 0); err == nil {
 			o.owner(pre, c)
+			if strings.HasPrefix(target, "socket:[") {
+				o.socket(pre, c)
+			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not
 				// the events (Kinds: "inotify" refuses them).
@@ -776,4 +779,17 @@ func tfdOf(line string) int {
 		return -1
 	}
 	return n
+}
+
+// socket reads what a socket's queue holds (SIOCINQ: bytes for a stream,
+// the next datagram's size otherwise) and whether its reader asked for the
+// senders' credentials (SO_PASSCRED): a restore writes the queued bytes
+// itself, so they would carry crrun's.
+func (o *observer) socket(pre string, fd int) {
+	if n, err := unix.IoctlGetInt(fd, unix.SIOCINQ); err == nil {
+		o.f[pre+" inq"] = strconv.Itoa(n)
+	}
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED); err == nil && v != 0 {
+		o.f[pre+" passcred"] = "1"
+	}
 }

@@ -650,6 +650,24 @@ func (t *treeRestorer) openInotify(f *image.FD) (uint64, error) {
 		}
 		next = w.WD + 1
 	}
+	// Each removed stand-in watch queued an IN_IGNORED (and "/" may have
+	// been read meanwhile): events the app never had, read away here
+	// (queued events refuse a checkpoint, so the image has none).
+	c, err := r.getfd(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(c)
+	buf := make([]byte, 64<<10)
+	for {
+		pfd := []unix.PollFd{{Fd: int32(c), Events: unix.POLLIN}}
+		if n, err := unix.Poll(pfd, 0); err != nil || n == 0 {
+			break
+		}
+		if n, err := unix.Read(c, buf); err != nil || n <= 0 {
+			break
+		}
+	}
 	return fd, nil
 }
 
