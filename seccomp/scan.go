@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -88,7 +89,7 @@ func Scan(in ScanInput) []Finding {
 		}
 		scanFds(pid, stdio, add)
 		scanMaps(pid, add)
-		if st.TracerPid != 0 && st.TracerPid != in.Tracer {
+		if st.TracerPid != 0 && st.TracerPid != in.Tracer && !ownThread(st.TracerPid) {
 			add("ptrace", -1, "CR: ptrace inside the app not supported yet (traced by pid %d)", st.TracerPid)
 		}
 		if st.Seccomp == 1 {
@@ -205,4 +206,12 @@ func scanMaps(pid int, add func(kind string, fd int, format string, a ...any) *F
 			}
 		}
 	}
+}
+
+// ownThread reports whether tid is a thread of this process: crrun's own
+// tracer (a checkpoint or restore under way) is not the app tracing itself,
+// whichever of crrun's threads asks.
+func ownThread(tid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid))
+	return err == nil
 }
