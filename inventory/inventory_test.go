@@ -100,6 +100,10 @@ func renderKinds() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", k.Name, k.Saved, k.Restored, k.Compared, r)
 	}
+	b.WriteString("\nNot saved (out of scope for now): each is refused before a checkpoint could lose it, except where the row says otherwise:\n\n| state | refused by | why |\n|---|---|---|\n")
+	for _, o := range OutOfScope {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", o.Name, o.Refused, o.Why)
+	}
 	return b.String()
 }
 
