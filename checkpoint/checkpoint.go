@@ -234,7 +234,9 @@ type dumper struct {
 	// pending signals, read first (readPending)
 	sharedPending []image.SigInfo
 	threadPending map[int][]image.SigInfo
-	cow           cowParent // the parent whose pages this process shares (cow.go)
+	cow           cowParent      // the parent whose pages this process shares (cow.go)
+	frozen        *ptrace.Frozen // how each thread stopped
+	ft            *frozenTree
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -279,6 +281,9 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 			return nil, vdso, err
 		}
 		p.Threads = append(p.Threads, th)
+	}
+	if err := d.threadCreds(p); err != nil {
+		return nil, vdso, err
 	}
 	if vdso, err = d.memory(p, maps); err != nil {
 		return nil, vdso, err

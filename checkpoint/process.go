@@ -82,24 +82,23 @@ func (d *dumper) processState(p *image.Process) error {
 		return err
 	}
 	p.Personality = image.Hex(pers)
-	p.Creds = image.Credentials{
-		UID: status.Uid.Real, EUID: status.Uid.Effective, SUID: status.Uid.Saved, FSUID: status.Uid.FS,
-		GID: status.Gid.Real, EGID: status.Gid.Effective, SGID: status.Gid.Saved, FSGID: status.Gid.FS,
-		Groups: status.Groups, CapInheritable: image.Hex(status.CapInh), CapPermitted: image.Hex(status.CapPrm),
-		CapEffective: image.Hex(status.CapEff), CapBounding: image.Hex(status.CapBnd), CapAmbient: image.Hex(status.CapAmb),
-		NoNewPrivs: status.NoNewPrivs,
-	}
-	for r := 0; r < 16; r++ {
-		var lim unix.Rlimit
-		if err := unix.Prlimit(pid, r, nil, &lim); err != nil {
-			return fmt.Errorf("pid %d: prlimit(%s): %w", pid, rlimitNames[r], err)
-		}
-		p.Rlimits = append(p.Rlimits, image.Rlimit{Resource: r, Name: rlimitNames[r], Cur: lim.Cur, Max: lim.Max})
-	}
-
+	p.Creds = statusCreds(status)
 	// What only the process itself can tell, through injected syscalls whose
 	// output lands in the scratch page.
 	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
+	// Resource limits from inside: prlimit(2) from outside needs the same
+	// uids or CAP_SYS_RESOURCE, and an app may have changed its uids.
+	for r := 0; r < 16; r++ {
+		if _, err := d.inject(fmt.Sprintf("prlimit64(%s)", rlimitNames[r]), unix.SYS_PRLIMIT64, 0, uint64(r), 0, buf); err != nil {
+			return err
+		}
+		b, err := d.readScratch(ptrace.ScratchDataOffset, 16)
+		if err != nil {
+			return err
+		}
+		p.Rlimits = append(p.Rlimits, image.Rlimit{Resource: r, Name: rlimitNames[r],
+			Cur: binary.LittleEndian.Uint64(b), Max: binary.LittleEndian.Uint64(b[8:])})
+	}
 	for i, which := range []int{unix.ITIMER_REAL, unix.ITIMER_VIRTUAL, unix.ITIMER_PROF} {
 		if _, err := d.inject("getitimer", unix.SYS_GETITIMER, uint64(which), buf); err != nil {
 			return err
@@ -160,6 +159,12 @@ func (d *dumper) processState(p *image.Process) error {
 	p.SharedPending = d.sharedPending // read before any timer (readPending)
 
 	if err := d.posixTimers(p, buf); err != nil {
+		return err
+	}
+	if err := d.creds(p); err != nil {
+		return err
+	}
+	if err := d.attrs(p, buf); err != nil {
 		return err
 	}
 

@@ -70,5 +70,8 @@ func (d *dumper) thread(tid int) (image.Thread, error) {
 		return th, fmt.Errorf("thread %d: get_robust_list: %w", tid, err)
 	}
 	th.RobustList = image.RobustList{Head: image.Hex(head), Len: n}
+	if th.Attrs, err = d.threadAttrs(tid, buf); err != nil {
+		return th, err
+	}
 	return th, nil
 }

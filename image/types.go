@@ -177,6 +177,11 @@ type Process struct {
 	Ctty *Ctty `json:"ctty,omitempty"`
 	// ChildSubreaper is prctl(PR_GET_CHILD_SUBREAPER).
 	ChildSubreaper bool `json:"child_subreaper,omitempty"`
+	// Attrs are per-process attributes saved and restored exactly
+	// (checkpoint/attrs.go, restore/attrs.go); nil in images of older
+	// crrun versions. Images that carry them require the "proc-attrs"
+	// feature.
+	Attrs *ProcAttrs `json:"attrs,omitempty"`
 	// MlockallFlags are the MCL_* flags of an mlockall(2) in force (from
 	// VmFlags "lo" of new mappings, or the mm's def_flags); 0 if none.
 	MlockallFlags int `json:"mlockall_flags,omitempty"`
@@ -288,8 +293,8 @@ type FileHandle struct {
 	MountPoint string `json:"mount_point"` // a mount of the file's filesystem, as crrun saw it
 }
 
-// Credentials of a process (all threads share them in a program crrun
-// supports; restore sets them last, in every thread).
+// Credentials of a process's main thread (a thread with others has its own,
+// Thread.Creds); restore sets them last, in every thread.
 type Credentials struct {
 	UID    uint32   `json:"uid"`
 	EUID   uint32   `json:"euid"`
@@ -301,13 +306,62 @@ type Credentials struct {
 	FSGID  uint32   `json:"fsgid"`
 	Groups []uint32 `json:"groups"`
 	// Capability sets, as the hex masks of /proc/PID/status.
-	CapInheritable Hex    `json:"cap_inheritable"`
-	CapPermitted   Hex    `json:"cap_permitted"`
-	CapEffective   Hex    `json:"cap_effective"`
-	CapBounding    Hex    `json:"cap_bounding"`
-	CapAmbient     Hex    `json:"cap_ambient"`
-	Securebits     uint32 `json:"securebits,omitempty"`
-	NoNewPrivs     bool   `json:"no_new_privs,omitempty"`
+	CapInheritable Hex `json:"cap_inheritable"`
+	CapPermitted   Hex `json:"cap_permitted"`
+	CapEffective   Hex `json:"cap_effective"`
+	CapBounding    Hex `json:"cap_bounding"`
+	CapAmbient     Hex `json:"cap_ambient"`
+	// Securebits is prctl(PR_GET_SECUREBITS).
+	Securebits uint32 `json:"securebits,omitempty"`
+	NoNewPrivs bool   `json:"no_new_privs,omitempty"`
+}
+
+// ProcAttrs are the attributes of a process that are neither memory, files
+// nor signals: each is read through the kernel at checkpoint time and set
+// back at restore, where it is read back and compared.
+type ProcAttrs struct {
+	// OomScoreAdj is /proc/PID/oom_score_adj.
+	OomScoreAdj int `json:"oom_score_adj"`
+	// LoginUID is /proc/PID/loginuid (4294967295: unset); nil where the
+	// kernel has no audit support.
+	LoginUID *uint32 `json:"loginuid,omitempty"`
+	// THPDisable is prctl(PR_GET_THP_DISABLE): 0, 1, or 1|2
+	// (PR_THP_DISABLE_EXCEPT_ADVISED).
+	THPDisable int `json:"thp_disable,omitempty"`
+	// Dumpable is prctl(PR_GET_DUMPABLE): 0 or 1.
+	Dumpable int `json:"dumpable"`
+	// Membarrier is membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS): the
+	// MEMBARRIER_CMD_REGISTER_* commands the process issued (Linux 6.3).
+	Membarrier int `json:"membarrier,omitempty"`
+	// Stop is set for a process in group-stop (job control, SIGSTOP).
+	Stop *GroupStop `json:"stop,omitempty"`
+}
+
+// GroupStop is how a stopped process was stopped, and whether its parent
+// has already been told (wait with WUNTRACED would report it again only if
+// not).
+type GroupStop struct {
+	Signal int `json:"signal"` // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
+	// Reported: the parent has consumed the stop with wait(WUNTRACED)
+	// (or its SIGCHLD was not for the stop); restore then must not let it
+	// see the stop again.
+	Reported bool `json:"reported,omitempty"`
+}
+
+// ThreadAttrs are per-thread scheduling attributes.
+type ThreadAttrs struct {
+	// Sched is sched_getattr(2): policy (SCHED_OTHER 0, FIFO 1, RR 2,
+	// BATCH 3, IDLE 5), flags (SCHED_FLAG_RESET_ON_FORK 1), nice, RT
+	// priority.
+	Policy   int    `json:"policy"`
+	Flags    uint64 `json:"flags,omitempty"`
+	Nice     int    `json:"nice,omitempty"`
+	Priority int    `json:"priority,omitempty"`
+	// Affinity is sched_getaffinity(2) as 64-bit words, CPU n = bit n%64 of
+	// word n/64.
+	Affinity []Hex `json:"affinity"`
+	// TimerSlackNS is prctl(PR_GET_TIMERSLACK).
+	TimerSlackNS uint64 `json:"timer_slack_ns"`
 }
 
 // Rlimit is one resource limit (prlimit(2)). RLIM_INFINITY is 1<<64-1.
@@ -748,6 +802,13 @@ type Thread struct {
 	Rseq        *Rseq       `json:"rseq,omitempty"` // nil if not registered
 	SigAltStack SigAltStack `json:"sigaltstack"`
 	Pending     []SigInfo   `json:"pending,omitempty"` // thread-directed pending signals, oldest first
+	// Creds are the thread's own credentials where they differ from the
+	// process's (Process.Creds, the main thread's): credentials are per
+	// thread in the kernel.
+	Creds *Credentials `json:"creds,omitempty"`
+	// Attrs are the thread's scheduling attributes; nil in images of older
+	// crrun versions.
+	Attrs *ThreadAttrs `json:"attrs,omitempty"`
 }
 
 // RobustList is the get_robust_list(2) result.

@@ -44,6 +44,7 @@ func (r *restorer) restore() error {
 		{"threads", r.threads},
 		{"process state", r.processState},
 		{"thread state", r.threadState},
+		{"attributes", r.attrs},
 		{"close parked fds", r.closeParked},
 	}
 	for _, s := range steps {

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
+	"strconv"
 	"time"
 
 	"crrun/image"
@@ -145,7 +145,11 @@ func (r *restorer) processState() error {
 	for _, rl := range p.Rlimits {
 		lim := unix.Rlimit{Cur: rl.Cur, Max: rl.Max}
 		if err := unix.Prlimit(r.pid, rl.Resource, &lim, nil); err != nil {
-			slog.Warn(fmt.Sprintf("restore: cannot set %s of pid %d to %d/%d: %v", rl.Name, p.PID, rl.Cur, rl.Max, err))
+			return fmt.Errorf("resource limit %s (%s) cannot be set here: %w (raising a hard limit needs CAP_SYS_RESOURCE)", rl.Name, rlimitString(rl), err)
+		}
+		var got unix.Rlimit
+		if err := unix.Prlimit(r.pid, rl.Resource, nil, &got); err != nil || got != lim {
+			return fmt.Errorf("resource limit %s is %d/%d after restore, saved %s (%v)", rl.Name, got.Cur, got.Max, rlimitString(rl), err)
 		}
 	}
 	if _, err := r.inj(r.pid, "umask", unix.SYS_UMASK, uint64(p.Umask)); err != nil {
@@ -163,10 +167,12 @@ func (r *restorer) processState() error {
 	if _, err := r.inj(r.pid, "chdir("+cwd+")", unix.SYS_CHDIR, a); err != nil {
 		return err
 	}
-	if p.Personality != 0 {
-		if _, err := r.inj(r.pid, "personality", unix.SYS_PERSONALITY, uint64(p.Personality)); err != nil {
-			return err
-		}
+	// Always: the stub has the restorer's personality, not the app's.
+	if _, err := r.inj(r.pid, "personality", unix.SYS_PERSONALITY, uint64(p.Personality)); err != nil {
+		return err
+	}
+	if got, err := r.inj(r.pid, "personality(query)", unix.SYS_PERSONALITY, 0xffffffff); err != nil || got != uint64(p.Personality) {
+		return fmt.Errorf("personality is %#x after restore, saved %#x (%v)", got, uint64(p.Personality), err)
 	}
 	if p.ParentDeathSignal != 0 {
 		if _, err := r.inj(r.pid, "prctl(PR_SET_PDEATHSIG)", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uint64(p.ParentDeathSignal)); err != nil {
@@ -231,41 +237,6 @@ const (
 	ssOnstack = 1
 	ssDisable = 2
 )
-
-// creds sets the saved capabilities in every thread, last: the stub may have
-// had more (an ordinary user's restore keeps CAP_SYS_ADMIN and
-// CAP_CHECKPOINT_RESTORE in the user namespace as ambient capabilities until
-// here, for clone3 with set_tid). Capabilities are per thread.
-func (r *restorer) creds() error {
-	c := r.p.Creds
-	for _, th := range r.p.Threads {
-		tid := r.tids[th.TID]
-		if c.CapAmbient == 0 {
-			if _, err := r.inj(tid, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-				return err
-			}
-		}
-		r.reset()
-		hdr, err := r.put(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, unix.LINUX_CAPABILITY_VERSION_3), 0))
-		if err != nil {
-			return err
-		}
-		var data []byte
-		for _, half := range []int{0, 32} { // struct __user_cap_data_struct[2]: effective, permitted, inheritable
-			for _, v := range []uint64{uint64(c.CapEffective), uint64(c.CapPermitted), uint64(c.CapInheritable)} {
-				data = binary.LittleEndian.AppendUint32(data, uint32(v>>half))
-			}
-		}
-		da, err := r.put(data)
-		if err != nil {
-			return err
-		}
-		if _, err := r.inj(tid, "capset", unix.SYS_CAPSET, hdr, da); err != nil {
-			return fmt.Errorf("thread %d: set the saved capabilities (eff %s prm %s): %w", th.TID, c.CapEffective, c.CapPermitted, err)
-		}
-	}
-	return nil
-}
 
 // cloneWithTid injects clone3 with set_tid = [id] and flags into thread tid,
 // and returns the host tid of the new task, which TraceClone attached stopped
@@ -368,4 +339,15 @@ func (r *restorer) posixTimers() error {
 	}
 	_, err := r.inj(r.pid, "prctl(PR_TIMER_CREATE_RESTORE_IDS, OFF)", unix.SYS_PRCTL, prTimerCreateRestoreIDs, 0, 0, 0, 0)
 	return err
+}
+
+// rlimitString renders a limit as soft/hard, "unlimited" for RLIM_INFINITY.
+func rlimitString(rl image.Rlimit) string {
+	f := func(v uint64) string {
+		if v == unix.RLIM_INFINITY {
+			return "unlimited"
+		}
+		return strconv.FormatUint(v, 10)
+	}
+	return f(rl.Cur) + "/" + f(rl.Max)
 }

@@ -70,6 +70,9 @@ type Result struct {
 	PID  int   // in the app's namespace
 	Pid  int   // host pid
 	Tids []int // host tids, main first
+	// Stopped: the process is in group-stop (job control), and stays so
+	// after Release.
+	Stopped bool
 }
 
 // treeRestorer holds what the processes of one tree share during restore.
@@ -185,6 +188,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"processes", t.eachLive((*restorer).restore)},
 		{"file locks", t.fileLocks},
 		{"deleted files", t.finishUnlinked},
+		{"stopped processes", t.stops},
 		{"signals, credentials", t.eachLive((*restorer).finish)},
 		{"timerfds", t.armTimerfds},
 		{"verify", t.verify},
@@ -203,7 +207,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 			continue
 		}
 		r := t.by[p.PID]
-		pr := &Result{PID: p.PID, Pid: r.pid}
+		pr := &Result{PID: p.PID, Pid: r.pid, Stopped: p.Attrs != nil && p.Attrs.Stop != nil}
 		for _, th := range p.Threads {
 			pr.Tids = append(pr.Tids, r.tids[th.TID])
 		}
@@ -239,9 +243,18 @@ func Release(tr *ptrace.Tracer, res *TreeResult) error {
 	// that is the app's doing, not a failure.
 	var errs []error
 	for i := len(res.Procs) - 1; i >= 0; i-- {
-		for _, tid := range res.Procs[i].Tids {
+		p := res.Procs[i]
+		for _, tid := range p.Tids {
 			if err := tr.Detach(tid, 0); err != nil && !errors.Is(err, ptrace.ErrVanished) {
 				errs = append(errs, err)
+			}
+		}
+		// A stopped process goes back to its group stop once let go (it
+		// runs kernel code for a moment, seen as state R): before its
+		// parent runs and looks.
+		if p.Stopped {
+			if err := waitStopped(p.Pid); err != nil {
+				errs = append(errs, fmt.Errorf("pid %d was stopped: %w", p.PID, err))
 			}
 		}
 	}
@@ -560,21 +573,28 @@ func (t *treeRestorer) zombies() error {
 		case st.Signaled():
 			sig := st.Signal()
 			_ = unix.Prlimit(r.pid, unix.RLIMIT_CORE, &unix.Rlimit{}, nil)
-			r.reset()
-			a, err := r.put(le64(0, 0, 0, 0)) // SIG_DFL
-			if err != nil {
-				return err
-			}
-			if _, err := r.inj(r.pid, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), a, 0, 8); err != nil {
-				return fmt.Errorf("zombie %d: %w", p.PID, err)
+			if sig != unix.SIGKILL && sig != unix.SIGSTOP { // those two have no handler to reset (EINVAL)
+				r.reset()
+				a, err := r.put(le64(0, 0, 0, 0)) // SIG_DFL
+				if err != nil {
+					return err
+				}
+				if _, err := r.inj(r.pid, "rt_sigaction", unix.SYS_RT_SIGACTION, uint64(sig), a, 0, 8); err != nil {
+					return fmt.Errorf("zombie %d: %w", p.PID, err)
+				}
 			}
 			if err := t.tr.SetSigmask(r.pid, 0); err != nil {
 				return fmt.Errorf("zombie %d: %w", p.PID, err)
 			}
 			if _, err := r.inj(r.pid, "kill(self)", unix.SYS_KILL, uint64(p.PID), uint64(sig)); err != nil {
-				return fmt.Errorf("zombie %d: %w", p.PID, err)
+				// SIGKILL ends it inside the injected syscall: the
+				// injection sees the exit.
+				var ee *ptrace.ExitError
+				if !errors.As(err, &ee) || !ee.Status.Signaled() || ee.Status.Signal() != sig {
+					return fmt.Errorf("zombie %d: %w", p.PID, err)
+				}
 			}
-			if err := t.tr.Cont(r.pid, 0); err != nil && !errors.Is(err, ptrace.ErrVanished) {
+			if err := t.tr.Cont(r.pid, 0); err != nil && !errors.Is(err, ptrace.ErrVanished) && !errors.Is(err, ptrace.ErrNotTraced) {
 				return fmt.Errorf("zombie %d: %w", p.PID, err)
 			}
 		default:

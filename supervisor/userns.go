@@ -13,10 +13,11 @@ const capCheckpointRestore = 40
 // Unprivileged users get a user namespace that maps their own uid and gid to
 // themselves (the app sees its own ids) and owns the PID and mount
 // namespaces. The init keeps CAP_SYS_ADMIN, CAP_CHECKPOINT_RESTORE and
-// CAP_SYS_TIME in it as ambient capabilities across its exec (a non-root exec
-// drops everything else): to mount /proc, set ns_last_pid, let the restore
-// stub clone3 with set_tid, and unshare the app's time namespace (owned by
-// this user namespace) and set its offsets. The exec stage clears them before it execs the app, and a
+// CAP_SYS_TIME and CAP_SETPCAP in it as ambient capabilities across its exec
+// (a non-root exec drops everything else): to mount /proc, set ns_last_pid,
+// let the restore stub clone3 with set_tid, unshare the app's time namespace
+// (owned by this user namespace) and set its offsets, and let a restore drop
+// bounding capabilities and set securebits as the app had them. The exec stage clears them before it execs the app, and a
 // restore sets the saved (empty) capabilities in every thread last.
 func userNS(a *syscall.SysProcAttr) {
 	if os.Geteuid() == 0 {
@@ -26,7 +27,7 @@ func userNS(a *syscall.SysProcAttr) {
 	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Geteuid(), HostID: os.Geteuid(), Size: 1}}
 	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getegid(), HostID: os.Getegid(), Size: 1}}
 	a.GidMappingsEnableSetgroups = false
-	a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, capCheckpointRestore, unix.CAP_SYS_TIME}
+	a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, capCheckpointRestore, unix.CAP_SYS_TIME, unix.CAP_SETPCAP}
 }
 
 // checkUserNS says clearly when an ordinary user cannot run crrun here.
