@@ -177,7 +177,10 @@ func TestDecode(t *testing.T) {
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_UNIX}}, false, ""},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{99}}, true, "CR: socket(family 99) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0}}, false, ""},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0x0440000}}, true, "CR: personality(ADDR_NO_RANDOMIZE|READ_IMPLIES_EXEC) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0x0440000}}, false, ""}, // flags restore sets back
+		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0x0008}}, false, ""},    // PER_LINUX32
+		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0x0040005}}, true,
+			"CR: personality(execution domain 0x5|ADDR_NO_RANDOMIZE: a non-Linux execution domain or unknown flags) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("unshare"), Args: [6]uint64{unix.CLONE_NEWNS | unix.CLONE_NEWUSER}}, true, "CR: new namespaces (CLONE_NEWNS|CLONE_NEWUSER) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("prctl"), Args: [6]uint64{unix.PR_SET_MM}}, true, "CR: prctl(PR_SET_MM) not supported"},
 		{Notif{Arch: AuditArchI386, Nr: i386IPC, Args: [6]uint64{ipcMsgget}}, true, "CR: SysV message queues not supported yet"},

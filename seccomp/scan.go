@@ -111,8 +111,10 @@ func Scan(in ScanInput) []Finding {
 				add("namespace", -1, "CR: new namespaces (%s) not supported yet", strings.Join(diff, ", "))
 			}
 		}
-		if p, err := procfs.Personality(pid); err == nil && p != 0 {
-			add("personality", -1, "CR: personality(%s) not supported yet", PersonalityName(uint64(p)))
+		if p, err := procfs.Personality(pid); err == nil {
+			if reason, ok := PersonalityReason(uint64(p)); ok {
+				add("personality", -1, "%s", reason)
+			}
 		}
 	}
 	return out

@@ -235,10 +235,10 @@ var Table = []Entry{
 		Rules: [][]Cond{{{Arg: 0, Op: OpNe, Val: personalityQuery}}},
 		Reason: func(a [6]uint64) (string, bool) {
 			p := a[0] & 0xffffffff
-			if p == personalityQuery || p == 0 {
+			if p == personalityQuery {
 				return "", false
 			}
-			return "CR: personality(" + PersonalityName(p) + ") not supported yet", true
+			return PersonalityReason(p)
 		}, Why: "EINVAL: what the kernel returns for a persona it does not know"},
 }
 
@@ -248,6 +248,32 @@ func init() {
 			Reason: fixed("CR: mount/chroot changes (" + call + ") not supported yet"),
 			Why:    "EPERM: what a caller without CAP_SYS_ADMIN gets"})
 	}
+}
+
+// personalityFlags are the personality(2) flags restore sets back as they
+// were (the value is saved and set again with personality(2); the flags
+// that act at exec or mmap time have acted already and the mappings are
+// restored as they are).
+const personalityFlags = 0x0040000 | 0x0400000 | 0x0800000 | 0x0200000 | 0x1000000 |
+	0x4000000 | 0x2000000 | 0x8000000 | 0x0100000 | 0x0020000
+
+// Linux execution domains (PER_MASK, the low byte): PER_LINUX and
+// PER_LINUX32. The others are no longer implemented by the kernel, which
+// accepts and records them; crrun refuses them rather than vouch for them.
+const (
+	perMask    = 0xff
+	perLinux   = 0x00
+	perLinux32 = 0x08
+)
+
+// PersonalityReason says whether a personality value is state crrun cannot
+// restore: only a non-Linux execution domain or unknown flag bits are.
+func PersonalityReason(p uint64) (string, bool) {
+	p &= 0xffffffff
+	if d := p & perMask; (d == perLinux || d == perLinux32) && p&^(perMask|personalityFlags) == 0 {
+		return "", false
+	}
+	return "CR: personality(" + PersonalityName(p) + ": a non-Linux execution domain or unknown flags) not supported yet", true
 }
 
 // PersonalityName renders a personality value: ADDR_NO_RANDOMIZE|READ_IMPLIES_EXEC.
@@ -264,6 +290,15 @@ func PersonalityName(p uint64) string {
 	}
 	var names []string
 	rest := p
+	switch d := p & perMask; d {
+	case perLinux:
+	case perLinux32:
+		names = append(names, "PER_LINUX32")
+		rest &^= perMask
+	default:
+		names = append(names, fmt.Sprintf("execution domain %#x", d))
+		rest &^= perMask
+	}
 	for _, f := range flags {
 		if p&f.bit != 0 {
 			names = append(names, f.name)

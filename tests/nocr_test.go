@@ -32,7 +32,7 @@ func TestNOCRCategories(t *testing.T) {
 		{"memfd_secret", "CR: memfd_secret memory cannot be read"},
 		{"unshare", "CR: new namespaces (CLONE_NEWUTS) not supported yet"},
 		{"ptrace", "CR: ptrace inside the app not supported yet"},
-		{"personality", "CR: personality(ADDR_NO_RANDOMIZE) not supported yet"},
+		{"personality", "CR: personality(execution domain 0x6: a non-Linux execution domain or unknown flags) not supported yet"},
 		{"keyctl", "CR: kernel keyrings not supported yet"},
 		{"chroot", "CR: mount/chroot changes (chroot) not supported yet"},
 		{"seccomp", "CR: the app's own seccomp filter not supported yet"},
@@ -72,7 +72,7 @@ func pidOr(m []string) string {
 func TestNOCRHarmlessCalls(t *testing.T) {
 	requireRoot(t)
 	b := compileC(t, "nocr", false)
-	for _, mode := range []string{"socket_unix", "personality_query", "timer", "inotify"} {
+	for _, mode := range []string{"socket_unix", "personality_query", "personality_flags", "timer", "inotify"} {
 		code, out, stderr := run(t, opts{}, "--", b, mode)
 		if code != 0 || strings.Contains(stderr, "NOCR") {
 			t.Errorf("%s: code %d out %q: unexpected NOCR:\n%s", mode, code, out, stderr)
@@ -132,7 +132,7 @@ func TestNOCRFdTaintClears(t *testing.T) {
 		{"socket_inet", "CR: socket(AF_INET) not supported yet (fd 3)"},
 		{"userfaultfd", "CR: userfaultfd not supported yet (fd 3)"},
 		{"io_uring", "CR: io_uring not supported yet (fd 3)"},
-		{"personality", "CR: personality(ADDR_NO_RANDOMIZE) not supported yet"},
+		{"personality", "CR: personality(execution domain 0x6: a non-Linux execution domain or unknown flags) not supported yet"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			h := startHold(t, "--", b, tc.mode, "hold")

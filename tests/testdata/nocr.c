@@ -82,7 +82,8 @@ int main(int argc, char **argv) {
 	else if (!strcmp(m, "unshare")) ret = unshare(CLONE_NEWUTS);
 	else if (!strcmp(m, "timer")) { timer_t t; struct sigevent ev = {.sigev_notify = SIGEV_NONE}; ret = timer_create(CLOCK_MONOTONIC, &ev, &t); }
 	else if (!strcmp(m, "ptrace")) ret = ptrace(PTRACE_TRACEME, 0, 0, 0);
-	else if (!strcmp(m, "personality")) ret = personality(ADDR_NO_RANDOMIZE);
+	else if (!strcmp(m, "personality")) ret = personality(0x0006); /* PER_BSD: not a Linux execution domain */
+	else if (!strcmp(m, "personality_flags")) ret = personality(ADDR_NO_RANDOMIZE | READ_IMPLIES_EXEC); /* saved and restored */
 	else if (!strcmp(m, "personality_query")) ret = personality(0xffffffff);
 	else if (!strcmp(m, "keyctl")) ret = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* session */, 1);
 	else if (!strcmp(m, "chroot")) ret = chroot("/");
