@@ -12,6 +12,7 @@ import (
 	"crrun/image"
 	"crrun/internal/procfs"
 	"crrun/internal/ptrace"
+	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )
@@ -154,9 +155,11 @@ func (d *dumper) attrs(p *image.Process, buf uint64) error {
 	switch {
 	case err == nil:
 		a.Membarrier = int(mb)
-	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS):
-		// A kernel without MEMBARRIER_CMD_GET_REGISTRATIONS (before 6.3)
-		// or without membarrier: registrations cannot be read.
+	case errors.Is(err, unix.ENOSYS):
+		// A kernel without membarrier: nothing can be registered.
+	case errors.Is(err, unix.EINVAL):
+		// A kernel without MEMBARRIER_CMD_GET_REGISTRATIONS (before 6.3):
+		// registrations cannot be read.
 		return fmt.Errorf("CR: pid %d: this kernel cannot tell membarrier registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3): %v", p.PID, err)
 	default:
 		return fmt.Errorf("pid %d: injected membarrier(GET_REGISTRATIONS): %w", d.pid, err)
@@ -269,4 +272,37 @@ func (d *dumper) threadAttrs(tid int, buf uint64) (*image.ThreadAttrs, error) {
 	}
 	a.TimerSlackNS = uint64(slack)
 	return a, nil
+}
+
+// seccompFilters saves the app's own seccomp filters of thread tid: those
+// above the ones it had at launch (crrun's NOCR filter and whatever crrun
+// itself ran under), oldest first. Root only: the checkpoint then freezes
+// with PTRACE_O_SUSPEND_SECCOMP, so that the filters do not block the
+// injected syscalls.
+func (d *dumper) seccompFilters(tid int) ([]image.SeccompFilter, error) {
+	st, err := procfs.TaskStatus(d.pid, tid)
+	if err != nil {
+		return nil, err
+	}
+	if st.Seccomp == 1 {
+		return nil, fmt.Errorf("CR: the app's own seccomp filter in strict mode not supported yet (thread %d)", tid)
+	}
+	base := d.req.Scan.SeccompFilters
+	n := st.SeccompFilters - base
+	if base == 0 || n <= 0 {
+		return nil, nil
+	}
+	if !seccomp.CanSaveFilters {
+		return nil, fmt.Errorf("CR: the app's own seccomp filter not supported yet (thread %d has %d; only root's crrun can save them)", tid, n)
+	}
+	// PTRACE_SECCOMP_GET_FILTER counts from the oldest filter (index 0).
+	var out []image.SeccompFilter
+	for i := base; i < st.SeccompFilters; i++ {
+		prog, flags, err := d.tr.SeccompFilter(tid, i)
+		if err != nil {
+			return nil, fmt.Errorf("thread %d: seccomp filter %d: %w", tid, i, err)
+		}
+		out = append(out, image.SeccompFilter{Prog: prog, Flags: flags})
+	}
+	return out, nil
 }

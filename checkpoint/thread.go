@@ -73,5 +73,8 @@ func (d *dumper) thread(tid int) (image.Thread, error) {
 	if th.Attrs, err = d.threadAttrs(tid, buf); err != nil {
 		return th, err
 	}
+	if th.Seccomp, err = d.seccompFilters(tid); err != nil {
+		return th, err
+	}
 	return th, nil
 }

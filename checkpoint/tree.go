@@ -45,6 +45,15 @@ type frozenTree struct {
 	zombie map[int]*procfs.ProcStat // exited, not reaped: nothing to stop
 }
 
+// freezeOptions: root's checkpoint suspends the app's own seccomp filters
+// while it is traced (they would block injected syscalls).
+var freezeOptions = func() ptrace.Options {
+	if seccomp.CanSaveFilters {
+		return ptrace.TraceClone | ptrace.SuspendSeccomp
+	}
+	return ptrace.TraceClone
+}()
+
 // freezeTree stops every process list() names, and lists again until a
 // listing names nothing new. A stopped process cannot fork, and a child
 // forked before its parent stopped is in the parent's children list by the
@@ -80,7 +89,7 @@ func freezeTree(tr *ptrace.Tracer, list func() []int) (*frozenTree, error) {
 				added = true
 				continue
 			}
-			f, err := tr.FreezeProcess(pid, ptrace.TraceClone)
+			f, err := tr.FreezeProcess(pid, freezeOptions)
 			if err != nil {
 				if st, serr := procfs.Stat(pid); serr != nil {
 					continue // gone

@@ -806,9 +806,22 @@ type Thread struct {
 	// process's (Process.Creds, the main thread's): credentials are per
 	// thread in the kernel.
 	Creds *Credentials `json:"creds,omitempty"`
+	// Seccomp are the app's own seccomp filters of this thread, oldest
+	// first (those above crrun's NOCR filter): restore installs them again
+	// on top of it, last. Saved only by root (PTRACE_SECCOMP_GET_FILTER).
+	Seccomp []SeccompFilter `json:"seccomp,omitempty"`
 	// Attrs are the thread's scheduling attributes; nil in images of older
 	// crrun versions.
 	Attrs *ThreadAttrs `json:"attrs,omitempty"`
+}
+
+// SeccompFilter is one classic BPF seccomp filter.
+type SeccompFilter struct {
+	// Prog is the struct sock_filter array (8 bytes per instruction).
+	// JSON: base64.
+	Prog []byte `json:"prog"`
+	// Flags are the SECCOMP_FILTER_FLAG_* the kernel kept (LOG).
+	Flags uint64 `json:"flags,omitempty"`
 }
 
 // RobustList is the get_robust_list(2) result.

@@ -572,3 +572,54 @@ func waitStopped(pid int) error {
 	}
 	return errors.New("state " + string(last) + " after release, not T (stopped)")
 }
+
+// restoreOptions are the ptrace options every restored task has (the
+// stub's, supervisor/restore.go, inherited through clone).
+const restoreOptions = ptrace.TraceExec | ptrace.TraceClone | ptrace.TraceFork | ptrace.ExitKill
+
+// seccompFilters installs the app's own seccomp filters again in each
+// thread, oldest first, on top of crrun's NOCR filter (the app installed
+// them after it): the very last injections but the scratch area's unmap,
+// with the thread's filters suspended (PTRACE_O_SUSPEND_SECCOMP, root
+// only) from the first one on, so that they block none of those.
+func (r *restorer) seccompFilters() error {
+	for _, th := range r.p.Threads {
+		if len(th.Seccomp) == 0 {
+			continue
+		}
+		tid := r.tids[th.TID]
+		if err := r.tr.SetOptions(tid, restoreOptions|ptrace.SuspendSeccomp); err != nil {
+			return fmt.Errorf("thread %d: suspend its seccomp filters while restoring them: %w (needs root)", th.TID, err)
+		}
+		before, err := procfs.TaskStatus(r.pid, tid)
+		if err != nil {
+			return err
+		}
+		for i, f := range th.Seccomp {
+			if len(f.Prog) == 0 || len(f.Prog)%8 != 0 {
+				return fmt.Errorf("thread %d: seccomp filter %d has %d bytes, not whole instructions", th.TID, i, len(f.Prog))
+			}
+			r.reset()
+			pa, err := r.put(f.Prog)
+			if err != nil {
+				return err
+			}
+			fa, err := r.put(le64(uint64(len(f.Prog)/8), pa)) // struct sock_fprog
+			if err != nil {
+				return err
+			}
+			const flagLog = 2 // SECCOMP_FILTER_FLAG_LOG
+			if _, err := r.inj(tid, fmt.Sprintf("seccomp(SET_MODE_FILTER) #%d", i), unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, f.Flags&flagLog, fa); err != nil {
+				return fmt.Errorf("thread %d: %w", th.TID, err)
+			}
+		}
+		after, err := procfs.TaskStatus(r.pid, tid)
+		if err != nil {
+			return err
+		}
+		if after.SeccompFilters != before.SeccompFilters+len(th.Seccomp) {
+			return fmt.Errorf("thread %d has %d seccomp filters after restore, want %d", th.TID, after.SeccompFilters, before.SeccompFilters+len(th.Seccomp))
+		}
+	}
+	return nil
+}

@@ -70,6 +70,9 @@ func (r *restorer) finish() error {
 	if err := r.owners(); err != nil {
 		return fmt.Errorf("fd owners: %w", err)
 	}
+	if err := r.seccompFilters(); err != nil {
+		return fmt.Errorf("the app's seccomp filters: %w", err)
+	}
 	return nil
 }
 

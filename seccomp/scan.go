@@ -93,9 +93,9 @@ func Scan(in ScanInput) []Finding {
 			add("ptrace", -1, "CR: ptrace inside the app not supported yet (traced by pid %d)", st.TracerPid)
 		}
 		if st.Seccomp == 1 {
-			add("seccomp", -1, "CR: the app's own seccomp filter not supported yet (strict mode)")
-		} else if in.SeccompFilters > 0 && st.SeccompFilters > in.SeccompFilters {
-			add("seccomp", -1, "CR: the app's own seccomp filter not supported yet (%d filters, crrun installed %d)",
+			add("seccomp", -1, "CR: the app's own seccomp filter in strict mode not supported yet")
+		} else if in.SeccompFilters > 0 && st.SeccompFilters > in.SeccompFilters && !CanSaveFilters {
+			add("seccomp", -1, "CR: the app's own seccomp filter not supported yet (%d filters, crrun installed %d; only root's crrun can save them)",
 				st.SeccompFilters, in.SeccompFilters)
 		}
 		if in.Namespaces != nil {

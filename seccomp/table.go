@@ -207,14 +207,25 @@ var Table = []Entry{
 		Rules:  [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PTRACE_TRACEME}}, {{Arg: 0, Op: OpEq, Val: unix.PTRACE_ATTACH}}, {{Arg: 0, Op: OpEq, Val: unix.PTRACE_SEIZE}}},
 		Reason: fixed("CR: ptrace inside the app not supported yet"), Why: "EPERM: what Yama or a missing capability gives; debuggers report it"},
 	{Syscall: "seccomp", Kind: "seccomp", DenyErrno: unix.EINVAL,
-		Rules:  [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.SECCOMP_SET_MODE_STRICT}}, {{Arg: 0, Op: OpEq, Val: unix.SECCOMP_SET_MODE_FILTER}}},
-		Reason: fixed("CR: the app's own seccomp filter not supported yet"), Why: "EINVAL: what a kernel without seccomp filters returns; sandboxes treat it as unavailable"},
+		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.SECCOMP_SET_MODE_STRICT}}, {{Arg: 0, Op: OpEq, Val: unix.SECCOMP_SET_MODE_FILTER}}},
+		Reason: func(a [6]uint64) (string, bool) {
+			if a[0] == unix.SECCOMP_SET_MODE_FILTER {
+				return filterReason(a[1])
+			}
+			return "CR: the app's own seccomp filter in strict mode not supported yet", true
+		}, Why: "EINVAL: what a kernel without seccomp filters returns; sandboxes treat it as unavailable"},
 	{Syscall: "prctl", Kind: "seccomp", DenyErrno: unix.EINVAL,
-		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}},
+		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}}},
 		Reason: func(a [6]uint64) (string, bool) {
 			switch a[0] {
 			case unix.PR_SET_SECCOMP:
-				return "CR: the app's own seccomp filter not supported yet", true
+				switch a[1] {
+				case unix.SECCOMP_MODE_FILTER:
+					return filterReason(0)
+				case unix.SECCOMP_MODE_STRICT:
+					return "CR: the app's own seccomp filter in strict mode not supported yet", true
+				}
+				return "", false // an invalid mode: EINVAL, nothing made
 			case unix.PR_SET_MM:
 				return "CR: prctl(PR_SET_MM) not supported", true
 			}
@@ -274,6 +285,37 @@ func PersonalityReason(p uint64) (string, bool) {
 		return "", false
 	}
 	return "CR: personality(" + PersonalityName(p) + ": a non-Linux execution domain or unknown flags) not supported yet", true
+}
+
+// CanSaveFilters says whether this crrun can save and restore an app's own
+// seccomp filters: it needs CAP_SYS_ADMIN in the initial user namespace
+// (PTRACE_SECCOMP_GET_FILTER, PTRACE_O_SUSPEND_SECCOMP), so root.
+var CanSaveFilters = canSaveFilters()
+
+func canSaveFilters() bool {
+	if unix.Geteuid() != 0 {
+		return false
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
+}
+
+// seccomp filter flags restore can give a filter again (TSYNC acts at
+// install time only; LOG is kept by the kernel and read back).
+const savableFilterFlags = unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_LOG | 1<<4 /* TSYNC_ESRCH */
+
+func filterReason(flags uint64) (string, bool) {
+	if !CanSaveFilters {
+		return "CR: the app's own seccomp filter not supported yet", true // only root's crrun can save it
+	}
+	if flags&^savableFilterFlags != 0 {
+		return fmt.Sprintf("CR: the app's own seccomp filter with flags %#x (a listener, SPEC_ALLOW…) not supported yet", flags), true
+	}
+	return "", false
 }
 
 // PersonalityName renders a personality value: ADDR_NO_RANDOMIZE|READ_IMPLIES_EXEC.

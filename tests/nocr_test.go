@@ -35,7 +35,7 @@ func TestNOCRCategories(t *testing.T) {
 		{"personality", "CR: personality(execution domain 0x6: a non-Linux execution domain or unknown flags) not supported yet"},
 		{"keyctl", "CR: kernel keyrings not supported yet"},
 		{"chroot", "CR: mount/chroot changes (chroot) not supported yet"},
-		{"seccomp", "CR: the app's own seccomp filter not supported yet"},
+		{"seccomp", "CR: the app's own seccomp filter with flags 0x8 (a listener, SPEC_ALLOW…) not supported yet"},
 	}
 	for _, static := range []bool{false, true} {
 		b := compileC(t, "nocr", static)

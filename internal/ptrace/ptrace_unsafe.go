@@ -109,3 +109,27 @@ func ptraceRegs(req int, tid int, r *Regs) error {
 		return errnoErr(e)
 	})
 }
+
+// ptraceSeccompFilter copies the index'th filter into buf (nil: just its
+// length) and returns its length in instructions.
+func ptraceSeccompFilter(tid, index int, buf []byte) (int, error) {
+	var p uintptr
+	if len(buf) > 0 {
+		p = uintptr(unsafe.Pointer(&buf[0]))
+	}
+	r, _, e := unix.Syscall6(unix.SYS_PTRACE, ptraceSeccompGetFilter, uintptr(tid), uintptr(index), p, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// ptraceSeccompFlags reads the flags of the index'th filter
+// (struct seccomp_metadata {filter_off, flags}).
+func ptraceSeccompFlags(tid, index int) (uint64, error) {
+	md := [2]uint64{uint64(index), 0}
+	if _, _, e := unix.Syscall6(unix.SYS_PTRACE, ptraceSeccompGetMetadata, uintptr(tid), unsafe.Sizeof(md), uintptr(unsafe.Pointer(&md[0])), 0, 0); e != 0 {
+		return 0, e
+	}
+	return md[1], nil
+}

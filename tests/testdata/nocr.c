@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
 	else if (!strcmp(m, "personality_query")) ret = personality(0xffffffff);
 	else if (!strcmp(m, "keyctl")) ret = syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* session */, 1);
 	else if (!strcmp(m, "chroot")) ret = chroot("/");
-	else if (!strcmp(m, "seccomp")) ret = prctl(PR_SET_SECCOMP, 99); /* bad mode: EINVAL, but it traps */
+	else if (!strcmp(m, "seccomp")) ret = syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 8 /* NEW_LISTENER */, NULL); /* EFAULT, but it traps */
 	else if (!strcmp(m, "thread_socket")) {
 		pthread_t th; int r = -1;
 		pthread_create(&th, NULL, thread_socket, &r); pthread_join(th, NULL);
