@@ -12,7 +12,7 @@ const capCheckpointRestore = 40
 
 // Unprivileged users get a user namespace that maps their own uid and gid to
 // themselves (the app sees its own ids) and owns the PID and mount
-// namespaces. The init keeps CAP_SYS_ADMIN, CAP_CHECKPOINT_RESTORE and
+// namespaces. The init keeps CAP_SYS_ADMIN, CAP_CHECKPOINT_RESTORE,
 // CAP_SYS_TIME and CAP_SETPCAP in it as ambient capabilities across its exec
 // (a non-root exec drops everything else): to mount /proc, set ns_last_pid,
 // let the restore stub clone3 with set_tid, unshare the app's time namespace

@@ -1,7 +1,5 @@
 package ptrace
 
-
-
 // SuspendSeccomp (PTRACE_O_SUSPEND_SECCOMP): the tracee's seccomp filters
 // are not run while it is traced, so that injected syscalls pass an app's
 // own filter. Needs CAP_SYS_ADMIN in the initial user namespace, and a
@@ -38,4 +36,3 @@ func (t *Tracer) SeccompFilter(tid, index int) (prog []byte, flags uint64, err e
 	})
 	return prog, flags, err
 }
-
