@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -45,6 +46,7 @@ const (
 	prGetTimerslack = 30
 	prGetSecurebits = 27
 	prGetDumpable   = 3
+	prSetDumpable   = 4
 )
 
 // statusCreds are the credentials /proc/PID[/task/TID]/status shows.
@@ -113,6 +115,34 @@ func (d *dumper) threadCreds(p *image.Process) error {
 	return nil
 }
 
+// openProc reads the app's dumpable flag and, for an ordinary user's
+// checkpoint of a process that is not dumpable (prctl(PR_SET_DUMPABLE, 0),
+// or after a change of credentials), makes it dumpable until closeProc:
+// its /proc files (auxv, personality, fdinfo...) are root's alone
+// otherwise. Root reads them anyway.
+func (d *dumper) openProc() error {
+	dump, err := d.inject("prctl(PR_GET_DUMPABLE)", unix.SYS_PRCTL, prGetDumpable)
+	if err != nil {
+		return err
+	}
+	d.dumpable = int(dump)
+	if dump == 0 && unix.Geteuid() != 0 {
+		if _, err := d.inject("prctl(PR_SET_DUMPABLE, 1)", unix.SYS_PRCTL, prSetDumpable, 1); err != nil {
+			return err
+		}
+		d.madeDump = true
+	}
+	return nil
+}
+
+func (d *dumper) closeProc() {
+	if d.madeDump {
+		if _, err := d.inject("prctl(PR_SET_DUMPABLE)", unix.SYS_PRCTL, prSetDumpable, uint64(d.dumpable)); err != nil {
+			slog.Warn("give the app its dumpable flag back", "pid", d.pid, "err", err)
+		}
+	}
+}
+
 // attrs saves the process attributes of ProcAttrs.
 func (d *dumper) attrs(p *image.Process, buf uint64) error {
 	a := &image.ProcAttrs{}
@@ -143,10 +173,7 @@ func (d *dumper) attrs(p *image.Process, buf uint64) error {
 		return err
 	}
 	a.THPDisable = int(thp)
-	dump, err := d.inject("prctl(PR_GET_DUMPABLE)", unix.SYS_PRCTL, prGetDumpable)
-	if err != nil {
-		return err
-	}
+	dump := int64(d.dumpable)
 	if dump != 0 && dump != 1 {
 		return fmt.Errorf("CR: pid %d is dumpable in mode %d (fs.suid_dumpable after a credential change): not supported yet, prctl(PR_SET_DUMPABLE) can only set 0 or 1", p.PID, dump)
 	}

@@ -237,6 +237,8 @@ type dumper struct {
 	cow           cowParent      // the parent whose pages this process shares (cow.go)
 	frozen        *ptrace.Frozen // how each thread stopped
 	ft            *frozenTree
+	dumpable      int // prctl(PR_GET_DUMPABLE) as the app had it
+	madeDump      bool
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -267,6 +269,11 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 			slog.Warn("unmap the scratch page", "pid", d.pid, "err", err)
 		}
 	}()
+
+	if err := d.openProc(); err != nil {
+		return nil, vdso, err
+	}
+	defer d.closeProc()
 
 	p := &image.Process{PID: nspid}
 	if err := d.processState(p); err != nil {

@@ -77,15 +77,17 @@ func (d *dumper) processState(p *image.Process) error {
 		p.Root = root
 	}
 	p.Umask = image.Octal(status.Umask)
-	pers, err := procfs.Personality(pid)
-	if err != nil {
-		return err
-	}
-	p.Personality = image.Hex(pers)
 	p.Creds = statusCreds(status)
 	// What only the process itself can tell, through injected syscalls whose
 	// output lands in the scratch page.
 	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
+	// personality(0xffffffff) only reads it; /proc/PID/personality of a
+	// process that is not dumpable is root's alone.
+	pers, err := d.inject("personality(query)", unix.SYS_PERSONALITY, 0xffffffff)
+	if err != nil {
+		return err
+	}
+	p.Personality = image.Hex(uint32(pers))
 	// Resource limits from inside: prlimit(2) from outside needs the same
 	// uids or CAP_SYS_RESOURCE, and an app may have changed its uids.
 	for r := 0; r < 16; r++ {
