@@ -11,6 +11,7 @@ import (
 	"crrun/image"
 	"crrun/internal/procfs"
 	"crrun/internal/ptrace"
+	"crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

@@ -34,19 +34,20 @@ type Kind struct {
 // Kinds is the inventory, in the order docs/nocr.md lists it.
 var Kinds = []Kind{
 	{
-		Name:      "credentials",
-		Fields:    []string{"status Uid", "status Gid", "status Groups", "status Cap", "status NoNewPrivs", "thread Uid", "thread Gid", "thread Groups", "thread Cap"},
-		Saved:     "/proc/PID/status (uid, gid, groups, the five capability sets, no_new_privs)",
-		Restored:  "capabilities with capset in every thread, last; no_new_privs is always set (crrun's filter needs it); uids, gids, groups and the bounding set are the restorer's",
-		Inherited: []string{"status Uid", "status Gid", "status Groups", "status CapBnd", "thread Uid", "thread Gid", "thread Groups", "thread CapBnd"},
-		Compared:  "every uid/gid set, the supplementary groups, each thread's capability sets, no_new_privs",
+		Name:     "credentials",
+		Fields:   []string{"status Uid", "status Gid", "status Groups", "status Cap", "status NoNewPrivs", "thread Uid", "thread Gid", "thread Groups", "thread Cap"},
+		Saved:    "/proc/PID/task/TID/status (real/effective/saved/fs uids and gids, groups, the five capability sets, no_new_privs) and the securebits (injected PR_GET_SECUREBITS), per thread where a thread's differ from the main thread's (checkpoint/attrs.go)",
+		Restored: "in every thread, last (restore/attrs.go): bounding drops (PR_CAPBSET_DROP), setgroups, setresgid, setfsgid, setresuid and setfsuid under SECBIT_NO_SETUID_FIXUP, inheritable set and PR_CAP_AMBIENT_RAISE, securebits, capset; each read back (securebits by injection); PR_SET_DUMPABLE after the verification. What the restorer may not set (an ordinary user: other ids or groups; a bounding capability it lacks) fails the restore naming the ids",
+		Compared: "every uid/gid set, the supplementary groups, each thread's capability sets, no_new_privs",
+		Refused:  "no_new_privs off (crrun's filter needs it on)",
 	},
 	{
 		Name:     "seccomp",
-		Fields:   []string{"status Seccomp"},
-		Saved:    "crrun's NOCR filter only: an app's own filter is refused by the trap table",
-		Restored: "the NOCR filter, installed in the blank main process and inherited",
-		Compared: "seccomp mode and the number of filters",
+		Fields:   []string{"status Seccomp", "thread Seccomp_filters"},
+		Saved:    "root: each thread's own filters above those it had at launch (PTRACE_SECCOMP_GET_FILTER and _GET_METADATA, the tree frozen with PTRACE_O_SUSPEND_SECCOMP)",
+		Restored: "the NOCR filter, installed in the blank main process and inherited; the app's own filters in each thread, oldest first, as the last injections (PTRACE_O_SUSPEND_SECCOMP from then on); their number read back",
+		Compared: "seccomp mode and the number of filters, per thread",
+		Refused:  "an app's own filter for an ordinary user (reading it needs CAP_SYS_ADMIN), strict mode, a filter with a listener or SPEC_ALLOW",
 	},
 	{
 		Name:     "signals",
@@ -58,13 +59,13 @@ var Kinds = []Kind{
 	{
 		Name:      "scheduling",
 		Fields:    []string{"stat priority", "stat nice", "stat rt_priority", "stat policy", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
-		Saved:     "not saved yet: the restored app gets the restorer's",
-		Restored:  "inherited from the restorer",
-		Inherited: []string{"stat nice", "stat priority", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
+		Saved:     "per thread: sched_getattr (policy, SCHED_FLAG_RESET_ON_FORK, real-time priority), getpriority (nice, which sched_getattr hides for real-time threads), sched_getaffinity, injected PR_GET_TIMERSLACK (checkpoint/attrs.go)",
+		Restored:  "per thread by injection, each read back (restore/attrs.go): PR_SET_TIMERSLACK, sched_setattr (under SCHED_OTHER first where the policy ignores nice), sched_setaffinity; CPUs this host lacks fail the restore. Memory nodes are the restorer's",
+		Inherited: []string{"status Mems_allowed_list"},
 		Compared:  "policy, real-time priority, nice, each thread's CPU affinity, memory nodes, timer slack",
-		Refused:   "a real-time or other non-default policy (SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE); a nice value, affinity, memory nodes or timer slack other than crrun's own",
+		Refused:   "SCHED_DEADLINE, utilization clamps; memory nodes other than crrun's own",
 		Refuse: func(f Fields) []string {
-			if p := f["stat policy"]; p != "" && p != "0" {
+			if p := f["stat policy"]; p != "" && p != "0" && p != "1" && p != "2" && p != "3" && p != "5" {
 				return []string{fmt.Sprintf("CR: scheduling policy %s not supported yet", policyName(p))}
 			}
 			return nil
@@ -122,18 +123,18 @@ var Kinds = []Kind{
 	{
 		Name:     "resource limits",
 		Fields:   []string{"limit "},
-		Saved:    "prlimit from outside",
-		Restored: "prlimit from outside",
+		Saved:    "injected prlimit64 (from outside it needs the app's uids or CAP_SYS_RESOURCE)",
+		Restored: "prlimit from outside, read back: a limit that cannot be set (a higher hard limit without CAP_SYS_RESOURCE) fails the restore naming it",
 		Compared: "soft and hard value of every limit (/proc/PID/limits)",
 	},
 	{
 		Name:      "process attributes",
 		Fields:    []string{"status Umask", "proc cwd", "proc root", "proc exe", "proc personality", "proc oom_score_adj", "proc loginuid", "status THP_enabled", "status Speculation", "status untag_mask"},
-		Saved:     "/proc/PID/status, cwd, root, exe, personality",
-		Restored:  "umask, chdir, personality injected; exe by PR_SET_MM_MAP (exe_fd); oom_score_adj, loginuid, THP and speculation controls are the restorer's",
-		Inherited: []string{"proc oom_score_adj", "proc loginuid", "status THP_enabled", "status untag_mask"},
+		Saved:     "/proc/PID/status, cwd, root, exe; personality (injected personality(0xffffffff)); oom_score_adj, loginuid; injected PR_GET_THP_DISABLE, PR_GET_DUMPABLE, MEMBARRIER_CMD_GET_REGISTRATIONS (checkpoint/attrs.go)",
+		Restored:  "umask, chdir, personality injected; exe by PR_SET_MM_MAP (exe_fd); oom_score_adj written by crrun (lowering needs CAP_SYS_RESOURCE), loginuid by each thread (/proc/thread-self/loginuid, CAP_AUDIT_CONTROL), PR_SET_THP_DISABLE, each MEMBARRIER_CMD_REGISTER_* again, PR_SET_DUMPABLE after the verification; each read back, one the restorer may not set fails the restore. Speculation controls and LAM are the restorer's",
+		Inherited: []string{"status untag_mask"},
 		Compared:  "umask, cwd, root, executable, personality, oom_score_adj, loginuid, THP, speculation controls, LAM untag mask; before the restore, the executable and every mapped file by identity (size, mtime, SHA-256; device, inode and ctime on the same host: restore.Check)",
-		Refused:   "a per-task speculation control set by prctl (not restored yet); oom_score_adj, loginuid, THP disable or LAM other than crrun's own",
+		Refused:   "a per-task speculation control set by prctl (not restored yet); LAM other than crrun's own; a personality with a non-Linux execution domain or unknown flags (the trap table); dumpable mode 2; membarrier registrations on a kernel before 6.3 (they cannot be read)",
 		Refuse: func(f Fields) []string {
 			var out []string
 			for _, k := range []string{"status Speculation_Store_Bypass", "status SpeculationIndirectBranch"} {
@@ -143,6 +144,15 @@ var Kinds = []Kind{
 			}
 			return out
 		},
+	},
+	{
+		Name: "stopped processes",
+		// No observed field: restored processes are all traced (state t)
+		// when they are observed. The restore checks the stops itself.
+		Saved:    "the freeze's ptrace group-stop (PTRACE_EVENT_STOP with a stop signal) and the signal; whether the parent already saw it, by a waitid(WSTOPPED|WNOWAIT|WNOHANG) injected into the frozen parent (checkpoint/attrs.go)",
+		Restored: "before pending signals: the stop signal sent, each thread resumed with its pc on an int3 of the scratch area until its group-stop trap (a discarded signal traps there and fails the restore); the parent's SIGCHLD consumed and, if the stop had been reported, the stop too (injected waitid); after release (children first), state T is awaited before the parent runs (restore/attrs.go)",
+		Compared: "not a field: every thread reached its group stop, the parent's waitid found the stop it must not see again, state T after release",
+		Refused:  "a process caught between stops (some threads stopped, others not: checkpoint again)",
 	},
 	{
 		Name:     "file locks",

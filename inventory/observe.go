@@ -165,7 +165,7 @@ var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccom
 	"Speculation_Store_Bypass", "SpeculationIndirectBranch", "Mems_allowed_list", "untag_mask"}
 
 // taskKeys are compared per thread.
-var taskKeys = []string{"SigBlk", "SigPnd", "Cpus_allowed_list", "CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd", "Uid", "Gid", "Groups"}
+var taskKeys = []string{"SigBlk", "SigPnd", "Cpus_allowed_list", "CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd", "Uid", "Gid", "Groups", "Seccomp_filters"}
 
 // taskWant are the status lines tasks() reads: the compared ones, the name
 // and the thread's id in the app's namespace.

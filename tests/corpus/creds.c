@@ -1,7 +1,7 @@
 // corpus: credentials: real/effective/saved/fs uids and gids (per thread), supplementary groups, bounding set
 // expect: exact
 // needs: root
-#define _GNU_SOURCE
+#include "corpus.h"
 #include <grp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
-static void sleep_ms(int ms) { struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&ts, NULL); }
+/* bail prints FAIL and exits at once (set-up errors, first wrong value). */
+static void bail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
 
 static char why[256];
 
@@ -52,22 +52,22 @@ static void *thread(void *arg) {
 
 int main(void) {
 	gid_t groups[] = {4, 24, 27};
-	if (prctl(PR_CAPBSET_DROP, 22) || prctl(PR_CAPBSET_DROP, 13)) fail("PR_CAPBSET_DROP");
-	if (setgroups(3, groups)) fail("setgroups");
-	if (setresgid(2000, 2001, 2002)) fail("setresgid");
+	if (prctl(PR_CAPBSET_DROP, 22) || prctl(PR_CAPBSET_DROP, 13)) bail("PR_CAPBSET_DROP");
+	if (setgroups(3, groups)) bail("setgroups");
+	if (setresgid(2000, 2001, 2002)) bail("setresgid");
 	pthread_t th;
 	pthread_create(&th, NULL, thread, NULL);
-	if (setresuid(1000, 1001, 1002)) fail("setresuid"); /* glibc: in every thread */
+	if (setresuid(1000, 1001, 1002)) bail("setresuid"); /* glibc: in every thread */
 	setfsuid(1000);
 	setfsgid(2000);
-	fprintf(stderr, "creds: running\n");
+	running("creds");
 	unsigned long sum = 0;
 	for (int i = 0; i < 150; i++) { sleep_ms(10); sum += i; }
 	stop = 1;
 	pthread_join(th, NULL);
 	const char *w = check("main", 1000, 2000);
-	if (*w) fail(w);
-	if (*thread_result) fail(thread_result);
+	if (*w) bail(w);
+	if (*thread_result) bail(thread_result);
 	printf("sum %lu\nPASS\n", sum);
 	return 0;
 }

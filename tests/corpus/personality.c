@@ -1,6 +1,6 @@
 // corpus: personality flags (ADDR_NO_RANDOMIZE|READ_IMPLIES_EXEC), as a Lisp that re-execs itself with them
 // expect: exact
-#define _GNU_SOURCE
+#include "corpus.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
-static void sleep_ms(int ms) { struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&ts, NULL); }
+/* bail prints FAIL and exits at once (set-up errors, first wrong value). */
+static void bail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
 
 /* perms of the mapping at a, from /proc/self/maps */
 static void perms(void *a, char out[5]) {
@@ -25,13 +25,13 @@ static void perms(void *a, char out[5]) {
 int main(int argc, char **argv) {
 	const int want = ADDR_NO_RANDOMIZE | READ_IMPLIES_EXEC;
 	if (argc < 2) {
-		if (personality(want) < 0) fail("personality");
+		if (personality(want) < 0) bail("personality");
 		execl("/proc/self/exe", argv[0], "again", (char *)NULL);
-		fail("re-exec");
+		bail("re-exec");
 	}
 	/* exec clears READ_IMPLIES_EXEC for a binary with a non-executable stack */
-	if (personality(want) < 0) fail("personality after exec");
-	fprintf(stderr, "personality: running\n");
+	if (personality(want) < 0) bail("personality after exec");
+	running("personality");
 	for (int i = 0; i < 150; i++) sleep_ms(10);
 	int p = personality(0xffffffff);
 	if (p != want) { printf("FAIL: personality %#x, want %#x\n", p, want); return 1; }

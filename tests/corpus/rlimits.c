@@ -1,12 +1,13 @@
 // corpus: resource limits lowered by the app (soft and hard)
 // expect: exact
+#include "corpus.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
 
-static void fail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
-static void sleep_ms(int ms) { struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&ts, NULL); }
+/* bail prints FAIL and exits at once (set-up errors, first wrong value). */
+static void bail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
 
 static const struct { int res; rlim_t cur, max; } want[] = {
 	{RLIMIT_NOFILE, 200, 300}, {RLIMIT_CORE, 0, 4096}, {RLIMIT_STACK, 4 << 20, 16 << 20},
@@ -17,9 +18,9 @@ static const struct { int res; rlim_t cur, max; } want[] = {
 int main(void) {
 	for (int i = 0; i < N; i++) {
 		struct rlimit l = {want[i].cur, want[i].max};
-		if (setrlimit(want[i].res, &l)) fail("setrlimit");
+		if (setrlimit(want[i].res, &l)) bail("setrlimit");
 	}
-	fprintf(stderr, "rlimits: running\n");
+	running("rlimits");
 	for (int i = 0; i < 150; i++) sleep_ms(10);
 	for (int i = 0; i < N; i++) {
 		struct rlimit l;

@@ -1,6 +1,6 @@
 // corpus: scheduling per thread: nice, SCHED_BATCH with reset-on-fork, SCHED_IDLE, CPU affinity, timer slack
 // expect: exact
-#define _GNU_SOURCE
+#include "corpus.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
-static void sleep_ms(int ms) { struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&ts, NULL); }
+/* bail prints FAIL and exits at once (set-up errors, first wrong value). */
+static void bail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
 
 struct attr { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t prio; uint64_t rt, dl, per; uint32_t umin, umax; };
 #define RESET_ON_FORK 1
@@ -41,13 +41,13 @@ static const char *check(const char *who, int policy, uint64_t flags, int nice, 
 
 static void setup(int policy, uint64_t flags, int nice, int cpu, unsigned long slack) {
 	/* SCHED_IDLE ignores sched_nice: the nice value comes first */
-	if (setpriority(PRIO_PROCESS, syscall(SYS_gettid), nice)) fail("setpriority");
+	if (setpriority(PRIO_PROCESS, syscall(SYS_gettid), nice)) bail("setpriority");
 	struct attr a; memset(&a, 0, sizeof a);
 	a.size = sizeof a; a.policy = policy; a.flags = flags; a.nice = nice;
-	if (syscall(SYS_sched_setattr, 0, &a, 0)) fail("sched_setattr");
+	if (syscall(SYS_sched_setattr, 0, &a, 0)) bail("sched_setattr");
 	cpu_set_t s; CPU_ZERO(&s); CPU_SET(cpu, &s);
-	if (sched_setaffinity(0, sizeof s, &s)) fail("sched_setaffinity");
-	if (prctl(PR_SET_TIMERSLACK, slack)) fail("PR_SET_TIMERSLACK");
+	if (sched_setaffinity(0, sizeof s, &s)) bail("sched_setaffinity");
+	if (prctl(PR_SET_TIMERSLACK, slack)) bail("PR_SET_TIMERSLACK");
 }
 
 static volatile int stop;
@@ -72,13 +72,13 @@ int main(void) {
 	pthread_t th[2];
 	for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, thread, &specs[i]);
 	setup(SCHED_OTHER, 0, 5, cpu_of(0), 123456);
-	fprintf(stderr, "sched: running\n");
+	running("sched");
 	for (int i = 0; i < 150; i++) sleep_ms(10);
 	stop = 1;
 	for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
 	const char *w = check("main", SCHED_OTHER, 0, 5, cpu_of(0), 123456);
-	if (*w) fail(w);
-	for (int i = 0; i < 2; i++) if (*specs[i].result) fail(specs[i].result);
+	if (*w) bail(w);
+	for (int i = 0; i < 2; i++) if (*specs[i].result) bail(specs[i].result);
 	printf("PASS\n");
 	return 0;
 }

@@ -1,7 +1,7 @@
 // corpus: real-time scheduling: a SCHED_RR thread with its priority and nice, a SCHED_FIFO main thread
 // expect: exact
 // needs: root
-#define _GNU_SOURCE
+#include "corpus.h"
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
-static void sleep_ms(int ms) { struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&ts, NULL); }
+/* bail prints FAIL and exits at once (set-up errors, first wrong value). */
+static void bail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
 
 struct attr { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t prio; uint64_t rt, dl, per; uint32_t umin, umax; };
 
@@ -50,14 +50,14 @@ int main(void) {
 	pthread_t th;
 	pthread_create(&th, NULL, thread, NULL);
 	struct sched_param p = {.sched_priority = 3};
-	if (sched_setscheduler(0, SCHED_FIFO, &p)) fail("SCHED_FIFO");
-	fprintf(stderr, "sched_rt: running\n");
+	if (sched_setscheduler(0, SCHED_FIFO, &p)) bail("SCHED_FIFO");
+	running("sched_rt");
 	for (int i = 0; i < 150; i++) sleep_ms(10);
 	stop = 1;
 	pthread_join(th, NULL);
-	if (*result) fail(result);
+	if (*result) bail(result);
 	const char *w = check("main", SCHED_FIFO, 3, 0);
-	if (*w) fail(w);
+	if (*w) bail(w);
 	printf("PASS\n");
 	return 0;
 }

@@ -1,7 +1,7 @@
 // corpus: the app's own seccomp filters (one for the process, one more in a thread), restored by root on top of crrun's
 // expect: exact
 // needs: root
-#define _GNU_SOURCE
+#include "corpus.h"
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
-static void sleep_ms(int ms) { struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&ts, NULL); }
+/* bail prints FAIL and exits at once (set-up errors, first wrong value). */
+static void bail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
 
 /* a filter failing syscall nr with errno err, allowing everything else */
 static int deny(int nr, int err) {
@@ -58,18 +58,18 @@ static void *thread(void *arg) {
 }
 
 int main(void) {
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) fail("no_new_privs");
-	if (deny(SYS_getppid, EPERM)) fail("seccomp");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) bail("no_new_privs");
+	if (deny(SYS_getppid, EPERM)) bail("seccomp");
 	pthread_t th;
 	pthread_create(&th, NULL, thread, NULL);
-	fprintf(stderr, "seccomp_filter: running\n");
+	running("seccomp_filter");
 	for (int i = 0; i < 150; i++) sleep_ms(10);
 	stop = 1;
 	pthread_join(th, NULL);
-	if (*result) fail(result);
+	if (*result) bail(result);
 	errno = 0;
-	if (syscall(SYS_getppid) != -1 || errno != EPERM) fail("the filter is gone: getppid succeeded");
-	if (syscall(SYS_getpgrp) <= 0) fail("the thread's filter acts in the main thread");
+	if (syscall(SYS_getppid) != -1 || errno != EPERM) bail("the filter is gone: getppid succeeded");
+	if (syscall(SYS_getpgrp) <= 0) bail("the thread's filter acts in the main thread");
 	int n = filters();
 	if (n < 2 || thread_filters != n + 1) { printf("FAIL: %d filters in main, %d in the thread\n", n, thread_filters); return 1; }
 	printf("PASS\n");

@@ -1,6 +1,6 @@
 // corpus: a zombie child killed by SIGKILL, not reaped yet
 // expect: exact
-#define _GNU_SOURCE
+#include "corpus.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
-static void sleep_ms(int ms) { struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&ts, NULL); }
+/* bail prints FAIL and exits at once (set-up errors, first wrong value). */
+static void bail(const char *why) { printf("FAIL: %s\n", why); fflush(stdout); exit(1); }
 
 static char state(pid_t p) {
 	char path[64], buf[512];
@@ -29,8 +29,8 @@ int main(void) {
 	}
 	kill(c, SIGKILL);
 	for (int i = 0; i < 500 && state(c) != 'Z'; i++) sleep_ms(2);
-	if (state(c) != 'Z') fail("the child is not a zombie");
-	fprintf(stderr, "zombie_kill: running\n");
+	if (state(c) != 'Z') bail("the child is not a zombie");
+	running("zombie_kill");
 	for (int i = 0; i < 150; i++) sleep_ms(10);
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
