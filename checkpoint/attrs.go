@@ -117,9 +117,10 @@ func (d *dumper) threadCreds(p *image.Process) error {
 
 // openProc reads the app's dumpable flag and, for an ordinary user's
 // checkpoint of a process that is not dumpable (prctl(PR_SET_DUMPABLE, 0),
-// or after a change of credentials), makes it dumpable until closeProc:
-// its /proc files (auxv, personality, fdinfo...) are root's alone
-// otherwise. Root reads them anyway.
+// or after a change of credentials), makes it dumpable until the whole
+// checkpoint is done (tree.undoDumpable, after the inventory): its /proc
+// files (auxv, personality, fd...) are root's alone otherwise. Root reads
+// them anyway.
 func (d *dumper) openProc() error {
 	dump, err := d.inject("prctl(PR_GET_DUMPABLE)", unix.SYS_PRCTL, prGetDumpable)
 	if err != nil {
@@ -130,17 +131,20 @@ func (d *dumper) openProc() error {
 		if _, err := d.inject("prctl(PR_SET_DUMPABLE, 1)", unix.SYS_PRCTL, prSetDumpable, 1); err != nil {
 			return err
 		}
-		d.madeDump = true
+		d.t.madeDumpable = append(d.t.madeDumpable, d.pid)
 	}
 	return nil
 }
 
-func (d *dumper) closeProc() {
-	if d.madeDump {
-		if _, err := d.inject("prctl(PR_SET_DUMPABLE)", unix.SYS_PRCTL, prSetDumpable, uint64(d.dumpable)); err != nil {
-			slog.Warn("give the app its dumpable flag back", "pid", d.pid, "err", err)
+// undoDumpable gives the processes openProc made dumpable their flag back
+// (0), while they are still frozen: the app never runs dumpable.
+func (t *tree) undoDumpable() {
+	for _, pid := range t.madeDumpable {
+		if _, err := t.tr.Inject(pid, unix.SYS_PRCTL, prSetDumpable, 0); err != nil {
+			slog.Warn("give the app its dumpable flag back", "pid", pid, "err", err)
 		}
 	}
+	t.madeDumpable = nil
 }
 
 // attrs saves the process attributes of ProcAttrs.

@@ -238,7 +238,6 @@ type dumper struct {
 	frozen        *ptrace.Frozen // how each thread stopped
 	ft            *frozenTree
 	dumpable      int // prctl(PR_GET_DUMPABLE) as the app had it
-	madeDump      bool
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -273,7 +272,6 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	if err := d.openProc(); err != nil {
 		return nil, vdso, err
 	}
-	defer d.closeProc()
 
 	p := &image.Process{PID: nspid}
 	if err := d.processState(p); err != nil {

@@ -227,6 +227,8 @@ type tree struct {
 	// is in the app, whether the parent has already seen the stop (set
 	// when the parent is saved, before its children).
 	stopReported map[int]bool
+	// madeDumpable: host pids made dumpable for the checkpoint (openProc).
+	madeDumpable []int
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -268,6 +270,7 @@ func (t *tree) ns(h int) (int, error) {
 
 // dump saves every process, links shared state, and writes the metadata.
 func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
+	defer t.undoDumpable()
 	var procs []*image.Process
 	var vdso image.VDSO
 	t0 := time.Now()

@@ -265,14 +265,23 @@ func (r *restorer) creds() error {
 			return fmt.Errorf("thread %d: %w", th.TID, err)
 		}
 	}
-	if a := r.p.Attrs; a != nil {
-		// A change of effective uid has reset it (fs.suid_dumpable).
-		if _, err := r.inj(r.pid, "prctl(PR_SET_DUMPABLE)", unix.SYS_PRCTL, prSetDumpable, uint64(a.Dumpable), 0, 0, 0); err != nil {
-			return err
-		}
-		if got, err := r.inj(r.pid, "prctl(PR_GET_DUMPABLE)", unix.SYS_PRCTL, prGetDumpable, 0, 0, 0, 0); err != nil || int(got) != a.Dumpable {
-			return fmt.Errorf("dumpable is %d after restore, saved %d (%v)", got, a.Dumpable, err)
-		}
+	return nil
+}
+
+// dumpable sets the saved dumpable flag (a change of effective uid has
+// reset it to fs.suid_dumpable), after the verification: an ordinary
+// user's verifier could not read the /proc files of a process that is not
+// dumpable.
+func (r *restorer) dumpable() error {
+	a := r.p.Attrs
+	if a == nil {
+		return nil
+	}
+	if _, err := r.inj(r.pid, "prctl(PR_SET_DUMPABLE)", unix.SYS_PRCTL, prSetDumpable, uint64(a.Dumpable), 0, 0, 0); err != nil {
+		return err
+	}
+	if got, err := r.inj(r.pid, "prctl(PR_GET_DUMPABLE)", unix.SYS_PRCTL, prGetDumpable, 0, 0, 0, 0); err != nil || int(got) != a.Dumpable {
+		return fmt.Errorf("dumpable is %d after restore, saved %d (%v)", got, a.Dumpable, err)
 	}
 	return nil
 }

@@ -79,6 +79,9 @@ func (r *restorer) finish() error {
 // unmapScratch removes the restorer's scratch area: after it, nothing can
 // be injected any more.
 func (r *restorer) unmapScratch() error {
+	if err := r.dumpable(); err != nil {
+		return err
+	}
 	_, err := r.inj(r.pid, "munmap(scratch)", unix.SYS_MUNMAP, r.scratch, scratchSize)
 	return err
 }

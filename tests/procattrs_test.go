@@ -49,7 +49,7 @@ func TestProcAttrsForeignIDs(t *testing.T) {
 	if err := exec.Command("chmod", "-R", "a+rX", store).Run(); err != nil {
 		t.Fatal(err)
 	}
-	out, err := asNobody("restore", "--dir", filepath.Join(dir, "nobody-ck"), store).CombinedOutput()
+	out, err := asNobody("restore", "--trust-image", "--dir", filepath.Join(dir, "nobody-ck"), store).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "the app ran with") && !strings.Contains(string(out), "the app had supplementary groups") {
 		t.Fatalf("nobody restoring root's image of an app with other ids: %v, want a refusal naming the ids\n%s", err, out)
 	}
@@ -78,7 +78,7 @@ func TestProcAttrsForeignIDs(t *testing.T) {
 		t.Fatalf("checkpoint as nobody: %v\n%s", err, out)
 	}
 	<-done
-	r := start(t, opts{}, "restore", ck)
+	r := start(t, opts{}, "restore", "--trust-image", ck)
 	code := r.wait(time.Minute)
 	// In its user namespace the app had the full bounding set; root's
 	// restore runs it in the initial namespace, where a root whose own
