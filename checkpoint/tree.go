@@ -119,10 +119,30 @@ func freezeTree(tr *ptrace.Tracer, list func() []int) (*frozenTree, error) {
 }
 
 func (ft *frozenTree) thaw(tr *ptrace.Tracer) {
-	for _, f := range ft.frozen {
+	thaw := func(f *ptrace.Frozen) {
 		if err := tr.Thaw(f); err != nil && !errors.Is(err, ptrace.ErrVanished) {
 			fmt.Fprintf(os.Stderr, "crrun: thaw pid %d after checkpoint: %v\n", f.Pid, err)
 		}
+		delete(ft.frozen, f.Pid)
+	}
+	// Children first, and a stopped one back in its group stop before its
+	// parent runs: detached, it runs kernel code for a moment (state R),
+	// which its parent could see.
+	for i := len(ft.order) - 1; i >= 0; i-- {
+		if f := ft.frozen[ft.order[i]]; f != nil {
+			thaw(f)
+			if st := f.Stops[f.Pid]; st != nil && st.Kind == ptrace.StopGroup {
+				for n := 0; n < 200; n++ {
+					if s, err := procfs.Stat(f.Pid); err != nil || s.State == 'T' {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+	}
+	for _, f := range ft.frozen {
+		thaw(f)
 	}
 	ft.frozen = map[int]*ptrace.Frozen{}
 }
