@@ -1,6 +1,8 @@
-// corpus: stopped children (SIGSTOP, stop already reported to the parent; SIGTSTP, not yet reported)
+// corpus: stopped children (SIGSTOP, stop already reported to the parent; SIGTSTP, not yet reported; a two-thread one)
 // expect: exact
 #include "corpus.h"
+#include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +24,41 @@ static char state(pid_t p) {
 	return s ? s[2] : '?';
 }
 
-static pid_t child(void) {
+static void *idle(void *arg) {
+	(void)arg;
+	for (;;) pause();
+	return NULL;
+}
+
+/* child forks a child that waits forever, with a second thread if threaded. */
+static pid_t child(int threaded) {
 	pid_t c = fork();
 	if (c == 0) {
+		pthread_t th;
+		if (threaded) pthread_create(&th, NULL, idle, NULL);
 		for (;;) pause();
 	}
 	return c;
+}
+
+/* all_stopped: every thread of p is in state T. */
+static int all_stopped(pid_t p) {
+	char path[320], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task", p);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0, ok = 1;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.') continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%s/stat", p, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f || !fgets(buf, sizeof buf, f)) ok = 0;
+		else { char *s = strrchr(buf, ')'); if (!s || s[2] != 'T') ok = 0; }
+		if (f) fclose(f);
+		n++;
+	}
+	if (d) closedir(d);
+	return ok && n > 0 ? n : 0;
 }
 
 static void wait_state(pid_t p, char want) {
@@ -36,20 +67,24 @@ static void wait_state(pid_t p, char want) {
 }
 
 int main(void) {
-	pid_t a = child(), b = child();
+	pid_t a = child(0), b = child(0), c = child(1);
 	int st;
+	sleep_ms(50); /* c's second thread exists */
 	kill(a, SIGSTOP);
 	if (waitpid(a, &st, WUNTRACED) != a || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) bail("wait for a's stop");
 	kill(b, SIGTSTP);
 	wait_state(b, 'T');
+	kill(c, SIGSTOP);
+	wait_state(c, 'T');
 	running("stopped");
 	for (int i = 0; i < 150; i++) {
 		sleep_ms(10);
 		char sa = state(a), sb = state(b);
-		if (sa != 'T' || sb != 'T') {
-			printf("FAIL: a child is not stopped: states %c %c\n", sa, sb);
+		if (sa != 'T' || sb != 'T' || all_stopped(c) != 2) {
+			printf("FAIL: a child is not stopped: states %c %c, %d threads of c stopped\n", sa, sb, all_stopped(c));
 			kill(a, SIGKILL);
 			kill(b, SIGKILL);
+			kill(c, SIGKILL);
 			return 1;
 		}
 	}
@@ -61,6 +96,10 @@ int main(void) {
 		return 1;
 	}
 	if (waitpid(b, &st, WUNTRACED | WNOHANG) != 0) bail("b's stop reported twice");
+	w = waitpid(c, &st, WUNTRACED | WNOHANG);
+	if (w != c || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) bail("c's stop (two threads) not reported as SIGSTOP");
+	kill(c, SIGKILL);
+	waitpid(c, &st, 0);
 	/* they go on when continued */
 	kill(a, SIGCONT);
 	kill(b, SIGCONT);
