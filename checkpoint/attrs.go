@@ -318,7 +318,12 @@ func (d *dumper) seccompFilters(tid int) ([]image.SeccompFilter, error) {
 	if st.Seccomp == 1 {
 		return nil, fmt.Errorf("CR: the app's own seccomp filter in strict mode not supported yet (thread %d)", tid)
 	}
+	// The filters it had at launch: crrun's init's, and the NOCR filter
+	// the exec stage adds.
 	base := d.req.Scan.SeccompFilters
+	if base == 0 && d.req.Init > 0 {
+		base = seccomp.ReadSeccompFilters(d.req.Init) + 1
+	}
 	n := st.SeccompFilters - base
 	if base == 0 || n <= 0 {
 		return nil, nil
