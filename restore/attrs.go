@@ -295,7 +295,12 @@ func (r *restorer) threadCreds(tid, nstid int, c image.Credentials) error {
 	// capabilities were restored: keep doing just that.
 	full := r.p.Attrs != nil
 	if full {
-		if c.CapBounding&^image.Hex(cur.CapBnd) != 0 {
+		// A full bounding set is no choice of the app's (a user
+		// namespace's is always full): restored where the restorer's is
+		// not (root restoring a user's image in a container), it keeps
+		// the restorer's.
+		full := uint64(c.CapBounding) == 1<<(capLastCap+1)-1
+		if c.CapBounding&^image.Hex(cur.CapBnd) != 0 && !full {
 			return fmt.Errorf("the app's capability bounding set %#x has capabilities %#x the restorer's lacks: they cannot be raised",
 				uint64(c.CapBounding), uint64(c.CapBounding)&^cur.CapBnd)
 		}
@@ -427,7 +432,9 @@ func (r *restorer) checkCreds(tid int, c image.Credentials) error {
 	diff("CapInh", image.Hex(now.CapInh), c.CapInheritable)
 	diff("CapPrm", image.Hex(now.CapPrm), c.CapPermitted)
 	diff("CapEff", image.Hex(now.CapEff), c.CapEffective)
-	diff("CapBnd", image.Hex(now.CapBnd), c.CapBounding)
+	if uint64(c.CapBounding) != 1<<(capLastCap+1)-1 { // a full set is kept as the restorer's (threadCreds)
+		diff("CapBnd", image.Hex(now.CapBnd), c.CapBounding)
+	}
 	diff("CapAmb", image.Hex(now.CapAmb), c.CapAmbient)
 	diff("NoNewPrivs", now.NoNewPrivs, c.NoNewPrivs)
 	sb, err := r.inj(tid, "prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits, 0, 0, 0, 0)
