@@ -144,23 +144,8 @@ func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...
 	rng := crRand(t)
 	runOne := func(args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer, chan struct{}) {
 		cmd := crrun(args...)
-		var o, e syncBuffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		cmd.Stdin = nil
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		t.Cleanup(func() {
-			select {
-			case <-done:
-			default:
-				cmd.Process.Kill()
-				<-done
-			}
-		})
-		return cmd, &o, &e, done
+		o, e, done := startCmd(t, cmd)
+		return cmd, o, e, done
 	}
 	waitDone := func(cmd *exec.Cmd, done chan struct{}, what string, stderr *syncBuffer) int {
 		select {

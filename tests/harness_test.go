@@ -348,3 +348,26 @@ func eventually(timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// startCmd starts cmd (a crrun command made by a test) with its stdout and
+// stderr in buffers; done closes when it has exited. Cleanup kills it with
+// SIGKILL and reaps it if it still runs.
+func startCmd(t *testing.T, cmd *exec.Cmd) (stdout, stderr *syncBuffer, done chan struct{}) {
+	t.Helper()
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return stdout, stderr, done
+}

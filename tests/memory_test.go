@@ -35,56 +35,36 @@ func TestMemoryCOW(t *testing.T) {
 	}
 	store := filepath.Join(dir, "ck")
 	app := crrun("--dir", store, "--", bin)
-	var out, errb syncBuffer
-	app.Stdout, app.Stderr = &out, &errb
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { app.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			app.Process.Kill()
-			<-done
-		}
-	})
+	out, errb, done := startCmd(t, app)
 	if err := eventually(time.Minute, func() bool { return strings.Contains(errb.String(), "cow: running") || crDone(done) }); err != nil || crDone(done) {
-		t.Fatalf("never running: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errb)
+		t.Fatalf("never running: %v\nstdout:\n%s\nstderr:\n%s", err, out, errb)
 	}
 	time.Sleep(300 * time.Millisecond)
 	ck := crrun("checkpoint", "--exit", strconv.Itoa(app.Process.Pid))
 	var ckOut bytes.Buffer
 	ck.Stdout, ck.Stderr = &ckOut, &ckOut
 	if err := ck.Run(); err != nil {
-		t.Fatalf("checkpoint: %v\n%s\napp stderr:\n%s", err, &ckOut, &errb)
+		t.Fatalf("checkpoint: %v\n%s\napp stderr:\n%s", err, &ckOut, errb)
 	}
 	<-done
 	rs := crrun("restore", store)
-	var rout, rerr syncBuffer
-	rs.Stdout, rs.Stderr = &rout, &rerr
-	rdone := make(chan struct{})
-	if err := rs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { rs.Wait(); close(rdone) }()
+	rout, rerr, rdone := startCmd(t, rs)
 	select {
 	case <-rdone:
 	case <-time.After(2 * time.Minute):
 		rs.Process.Kill()
 		<-rdone
-		t.Fatalf("restore did not end\n%s", &rerr)
+		t.Fatalf("restore did not end\n%s", rerr)
 	}
 	if rs.ProcessState.ExitCode() != 0 || !crPassed(rout.String()) {
-		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", rs.ProcessState.ExitCode(), &rout, &rerr)
+		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", rs.ProcessState.ExitCode(), rout, rerr)
 	}
 	re := regexp.MustCompile(`cow: (before|after) rss_kb=(\d+) pss_kb=(\d+)`)
 	num := func(s string) float64 { f, _ := strconv.ParseFloat(s, 64); return f }
 	b := re.FindStringSubmatch(errb.String())
 	a := re.FindStringSubmatch(rerr.String())
 	if b == nil || a == nil || b[1] != "before" || a[1] != "after" {
-		t.Fatalf("no measurements\nbefore:\n%s\nafter:\n%s", &errb, &rerr)
+		t.Fatalf("no measurements\nbefore:\n%s\nafter:\n%s", errb, rerr)
 	}
 	ratio := num(a[3]) / num(b[3])
 	t.Logf("tree before checkpoint: Rss %s kB, Pss %s kB; after restore: Rss %s kB, Pss %s kB (Pss x%.2f)", b[2], b[3], a[2], a[3], ratio)

@@ -63,14 +63,7 @@ func TestProcAttrsForeignIDs(t *testing.T) {
 	}
 	ck := filepath.Join(dir, "ck")
 	app := asNobody("--dir", ck, "--", prog)
-	var appErr syncBuffer
-	app.Stderr = &appErr
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { app.Wait(); close(done) }()
-	t.Cleanup(func() { app.Process.Kill(); <-done })
+	_, appErr, done := startCmd(t, app)
 	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), "ids: running") }); err != nil {
 		t.Fatalf("no progress: %s", appErr.String())
 	}

@@ -297,14 +297,7 @@ func TestUnprivileged(t *testing.T) {
 func nobodyRoundTrip(t *testing.T, asNobody func(args ...string) *exec.Cmd, ck, ready string, settle time.Duration, argv ...string) (string, string) {
 	t.Helper()
 	app := asNobody(append([]string{"--dir", ck, "--"}, argv...)...)
-	var appOut, appErr syncBuffer
-	app.Stdout, app.Stderr = &appOut, &appErr
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { app.Wait(); close(done) }()
-	t.Cleanup(func() { app.Process.Kill(); <-done })
+	appOut, appErr, done := startCmd(t, app)
 	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), ready) }); err != nil {
 		t.Fatalf("no progress: %s", appErr.String())
 	}

@@ -172,14 +172,7 @@ func TestTrustUserImageFiles(t *testing.T) {
 	}
 	ck := filepath.Join(dir, "ck")
 	app := asNobody("--dir", ck, "--", exe, secret)
-	var appErr syncBuffer
-	app.Stderr = &appErr
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { app.Wait(); close(done) }()
-	t.Cleanup(func() { app.Process.Kill(); <-done })
+	_, appErr, done := startCmd(t, app)
 	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), "holdfile: running") }); err != nil {
 		t.Fatalf("no progress: %s", appErr.String())
 	}

@@ -149,21 +149,7 @@ func TestVerdictsAgree(t *testing.T) {
 func verdictsAgree(t *testing.T, crrun func(args ...string) *exec.Cmd, store, bin, mode string) {
 	t.Helper()
 	app := crrun("--dir", store, "--", bin, mode)
-	var out, errb syncBuffer
-	app.Stdout, app.Stderr = &out, &errb
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { app.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			app.Process.Kill()
-			<-done
-		}
-	})
+	out, errb, done := startCmd(t, app)
 	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "refuse: running") }); err != nil {
 		t.Fatalf("the app did not start: %s", errb.String())
 	}
