@@ -12,6 +12,8 @@ import (
 )
 
 // progressLine matches a progress line: bytes done of total, and the rate.
+var restoreBar = regexp.MustCompile(`crrun: restore +\d+% \|[^|]*\| \( ?[\d.]+( [KMG]?B)?/[\d.]+ MB`)
+
 var progressLine = regexp.MustCompile(`\(\d+(\.\d+)?/\d+ MB, [\d.]+ [KMG]?B/s\)`)
 
 // crrunOnPTY runs crrun args... with its stderr on a new pty (stdout to a
@@ -74,7 +76,9 @@ func TestProgressOnTerminal(t *testing.T) {
 	}
 	term = p.buf.String()
 	// (verifying the image may be too quick to show: it is in the page cache)
-	if !strings.Contains(term, "crrun: restore ") || !progressLine.MatchString(term) {
+	// A quick restore may end before the bar's first update: its line
+	// then shows 0% and no rate yet, which is still the line we want.
+	if !restoreBar.MatchString(term) {
 		t.Errorf("no progress line of the restore on the terminal:\n%q", term)
 	}
 	if !strings.Contains(term, "\x1b[2K\rcrrun: restored pid=") {

@@ -293,7 +293,9 @@ func treeCheckpointRestore(t *testing.T, v treeVictim, ref string) {
 	}
 	if n := treeImageProcs(t, a.runtime, img); n >= 0 {
 		t.Logf("the image holds %d processes", n)
-		if n < 2 {
+		// (A victim whose children come and go — vfork's exec /bin/true
+		// and are reaped — asks for one process only.)
+		if n < 2 && v.minProcs >= 2 {
 			t.Errorf("the image holds %d process(es); the app was a tree (%s)", n, treeProcs(st))
 		}
 	}
