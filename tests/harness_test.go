@@ -153,6 +153,7 @@ func (s *syncBuffer) String() string {
 
 type opts struct {
 	stdin      *os.File
+	stdout     *os.File // a file for crrun's stdout instead of the buffer
 	stdinData  string
 	env        []string
 	runtimeDir string
@@ -185,6 +186,9 @@ func start(t *testing.T, o opts, args ...string) *app {
 	// store in the working directory would change what crrun does.
 	a.cmd.Env = append(append(os.Environ(), "CRRUN_RUNTIME_DIR="+o.runtimeDir, "CRRUN_DIR="+filepath.Join(o.runtimeDir, "ckpt")), o.env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
+	if o.stdout != nil {
+		a.cmd.Stdout = o.stdout
+	}
 	a.cmd.Dir = o.dir
 	if o.stdin != nil {
 		a.cmd.Stdin = o.stdin

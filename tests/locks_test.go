@@ -10,7 +10,6 @@ package tests
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -93,25 +92,7 @@ func startStdio(t *testing.T, dir, in, out string, args ...string) *app {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
-	rt := runtimeDir(t)
-	a := &app{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), runtime: rt}
-	a.cmd = exec.Command(crrunBin, args...)
-	a.cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt, "CRRUN_DIR="+filepath.Join(rt, "ckpt"))
-	a.cmd.Stdin, a.cmd.Stdout, a.cmd.Stderr = stdin, stdout, a.stderr
-	a.cmd.Dir = dir
-	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("start crrun: %v", err)
-	}
-	go func() { a.err = a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-a.done:
-		default:
-			a.cmd.Process.Kill()
-			<-a.done
-		}
-	})
-	return a
+	return start(t, opts{stdin: stdin, stdout: stdout, dir: dir}, args...)
 }
 
 // TestLocksConflict: a lock the image holds that another process outside
