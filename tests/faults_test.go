@@ -233,7 +233,7 @@ func TestCRKillDuringCheckpoint(t *testing.T) {
 		t.Fatalf("output before the kill and after the restore do not join:\nbefore:\n%s\nafter:\n%s", a.stdout, r.stdout)
 	}
 	crStepLines(t, out)
-	if end := crVictimPid(t, r.stderr.String(), "counter", true); end != pid {
+	if end := crVictimPid(t, a.stderr.String()+r.stderr.String(), "counter", true); end != pid {
 		t.Errorf("restored pid %d, want %d", end, pid)
 	}
 }

@@ -309,7 +309,7 @@ func treeCheckpointRestore(t *testing.T, v treeVictim, ref string) {
 			restoreArg, code, before, after, r.stderr)
 	}
 	crCheckJoin(t, ref, before, after, v.exitMode)
-	if end := crVictimPid(t, r.stderr.String(), v.name, true); end != pid {
+	if end := crVictimPid(t, a.stderr.String()+r.stderr.String(), v.name, true); end != pid {
 		t.Errorf("the restored app has pid %d, it had %d", end, pid)
 	}
 	t.Logf("RESULT: restored and PASSed")
