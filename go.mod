@@ -1,4 +1,4 @@
-module crrun
+module github.com/crrun/crrun
 
 go 1.26.8
 

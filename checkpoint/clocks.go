@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/internal/timens"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/timens"
+	"github.com/crrun/crrun/seccomp"
 )
 
 // appClocks reads the app's clocks as the app sees them (the host's plus the

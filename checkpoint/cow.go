@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"slices"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/internal/ptrace"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
 )
 
 // Copy-on-write sharing between a parent and its forked child (issue 9):

@@ -6,9 +6,9 @@ import (
 	"io"
 	"os"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

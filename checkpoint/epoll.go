@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
-	"crrun/seccomp"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

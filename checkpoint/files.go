@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/internal/ptrace"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

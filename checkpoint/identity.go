@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

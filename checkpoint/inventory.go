@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 
-	"crrun/image"
-	"crrun/inventory"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/inventory"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

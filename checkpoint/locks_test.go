@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 )
 
 // TestParseLock: fdinfo "lock:" lines become image locks, or refusals

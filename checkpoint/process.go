@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/internal/ptrace"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
 
 	"golang.org/x/sys/unix"
 )

@@ -3,11 +3,11 @@ package checkpoint
 import (
 	"fmt"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/internal/ptrace"
-	"crrun/internal/termio"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/internal/termio"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"syscall"
 
-	"crrun/internal/ptrace"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

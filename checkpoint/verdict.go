@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"strings"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/inventory"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/inventory"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

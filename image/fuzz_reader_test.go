@@ -5,8 +5,8 @@ import (
 	"io"
 	"testing"
 
-	"crrun/image"
-	"crrun/internal/imagefuzz"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/imagefuzz"
 )
 
 // FuzzReader opens structure-aware mutations of a real small image (see

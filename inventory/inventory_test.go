@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"crrun/internal/gendoc"
+	"github.com/crrun/crrun/internal/gendoc"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated state table in docs/nocr.md")

@@ -3,7 +3,7 @@ package inventory
 import (
 	"fmt"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 	"regexp"
 	"sort"
 	"strconv"

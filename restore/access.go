@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

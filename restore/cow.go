@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

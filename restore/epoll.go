@@ -3,7 +3,7 @@ package restore
 import (
 	"fmt"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

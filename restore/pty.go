@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"crrun/image"
-	"crrun/internal/termio"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/termio"
 
 	"golang.org/x/sys/unix"
 )

@@ -7,9 +7,9 @@ import (
 	"sort"
 	"time"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/internal/ptrace"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
 
 	"golang.org/x/sys/unix"
 )

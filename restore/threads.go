@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"crrun/image"
-	"crrun/internal/ptrace"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/ptrace"
 
 	"golang.org/x/sys/unix"
 )

@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"crrun/image"
-	"crrun/internal/ptrace"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"crrun/checkpoint"
-	"crrun/image"
-	"crrun/internal/procfs"
+	"github.com/crrun/crrun/checkpoint"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
 
 	"golang.org/x/sys/unix"
 )

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"crrun/internal/ptrace"
-	"crrun/inventory"
+	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/inventory"
 
 	"golang.org/x/sys/unix"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"crrun/internal/gendoc"
+	"github.com/crrun/crrun/internal/gendoc"
 
 	"golang.org/x/sys/unix"
 )

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/procfs"
 
 	"golang.org/x/sys/unix"
 )

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"time"
 
-	"crrun/checkpoint"
-	"crrun/image"
+	"github.com/crrun/crrun/checkpoint"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

@@ -6,9 +6,9 @@ import (
 	"os"
 	"time"
 
-	"crrun/image"
-	"crrun/internal/timens"
-	"crrun/restore"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/timens"
+	"github.com/crrun/crrun/restore"
 )
 
 // The app's clocks (docs/design.md, "Clocks"): the app runs in a time

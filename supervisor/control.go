@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"crrun/checkpoint"
-	"crrun/image"
+	"github.com/crrun/crrun/checkpoint"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

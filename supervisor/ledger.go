@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"crrun/seccomp"
+	"github.com/crrun/crrun/seccomp"
 )
 
 // Taint is one NOCR event: who made which syscall, and why that makes the app

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"crrun/internal/procfs"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

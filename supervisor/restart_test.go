@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"crrun/checkpoint"
-	"crrun/image"
+	"github.com/crrun/crrun/checkpoint"
+	"github.com/crrun/crrun/image"
 
 	"golang.org/x/sys/unix"
 )

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"crrun/internal/timens"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/internal/timens"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

@@ -7,10 +7,10 @@ import (
 	"sort"
 	"time"
 
-	"crrun/checkpoint"
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/checkpoint"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/seccomp"
 )
 
 // Status is the answer to `crrun status --json`. It is a stable interface:

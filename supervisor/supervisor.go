@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"crrun/image"
-	"crrun/internal/procfs"
-	"crrun/seccomp"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

@@ -3,7 +3,7 @@ package supervisor
 import (
 	"testing"
 
-	"crrun/seccomp"
+	"github.com/crrun/crrun/seccomp"
 )
 
 // A finding names the call that made its very fd, of its family, or none.

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"crrun/seccomp"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"crrun/supervisor"
+	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
 )

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"crrun/image"
-	"crrun/supervisor"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"crrun/image"
-	"crrun/internal/imagefuzz"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/imagefuzz"
 )
 
 // FuzzInspect prints structure-aware mutations of a real small image (see

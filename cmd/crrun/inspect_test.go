@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"crrun/image"
-	"crrun/internal/imagefuzz"
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/imagefuzz"
 )
 
 // TestInspectHostile: images whose indexes point nowhere (out-of-range

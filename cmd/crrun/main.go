@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"strings"
 
-	"crrun/supervisor"
+	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
 )

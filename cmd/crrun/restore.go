@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"crrun/internal/clog"
-	"crrun/supervisor"
+	"github.com/crrun/crrun/internal/clog"
+	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
 )

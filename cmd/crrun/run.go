@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"crrun/internal/clog"
-	"crrun/supervisor"
+	"github.com/crrun/crrun/internal/clog"
+	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"crrun/supervisor"
+	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"

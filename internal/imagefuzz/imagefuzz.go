@@ -20,7 +20,7 @@ import (
 	"strings"
 	"testing"
 
-	"crrun/image"
+	"github.com/crrun/crrun/image"
 )
 
 // Seed is an image held in memory: file name → content.
