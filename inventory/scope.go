@@ -29,7 +29,7 @@ var OutOfScope = []struct {
 	{"a vfork child that has not exec'd, CLONE_VM or CLONE_FILES sharing between processes, a main thread gone by pthread_exit",
 		"by the dump (and status), naming the processes",
 		"the restore rebuilds each process's memory and fd table on its own"},
-	{"POSIX timer overrun counts",
-		"not refused: the count of the last delivered signal is not kept (documented in docs/design.md)",
-		"no interface sets it; reading it takes an injection per timer"},
+	{"a POSIX timer overrun count other than 0 (what timer_getoverrun says of the last signal)",
+		"by the dump, naming the timer (an injected timer_getoverrun per timer)",
+		"no interface sets it: a restored timer would say 0"},
 }
