@@ -75,6 +75,9 @@ func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 			Detail: FamilyName(sargs[0]), NewFds: n}
 	}
 	r, ok := e.Reason(args)
+	if e.MemReason != nil {
+		r, ok = e.MemReason(args, mem)
+	}
 	d := Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(name, args, 3), NewFds: e.NewFds}
 	if e.Kind == "socket" {
 		d.Detail = FamilyName(args[0])

@@ -36,6 +36,9 @@ type ScanInput struct {
 	Stdio []FileID
 	// Tracer is the pid allowed to trace the app (the checkpoint engine), or 0.
 	Tracer int
+	// PrivateIPC: the app has its own IPC namespace, whose SysV segments
+	// the checkpoint saves: their mappings are no finding.
+	PrivateIPC bool
 }
 
 // FileID identifies an open file by device and inode.
@@ -88,7 +91,7 @@ func Scan(in ScanInput) []Finding {
 			continue // gone
 		}
 		scanFds(pid, stdio, add)
-		scanMaps(pid, add)
+		scanMaps(pid, in.PrivateIPC, add)
 		if st.TracerPid != 0 && st.TracerPid != in.Tracer && !ownThread(st.TracerPid) {
 			add("ptrace", -1, "CR: ptrace inside the app not supported yet (traced by pid %d)", st.TracerPid)
 		}
@@ -179,7 +182,7 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 	}
 }
 
-func scanMaps(pid int, add func(kind string, fd int, format string, a ...any) *Finding) {
+func scanMaps(pid int, privateIPC bool, add func(kind string, fd int, format string, a ...any) *Finding) {
 	maps, err := procfs.Maps(pid)
 	if err != nil {
 		return
@@ -193,6 +196,9 @@ func scanMaps(pid int, add func(kind string, fd int, format string, a ...any) *F
 		at := fmt.Sprintf("%#x-%#x", m.Start, m.End)
 		switch {
 		case strings.HasPrefix(m.Path, "/SYSV"):
+			if privateIPC {
+				continue
+			}
 			add("sysv_shm", -1, "CR: SysV shared memory not supported yet (mapping at %s)", at)
 		case m.Path == "/[aio]":
 			add("aio", -1, "CR: Linux AIO not supported yet (ring at %s)", at)
