@@ -236,6 +236,14 @@ var Kinds = []Kind{
 		Restored: "each open file description created once, then dup3 into every fd that shares it",
 		Compared: "kind and target (inodes as classes: the same sharing of pipes, sockets and files), open flags with close-on-exec, offset, mode, owner and size of the file, and the kind-specific fdinfo lines (eventfd count, epoll interest lists, timerfd clock, interval and ticks, signalfd mask, inotify watches); before the restore, each file opened by path by identity (size, mtime, SHA-256 up to 1 MiB; device, inode and ctime on the same host) and, for an image not the restorer's own, by access with the process's credentials (restore.Check)",
 	},
+	{
+		Name:     "SysV IPC",
+		Fields:   []string{"sysvipc "},
+		Saved:    "in the app's own IPC namespace (the default; not with --ipc=host), by crrun's init, which lives in it, the tree frozen: /proc/sysvipc/{shm,sem,msg} for ids, keys, owners, creators, modes and attach counts; each segment's bytes through the init's own read-only attachment (shmat) and its creation key from that mapping's name; semaphore values (semctl GETALL); each queue's room (msg_qbytes) and messages with their types, oldest first (msgrcv MSG_COPY, which leaves them queued); the namespace's kernel.shm*/msg*/sem tunables. A process's attachment is a mapping of kind sysv_shm naming the shmid (its inode number)",
+		Restored: "by crrun's init in the new namespace before any process is rebuilt: the tunables that differ, then each object with its id (kernel.{shm,sem,msg}_next_id, which needs CAP_CHECKPOINT_RESTORE over the namespace: the init has it, as root and in an ordinary user's user namespace), key, mode and creator (the init's thread takes the creator's ids), owner (IPC_SET); segments filled through the init's attachment, a segment that was removed while attached created with its old key and removed again at once (it lives while attached); semaphore values (SETALL); messages sent again in order; each process's attachment by an injected shmat at its address (SHM_RDONLY where it could never be written), then its protection",
+		Compared: "per object: id, key, mode (with SHM_DEST, SHM_LOCKED), owner and creator ids; a segment's size, attach count, creation key and content SHA-256; a set's values; a queue's room, messages (type and size, in order) and their texts' SHA-256; the tunables. Not kept: times, the creator's and last user's pids, semaphores' last pids",
+		Refused:  "with --ipc=host, any object that is or may be the app's (seccomp table, SysVDecided); a semop or semtimedop with SEM_UNDO (the kernel's undo list cannot be read: a sticky taint naming the call); an attachment mapping only part of its segment (after mprotect or munmap of part of it)",
+	},
 }
 
 // KindOf returns the kind a field belongs to (the last, catch-all kind for

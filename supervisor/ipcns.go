@@ -15,6 +15,7 @@ import (
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/internal/sysvipc"
 	"github.com/crrun/crrun/inventory"
+	"github.com/crrun/crrun/restore"
 
 	"golang.org/x/sys/unix"
 )
@@ -286,6 +287,7 @@ func (s *Supervisor) createIPC() error {
 	if err := s.ipc.call(ipcCreate, req, &d); err != nil {
 		return fmt.Errorf("recreate the app's SysV IPC objects: %w", err)
 	}
+	s.ipcAddrs = d.Addrs
 	mem := ptrace.OpenMem(s.initPid)
 	defer mem.Close()
 	buf := make([]byte, 8<<20)
@@ -321,6 +323,18 @@ func (s *Supervisor) verifyIPC() error {
 	m := s.plan.img.Meta()
 	if s.hostIPC() {
 		return nil
+	}
+	if os.Getenv(restore.TestBreakEnv) == "sysv" && len(m.IPC.Shm) > 0 {
+		// Tests: change the first byte of the first segment, which the
+		// verification must then refuse.
+		mem := ptrace.OpenMem(s.initPid)
+		b := make([]byte, 1)
+		a := uintptr(s.ipcAddrs[m.IPC.Shm[0].ID])
+		if err := mem.Read(a, b); err == nil {
+			b[0] ^= 0xff
+			err = mem.Write(a, b)
+		}
+		mem.Close()
 	}
 	if err := s.ipc.call(ipcDetach, nil, nil); err != nil {
 		return fmt.Errorf("detach the init from the app's SysV segments: %w", err)

@@ -54,7 +54,8 @@ type Supervisor struct {
 
 	plan *restorePlan // set for `crrun restore`
 
-	ipc *ipcClient // requests to the init about the app's IPC namespace (ipcns.go)
+	ipc      *ipcClient     // requests to the init about the app's IPC namespace (ipcns.go)
+	ipcAddrs map[int]uint64 // restore: where the init attached each recreated segment
 
 	inflight sync.WaitGroup // control requests being answered
 
