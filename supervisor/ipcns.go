@@ -330,11 +330,16 @@ func (s *Supervisor) verifyIPC() error {
 		mem := ptrace.OpenMem(s.initPid)
 		b := make([]byte, 1)
 		a := uintptr(s.ipcAddrs[m.IPC.Shm[0].ID])
-		if err := mem.Read(a, b); err == nil {
+		err := mem.Read(a, b)
+		if err == nil {
 			b[0] ^= 0xff
 			err = mem.Write(a, b)
 		}
 		mem.Close()
+		if err != nil {
+			return fmt.Errorf("%s=sysv: %w", restore.TestBreakEnv, err)
+		}
+		slog.Warn("restore: " + restore.TestBreakEnv + "=sysv: changing a byte of the first SysV segment, for a test")
 	}
 	if err := s.ipc.call(ipcDetach, nil, nil); err != nil {
 		return fmt.Errorf("detach the init from the app's SysV segments: %w", err)
