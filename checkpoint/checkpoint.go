@@ -92,8 +92,9 @@ type Request struct {
 	// checkpoint cannot find a watched file from its handle.
 	WatchPath func(dev, ino uint64) (string, bool)
 	// IPC saves the app's IPC namespace (SysV objects) into the image,
-	// the tree frozen; nil: none recorded.
-	IPC func(w *image.Writer) (*image.IPC, error)
+	// the tree frozen, and says how many bytes of contents it wrote; nil:
+	// none recorded.
+	IPC func(w *image.Writer) (*image.IPC, uint64, error)
 	// PrivateIPC: the app has an IPC namespace of its own, whose SysV
 	// segments IPC saves: their mappings are saved as attachments.
 	PrivateIPC bool

@@ -350,10 +350,11 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	}
 	meta.VDSO = vdso
 	if t.req.IPC != nil {
-		ipc, err := t.req.IPC(t.w)
+		ipc, n, err := t.req.IPC(t.w)
 		if err != nil {
 			return nil, err
 		}
+		t.memBytes += n
 		meta.IPC = ipc
 		if err := sysvAttachments(procs, meta.IPC); err != nil {
 			return nil, err

@@ -11,11 +11,13 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/crrun/crrun/checkpoint"
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/internal/sysvipc"
 	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/restore"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )
@@ -196,19 +198,27 @@ func serveIPC(fd int) {
 // dumpIPC saves the app's IPC namespace into w, the app frozen: each
 // segment's bytes (read from the init's attachment through its memory)
 // and each queue's texts as blobs.
-func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, error) {
+func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, uint64, error) {
+	var total uint64
 	if s.hostIPC() {
-		return &image.IPC{Mode: image.IPCHost}, nil
+		return &image.IPC{Mode: image.IPCHost}, 0, nil
 	}
 	var d sysvipc.Dump
 	if err := s.ipc.call(ipcTake, nil, &d); err != nil {
-		return nil, fmt.Errorf("read the app's SysV IPC objects: %w", err)
+		return nil, 0, fmt.Errorf("read the app's SysV IPC objects: %w", err)
 	}
 	defer func() {
 		if err := s.ipc.call(ipcDetach, nil, nil); err != nil {
 			slog.Warn("checkpoint: detach the init from the app's SysV segments", "err", err)
 		}
 	}()
+	if len(d.Refused) > 0 {
+		var f []seccomp.Finding
+		for _, r := range d.Refused {
+			f = append(f, seccomp.Finding{Pid: s.initPid, Kind: "sysv_shm", Fd: -1, Reason: r})
+		}
+		return nil, 0, &checkpoint.NotCheckpointableError{Findings: f}
+	}
 	w.RequireFeature("ipc-private")
 	if len(d.IPC.Shm) > 0 {
 		mem := ptrace.OpenMem(s.initPid)
@@ -217,26 +227,27 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, error) {
 		for _, seg := range d.IPC.Shm {
 			addr, ok := d.Addrs[seg.ID]
 			if !ok {
-				return nil, fmt.Errorf("segment %d was not attached by the init", seg.ID)
+				return nil, 0, fmt.Errorf("segment %d was not attached by the init", seg.ID)
 			}
 			b, err := w.CreateBlob(seg.Blob)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			for off := uint64(0); off < seg.Size; {
 				n := min(seg.Size-off, uint64(len(buf)))
 				if err := mem.ReadUnpinned(uintptr(addr+off), buf[:n]); err != nil {
 					b.Close()
-					return nil, fmt.Errorf("read SysV segment %d at %d: %w", seg.ID, off, err)
+					return nil, 0, fmt.Errorf("read SysV segment %d at %d: %w", seg.ID, off, err)
 				}
 				if _, err := b.Write(buf[:n]); err != nil {
 					b.Close()
-					return nil, err
+					return nil, 0, err
 				}
 				off += n
+				total += n
 			}
 			if err := b.Close(); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 	}
@@ -246,17 +257,18 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, error) {
 		}
 		b, err := w.CreateBlob(q.Blob)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		total += uint64(len(d.Texts[q.ID]))
 		if _, err := b.Write(d.Texts[q.ID]); err != nil {
 			b.Close()
-			return nil, err
+			return nil, 0, err
 		}
 		if err := b.Close(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return d.IPC, nil
+	return d.IPC, total, nil
 }
 
 // createIPC recreates the image's SysV objects in the restored app's new

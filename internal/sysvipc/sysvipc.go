@@ -50,6 +50,9 @@ type Dump struct {
 	IPC   *image.IPC     `json:"ipc"`
 	Addrs map[int]uint64 `json:"addrs,omitempty"` // shmid → address of its attachment here
 	Texts map[int][]byte `json:"texts,omitempty"` // msqid → texts back to back
+	// Refused are the NOCR reasons for objects this crrun cannot
+	// recreate as they are (a segment on huge pages).
+	Refused []string `json:"refused,omitempty"`
 }
 
 // table reads /proc/sysvipc/NAME as rows of column → value.
@@ -155,8 +158,12 @@ func Take(keep bool) (*Dump, error) {
 		a := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(addr))))
 		d.Addrs[p.ID] = a
 		s.SHA256 = sum(addr[:s.Size])
-		if s.CreateKey, err = createKey(a); err != nil {
+		huge := false
+		if s.CreateKey, huge, err = createKey(a); err != nil {
 			return nil, fmt.Errorf("segment %d: %w", p.ID, err)
+		}
+		if huge {
+			d.Refused = append(d.Refused, fmt.Sprintf("CR: SysV segment shmid %d (key %#x) on huge pages (SHM_HUGETLB) not supported yet", p.ID, uint32(p.Key)))
 		}
 		if !keep {
 			_ = unix.SysvShmDetach(addr)
@@ -225,32 +232,43 @@ func Take(keep bool) (*Dump, error) {
 }
 
 // createKey reads the key a segment attached at addr was created with from
-// its mapping's name in /proc/self/maps ("/SYSVkkkkkkkk"): a removed
-// segment's ipc_perm shows key 0.
-func createKey(addr uint64) (int32, error) {
-	f, err := os.Open("/proc/self/maps")
+// its mapping's name in /proc/self/smaps ("/SYSVkkkkkkkk"): a removed
+// segment's ipc_perm shows key 0. huge: the mapping's pages are not the
+// base size (SHM_HUGETLB).
+func createKey(addr uint64) (key int32, huge bool, err error) {
+	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer f.Close()
 	prefix := strconv.FormatUint(addr, 16) + "-"
 	sc := bufio.NewScanner(f)
+	found := false
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
+		if !found {
+			if !strings.HasPrefix(line, prefix) {
+				continue
+			}
+			i := strings.Index(line, "/SYSV")
+			if i < 0 || len(line) < i+13 {
+				break
+			}
+			k, err := strconv.ParseUint(line[i+5:i+13], 16, 32)
+			if err != nil {
+				return 0, false, fmt.Errorf("mapping name %q: %w", line[i:], err)
+			}
+			key, found = int32(uint32(k)), true
 			continue
 		}
-		i := strings.Index(line, "/SYSV")
-		if i < 0 || len(line) < i+13 {
-			break
+		if v, ok := strings.CutPrefix(line, "KernelPageSize:"); ok {
+			return key, strings.TrimSpace(v) != "4 kB", nil
 		}
-		k, err := strconv.ParseUint(line[i+5:i+13], 16, 32)
-		if err != nil {
-			return 0, fmt.Errorf("mapping name %q: %w", line[i:], err)
-		}
-		return int32(uint32(k)), nil
 	}
-	return 0, fmt.Errorf("no SysV mapping at %#x in /proc/self/maps", addr)
+	if found {
+		return 0, false, fmt.Errorf("no KernelPageSize for the SysV mapping at %#x in /proc/self/smaps", addr)
+	}
+	return 0, false, fmt.Errorf("no SysV mapping at %#x in /proc/self/smaps", addr)
 }
 
 // Detach undoes Take(true)'s and Create's attachments.
