@@ -380,10 +380,12 @@ func Create(ipc *image.IPC, texts map[int][]byte) (addrs map[int]uint64, err err
 		if s.Mode&shmDest != 0 {
 			key = s.CreateKey
 		}
+		// The id first, with the init's own capabilities (a thread
+		// with another euid has none).
+		if err := writeNextID("shm", s.ID); err != nil {
+			return nil, fmt.Errorf("shm_next_id %d: %w", s.ID, err)
+		}
 		err := asCreator(s.SysVPerm, func() error {
-			if err := writeNextID("shm", s.ID); err != nil {
-				return fmt.Errorf("shm_next_id: %w", err)
-			}
 			id, err := unix.SysvShmGet(int(key), int(s.Size), unix.IPC_CREAT|unix.IPC_EXCL|int(s.Mode&0o777))
 			if err != nil {
 				return err
@@ -417,10 +419,12 @@ func Create(ipc *image.IPC, texts map[int][]byte) (addrs map[int]uint64, err err
 		}
 	}
 	for _, s := range ipc.Sem {
+		// The id first, with the init's own capabilities (a thread
+		// with another euid has none).
+		if err := writeNextID("sem", s.ID); err != nil {
+			return nil, fmt.Errorf("sem_next_id %d: %w", s.ID, err)
+		}
 		err := asCreator(s.SysVPerm, func() error {
-			if err := writeNextID("sem", s.ID); err != nil {
-				return fmt.Errorf("sem_next_id: %w", err)
-			}
 			id, _, e := unix.Syscall(unix.SYS_SEMGET, uintptr(s.Key), uintptr(len(s.Values)), uintptr(unix.IPC_CREAT|unix.IPC_EXCL|int(s.Mode&0o777)))
 			if e != 0 {
 				return e
@@ -444,10 +448,12 @@ func Create(ipc *image.IPC, texts map[int][]byte) (addrs map[int]uint64, err err
 		}
 	}
 	for _, q := range ipc.Msg {
+		// The id first, with the init's own capabilities (a thread
+		// with another euid has none).
+		if err := writeNextID("msg", q.ID); err != nil {
+			return nil, fmt.Errorf("msg_next_id %d: %w", q.ID, err)
+		}
 		err := asCreator(q.SysVPerm, func() error {
-			if err := writeNextID("msg", q.ID); err != nil {
-				return fmt.Errorf("msg_next_id: %w", err)
-			}
 			id, _, e := unix.Syscall(unix.SYS_MSGGET, uintptr(q.Key), uintptr(unix.IPC_CREAT|unix.IPC_EXCL|int(q.Mode&0o777)), 0)
 			if e != 0 {
 				return e
