@@ -9,6 +9,8 @@ import (
 
 const pageSize = 4096
 
+var mqueueUnlinkedReason = seccomp.MqueueUnlinkedReason
+
 // sysvAttachments checks every SysV segment mapping of the image against
 // the segments saved with the IPC namespace: it must be one of them, and
 // map it whole (restore attaches a segment whole with shmat; a mapping of

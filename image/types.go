@@ -85,13 +85,39 @@ const (
 // (SysVShm.Blob), a queue's message texts back to back (SysVMsg.Blob).
 type IPC struct {
 	Mode string `json:"mode"` // IPCPrivate or IPCHost
-	// Sysctls are the namespace's kernel.{shmmax,shmall,shmmni,
-	// shm_rmid_forced,msgmax,msgmnb,msgmni,auto_msgmni,sem} values as
-	// read (restore writes those that differ from a new namespace's).
+	// Sysctls are the namespace's kernel/{shmmax,shmall,shmmni,
+	// shm_rmid_forced,msgmax,msgmnb,msgmni,auto_msgmni,sem} and
+	// fs/mqueue/* values as read, by their path under /proc/sys (restore
+	// writes those that differ from a new namespace's).
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	Shm     []SysVShm         `json:"shm,omitempty"`
 	Sem     []SysVSem         `json:"sem,omitempty"`
 	Msg     []SysVMsg         `json:"msg,omitempty"`
+	// Mqueues are the namespace's POSIX message queues (its mqueue file
+	// system), by name.
+	Mqueues []Mqueue `json:"mqueues,omitempty"`
+}
+
+// Mqueue is a POSIX message queue: its name (without the leading "/"),
+// mode, owner, limits, and its messages in the order a receiver gets them
+// (highest priority first, oldest first within one); the texts back to
+// back in Blob.
+type Mqueue struct {
+	Name     string          `json:"name"`
+	Mode     Octal           `json:"mode"`
+	UID      uint32          `json:"uid"`
+	GID      uint32          `json:"gid"`
+	MaxMsg   int64           `json:"maxmsg"`
+	MsgSize  int64           `json:"msgsize"`
+	Messages []MqueueMessage `json:"messages,omitempty"`
+	Blob     string          `json:"blob,omitempty"`
+	SHA256   string          `json:"sha256,omitempty"`
+}
+
+// MqueueMessage is one queued message: its priority and size.
+type MqueueMessage struct {
+	Prio uint32 `json:"prio"`
+	Size int    `json:"size"`
 }
 
 // SysVPerm is an object's ipc_perm: its key, id, owner, creator and mode
@@ -758,12 +784,16 @@ const (
 	FDPidfd    FDKind = "pidfd"    // pidfd of a process of the app (Pidfd)
 	FDInotify  FDKind = "inotify"  // inotify instance (Inotify)
 	FDPty      FDKind = "pty"      // either side of a pty the app created (Pty)
+	// FDMqueue is a POSIX message queue of the app's own IPC namespace,
+	// opened again by its name (FD.Path, "/NAME"); the queue itself is in
+	// Meta.IPC.Mqueues.
+	FDMqueue FDKind = "mqueue"
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue:
 		return true
 	}
 	return false

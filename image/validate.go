@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Limits on what a valid image may describe.
@@ -111,6 +112,24 @@ func (ipc *IPC) Validate() error {
 		}
 		if (total > 0) != (q.Blob != "") || (q.Blob != "" && checkName(blobFileName(q.Blob)) != nil) {
 			return fmt.Errorf("msg %d: %d bytes of texts, blob %q", q.ID, total, q.Blob)
+		}
+	}
+	names := map[string]bool{}
+	for _, q := range ipc.Mqueues {
+		if q.Name == "" || q.Name == "." || q.Name == ".." || strings.ContainsAny(q.Name, "/\x00") || len(q.Name) > 255 || names[q.Name] {
+			return fmt.Errorf("mqueue %q: a bad or repeated name", q.Name)
+		}
+		names[q.Name] = true
+		if q.Mode&^0o7777 != 0 || q.MaxMsg <= 0 || q.MsgSize <= 0 || int64(len(q.Messages)) > q.MaxMsg {
+			return fmt.Errorf("mqueue %q: mode %o, %d messages of %d bytes, %d queued", q.Name, uint32(q.Mode), q.MaxMsg, q.MsgSize, len(q.Messages))
+		}
+		for _, m := range q.Messages {
+			if m.Size < 0 || int64(m.Size) > q.MsgSize {
+				return fmt.Errorf("mqueue %q: a message of %d bytes", q.Name, m.Size)
+			}
+		}
+		if (len(q.Messages) > 0) != (q.Blob != "") || (q.Blob != "" && checkName(blobFileName(q.Blob)) != nil) {
+			return fmt.Errorf("mqueue %q: %d messages, blob %q", q.Name, len(q.Messages), q.Blob)
 		}
 	}
 	return nil

@@ -54,5 +54,17 @@ func IPCFields(ipc *image.IPC) Fields {
 		f[pre+"messages"] = strings.Join(msgs, ",")
 		f[pre+"content"] = q.SHA256
 	}
+	for _, q := range ipc.Mqueues {
+		pre := "sysvipc mqueue /" + q.Name + " "
+		f[pre+"mode"] = fmt.Sprintf("%04o", uint32(q.Mode))
+		f[pre+"owner"] = fmt.Sprintf("uid %d gid %d", q.UID, q.GID)
+		f[pre+"limits"] = fmt.Sprintf("%d messages of %d bytes", q.MaxMsg, q.MsgSize)
+		msgs := make([]string, len(q.Messages))
+		for i, m := range q.Messages {
+			msgs[i] = fmt.Sprintf("%d:%d", m.Prio, m.Size)
+		}
+		f[pre+"messages"] = strings.Join(msgs, ",")
+		f[pre+"content"] = q.SHA256
+	}
 	return f
 }

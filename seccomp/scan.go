@@ -90,7 +90,7 @@ func Scan(in ScanInput) []Finding {
 		if err != nil {
 			continue // gone
 		}
-		scanFds(pid, stdio, add)
+		scanFds(pid, in.PrivateIPC, stdio, add)
 		scanMaps(pid, in.PrivateIPC, add)
 		if st.TracerPid != 0 && st.TracerPid != in.Tracer && !ownThread(st.TracerPid) {
 			add("ptrace", -1, "CR: ptrace inside the app not supported yet (traced by pid %d)", st.TracerPid)
@@ -152,7 +152,13 @@ var fdReasons = map[procfs.Kind][2]string{
 	procfs.KindUnknown:     {"unknown_fd", "CR: this kind of fd not supported yet"},
 }
 
-func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, format string, a ...any) *Finding) {
+// MqueueUnlinkedReason: a POSIX queue removed (mq_unlink) while open can
+// be neither listed nor opened again by name.
+func MqueueUnlinkedReason(pid, fd int, target string) string {
+	return fmt.Sprintf("CR: pid %d: fd %d (%s): a POSIX message queue removed (mq_unlink) while open not supported yet", pid, fd, target)
+}
+
+func scanFds(pid int, privateIPC bool, stdio map[FileID]bool, add func(kind string, fd int, format string, a ...any) *Finding) {
 	fds, err := procfs.Fds(pid)
 	if err != nil {
 		return
@@ -165,6 +171,12 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 		case procfs.KindSocket:
 			if e.Family != procfs.FamilyUnix { // AF_UNIX: the checkpoint decides (socketpairs inside the app are saved)
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num).Detail = e.Family.String()
+			}
+		case procfs.KindMqueue:
+			if !privateIPC {
+				add("mqueue", e.Num, "CR: POSIX message queues not supported yet (fd %d, %s)", e.Num, e.Path)
+			} else if e.Deleted || !strings.HasPrefix(e.Path, "/") || strings.Count(e.Path, "/") != 1 {
+				add("mqueue", e.Num, "%s", MqueueUnlinkedReason(pid, e.Num, e.Target))
 			}
 		case procfs.KindDevice:
 			if !harmlessDevice(e.Rdev.Major, e.Rdev.Minor) {

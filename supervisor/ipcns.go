@@ -54,6 +54,8 @@ func ipcNS(a *syscall.SysProcAttr, host bool) {
 type ipcRequest struct {
 	IPC   *image.IPC     `json:"ipc,omitempty"`
 	Texts map[int][]byte `json:"texts,omitempty"`
+	// MqTexts: POSIX queues' texts by name.
+	MqTexts map[string][]byte `json:"mq_texts,omitempty"`
 }
 
 // IPC request ops.
@@ -170,7 +172,7 @@ func serveIPC(fd int) {
 				if req.IPC == nil {
 					return errors.New("create: nothing to create")
 				}
-				addrs, err := sysvipc.Create(req.IPC, req.Texts)
+				addrs, err := sysvipc.Create(req.IPC, req.Texts, req.MqTexts)
 				if err != nil {
 					return err
 				}
@@ -268,6 +270,23 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, uint64, error) {
 			return nil, 0, err
 		}
 	}
+	for _, q := range d.IPC.Mqueues {
+		if q.Blob == "" {
+			continue
+		}
+		b, err := w.CreateBlob(q.Blob)
+		if err != nil {
+			return nil, 0, err
+		}
+		total += uint64(len(d.MqTexts[q.Name]))
+		if _, err := b.Write(d.MqTexts[q.Name]); err != nil {
+			b.Close()
+			return nil, 0, err
+		}
+		if err := b.Close(); err != nil {
+			return nil, 0, err
+		}
+	}
 	return d.IPC, total, nil
 }
 
@@ -276,10 +295,25 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, uint64, error) {
 // segments); the init stays attached until verifyIPC.
 func (s *Supervisor) createIPC() error {
 	m := s.plan.img.Meta()
-	if s.hostIPC() || (len(m.IPC.Shm) == 0 && len(m.IPC.Sem) == 0 && len(m.IPC.Msg) == 0 && len(m.IPC.Sysctls) == 0) {
+	if s.hostIPC() {
 		return nil
 	}
-	req := &ipcRequest{IPC: m.IPC, Texts: map[int][]byte{}}
+	req := &ipcRequest{IPC: m.IPC, Texts: map[int][]byte{}, MqTexts: map[string][]byte{}}
+	for _, q := range m.IPC.Mqueues {
+		if q.Blob == "" {
+			continue
+		}
+		b, err := s.plan.img.OpenBlob(q.Blob)
+		if err != nil {
+			return err
+		}
+		t, err := io.ReadAll(b)
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", q.Blob, err)
+		}
+		req.MqTexts[q.Name] = t
+	}
 	for _, q := range m.IPC.Msg {
 		if q.Blob == "" {
 			continue

@@ -41,7 +41,9 @@ const (
 
 // Sysctls are the namespace's tunables a restore sets back (the *_next_id
 // ones are the restore's own means).
-var Sysctls = []string{"shmmax", "shmall", "shmmni", "shm_rmid_forced", "msgmax", "msgmnb", "msgmni", "auto_msgmni", "sem"}
+var Sysctls = []string{"kernel/shmmax", "kernel/shmall", "kernel/shmmni", "kernel/shm_rmid_forced", "kernel/msgmax",
+	"kernel/msgmnb", "kernel/msgmni", "kernel/auto_msgmni", "kernel/sem",
+	"fs/mqueue/msg_max", "fs/mqueue/msgsize_max", "fs/mqueue/queues_max", "fs/mqueue/msg_default", "fs/mqueue/msgsize_default"}
 
 // Dump is the namespace's state with what the supervisor must copy: each
 // segment attached in this process (Addr, until Detach) and each queue's
@@ -50,6 +52,8 @@ type Dump struct {
 	IPC   *image.IPC     `json:"ipc"`
 	Addrs map[int]uint64 `json:"addrs,omitempty"` // shmid → address of its attachment here
 	Texts map[int][]byte `json:"texts,omitempty"` // msqid → texts back to back
+	// MqTexts are the POSIX queues' texts back to back, by queue name.
+	MqTexts map[string][]byte `json:"mq_texts,omitempty"`
 	// Refused are the NOCR reasons for objects this crrun cannot
 	// recreate as they are (a segment on huge pages).
 	Refused []string `json:"refused,omitempty"`
@@ -121,7 +125,7 @@ func sum(b []byte) string {
 func Take(keep bool) (*Dump, error) {
 	d := &Dump{IPC: &image.IPC{Mode: image.IPCPrivate, Sysctls: map[string]string{}}, Addrs: map[int]uint64{}, Texts: map[int][]byte{}}
 	for _, name := range Sysctls {
-		b, err := os.ReadFile("/proc/sys/kernel/" + name)
+		b, err := os.ReadFile("/proc/sys/" + name)
 		if err != nil {
 			continue // an older kernel without it
 		}
@@ -226,6 +230,9 @@ func Take(keep bool) (*Dump, error) {
 			d.Texts[p.ID] = texts
 		}
 		d.IPC.Msg = append(d.IPC.Msg, q)
+	}
+	if err := takeMqueues(d); err != nil {
+		return nil, err
 	}
 	ok = true
 	return d, nil
@@ -344,7 +351,7 @@ func setPerm(call uintptr, id int, p image.SysVPerm, qbytes uint64) error {
 // semaphore values, queued messages (texts: msqid → texts back to back).
 // A removed segment is created with its creation key and removed at
 // once: it lives on while attached (here, then by the app).
-func Create(ipc *image.IPC, texts map[int][]byte) (addrs map[int]uint64, err error) {
+func Create(ipc *image.IPC, texts map[int][]byte, mqTexts map[string][]byte) (addrs map[int]uint64, err error) {
 	addrs = map[int]uint64{}
 	defer func() {
 		if err != nil {
@@ -360,7 +367,7 @@ func Create(ipc *image.IPC, texts map[int][]byte) (addrs map[int]uint64, err err
 		if !known(name) {
 			return nil, fmt.Errorf("unknown IPC tunable %q", name)
 		}
-		path := "/proc/sys/kernel/" + name
+		path := "/proc/sys/" + name
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
@@ -486,6 +493,9 @@ func Create(ipc *image.IPC, texts map[int][]byte) (addrs map[int]uint64, err err
 		if len(t) != 0 {
 			return nil, fmt.Errorf("message queue %d: %d bytes of texts left over", q.ID, len(t))
 		}
+	}
+	if err := createMqueues(ipc.Mqueues, mqTexts); err != nil {
+		return nil, err
 	}
 	return addrs, nil
 }
