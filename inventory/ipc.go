@@ -8,7 +8,8 @@ import (
 	"github.com/crrun/crrun/image"
 )
 
-// IPCFields renders an IPC namespace's SysV objects as fields ("sysvipc shm
+// IPCFields renders an IPC namespace's SysV objects and POSIX message
+// queues as fields ("sysvipc shm
 // 3 key"): the checkpoint's reading (Meta.IPC) and the restored one, read
 // by crrun's init alike, are compared with Compare (pid 0: the namespace).
 // Not compared: times and last pids (the kernel sets them; the init's

@@ -29,6 +29,7 @@ func TestNOCRCategories(t *testing.T) {
 		{"perf", "CR: perf_event_open not supported yet"},
 		{"bpf", "CR: bpf maps/programs not supported yet"},
 		{"shmget", "CR: SysV shared memory not supported yet"}, // with --ipc=host
+		{"mq_open", "CR: POSIX message queues not supported yet"}, // with --ipc=host
 		// glibc's semop is semtimedop(…, NULL)
 		{"semop_undo", "CR: semtimedop(semid 0, semaphore 0, op 1, SEM_UNDO): the undo adjustment cannot be saved (not supported yet)"},
 		{"memfd_secret", "CR: memfd_secret memory cannot be read"},
@@ -47,7 +48,7 @@ func TestNOCRCategories(t *testing.T) {
 					requireInt80(t, b)
 				}
 				args := []string{"--", b, tc.mode}
-				if tc.mode == "shmget" { // the app's own IPC namespace traps no SysV call
+				if tc.mode == "shmget" || tc.mode == "mq_open" { // the app's own IPC namespace traps neither
 					args = append([]string{"--ipc=host"}, args...)
 				}
 				code, out, stderr := run(t, opts{}, args...)

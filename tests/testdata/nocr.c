@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -78,6 +79,10 @@ int main(int argc, char **argv) {
 		ret = fd = syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof a);
 	}
 	else if (!strcmp(m, "shmget")) ret = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	else if (!strcmp(m, "mq_open")) {
+		ret = mq_open("/crrun-nocr-q", O_CREAT | O_RDWR, 0600, NULL);
+		mq_unlink("/crrun-nocr-q");
+	}
 	else if (!strcmp(m, "semop_undo")) {
 		int id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
 		struct sembuf op = {0, 1, SEM_UNDO};
