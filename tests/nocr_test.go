@@ -28,7 +28,7 @@ func TestNOCRCategories(t *testing.T) {
 		{"userfaultfd", "CR: userfaultfd not supported yet"},
 		{"perf", "CR: perf_event_open not supported yet"},
 		{"bpf", "CR: bpf maps/programs not supported yet"},
-		{"shmget", "CR: SysV shared memory not supported yet"}, // with --ipc=host
+		{"shmget", "CR: SysV shared memory not supported yet"},    // with --ipc=host
 		{"mq_open", "CR: POSIX message queues not supported yet"}, // with --ipc=host
 		// glibc's semop is semtimedop(…, NULL)
 		{"semop_undo", "CR: semtimedop(semid 0, semaphore 0, op 1, SEM_UNDO): the undo adjustment cannot be saved (not supported yet)"},
