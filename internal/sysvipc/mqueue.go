@@ -101,7 +101,10 @@ func takeMqueue(fd int, q *image.Mqueue, d *Dump) error {
 	info := strings.Fields(strings.NewReplacer(":", " ").Replace(string(buf[:n])))
 	for i := 0; i+1 < len(info); i += 2 {
 		if info[i] == "NOTIFY_PID" && info[i+1] != "0" {
+			// Not read: a message sent back into the emptied queue
+			// would fire the notification.
 			d.Refused = append(d.Refused, fmt.Sprintf("CR: POSIX message queue /%s: a notification (mq_notify) registered by pid %s not supported yet", q.Name, info[i+1]))
+			return nil
 		}
 	}
 	var a mqAttr
