@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/crrun/crrun/checkpoint"
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/internal/sysvipc"
 	"github.com/crrun/crrun/inventory"
@@ -205,15 +207,11 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, uint64, error) {
 	if s.hostIPC() {
 		return &image.IPC{Mode: image.IPCHost}, 0, nil
 	}
-	var d sysvipc.Dump
-	if err := s.ipc.call(ipcTake, nil, &d); err != nil {
+	d, memPid, release, err := s.takeIPC()
+	if err != nil {
 		return nil, 0, fmt.Errorf("read the app's SysV IPC objects: %w", err)
 	}
-	defer func() {
-		if err := s.ipc.call(ipcDetach, nil, nil); err != nil {
-			slog.Warn("checkpoint: detach the init from the app's SysV segments", "err", err)
-		}
-	}()
+	defer release()
 	if len(d.Refused) > 0 {
 		var f []seccomp.Finding
 		for _, r := range d.Refused {
@@ -223,7 +221,7 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, uint64, error) {
 	}
 	w.RequireFeature("ipc-private")
 	if len(d.IPC.Shm) > 0 {
-		mem := ptrace.OpenMem(s.initPid)
+		mem := ptrace.OpenMem(memPid)
 		defer mem.Close()
 		buf := make([]byte, 8<<20)
 		for _, seg := range d.IPC.Shm {
@@ -288,6 +286,63 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, uint64, error) {
 		}
 	}
 	return d.IPC, total, nil
+}
+
+// takeIPC reads the app's IPC namespace, its segments left attached, for
+// reading at d.Addrs, in the memory of pid until release. As root the
+// supervisor reads it itself, from a thread it moves into the namespace:
+// it needs nothing of crrun's init, which may be stopped (a SIGSTOP from
+// outside: a Slurm suspend, a test). An ordinary user cannot enter it
+// (setns needs CAP_SYS_ADMIN over the caller's own user namespace too):
+// the init reads it.
+func (s *Supervisor) takeIPC() (d *sysvipc.Dump, pid int, release func(), err error) {
+	if os.Geteuid() == 0 {
+		d, err := inIPCNS(s.initPid, func() (*sysvipc.Dump, error) { return sysvipc.Take(true) })
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		return d, os.Getpid(), func() { sysvipc.Detach(d.Addrs) }, nil
+	}
+	if st, err := procfs.Stat(s.initPid); err == nil && st.State == 'T' {
+		return nil, 0, nil, fmt.Errorf("crrun's init (pid %d), which reads them for an ordinary user, is stopped: continue it (kill -CONT %d) and checkpoint again", s.initPid, s.initPid)
+	}
+	d = &sysvipc.Dump{}
+	if err := s.ipc.call(ipcTake, nil, d); err != nil {
+		return nil, 0, nil, err
+	}
+	return d, s.initPid, func() {
+		if err := s.ipc.call(ipcDetach, nil, nil); err != nil {
+			slog.Warn("checkpoint: detach the init from the app's SysV segments", "err", err)
+		}
+	}, nil
+}
+
+// inIPCNS runs f on a thread in the IPC namespace of pid (root only). The
+// thread is never handed back: it ends with its goroutine.
+func inIPCNS(pid int, f func() (*sysvipc.Dump, error)) (*sysvipc.Dump, error) {
+	type result struct {
+		d   *sysvipc.Dump
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the runtime drops the thread
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/ipc", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWIPC)
+		unix.Close(fd)
+		if err != nil {
+			ch <- result{err: fmt.Errorf("enter the app's IPC namespace: %w", err)}
+			return
+		}
+		d, err := f()
+		ch <- result{d, err}
+	}()
+	r := <-ch
+	return r.d, r.err
 }
 
 // createIPC recreates the image's SysV objects in the restored app's new

@@ -54,7 +54,7 @@ func TestSysVVerifyRefuses(t *testing.T) {
 	if code := r.wait(time.Minute); code == 0 {
 		t.Fatalf("a restore with a changed segment exited 0\n%s", r.stderr)
 	}
-	if !strings.Contains(r.stderr.String(), "sysvipc shm 0 content (SysV IPC): saved") {
+	if !strings.Contains(r.stderr.String(), "sysvipc shm 0 content (SysV IPC and POSIX message queues): saved") {
 		t.Fatalf("the refusal does not name the segment's content:\n%s", r.stderr)
 	}
 	if r.stdout.String() != "" {
