@@ -91,6 +91,13 @@ type Request struct {
 	// file (dev, ino), if the supervisor saw it: an ordinary user's
 	// checkpoint cannot find a watched file from its handle.
 	WatchPath func(dev, ino uint64) (string, bool)
+	// IPC saves the app's IPC namespace (SysV objects) into the image,
+	// the tree frozen, and says how many bytes of contents it wrote; nil:
+	// none recorded.
+	IPC func(w *image.Writer) (*image.IPC, uint64, error)
+	// PrivateIPC: the app has an IPC namespace of its own, whose SysV
+	// segments IPC saves: their mappings are saved as attachments.
+	PrivateIPC bool
 }
 
 // Stats are measurements of one checkpoint.

@@ -177,6 +177,18 @@ func (d *dumper) files(p *image.Process) error {
 			}
 			fd.Kind = image.FDUnix
 			fd.Socket = &image.Socket{Inode: st.Ino}
+		case procfs.KindMqueue:
+			// A queue of the app's own IPC namespace, saved with it
+			// (Request.IPC); the fd is opened again by name.
+			if !d.req.PrivateIPC {
+				return fmt.Errorf("%s: CR: POSIX message queues in the host's IPC namespace (--ipc=host) not supported", where)
+			}
+			if e.Deleted || !strings.HasPrefix(e.Path, "/") || strings.Count(e.Path, "/") != 1 {
+				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "mqueue", Fd: e.Num,
+					Reason: mqueueUnlinkedReason(d.pid, e.Num, e.Target)}}}
+			}
+			fd.Kind = image.FDMqueue
+			fd.Path = e.Path
 		default:
 			// The scan refuses these before we get here; this is the safety net.
 			return fmt.Errorf("%s: CR: %s fds not supported yet", where, e.Kind)

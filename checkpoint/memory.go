@@ -33,6 +33,8 @@ func vmaKind(m *procfs.SmapsEntry) image.VMAKind {
 		return image.VMAHeap
 	case m.Path == "[stack]":
 		return image.VMAStack
+	case m.Perms.Shared() && m.Deleted && strings.HasPrefix(m.Path, "/SYSV") && m.Dev.Major == 0:
+		return image.VMASysV
 	case m.Perms.Shared() && (m.Path == "/dev/zero" || strings.HasPrefix(m.Path, "[anon_shmem:")):
 		return image.VMAShmem
 	case m.Path == "" || strings.HasPrefix(m.Path, "[anon:"):
@@ -113,6 +115,11 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			for _, s := range d.t.uncovered(k, m.Offset, m.Offset+(m.End-m.Start)) {
 				save = append(save, procfs.PageRange{Start: m.Start + s.lo - m.Offset, End: m.Start + s.hi - m.Offset})
 			}
+		case image.VMASysV:
+			// The segment's bytes are saved once, from the namespace
+			// (Request.IPC); the mapping is an attachment of it, whose
+			// inode number is the shmid (sysvAttachments checks it).
+			v.ShmID = int(m.Inode)
 		case image.VMAFile:
 			var st unix.Stat_t
 			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", d.pid, m.Start, m.End)

@@ -349,6 +349,17 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 			Version: unix.ByteSliceToString(uts.Version[:]), Machine: unix.ByteSliceToString(uts.Machine[:])}
 	}
 	meta.VDSO = vdso
+	if t.req.IPC != nil {
+		ipc, n, err := t.req.IPC(t.w)
+		if err != nil {
+			return nil, err
+		}
+		t.memBytes += n
+		meta.IPC = ipc
+		if err := sysvAttachments(procs, meta.IPC); err != nil {
+			return nil, err
+		}
+	}
 	// Last: every timer's remaining time has been read.
 	clocks, err := appClocks(t.live)
 	if err != nil {

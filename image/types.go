@@ -67,6 +67,105 @@ type Meta struct {
 	// whichever host it runs on (a time namespace with offsets; required
 	// feature "clocks"). Nil in images of older crruns.
 	Clocks *Clocks `json:"clocks,omitempty"`
+	// IPC is the app's IPC namespace (SysV objects): nil in images of
+	// older crruns, whose apps shared the host's. Images whose app had a
+	// private one require the feature "ipc-private".
+	IPC *IPC `json:"ipc,omitempty"`
+}
+
+// IPC modes of Meta.IPC.
+const (
+	IPCPrivate = "private" // the app's own IPC namespace (crrun's default)
+	IPCHost    = "host"    // the host's (--ipc=host): SysV objects are refused
+)
+
+// IPC is the app's IPC namespace and, when private, what was in it: the
+// SysV objects with their ids, keys, owners and modes, and the
+// namespace's tunables. Contents live in blobs: a segment's bytes
+// (SysVShm.Blob), a queue's message texts back to back (SysVMsg.Blob).
+type IPC struct {
+	Mode string `json:"mode"` // IPCPrivate or IPCHost
+	// Sysctls are the namespace's kernel/{shmmax,shmall,shmmni,
+	// shm_rmid_forced,msgmax,msgmnb,msgmni,auto_msgmni,sem} and
+	// fs/mqueue/* values as read, by their path under /proc/sys (restore
+	// writes those that differ from a new namespace's).
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+	Shm     []SysVShm         `json:"shm,omitempty"`
+	Sem     []SysVSem         `json:"sem,omitempty"`
+	Msg     []SysVMsg         `json:"msg,omitempty"`
+	// Mqueues are the namespace's POSIX message queues (its mqueue file
+	// system), by name.
+	Mqueues []Mqueue `json:"mqueues,omitempty"`
+}
+
+// Mqueue is a POSIX message queue: its name (without the leading "/"),
+// mode, owner, limits, and its messages in the order a receiver gets them
+// (highest priority first, oldest first within one); the texts back to
+// back in Blob.
+type Mqueue struct {
+	Name     string          `json:"name"`
+	Mode     Octal           `json:"mode"`
+	UID      uint32          `json:"uid"`
+	GID      uint32          `json:"gid"`
+	MaxMsg   int64           `json:"maxmsg"`
+	MsgSize  int64           `json:"msgsize"`
+	Messages []MqueueMessage `json:"messages,omitempty"`
+	Blob     string          `json:"blob,omitempty"`
+	SHA256   string          `json:"sha256,omitempty"`
+}
+
+// MqueueMessage is one queued message: its priority and size.
+type MqueueMessage struct {
+	Prio uint32 `json:"prio"`
+	Size int    `json:"size"`
+}
+
+// SysVPerm is an object's ipc_perm: its key, id, owner, creator and mode
+// (the low 9 bits; SysVShm.Mode keeps SHM_DEST and SHM_LOCKED too).
+type SysVPerm struct {
+	ID   int    `json:"id"`
+	Key  int32  `json:"key"`
+	UID  uint32 `json:"uid"`
+	GID  uint32 `json:"gid"`
+	CUID uint32 `json:"cuid"`
+	CGID uint32 `json:"cgid"`
+	Mode Octal  `json:"mode"`
+}
+
+// SysVShm is a shared memory segment. Removed (IPC_RMID while attached:
+// mode SHM_DEST, key 0) is restored as a segment created with
+// CreateKey, attached where it was, and removed again.
+type SysVShm struct {
+	SysVPerm
+	Size uint64 `json:"size"`
+	// CreateKey is the key the segment was created with (the "/SYSVkkkkkkkk"
+	// name its mappings show); Key is 0 once it is removed.
+	CreateKey int32 `json:"create_key"`
+	// Nattch is how many attachments the app had (shm_nattch).
+	Nattch int    `json:"nattch"`
+	Blob   string `json:"blob"`
+	SHA256 string `json:"sha256"`
+}
+
+// SysVSem is a semaphore set with its values.
+type SysVSem struct {
+	SysVPerm
+	Values []uint16 `json:"values"`
+}
+
+// SysVMsg is a message queue with its messages, oldest first.
+type SysVMsg struct {
+	SysVPerm
+	QBytes   uint64        `json:"qbytes"`
+	Messages []SysVMessage `json:"messages,omitempty"`
+	Blob     string        `json:"blob,omitempty"` // the texts back to back
+	SHA256   string        `json:"sha256,omitempty"`
+}
+
+// SysVMessage is one queued message: its type and the size of its text.
+type SysVMessage struct {
+	Type int64 `json:"type"`
+	Size int   `json:"size"`
 }
 
 // Clocks are clock readings taken together, in nanoseconds since each
@@ -466,6 +565,8 @@ type VMA struct {
 	// Guards are the guard regions of a mapping showing VmFlags "gu"
 	// (MADV_GUARD_INSTALL; pagemap bit 58): restore installs them again.
 	Guards []Span `json:"guards,omitempty"`
+	// ShmID is the segment of a VMASysV mapping (Meta.IPC.Shm).
+	ShmID int `json:"shmid,omitempty"`
 }
 
 // Inherit says how a child's mapping differs from its parent's (VMA.Inherit).
@@ -496,12 +597,16 @@ const (
 	VMAVVar       VMAKind = "vvar"        // [vvar]
 	VMAVVarVClock VMAKind = "vvar_vclock" // [vvar_vclock]
 	VMAVSyscall   VMAKind = "vsyscall"    // [vsyscall]
+	// VMASysV is an attached SysV shared memory segment ("/SYSVkkkkkkkk";
+	// its inode is the shmid): restore attaches the segment of Meta.IPC
+	// (shmat) where it was; its pages are the segment's (SysVShm.Blob).
+	VMASysV VMAKind = "sysv_shm"
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k VMAKind) Known() bool {
 	switch k {
-	case VMAAnon, VMAFile, VMAHeap, VMAStack, VMAShmem, VMAVDSO, VMAVVar, VMAVVarVClock, VMAVSyscall:
+	case VMAAnon, VMAFile, VMAHeap, VMAStack, VMAShmem, VMAVDSO, VMAVVar, VMAVVarVClock, VMAVSyscall, VMASysV:
 		return true
 	}
 	return false
@@ -679,12 +784,16 @@ const (
 	FDPidfd    FDKind = "pidfd"    // pidfd of a process of the app (Pidfd)
 	FDInotify  FDKind = "inotify"  // inotify instance (Inotify)
 	FDPty      FDKind = "pty"      // either side of a pty the app created (Pty)
+	// FDMqueue is a POSIX message queue of the app's own IPC namespace,
+	// opened again by its name (FD.Path, "/NAME"); the queue itself is in
+	// Meta.IPC.Mqueues.
+	FDMqueue FDKind = "mqueue"
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue:
 		return true
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Limits on what a valid image may describe.
@@ -49,6 +50,87 @@ func (m *Meta) Validate() error {
 	}
 	if c := m.Clocks; c != nil && (c.Monotonic < 0 || c.Boottime < 0) {
 		return fmt.Errorf("clocks: negative monotonic (%d ns) or boottime (%d ns)", c.Monotonic, c.Boottime)
+	}
+	if m.IPC != nil {
+		if err := m.IPC.Validate(); err != nil {
+			return fmt.Errorf("ipc: %w", err)
+		}
+	}
+	return nil
+}
+
+// Validate checks an IPC namespace's record: a known mode, objects only in
+// a private one, ids unique per kind and in the kernel's range, blob names
+// an image may hold, message sizes that add up.
+func (ipc *IPC) Validate() error {
+	if ipc.Mode != IPCPrivate && ipc.Mode != IPCHost {
+		return fmt.Errorf("unknown mode %q", ipc.Mode)
+	}
+	if ipc.Mode == IPCHost && (len(ipc.Shm) > 0 || len(ipc.Sem) > 0 || len(ipc.Msg) > 0 || len(ipc.Sysctls) > 0) {
+		return fmt.Errorf("objects recorded in the host's IPC namespace")
+	}
+	const maxID = 1<<31 - 1
+	check := func(kind string, seen map[int]bool, p SysVPerm) error {
+		if p.ID < 0 || p.ID > maxID || seen[p.ID] {
+			return fmt.Errorf("%s: id %d invalid or listed twice", kind, p.ID)
+		}
+		seen[p.ID] = true
+		if p.Mode&^0o3777 != 0 {
+			return fmt.Errorf("%s %d: mode %o", kind, p.ID, uint32(p.Mode))
+		}
+		return nil
+	}
+	seen := map[int]bool{}
+	for _, s := range ipc.Shm {
+		if err := check("shm", seen, s.SysVPerm); err != nil {
+			return err
+		}
+		if s.Size == 0 || s.Nattch < 0 || checkName(blobFileName(s.Blob)) != nil {
+			return fmt.Errorf("shm %d: size %d, nattch %d, blob %q", s.ID, s.Size, s.Nattch, s.Blob)
+		}
+	}
+	seen = map[int]bool{}
+	for _, s := range ipc.Sem {
+		if err := check("sem", seen, s.SysVPerm); err != nil {
+			return err
+		}
+		if len(s.Values) > 1<<16 {
+			return fmt.Errorf("sem %d: %d semaphores", s.ID, len(s.Values))
+		}
+	}
+	seen = map[int]bool{}
+	for _, q := range ipc.Msg {
+		if err := check("msg", seen, q.SysVPerm); err != nil {
+			return err
+		}
+		total := 0
+		for _, msg := range q.Messages {
+			if msg.Type <= 0 || msg.Size < 0 || msg.Size > 1<<26 {
+				return fmt.Errorf("msg %d: a message of type %d and %d bytes", q.ID, msg.Type, msg.Size)
+			}
+			total += msg.Size
+		}
+		if (total > 0) != (q.Blob != "") || (q.Blob != "" && checkName(blobFileName(q.Blob)) != nil) {
+			return fmt.Errorf("msg %d: %d bytes of texts, blob %q", q.ID, total, q.Blob)
+		}
+	}
+	names := map[string]bool{}
+	for _, q := range ipc.Mqueues {
+		if q.Name == "" || q.Name == "." || q.Name == ".." || strings.ContainsAny(q.Name, "/\x00") || len(q.Name) > 255 || names[q.Name] {
+			return fmt.Errorf("mqueue %q: a bad or repeated name", q.Name)
+		}
+		names[q.Name] = true
+		if q.Mode&^0o7777 != 0 || q.MaxMsg <= 0 || q.MsgSize <= 0 || int64(len(q.Messages)) > q.MaxMsg {
+			return fmt.Errorf("mqueue %q: mode %o, %d messages of %d bytes, %d queued", q.Name, uint32(q.Mode), q.MaxMsg, q.MsgSize, len(q.Messages))
+		}
+		for _, m := range q.Messages {
+			if m.Size < 0 || int64(m.Size) > q.MsgSize {
+				return fmt.Errorf("mqueue %q: a message of %d bytes", q.Name, m.Size)
+			}
+		}
+		if (len(q.Messages) > 0) != (q.Blob != "") || (q.Blob != "" && checkName(blobFileName(q.Blob)) != nil) {
+			return fmt.Errorf("mqueue %q: %d messages, blob %q", q.Name, len(q.Messages), q.Blob)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unsafe"
 
 	"github.com/crrun/crrun/image"
@@ -210,6 +211,19 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 			}
 		}
 		return fd, nil
+	case image.FDMqueue:
+		// The queue was recreated by crrun's init in the app's IPC
+		// namespace (supervisor/ipcns.go); opened by its name, which the
+		// syscall takes without the leading "/" (always close-on-exec).
+		name := strings.TrimPrefix(f.Path, "/")
+		if name == "" || strings.Contains(name, "/") {
+			return 0, fmt.Errorf("bad POSIX message queue name %q", f.Path)
+		}
+		a, err := r.putString(name)
+		if err != nil {
+			return 0, err
+		}
+		return r.inj(r.pid, "mq_open("+f.Path+")", unix.SYS_MQ_OPEN, a, uint64(f.Flags)&(unix.O_ACCMODE|unix.O_NONBLOCK), 0, 0)
 	case image.FDEpoll:
 		return r.inj(r.pid, "epoll_create1", unix.SYS_EPOLL_CREATE1, unix.EPOLL_CLOEXEC)
 	case image.FDEventfd:

@@ -323,6 +323,24 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 			err = fmt.Errorf("mremap went to %#x", ret)
 		}
 		return err
+	case image.VMASysV:
+		// An attachment of a segment the init recreated with its id
+		// (supervisor/ipcns.go): read-only when it could never be
+		// written (no "mw": shmat SHM_RDONLY); the final protection
+		// follows, as for any mapping.
+		const shmRdonly, shmRemap, shmExec = 0o10000, 0o40000, 0o100000
+		fl := uint64(shmRemap)
+		if v.Prot&image.ProtWrite == 0 && !slices.Contains(v.Flags, "mw") {
+			fl |= shmRdonly
+		}
+		if v.Prot&image.ProtExec != 0 {
+			fl |= shmExec
+		}
+		ret, err := r.inj(r.pid, fmt.Sprintf("shmat(%d)", v.ShmID), unix.SYS_SHMAT, uint64(v.ShmID), uint64(v.Start), fl)
+		if err == nil && ret != uint64(v.Start) {
+			err = fmt.Errorf("shmat(%d) attached at %#x", v.ShmID, ret)
+		}
+		return err
 	case image.VMAAnon, image.VMAHeap, image.VMAStack:
 		_, err := r.inj(r.pid, "mmap", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags|unix.MAP_ANONYMOUS), ^uint64(0), 0)
 		return err

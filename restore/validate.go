@@ -89,6 +89,9 @@ func Check(img *image.Reader, opt CheckOptions) (*Plan, error) {
 	}
 	hm := matchHost(img.Meta().Host, image.ThisHost())
 	plan := &Plan{}
+	if err := checkSysV(img); err != nil {
+		return nil, err
+	}
 	for _, p := range img.Processes() {
 		if p.Zombie != nil {
 			continue
@@ -108,6 +111,40 @@ func Check(img *image.Reader, opt CheckOptions) (*Plan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// checkSysV checks that every SysV attachment of the image is of a
+// segment the image's private IPC namespace recreates, mapped whole, and
+// that every segment's blob holds its bytes.
+func checkSysV(img *image.Reader) error {
+	ipc := img.Meta().IPC
+	segs := map[int]uint64{}
+	if ipc != nil && ipc.Mode == image.IPCPrivate {
+		for _, s := range ipc.Shm {
+			segs[s.ID] = s.Size
+			b, err := img.OpenBlob(s.Blob)
+			if err != nil {
+				return fmt.Errorf("SysV segment %d: %w", s.ID, err)
+			}
+			n := b.Size()
+			b.Close()
+			if uint64(n) != s.Size {
+				return fmt.Errorf("SysV segment %d: blob %s holds %d bytes, not %d", s.ID, s.Blob, n, s.Size)
+			}
+		}
+	}
+	for _, p := range img.Processes() {
+		for _, v := range p.Memory {
+			if v.Kind != image.VMASysV {
+				continue
+			}
+			size, ok := segs[v.ShmID]
+			if !ok || v.Offset != 0 || v.Size() != (size+image.PageSize-1)/image.PageSize*image.PageSize {
+				return fmt.Errorf("pid %d: mapping %s-%s attaches SysV segment %d, which the image does not recreate whole", p.PID, v.Start, v.End, v.ShmID)
+			}
+		}
+	}
+	return nil
 }
 
 // checkProcess checks the files of p and lists the accesses its restore

@@ -14,6 +14,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the generated table in docs/nocr.md")
 
 func condString(e Entry) string {
+	if e.HostIPC {
+		e.HostIPC = false
+		return condString(e) + ", with `--ipc=host`"
+	}
 	if e.Rules == nil {
 		return "always"
 	}

@@ -36,6 +36,9 @@ type ScanInput struct {
 	Stdio []FileID
 	// Tracer is the pid allowed to trace the app (the checkpoint engine), or 0.
 	Tracer int
+	// PrivateIPC: the app has its own IPC namespace, whose SysV segments
+	// the checkpoint saves: their mappings are no finding.
+	PrivateIPC bool
 }
 
 // FileID identifies an open file by device and inode.
@@ -87,8 +90,8 @@ func Scan(in ScanInput) []Finding {
 		if err != nil {
 			continue // gone
 		}
-		scanFds(pid, stdio, add)
-		scanMaps(pid, add)
+		scanFds(pid, in.PrivateIPC, stdio, add)
+		scanMaps(pid, in.PrivateIPC, add)
 		if st.TracerPid != 0 && st.TracerPid != in.Tracer && !ownThread(st.TracerPid) {
 			add("ptrace", -1, "CR: ptrace inside the app not supported yet (traced by pid %d)", st.TracerPid)
 		}
@@ -149,7 +152,13 @@ var fdReasons = map[procfs.Kind][2]string{
 	procfs.KindUnknown:     {"unknown_fd", "CR: this kind of fd not supported yet"},
 }
 
-func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, format string, a ...any) *Finding) {
+// MqueueUnlinkedReason: a POSIX queue removed (mq_unlink) while open can
+// be neither listed nor opened again by name.
+func MqueueUnlinkedReason(pid, fd int, target string) string {
+	return fmt.Sprintf("CR: pid %d: fd %d (%s): a POSIX message queue removed (mq_unlink) while open not supported yet", pid, fd, target)
+}
+
+func scanFds(pid int, privateIPC bool, stdio map[FileID]bool, add func(kind string, fd int, format string, a ...any) *Finding) {
 	fds, err := procfs.Fds(pid)
 	if err != nil {
 		return
@@ -162,6 +171,12 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 		case procfs.KindSocket:
 			if e.Family != procfs.FamilyUnix { // AF_UNIX: the checkpoint decides (socketpairs inside the app are saved)
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num).Detail = e.Family.String()
+			}
+		case procfs.KindMqueue:
+			if !privateIPC {
+				add("mqueue", e.Num, "CR: POSIX message queues not supported yet (fd %d, %s)", e.Num, e.Path)
+			} else if e.Deleted || !strings.HasPrefix(e.Path, "/") || strings.Count(e.Path, "/") != 1 {
+				add("mqueue", e.Num, "%s", MqueueUnlinkedReason(pid, e.Num, e.Target))
 			}
 		case procfs.KindDevice:
 			if !harmlessDevice(e.Rdev.Major, e.Rdev.Minor) {
@@ -179,7 +194,7 @@ func scanFds(pid int, stdio map[FileID]bool, add func(kind string, fd int, forma
 	}
 }
 
-func scanMaps(pid int, add func(kind string, fd int, format string, a ...any) *Finding) {
+func scanMaps(pid int, privateIPC bool, add func(kind string, fd int, format string, a ...any) *Finding) {
 	maps, err := procfs.Maps(pid)
 	if err != nil {
 		return
@@ -193,6 +208,9 @@ func scanMaps(pid int, add func(kind string, fd int, format string, a ...any) *F
 		at := fmt.Sprintf("%#x-%#x", m.Start, m.End)
 		switch {
 		case strings.HasPrefix(m.Path, "/SYSV"):
+			if privateIPC {
+				continue
+			}
 			add("sysv_shm", -1, "CR: SysV shared memory not supported yet (mapping at %s)", at)
 		case m.Path == "/[aio]":
 			add("aio", -1, "CR: Linux AIO not supported yet (ring at %s)", at)

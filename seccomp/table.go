@@ -76,6 +76,13 @@ type Entry struct {
 	// the supervisor notes which, so that `crrun status` names the call that
 	// made the fd a scan finds, and no other.
 	NewFds int
+	// HostIPC: the row traps only when the app shares the host's IPC
+	// namespace (--ipc=host); in its own, crrun saves what the call makes.
+	HostIPC bool
+	// MemReason, when set, decides instead of Reason with the trapped
+	// task's memory (arguments passed by pointer); mem may fail, and the
+	// call is then judged by what could not be read.
+	MemReason func(args [6]uint64, mem MemReader) (reason string, ok bool)
 }
 
 // fixed returns a Reason func that always gives r.
@@ -153,6 +160,34 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 	}
 }
 
+// semUndoReason taints a semop that asks for SEM_UNDO with a non-zero
+// sem_op: the kernel keeps the adjustment in the process's undo list,
+// which no interface shows, so a checkpoint could not save it. (A call
+// that then fails made none; it is refused all the same.)
+func semUndoReason(call string) func([6]uint64, MemReader) (string, bool) {
+	return func(a [6]uint64, mem MemReader) (string, bool) {
+		const semUndo = 0x1000
+		n := a[2]
+		if n == 0 || n > 4096 { // the kernel fails it (E2BIG, EINVAL): nothing done
+			return "", false
+		}
+		buf := make([]byte, 6*n) // struct sembuf { u16 sem_num; s16 sem_op; s16 sem_flg; }
+		if mem == nil || mem(a[1], buf) != nil {
+			return fmt.Sprintf("CR: %s(%d, ...) whose operations could not be read (SEM_UNDO?) not supported yet", call, int32(a[0])), true
+		}
+		for i := uint64(0); i < n; i++ {
+			b := buf[6*i:]
+			op := int16(uint16(b[2]) | uint16(b[3])<<8)
+			flg := uint16(b[4]) | uint16(b[5])<<8
+			if flg&semUndo != 0 && op != 0 {
+				return fmt.Sprintf("CR: %s(semid %d, semaphore %d, op %d, SEM_UNDO): the undo adjustment cannot be saved (not supported yet)",
+					call, int32(a[0]), uint16(b[0])|uint16(b[1])<<8, op), true
+			}
+		}
+		return "", false
+	}
+}
+
 // notUnix traps socket families other than AF_UNIX. glibc's NSS opens an
 // AF_UNIX socket to nscd in most programs: trapping those would be noise.
 var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
@@ -177,16 +212,26 @@ var Table = []Entry{
 		Reason: fixed("CR: perf_event_open not supported yet"), Why: "EACCES: what perf_event_paranoid gives; profilers report it and go on"},
 	{Syscall: "bpf", Kind: "bpf", DenyErrno: unix.EPERM,
 		Reason: fixed("CR: bpf maps/programs not supported yet"), Why: "EPERM: what unprivileged bpf() returns on most systems"},
-	{Syscall: "shmget", Kind: "sysv_shm", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
+	{Syscall: "shmget", HostIPC: true, Kind: "sysv_shm", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
 		Reason: fixed("CR: SysV shared memory not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC; callers fall back to mmap"},
-	{Syscall: "shmat", Kind: "sysv_shm", DenyErrno: unix.ENOSYS,
+	{Syscall: "shmat", HostIPC: true, Kind: "sysv_shm", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: SysV shared memory not supported yet"), Why: "as shmget"},
-	{Syscall: "semget", Kind: "sysv_sem", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
+	{Syscall: "semget", HostIPC: true, Kind: "sysv_sem", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
 		Reason: fixed("CR: SysV semaphores not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
-	{Syscall: "msgget", Kind: "sysv_msg", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
+	{Syscall: "msgget", HostIPC: true, Kind: "sysv_msg", DenyErrno: unix.ENOSYS, Scope: SysVDecided,
 		Reason: fixed("CR: SysV message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
-	{Syscall: "mq_open", NewFds: 1, Kind: "mqueue", DenyErrno: unix.ENOSYS,
+	{Syscall: "semop", Kind: "sem_undo", DenyErrno: unix.EINVAL, Scope: Sticky,
+		Reason: fixed("CR: semop with SEM_UNDO not supported yet"), MemReason: semUndoReason("semop"),
+		Why: "EINVAL: as for a bad sembuf; callers report it (only calls with SEM_UNDO are failed)"},
+	{Syscall: "semtimedop", Kind: "sem_undo", DenyErrno: unix.EINVAL, Scope: Sticky,
+		Reason: fixed("CR: semtimedop with SEM_UNDO not supported yet"), MemReason: semUndoReason("semtimedop"),
+		Why: "as semop"},
+	{Syscall: "mq_open", HostIPC: true, NewFds: 1, Kind: "mqueue", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: POSIX message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_POSIX_MQUEUE"},
+	{Syscall: "mq_notify", Kind: "mqueue_notify", DenyErrno: unix.ENOSYS, Scope: Sticky,
+		Rules:  [][]Cond{{{Arg: 1, Op: OpNe, Val: 0}}},
+		Reason: fixed("CR: POSIX message queue notifications (mq_notify) not supported yet"),
+		Why:    "ENOSYS: as a kernel without CONFIG_POSIX_MQUEUE"},
 	{Syscall: "fanotify_init", NewFds: 1, Kind: "fanotify", DenyErrno: unix.EPERM,
 		Reason: fixed("CR: fanotify not supported yet"), Why: "EPERM: what unprivileged callers get"},
 	{Syscall: "memfd_secret", NewFds: 1, Kind: "memfd_secret", DenyErrno: unix.ENOSYS,

@@ -88,6 +88,8 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		BeforeKill:  beforeKill,
 		DropSignals: drop,
 		WatchPath:   s.watches.lookup,
+		IPC:         s.dumpIPC,
+		PrivateIPC:  !s.hostIPC(),
 	})
 	stopProgress()
 	if err != nil {

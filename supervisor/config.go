@@ -51,6 +51,10 @@ type Config struct {
 	// Hooks are the commands run after each checkpoint and before a
 	// restored app runs.
 	Hooks Hooks
+	// HostIPC keeps the host's IPC namespace (--ipc=host): the app's SysV
+	// objects are NOCR there. By default the app gets its own, saved and
+	// restored with it.
+	HostIPC bool
 }
 
 // Exit is how the app ended, for crrun to mirror.

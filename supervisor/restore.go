@@ -201,7 +201,7 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 	if err := checkClocks(meta); err != nil {
 		return nil, err
 	}
-	filter, err := seccomp.Build()
+	filter, err := seccomp.BuildFor(meta.IPC == nil || meta.IPC.Mode != image.IPCPrivate)
 	if err != nil {
 		return nil, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
 	}
@@ -292,6 +292,10 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 	t0 := time.Now()
 	read0 := s.plan.img.BytesRead()
 	stopProgress := showProgress("restore", s.plan.img.PageBytes(), func() int64 { return s.plan.img.BytesRead() - read0 })
+	if err := s.createIPC(); err != nil {
+		stopProgress()
+		return fail("%v", err)
+	}
 	res, err := restore.Tree(restore.TreeRequest{Tracer: tr, Stub: stub, Image: s.plan.img,
 		BPF: s.filter.BPF, TempDir: tmp})
 	stopProgress()
@@ -300,6 +304,16 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		if errors.As(err, &e) {
 			return -1, e
 		}
+		return fail("%v", err)
+	}
+	if err == nil {
+		err = s.verifyIPC()
+	}
+	if err != nil {
+		for _, p := range res.Procs {
+			_ = unix.Kill(p.Pid, unix.SIGKILL)
+		}
+		unix.Close(res.Listener)
 		return fail("%v", err)
 	}
 	if err := verifyClocks(s.plan.img.Meta(), res); err != nil {

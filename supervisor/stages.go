@@ -57,6 +57,9 @@ type initConfig struct {
 	// checkpoint (its status is in the image): there is no main process to
 	// wait for, and signals go to every process, as after its exit.
 	MainGone bool `json:"main_gone,omitempty"`
+	// IPC: the app has an IPC namespace of its own; answer the
+	// supervisor's requests about it on fd 5 (ipcns.go).
+	IPC bool `json:"ipc,omitempty"`
 }
 
 // timeNSConfig is the app's time namespace.
@@ -143,6 +146,10 @@ func InitMain(args []string) {
 	// exec stage as its fd 3, by dup2).
 	unix.CloseOnExec(ev)
 	unix.CloseOnExec(initSeccFd)
+	unix.CloseOnExec(initIPCFd)
+	if cfg.IPC {
+		go serveIPC(initIPCFd)
+	}
 
 	// A fresh /proc for the new PID namespace, so getpid() and /proc agree.
 	// Mount events must not propagate back to the host's namespace.

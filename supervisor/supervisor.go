@@ -54,6 +54,9 @@ type Supervisor struct {
 
 	plan *restorePlan // set for `crrun restore`
 
+	ipc      *ipcClient     // requests to the init about the app's IPC namespace (ipcns.go)
+	ipcAddrs map[int]uint64 // restore: where the init attached each recreated segment
+
 	inflight sync.WaitGroup // control requests being answered
 
 	leaving atomic.Bool // Slurm mode: a checkpoint for the job's end is under way
@@ -119,7 +122,7 @@ func Run(cfg Config) (Exit, error) {
 
 // newSupervisor prepares a fresh launch of cfg.
 func newSupervisor(cfg Config) (*Supervisor, error) {
-	filter, err := seccomp.Build()
+	filter, err := seccomp.BuildFor(cfg.HostIPC)
 	if err != nil {
 		return nil, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}
 	}
@@ -149,7 +152,13 @@ func (s *Supervisor) run() (Exit, error) {
 	if err != nil {
 		return Exit{}, err
 	}
-	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1}
+	ipcSup, ipcInit, err := socketpair()
+	if err != nil {
+		return Exit{}, err
+	}
+	s.ipc = &ipcClient{fd: ipcSup}
+	defer unix.Close(ipcSup)
+	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1, IPC: !s.hostIPC()}
 	if s.plan == nil {
 		icfg.TimeNS = launchTimeNS()
 	} else {
@@ -175,7 +184,7 @@ func (s *Supervisor) run() (Exit, error) {
 	// The *os.File own the init's ends: closed through them, never by
 	// number (a finalizer would close the number again, whatever it is by
 	// then: a long-lived crrun that restarts the app reuses numbers).
-	initEnds := []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp")}
+	initEnds := []*os.File{os.NewFile(uintptr(evInit), "events"), os.NewFile(uintptr(scInit), "seccomp"), os.NewFile(uintptr(ipcInit), "ipc")}
 	cmd.ExtraFiles = initEnds
 	// Pdeathsig: if crrun dies (even by SIGKILL), the kernel kills its init, and
 	// with PID 1 gone the kernel kills every process in the namespace: the app
@@ -188,6 +197,7 @@ func (s *Supervisor) run() (Exit, error) {
 		Pdeathsig:  unix.SIGKILL,
 	}
 	userNS(cmd.SysProcAttr)
+	ipcNS(cmd.SysProcAttr, s.hostIPC())
 	startErr := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread must outlive the init

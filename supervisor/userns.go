@@ -27,7 +27,9 @@ func userNS(a *syscall.SysProcAttr) {
 	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Geteuid(), HostID: os.Geteuid(), Size: 1}}
 	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getegid(), HostID: os.Getegid(), Size: 1}}
 	a.GidMappingsEnableSetgroups = false
-	a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, capCheckpointRestore, unix.CAP_SYS_TIME, unix.CAP_SETPCAP}
+	// CAP_IPC_OWNER: to read (and recreate) the app's SysV objects
+	// whatever their modes.
+	a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, capCheckpointRestore, unix.CAP_SYS_TIME, unix.CAP_SETPCAP, unix.CAP_IPC_OWNER}
 }
 
 // checkUserNS says clearly when an ordinary user cannot run crrun here.

@@ -148,7 +148,11 @@ func TestVerdictsAgree(t *testing.T) {
 // commands against one runtime directory) and compares the verdicts.
 func verdictsAgree(t *testing.T, crrun func(args ...string) *exec.Cmd, store, bin, mode string) {
 	t.Helper()
-	app := crrun("--dir", store, "--", bin, mode)
+	args := []string{"--dir", store, "--", bin, mode}
+	if mode == "sysv_keep" { // refused in the host's IPC namespace only
+		args = append([]string{"--ipc=host"}, args...)
+	}
+	app := crrun(args...)
 	out, errb, done := startCmd(t, app)
 	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "refuse: running") }); err != nil {
 		t.Fatalf("the app did not start: %s", errb.String())
@@ -214,7 +218,7 @@ func TestVerdictsSysVProbe(t *testing.T) {
 	requireCR(t)
 	bin := verdictsCorpus(t, "sysv_probe")
 	store := t.TempDir()
-	a := start(t, opts{}, "--dir", store, "--", bin)
+	a := start(t, opts{}, "--ipc=host", "--dir", store, "--", bin)
 	crWaitStderr(t, a, "sysv_probe: running", 30*time.Second)
 	if !strings.Contains(a.stderr.String(), "shmget(") {
 		t.Fatalf("the probe's shmget did not trap:\n%s", a.stderr)

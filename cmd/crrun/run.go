@@ -28,6 +28,7 @@ type globalFlags struct {
 	termGrace  time.Duration
 	maxRequeue int
 	onNOCR     string
+	ipc        string
 	wait       string
 	logFormat  string
 	logLevel   string
@@ -48,6 +49,7 @@ const minInterval = 100 * time.Millisecond
 
 func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.onNOCR, "on-nocr", "warn", "when the app creates state crrun cannot checkpoint: warn (record it), deny (fail the syscall), kill (end the app)")
+	c.Flags().StringVar(&g.ipc, "ipc", "private", "the app's IPC namespace: private (its own: SysV shared memory, semaphores and message queues are checkpointed) or host (the host's: they are NOCR)")
 	c.Flags().StringVar(&g.wait, "wait", "all", "supervise until 'all' processes of the app exit, or only the 'main' one (then kill the rest)")
 	c.Flags().StringVar(&g.dir, "dir", defaultDir(), "checkpoint directory: generations gen-NNNNNN are written side by side in it ($CRRUN_DIR)")
 	c.Flags().DurationVar(&g.interval, "interval", 0, "take a checkpoint every DURATION (e.g. 30m); 0: only on request")
@@ -97,6 +99,9 @@ func runApp(g *globalFlags, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if g.ipc != "private" && g.ipc != "host" {
+		return usageError{errors.New("--ipc=" + g.ipc + ": want private or host")}
+	}
 	if g.wait != "all" && g.wait != "main" {
 		return usageError{errors.New("--wait=" + g.wait + ": want all or main")}
 	}
@@ -137,7 +142,8 @@ func runApp(g *globalFlags, args []string) error {
 	}
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
 		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version,
-		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks})
+		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks,
+		HostIPC: g.ipc == "host"})
 	if err != nil {
 		return err
 	}

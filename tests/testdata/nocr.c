@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -77,6 +79,15 @@ int main(int argc, char **argv) {
 		ret = fd = syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof a);
 	}
 	else if (!strcmp(m, "shmget")) ret = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	else if (!strcmp(m, "mq_open")) {
+		ret = mq_open("/crrun-nocr-q", O_CREAT | O_RDWR, 0600, NULL);
+		mq_unlink("/crrun-nocr-q");
+	}
+	else if (!strcmp(m, "semop_undo")) {
+		int id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+		struct sembuf op = {0, 1, SEM_UNDO};
+		ret = id < 0 ? -1 : semop(id, &op, 1);
+	}
 	else if (!strcmp(m, "inotify")) ret = fd = inotify_init1(IN_CLOEXEC);
 	else if (!strcmp(m, "memfd_secret")) ret = fd = syscall(SYS_memfd_secret, 0);
 	else if (!strcmp(m, "unshare")) ret = unshare(CLONE_NEWUTS);
