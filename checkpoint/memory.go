@@ -70,7 +70,6 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		return vdso, &NotCheckpointableError{Findings: f}
 	}
 	hasVDSO := false
-	buf := make([]byte, chunk)
 	var ranges []procfs.PageRange
 	for i := range maps {
 		m := &maps[i]
@@ -184,20 +183,9 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 				return vdso, err
 			}
 		}
-		for _, r := range save {
-			for a := r.Start; a < r.End; {
-				n := min(r.End-a, chunk)
-				// Not process_vm_readv: its pins unshare the pages a
-				// forked child shares copy-on-write (ReadUnpinned).
-				if err := mem.ReadUnpinned(uintptr(a), buf[:n]); err != nil {
-					return vdso, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "unreadable_mapping", Fd: -1,
-						Reason: fmt.Sprintf("CR: %s: pages present at %#x+%d cannot be read (%v): not supported yet", where, a, n, err)}}}
-				}
-				if err := d.w.AddPages(p.PID, a, buf[:n]); err != nil {
-					return vdso, err
-				}
-				d.memBytes += n
-				a += n
+		if len(save) > 0 {
+			if err := d.savePages(p.PID, m, where, save, mem); err != nil {
+				return vdso, err
 			}
 		}
 		for _, f := range v.Flags {
@@ -213,6 +201,43 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		d.w.RequireFeature("no-vdso")
 	}
 	return vdso, nil
+}
+
+// savePages saves the runs of mapping m: from the snapshot child after the
+// thaw when m is private (snapshot.go; the child is cloned at the first
+// such mapping), else now, from the frozen process. With --exit the app
+// stays frozen anyway: everything is read now.
+func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save []procfs.PageRange, mem *ptrace.Mem) error {
+	runs := make([]pageRun, 0, len(save))
+	var n uint64
+	for _, r := range save {
+		runs = append(runs, pageRun{start: r.Start, end: r.End, where: where})
+		n += r.End - r.Start
+	}
+	if !d.req.Exit && !d.noSnap && snapshotable(m) {
+		if d.snap == nil {
+			if d.snap = d.takeSnapshot(nspid); d.snap == nil {
+				d.noSnap = true
+			}
+		}
+		if d.snap != nil {
+			d.snap.runs = append(d.snap.runs, runs...)
+			return nil
+		}
+	}
+	if err := readRuns(mem, d.pid, nspid, runs, d.t.buffer(), d.w); err != nil {
+		return err
+	}
+	d.memBytes += n
+	return nil
+}
+
+// buffer is the one chunk-sized buffer pages are read through.
+func (t *tree) buffer() []byte {
+	if t.buf == nil {
+		t.buf = make([]byte, chunk)
+	}
+	return t.buf
 }
 
 // vmaRefusals names every mapping of pid whose smaps shows state restore

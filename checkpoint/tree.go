@@ -249,6 +249,8 @@ type tree struct {
 	stopReported map[int]bool
 	// madeDumpable: host pids made dumpable for the checkpoint (openProc).
 	madeDumpable []int
+	snaps        []*snapshot // copy-on-write children to drain after the thaw
+	buf          []byte      // pages are read through it (buffer)
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -319,9 +321,12 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		procs = append(procs, p)
 		slog.Debug("checkpoint: process saved", "pid", p.PID, "took", time.Since(t0))
 	}
+	sp := newSpans("tree", 0)
+	defer sp.done()
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}
+	sp.mark("linkFiles")
 	if err := t.checkLocks(); err != nil {
 		return nil, err
 	}
@@ -329,9 +334,11 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		return nil, err
 	}
 	t.linkPtys(procs)
+	sp.mark("locks+epoll+ptys")
 	if err := t.observe(ft, procs); err != nil {
 		return nil, err
 	}
+	sp.mark("observe")
 	meta := t.req.Meta
 	meta.Root = procs[0].PID
 	if t.mainExit != nil {
@@ -355,6 +362,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		return nil, err
 	}
 	meta.Clocks = clocks
+	sp.mark("meta+clocks")
 	t.w.RequireFeature("clocks")
 	if len(procs) > 1 {
 		t.w.RequireFeature("process-tree")
@@ -367,7 +375,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 			return nil, err
 		}
 	}
-	return procs, t.w.WriteMeta(&meta)
+	err = t.w.WriteMeta(&meta)
+	sp.mark("write json")
+	return procs, err
 }
 
 // zombie records a process that exited but was not reaped.
