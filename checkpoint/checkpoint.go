@@ -254,7 +254,7 @@ type dumper struct {
 	cow           cowParent      // the parent whose pages this process shares (cow.go)
 	frozen        *ptrace.Frozen // how each thread stopped
 	ft            *frozenTree
-	dumpable      int // prctl(PR_GET_DUMPABLE) as the app had it
+	dumpable      int       // prctl(PR_GET_DUMPABLE) as the app had it
 	snap          *snapshot // the copy-on-write child pages are read from after the thaw
 	noSnap        bool      // the clone failed: read every page in the pause
 }
