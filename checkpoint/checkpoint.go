@@ -207,6 +207,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	}
 	if req.Exit {
 		st.MemoryBytes = t.memBytes
+		if err = t.writeJSON(procs); err != nil {
+			return "", st, err
+		}
 		dir, err = req.Writer.Commit()
 		if err == nil {
 			thawed = true // never: it dies frozen
@@ -224,6 +227,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	thaw()
 	// The app runs again; its private memory as it was at the freeze is
 	// read from the snapshot children (snapshot.go).
+	if err = t.writeJSON(procs); err != nil {
+		return "", st, err
+	}
 	if err = t.drain(); err != nil {
 		return "", st, err
 	}
@@ -277,10 +283,11 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	}
 	sp.mark("pending")
 	// Everything /proc tells must be read before the scratch page exists.
-	maps, err := procfs.Smaps(d.pid)
+	smaps, maps, err := procfs.SmapsText(d.pid)
 	if err != nil {
 		return nil, vdso, fmt.Errorf("read /proc/%d/smaps: %w", d.pid, err)
 	}
+	d.t.smaps[d.pid] = smaps
 	sp.mark("smaps")
 	d.scratch, err = d.tr.MapScratch(d.pid)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
@@ -70,6 +71,13 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		return vdso, &NotCheckpointableError{Findings: f}
 	}
 	hasVDSO := false
+	sp := newSpans("memory", d.pid)
+	defer sp.done()
+	var tPagemap, tSave time.Duration
+	defer func() {
+		sp.mark("rest")
+		sp.b.WriteString(" (pagemap=" + tPagemap.String() + " save=" + tSave.String() + ")")
+	}()
 	var ranges []procfs.PageRange
 	for i := range maps {
 		m := &maps[i]
@@ -171,9 +179,11 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 				v.Inherit, save = inh, own
 				break
 			}
+			tp := time.Now()
 			if ranges, err = pm.PageRanges(&m.Mapping, ranges[:0]); err != nil {
 				return vdso, fmt.Errorf("%s: pagemap: %w", where, err)
 			}
+			tPagemap += time.Since(tp)
 			save = ranges
 		}
 		if m.VmFlags.Has("gu") {
@@ -184,9 +194,11 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			}
 		}
 		if len(save) > 0 {
+			ts := time.Now()
 			if err := d.savePages(p.PID, m, where, save, mem); err != nil {
 				return vdso, err
 			}
+			tSave += time.Since(ts)
 		}
 		for _, f := range v.Flags {
 			if slices.Contains(image.VMFlagsNew, f) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
@@ -67,7 +68,9 @@ func snapshotable(m *procfs.SmapsEntry) bool {
 // the pause, as before.
 func (d *dumper) takeSnapshot(nspid int) *snapshot {
 	before := d.tr.Tracees()
+	t0 := time.Now()
 	ns, err := d.tr.Inject(d.pid, unix.SYS_CLONE, snapshotFlags, 0, 0, 0, 0)
+	slog.Debug("checkpoint: snapshot cloned", "pid", d.pid, "took", time.Since(t0))
 	if err != nil {
 		slog.Debug("checkpoint: no snapshot, pages are read in the pause", "pid", d.pid, "err", err)
 		return nil
@@ -99,7 +102,9 @@ func (d *dumper) takeSnapshot(nspid int) *snapshot {
 }
 
 // drain reads every snapshot's pages into the image (the app runs), one
-// chunk buffer at a time.
+// chunk buffer at a time. Every chunk read is dropped from the child at once
+// (an injected madvise(MADV_DONTNEED)): the app's page is then its own again,
+// and the app's next write to it reuses it instead of copying it.
 func (t *tree) drain() error {
 	for _, s := range t.snaps {
 		if len(s.runs) == 0 {
@@ -107,13 +112,32 @@ func (t *tree) drain() error {
 		}
 		buf := t.buffer()
 		mem := ptrace.OpenMem(s.host)
-		err := readRuns(mem, s.parent, s.nspid, s.runs, buf, t.w)
+		var lo, hi, pending uint64
+		drop := func() {
+			if pending > 0 {
+				if _, err := t.tr.Inject(s.host, unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED); err != nil && !errors.Is(err, unix.ENOMEM) {
+					slog.Debug("checkpoint: drop drained pages from the snapshot", "pid", s.parent, "err", err)
+				}
+			}
+			pending = 0
+		}
+		var err error
+		for i, r := range s.runs {
+			if err = readRuns(mem, s.parent, s.nspid, s.runs[i:i+1], buf, t.w); err != nil {
+				break
+			}
+			t.memBytes += r.end - r.start
+			if pending == 0 {
+				lo = r.start
+			}
+			hi, pending = r.end, pending+r.end-r.start
+			if pending >= chunk {
+				drop()
+			}
+		}
 		mem.Close()
 		if err != nil {
 			return err
-		}
-		for _, r := range s.runs {
-			t.memBytes += r.end - r.start
 		}
 		s.runs = nil
 		t.release(s) // free its copy-on-write pages as soon as possible

@@ -249,8 +249,10 @@ type tree struct {
 	stopReported map[int]bool
 	// madeDumpable: host pids made dumpable for the checkpoint (openProc).
 	madeDumpable []int
-	snaps        []*snapshot // copy-on-write children to drain after the thaw
-	buf          []byte      // pages are read through it (buffer)
+	snaps        []*snapshot    // copy-on-write children to drain after the thaw
+	buf          []byte         // pages are read through it (buffer)
+	meta         image.Meta     // written by writeJSON
+	smaps        map[int][]byte // each process's smaps as the dump read it, for the inventory
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -267,7 +269,7 @@ type fdRef struct {
 
 func newTree(tr *ptrace.Tracer, req Request) *tree {
 	return &tree{tr: tr, req: req, w: req.Writer, blobs: map[string]bool{}, stopReported: map[int]bool{}, shmem: map[fileKey][]span{},
-		procs: map[int]*image.Process{}}
+		procs: map[int]*image.Process{}, smaps: map[int][]byte{}}
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -370,14 +372,19 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	// Credentials, scheduling, stops...: an older restore would ignore
 	// them and run the app silently different (as root, for one).
 	t.w.RequireFeature("proc-attrs")
+	t.meta = meta
+	return procs, nil
+}
+
+// writeJSON writes the processes and the metadata dump collected: after
+// the thaw, it needs nothing from the app.
+func (t *tree) writeJSON(procs []*image.Process) error {
 	for _, p := range procs {
 		if err := t.w.WriteProcess(p); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	err = t.w.WriteMeta(&meta)
-	sp.mark("write json")
-	return procs, err
+	return t.w.WriteMeta(&t.meta)
 }
 
 // zombie records a process that exited but was not reaped.
