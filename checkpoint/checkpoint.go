@@ -110,6 +110,7 @@ const vforkRetries = 40
 // caller ends it for checkpoint --exit). It returns the committed image
 // directory.
 func Dump(req Request) (dir string, st Stats, err error) {
+	warmPageBuf() // the first checkpoint of a supervisor faults it in, outside the pause
 	t0 := time.Now()
 	tr := ptrace.New()
 	defer tr.Close()
@@ -156,6 +157,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	defer func() {
 		if t != nil {
 			t.releaseAll()
+			t.releaseBuffer()
 		}
 	}()
 	thawed := false

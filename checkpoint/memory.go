@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crrun/crrun/image"
@@ -244,12 +245,47 @@ func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save [
 	return nil
 }
 
-// buffer is the one chunk-sized buffer pages are read through.
+// pageBuf is the chunk-sized buffer pages are read through, kept for the
+// supervisor's life: its pages are faulted in once (on this VM a fresh page
+// costs 30-60 µs, 0.25-0.5 s for 32 MiB, which a new buffer per checkpoint
+// paid in the pause or, with a snapshot, in the app's copy-on-write faults
+// while the drain waits). Checkpoints of one supervisor do not overlap; the
+// mutex makes sure.
+var pageBuf struct {
+	sync.Mutex
+	b []byte
+}
+
+// warmPageBuf makes pageBuf and faults its pages in, before the freeze.
+func warmPageBuf() {
+	pageBuf.Lock()
+	defer pageBuf.Unlock()
+	if pageBuf.b == nil {
+		pageBuf.b = make([]byte, chunk)
+		for i := 0; i < len(pageBuf.b); i += 4096 {
+			pageBuf.b[i] = 1
+		}
+	}
+}
+
+// buffer returns pageBuf's buffer, locked until release.
 func (t *tree) buffer() []byte {
 	if t.buf == nil {
-		t.buf = make([]byte, chunk)
+		pageBuf.Lock()
+		if pageBuf.b == nil {
+			pageBuf.b = make([]byte, chunk)
+		}
+		t.buf = pageBuf.b
 	}
 	return t.buf
+}
+
+// releaseBuffer gives pageBuf back.
+func (t *tree) releaseBuffer() {
+	if t.buf != nil {
+		t.buf = nil
+		pageBuf.Unlock()
+	}
 }
 
 // vmaRefusals names every mapping of pid whose smaps shows state restore
