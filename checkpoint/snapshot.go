@@ -84,8 +84,13 @@ func (d *dumper) takeSnapshot(nspid int) *snapshot {
 	s := &snapshot{parent: d.pid, host: host, ns: int(ns), nspid: nspid}
 	if host == 0 {
 		// Not attached: cannot happen with PTRACE_O_TRACECLONE; if it does,
-		// the child runs app code: end it at once.
-		slog.Warn("checkpoint: snapshot child not attached to the tracer: dropped", "pid", d.pid, "child", ns)
+		// the child runs app code: end it at once (release reaps it).
+		slog.Warn("checkpoint: snapshot child not attached to the tracer: killed", "pid", d.pid, "child", ns)
+		if h := d.childByNs(int(ns)); h != 0 {
+			_ = unix.Kill(h, unix.SIGKILL)
+		} else {
+			s.ns = 0 // nothing to reap that we could name
+		}
 		d.t.snaps = append(d.t.snaps, s)
 		return nil
 	}
@@ -99,6 +104,22 @@ func (d *dumper) takeSnapshot(nspid int) *snapshot {
 		return nil
 	}
 	return s
+}
+
+// childByNs finds the host pid of d.pid's child whose pid in the app's
+// namespace is ns (0: none).
+func (d *dumper) childByNs(ns int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.pid))
+	for _, e := range tasks {
+		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", d.pid, e.Name()))
+		for _, k := range strings.Fields(string(kids)) {
+			h, _ := strconv.Atoi(k)
+			if n, err := d.ns(h); err == nil && n == ns {
+				return h
+			}
+		}
+	}
+	return 0
 }
 
 // drain reads every snapshot's pages into the image (the app runs). The
@@ -208,9 +229,6 @@ func (t *tree) release(s *snapshot) {
 		if err := t.tr.Kill(s.host); err != nil && !errors.Is(err, ptrace.ErrVanished) {
 			slog.Warn("checkpoint: end the snapshot child", "pid", s.parent, "child", s.host, "err", err)
 		}
-	} else if s.ns != 0 {
-		// unreachable in practice (see takeSnapshot); nothing to kill by host pid
-		slog.Warn("checkpoint: snapshot child without a host pid left to the app", "pid", s.parent, "child", s.ns)
 	}
 	if err := t.reap(s.parent, s.ns); err != nil {
 		slog.Warn("checkpoint: reap the snapshot child", "pid", s.parent, "child", s.ns, "err", err)
