@@ -264,7 +264,8 @@ type dumper struct {
 	ft            *frozenTree
 	dumpable      int       // prctl(PR_GET_DUMPABLE) as the app had it
 	snap          *snapshot // the copy-on-write child pages are read from after the thaw
-	noSnap        bool      // the clone failed: read every page in the pause
+	private       []pageRun // private runs set aside by savePages for flushPrivate
+	privateBytes  uint64
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.

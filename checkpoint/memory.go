@@ -208,6 +208,9 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		}
 		p.Memory = append(p.Memory, v)
 	}
+	if err := d.flushPrivate(p.PID, mem); err != nil {
+		return vdso, err
+	}
 	if !hasVDSO {
 		// The app unmapped its vdso: an older restore would leave the
 		// kernel's there.
@@ -216,10 +219,10 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 	return vdso, nil
 }
 
-// savePages saves the runs of mapping m: from the snapshot child after the
-// thaw when m is private (snapshot.go; the child is cloned at the first
-// such mapping), else now, from the frozen process. With --exit the app
-// stays frozen anyway: everything is read now.
+// savePages saves the runs of mapping m: a private mapping's are set aside
+// for flushPrivate (a snapshot child, snapshot.go), the others are read
+// now, from the frozen process. With --exit the app stays frozen anyway:
+// everything is read now.
 func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save []procfs.PageRange, mem *ptrace.Mem) error {
 	runs := make([]pageRun, 0, len(save))
 	var n uint64
@@ -227,21 +230,43 @@ func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save [
 		runs = append(runs, pageRun{start: r.Start, end: r.End, where: where})
 		n += r.End - r.Start
 	}
-	if !d.req.Exit && !d.noSnap && snapshotable(m) {
-		if d.snap == nil {
-			if d.snap = d.takeSnapshot(nspid); d.snap == nil {
-				d.noSnap = true
-			}
-		}
-		if d.snap != nil {
-			d.snap.runs = append(d.snap.runs, runs...)
-			return nil
-		}
+	if !d.req.Exit && snapshotable(m) {
+		// Decided once the process's total is known (flushPrivate).
+		d.private = append(d.private, runs...)
+		d.privateBytes += n
+		return nil
 	}
 	if err := readRuns(mem, d.pid, nspid, runs, d.t.buffer(), d.w); err != nil {
 		return err
 	}
 	d.memBytes += n
+	return nil
+}
+
+// snapshotMin is the least private memory a process must have to save for
+// a snapshot to pay: below it, cloning, the drain's injections and the reap
+// cost more than reading the pages in the pause (about 0.1 ms per 256 KiB).
+const snapshotMin = 4 << 20
+
+// flushPrivate saves the private runs savePages set aside: from a snapshot
+// child after the thaw when there are snapshotMin bytes or more (and the
+// clone succeeds), else now, from the frozen process.
+func (d *dumper) flushPrivate(nspid int, mem *ptrace.Mem) error {
+	if len(d.private) == 0 {
+		return nil
+	}
+	if d.privateBytes >= snapshotMin {
+		if d.snap = d.takeSnapshot(nspid); d.snap != nil {
+			d.snap.runs = d.private
+			d.private = nil
+			return nil
+		}
+	}
+	if err := readRuns(mem, d.pid, nspid, d.private, d.t.buffer(), d.w); err != nil {
+		return err
+	}
+	d.memBytes += d.privateBytes
+	d.private = nil
 	return nil
 }
 
