@@ -21,7 +21,11 @@
 // Output (stdout, one write(2) per line, no buffering):
 //   MEMHOG ready pid=P addr=0x... len=N data=N threads=T fill_ms=F spare=0x... spare_len=N
 //   P <seq> <iterations of all threads>           every PROGRESS_MS
-//   VERIFY PASS words=N ms=M  |  VERIFY FAIL <what>
+//   VERIFY PASS words=N ms=M maxgap_ms=G  |  VERIFY FAIL <what>
+// maxgap_ms is the app's own view of its longest stall: the largest gap
+// between two consecutive clock reads of the main thread's work loop (one
+// every 16 bursts, a few microseconds apart when it runs), over the whole run
+// after "ready"; a checkpoint that pauses the app shows up there.
 // A failure before "ready" exits 2.
 //
 // The checksum of a part is the XOR over its words of mix(word index, value).
@@ -266,7 +270,7 @@ int main(int argc, char **argv) {
 	    (void *)region, region_len, data_len, nthreads, now_ms() - t0, spare, (size_t)spare_mib << 20);
 
 	uint64_t chk = me->chk, seq = 0;
-	double next_progress = now_ms();
+	double next_progress = now_ms(), last_tick = next_progress, maxgap = 0;
 	for (unsigned n = 0;; n++) {
 		if (verify_sig) {
 			double v0 = now_ms();
@@ -282,12 +286,14 @@ int main(int argc, char **argv) {
 					bad = 1;
 				}
 			}
-			if (!bad) say("VERIFY PASS words=%zu ms=%.0f\n", data_len / 8, now_ms() - v0);
+			if (!bad) say("VERIFY PASS words=%zu ms=%.0f maxgap_ms=%.2f\n", data_len / 8, now_ms() - v0, maxgap);
 			_exit(bad ? 3 : 0);
 		}
 		burst(me, &chk);
 		if ((n & 15) == 0) {
 			double t = now_ms();
+			if (t - last_tick > maxgap) maxgap = t - last_tick;
+			last_tick = t;
 			if (t >= next_progress) {
 				uint64_t it = 0;
 				for (int k = 0; k < nthreads; k++) it += atomic_load_explicit(&W[k].iters, memory_order_relaxed);

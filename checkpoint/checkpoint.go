@@ -117,6 +117,7 @@ const vforkRetries = 40
 // caller ends it for checkpoint --exit). It returns the committed image
 // directory.
 func Dump(req Request) (dir string, st Stats, err error) {
+	warmPageBuf() // the first checkpoint of a supervisor faults it in, outside the pause
 	t0 := time.Now()
 	tr := ptrace.New()
 	defer tr.Close()
@@ -157,6 +158,15 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	slog.Debug("checkpoint: frozen", "processes", len(ft.order), "took", time.Since(t0))
+	// Snapshot children are ended after the thaw, on every path (the
+	// reap interrupts a thread of the running app: snapshot.go).
+	var t *tree
+	defer func() {
+		if t != nil {
+			t.releaseAll()
+			t.releaseBuffer()
+		}
+	}()
 	thawed := false
 	thaw := func() {
 		if !thawed {
@@ -186,7 +196,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	}
 
 	slog.Debug("checkpoint: scanned", "took", time.Since(t0))
-	t := newTree(tr, req)
+	t = newTree(tr, req)
 	t.mainExit = mainExit
 	var procs []*image.Process
 	// On the tracer's thread: injected syscalls are direct calls then, not
@@ -199,12 +209,16 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	if err != nil {
 		return "", st, err
 	}
-	slog.Debug("checkpoint: saved", "took", time.Since(t0))
-	st.MemoryBytes, st.Processes = t.memBytes, len(procs)
+	slog.Debug("checkpoint: saved", "took", time.Since(t0), "snapshots", t.snapshotSummary())
+	st.Processes = len(procs)
 	for _, f := range ft.frozen {
 		st.Threads += len(f.Threads)
 	}
 	if req.Exit {
+		st.MemoryBytes = t.memBytes
+		if err = t.writeJSON(procs); err != nil {
+			return "", st, err
+		}
 		dir, err = req.Writer.Commit()
 		if err == nil {
 			thawed = true // never: it dies frozen
@@ -220,6 +234,17 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return dir, st, err
 	}
 	thaw()
+	// The app runs again; its private memory as it was at the freeze is
+	// read from the snapshot children (snapshot.go).
+	if err = t.writeJSON(procs); err != nil {
+		return "", st, err
+	}
+	if err = t.drain(); err != nil {
+		return "", st, err
+	}
+	t.releaseAll()
+	st.MemoryBytes = t.memBytes
+	slog.Debug("checkpoint: drained", "took", time.Since(t0))
 	dir, err = req.Writer.Commit()
 	st.Total = time.Since(t0)
 	if err != nil {
@@ -244,7 +269,10 @@ type dumper struct {
 	cow           cowParent      // the parent whose pages this process shares (cow.go)
 	frozen        *ptrace.Frozen // how each thread stopped
 	ft            *frozenTree
-	dumpable      int // prctl(PR_GET_DUMPABLE) as the app had it
+	dumpable      int       // prctl(PR_GET_DUMPABLE) as the app had it
+	snap          *snapshot // the copy-on-write child pages are read from after the thaw
+	private       []pageRun // private runs set aside by savePages for flushPrivate
+	privateBytes  uint64
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -254,6 +282,8 @@ func (d *dumper) ns(h int) (int, error) { return d.t.ns(h) }
 // file descriptions, pipes' contents) is linked by the tree afterwards.
 func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	var vdso image.VDSO
+	sp := newSpans("process", d.pid)
+	defer sp.done()
 	nspid, err := d.ns(d.pid)
 	if err != nil {
 		return nil, vdso, err
@@ -261,11 +291,14 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	if err := d.readPending(); err != nil {
 		return nil, vdso, err
 	}
+	sp.mark("pending")
 	// Everything /proc tells must be read before the scratch page exists.
-	maps, err := procfs.Smaps(d.pid)
+	smaps, maps, err := procfs.SmapsText(d.pid)
 	if err != nil {
 		return nil, vdso, fmt.Errorf("read /proc/%d/smaps: %w", d.pid, err)
 	}
+	d.t.smaps[d.pid] = smaps
+	sp.mark("smaps")
 	d.scratch, err = d.tr.MapScratch(d.pid)
 	if err != nil {
 		return nil, vdso, fmt.Errorf("map a scratch page into pid %d: %w", d.pid, err)
@@ -274,16 +307,20 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 		if _, err := d.tr.Inject(d.pid, unix.SYS_MUNMAP, uint64(d.scratch), ptrace.ScratchSize); err != nil {
 			slog.Warn("unmap the scratch page", "pid", d.pid, "err", err)
 		}
+		d.tr.ForgetSyscallInsn(d.pid) // it was the scratch page's
 	}()
 
+	sp.mark("scratch")
 	if err := d.openProc(); err != nil {
 		return nil, vdso, err
 	}
 
+	sp.mark("openProc")
 	p := &image.Process{PID: nspid}
 	if err := d.processState(p); err != nil {
 		return nil, vdso, err
 	}
+	sp.mark("processState")
 	if err := d.deletedCwd(p); err != nil {
 		return nil, vdso, err
 	}
@@ -294,15 +331,19 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 		}
 		p.Threads = append(p.Threads, th)
 	}
+	sp.mark("threads")
 	if err := d.threadCreds(p); err != nil {
 		return nil, vdso, err
 	}
+	sp.mark("threadCreds")
 	if vdso, err = d.memory(p, maps); err != nil {
 		return nil, vdso, err
 	}
+	sp.mark("memory")
 	if err := d.files(p); err != nil {
 		return nil, vdso, err
 	}
+	sp.mark("files")
 	return p, vdso, nil
 }
 

@@ -45,7 +45,7 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 		if p.Zombie != nil {
 			continue
 		}
-		f, err := obs.Observe(inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: drop})
+		f, err := obs.Observe(inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: drop, Smaps: t.smaps[host]})
 		if err != nil {
 			return err
 		}

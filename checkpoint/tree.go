@@ -249,6 +249,10 @@ type tree struct {
 	stopReported map[int]bool
 	// madeDumpable: host pids made dumpable for the checkpoint (openProc).
 	madeDumpable []int
+	snaps        []*snapshot    // copy-on-write children to drain after the thaw
+	buf          []byte         // pages are read through it (buffer)
+	meta         image.Meta     // written by writeJSON
+	smaps        map[int][]byte // each process's smaps as the dump read it, for the inventory
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -265,7 +269,7 @@ type fdRef struct {
 
 func newTree(tr *ptrace.Tracer, req Request) *tree {
 	return &tree{tr: tr, req: req, w: req.Writer, blobs: map[string]bool{}, stopReported: map[int]bool{}, shmem: map[fileKey][]span{},
-		procs: map[int]*image.Process{}}
+		procs: map[int]*image.Process{}, smaps: map[int][]byte{}}
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -319,9 +323,12 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		procs = append(procs, p)
 		slog.Debug("checkpoint: process saved", "pid", p.PID, "took", time.Since(t0))
 	}
+	sp := newSpans("tree", 0)
+	defer sp.done()
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}
+	sp.mark("linkFiles")
 	if err := t.checkLocks(); err != nil {
 		return nil, err
 	}
@@ -329,9 +336,11 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		return nil, err
 	}
 	t.linkPtys(procs)
+	sp.mark("locks+epoll+ptys")
 	if err := t.observe(ft, procs); err != nil {
 		return nil, err
 	}
+	sp.mark("observe")
 	meta := t.req.Meta
 	meta.Root = procs[0].PID
 	if t.mainExit != nil {
@@ -366,6 +375,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		return nil, err
 	}
 	meta.Clocks = clocks
+	sp.mark("meta+clocks")
 	t.w.RequireFeature("clocks")
 	if len(procs) > 1 {
 		t.w.RequireFeature("process-tree")
@@ -373,12 +383,19 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	// Credentials, scheduling, stops...: an older restore would ignore
 	// them and run the app silently different (as root, for one).
 	t.w.RequireFeature("proc-attrs")
+	t.meta = meta
+	return procs, nil
+}
+
+// writeJSON writes the processes and the metadata dump collected: after
+// the thaw, it needs nothing from the app.
+func (t *tree) writeJSON(procs []*image.Process) error {
 	for _, p := range procs {
 		if err := t.w.WriteProcess(p); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return procs, t.w.WriteMeta(&meta)
+	return t.w.WriteMeta(&t.meta)
 }
 
 // zombie records a process that exited but was not reaped.

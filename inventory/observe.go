@@ -62,6 +62,10 @@ type Proc struct {
 	// DropPending are signals left out of the pending sets (signals a
 	// checkpoint deliberately does not save, e.g. Slurm's SIGTERM).
 	DropPending uint64
+	// Smaps, when set, is the text of /proc/PID/smaps the caller read while
+	// the process was frozen, with nothing mapped or unmapped since: used
+	// instead of reading it again (each read walks the page tables).
+	Smaps []byte
 }
 
 // StdioFDs are the fds of a saved process that are crrun's own stdio (the
@@ -650,9 +654,12 @@ type mapping struct {
 }
 
 func (o *observer) maps() error {
-	b, err := o.read("smaps")
-	if err != nil {
-		return err
+	b := o.p.Smaps
+	if b == nil {
+		var err error
+		if b, err = o.read("smaps"); err != nil {
+			return err
+		}
 	}
 	var ms []mapping
 	for _, line := range strings.Split(string(b), "\n") {

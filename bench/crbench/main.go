@@ -671,6 +671,10 @@ func (b *bench) verifyOutcome(c caseDef, rep int, what string, out *lineLog, pro
 	}
 	if strings.HasPrefix(v.text, "VERIFY PASS") {
 		n[0]++
+		if _, g, ok := strings.Cut(v.text, "maxgap_ms="); ok {
+			// memhog's own largest stall, from its clock (since "ready")
+			logf("  %s rep %d, %s: the app's own largest stall %s ms", c.name, rep, what, g)
+		}
 	} else {
 		b.failures = append(b.failures, fmt.Sprintf("%s rep %d, %s: %s", c.name, rep, what, v.text))
 		logf("  !!! %s rep %d, %s: %s", c.name, rep, what, v.text)

@@ -260,3 +260,15 @@ func parseKB(value []byte) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// SmapsText is Smaps that also returns the text it parsed (for a caller
+// that would read the file again: each read walks the page tables).
+func SmapsText(pid int) ([]byte, []SmapsEntry, error) {
+	path := FS{}.pidPath(pid, "smaps")
+	var text []byte
+	ents, err := withFile(path, func(data []byte) ([]SmapsEntry, error) {
+		text = append([]byte(nil), data...)
+		return parseSmaps(path, data)
+	})
+	return text, ents, err
+}

@@ -368,3 +368,13 @@ func (t *Tracer) restoreAfterInject(tr *tracee, saved *Regs, mask Sigset, resume
 	}
 	return nil
 }
+
+// ForgetSyscallInsn drops the syscall instruction cached for process tgid
+// (after the scratch page MapScratch made it was unmapped): the next
+// injection looks for one again.
+func (t *Tracer) ForgetSyscallInsn(tgid int) {
+	_ = t.do(func() error {
+		delete(t.insn, tgid)
+		return nil
+	})
+}

@@ -787,3 +787,30 @@ func (t *Tracer) DetachAll(tids []int) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Kill ends a tracee that is a process of its own (a snapshot child a
+// checkpoint cloned) with SIGKILL and waits until the kernel reports its
+// exit to the tracer. A process that is not the tracer's child stays a
+// zombie of its real parent, which must reap it.
+func (t *Tracer) Kill(tid int) error {
+	return t.do(func() error {
+		tr, err := t.get(tid, "kill")
+		if err != nil {
+			return err
+		}
+		if err := unix.Kill(tid, unix.SIGKILL); err != nil {
+			t.forget(tr)
+			return opErr(tid, "kill", err)
+		}
+		tr.stopped = false
+		for {
+			st, _, err := t.wait4(tr, true)
+			if err != nil {
+				return err
+			}
+			if st.Kind == Exited {
+				return nil
+			}
+		}
+	})
+}
