@@ -107,6 +107,9 @@ type treeRestorer struct {
 
 	sockets   map[uint64]*image.Socket // every socket of the image, by inode
 	listeners map[string]uint64        // listening sockets created, by name → parked fd
+	sockFd    map[uint64]uint64        // every socket end created, by inode → parked fd
+	peerFd    map[uint64]uint64        // the end each one is connected to (a temporary one for a closed peer)
+	lateOpts  []lateOpts               // options set once every queue is filled (fillQueues)
 	rootCwd   bool                     // the main process is in its working directory already
 	ptys      map[int]uint64           // pty index (as saved) → parked master fd
 
