@@ -22,8 +22,8 @@ type unixDiag struct {
 	rqueue     uint32
 	wqueue     uint32 // for a listener: its backlog
 	shutdown   int
-	vfsIno     uint64 // the socket file's inode (a path name), 0 if none
-	vfsDev     uint32 // its device, as the kernel's dev_t (major<<20|minor)
+	vfsIno     uint64   // the socket file's inode (a path name), 0 if none
+	vfsDev     uint32   // its device, as the kernel's dev_t (major<<20|minor)
 	hasPeer    bool     // UNIX_DIAG_PEER came: connected (peer 0: to a socket closed since, or not accepted yet)
 	icons      []uint64 // a listener's backlog: each connection's connecting socket (0: closed since)
 }

@@ -2,9 +2,9 @@ package restore
 
 import (
 	"encoding/binary"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -462,4 +462,3 @@ func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string) error {
 	}
 	return nil
 }
-
