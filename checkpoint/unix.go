@@ -2,12 +2,15 @@ package checkpoint
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/seccomp"
 
@@ -226,7 +229,7 @@ func (t *tree) linkSockets() error {
 				return fmt.Errorf("pid %d fd %d: read the queued data of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
 			}
 			if rights {
-				refuse(r, "%s", unixRightsReason)
+				refuse(r, "%s", streamRightsReason)
 				continue
 			}
 			name := fmt.Sprintf("socket-%d.bin", u.ino)
@@ -239,6 +242,7 @@ func (t *tree) linkSockets() error {
 		// Datagram and seqpacket: every message (a datagram's size is all
 		// sock_diag gives, of the first one only: always look).
 		q, err := peekMsgs(r.host, f.FD, u.shutdown&1 != 0 || s.PeerGone && u.typ == unix.SOCK_SEQPACKET)
+		t.flightFds = append(t.flightFds, runFds(q.runs)...)
 		if err != nil {
 			return fmt.Errorf("pid %d fd %d: read the queued messages of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
 		}
@@ -250,6 +254,12 @@ func (t *tree) linkSockets() error {
 			continue
 		}
 		if reason := t.senders(s, u, q.msgs, diag, inTree); reason != "" {
+			refuse(r, "%s", reason)
+			continue
+		}
+		if reason, err := t.flightFiles(q.msgs, q.runs, inTree); err != nil {
+			return err
+		} else if reason != "" {
 			refuse(r, "%s", reason)
 			continue
 		}
@@ -349,12 +359,27 @@ func sockOpts(pid, fd int) (map[string]int64, error) {
 	return image.ReadSockOpts(s), nil
 }
 
+// run is one message a peek gave, with its files in flight as crrun
+// received them (fds of crrun's own).
+type run struct {
+	n   int
+	fds []int
+}
+
+// runFds are every fd of runs.
+func runFds(runs []run) []int {
+	var out []int
+	for _, r := range runs {
+		out = append(out, r.fds...)
+	}
+	return out
+}
+
 // peekQueue reads the n bytes queued at a stream socket of pid without
 // consuming them: a copy of the fd (pidfd_getfd) is read with MSG_PEEK,
-// walking the queue with SO_PEEK_OFF (a stream peek stops where the sender's
-// credentials change), which is set back afterwards. rights reports file
-// descriptors in flight (they arrive as SCM_RIGHTS even with MSG_PEEK; the
-// copies are closed).
+// walking the queue with SO_PEEK_OFF, which is set back afterwards. rights
+// reports files in flight (SCM_RIGHTS: the kernel installs copies in crrun
+// even with MSG_PEEK; they are closed).
 func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
 	s, err := ptrace.CopyFd(pid, fd)
 	if err != nil {
@@ -375,10 +400,11 @@ func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
 			continue
 		}
 		if err != nil {
-			return nil, false, err
+			return nil, rights, err
 		}
-		if closeRights(oob[:oobn]) {
+		if fds := rightsOf(oob[:oobn]); fds != nil {
 			rights = true
+			closeAll(fds)
 		}
 		if m == 0 {
 			break
@@ -390,6 +416,13 @@ func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
 	}
 	return data, rights, nil
 }
+
+// streamRightsReason refuses files in flight on a stream socket: they ride
+// on one sk_buff of the queue, and a read that reaches it gets them; a
+// peek shows where that sk_buff ends, never where it starts (a peek that
+// ends in the sk_buff before it gets them as well), so restore could not
+// put them on the same bytes.
+const streamRightsReason = "files in flight (SCM_RIGHTS) on a unix stream socket not supported: a peek cannot tell which bytes carry them (datagram and seqpacket sockets are saved)"
 
 // peekFrom0 sets the peek offset of socket s to 0 and returns what sets it
 // back to the app's value (-1: off).
@@ -404,37 +437,43 @@ func peekFrom0(s int) (func(), error) {
 	return func() { unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PEEK_OFF, was) }, nil //nolint:errcheck
 }
 
-// closeRights closes the file descriptors a peek received (SCM_RIGHTS) and
-// reports whether there were any.
-func closeRights(oob []byte) bool {
+// rightsOf returns the file descriptors a peek received (SCM_RIGHTS), nil
+// if none.
+func rightsOf(oob []byte) []int {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return false
+		return nil
 	}
-	any := false
+	var out []int
 	for _, cm := range msgs {
 		if fds, err := unix.ParseUnixRights(&cm); err == nil {
-			any = true
-			for _, x := range fds {
-				unix.Close(x)
-			}
+			out = append(out, fds...)
 		}
 	}
-	return any
+	return out
+}
+
+func closeAll(fds []int) {
+	for _, x := range fds {
+		unix.Close(x)
+	}
 }
 
 // msgQueue is what peekMsgs read: the bytes of every message, each one's
-// size and sender, or why the queue is refused.
+// size and sender, with its files in flight (runs), or why the queue is
+// refused.
 type msgQueue struct {
 	data   []byte
 	msgs   []image.SockMsg
+	runs   []run
 	reason string
 }
 
 // peekMsgs reads the messages queued at a datagram or seqpacket socket of
 // pid without consuming them, as peekQueue does: each peek gives one
-// message, its size (MSG_TRUNC) and its sender's address. eof: the socket
-// may read no more (a 0 is then the end, not an empty message).
+// message, its size (MSG_TRUNC), its sender's address and its files in
+// flight. eof: the socket may read no more (a 0 is then the end, not an
+// empty message).
 func peekMsgs(pid, fd int, eof bool) (q msgQueue, err error) {
 	s, err := ptrace.CopyFd(pid, fd)
 	if err != nil {
@@ -459,12 +498,11 @@ func peekMsgs(pid, fd int, eof bool) (q msgQueue, err error) {
 		if err != nil {
 			return q, err
 		}
-		if closeRights(oob[:oobn]) {
-			q.reason = unixRightsReason
-			return q, nil
-		}
-		if n == 0 {
+		fds := rightsOf(oob[:oobn])
+		q.runs = append(q.runs, run{n: n, fds: fds})
+		if n == 0 && fds == nil {
 			if eof {
+				q.runs = q.runs[:len(q.runs)-1]
 				return q, nil
 			}
 			q.reason = "a message of 0 bytes queued at a unix socket not supported (a peek hides it from the next one)"
@@ -481,4 +519,65 @@ func peekMsgs(pid, fd int, eof bool) (q msgQueue, err error) {
 		q.data = append(q.data, buf[:n]...)
 		q.msgs = append(q.msgs, m)
 	}
+}
+
+// flightFiles saves the files in flight of each message (runs[i] for
+// msgs[i]) as fds of crrun (tree.flight), to be copied into msgs once
+// linked; it returns why one cannot be restored.
+func (t *tree) flightFiles(msgs []image.SockMsg, runs []run, inTree map[uint64]bool) (string, error) {
+	stdio := map[seccomp.FileID][]int{}
+	for k, id := range t.req.Stdio {
+		stdio[id] = append(stdio[id], k)
+	}
+	if t.flight == nil {
+		t.flight = &image.Process{}
+	}
+	d := &dumper{t: t, tr: t.tr, req: t.req, pid: os.Getpid(), w: t.w}
+	none := func(*image.FD, *procfs.ProcFdinfo) error { return nil }
+	for i, r := range runs {
+		if len(r.fds) == 0 {
+			continue
+		}
+		var idx []int
+		for _, fd := range r.fds {
+			e, err := procfs.Fd(os.Getpid(), fd)
+			if err != nil {
+				return "", fmt.Errorf("a file in flight: %w", err)
+			}
+			if e.Kind == procfs.KindSocket && e.Family != procfs.FamilyUnix {
+				return fmt.Sprintf("a %s socket in flight (SCM_RIGHTS) on a unix socket not supported yet", e.Family), nil
+			}
+			n := len(t.flight.FDs)
+			if err := d.saveFD(t.flight, e, stdio, none); err != nil {
+				var nc *NotCheckpointableError
+				if errors.As(err, &nc) && len(nc.Findings) > 0 {
+					return "a file in flight (SCM_RIGHTS): " + nc.Findings[0].Reason, nil
+				}
+				return "", fmt.Errorf("a file in flight (%s): %w", e.Target, err)
+			}
+			if reason := flightRefusal(&t.flight.FDs[n], inTree); reason != "" {
+				return reason, nil
+			}
+			idx = append(idx, n)
+		}
+		t.flightFix = append(t.flightFix, flightFix{msgs: msgs, i: i, idx: idx})
+	}
+	return "", nil
+}
+
+// flightRefusal is why restore could not send file f in flight again.
+func flightRefusal(f *image.FD, inTree map[uint64]bool) string {
+	switch {
+	case f.Stdio != nil:
+		return ""
+	case f.Procfs:
+		return fmt.Sprintf("a /proc file (%s) in flight (SCM_RIGHTS) on a unix socket not supported yet", f.Path)
+	case f.Kind == image.FDUnix && !inTree[f.Socket.Inode]:
+		return "a unix socket in flight (SCM_RIGHTS) that no fd of the app holds not supported yet"
+	}
+	switch f.Kind {
+	case image.FDFile, image.FDDir, image.FDDevice, image.FDPipe, image.FDFIFO, image.FDEventfd, image.FDMemfd, image.FDSignalfd, image.FDUnix:
+		return ""
+	}
+	return fmt.Sprintf("a %s fd (%s) in flight (SCM_RIGHTS) on a unix socket not supported yet", f.Kind, f.Path)
 }

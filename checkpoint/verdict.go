@@ -192,10 +192,9 @@ type sockFd struct {
 
 // unixRefusal is why the dump refuses an AF_UNIX socket u (ok: sock_diag
 // knows it), held by the app (inTree: every socket inode the app holds), or
-// "" if it can be saved. The checkpoint then refuses file descriptors in
-// flight (unixRightsReason), which the scan sees in fdinfo's scm_fds and the
-// dump with a peek, and the datagrams restore could not send again (the
-// dump's peek: senders).
+// "" if it can be saved. The dump's peeks may refuse more: files in flight
+// restore could not send again (flightRefusal), datagrams restore could not
+// send again from their senders (senders).
 func unixRefusal(u unixDiag, ok bool, diag map[uint64]unixDiag, inTree map[uint64]bool) string {
 	switch {
 	case !ok:
@@ -260,8 +259,6 @@ func socketHolder(ino uint64) (int, string) {
 	return 0, ""
 }
 
-const unixRightsReason = "file descriptors in flight (SCM_RIGHTS) on a unix socket not supported yet"
-
 // unixReason renders a unix socket refusal as the dump gives it.
 func unixReason(reason string, nspid, fd int) string {
 	return fmt.Sprintf("CR: %s (pid %d fd %d)", reason, nspid, fd)
@@ -288,10 +285,10 @@ func unixRefusals(fds []sockFd) []seccomp.Finding {
 			u.ino = s.ino
 		}
 		reason := unixRefusal(u, ok, diag, inTree)
-		if reason == "" && !peeked[u.ino] {
+		if reason == "" && u.typ == unix.SOCK_STREAM && u.rqueue > 0 && !peeked[u.ino] {
 			peeked[u.ino] = true
 			if scmFds(s.host, s.fd) > 0 {
-				reason = unixRightsReason
+				reason = streamRightsReason
 			}
 		}
 		if reason != "" {

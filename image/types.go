@@ -806,6 +806,10 @@ type SockMsg struct {
 	// restore sends from a temporary socket bound to From).
 	From   string `json:"from,omitempty"`
 	Sender uint64 `json:"sender,omitempty"`
+	// Files are the files in flight with the message (SCM_RIGHTS), in
+	// order: each saved as an fd of the app is (FD, Stdio and OFD as for
+	// the app's own; FD is the number crrun's peek received it on).
+	Files []FD `json:"files,omitempty"`
 }
 
 // Thread is the state of one thread.

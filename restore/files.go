@@ -143,7 +143,7 @@ func (t *treeRestorer) openFiles() error {
 			t.ofd[f.OFD] = fd
 		}
 	}
-	if err := t.fillQueues(); err != nil {
+	if err := t.fillQueues(pipes, socks); err != nil {
 		return err
 	}
 	if err := t.shutdownSockets(); err != nil {

@@ -348,7 +348,7 @@ func (t *treeRestorer) pendingConns(s *image.Socket) error {
 // socket again, in order, each from a socket with its sender's address: the
 // sender itself when it is in the image, the peer for a seqpacket socket, a
 // temporary socket bound to the address otherwise. Then the SO_PASS* flags.
-func (t *treeRestorer) fillQueues() error {
+func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj) error {
 	r := t.root
 	var temps []uint64
 	defer func() {
@@ -383,7 +383,7 @@ func (t *treeRestorer) fillQueues() error {
 			var from uint64
 			to, ok := "", false
 			switch {
-			case s.Type == unix.SOCK_SEQPACKET:
+			case s.Type == unix.SOCK_SEQPACKET: // from the peer, always
 				from, ok = t.peerFd[s.Inode]
 			case m.Sender != 0:
 				from, ok = t.sockFd[m.Sender]
@@ -410,7 +410,11 @@ func (t *treeRestorer) fillQueues() error {
 			if !ok {
 				return fmt.Errorf("unix socket %d: message %d: its sender was not created", s.Inode, i+1)
 			}
-			if err := t.sendMsg(from, part, to); err != nil {
+			files, err := t.flightFiles(m.Files, pipes, socks)
+			if err != nil {
+				return fmt.Errorf("unix socket %d: message %d: %w", s.Inode, i+1, err)
+			}
+			if err := t.sendMsg(from, part, to, files); err != nil {
 				return fmt.Errorf("unix socket %d: message %d: %w", s.Inode, i+1, err)
 			}
 		}
@@ -433,9 +437,41 @@ func (t *treeRestorer) fillQueues() error {
 	return nil
 }
 
-// sendMsg injects sendto(fd, b, to) in the main process (to: "" for the
-// socket's peer), MSG_DONTWAIT: a queue that takes it no more is an error.
-func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string) error {
+// flightFiles gives the parked fds of files in flight: crrun's stdio, a
+// description of the app's, or one opened now (closed with the parked
+// range once every process has its fds).
+func (t *treeRestorer) flightFiles(fs []image.FD, pipes map[uint64]*pipeObj, socks map[uint64]*sockObj) ([]uint64, error) {
+	var out []uint64
+	for i := range fs {
+		f := &fs[i]
+		if f.Stdio != nil {
+			if k := *f.Stdio; k < 0 || k > 2 {
+				return nil, fmt.Errorf("a file in flight: bad stdio index %d", k)
+			}
+			out = append(out, t.stdio[*f.Stdio])
+			continue
+		}
+		if fd, ok := t.ofd[f.OFD]; ok {
+			out = append(out, fd)
+			continue
+		}
+		if f.Kind == image.FDUnix || f.Kind == image.FDPidfd || f.Procfs {
+			return nil, fmt.Errorf("a file in flight (%s, %s) that the app does not hold: not restorable", f.Kind, f.Path)
+		}
+		fd, err := t.open(f, pipes, socks)
+		if err != nil {
+			return nil, fmt.Errorf("a file in flight (%s): %w", f.Path, err)
+		}
+		t.ofd[f.OFD] = fd
+		out = append(out, fd)
+	}
+	return out, nil
+}
+
+// sendMsg injects sendmsg(fd, b, to, files) in the main process (to: ""
+// for the socket's peer; files: fds of the main process, as SCM_RIGHTS),
+// MSG_DONTWAIT: a queue that takes it no more is an error.
+func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string, files []uint64) error {
 	r := t.root
 	r.reset()
 	a, err := r.put(b)
@@ -453,7 +489,28 @@ func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string) error {
 		}
 		salen = uint64(len(addr))
 	}
-	n, err := r.inj(r.pid, "sendto", unix.SYS_SENDTO, fd, a, uint64(len(b)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, sa, salen)
+	var ctl, ctlen uint64
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f)
+		}
+		c := unix.UnixRights(fds...)
+		if ctl, err = r.put(c); err != nil {
+			return err
+		}
+		ctlen = uint64(len(c))
+	}
+	iov, err := r.put(le64(a, uint64(len(b))))
+	if err != nil {
+		return err
+	}
+	// struct msghdr: name, namelen, iov, iovlen, control, controllen, flags.
+	hdr, err := r.put(le64(sa, salen, iov, 1, ctl, ctlen, 0))
+	if err != nil {
+		return err
+	}
+	n, err := r.inj(r.pid, "sendmsg", unix.SYS_SENDMSG, fd, hdr, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 	if err != nil {
 		return err
 	}
