@@ -373,7 +373,7 @@ const deleted = "(a deleted file)"
 // compared through the inode class) or that move with time (a timerfd's
 // time left).
 var fdinfoSkip = map[string]bool{"pos": true, "flags": true, "mnt_id": true, "ino": true, "it_value": true,
-	"eventfd-id": true, "scm_fds": true, "tty-index": true, "NSpid": true}
+	"eventfd-id": true, "tty-index": true, "NSpid": true}
 
 func (o *observer) fds() error {
 	ents, err := os.ReadDir(o.path("fd"))
