@@ -138,18 +138,6 @@ func unixSockets() (map[uint64]unixDiag, []unixDiag, error) {
 	}
 }
 
-func sockType(t int) string {
-	switch t {
-	case unix.SOCK_STREAM:
-		return "stream"
-	case unix.SOCK_DGRAM:
-		return "datagram"
-	case unix.SOCK_SEQPACKET:
-		return "seqpacket"
-	}
-	return fmt.Sprintf("type %d", t)
-}
-
 // linkSockets keeps the AF_UNIX sockets restore can rebuild, each with its
 // options (image.SockOpts): the two ends of a socketpair or of a connection
 // inside the app (named or not; the peer may be closed since), with the
