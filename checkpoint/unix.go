@@ -171,6 +171,7 @@ func (t *tree) linkSockets() error {
 	t.unlinkedNames(refs, diag, refuse)
 	waiting := waitingClients(diag)
 	saved := map[uint64]bool{}
+	optsOf := map[uint64]map[string]int64{}
 	queued := false
 	for _, r := range refs {
 		f := &r.p.FDs[r.idx]
@@ -185,16 +186,17 @@ func (t *tree) linkSockets() error {
 		}
 		s := f.Socket
 		s.Type, s.Name = u.typ, u.name
-		if !saved[u.ino] {
+		if optsOf[u.ino] == nil {
 			// Options and queue are the socket's: read once, whatever
-			// the number of fds on it.
+			// the number of fds on it (the queue goes with the first).
 			opts, err := sockOpts(r.host, f.FD)
 			if err != nil {
 				return fmt.Errorf("pid %d fd %d: options of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
 			}
-			s.Opts = opts
+			optsOf[u.ino] = opts
 			queued = true
 		}
+		s.Opts = optsOf[u.ino]
 		if u.state == tcpListen {
 			s.Listen, s.Backlog, s.Pending = true, int(u.wqueue), u.icons
 			continue
@@ -212,13 +214,24 @@ func (t *tree) linkSockets() error {
 			if u.rqueue == 0 {
 				continue
 			}
-			data, rights, err := peekQueue(r.host, f.FD, int(u.rqueue))
+			data, rights, creds, err := peekQueue(r.host, f.FD, int(u.rqueue))
 			if err != nil {
 				return fmt.Errorf("pid %d fd %d: read the queued data of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
 			}
 			if rights {
 				refuse(r, "%s", streamRightsReason)
 				continue
+			}
+			if len(creds) > 0 {
+				msgs := make([]image.SockMsg, len(creds))
+				for i, c := range creds {
+					msgs[i] = image.SockMsg{Len: c.n, Cred: &image.Ucred{Pid: int(c.cred.Pid), Uid: c.cred.Uid, Gid: c.cred.Gid}}
+				}
+				if reason := t.senderCreds(msgs, s); reason != "" {
+					refuse(r, "%s", reason)
+					continue
+				}
+				s.Msgs = msgs
 			}
 			name := fmt.Sprintf("socket-%d.bin", u.ino)
 			if err := writeBlob(t.w, name, data); err != nil {
@@ -242,6 +255,10 @@ func (t *tree) linkSockets() error {
 			continue
 		}
 		if reason := t.senders(s, u, q.msgs, diag, inTree); reason != "" {
+			refuse(r, "%s", reason)
+			continue
+		}
+		if reason := t.senderCreds(q.msgs, s); reason != "" {
 			refuse(r, "%s", reason)
 			continue
 		}
@@ -367,16 +384,17 @@ func runFds(runs []run) []int {
 // consuming them: a copy of the fd (pidfd_getfd) is read with MSG_PEEK,
 // walking the queue with SO_PEEK_OFF, which is set back afterwards. rights
 // reports files in flight (SCM_RIGHTS: the kernel installs copies in crrun
-// even with MSG_PEEK; they are closed).
-func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
+// even with MSG_PEEK; they are closed); creds, for a reader with
+// SO_PASSCRED, the runs of bytes of each sender's credentials.
+func peekQueue(pid, fd, n int) (data []byte, rights bool, creds []credRun, err error) {
 	s, err := ptrace.CopyFd(pid, fd)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	defer unix.Close(s)
 	restore, err := peekFrom0(s)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	defer restore()
 	data = make([]byte, n)
@@ -388,7 +406,7 @@ func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
 			continue
 		}
 		if err != nil {
-			return nil, rights, err
+			return nil, rights, nil, err
 		}
 		if fds := rightsOf(oob[:oobn]); fds != nil {
 			rights = true
@@ -397,12 +415,38 @@ func peekQueue(pid, fd, n int) (data []byte, rights bool, err error) {
 		if m == 0 {
 			break
 		}
+		if c := credOf(oob[:oobn]); c != nil {
+			// A reader with SO_PASSCRED: a peek stops where the
+			// sender's credentials change.
+			creds = append(creds, credRun{n: m, cred: *c})
+		}
 		got += m
 	}
 	if got != n {
-		return nil, rights, fmt.Errorf("peeked %d of %d queued bytes", got, n)
+		return nil, rights, nil, fmt.Errorf("peeked %d of %d queued bytes", got, n)
 	}
-	return data, rights, nil
+	return data, rights, creds, nil
+}
+
+// credRun is a run of stream bytes sent with the same credentials (as
+// crrun's peek sees them: pid and ids in crrun's namespaces).
+type credRun struct {
+	n    int
+	cred unix.Ucred
+}
+
+// credOf returns the SCM_CREDENTIALS a peek received, nil if none.
+func credOf(oob []byte) *unix.Ucred {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	for _, cm := range msgs {
+		if c, err := unix.ParseUnixCredentials(&cm); err == nil {
+			return c
+		}
+	}
+	return nil
 }
 
 // streamRightsReason refuses files in flight on a stream socket: they ride
@@ -501,6 +545,9 @@ func peekMsgs(pid, fd int, eof bool) (q msgQueue, err error) {
 			return q, nil
 		}
 		m := image.SockMsg{Len: n}
+		if c := credOf(oob[:oobn]); c != nil {
+			m.Cred = &image.Ucred{Pid: int(c.Pid), Uid: c.Uid, Gid: c.Gid} // host pid until senderCreds
+		}
 		if sa, ok := from.(*unix.SockaddrUnix); ok {
 			m.From = sa.Name
 		}
@@ -568,4 +615,40 @@ func flightRefusal(f *image.FD, inTree map[uint64]bool) string {
 		return ""
 	}
 	return fmt.Sprintf("a %s fd (%s) in flight (SCM_RIGHTS) on a unix socket not supported yet", f.Kind, f.Path)
+}
+
+// senderCreds maps the credentials of each message (a reader with
+// SO_PASSCRED) into the app's namespaces, and refuses what restore could
+// not name again (measured, Linux 6.18): a pid that is no process of the
+// app (it has exited, or lives outside: SCM_CREDENTIALS names only a live
+// process), another process's pid or other ids when crrun is not root
+// (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID), a reader whose peer has closed
+// (restore sends from the peer once every process exists).
+func (t *tree) senderCreds(msgs []image.SockMsg, s *image.Socket) string {
+	uns := func(pid int) string { l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid)); return l }
+	for i := range msgs {
+		c := msgs[i].Cred
+		if c == nil {
+			continue
+		}
+		switch {
+		case s.PeerGone || s.Type != unix.SOCK_DGRAM && s.Peer == 0:
+			return "bytes queued for a reader with SO_PASSCRED whose peer has closed: their senders' credentials cannot be restored: not supported yet"
+		case t.mainExit != nil:
+			return "bytes queued for a reader with SO_PASSCRED, the main process gone: restore names their senders' credentials from it: not supported yet"
+		}
+		p := t.procs[c.Pid]
+		if p == nil || len(t.live) == 0 {
+			return fmt.Sprintf("bytes queued for a reader with SO_PASSCRED sent by pid %d, which is no process of the app (it has exited, or lives outside): a pid can be named again only while its process lives: not supported", c.Pid)
+		}
+		if uns(os.Getpid()) != uns(t.live[0]) {
+			return "bytes queued for a reader with SO_PASSCRED, the app in another user namespace than crrun's: their senders' ids cannot be mapped: not supported yet"
+		}
+		main := t.procs[t.live[0]]
+		if os.Geteuid() != 0 && (main == nil || p.PID != main.PID || int(c.Uid) != os.Geteuid() || int(c.Gid) != os.Getegid()) {
+			return fmt.Sprintf("bytes queued for a reader with SO_PASSCRED sent by pid %d: naming another process or other ids again needs root (CAP_SYS_ADMIN, CAP_SETUID)", p.PID)
+		}
+		c.Pid = p.PID
+	}
+	return ""
 }

@@ -788,8 +788,9 @@ type Socket struct {
 	// peer that is no socket any more); Peer is then 0.
 	PeerGone bool `json:"peer_gone,omitempty"`
 	// Msgs are the messages queued for reading at a datagram or seqpacket
-	// socket, in order; their bytes are Data's, one after another
-	// (required feature "unix-queues").
+	// socket, in order; their bytes are Data's, one after another. At a
+	// stream socket whose reader has SO_PASSCRED, the runs of bytes of one
+	// sender's credentials (Cred) (required feature "unix-queues").
 	Msgs []SockMsg `json:"msgs,omitempty"`
 	// Pending are the connections waiting in a listener's backlog, oldest
 	// first: the inode of each one's connecting socket (0: closed since),
@@ -810,6 +811,17 @@ type SockMsg struct {
 	// order: each saved as an fd of the app is (FD, Stdio and OFD as for
 	// the app's own; FD is the number crrun's peek received it on).
 	Files []FD `json:"files,omitempty"`
+	// Cred: the sender's credentials (SCM_CREDENTIALS, the pid in the
+	// app's namespace), kept for a reader with SO_PASSCRED: restore sends
+	// the message again naming them, once every process exists.
+	Cred *Ucred `json:"cred,omitempty"`
+}
+
+// Ucred is a struct ucred.
+type Ucred struct {
+	Pid int    `json:"pid"`
+	Uid uint32 `json:"uid"`
+	Gid uint32 `json:"gid"`
 }
 
 // Thread is the state of one thread.

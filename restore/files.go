@@ -88,7 +88,8 @@ func (t *treeRestorer) openFiles() error {
 	t.sockets = map[uint64]*image.Socket{}
 	for _, p := range t.procs {
 		for i := range p.FDs {
-			if s := p.FDs[i].Socket; s != nil {
+			// The first fd on a socket carries its queue.
+			if s := p.FDs[i].Socket; s != nil && t.sockets[s.Inode] == nil {
 				t.sockets[s.Inode] = s
 			}
 		}
@@ -143,11 +144,18 @@ func (t *treeRestorer) openFiles() error {
 			t.ofd[f.OFD] = fd
 		}
 	}
-	if err := t.fillQueues(pipes, socks); err != nil {
+	if err := t.fillQueues(pipes, socks, false); err != nil {
 		return err
 	}
-	if err := t.shutdownSockets(); err != nil {
-		return err
+	if t.blank != nil {
+		// The stand-in for a gone main process exits once the tree is
+		// cloned: the sockets are finished now (no message names its
+		// sender's credentials then: the checkpoint refuses them).
+		if err := t.finishSockets(pipes, socks); err != nil {
+			return err
+		}
+	} else {
+		t.sockPipes, t.sockSocks = pipes, socks
 	}
 	if err := t.unlinkNames(); err != nil {
 		return err

@@ -348,7 +348,7 @@ func (t *treeRestorer) pendingConns(s *image.Socket) error {
 // socket again, in order, each from a socket with its sender's address: the
 // sender itself when it is in the image, the peer for a seqpacket socket, a
 // temporary socket bound to the address otherwise. Then the SO_PASS* flags.
-func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj) error {
+func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj, withCreds bool) error {
 	r := t.root
 	var temps []uint64
 	defer func() {
@@ -358,7 +358,7 @@ func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*s
 	}()
 	tempFor := map[string]uint64{}
 	for _, s := range t.sockets {
-		if len(s.Msgs) == 0 || s.Data == "" {
+		if len(s.Msgs) == 0 || s.Data == "" || hasCreds(s) != withCreds {
 			continue
 		}
 		if _, ok := t.sockFd[s.Inode]; !ok {
@@ -383,7 +383,7 @@ func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*s
 			var from uint64
 			to, ok := "", false
 			switch {
-			case s.Type == unix.SOCK_SEQPACKET: // from the peer, always
+			case s.Type != unix.SOCK_DGRAM: // from the peer, always
 				from, ok = t.peerFd[s.Inode]
 			case m.Sender != 0:
 				from, ok = t.sockFd[m.Sender]
@@ -414,11 +414,45 @@ func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*s
 			if err != nil {
 				return fmt.Errorf("unix socket %d: message %d: %w", s.Inode, i+1, err)
 			}
-			if err := t.sendMsg(from, part, to, files); err != nil {
-				return fmt.Errorf("unix socket %d: message %d: %w", s.Inode, i+1, err)
+			for first := true; first || len(part) > 0; first = false {
+				// A stream's bytes may be more than the scratch area
+				// holds: several sends with the same credentials read
+				// as one run.
+				n := len(part)
+				if s.Type == unix.SOCK_STREAM {
+					n = min(n, 512<<10)
+				}
+				if err := t.sendMsg(from, part[:n], to, files, m.Cred); err != nil {
+					return fmt.Errorf("unix socket %d: message %d: %w", s.Inode, i+1, err)
+				}
+				part, files = part[n:], nil
 			}
 		}
 	}
+	return nil
+}
+
+// hasCreds reports a socket whose messages name their senders'
+// credentials: sent once every process exists (socketQueues).
+func hasCreds(s *image.Socket) bool {
+	for _, m := range s.Msgs {
+		if m.Cred != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// finishSockets fills the queues whose messages name their senders'
+// credentials (SCM_CREDENTIALS names a live process: every process of the
+// tree and its zombies exist now, and the main process still holds every
+// parked description), then sets the SO_PASS* flags and makes the
+// shutdowns, which must come after every byte is queued.
+func (t *treeRestorer) finishSockets(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj) error {
+	if err := t.fillQueues(pipes, socks, true); err != nil {
+		return err
+	}
+	r := t.root
 	for _, l := range t.lateOpts {
 		if len(l.opts) == 0 {
 			continue
@@ -434,7 +468,7 @@ func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*s
 		}
 	}
 	t.lateOpts = nil
-	return nil
+	return t.shutdownSockets()
 }
 
 // flightFiles gives the parked fds of files in flight: crrun's stdio, a
@@ -471,7 +505,7 @@ func (t *treeRestorer) flightFiles(fs []image.FD, pipes map[uint64]*pipeObj, soc
 // sendMsg injects sendmsg(fd, b, to, files) in the main process (to: ""
 // for the socket's peer; files: fds of the main process, as SCM_RIGHTS),
 // MSG_DONTWAIT: a queue that takes it no more is an error.
-func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string, files []uint64) error {
+func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string, files []uint64, cred *image.Ucred) error {
 	r := t.root
 	r.reset()
 	a, err := r.put(b)
@@ -490,12 +524,18 @@ func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string, files []uint64) e
 		salen = uint64(len(addr))
 	}
 	var ctl, ctlen uint64
+	var c []byte
 	if len(files) > 0 {
 		fds := make([]int, len(files))
 		for i, f := range files {
 			fds[i] = int(f)
 		}
-		c := unix.UnixRights(fds...)
+		c = unix.UnixRights(fds...)
+	}
+	if cred != nil {
+		c = append(c, unix.UnixCredentials(&unix.Ucred{Pid: int32(cred.Pid), Uid: cred.Uid, Gid: cred.Gid})...)
+	}
+	if len(c) > 0 {
 		if ctl, err = r.put(c); err != nil {
 			return err
 		}
@@ -518,4 +558,15 @@ func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string, files []uint64) e
 		return fmt.Errorf("sent %d of %d bytes", n, len(b))
 	}
 	return nil
+}
+
+// socketQueues finishes the sockets (finishSockets) once every process and
+// zombie exists, unless openFiles did (the main process had exited).
+func (t *treeRestorer) socketQueues() error {
+	if t.blank != nil {
+		return nil
+	}
+	err := t.finishSockets(t.sockPipes, t.sockSocks)
+	t.sockPipes, t.sockSocks = nil, nil
+	return err
 }

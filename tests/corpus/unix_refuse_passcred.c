@@ -1,13 +1,19 @@
-// corpus: a datagram queued for a reader with SO_PASSCRED, whose sender's credentials a restore cannot give back (it sends the datagram again as crrun)
-// expect: refuse bytes queued for a reader with SO_PASSCRED
+// corpus: a datagram queued for a reader with SO_PASSCRED by a child that has exited since: a restore cannot name a pid no process has
+// expect: refuse which is no process of the app (it has exited, or lives outside)
 #include "corpus.h"
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 int main(void) {
 	int sv[2], one = 1;
-	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) || setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) ||
-	    send(sv[0], "cred", 4, 0) != 4)
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) || setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one))
 		die("socketpair");
+	pid_t child = fork();
+	if (child == 0)
+		_exit(send(sv[0], "cred", 4, 0) == 4 ? 0 : 1);
+	int ws;
+	if (waitpid(child, &ws, 0) != child || ws != 0)
+		die("child");
 	running("unix_refuse_passcred");
 	work(NULL);
 	char b[5] = {0}, cbuf[CMSG_SPACE(sizeof(struct ucred))];
@@ -19,7 +25,7 @@ int main(void) {
 	struct ucred u = {0};
 	if (c && c->cmsg_type == SCM_CREDENTIALS)
 		memcpy(&u, CMSG_DATA(c), sizeof u);
-	if (u.pid != getpid() || u.uid != getuid() || u.gid != getgid())
+	if (u.pid != child || u.uid != getuid() || u.gid != getgid())
 		fail("credentials pid %d uid %d gid %d", u.pid, u.uid, u.gid);
 	return finish();
 }
