@@ -11,7 +11,7 @@ var OutOfScope = []struct {
 	{"network sockets (AF_INET, AF_INET6, netlink, packet, raw)",
 		"`CR: socket(AF_INET) not supported yet` (trap and scan)",
 		"TCP_REPAIR, queues and firewall holds are planned work (issue 10)"},
-	{"unix sockets: files in flight (SCM_RIGHTS) on a stream socket, connections in a backlog with bytes in them or whose connecting end closed, peers outside the app, the senders' credentials of bytes queued for a reader with SO_PASSCRED, datagrams restore cannot send again from their sender",
+	{"unix sockets: files in flight (SCM_RIGHTS) on a stream socket, connections in a backlog with bytes in them or whose connecting end closed, peers outside the app, the credentials of a sender that has exited of bytes queued for a reader with SO_PASSCRED, datagrams restore cannot send again from their sender",
 		"by the dump, naming the fd (status sees what sock_diag and fdinfo show)",
 		"a peek cannot tell which stream bytes carry the files; a backlog connection's bytes cannot be read without accepting it; a sender's pid can be named again only while it lives (issue 10)"},
 	{"SysV IPC (shared memory, semaphores, message queues), POSIX message queues",
