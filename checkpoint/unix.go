@@ -198,6 +198,10 @@ func (t *tree) linkSockets() error {
 		}
 		s.Opts = optsOf[u.ino]
 		if u.state == tcpListen {
+			if s.Unlinked && len(u.icons) > 0 {
+				refuse(r, "listening unix socket %q, whose name another socket has now, has connections not accepted yet: not supported", u.name)
+				continue
+			}
 			s.Listen, s.Backlog, s.Pending = true, int(u.wqueue), u.icons
 			continue
 		}

@@ -325,7 +325,9 @@ func (t *treeRestorer) pendingConns(s *image.Socket) error {
 		}
 		var fd uint64
 		var err error
-		if cs.Name != "" {
+		if made, ok := t.sockFd[c]; ok {
+			fd = made // bound early (an unlinked name): connected now
+		} else if cs.Name != "" {
 			fd, err = t.bindSocket(cs, false)
 		} else {
 			fd, err = r.inj(r.pid, "socket(AF_UNIX)", unix.SYS_SOCKET, unix.AF_UNIX, uint64(cs.Type)|unix.SOCK_CLOEXEC, 0)
@@ -333,8 +335,10 @@ func (t *treeRestorer) pendingConns(s *image.Socket) error {
 		if err != nil {
 			return err
 		}
-		if err := t.sockOpts(fd, cs); err != nil {
-			return err
+		if _, ok := t.sockFd[c]; !ok {
+			if err := t.sockOpts(fd, cs); err != nil {
+				return err
+			}
 		}
 		if err := r.withAddr(fd, unix.SYS_CONNECT, "connect", s.Name); err != nil {
 			return err
