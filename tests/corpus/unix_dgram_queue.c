@@ -1,9 +1,11 @@
-// corpus: unix datagram queues (a socketpair, and a bound socket fed by bound, abstract and unbound senders) and seqpacket records, each message with its bytes, boundaries and sender's address
+// corpus: unix datagram queues, held by two processes (a socketpair, and a bound socket fed by bound, abstract and unbound senders) and seqpacket records, each message with its bytes, boundaries and sender's address
 // expect: exact
 #include "corpus.h"
 #include <stddef.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 static socklen_t abstract(struct sockaddr_un *a, const char *what) {
 	memset(a, 0, sizeof *a);
@@ -60,6 +62,13 @@ int main(void) {
 	if (sendto(s1, "from s1", 7, 0, (void *)&ra, rl) != 7 || sendto(s2, "from s2", 7, 0, (void *)&ra, rl) != 7 ||
 	    sendto(s3, "from s3", 7, 0, (void *)&ra, rl) != 7 || sendto(s1, "s1 again", 8, 0, (void *)&ra, rl) != 8)
 		die("sendto");
+	/* A child holds every socket too: the queue is the socket's, whichever
+	 * process's fd the restore meets first. */
+	pid_t child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
 	running("unix_dgram_queue");
 	work(NULL);
 	expect_msg("pair 1", pr[0], "one", NULL, 0);
@@ -85,5 +94,7 @@ int main(void) {
 		fail("send back: %s", strerror(errno));
 	expect_msg("pair back", pr[1], "back", NULL, 0);
 	unlink(s2a.sun_path);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
 	return finish();
 }
