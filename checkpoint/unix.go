@@ -315,12 +315,18 @@ func (t *tree) senders(s *image.Socket, u unixDiag, msgs []image.SockMsg, diag m
 			byName[d.name] = append(byName[d.name], ino)
 		}
 	}
+	// reaches: restore can send from snd to s: snd is connected to s, or s
+	// has its name.
+	reaches := func(snd uint64) bool { return diag[snd].peer == s.Inode || s.Name != "" && !s.Unlinked }
 	for i := range msgs {
 		m := &msgs[i]
 		from := m.From
 		if m.From == "" {
 			if s.Peer != 0 && diag[s.Peer].name == "" {
 				m.Sender = s.Peer // an unbound peer: from it (nothing tells another unbound socket apart)
+				if !reaches(m.Sender) {
+					return fmt.Sprintf("datagram %d queued at an unnamed unix datagram socket from its peer, connected to another socket now: not supported", i+1)
+				}
 				continue
 			}
 			if s.Peer == 0 && s.PeerGone {
@@ -351,7 +357,7 @@ func (t *tree) senders(s *image.Socket, u unixDiag, msgs []image.SockMsg, diag m
 		switch {
 		case s.Peer != 0 && m.Sender != s.Peer, s.PeerGone:
 			return fmt.Sprintf("datagram %d queued at a unix datagram socket from %q, which it is not connected to: not supported", i+1, m.From)
-		case s.Peer == 0 && (s.Name == "" || s.Unlinked):
+		case s.Peer == 0 && (s.Name == "" || s.Unlinked), m.Sender != 0 && !reaches(m.Sender):
 			return fmt.Sprintf("datagram %d queued at a unix datagram socket from %q, that has no name to send it to now: not supported", i+1, m.From)
 		}
 	}
