@@ -173,6 +173,7 @@ func (t *tree) linkSockets() error {
 	saved := map[uint64]bool{}
 	optsOf := map[uint64]map[string]int64{}
 	queued := false
+	var peekBuf []byte // one message at a time, for every socket
 	for _, r := range refs {
 		f := &r.p.FDs[r.idx]
 		u, ok := diag[f.Socket.Inode]
@@ -246,7 +247,10 @@ func (t *tree) linkSockets() error {
 		}
 		// Datagram and seqpacket: every message (a datagram's size is all
 		// sock_diag gives, of the first one only: always look).
-		q, err := peekMsgs(r.host, f.FD, u.shutdown&1 != 0 || s.PeerGone && u.typ == unix.SOCK_SEQPACKET)
+		if peekBuf == nil {
+			peekBuf = make([]byte, 1<<20)
+		}
+		q, err := peekMsgs(r.host, f.FD, u.shutdown&1 != 0 || s.PeerGone && u.typ == unix.SOCK_SEQPACKET, peekBuf)
 		t.flightFds = append(t.flightFds, runFds(q.runs)...)
 		if err != nil {
 			return fmt.Errorf("pid %d fd %d: read the queued messages of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
@@ -515,8 +519,8 @@ type msgQueue struct {
 // pid without consuming them, as peekQueue does: each peek gives one
 // message, its size (MSG_TRUNC), its sender's address and its files in
 // flight. eof: the socket may read no more (a 0 is then the end, not an
-// empty message).
-func peekMsgs(pid, fd int, eof bool) (q msgQueue, err error) {
+// empty message). buf holds one message at a time.
+func peekMsgs(pid, fd int, eof bool, buf []byte) (q msgQueue, err error) {
 	s, err := ptrace.CopyFd(pid, fd)
 	if err != nil {
 		return q, err
@@ -527,7 +531,6 @@ func peekMsgs(pid, fd int, eof bool) (q msgQueue, err error) {
 		return q, err
 	}
 	defer restore()
-	buf := make([]byte, 1<<20)
 	oob := make([]byte, unix.CmsgSpace(253*4))
 	for {
 		n, oobn, _, from, err := unix.Recvmsg(s, buf, oob, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_TRUNC)
