@@ -40,166 +40,176 @@ func (d *dumper) files(p *image.Process) error {
 		return d.owner(fd)
 	}
 	for _, e := range fds {
-		where := fmt.Sprintf("pid %d: fd %d (%s)", d.pid, e.Num, e.Target)
-		info, err := procfs.Fdinfo(d.pid, e.Num)
-		if err != nil {
-			return fmt.Errorf("%s: fdinfo: %w", where, err)
+		if err := d.saveFD(p, e, stdio, keep); err != nil {
+			return err
 		}
-		fd := image.FD{FD: e.Num, Path: e.Target, Flags: image.Octal(info.Flags), Cloexec: info.Flags&unix.O_CLOEXEC != 0,
-			Pos: info.Pos, MntID: info.MntID}
-		link := fmt.Sprintf("/proc/%d/fd/%d", d.pid, e.Num)
-		var st unix.Stat_t // one stat per fd, in the app's pause
-		statErr := unix.Stat(link, &st)
-		if statErr == nil && stdioShared(&st) {
-			if ks := sameDescription(stdio[seccomp.FileID{Dev: st.Dev, Ino: st.Ino}], d.pid, e.Num); len(ks) > 0 {
-				k := pickStdio(ks, e.Num, info.Flags)
-				fd.Stdio = &k
-				fd.Kind = image.FDFile
-				if err := keep(&fd, info); err != nil {
-					return err
-				}
-				p.FDs = append(p.FDs, fd)
-				continue
-			}
-		}
-		switch {
-		case e.Kind == procfs.KindDevice && e.Rdev.Major == 5 && e.Rdev.Minor == 2: // /dev/ptmx: a pty of the app's
-			pt, err := d.ptyMaster(e.Num)
-			if err != nil {
-				var nc *NotCheckpointableError
-				if errors.As(err, &nc) {
-					return err
-				}
-				return fmt.Errorf("%s: %w", where, err)
-			}
-			fd.Kind, fd.Pty = image.FDPty, pt
+	}
+	return nil
+}
+
+// saveFD saves fd e of d.pid into p.FDs (and the tree's list of fds to
+// link): crrun's own stdio as such, every other kind with its state; keep
+// adds what any kind may carry besides (locks, owner).
+func (d *dumper) saveFD(p *image.Process, e procfs.FdEntry, stdio map[seccomp.FileID][]int, keep func(*image.FD, *procfs.ProcFdinfo) error) error {
+	where := fmt.Sprintf("pid %d: fd %d (%s)", d.pid, e.Num, e.Target)
+	info, err := procfs.Fdinfo(d.pid, e.Num)
+	if err != nil {
+		return fmt.Errorf("%s: fdinfo: %w", where, err)
+	}
+	fd := image.FD{FD: e.Num, Path: e.Target, Flags: image.Octal(info.Flags), Cloexec: info.Flags&unix.O_CLOEXEC != 0,
+		Pos: info.Pos, MntID: info.MntID}
+	link := fmt.Sprintf("/proc/%d/fd/%d", d.pid, e.Num)
+	var st unix.Stat_t // one stat per fd, in the app's pause
+	statErr := unix.Stat(link, &st)
+	if statErr == nil && stdioShared(&st) {
+		if ks := sameDescription(stdio[seccomp.FileID{Dev: st.Dev, Ino: st.Ino}], d.pid, e.Num); len(ks) > 0 {
+			k := pickStdio(ks, e.Num, info.Flags)
+			fd.Stdio = &k
+			fd.Kind = image.FDFile
 			if err := keep(&fd, info); err != nil {
 				return err
 			}
 			p.FDs = append(p.FDs, fd)
-			d.t.fds = append(d.t.fds, fdRef{host: d.pid, p: p, idx: len(p.FDs) - 1, key: fileKey{st.Dev, st.Ino}})
-			continue
+			return nil
 		}
-		switch e.Kind {
-		case procfs.KindFile, procfs.KindDir, procfs.KindDevice:
+	}
+	switch {
+	case e.Kind == procfs.KindDevice && e.Rdev.Major == 5 && e.Rdev.Minor == 2: // /dev/ptmx: a pty of the app's
+		pt, err := d.ptyMaster(e.Num)
+		if err != nil {
+			var nc *NotCheckpointableError
+			if errors.As(err, &nc) {
+				return err
+			}
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		fd.Kind, fd.Pty = image.FDPty, pt
+		if err := keep(&fd, info); err != nil {
+			return err
+		}
+		p.FDs = append(p.FDs, fd)
+		d.t.fds = append(d.t.fds, fdRef{host: d.pid, p: p, idx: len(p.FDs) - 1, key: fileKey{st.Dev, st.Ino}})
+		return nil
+	}
+	switch e.Kind {
+	case procfs.KindFile, procfs.KindDir, procfs.KindDevice:
+		if statErr != nil {
+			return fmt.Errorf("%s: stat: %w", where, statErr)
+		}
+		fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
+			procfs.KindDevice: image.FDDevice}[e.Kind]
+		fd.File = fileIdentity(e.Path, &st, e.Deleted)
+		fd.Procfs = e.FsType == unix.PROC_SUPER_MAGIC
+		if e.Kind == procfs.KindFile && !fd.Procfs {
+			hashIdentity(fd.File, link, false)
+		}
+		if n, ok := ptyIndex(e.Rdev.Major, e.Rdev.Minor); ok && e.Kind == procfs.KindDevice {
+			d.t.slaves = append(d.t.slaves, slaveRef{p: p, idx: len(p.FDs), index: n})
+		}
+		if e.Deleted {
+			if err := d.deletedFD(&fd, where, link, &st); err != nil {
+				return err
+			}
+		}
+	case procfs.KindEventpoll:
+		fd.Kind = image.FDEpoll
+		fd.Epoll = &image.Epoll{}
+		for _, t := range info.Epoll {
+			fd.Epoll.Targets = append(fd.Epoll.Targets, image.EpollTarget{FD: t.Fd, Events: image.Hex(t.Events),
+				Data: image.Hex(t.Data), Inode: t.Ino, Dev: image.MakeDev(t.Sdev.Major, t.Sdev.Minor), Pos: t.Pos})
+		}
+	case procfs.KindEventfd:
+		fd.Kind = image.FDEventfd
+		if info.Eventfd == nil {
+			return fmt.Errorf("%s: no eventfd-count in fdinfo", where)
+		}
+		fd.Eventfd = &image.Eventfd{Count: info.Eventfd.Count, Semaphore: info.Eventfd.Semaphore}
+	case procfs.KindPipe, procfs.KindFIFO:
+		fd.Kind = image.FDPipe
+		if e.Kind == procfs.KindFIFO {
 			if statErr != nil {
 				return fmt.Errorf("%s: stat: %w", where, statErr)
 			}
-			fd.Kind = map[procfs.Kind]image.FDKind{procfs.KindFile: image.FDFile, procfs.KindDir: image.FDDir,
-				procfs.KindDevice: image.FDDevice}[e.Kind]
+			fd.Kind = image.FDFIFO
 			fd.File = fileIdentity(e.Path, &st, e.Deleted)
-			fd.Procfs = e.FsType == unix.PROC_SUPER_MAGIC
-			if e.Kind == procfs.KindFile && !fd.Procfs {
-				hashIdentity(fd.File, link, false)
-			}
-			if n, ok := ptyIndex(e.Rdev.Major, e.Rdev.Minor); ok && e.Kind == procfs.KindDevice {
-				d.t.slaves = append(d.t.slaves, slaveRef{p: p, idx: len(p.FDs), index: n})
-			}
 			if e.Deleted {
 				if err := d.deletedFD(&fd, where, link, &st); err != nil {
 					return err
 				}
 			}
-		case procfs.KindEventpoll:
-			fd.Kind = image.FDEpoll
-			fd.Epoll = &image.Epoll{}
-			for _, t := range info.Epoll {
-				fd.Epoll.Targets = append(fd.Epoll.Targets, image.EpollTarget{FD: t.Fd, Events: image.Hex(t.Events),
-					Data: image.Hex(t.Data), Inode: t.Ino, Dev: image.MakeDev(t.Sdev.Major, t.Sdev.Minor), Pos: t.Pos})
-			}
-		case procfs.KindEventfd:
-			fd.Kind = image.FDEventfd
-			if info.Eventfd == nil {
-				return fmt.Errorf("%s: no eventfd-count in fdinfo", where)
-			}
-			fd.Eventfd = &image.Eventfd{Count: info.Eventfd.Count, Semaphore: info.Eventfd.Semaphore}
-		case procfs.KindPipe, procfs.KindFIFO:
-			fd.Kind = image.FDPipe
-			if e.Kind == procfs.KindFIFO {
-				if statErr != nil {
-					return fmt.Errorf("%s: stat: %w", where, statErr)
-				}
-				fd.Kind = image.FDFIFO
-				fd.File = fileIdentity(e.Path, &st, e.Deleted)
-				if e.Deleted {
-					if err := d.deletedFD(&fd, where, link, &st); err != nil {
-						return err
-					}
-				}
-			}
-			fd.Pipe = &image.Pipe{Inode: st.Ino}
-		case procfs.KindTimerfd:
-			ti := info.Timerfd
-			if ti == nil {
-				return fmt.Errorf("%s: no timerfd state in fdinfo", where)
-			}
-			fd.Kind = image.FDTimerfd
-			fd.Timerfd = &image.Timerfd{Clock: ti.ClockID, Ticks: ti.Ticks, SettimeFlags: int(ti.SettimeFlags),
-				ValueNS: int64(ti.Value.Sec)*1e9 + int64(ti.Value.Nsec), IntervalNS: int64(ti.Interval.Sec)*1e9 + int64(ti.Interval.Nsec)}
-		case procfs.KindSignalfd:
-			if info.Signalfd == nil {
-				return fmt.Errorf("%s: no signalfd state in fdinfo", where)
-			}
-			fd.Kind = image.FDSignalfd
-			fd.Signalfd = &image.Signalfd{Mask: image.Hex(info.Signalfd.Sigmask)}
-		case procfs.KindMemfd:
-			if statErr != nil {
-				return fmt.Errorf("%s: stat: %w", where, statErr)
-			}
-			fd.Kind = image.FDMemfd
-			m, err := d.memfd(e.Num, link, &st)
-			if err != nil {
-				return fmt.Errorf("%s: %w", where, err)
-			}
-			fd.Memfd = m
-			fd.Blob = inodeBlob(st.Dev, st.Ino)
-			if err := d.t.saveBlobOnce(fd.Blob, link); err != nil {
-				return fmt.Errorf("%s: save the memfd's content: %w", where, err)
-			}
-		case procfs.KindInotify:
-			fd.Kind = image.FDInotify
-			in, err := inotifyWatches(info.Inotify, d.req.WatchPath)
-			if err != nil {
-				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "inotify", Fd: e.Num,
-					Reason: inotifyReason(e.Num, err)}}}
-			}
-			fd.Inotify = in
-		case procfs.KindPidfd:
-			pi := info.Pidfd
-			if r := pidfdRefusal(pi, e.Num); r != "" { // as Refusals (the scan) says
-				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pidfd", Fd: e.Num, Reason: r}}}
-			}
-			fd.Kind = image.FDPidfd
-			fd.Pidfd = &image.Pidfd{Pid: pi.NSpid[len(pi.NSpid)-1]}
-		case procfs.KindSocket:
-			if e.Family != procfs.FamilyUnix {
-				return fmt.Errorf("%s: CR: socket(%s) not supported yet", where, e.Family)
-			}
-			fd.Kind = image.FDUnix
-			fd.Socket = &image.Socket{Inode: st.Ino}
-		case procfs.KindMqueue:
-			// A queue of the app's own IPC namespace, saved with it
-			// (Request.IPC); the fd is opened again by name.
-			if !d.req.PrivateIPC {
-				return fmt.Errorf("%s: CR: POSIX message queues in the host's IPC namespace (--ipc=host) not supported", where)
-			}
-			if e.Deleted || !strings.HasPrefix(e.Path, "/") || strings.Count(e.Path, "/") != 1 {
-				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "mqueue", Fd: e.Num,
-					Reason: mqueueUnlinkedReason(d.pid, e.Num, e.Target)}}}
-			}
-			fd.Kind = image.FDMqueue
-			fd.Path = e.Path
-		default:
-			// The scan refuses these before we get here; this is the safety net.
-			return fmt.Errorf("%s: CR: %s fds not supported yet", where, e.Kind)
 		}
-		if err := keep(&fd, info); err != nil {
-			return err
+		fd.Pipe = &image.Pipe{Inode: st.Ino}
+	case procfs.KindTimerfd:
+		ti := info.Timerfd
+		if ti == nil {
+			return fmt.Errorf("%s: no timerfd state in fdinfo", where)
 		}
-		p.FDs = append(p.FDs, fd)
-		if statErr == nil {
-			d.t.fds = append(d.t.fds, fdRef{host: d.pid, p: p, idx: len(p.FDs) - 1, key: fileKey{st.Dev, st.Ino}})
+		fd.Kind = image.FDTimerfd
+		fd.Timerfd = &image.Timerfd{Clock: ti.ClockID, Ticks: ti.Ticks, SettimeFlags: int(ti.SettimeFlags),
+			ValueNS: int64(ti.Value.Sec)*1e9 + int64(ti.Value.Nsec), IntervalNS: int64(ti.Interval.Sec)*1e9 + int64(ti.Interval.Nsec)}
+	case procfs.KindSignalfd:
+		if info.Signalfd == nil {
+			return fmt.Errorf("%s: no signalfd state in fdinfo", where)
 		}
+		fd.Kind = image.FDSignalfd
+		fd.Signalfd = &image.Signalfd{Mask: image.Hex(info.Signalfd.Sigmask)}
+	case procfs.KindMemfd:
+		if statErr != nil {
+			return fmt.Errorf("%s: stat: %w", where, statErr)
+		}
+		fd.Kind = image.FDMemfd
+		m, err := d.memfd(e.Num, link, &st)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		fd.Memfd = m
+		fd.Blob = inodeBlob(st.Dev, st.Ino)
+		if err := d.t.saveBlobOnce(fd.Blob, link); err != nil {
+			return fmt.Errorf("%s: save the memfd's content: %w", where, err)
+		}
+	case procfs.KindInotify:
+		fd.Kind = image.FDInotify
+		in, err := inotifyWatches(info.Inotify, d.req.WatchPath)
+		if err != nil {
+			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "inotify", Fd: e.Num,
+				Reason: inotifyReason(e.Num, err)}}}
+		}
+		fd.Inotify = in
+	case procfs.KindPidfd:
+		pi := info.Pidfd
+		if r := pidfdRefusal(pi, e.Num); r != "" { // as Refusals (the scan) says
+			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pidfd", Fd: e.Num, Reason: r}}}
+		}
+		fd.Kind = image.FDPidfd
+		fd.Pidfd = &image.Pidfd{Pid: pi.NSpid[len(pi.NSpid)-1]}
+	case procfs.KindSocket:
+		if e.Family != procfs.FamilyUnix {
+			return fmt.Errorf("%s: CR: socket(%s) not supported yet", where, e.Family)
+		}
+		fd.Kind = image.FDUnix
+		fd.Socket = &image.Socket{Inode: st.Ino}
+	case procfs.KindMqueue:
+		// A queue of the app's own IPC namespace, saved with it
+		// (Request.IPC); the fd is opened again by name.
+		if !d.req.PrivateIPC {
+			return fmt.Errorf("%s: CR: POSIX message queues in the host's IPC namespace (--ipc=host) not supported", where)
+		}
+		if e.Deleted || !strings.HasPrefix(e.Path, "/") || strings.Count(e.Path, "/") != 1 {
+			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "mqueue", Fd: e.Num,
+				Reason: mqueueUnlinkedReason(d.pid, e.Num, e.Target)}}}
+		}
+		fd.Kind = image.FDMqueue
+		fd.Path = e.Path
+	default:
+		// The scan refuses these before we get here; this is the safety net.
+		return fmt.Errorf("%s: CR: %s fds not supported yet", where, e.Kind)
+	}
+	if err := keep(&fd, info); err != nil {
+		return err
+	}
+	p.FDs = append(p.FDs, fd)
+	if statErr == nil {
+		d.t.fds = append(d.t.fds, fdRef{host: d.pid, p: p, idx: len(p.FDs) - 1, key: fileKey{st.Dev, st.Ino}})
 	}
 	return nil
 }

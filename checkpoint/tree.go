@@ -253,6 +253,20 @@ type tree struct {
 	buf          []byte         // pages are read through it (buffer)
 	meta         image.Meta     // written by writeJSON
 	smaps        map[int][]byte // each process's smaps as the dump read it, for the inventory
+	// Files in flight in unix sockets (SCM_RIGHTS), received by crrun's
+	// peeks: saved as fds of a process that is not in the image (flight,
+	// host pid: crrun) so that they are linked like the app's, then copied
+	// into their messages (flightFix); flightFds are crrun's, closed after.
+	flight    *image.Process
+	flightFds []int
+	flightFix []flightFix
+}
+
+// flightFix gives a message its files in flight once they are linked.
+type flightFix struct {
+	msgs []image.SockMsg
+	i    int
+	idx  []int // in flight.FDs
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -434,6 +448,17 @@ func (t *tree) ids(p *image.Process, st *procfs.ProcStat, status *procfs.ProcSta
 // linkFiles finds the open file descriptions that several fds share (dup,
 // fork, SCM_RIGHTS: kcmp tells), and saves the contents of pipes once.
 func (t *tree) linkFiles() error {
+	// Sockets first: their peeks find the files in flight, linked below
+	// with the app's.
+	defer func() {
+		for _, fd := range t.flightFds {
+			unix.Close(fd)
+		}
+		t.flightFds = nil
+	}()
+	if err := t.linkSockets(); err != nil {
+		return err
+	}
 	// OFDs: fds on the same inode are compared with kcmp against one
 	// representative of each description found so far.
 	type class struct {
@@ -475,7 +500,12 @@ func (t *tree) linkFiles() error {
 			return fmt.Errorf("pid %d: fd %d (%s): %w", r.p.PID, f.FD, f.Path, err)
 		}
 	}
-	return t.linkSockets()
+	for _, x := range t.flightFix {
+		for _, k := range x.idx {
+			x.msgs[x.i].Files = append(x.msgs[x.i].Files, t.flight.FDs[k])
+		}
+	}
+	return nil
 }
 
 // pipeData reads what is buffered in the pipe of f without consuming it: a

@@ -48,6 +48,10 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 		in2[pid] = true
 	}
 	var sockets []sockFd
+	stdio := map[seccomp.FileID][]int{}
+	for k, id := range in.Stdio {
+		stdio[id] = append(stdio[id], k)
+	}
 	for _, pid := range in.Pids {
 		add := func(kind string, fd int, reason string) {
 			out = append(out, seccomp.Finding{Pid: pid, Kind: kind, Fd: fd, Reason: reason})
@@ -91,6 +95,9 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 					}
 				}
 			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyUnix:
+				if id, ok := seccomp.StatFileID(fmt.Sprintf("/proc/%d/fd/%d", pid, e.Num)); ok && len(sameDescription(stdio[id], pid, e.Num)) > 0 {
+					continue // crrun's own stdio, as the dump decides it (files.go)
+				}
 				sockets = append(sockets, sockFd{host: pid, fd: e.Num, ino: e.Inode})
 			}
 		}
@@ -185,40 +192,72 @@ type sockFd struct {
 
 // unixRefusal is why the dump refuses an AF_UNIX socket u (ok: sock_diag
 // knows it), held by the app (inTree: every socket inode the app holds), or
-// "" if it can be saved. The checkpoint then refuses file descriptors in
-// flight on a stream socket's queue (unixRightsReason), which the scan sees
-// in fdinfo's scm_fds and the dump with a peek.
+// "" if it can be saved. The dump's peeks may refuse more: files in flight
+// restore could not send again (flightRefusal), datagrams restore could not
+// send again from their senders (senders).
 func unixRefusal(u unixDiag, ok bool, diag map[uint64]unixDiag, inTree map[uint64]bool) string {
 	switch {
 	case !ok:
 		return fmt.Sprintf("unix socket %d unknown to sock_diag", u.ino)
 	case u.state == tcpListen:
-		if u.rqueue > 0 {
-			return fmt.Sprintf("listening unix socket %q with %d connections not accepted yet not supported", u.name, u.rqueue)
+		for _, c := range u.icons {
+			switch {
+			case c == 0:
+				return fmt.Sprintf("listening unix socket %q has a connection not accepted yet whose connecting socket was closed: what it queued cannot be read without accepting it", u.name)
+			case !inTree[c]:
+				return fmt.Sprintf("listening unix socket %q has a connection not accepted yet from %s: not supported", u.name, outsidePeer(c, diag))
+			case diag[c].wqueue > 0:
+				return fmt.Sprintf("listening unix socket %q has a connection not accepted yet with bytes queued in it: they cannot be read without accepting it", u.name)
+			}
 		}
 		return ""
-	case u.peer == 0 && u.name != "" && u.typ == unix.SOCK_DGRAM && u.rqueue == 0:
-		return "" // bound, unconnected, nothing queued: bound again
-	case u.peer == 0:
-		return "unconnected unix socket not supported yet"
-	case !inTree[u.peer] && diag[u.peer].name != "":
-		return fmt.Sprintf("unix socket connected to %q outside the app not supported yet", diag[u.peer].name)
-	case !inTree[u.peer]:
-		// The peer's last fd was closed (fine), or it lives outside the app.
+	case u.peer != 0 && !inTree[u.peer]:
 		if _, alive := diag[u.peer]; alive {
-			return "unix socket connected to a process outside the app not supported yet"
+			return fmt.Sprintf("unix socket connected to %s: not supported", outsidePeer(u.peer, diag))
 		}
-	}
-	if u.name != "" && u.typ != unix.SOCK_STREAM {
-		return fmt.Sprintf("connected unix %s socket bound to %q not supported yet", sockType(u.typ), u.name)
-	}
-	if u.rqueue > 0 && u.typ != unix.SOCK_STREAM {
-		return fmt.Sprintf("unix datagram socket with %d bytes queued not supported yet", u.rqueue)
 	}
 	return ""
 }
 
-const unixRightsReason = "file descriptors in flight (SCM_RIGHTS) on a unix socket not supported yet"
+// outsidePeer names socket ino, which no fd of the app holds: its address,
+// and a process holding it if one can be found.
+func outsidePeer(ino uint64, diag map[uint64]unixDiag) string {
+	what := fmt.Sprintf("socket %d outside the app", ino)
+	if n := diag[ino].name; n != "" {
+		what = fmt.Sprintf("%q (socket %d) outside the app", strings.ReplaceAll(n, "\x00", "@"), ino)
+	}
+	if pid, comm := socketHolder(ino); pid > 0 {
+		what += fmt.Sprintf(", held by pid %d (%s)", pid, comm)
+	}
+	return what
+}
+
+// socketHolder finds a process with an fd on socket ino (0 if none is
+// visible).
+func socketHolder(ino uint64) (int, string) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, ""
+	}
+	want := fmt.Sprintf("socket:[%d]", ino)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && l == want {
+				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				return pid, strings.TrimSpace(string(comm))
+			}
+		}
+	}
+	return 0, ""
+}
 
 // unixReason renders a unix socket refusal as the dump gives it.
 func unixReason(reason string, nspid, fd int) string {
@@ -230,7 +269,7 @@ func unixRefusals(fds []sockFd) []seccomp.Finding {
 	if len(fds) == 0 {
 		return nil
 	}
-	diag, err := unixSockets()
+	diag, _, err := unixSockets()
 	if err != nil {
 		return nil // the dump says why
 	}
@@ -246,10 +285,10 @@ func unixRefusals(fds []sockFd) []seccomp.Finding {
 			u.ino = s.ino
 		}
 		reason := unixRefusal(u, ok, diag, inTree)
-		if reason == "" && u.rqueue > 0 && u.typ == unix.SOCK_STREAM && !peeked[u.ino] {
+		if reason == "" && u.typ == unix.SOCK_STREAM && u.rqueue > 0 && !peeked[u.ino] {
 			peeked[u.ino] = true
 			if scmFds(s.host, s.fd) > 0 {
-				reason = unixRightsReason
+				reason = streamRightsReason
 			}
 		}
 		if reason != "" {

@@ -889,6 +889,48 @@ type Socket struct {
 	// every connection through it is made (required feature
 	// "unix-unlinked").
 	Unlinked bool `json:"unlinked,omitempty"`
+	// Opts are the socket's SOL_SOCKET options (names: SockOpts) as
+	// getsockopt read them; restore sets those a new socket has otherwise
+	// (required feature "unix-queues").
+	Opts map[string]int64 `json:"opts,omitempty"`
+	// PeerGone: connected once, its peer closed since (sock_diag gives a
+	// peer that is no socket any more); Peer is then 0.
+	PeerGone bool `json:"peer_gone,omitempty"`
+	// Msgs are the messages queued for reading at a datagram or seqpacket
+	// socket, in order; their bytes are Data's, one after another. At a
+	// stream socket whose reader has SO_PASSCRED, the runs of bytes of one
+	// sender's credentials (Cred) (required feature "unix-queues").
+	Msgs []SockMsg `json:"msgs,omitempty"`
+	// Pending are the connections waiting in a listener's backlog, oldest
+	// first: the inode of each one's connecting socket (0: closed since),
+	// whose restore connects it again (nothing may be queued in them yet)
+	// (required feature "unix-queues").
+	Pending []uint64 `json:"pending,omitempty"`
+}
+
+// SockMsg is one datagram or seqpacket record queued at a socket.
+type SockMsg struct {
+	Len int `json:"len"`
+	// From is the sender's address as recvmsg gives it ("" unbound);
+	// Sender its inode when it is a socket of the app (0: closed since,
+	// restore sends from a temporary socket bound to From).
+	From   string `json:"from,omitempty"`
+	Sender uint64 `json:"sender,omitempty"`
+	// Files are the files in flight with the message (SCM_RIGHTS), in
+	// order: each saved as an fd of the app is (FD, Stdio and OFD as for
+	// the app's own; FD is the number crrun's peek received it on).
+	Files []FD `json:"files,omitempty"`
+	// Cred: the sender's credentials (SCM_CREDENTIALS, the pid in the
+	// app's namespace), kept for a reader with SO_PASSCRED: restore sends
+	// the message again naming them, once every process exists.
+	Cred *Ucred `json:"cred,omitempty"`
+}
+
+// Ucred is a struct ucred.
+type Ucred struct {
+	Pid int    `json:"pid"`
+	Uid uint32 `json:"uid"`
+	Gid uint32 `json:"gid"`
 }
 
 // Thread is the state of one thread.

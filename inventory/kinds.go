@@ -196,21 +196,11 @@ var Kinds = []Kind{
 	},
 	{
 		Name:     "socket queues",
-		Fields:   []string{"fd inq", "fd passcred"},
-		Saved:    "the bytes queued at each end of a unix socket (MSG_PEEK walking SO_PEEK_OFF), SO_PASSCRED",
-		Restored: "written into the peer by crrun after the connection is made again",
-		Compared: "the bytes (or the next datagram's size) queued for reading (SIOCINQ), SO_PASSCRED",
-		Refused:  "bytes queued for a reader that asked for its senders' credentials (SO_PASSCRED): a restore's bytes would carry crrun's",
-		Refuse: func(f Fields) []string {
-			var out []string
-			for k := range f {
-				fd, ok := strings.CutSuffix(k, " passcred")
-				if ok && f[fd+" inq"] != "" && f[fd+" inq"] != "0" {
-					out = append(out, fmt.Sprintf("CR: %s: %s bytes queued for a reader with SO_PASSCRED: their senders' credentials cannot be restored: not supported yet", fd, f[fd+" inq"]))
-				}
-			}
-			return out
-		},
+		Fields:   []string{"fd inq", "fd passcred", "fd sockopts", "fd sockname", "fd scm_fds"},
+		Saved:    "the bytes queued at each end of a unix socket (MSG_PEEK walking SO_PEEK_OFF, which is set back to the app's value); a datagram or seqpacket socket's messages one by one with their sizes and senders' addresses; for a reader with SO_PASSCRED, each message's (each stream run's) sender credentials; the connecting sockets of the connections waiting in a listener's backlog; the files in flight with a datagram or seqpacket message (SCM_RIGHTS, received by the peek: saved as the app's fds are, sharing their descriptions); the socket options (SO_PASSCRED, SO_PASSSEC, SO_PASSPIDFD, SO_PEEK_OFF, buffer sizes, SO_RCVLOWAT, timeouts, SO_KEEPALIVE, SO_PRIORITY, SO_MARK, timestamps)",
+		Restored: "a stream's bytes written into the peer by crrun after the connection is made again; each message sent again by injection, in order, from its sender (the peer, the socket of the app bound to its address, or a temporary socket bound to an abstract address of a closed sender); files in flight opened (or the app's description) and sent with their message; for a SO_PASSCRED reader, each message or run of bytes sent with SCM_CREDENTIALS naming its sender (pid in the app, uid, gid) once every process exists; backlog connections connected again to the listener; options by setsockopt (SO_PASS* once the queues are filled), read back",
+		Compared: "the bytes (or the next datagram's size) queued for reading (SIOCINQ), the number of files in flight in the queue (fdinfo scm_fds), the options, the bound name (getsockname)",
+		Refused:  "by the dump's socket walk (docs/design.md): bytes queued for a reader with SO_PASSCRED whose senders' credentials cannot be named again — a sender that is no live process of the app (SCM_CREDENTIALS can name only a live process: measured), another process's pid or other ids when crrun is not root (CAP_SYS_ADMIN, CAP_SETUID/CAP_SETGID), a reader whose peer has closed",
 	},
 	{
 		Name:     "inotify",

@@ -377,7 +377,7 @@ const deleted = "(a deleted file)"
 // compared through the inode class) or that move with time (a timerfd's
 // time left).
 var fdinfoSkip = map[string]bool{"pos": true, "flags": true, "mnt_id": true, "ino": true, "it_value": true,
-	"eventfd-id": true, "scm_fds": true, "tty-index": true, "NSpid": true}
+	"eventfd-id": true, "tty-index": true, "NSpid": true}
 
 func (o *observer) fds() error {
 	ents, err := os.ReadDir(o.path("fd"))
@@ -799,4 +799,18 @@ func (o *observer) socket(pre string, fd int) {
 	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED); err == nil && v != 0 {
 		o.f[pre+" passcred"] = "1"
 	}
+	if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && d == unix.AF_UNIX {
+		o.f[pre+" sockopts"] = image.FormatSockOpts(image.ReadSockOpts(fd))
+		if sa, err := unix.Getsockname(fd); err == nil {
+			o.f[pre+" sockname"] = sockName(sa)
+		}
+	}
+}
+
+// sockName renders a unix socket's address ("" unbound).
+func sockName(sa unix.Sockaddr) string {
+	if u, ok := sa.(*unix.SockaddrUnix); ok {
+		return u.Name
+	}
+	return ""
 }

@@ -89,7 +89,8 @@ func (t *treeRestorer) openFiles() error {
 	t.sockets = map[uint64]*image.Socket{}
 	for _, p := range t.procs {
 		for i := range p.FDs {
-			if s := p.FDs[i].Socket; s != nil {
+			// The first fd on a socket carries its queue.
+			if s := p.FDs[i].Socket; s != nil && t.sockets[s.Inode] == nil {
 				t.sockets[s.Inode] = s
 			}
 		}
@@ -144,8 +145,18 @@ func (t *treeRestorer) openFiles() error {
 			t.ofd[f.OFD] = fd
 		}
 	}
-	if err := t.shutdownSockets(); err != nil {
+	if err := t.fillQueues(pipes, socks, false); err != nil {
 		return err
+	}
+	if t.blank != nil {
+		// The stand-in for a gone main process exits once the tree is
+		// cloned: the sockets are finished now (no message names its
+		// sender's credentials then: the checkpoint refuses them).
+		if err := t.finishSockets(pipes, socks); err != nil {
+			return err
+		}
+	} else {
+		t.sockPipes, t.sockSocks = pipes, socks
 	}
 	if err := t.unlinkNames(); err != nil {
 		return err
@@ -443,16 +454,24 @@ func (t *treeRestorer) openSocket(f *image.FD, socks map[uint64]*sockObj) (uint6
 	if s == nil {
 		return 0, errors.New("no socket state in the image")
 	}
+	if t.sockFd == nil {
+		t.sockFd, t.peerFd = map[uint64]uint64{}, map[uint64]uint64{}
+	}
+	stream := len(s.Msgs) == 0 // Data is a stream's bytes, else fillQueues sends the messages
 	var fd uint64
-	if s.Listen || s.Peer == 0 && s.Name != "" {
+	made := false
+	if fd0, ok := t.sockFd[s.Inode]; ok {
+		fd, made = fd0, true // a connection waiting in a backlog, made with its listener
+	} else if s.Listen || s.Peer == 0 && !s.PeerGone {
 		var err error
-		if fd, err = t.bindSocket(s, s.Listen); err != nil {
+		if fd, err = t.unconnected(s); err != nil {
 			return 0, err
 		}
 	} else if o := socks[s.Inode]; o != nil {
 		o.used = true
 		fd = o.fd
-		if s.Data != "" { // queued here: sent by the other end
+		t.peerFd[s.Inode] = o.other
+		if s.Data != "" && stream { // queued here: sent by the other end
 			if err := t.sendTo(o.other, s.Data); err != nil {
 				return 0, err
 			}
@@ -478,15 +497,31 @@ func (t *treeRestorer) openSocket(f *image.FD, socks map[uint64]*sockObj) (uint6
 		}
 		fd = uint64(binary.LittleEndian.Uint32(b))
 		peer := uint64(binary.LittleEndian.Uint32(b[4:]))
-		socks[s.Peer] = &sockObj{fd: peer, other: fd}
-		if s.Data != "" {
+		key := s.Peer
+		if s.PeerGone {
+			key = ^s.Inode // no holder: closed with the unused ends
+		}
+		socks[key] = &sockObj{fd: peer, other: fd}
+		t.peerFd[s.Inode] = peer
+		if s.Data != "" && stream {
 			if err := t.sendTo(peer, s.Data); err != nil {
 				return 0, err
 			}
 		}
 	}
+	t.sockFd[s.Inode] = fd
 	if s.Shutdown != 0 { // once every socket has its bytes (shutdownSockets)
 		t.shutdowns = append(t.shutdowns, sockShutdown{fd, s.Shutdown})
+	}
+	if !made {
+		if err := t.sockOpts(fd, s); err != nil {
+			return 0, err
+		}
+	}
+	if s.Listen {
+		if err := t.pendingConns(s); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := r.inj(r.pid, "fcntl(F_SETFL)", unix.SYS_FCNTL, fd, unix.F_SETFL, uint64(f.Flags)&^unix.O_CLOEXEC); err != nil {
 		return 0, err

@@ -107,8 +107,13 @@ type treeRestorer struct {
 
 	sockets   map[uint64]*image.Socket // every socket of the image, by inode
 	listeners map[string]uint64        // listening sockets created, by name → parked fd
-	rootCwd   bool                     // the main process is in its working directory already
-	ptys      map[int]uint64           // pty index (as saved) → parked master fd
+	sockFd    map[uint64]uint64        // every socket end created, by inode → parked fd
+	peerFd    map[uint64]uint64        // the end each one is connected to (a temporary one for a closed peer)
+	lateOpts  []lateOpts               // options set once every queue is filled (finishSockets)
+	sockPipes map[uint64]*pipeObj      // openFiles' objects, for finishSockets
+	sockSocks map[uint64]*sockObj
+	rootCwd   bool           // the main process is in its working directory already
+	ptys      map[int]uint64 // pty index (as saved) → parked master fd
 
 	listener int
 	respond  sync.WaitGroup
@@ -185,6 +190,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"process tree", t.createTree},
 		{"process groups", t.groups},
 		{"zombies", t.zombies},
+		{"socket queues", t.socketQueues},
 		{"processes", t.eachLive((*restorer).restore)},
 		{"file locks", t.fileLocks},
 		{"deleted files", t.finishUnlinked},

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,7 +213,8 @@ func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sock
 	} else {
 		socks[^s.Inode] = &sockObj{fd: other, other: mine} // no holder: closed with the unused ends
 	}
-	if s.Data != "" {
+	t.peerFd[s.Inode] = other
+	if s.Data != "" && len(s.Msgs) == 0 {
 		if err := t.sendTo(other, s.Data); err != nil {
 			return 0, err
 		}
@@ -265,4 +267,310 @@ func (t *treeRestorer) unlinkNames() error {
 	}
 	t.unlinked = nil
 	return nil
+}
+
+// unconnected creates a socket connected to nothing: bound to its name,
+// listening, or neither.
+func (t *treeRestorer) unconnected(s *image.Socket) (uint64, error) {
+	if s.Listen || s.Name != "" {
+		return t.bindSocket(s, s.Listen)
+	}
+	r := t.root
+	return r.inj(r.pid, "socket(AF_UNIX)", unix.SYS_SOCKET, unix.AF_UNIX, uint64(s.Type)|unix.SOCK_CLOEXEC, 0)
+}
+
+// lateOpts are options set once the queues are filled: with SO_PASSCRED
+// on a receiver, an unbound sender would be given a name (autobind) as it
+// sends.
+type lateOpts struct {
+	fd   uint64
+	opts map[string]int64
+}
+
+// late options: the SO_PASS* flags.
+var lateNames = map[string]bool{"passcred": true, "passsec": true, "passpidfd": true}
+
+// sockOpts sets the options of s on its new socket fd (the SO_PASS* flags
+// later, fillQueues), through a copy in crrun.
+func (t *treeRestorer) sockOpts(fd uint64, s *image.Socket) error {
+	if len(s.Opts) == 0 {
+		return nil
+	}
+	now, late := map[string]int64{}, map[string]int64{}
+	for k, v := range s.Opts {
+		if lateNames[k] {
+			late[k] = v
+		} else {
+			now[k] = v
+		}
+	}
+	t.lateOpts = append(t.lateOpts, lateOpts{fd, late})
+	c, err := t.root.getfd(fd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(c)
+	return image.SetSockOpts(c, now)
+}
+
+// pendingConns connects again the connections that waited in listener s's
+// backlog, oldest first: each connecting socket is made now (bound to its
+// own name if it had one) and given to its holder later (openSocket).
+func (t *treeRestorer) pendingConns(s *image.Socket) error {
+	r := t.root
+	for _, c := range s.Pending {
+		cs := t.sockets[c]
+		if cs == nil {
+			return fmt.Errorf("listening socket %q: the connecting socket %d of a connection waiting in its backlog is not in the image", s.Name, c)
+		}
+		var fd uint64
+		var err error
+		if made, ok := t.sockFd[c]; ok {
+			fd = made // bound early (an unlinked name): connected now
+		} else if cs.Name != "" {
+			fd, err = t.bindSocket(cs, false)
+		} else {
+			fd, err = r.inj(r.pid, "socket(AF_UNIX)", unix.SYS_SOCKET, unix.AF_UNIX, uint64(cs.Type)|unix.SOCK_CLOEXEC, 0)
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := t.sockFd[c]; !ok {
+			if err := t.sockOpts(fd, cs); err != nil {
+				return err
+			}
+		}
+		if err := r.withAddr(fd, unix.SYS_CONNECT, "connect", s.Name); err != nil {
+			return err
+		}
+		t.sockFd[c] = fd
+	}
+	return nil
+}
+
+// fillQueues sends the messages queued at each datagram and seqpacket
+// socket again, in order, each from a socket with its sender's address: the
+// sender itself when it is in the image, the peer for a seqpacket socket, a
+// temporary socket bound to the address otherwise. Then the SO_PASS* flags.
+func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj, withCreds bool) error {
+	r := t.root
+	var temps []uint64
+	defer func() {
+		for _, fd := range temps {
+			_, _ = r.inj(r.pid, "close(sender)", unix.SYS_CLOSE, fd)
+		}
+	}()
+	tempFor := map[string]uint64{}
+	for _, s := range t.sockets {
+		if len(s.Msgs) == 0 || s.Data == "" || hasCreds(s) != withCreds {
+			continue
+		}
+		if _, ok := t.sockFd[s.Inode]; !ok {
+			return fmt.Errorf("unix socket %d: not created", s.Inode)
+		}
+		b, err := t.req.Image.OpenBlob(s.Data)
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(b)
+		b.Close()
+		if err != nil {
+			return err
+		}
+		off := 0
+		for i, m := range s.Msgs {
+			if m.Len < 0 || off+m.Len > len(data) {
+				return fmt.Errorf("unix socket %d: message %d overruns %s", s.Inode, i+1, s.Data)
+			}
+			part := data[off : off+m.Len]
+			off += m.Len
+			var from uint64
+			to, ok := "", false
+			switch {
+			case s.Type != unix.SOCK_DGRAM: // from the peer, always
+				from, ok = t.peerFd[s.Inode]
+			case m.Sender != 0:
+				from, ok = t.sockFd[m.Sender]
+				if snd := t.sockets[m.Sender]; snd == nil || snd.Peer != s.Inode {
+					to = s.Name
+				}
+			case s.Peer != 0 || s.PeerGone:
+				from, ok = t.peerFd[s.Inode]
+			default:
+				to = s.Name
+				if from, ok = tempFor[m.From]; !ok {
+					if from, err = r.inj(r.pid, "socket(AF_UNIX)", unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+						return err
+					}
+					temps = append(temps, from)
+					if m.From != "" {
+						if err := r.withAddr(from, unix.SYS_BIND, "bind", m.From); err != nil {
+							return fmt.Errorf("a temporary sender with the address of a closed socket: %w", err)
+						}
+					}
+					tempFor[m.From], ok = from, true
+				}
+			}
+			if !ok {
+				return fmt.Errorf("unix socket %d: message %d: its sender was not created", s.Inode, i+1)
+			}
+			files, err := t.flightFiles(m.Files, pipes, socks)
+			if err != nil {
+				return fmt.Errorf("unix socket %d: message %d: %w", s.Inode, i+1, err)
+			}
+			for first := true; first || len(part) > 0; first = false {
+				// A stream's bytes may be more than the scratch area
+				// holds: several sends with the same credentials read
+				// as one run.
+				n := len(part)
+				if s.Type == unix.SOCK_STREAM {
+					n = min(n, 512<<10)
+				}
+				if err := t.sendMsg(from, part[:n], to, files, m.Cred); err != nil {
+					return fmt.Errorf("unix socket %d: message %d: %w", s.Inode, i+1, err)
+				}
+				part, files = part[n:], nil
+			}
+		}
+	}
+	return nil
+}
+
+// hasCreds reports a socket whose messages name their senders'
+// credentials: sent once every process exists (socketQueues).
+func hasCreds(s *image.Socket) bool {
+	for _, m := range s.Msgs {
+		if m.Cred != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// finishSockets fills the queues whose messages name their senders'
+// credentials (SCM_CREDENTIALS names a live process: every process of the
+// tree and its zombies exist now, and the main process still holds every
+// parked description), then sets the SO_PASS* flags and makes the
+// shutdowns, which must come after every byte is queued.
+func (t *treeRestorer) finishSockets(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj) error {
+	if err := t.fillQueues(pipes, socks, true); err != nil {
+		return err
+	}
+	r := t.root
+	for _, l := range t.lateOpts {
+		if len(l.opts) == 0 {
+			continue
+		}
+		c, err := r.getfd(l.fd)
+		if err != nil {
+			return err
+		}
+		err = image.SetSockOpts(c, l.opts)
+		unix.Close(c)
+		if err != nil {
+			return err
+		}
+	}
+	t.lateOpts = nil
+	return t.shutdownSockets()
+}
+
+// flightFiles gives the parked fds of files in flight: crrun's stdio, a
+// description of the app's, or one opened now (closed with the parked
+// range once every process has its fds).
+func (t *treeRestorer) flightFiles(fs []image.FD, pipes map[uint64]*pipeObj, socks map[uint64]*sockObj) ([]uint64, error) {
+	var out []uint64
+	for i := range fs {
+		f := &fs[i]
+		if f.Stdio != nil {
+			if k := *f.Stdio; k < 0 || k > 2 {
+				return nil, fmt.Errorf("a file in flight: bad stdio index %d", k)
+			}
+			out = append(out, t.stdio[*f.Stdio])
+			continue
+		}
+		if fd, ok := t.ofd[f.OFD]; ok {
+			out = append(out, fd)
+			continue
+		}
+		if f.Kind == image.FDUnix || f.Kind == image.FDPidfd || f.Procfs {
+			return nil, fmt.Errorf("a file in flight (%s, %s) that the app does not hold: not restorable", f.Kind, f.Path)
+		}
+		fd, err := t.open(f, pipes, socks)
+		if err != nil {
+			return nil, fmt.Errorf("a file in flight (%s): %w", f.Path, err)
+		}
+		t.ofd[f.OFD] = fd
+		out = append(out, fd)
+	}
+	return out, nil
+}
+
+// sendMsg injects sendmsg(fd, b, to, files) in the main process (to: ""
+// for the socket's peer; files: fds of the main process, as SCM_RIGHTS),
+// MSG_DONTWAIT: a queue that takes it no more is an error.
+func (t *treeRestorer) sendMsg(fd uint64, b []byte, to string, files []uint64, cred *image.Ucred) error {
+	r := t.root
+	r.reset()
+	a, err := r.put(b)
+	if err != nil {
+		return err
+	}
+	var sa, salen uint64
+	if to != "" {
+		addr, err := sockaddr(to)
+		if err != nil {
+			return err
+		}
+		if sa, err = r.put(addr); err != nil {
+			return err
+		}
+		salen = uint64(len(addr))
+	}
+	var ctl, ctlen uint64
+	var c []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f)
+		}
+		c = unix.UnixRights(fds...)
+	}
+	if cred != nil {
+		c = append(c, unix.UnixCredentials(&unix.Ucred{Pid: int32(cred.Pid), Uid: cred.Uid, Gid: cred.Gid})...)
+	}
+	if len(c) > 0 {
+		if ctl, err = r.put(c); err != nil {
+			return err
+		}
+		ctlen = uint64(len(c))
+	}
+	iov, err := r.put(le64(a, uint64(len(b))))
+	if err != nil {
+		return err
+	}
+	// struct msghdr: name, namelen, iov, iovlen, control, controllen, flags.
+	hdr, err := r.put(le64(sa, salen, iov, 1, ctl, ctlen, 0))
+	if err != nil {
+		return err
+	}
+	n, err := r.inj(r.pid, "sendmsg", unix.SYS_SENDMSG, fd, hdr, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	if err != nil {
+		return err
+	}
+	if n != uint64(len(b)) {
+		return fmt.Errorf("sent %d of %d bytes", n, len(b))
+	}
+	return nil
+}
+
+// socketQueues finishes the sockets (finishSockets) once every process and
+// zombie exists, unless openFiles did (the main process had exited).
+func (t *treeRestorer) socketQueues() error {
+	if t.blank != nil {
+		return nil
+	}
+	err := t.finishSockets(t.sockPipes, t.sockSocks)
+	t.sockPipes, t.sockSocks = nil, nil
+	return err
 }

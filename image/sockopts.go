@@ -1,0 +1,111 @@
+package image
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// SockOpt is a SOL_SOCKET option of an AF_UNIX socket that the image keeps
+// (Socket.Opts, by Name): an int, or a struct timeval as microseconds
+// (Timeval), or a buffer size that getsockopt gives doubled (Buf).
+type SockOpt struct {
+	Name    string
+	Opt     int
+	Timeval bool
+	Buf     bool
+}
+
+// SockOpts are the options saved for every unix socket, in the order
+// restore sets them.
+var SockOpts = []SockOpt{
+	{Name: "passcred", Opt: unix.SO_PASSCRED},
+	{Name: "passsec", Opt: unix.SO_PASSSEC},
+	{Name: "passpidfd", Opt: unix.SO_PASSPIDFD},
+	{Name: "peek_off", Opt: unix.SO_PEEK_OFF},
+	{Name: "sndbuf", Opt: unix.SO_SNDBUF, Buf: true},
+	{Name: "rcvbuf", Opt: unix.SO_RCVBUF, Buf: true},
+	{Name: "rcvlowat", Opt: unix.SO_RCVLOWAT},
+	{Name: "rcvtimeo", Opt: unix.SO_RCVTIMEO, Timeval: true},
+	{Name: "sndtimeo", Opt: unix.SO_SNDTIMEO, Timeval: true},
+	{Name: "keepalive", Opt: unix.SO_KEEPALIVE},
+	{Name: "priority", Opt: unix.SO_PRIORITY},
+	{Name: "mark", Opt: unix.SO_MARK},
+	{Name: "timestamp", Opt: unix.SO_TIMESTAMP},
+	{Name: "timestampns", Opt: unix.SO_TIMESTAMPNS},
+}
+
+// ReadSockOpts reads SockOpts from socket fd (an option the kernel does not
+// know is left out).
+func ReadSockOpts(fd int) map[string]int64 {
+	out := map[string]int64{}
+	for _, o := range SockOpts {
+		if o.Timeval {
+			tv, err := unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, o.Opt)
+			if err == nil {
+				out[o.Name] = tv.Sec*1e6 + tv.Usec
+			}
+			continue
+		}
+		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, o.Opt)
+		if err == nil {
+			out[o.Name] = int64(v)
+		}
+	}
+	return out
+}
+
+// SetSockOpts sets on socket fd the options of want that it has otherwise
+// and reads them back: an error names an option the kernel would not take
+// (a buffer above the system's maximum for an ordinary user, a mark
+// without CAP_NET_ADMIN).
+func SetSockOpts(fd int, want map[string]int64) error {
+	have := ReadSockOpts(fd)
+	for _, o := range SockOpts {
+		v, ok := want[o.Name]
+		if !ok || have[o.Name] == v {
+			continue
+		}
+		var err error
+		switch {
+		case o.Timeval:
+			err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, o.Opt, &unix.Timeval{Sec: v / 1e6, Usec: v % 1e6})
+		case o.Buf:
+			// The kernel doubles what it is given (and keeps a minimum).
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, o.Opt, int(v/2))
+			if g, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, o.Opt); err == nil && int64(g) != v {
+				force := unix.SO_SNDBUFFORCE
+				if o.Opt == unix.SO_RCVBUF {
+					force = unix.SO_RCVBUFFORCE
+				}
+				err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, int(v/2))
+			}
+		default:
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, o.Opt, int(v))
+		}
+		if err != nil {
+			return fmt.Errorf("setsockopt %s=%d: %w", o.Name, v, err)
+		}
+	}
+	got := ReadSockOpts(fd)
+	for k, v := range want {
+		if got[k] != v {
+			return fmt.Errorf("socket option %s is %d after setsockopt, want %d", k, got[k], v)
+		}
+	}
+	return nil
+}
+
+// FormatSockOpts renders options as "name=value" words in SockOpts order
+// (the verifier's field).
+func FormatSockOpts(m map[string]int64) string {
+	var b []string
+	for _, o := range SockOpts {
+		if v, ok := m[o.Name]; ok {
+			b = append(b, o.Name+"="+strconv.FormatInt(v, 10))
+		}
+	}
+	return strings.Join(b, " ")
+}
