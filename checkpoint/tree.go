@@ -362,6 +362,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	// Credentials, scheduling, stops...: an older restore would ignore
 	// them and run the app silently different (as root, for one).
 	t.w.RequireFeature("proc-attrs")
+	if meta.Net != "" {
+		t.w.RequireFeature("net-private")
+	}
 	for _, p := range procs {
 		if err := t.w.WriteProcess(p); err != nil {
 			return nil, err

@@ -67,6 +67,10 @@ type Meta struct {
 	// whichever host it runs on (a time namespace with offsets; required
 	// feature "clocks"). Nil in images of older crruns.
 	Clocks *Clocks `json:"clocks,omitempty"`
+	// Net is the app's network: "" the host's, "private" a network
+	// namespace of its own with only a loopback (--net=private), which a
+	// restore creates again (required feature "net-private").
+	Net string `json:"net,omitempty"`
 }
 
 // Clocks are clock readings taken together, in nanoseconds since each

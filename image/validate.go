@@ -50,6 +50,9 @@ func (m *Meta) Validate() error {
 	if c := m.Clocks; c != nil && (c.Monotonic < 0 || c.Boottime < 0) {
 		return fmt.Errorf("clocks: negative monotonic (%d ns) or boottime (%d ns)", c.Monotonic, c.Boottime)
 	}
+	if m.Net != "" && m.Net != "private" {
+		return fmt.Errorf("net: unknown network %q", m.Net)
+	}
 	return nil
 }
 

@@ -51,6 +51,9 @@ type Config struct {
 	// Hooks are the commands run after each checkpoint and before a
 	// restored app runs.
 	Hooks Hooks
+	// Net is the app's network: "" the host's, NetPrivate a namespace of
+	// its own with a loopback (netns.go). A restore takes it from the image.
+	Net string
 }
 
 // Exit is how the app ended, for crrun to mirror.

@@ -57,6 +57,9 @@ type initConfig struct {
 	// checkpoint (its status is in the image): there is no main process to
 	// wait for, and signals go to every process, as after its exit.
 	MainGone bool `json:"main_gone,omitempty"`
+	// Loopback: the init is in a network namespace of the app's own
+	// (--net=private), whose "lo" it brings up.
+	Loopback bool `json:"loopback,omitempty"`
 }
 
 // timeNSConfig is the app's time namespace.
@@ -151,6 +154,11 @@ func InitMain(args []string) {
 	}
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		fail("init: mount /proc in the new PID namespace: %v", err)
+	}
+	if cfg.Loopback {
+		if err := loopbackUp(); err != nil {
+			fail("init: bring the loopback interface up in the app's network namespace (--net=private): %v", err)
+		}
 	}
 	if cfg.LastPid > 0 {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(cfg.LastPid)), 0); err != nil {

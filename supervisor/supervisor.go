@@ -149,7 +149,7 @@ func (s *Supervisor) run() (Exit, error) {
 	if err != nil {
 		return Exit{}, err
 	}
-	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1}
+	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1, Loopback: s.cfg.Net == NetPrivate}
 	if s.plan == nil {
 		icfg.TimeNS = launchTimeNS()
 	} else {
@@ -188,6 +188,7 @@ func (s *Supervisor) run() (Exit, error) {
 		Pdeathsig:  unix.SIGKILL,
 	}
 	userNS(cmd.SysProcAttr)
+	netNS(cmd.SysProcAttr, s.cfg.Net)
 	startErr := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread must outlive the init

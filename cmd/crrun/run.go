@@ -33,6 +33,7 @@ type globalFlags struct {
 	logLevel   string
 	runtimeDir string
 	trustImage bool
+	net        string
 
 	restartMax   int
 	restartOn    string
@@ -84,6 +85,7 @@ func newRunCmd() *cobra.Command {
 
 func (g *globalFlags) registerResume(c *cobra.Command) {
 	c.Flags().StringVar(&g.resume, "resume", "auto", "with a checkpoint in --dir: auto (restore the newest valid one, else start fresh), never, require")
+	c.Flags().StringVar(&g.net, "net", "host", "the app's network: host (the machine's), or private (a network namespace of its own with only a loopback, up; its TCP connections then checkpoint without root). Recorded in the image: a restore makes the same")
 }
 
 func runApp(g *globalFlags, args []string) error {
@@ -99,6 +101,10 @@ func runApp(g *globalFlags, args []string) error {
 	}
 	if g.wait != "all" && g.wait != "main" {
 		return usageError{errors.New("--wait=" + g.wait + ": want all or main")}
+	}
+	netMode, err := supervisor.ParseNet(g.net)
+	if err != nil {
+		return usageError{err}
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {
@@ -137,7 +143,7 @@ func runApp(g *globalFlags, args []string) error {
 	}
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
 		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version,
-		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks})
+		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks, Net: netMode})
 	if err != nil {
 		return err
 	}
