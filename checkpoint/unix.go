@@ -41,13 +41,14 @@ const (
 )
 
 // unixSockets asks the kernel (NETLINK_SOCK_DIAG) for every AF_UNIX socket of
-// this network namespace: type, state, peer, name, queued bytes.
-func unixSockets() (map[uint64]unixDiag, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+// the app's network namespace (init: crrun's init, see diagSocket): type,
+// state, peer, name, queued bytes.
+func unixSockets(init int) (map[uint64]unixDiag, error) {
+	fd, release, err := diagSocket(init)
 	if err != nil {
-		return nil, fmt.Errorf("sock_diag socket: %w", err)
+		return nil, err
 	}
-	defer unix.Close(fd)
+	defer release()
 	le := binary.LittleEndian
 	req := make([]byte, 16+unixDiagReqLength)
 	le.PutUint32(req[0:], uint32(len(req)))
@@ -149,7 +150,7 @@ func (t *tree) linkSockets() error {
 	if len(refs) == 0 {
 		return nil
 	}
-	diag, err := unixSockets()
+	diag, err := unixSockets(t.req.Init)
 	if err != nil {
 		return err
 	}

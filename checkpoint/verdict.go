@@ -95,7 +95,7 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 			}
 		}
 	}
-	return append(out, unixRefusals(sockets)...)
+	return append(out, unixRefusals(sockets, init)...)
 }
 
 // nsPid is host pid h as the app sees it (h itself if unknown).
@@ -226,11 +226,11 @@ func unixReason(reason string, nspid, fd int) string {
 }
 
 // unixRefusals applies unixRefusal to every AF_UNIX fd of the app.
-func unixRefusals(fds []sockFd) []seccomp.Finding {
+func unixRefusals(fds []sockFd, init int) []seccomp.Finding {
 	if len(fds) == 0 {
 		return nil
 	}
-	diag, err := unixSockets()
+	diag, err := unixSockets(init)
 	if err != nil {
 		return nil // the dump says why
 	}

@@ -567,6 +567,7 @@ type FD struct {
 	Pidfd    *Pidfd    `json:"pidfd,omitempty"`
 	Inotify  *Inotify  `json:"inotify,omitempty"`
 	Pty      *Pty      `json:"pty,omitempty"`
+	Inet     *Inet     `json:"inet,omitempty"`
 }
 
 // FileLock is one lock held through an fd.
@@ -683,12 +684,13 @@ const (
 	FDPidfd    FDKind = "pidfd"    // pidfd of a process of the app (Pidfd)
 	FDInotify  FDKind = "inotify"  // inotify instance (Inotify)
 	FDPty      FDKind = "pty"      // either side of a pty the app created (Pty)
+	FDInet     FDKind = "inet"     // AF_INET/AF_INET6 TCP or UDP socket (Inet)
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDInet:
 		return true
 	}
 	return false

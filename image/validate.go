@@ -128,6 +128,11 @@ func (p *Process) Validate() error {
 		if pf := p.FDs[i].Pidfd; pf != nil && pf.Pid <= 0 {
 			return fmt.Errorf("pid %d: fd %d: a pidfd of invalid pid %d", p.PID, fd, pf.Pid)
 		}
+		if in := p.FDs[i].Inet; in != nil {
+			if err := in.Validate(); err != nil {
+				return fmt.Errorf("pid %d: fd %d: %w", p.PID, fd, err)
+			}
+		}
 	}
 	return nil
 }

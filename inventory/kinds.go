@@ -230,6 +230,14 @@ var Kinds = []Kind{
 		},
 	},
 	{
+		Name:     "network namespace",
+		Fields:   []string{"proc net"},
+		Saved:    "crrun's own choice, --net (image.json net): the host's network, or a namespace of the app's own with only a loopback (--net=private)",
+		Restored: "the same: with --net=private the init is cloned into a new network namespace (CLONE_NEWNET, owned by crrun's user namespace for an ordinary user) and brings lo up before the stub starts (supervisor/netns.go)",
+		Compared: "whether each process is in crrun's network namespace (host) or another (private)",
+		Refused:  "a process of the app in a network namespace of its own making (unshare/clone CLONE_NEWNET, setns: the trap table)",
+	},
+	{
 		Name:     "file descriptors",
 		Fields:   []string{"fd "},
 		Saved:    "readlink, fdinfo and fstat of each fd; kind-specific state (see docs/design.md, Checkpoint step 7)",

@@ -346,6 +346,7 @@ func (o *observer) misc() error {
 		}
 		o.f["proc "+name] = s
 	}
+	o.f["proc net"] = netOf(o.path("ns/net"))
 	return nil
 }
 

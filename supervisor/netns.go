@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/crrun/crrun/checkpoint"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -46,6 +48,24 @@ func netNS(a *syscall.SysProcAttr, net string) {
 	if os.Geteuid() != 0 {
 		a.AmbientCaps = append(a.AmbientCaps, unix.CAP_NET_ADMIN)
 	}
+}
+
+// keepDiagSocket makes the init's NETLINK_SOCK_DIAG socket of the app's
+// network namespace, which crrun borrows to list the app's unix sockets
+// (checkpoint.NetDiagFd).
+func keepDiagSocket() error {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return err
+	}
+	if fd != checkpoint.NetDiagFd {
+		if err := unix.Dup3(fd, checkpoint.NetDiagFd, unix.O_CLOEXEC); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		unix.Close(fd)
+	}
+	return nil
 }
 
 // loopbackUp sets IFF_UP on "lo" in the caller's network namespace (a new

@@ -159,6 +159,9 @@ func InitMain(args []string) {
 		if err := loopbackUp(); err != nil {
 			fail("init: bring the loopback interface up in the app's network namespace (--net=private): %v", err)
 		}
+		if err := keepDiagSocket(); err != nil {
+			fail("init: a sock_diag socket in the app's network namespace: %v", err)
+		}
 	}
 	if cfg.LastPid > 0 {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(cfg.LastPid)), 0); err != nil {
