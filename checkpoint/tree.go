@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/inetsock"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/seccomp"
@@ -249,6 +250,8 @@ type tree struct {
 	stopReported map[int]bool
 	// madeDumpable: host pids made dumpable for the checkpoint (openProc).
 	madeDumpable []int
+	// listeners: the app's listening TCP sockets, by inode (inet.go).
+	listeners map[uint64]inetsock.ListenQueue
 }
 
 type fileKey struct{ dev, ino uint64 }

@@ -48,6 +48,7 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 		in2[pid] = true
 	}
 	var sockets []sockFd
+	var inets []inetFd
 	for _, pid := range in.Pids {
 		add := func(kind string, fd int, reason string) {
 			out = append(out, seccomp.Finding{Pid: pid, Kind: kind, Fd: fd, Reason: reason})
@@ -92,9 +93,12 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 				}
 			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyUnix:
 				sockets = append(sockets, sockFd{host: pid, fd: e.Num, ino: e.Inode})
+			case e.Kind == procfs.KindSocket && isInetSaved(e):
+				inets = append(inets, inetFd{host: pid, fd: e.Num, ino: e.Inode})
 			}
 		}
 	}
+	out = append(out, inetRefusals(inets, init)...)
 	return append(out, unixRefusals(sockets, init)...)
 }
 

@@ -109,6 +109,7 @@ type treeRestorer struct {
 	listeners map[string]uint64        // listening sockets created, by name → parked fd
 	rootCwd   bool                     // the main process is in its working directory already
 	ptys      map[int]uint64           // pty index (as saved) → parked master fd
+	inet      inetState                // TCP and UDP sockets (inet.go)
 
 	listener int
 	respond  sync.WaitGroup

@@ -5,7 +5,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/crrun/crrun/checkpoint"
+	"github.com/crrun/crrun/internal/inetsock"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,14 +52,14 @@ func netNS(a *syscall.SysProcAttr, net string) {
 
 // keepDiagSocket makes the init's NETLINK_SOCK_DIAG socket of the app's
 // network namespace, which crrun borrows to list the app's unix sockets
-// (checkpoint.NetDiagFd).
+// (inetsock.NetDiagFd).
 func keepDiagSocket() error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return err
 	}
-	if fd != checkpoint.NetDiagFd {
-		if err := unix.Dup3(fd, checkpoint.NetDiagFd, unix.O_CLOEXEC); err != nil {
+	if fd != inetsock.NetDiagFd {
+		if err := unix.Dup3(fd, inetsock.NetDiagFd, unix.O_CLOEXEC); err != nil {
 			unix.Close(fd)
 			return err
 		}
