@@ -1,6 +1,14 @@
 package inventory
 
-import "os"
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/crrun/crrun/internal/inetsock"
+
+	"golang.org/x/sys/unix"
+)
 
 // netOf says whose network namespace a process is in: "host" when it is
 // the observer's own (crrun runs in the host's), "private" otherwise (the
@@ -16,4 +24,32 @@ func netOf(nsLink string) string {
 		return "host"
 	}
 	return "private"
+}
+
+// inet observes a TCP or UDP socket through crrun's copy c: its kind,
+// state and addresses ("fd N inet") and each option of
+// image.InetOptions ("fd N sockopt NAME", getsockopt's bytes in hex).
+func (o *observer) inet(pre string, c int) {
+	in, err := inetsock.Read(c)
+	if err != nil || (in.Family != unix.AF_INET && in.Family != unix.AF_INET6) {
+		return
+	}
+	if in.Protocol != unix.IPPROTO_TCP && in.Protocol != unix.IPPROTO_UDP {
+		o.f[pre+" inet"] = fmt.Sprintf("family %d type %d protocol %d", in.Family, in.Type, in.Protocol)
+		return
+	}
+	v := in.ProtoName()
+	if in.Protocol == unix.IPPROTO_TCP {
+		v += " " + inetsock.TCPStateName(in.TCPState)
+	}
+	if in.Bound() {
+		v += " " + in.Local.String()
+	}
+	if in.Peer.IsValid() {
+		v += " -> " + in.Peer.String()
+	}
+	o.f[pre+" inet"] = v
+	for _, so := range inetsock.Options(c, in) {
+		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)
+	}
 }

@@ -435,6 +435,7 @@ func (o *observer) fds() error {
 			o.owner(pre, c)
 			if strings.HasPrefix(target, "socket:[") {
 				o.socket(pre, c)
+				o.inet(pre, c)
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not

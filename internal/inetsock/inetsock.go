@@ -195,7 +195,9 @@ func setOne(fd int, o image.InetOption, v []byte) error {
 	return nil
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 // ErrNoPeek: the socket's queue cannot be walked.
 var ErrNoPeek = errors.New("SO_PEEK_OFF not available")
