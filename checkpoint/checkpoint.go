@@ -151,9 +151,13 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	}
 	slog.Debug("checkpoint: frozen", "processes", len(ft.order), "took", time.Since(t0))
 	thawed := false
+	var t *tree
 	thaw := func() {
 		if !thawed {
 			thawed = true
+			if t != nil {
+				t.repairOff()
+			}
 			ft.thaw(tr)
 			st.Pause = time.Since(t0)
 		}
@@ -179,7 +183,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	}
 
 	slog.Debug("checkpoint: scanned", "took", time.Since(t0))
-	t := newTree(tr, req)
+	t = newTree(tr, req)
 	t.mainExit = mainExit
 	var procs []*image.Process
 	// On the tracer's thread: injected syscalls are direct calls then, not
@@ -207,6 +211,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 			for _, pid := range ft.order {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}
+			t.closeRepairs()
 			st.Pause = time.Since(t0)
 		}
 		st.Total = time.Since(t0)

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -17,10 +18,19 @@ import (
 
 // TCP and UDP sockets (AF_INET, AF_INET6). Saved: a TCP socket not
 // connected (created, bound) or listening with no connection waiting to be
-// accepted, and any UDP socket (bound, connected, with its queued
-// datagrams and their sources), with their options (image.InetOptions).
-// Refused: established and other connected TCP states, a listener with
-// connections not accepted yet, a TCP socket whose connection has ended.
+// accepted; an established TCP connection whose peer is a socket of the
+// app, in repair mode (TCP_REPAIR: root, or --net=private where crrun owns
+// the namespace's user namespace); any UDP socket (bound, connected, with
+// its queued datagrams and their sources); with their options
+// (image.InetOptions). Refused: a connection to a peer outside the app,
+// the other connected TCP states (half-closed, closing, connecting), a
+// listener with connections not accepted yet, a TCP socket whose
+// connection has ended.
+//
+// Repair mode stays on from the dump of a connection until the app is
+// thawed (then it is turned off, TCP_REPAIR_OFF_NO_WP, as CRIU does when it
+// leaves the tree running) or killed (checkpoint --exit: the sockets close
+// in repair mode, sending neither FIN nor RST).
 
 // maxDatagrams bounds the datagrams saved per UDP socket.
 const maxDatagrams = 4096
@@ -87,15 +97,15 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 		return ""
 	case tcpEstablished:
 		switch {
-		case connected == nil:
-			return fmt.Sprintf("established TCP connection %s -> %s not supported yet", in.Local, in.Peer)
+		case connected == nil: // the dump: the gate has judged with the whole app in view
+			return ""
 		case !connected[in.Peer]:
 			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app not supported yet", in.Local, in.Peer)
 		case !root && !private:
 			return fmt.Sprintf("established TCP connection %s -> %s inside the app: restoring it needs TCP_REPAIR, "+
 				"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
 		}
-		return fmt.Sprintf("established TCP connection %s -> %s not supported yet", in.Local, in.Peer)
+		return ""
 	}
 	return fmt.Sprintf("TCP socket %s -> %s in state %s not supported yet", in.Local, in.Peer, inetsock.TCPStateName(in.TCPState))
 }
@@ -182,7 +192,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 	if in.Bound() {
 		st.Local = in.Local.String()
 	}
-	if in.Protocol == unix.IPPROTO_UDP && in.Peer.IsValid() {
+	if in.Peer.IsValid() {
 		st.Peer = in.Peer.String()
 	}
 	if in.TCPState == tcpListen {
@@ -218,9 +228,78 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 			}
 		}
 	}
+	if in.TCPState == tcpEstablished {
+		if err := d.tcpConn(c, e, st, refuse); err != nil {
+			return err
+		}
+	}
 	fd.Kind, fd.Inet = image.FDInet, st
 	d.w.RequireFeature("inet-sockets")
 	return nil
+}
+
+// tcpConn saves an established connection in repair mode (left on: see
+// the top of this file).
+func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(string) error) error {
+	rc, err := unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := inetsock.RepairOn(rc, true); err != nil {
+		unix.Close(rc)
+		return refuse(fmt.Sprintf("established TCP connection %s -> %s: %v", st.Local, st.Peer, err))
+	}
+	d.t.repairs = append(d.t.repairs, rc)
+	conn, recv, send, err := inetsock.ReadConn(rc)
+	if err != nil {
+		return refuse(fmt.Sprintf("TCP connection %s -> %s: %v", st.Local, st.Peer, err))
+	}
+	if len(recv)+len(send) > 0 {
+		conn.Data = fmt.Sprintf("tcp-%d.bin", e.Inode)
+		if !d.t.blobs[conn.Data] {
+			if err := writeBlob(d.w, conn.Data, append(recv, send...)); err != nil {
+				return err
+			}
+			if d.t.blobs == nil {
+				d.t.blobs = map[string]bool{}
+			}
+			d.t.blobs[conn.Data] = true
+		}
+	}
+	st.Conn = conn
+	// The MSS is the connection's (TCP_REPAIR_OPTIONS), not an option;
+	// IPV6_V6ONLY means nothing to a connected socket (and binding its
+	// address again sets it).
+	opts := st.Options[:0]
+	for _, o := range st.Options {
+		if !inetsock.ConnIgnored(o.Name) {
+			opts = append(opts, o)
+		}
+	}
+	st.Options = opts
+	d.w.RequireFeature("tcp-repair")
+	return nil
+}
+
+// repairOff takes the app's connections out of repair mode (the app runs
+// on) and closes crrun's copies.
+func (t *tree) repairOff() {
+	for _, fd := range t.repairs {
+		if err := inetsock.RepairOff(fd); err != nil {
+			slog.Warn("checkpoint: a TCP connection of the app stays in repair mode", "err", err)
+		}
+		unix.Close(fd)
+	}
+	t.repairs = nil
+}
+
+// closeRepairs closes crrun's copies, leaving repair mode on: the app is
+// being killed, and its connections close without a word to the peer.
+func (t *tree) closeRepairs() {
+	for _, fd := range t.repairs {
+		unix.Close(fd)
+	}
+	t.repairs = nil
 }
 
 // p is the process's pid in the app's namespace, for reasons.

@@ -252,6 +252,9 @@ type tree struct {
 	madeDumpable []int
 	// listeners: the app's listening TCP sockets, by inode (inet.go).
 	listeners map[uint64]inetsock.ListenQueue
+	// repairs: crrun's copies of the app's TCP connections, in repair
+	// mode until the app is thawed or killed (inet.go).
+	repairs []int
 }
 
 type fileKey struct{ dev, ino uint64 }

@@ -30,6 +30,9 @@ type Inet struct {
 	// one another in the blob Data.
 	Datagrams []Datagram `json:"datagrams,omitempty"`
 	Data      string     `json:"data,omitempty"`
+	// Conn, on a TCP socket, is its established connection (Local ->
+	// Peer), restored in repair mode (required feature "tcp-repair").
+	Conn *TCPConn `json:"conn,omitempty"`
 }
 
 // SockOpt is one option value.
@@ -165,10 +168,48 @@ func (s *Inet) Validate() error {
 			return fmt.Errorf("inet socket: unknown option %q", o.Name)
 		}
 	}
+	if c := s.Conn; c != nil {
+		if s.Protocol != unix.IPPROTO_TCP || s.Local == "" || s.Peer == "" || s.Listen {
+			return fmt.Errorf("inet socket: a connection without TCP, both addresses, or on a listener")
+		}
+		if c.SendLen < 0 || c.RecvLen < 0 || c.Unsent < 0 || c.Unsent > c.SendLen || c.SndWscale < 0 || c.SndWscale > 14 || c.RcvWscale < 0 || c.RcvWscale > 14 {
+			return fmt.Errorf("inet socket: bad connection state %+v", *c)
+		}
+	} else if s.Peer != "" && s.Protocol == unix.IPPROTO_TCP {
+		return fmt.Errorf("inet socket: a TCP peer without a connection")
+	}
 	for _, d := range s.Datagrams {
 		if _, err := netip.ParseAddrPort(d.From); err != nil || d.Len < 0 {
 			return fmt.Errorf("inet socket: datagram from %q of %d bytes", d.From, d.Len)
 		}
 	}
 	return nil
+}
+
+// TCPConn is the state of an established TCP connection, read and set in
+// repair mode (TCP_REPAIR), as CRIU's libsoccr does.
+type TCPConn struct {
+	// SndSeq and RcvSeq are TCP_QUEUE_SEQ of the send queue (the sequence
+	// number after its last byte: write_seq) and of the receive queue
+	// (rcv_nxt).
+	SndSeq uint32 `json:"snd_seq"`
+	RcvSeq uint32 `json:"rcv_seq"`
+	// SendLen bytes are in the send queue (sent and not acknowledged, then
+	// Unsent not sent yet); RecvLen bytes are received and not read. Data
+	// names the blob holding the receive queue, then the send queue.
+	SendLen int    `json:"send_len"`
+	Unsent  int    `json:"unsent,omitempty"`
+	RecvLen int    `json:"recv_len"`
+	Data    string `json:"data,omitempty"`
+	// Negotiated options: tcp_info's TCPI_OPT_* bits (timestamps 1, SACK
+	// 2, window scaling 4), the window scales, the MSS clamp (TCP_MAXSEG),
+	// the timestamp clock (TCP_TIMESTAMP).
+	Options   int    `json:"options"`
+	SndWscale int    `json:"snd_wscale,omitempty"`
+	RcvWscale int    `json:"rcv_wscale,omitempty"`
+	MSS       uint32 `json:"mss"`
+	Timestamp uint32 `json:"timestamp,omitempty"`
+	// Window is TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd,
+	// rcv_wup.
+	Window [5]uint32 `json:"window"`
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/crrun/crrun/internal/inetsock"
 
@@ -50,6 +51,18 @@ func (o *observer) inet(pre string, c int) {
 	}
 	o.f[pre+" inet"] = v
 	for _, so := range inetsock.Options(c, in) {
+		if in.TCPState == 1 && inetsock.ConnIgnored(so.Name) {
+			continue
+		}
 		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)
+	}
+	if in.TCPState == 1 {
+		// Sent and not acknowledged (a restore has the unsent rest sent
+		// once the tree runs, out of repair mode).
+		outq, err1 := unix.IoctlGetInt(c, unix.SIOCOUTQ)
+		unsq, err2 := unix.IoctlGetInt(c, 0x894B) // SIOCOUTQNSD
+		if err1 == nil && err2 == nil {
+			o.f[pre+" unacked"] = strconv.Itoa(outq - unsq)
+		}
 	}
 }

@@ -29,6 +29,65 @@ type inetState struct {
 	udp    map[netip.AddrPort]uint64 // UDP sockets by local address → parked fd
 	queued []inetQueued              // sockets with datagrams to queue
 	listen []inetListen              // listeners, whose backlog is read back
+	conns  []inetConn                // connections in repair mode until releaseConns
+}
+
+// inetConn is crrun's copy of a restored connection, in repair mode, and
+// the unsent bytes to queue once out of it.
+type inetConn struct {
+	fd   int
+	s    *image.Inet
+	tail []byte
+}
+
+// restoreConn rebuilds an established connection (inetsock.RestoreConn)
+// from the image's blob.
+func (t *treeRestorer) restoreConn(c int, peer unix.Sockaddr, ic *inetConn) error {
+	conn := ic.s.Conn
+	var data []byte
+	if conn.Data != "" {
+		b, err := t.req.Image.OpenBlob(conn.Data)
+		if err != nil {
+			return err
+		}
+		data, err = io.ReadAll(b)
+		b.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if len(data) != conn.RecvLen+conn.SendLen {
+		return fmt.Errorf("the blob %q holds %d bytes, want %d", conn.Data, len(data), conn.RecvLen+conn.SendLen)
+	}
+	recv, send := data[:conn.RecvLen], data[conn.RecvLen:]
+	ic.tail = send[conn.SendLen-conn.Unsent:]
+	return inetsock.RestoreConn(c, ic.s.Family, peer, conn, recv, send)
+}
+
+// releaseConns takes every restored connection out of repair mode, once
+// the whole tree is back and verified (a peer must exist before anything
+// is sent to it), and queues the bytes the app had written and the kernel
+// had not sent yet.
+func (t *treeRestorer) releaseConns() error {
+	defer t.inet.close()
+	for _, c := range t.inet.conns {
+		if err := inetsock.RepairOff(c.fd); err != nil {
+			return fmt.Errorf("TCP connection %s -> %s: %w", c.s.Local, c.s.Peer, err)
+		}
+		if err := inetsock.SendTail(c.fd, c.tail); err != nil {
+			return fmt.Errorf("TCP connection %s -> %s: the %d bytes not sent yet: %w", c.s.Local, c.s.Peer, len(c.tail), err)
+		}
+	}
+	return nil
+}
+
+// close closes crrun's copies (on a failed restore the connections die in
+// repair mode, silently).
+func (s *inetState) close() {
+	for _, c := range s.conns {
+		unix.Close(c.fd)
+	}
+	s.conns = nil
 }
 
 type inetListen struct {
@@ -68,7 +127,34 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		return 0, err
 	}
 	defer unix.Close(c)
-	if err := inetsock.SetOptions(c, s.Options); err != nil {
+	if s.Conn != nil {
+		// Repair mode first: binding the port a listener of the app
+		// holds is allowed then, and nothing is sent until the whole
+		// tree is back (releaseConns).
+		if err := inetsock.RepairOn(c, false); err != nil {
+			return 0, fmt.Errorf("TCP connection %s -> %s: %w", s.Local, s.Peer, err)
+		}
+		rc, err := unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return 0, err
+		}
+		t.inet.conns = append(t.inet.conns, inetConn{fd: rc, s: s})
+	}
+	opts, reuse := s.Options, []image.SockOpt(nil)
+	if s.Conn != nil {
+		// SO_REUSEADDR once bound: repair mode's forced reuse binds
+		// the port the app's listener holds; TCP_WINDOW_CLAMP once
+		// connected: connect computes its own.
+		opts = nil
+		for _, o := range s.Options {
+			if o.Name == "SO_REUSEADDR" || o.Name == "TCP_WINDOW_CLAMP" {
+				reuse = append(reuse, o)
+			} else {
+				opts = append(opts, o)
+			}
+		}
+	}
+	if err := inetsock.SetOptions(c, opts); err != nil {
 		return 0, fmt.Errorf("%s socket %s: %w", protoName(s), s.Local, err)
 	}
 	if s.Local != "" {
@@ -107,7 +193,17 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := unix.Connect(c, sa); err != nil {
+		if s.Conn != nil {
+			if err := t.restoreConn(c, sa, &t.inet.conns[len(t.inet.conns)-1]); err != nil {
+				return 0, fmt.Errorf("TCP connection %s -> %s: %w", s.Local, s.Peer, err)
+			}
+			if err := inetsock.SetReuseAddr(c, 0); err != nil {
+				return 0, err
+			}
+			if err := inetsock.SetOptions(c, reuse); err != nil {
+				return 0, err
+			}
+		} else if err := unix.Connect(c, sa); err != nil {
 			return 0, fmt.Errorf("connect UDP socket %s to %s: %w", s.Local, s.Peer, err)
 		}
 	}

@@ -142,6 +142,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		t.all = append(t.all, p.Memory...)
 	}
 	defer t.closeTimerfds()
+	defer t.inet.close()
 	defer func() {
 		for _, f := range t.cleanup {
 			f()
@@ -194,6 +195,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"timerfds", t.armTimerfds},
 		{"verify", t.verify},
 		{"scratch area", t.eachLive((*restorer).unmapScratch)},
+		{"tcp connections", t.releaseConns},
 	} {
 		if err := step(s.name, s.f); err != nil {
 			return nil, err

@@ -119,6 +119,12 @@ func Sockaddr(family int, ap netip.AddrPort) (unix.Sockaddr, error) {
 	return sa, nil
 }
 
+// ConnIgnored: an option not saved on an established connection: the MSS
+// is restored as the connection's (TCP_REPAIR_OPTIONS), IPV6_V6ONLY means
+// nothing once connected (and binding the connection's address again sets
+// it).
+func ConnIgnored(name string) bool { return name == "TCP_MAXSEG" || name == "IPV6_V6ONLY" }
+
 // Options reads every option of image.InetOptions that applies to the
 // socket (an option this kernel does not know is left out).
 func Options(fd int, in *Info) []image.SockOpt {
