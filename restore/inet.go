@@ -141,7 +141,7 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		t.inet.conns = append(t.inet.conns, inetConn{fd: rc, s: s})
 	}
 	opts, reuse := s.Options, []image.SockOpt(nil)
-	if s.Conn != nil {
+	if s.Protocol == unix.IPPROTO_TCP {
 		// SO_REUSEADDR once bound: repair mode's forced reuse binds
 		// the port the app's listener holds; TCP_WINDOW_CLAMP once
 		// connected: connect computes its own.
@@ -157,6 +157,14 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 	if err := inetsock.SetOptions(c, opts); err != nil {
 		return 0, fmt.Errorf("%s socket %s: %w", protoName(s), s.Local, err)
 	}
+	if s.Protocol == unix.IPPROTO_TCP && s.Conn == nil {
+		// Bound with SO_REUSEADDR, as CRIU does: the port may be held
+		// by connections of the app that ended since (TIME_WAIT), never
+		// by another listener (bind and listen still refuse that).
+		if err := inetsock.SetReuseAddr(c, 1); err != nil {
+			return 0, err
+		}
+	}
 	if s.Local != "" {
 		ap := netip.MustParseAddrPort(s.Local) // Validate parsed it
 		sa, err := inetsock.Sockaddr(s.Family, ap)
@@ -165,7 +173,11 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		}
 		if err := unix.Bind(c, sa); err != nil {
 			if errors.Is(err, unix.EADDRINUSE) {
-				return 0, fmt.Errorf("%s port %s is taken on this host (something else is bound to it now): free it, then restore again", protoName(s), ap)
+				why := "something else is bound to it now"
+				if s.Protocol == unix.IPPROTO_TCP {
+					why += ", or connections that ended there wait in TIME_WAIT (up to a minute)"
+				}
+				return 0, fmt.Errorf("%s port %s is taken on this host (%s): free it, then restore again", protoName(s), ap, why)
 			}
 			return 0, fmt.Errorf("bind %s socket to %s: %w", protoName(s), ap, err)
 		}
@@ -180,6 +192,9 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 	}
 	if s.Listen {
 		if err := unix.Listen(c, s.Backlog); err != nil {
+			if errors.Is(err, unix.EADDRINUSE) {
+				return 0, fmt.Errorf("TCP port %s is taken on this host (something else listens on it now): free it, then restore again", s.Local)
+			}
 			return 0, fmt.Errorf("listen on %s: %w", s.Local, err)
 		}
 		var st unix.Stat_t
@@ -205,6 +220,14 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			}
 		} else if err := unix.Connect(c, sa); err != nil {
 			return 0, fmt.Errorf("connect UDP socket %s to %s: %w", s.Local, s.Peer, err)
+		}
+	}
+	if s.Protocol == unix.IPPROTO_TCP && s.Conn == nil {
+		if err := inetsock.SetReuseAddr(c, 0); err != nil {
+			return 0, err
+		}
+		if err := inetsock.SetOptions(c, reuse); err != nil {
+			return 0, err
 		}
 	}
 	if len(s.Datagrams) > 0 {
