@@ -319,3 +319,60 @@ func isInetSaved(e procfs.FdEntry) bool {
 	p := strings.TrimSuffix(e.SocketProto, "v6")
 	return p == "TCP" || p == "UDP"
 }
+
+// checkConns checks the two ends of every connection inside the app, as
+// saved: the kernel may move bytes between two sockets in repair mode
+// while the tree is saved one socket after the other, and a byte the
+// sender saw acknowledged must be in the receiver's saved state (its
+// sequence number below the receiver's rcv_nxt). Otherwise the checkpoint
+// is refused (checkpoint again): a restore would lose it.
+func (t *tree) checkConns() error {
+	conns := map[string]*image.Inet{}
+	for _, r := range t.fds {
+		if in := r.p.FDs[r.idx].Inet; in != nil && in.Conn != nil {
+			conns[in.Local] = in
+		}
+	}
+	seqLE := func(a, b uint32) bool { return int32(b-a) >= 0 }
+	var findings []seccomp.Finding
+	for _, r := range t.fds {
+		f := &r.p.FDs[r.idx]
+		a := f.Inet
+		if a == nil || a.Conn == nil {
+			continue
+		}
+		b := conns[a.Peer]
+		if b == nil {
+			b = conns[mappedPeer(a.Peer)]
+		}
+		if b == nil {
+			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: its peer is no socket of the app", a.Local, a.Peer), r.p.PID, f.FD)})
+			continue
+		}
+		if una := a.Conn.SndSeq - uint32(a.Conn.SendLen); !seqLE(una, b.Conn.RcvSeq) || !seqLE(b.Conn.RcvSeq, a.Conn.SndSeq) {
+			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: bytes moved between its ends while they were saved (sent from %d to %d, received up to %d): checkpoint again", a.Local, a.Peer, una, a.Conn.SndSeq, b.Conn.RcvSeq), r.p.PID, f.FD)})
+		}
+	}
+	if len(findings) > 0 {
+		return &NotCheckpointableError{Findings: findings}
+	}
+	return nil
+}
+
+// mappedPeer is the other spelling of an address: an IPv4 one as an
+// IPv4-mapped IPv6 one and the reverse ("" if neither).
+func mappedPeer(s string) string {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return ""
+	}
+	if ap.Addr().Is4In6() {
+		return unmap(ap).String()
+	}
+	if ap.Addr().Is4() {
+		return netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port()).String()
+	}
+	return ""
+}

@@ -328,6 +328,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}
+	if err := t.checkConns(); err != nil {
+		return nil, err
+	}
 	if err := t.checkLocks(); err != nil {
 		return nil, err
 	}
