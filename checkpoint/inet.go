@@ -99,6 +99,8 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 		switch {
 		case connected == nil: // the dump: the gate has judged with the whole app in view
 			return ""
+		case !connected[in.Peer] && connected[listenKey(in.Peer)]:
+			return fmt.Sprintf("TCP connection %s -> %s whose peer waits in a listener of the app (not accepted yet) not supported yet", in.Local, in.Peer)
 		case !connected[in.Peer]:
 			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app not supported yet", in.Local, in.Peer)
 		case !root && !private:
@@ -135,6 +137,9 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 		if s.in.Protocol == unix.IPPROTO_TCP && s.in.Peer.IsValid() {
 			connected[unmap(s.in.Local)] = true
 		}
+		if s.in.Protocol == unix.IPPROTO_TCP && s.in.TCPState == tcpListen {
+			connected[listenKey(s.in.Local)] = true
+		}
 	}
 	var out []seccomp.Finding
 	root, private := os.Geteuid() == 0, init > 0 && !sameNetNS(init)
@@ -145,6 +150,8 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 		}
 		if s.in.Peer.IsValid() {
 			m[s.in.Peer] = connected[unmap(s.in.Peer)]
+			m[listenKey(s.in.Peer)] = connected[listenKey(unmap(s.in.Peer))] || connected[listenKey(netip.AddrPortFrom(netip.IPv4Unspecified(), s.in.Peer.Port()))] ||
+				connected[listenKey(netip.AddrPortFrom(netip.IPv6Unspecified(), s.in.Peer.Port()))]
 		}
 		if r := inetRefusal(s, m, root, private); r != "" {
 			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, Reason: inetReason(r, nsPid(s.host), s.fd)})
@@ -375,4 +382,10 @@ func mappedPeer(s string) string {
 		return netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port()).String()
 	}
 	return ""
+}
+
+// listenKey marks a listener's address in the verdict's map of addresses
+// (port 0 of no address is never a socket's).
+func listenKey(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(unmap(a).Addr().As16()).WithZone("listen"), a.Port())
 }

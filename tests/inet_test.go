@@ -91,3 +91,27 @@ func TestInetRefusalOutsidePeer(t *testing.T) {
 		t.Fatalf("the app exited %d after the refusal\n%s", code, a.stderr)
 	}
 }
+
+// TestInetTCPLeaveRunning: a checkpoint that leaves the app running in the
+// middle of a transfer inside the app (repair mode on and off around the
+// dump, no FIN or RST): the app finishes its transfer intact, and so does
+// a restore of the image once it has ended.
+func TestInetTCPLeaveRunning(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	requireRoot(t)
+	p := corpusProg{name: "inet_tcp_host", src: filepath.Join(repoRoot, "tests", "corpus", "inet_tcp_host.c")}
+	bin := p.build(t)
+	store := filepath.Join(t.TempDir(), "ck")
+	a := start(t, opts{}, "--dir", store, "--", bin)
+	crWaitStderr(t, a, "inet_tcp_host: running", 30*time.Second)
+	time.Sleep(400 * time.Millisecond)
+	crCheckpoint(t, a, store, false)
+	if code := a.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()) {
+		t.Fatalf("the app after the checkpoint: exit %d\nstdout:\n%s\nstderr:\n%s", code, a.stdout, a.stderr)
+	}
+	r := start(t, opts{}, "restore", store)
+	if code := r.wait(time.Minute); code != 0 || !crPassed(r.stdout.String()) {
+		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+}

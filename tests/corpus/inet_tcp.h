@@ -122,13 +122,19 @@ static int tcp_main(const char *name, int fam) {
 	if (getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &vl) || !v)
 		fail("TCP_NODELAY lost");
 	/* the listener still accepts */
-	int c2 = socket(fam, SOCK_STREAM, 0);
-	if (connect(c2, (struct sockaddr *)&ss, al) || accept(l, NULL, NULL) < 0)
+	int c2 = socket(fam, SOCK_STREAM, 0), a2 = -1;
+	if (connect(c2, (struct sockaddr *)&ss, al) || (a2 = accept(l, NULL, NULL)) < 0)
 		fail("a new connection after the transfer: %s", strerror(errno));
-	/* an orderly close reaches the peer */
-	close(c);
+	/* an orderly close reaches the peer; the clients close first, so
+	 * that no TIME_WAIT holds the listener's port once the app ends */
 	char b;
+	close(c);
 	if (recv(a, &b, 1, 0) != 0)
 		fail("no EOF after the client closed");
+	close(c2);
+	if (a2 >= 0 && recv(a2, &b, 1, 0) != 0)
+		fail("no EOF on the second connection");
+	close(a2);
+	close(a);
 	return finish();
 }
