@@ -2,9 +2,11 @@ package tests
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,5 +115,50 @@ func TestInetTCPLeaveRunning(t *testing.T) {
 	r := start(t, opts{}, "restore", store)
 	if code := r.wait(time.Minute); code != 0 || !crPassed(r.stdout.String()) {
 		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+}
+
+// TestInetPortTaken: the restore of a listener whose port something else
+// holds now fails, naming the port.
+func TestInetPortTaken(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	requireRoot(t)
+	bin := compileC(t, "inet_peer", false)
+	store := filepath.Join(t.TempDir(), "ck")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	a := start(t, opts{stdin: r}, "--dir", store, "--", bin)
+	r.Close()
+	crWaitStderr(t, a, "inet_peer: running", 30*time.Second)
+	m := regexp.MustCompile(`inet_peer: port=(\d+)`).FindStringSubmatch(a.stderr.String())
+	if m == nil {
+		t.Fatalf("no port:\n%s", a.stderr)
+	}
+	crCheckpoint(t, a, store, true)
+	a.wait(30 * time.Second)
+	// The app's connection closed in repair mode, without FIN or RST: no
+	// end of it is left in TIME_WAIT (or any state) on the port.
+	port, _ := strconv.Atoi(m[1])
+	if b, err := os.ReadFile("/proc/net/tcp"); err == nil {
+		hex := fmt.Sprintf(":%04X ", port)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, hex) {
+				t.Errorf("the checkpointed connection left a socket behind:\n%s", line)
+			}
+		}
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+m[1])
+	if err != nil {
+		t.Fatalf("the port of the checkpointed listener is not free: %v", err)
+	}
+	defer ln.Close()
+	res := start(t, opts{}, "restore", store)
+	want := "TCP port 127.0.0.1:" + m[1] + " is taken on this host"
+	if code := res.wait(time.Minute); code != 125 || !strings.Contains(res.stderr.String(), want) {
+		t.Fatalf("restore: exit %d, want 125 and %q\n%s", code, want, res.stderr)
 	}
 }

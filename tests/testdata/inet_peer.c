@@ -1,6 +1,7 @@
 /* inet_peer PORT: a TCP connection to 127.0.0.1:PORT (a peer outside the
  * app, the test's), held open; or, with no PORT, one between two sockets
- * of the app. Prints "inet_peer: running" on stderr, then waits for stdin
+ * of the app, through a listener whose port it prints ("inet_peer:
+ * port=N"). Prints "inet_peer: running" on stderr, then waits for stdin
  * to close. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,6 +37,8 @@ int main(int argc, char **argv) {
 			return 1;
 		}
 	}
+	if (l >= 0)
+		fprintf(stderr, "inet_peer: port=%d\n", ntohs(a.sin_port));
 	fprintf(stderr, "inet_peer: running\n");
 	(void)l;
 	char b;
