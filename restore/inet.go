@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
@@ -110,6 +112,8 @@ func protoName(s *image.Inet) string {
 
 // openInet makes one TCP or UDP socket.
 func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
+	t0 := time.Now()
+	defer func() { slog.Debug("restore: inet socket", "local", f.Inet.Local, "took", time.Since(t0)) }()
 	r := t.root
 	s := f.Inet
 	if s == nil {
