@@ -235,7 +235,7 @@ var Kinds = []Kind{
 		Saved:    "TCP and UDP sockets (AF_INET, AF_INET6) through a pidfd_getfd copy (checkpoint/inet.go): family, type, protocol, getsockname/getpeername, the TCP state (TCP_INFO), a listener's backlog and waiting connections (sock_diag, through crrun's init under --net=private), the options of image.InetOptions (SO_REUSEADDR/PORT, SO_KEEPALIVE, SO_LINGER, buffer sizes and SO_BUF_LOCK, SO_BINDTODEVICE, timeouts, TCP_NODELAY, keepalive timers, TCP_CONGESTION, IP_TOS/TTL, IPV6_V6ONLY/TCLASS...), a UDP socket's queued datagrams with their sources (MSG_PEEK walking SO_PEEK_OFF)",
 		Restored: "socket(2) injected in the blank main process (the app's network namespace), then through crrun's copy: each option a new socket does not have already, bind to the saved address, listen with the backlog (read back through sock_diag), connect (UDP); queued datagrams sent again from their source (the app's socket bound there, or one bound for the purpose) and read back; a port taken on this host fails the restore naming it",
 		Compared: "kind, TCP state, local and peer address, every option's value (getsockopt's bytes)",
-		Refused:  "an established TCP connection (and every other connected TCP state), a listener with connections not accepted yet, a TCP socket whose connection has ended; raw, ICMP ping, SCTP, UDP-Lite and MPTCP sockets; multicast group memberships (the trap table)",
+		Refused:  "an established TCP connection (and every other connected TCP state), a listener with connections not accepted yet, a TCP socket whose connection has ended; raw, ICMP ping, SCTP, UDP-Lite and MPTCP sockets; multicast group memberships and socket filters (the trap table: sticky)",
 	},
 	{
 		Name:     "network namespace",

@@ -204,7 +204,8 @@ func InetKindName(typ, proto uint64) string {
 var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
 
 // multicastRules traps setsockopt joining a multicast group, and attaching
-// a socket filter: the kernel shows neither per socket.
+// a socket filter (of any socket): the kernel shows neither per socket in a
+// way crrun can set again (an eBPF filter not at all).
 var multicastRules = func() [][]Cond {
 	var rules [][]Cond
 	for _, o := range [][2]uint64{
@@ -215,12 +216,18 @@ var multicastRules = func() [][]Cond {
 	} {
 		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: o[0]}, {Arg: 2, Op: OpEq, Val: o[1]}})
 	}
+	for _, opt := range []uint64{unix.SO_ATTACH_FILTER, unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
+		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: opt}})
+	}
 	return rules
 }()
 
 func multicastReason(a [6]uint64) (string, bool) {
-	if a[1]&0xffffffff == unix.IPPROTO_IP || a[1]&0xffffffff == unix.IPPROTO_IPV6 {
+	switch a[1] & 0xffffffff {
+	case unix.IPPROTO_IP, unix.IPPROTO_IPV6:
 		return "CR: multicast group membership (setsockopt) not supported yet", true
+	case unix.SOL_SOCKET:
+		return "CR: a socket filter (setsockopt SO_ATTACH_FILTER/SO_ATTACH_BPF) not supported yet", true
 	}
 	return "", false
 }
@@ -235,8 +242,8 @@ var Table = []Entry{
 		Reason: socketReason("socket"), Why: "EACCES: what a sandbox that forbids the family returns; clients report it and fall back"},
 	{Syscall: "socketpair", NewFds: 2, Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
 		Reason: socketReason("socketpair"), Why: "as socket"},
-	{Syscall: "setsockopt", Kind: "multicast", Rules: multicastRules, DenyErrno: unix.ENOPROTOOPT, Scope: Sticky,
-		Reason: multicastReason, Why: "ENOPROTOOPT: what a kernel without multicast answers; callers report it"},
+	{Syscall: "setsockopt", Kind: "sockopt", Rules: multicastRules, DenyErrno: unix.ENOPROTOOPT, Scope: Sticky,
+		Reason: multicastReason, Why: "ENOPROTOOPT: what a kernel without multicast or socket filters answers; callers report it"},
 	{Syscall: "io_uring_setup", NewFds: 1, Kind: "io_uring", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: io_uring not supported yet"), Why: "ENOSYS: liburing users fall back to epoll/threads when io_uring is absent"},
 	{Syscall: "io_setup", Kind: "aio", DenyErrno: unix.ENOSYS,
