@@ -36,6 +36,14 @@ func ParseNet(v string) (string, error) {
 	return "", fmt.Errorf("--net=%s: want host or private", v)
 }
 
+// netName is a network as --net spells it.
+func netName(n string) string {
+	if n == "" {
+		return NetHost
+	}
+	return n
+}
+
 // netNS adds a network namespace to the init's clone when net is private.
 // An ordinary user's init (exec'd inside its user namespace, where it keeps
 // only ambient capabilities) also keeps CAP_NET_ADMIN to bring the loopback

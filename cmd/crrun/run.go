@@ -132,7 +132,7 @@ func runApp(g *globalFlags, args []string) error {
 		}
 		if gen != "" {
 			return restoreAndMirror(supervisor.RestoreConfig{Image: gen, Verified: true, TrustImage: g.trustImage, Dir: dir, OnNOCR: policy,
-				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
+				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc, Net: &netMode})
 		}
 		if g.resume == "require" {
 			return &supervisor.Error{Code: supervisor.ExitInternal, Msg: "--resume=require: no valid checkpoint in " + dir}
