@@ -171,6 +171,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	thaw := func() {
 		if !thawed {
 			thawed = true
+			if t != nil {
+				t.repairOff()
+			}
 			ft.thaw(tr)
 			st.Pause = time.Since(t0)
 		}
@@ -228,6 +231,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 			for _, pid := range ft.order {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}
+			t.closeRepairs()
 			st.Pause = time.Since(t0)
 		}
 		st.Total = time.Since(t0)

@@ -183,6 +183,12 @@ func (d *dumper) saveFD(p *image.Process, e procfs.FdEntry, stdio map[seccomp.Fi
 		fd.Kind = image.FDPidfd
 		fd.Pidfd = &image.Pidfd{Pid: pi.NSpid[len(pi.NSpid)-1]}
 	case procfs.KindSocket:
+		if isInetSaved(e) {
+			if err := d.inet(e, &fd); err != nil {
+				return err
+			}
+			break
+		}
 		if e.Family != procfs.FamilyUnix {
 			return fmt.Errorf("%s: CR: socket(%s) not supported yet", where, e.Family)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/inetsock"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/seccomp"
@@ -260,6 +261,11 @@ type tree struct {
 	flight    *image.Process
 	flightFds []int
 	flightFix []flightFix
+	// listeners: the app's listening TCP sockets, by inode (inet.go).
+	listeners map[uint64]inetsock.ListenQueue
+	// repairs: crrun's copies of the app's TCP connections, in repair
+	// mode until the app is thawed or killed (inet.go).
+	repairs []int
 }
 
 // flightFix gives a message its files in flight once they are linked.
@@ -342,6 +348,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}
+	if err := t.checkConns(); err != nil {
+		return nil, err
+	}
 	sp.mark("linkFiles")
 	if err := t.checkLocks(); err != nil {
 		return nil, err
@@ -397,6 +406,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	// Credentials, scheduling, stops...: an older restore would ignore
 	// them and run the app silently different (as root, for one).
 	t.w.RequireFeature("proc-attrs")
+	if meta.Net != "" {
+		t.w.RequireFeature("net-private")
+	}
 	t.meta = meta
 	return procs, nil
 }

@@ -50,13 +50,14 @@ const (
 )
 
 // unixSockets asks the kernel (NETLINK_SOCK_DIAG) for every AF_UNIX socket of
-// this network namespace: type, state, peer, name, queued bytes.
-func unixSockets() (map[uint64]unixDiag, []unixDiag, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+// the app's network namespace (init: crrun's init, see diagSocket): type,
+// state, peer, name, queued bytes; and the embryos of backlogs.
+func unixSockets(init int) (map[uint64]unixDiag, []unixDiag, error) {
+	fd, release, err := diagSocket(init)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sock_diag socket: %w", err)
+		return nil, nil, err
 	}
-	defer unix.Close(fd)
+	defer release()
 	le := binary.LittleEndian
 	req := make([]byte, 16+unixDiagReqLength)
 	le.PutUint32(req[0:], uint32(len(req)))
@@ -139,7 +140,7 @@ func unixSockets() (map[uint64]unixDiag, []unixDiag, error) {
 }
 
 // linkSockets keeps the AF_UNIX sockets restore can rebuild, each with its
-// options (image.SockOpts): the two ends of a socketpair or of a connection
+// options (image.UnixSockOpts): the two ends of a socketpair or of a connection
 // inside the app (named or not; the peer may be closed since), with the
 // bytes queued at each end — a datagram or seqpacket socket's messages one
 // by one, with their senders' addresses; listening sockets with the
@@ -158,7 +159,7 @@ func (t *tree) linkSockets() error {
 	if len(refs) == 0 {
 		return nil
 	}
-	diag, _, err := unixSockets()
+	diag, _, err := unixSockets(t.req.Init)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,7 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 	for k, id := range in.Stdio {
 		stdio[id] = append(stdio[id], k)
 	}
+	var inets []inetFd
 	for _, pid := range in.Pids {
 		add := func(kind string, fd int, reason string) {
 			out = append(out, seccomp.Finding{Pid: pid, Kind: kind, Fd: fd, Reason: reason})
@@ -99,10 +100,13 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 					continue // crrun's own stdio, as the dump decides it (files.go)
 				}
 				sockets = append(sockets, sockFd{host: pid, fd: e.Num, ino: e.Inode})
+			case e.Kind == procfs.KindSocket && isInetSaved(e):
+				inets = append(inets, inetFd{host: pid, fd: e.Num, ino: e.Inode})
 			}
 		}
 	}
-	return append(out, unixRefusals(sockets)...)
+	out = append(out, inetRefusals(inets, init)...)
+	return append(out, unixRefusals(sockets, init)...)
 }
 
 // nsPid is host pid h as the app sees it (h itself if unknown).
@@ -265,11 +269,11 @@ func unixReason(reason string, nspid, fd int) string {
 }
 
 // unixRefusals applies unixRefusal to every AF_UNIX fd of the app.
-func unixRefusals(fds []sockFd) []seccomp.Finding {
+func unixRefusals(fds []sockFd, init int) []seccomp.Finding {
 	if len(fds) == 0 {
 		return nil
 	}
-	diag, _, err := unixSockets()
+	diag, _, err := unixSockets(init)
 	if err != nil {
 		return nil // the dump says why
 	}

@@ -1,8 +1,9 @@
-/* The crrun demo: a small computation that, halfway, opens a TCP socket (state
+/* The crrun demo: a small computation that, halfway, opens a netlink socket (state
  * crrun cannot checkpoint yet), then closes it again. Each phase lasts until
  * the demo script writes a line on our stdin. */
 #include <stdio.h>
 #include <string.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,8 +25,8 @@ int main(void) {
 	fprintf(log, "%lu\n", x);
 	fflush(log);
 	phase("computing, with a log file open");
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	phase("opened a TCP socket");
+	int s = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+	phase("opened a netlink socket");
 	close(s);
 	phase("closed the socket");
 	printf("demo app: result %lu\n", work(x, 1000));

@@ -8,19 +8,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SockOpt is a SOL_SOCKET option of an AF_UNIX socket that the image keeps
+// UnixSockOpt is a SOL_SOCKET option of an AF_UNIX socket that the image keeps
 // (Socket.Opts, by Name): an int, or a struct timeval as microseconds
 // (Timeval), or a buffer size that getsockopt gives doubled (Buf).
-type SockOpt struct {
+type UnixSockOpt struct {
 	Name    string
 	Opt     int
 	Timeval bool
 	Buf     bool
 }
 
-// SockOpts are the options saved for every unix socket, in the order
+// UnixSockOpts are the options saved for every unix socket, in the order
 // restore sets them.
-var SockOpts = []SockOpt{
+var UnixSockOpts = []UnixSockOpt{
 	{Name: "passcred", Opt: unix.SO_PASSCRED},
 	{Name: "passsec", Opt: unix.SO_PASSSEC},
 	{Name: "passpidfd", Opt: unix.SO_PASSPIDFD},
@@ -37,11 +37,11 @@ var SockOpts = []SockOpt{
 	{Name: "timestampns", Opt: unix.SO_TIMESTAMPNS},
 }
 
-// ReadSockOpts reads SockOpts from socket fd (an option the kernel does not
+// ReadSockOpts reads UnixSockOpts from socket fd (an option the kernel does not
 // know is left out).
 func ReadSockOpts(fd int) map[string]int64 {
 	out := map[string]int64{}
-	for _, o := range SockOpts {
+	for _, o := range UnixSockOpts {
 		if o.Timeval {
 			tv, err := unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, o.Opt)
 			if err == nil {
@@ -63,7 +63,7 @@ func ReadSockOpts(fd int) map[string]int64 {
 // without CAP_NET_ADMIN).
 func SetSockOpts(fd int, want map[string]int64) error {
 	have := ReadSockOpts(fd)
-	for _, o := range SockOpts {
+	for _, o := range UnixSockOpts {
 		v, ok := want[o.Name]
 		if !ok || have[o.Name] == v {
 			continue
@@ -98,11 +98,11 @@ func SetSockOpts(fd int, want map[string]int64) error {
 	return nil
 }
 
-// FormatSockOpts renders options as "name=value" words in SockOpts order
+// FormatSockOpts renders options as "name=value" words in UnixSockOpts order
 // (the verifier's field).
 func FormatSockOpts(m map[string]int64) string {
 	var b []string
-	for _, o := range SockOpts {
+	for _, o := range UnixSockOpts {
 		if v, ok := m[o.Name]; ok {
 			b = append(b, o.Name+"="+strconv.FormatInt(v, 10))
 		}

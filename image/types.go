@@ -67,6 +67,10 @@ type Meta struct {
 	// whichever host it runs on (a time namespace with offsets; required
 	// feature "clocks"). Nil in images of older crruns.
 	Clocks *Clocks `json:"clocks,omitempty"`
+	// Net is the app's network: "" the host's, "private" a network
+	// namespace of its own with only a loopback (--net=private), which a
+	// restore creates again (required feature "net-private").
+	Net string `json:"net,omitempty"`
 	// IPC is the app's IPC namespace (SysV objects): nil in images of
 	// older crruns, whose apps shared the host's. Images whose app had a
 	// private one require the feature "ipc-private".
@@ -668,6 +672,7 @@ type FD struct {
 	Pidfd    *Pidfd    `json:"pidfd,omitempty"`
 	Inotify  *Inotify  `json:"inotify,omitempty"`
 	Pty      *Pty      `json:"pty,omitempty"`
+	Inet     *Inet     `json:"inet,omitempty"`
 }
 
 // FileLock is one lock held through an fd.
@@ -788,12 +793,13 @@ const (
 	// opened again by its name (FD.Path, "/NAME"); the queue itself is in
 	// Meta.IPC.Mqueues.
 	FDMqueue FDKind = "mqueue"
+	FDInet   FDKind = "inet" // AF_INET/AF_INET6 TCP or UDP socket (Inet)
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue, FDInet:
 		return true
 	}
 	return false
@@ -889,7 +895,7 @@ type Socket struct {
 	// every connection through it is made (required feature
 	// "unix-unlinked").
 	Unlinked bool `json:"unlinked,omitempty"`
-	// Opts are the socket's SOL_SOCKET options (names: SockOpts) as
+	// Opts are the socket's SOL_SOCKET options (names: UnixSockOpts) as
 	// getsockopt read them; restore sets those a new socket has otherwise
 	// (required feature "unix-queues").
 	Opts map[string]int64 `json:"opts,omitempty"`

@@ -51,6 +51,9 @@ func (m *Meta) Validate() error {
 	if c := m.Clocks; c != nil && (c.Monotonic < 0 || c.Boottime < 0) {
 		return fmt.Errorf("clocks: negative monotonic (%d ns) or boottime (%d ns)", c.Monotonic, c.Boottime)
 	}
+	if m.Net != "" && m.Net != "private" {
+		return fmt.Errorf("net: unknown network %q", m.Net)
+	}
 	if m.IPC != nil {
 		if err := m.IPC.Validate(); err != nil {
 			return fmt.Errorf("ipc: %w", err)
@@ -206,6 +209,11 @@ func (p *Process) Validate() error {
 		}
 		if pf := p.FDs[i].Pidfd; pf != nil && pf.Pid <= 0 {
 			return fmt.Errorf("pid %d: fd %d: a pidfd of invalid pid %d", p.PID, fd, pf.Pid)
+		}
+		if in := p.FDs[i].Inet; in != nil {
+			if err := in.Validate(); err != nil {
+				return fmt.Errorf("pid %d: fd %d: %w", p.PID, fd, err)
+			}
 		}
 	}
 	return nil

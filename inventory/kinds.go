@@ -197,8 +197,8 @@ var Kinds = []Kind{
 	{
 		Name:     "socket queues",
 		Fields:   []string{"fd inq", "fd passcred", "fd sockopts", "fd sockname", "fd scm_fds"},
-		Saved:    "the bytes queued at each end of a unix socket (MSG_PEEK walking SO_PEEK_OFF, which is set back to the app's value); a datagram or seqpacket socket's messages one by one with their sizes and senders' addresses; for a reader with SO_PASSCRED, each message's (each stream run's) sender credentials; the connecting sockets of the connections waiting in a listener's backlog; the files in flight with a datagram or seqpacket message (SCM_RIGHTS, received by the peek: saved as the app's fds are, sharing their descriptions); the socket options (SO_PASSCRED, SO_PASSSEC, SO_PASSPIDFD, SO_PEEK_OFF, buffer sizes, SO_RCVLOWAT, timeouts, SO_KEEPALIVE, SO_PRIORITY, SO_MARK, timestamps)",
-		Restored: "a stream's bytes written into the peer by crrun after the connection is made again; each message sent again by injection, in order, from its sender (the peer, the socket of the app bound to its address, or a temporary socket bound to an abstract address of a closed sender); files in flight opened (or the app's description) and sent with their message; for a SO_PASSCRED reader, each message or run of bytes sent with SCM_CREDENTIALS naming its sender (pid in the app, uid, gid) once every process exists; backlog connections connected again to the listener; options by setsockopt (SO_PASS* once the queues are filled), read back",
+		Saved:    "the bytes queued at each end of a unix socket (MSG_PEEK walking SO_PEEK_OFF, which is set back to the app's value); a datagram or seqpacket socket's messages one by one with their sizes and senders' addresses; for a reader with SO_PASSCRED, each message's (each stream run's) sender credentials; the connecting sockets of the connections waiting in a listener's backlog; the files in flight with a datagram or seqpacket message (SCM_RIGHTS, received by the peek: saved as the app's fds are, sharing their descriptions); the socket options (SO_PASSCRED, SO_PASSSEC, SO_PASSPIDFD, SO_PEEK_OFF, buffer sizes, SO_RCVLOWAT, timeouts, SO_KEEPALIVE, SO_PRIORITY, SO_MARK, timestamps); the datagrams queued on a UDP socket (see network sockets)",
+		Restored: "a stream's bytes written into the peer by crrun after the connection is made again; each message sent again by injection, in order, from its sender (the peer, the socket of the app bound to its address, or a temporary socket bound to an abstract address of a closed sender); files in flight opened (or the app's description) and sent with their message; for a SO_PASSCRED reader, each message or run of bytes sent with SCM_CREDENTIALS naming its sender (pid in the app, uid, gid) once every process exists; backlog connections connected again to the listener; options by setsockopt (SO_PASS* once the queues are filled), read back; UDP datagrams sent again from their source",
 		Compared: "the bytes (or the next datagram's size) queued for reading (SIOCINQ), the number of files in flight in the queue (fdinfo scm_fds), the options, the bound name (getsockname)",
 		Refused:  "by the dump's socket walk (docs/design.md): bytes queued for a reader with SO_PASSCRED whose senders' credentials cannot be named again — a sender that is no live process of the app (SCM_CREDENTIALS can name only a live process: measured), another process's pid or other ids when crrun is not root (CAP_SYS_ADMIN, CAP_SETUID/CAP_SETGID), a reader whose peer has closed",
 	},
@@ -218,6 +218,22 @@ var Kinds = []Kind{
 			}
 			return out
 		},
+	},
+	{
+		Name:     "network sockets",
+		Fields:   []string{"fd inet", "fd sockopt"},
+		Saved:    "TCP and UDP sockets (AF_INET, AF_INET6) through a pidfd_getfd copy (checkpoint/inet.go): family, type, protocol, getsockname/getpeername, the TCP state (TCP_INFO), a listener's backlog and waiting connections (sock_diag, through crrun's init under --net=private), the options of image.InetOptions (SO_REUSEADDR/PORT, SO_KEEPALIVE, SO_LINGER, buffer sizes and SO_BUF_LOCK, SO_BINDTODEVICE, timeouts, TCP_NODELAY, keepalive timers, TCP_CONGESTION, IP_TOS/TTL, IPV6_V6ONLY/TCLASS...), a UDP socket's queued datagrams with their sources (MSG_PEEK walking SO_PEEK_OFF)",
+		Restored: "socket(2) injected in the blank main process (the app's network namespace), then through crrun's copy: each option a new socket does not have already, bind to the saved address, listen with the backlog (read back through sock_diag), connect (UDP); queued datagrams sent again from their source (the app's socket bound there, or one bound for the purpose) and read back; a port taken on this host fails the restore naming it",
+		Compared: "kind, TCP state, local and peer address, every option's value (getsockopt's bytes)",
+		Refused:  "an established TCP connection (and every other connected TCP state), a listener with connections not accepted yet, a TCP socket whose connection has ended; raw, ICMP ping, SCTP, UDP-Lite and MPTCP sockets; multicast group memberships and socket filters (the trap table: sticky)",
+	},
+	{
+		Name:     "network namespace",
+		Fields:   []string{"proc net"},
+		Saved:    "crrun's own choice, --net (image.json net): the host's network, or a namespace of the app's own with only a loopback (--net=private)",
+		Restored: "the same: with --net=private the init is cloned into a new network namespace (CLONE_NEWNET, owned by crrun's user namespace for an ordinary user) and brings lo up before the stub starts (supervisor/netns.go)",
+		Compared: "whether each process is in crrun's network namespace (host) or another (private)",
+		Refused:  "a process of the app in a network namespace of its own making (unshare/clone CLONE_NEWNET, setns: the trap table)",
 	},
 	{
 		Name:     "file descriptors",

@@ -350,6 +350,7 @@ func (o *observer) misc() error {
 		}
 		o.f["proc "+name] = s
 	}
+	o.f["proc net"] = netOf(o.path("ns/net"))
 	return nil
 }
 
@@ -438,6 +439,7 @@ func (o *observer) fds() error {
 			o.owner(pre, c)
 			if strings.HasPrefix(target, "socket:[") {
 				o.socket(pre, c)
+				o.inet(pre, c)
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not

@@ -145,6 +145,9 @@ func (t *treeRestorer) openFiles() error {
 			t.ofd[f.OFD] = fd
 		}
 	}
+	if err := t.queueDatagrams(); err != nil {
+		return err
+	}
 	if err := t.fillQueues(pipes, socks, false); err != nil {
 		return err
 	}
@@ -313,6 +316,8 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		return t.openPtySlave(f)
 	case image.FDUnix:
 		return t.openSocket(f, socks)
+	case image.FDInet:
+		return t.openInet(f)
 	}
 	return 0, fmt.Errorf("CR: restoring %s fds not supported yet", f.Kind)
 }

@@ -114,6 +114,7 @@ type treeRestorer struct {
 	sockSocks map[uint64]*sockObj
 	rootCwd   bool           // the main process is in its working directory already
 	ptys      map[int]uint64 // pty index (as saved) → parked master fd
+	inet      inetState      // TCP and UDP sockets (inet.go)
 
 	listener int
 	respond  sync.WaitGroup
@@ -146,6 +147,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		t.all = append(t.all, p.Memory...)
 	}
 	defer t.closeTimerfds()
+	defer t.inet.close()
 	defer func() {
 		for _, f := range t.cleanup {
 			f()
@@ -199,6 +201,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"timerfds", t.armTimerfds},
 		{"verify", t.verify},
 		{"scratch area", t.eachLive((*restorer).unmapScratch)},
+		{"tcp connections", t.releaseConns},
 	} {
 		if err := step(s.name, s.f); err != nil {
 			return nil, err

@@ -169,7 +169,15 @@ func scanFds(pid int, privateIPC bool, stdio map[FileID]bool, add func(kind stri
 		}
 		switch e.Kind {
 		case procfs.KindSocket:
-			if e.Family != procfs.FamilyUnix { // AF_UNIX: the checkpoint decides (socketpairs inside the app are saved)
+			switch {
+			case e.Family == procfs.FamilyUnix: // the checkpoint decides (socketpairs inside the app are saved)
+			case e.Family == procfs.FamilyInet || e.Family == procfs.FamilyInet6:
+				// TCP and UDP: the checkpoint decides by their state
+				// (checkpoint/inet.go); the other protocols are refused.
+				if p := strings.TrimSuffix(e.SocketProto, "v6"); p != "TCP" && p != "UDP" {
+					add("socket", e.Num, "CR: socket(%s, %s) not supported yet (fd %d)", e.Family, inetProtoName(p), e.Num).Detail = e.Family.String()
+				}
+			default:
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num).Detail = e.Family.String()
 			}
 		case procfs.KindMqueue:
@@ -234,4 +242,20 @@ func scanMaps(pid int, privateIPC bool, add func(kind string, fd int, format str
 func ownThread(tid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid))
 	return err == nil
+}
+
+// inetProtoName names a sockfs protocol of AF_INET/AF_INET6 (less "v6") as
+// the trap table's reason does (InetKindName).
+func inetProtoName(p string) string {
+	switch p {
+	case "RAW":
+		return "SOCK_RAW"
+	case "PING":
+		return "ICMP ping"
+	case "UDPLITE":
+		return "UDP-Lite"
+	case "":
+		return "unknown protocol"
+	}
+	return p
 }

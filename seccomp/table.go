@@ -153,8 +153,16 @@ func FamilyName(f uint64) string {
 
 func socketReason(call string) func([6]uint64) (string, bool) {
 	return func(a [6]uint64) (string, bool) {
-		if a[0]&0xffffffff == unix.AF_UNIX {
+		fam := a[0] & 0xffffffff
+		if fam == unix.AF_UNIX {
 			return "", false
+		}
+		if call == "socket" && (fam == unix.AF_INET || fam == unix.AF_INET6) {
+			typ, proto := a[1]&0xf, a[2]&0xffffffff
+			if (typ == unix.SOCK_STREAM || typ == unix.SOCK_DGRAM) && inetProtoSaved(proto) {
+				return "", false // TCP and UDP: the checkpoint decides (checkpoint/inet.go)
+			}
+			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), InetKindName(typ, proto)), true
 		}
 		return fmt.Sprintf("CR: %s(%s) not supported yet", call, FamilyName(a[0])), true
 	}
@@ -188,9 +196,76 @@ func semUndoReason(call string) func([6]uint64, MemReader) (string, bool) {
 	}
 }
 
+// inetProtoSaved: the protocols of AF_INET/AF_INET6 sockets the checkpoint
+// saves (0: the type's default, TCP or UDP).
+func inetProtoSaved(p uint64) bool {
+	return p == 0 || p == unix.IPPROTO_TCP || p == unix.IPPROTO_UDP
+}
+
+// InetKindName names an AF_INET/AF_INET6 socket type and protocol for a
+// reason: "SOCK_RAW", "ICMP ping", "SCTP"...
+func InetKindName(typ, proto uint64) string {
+	switch proto {
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		if typ == unix.SOCK_DGRAM {
+			return "ICMP ping"
+		}
+	case unix.IPPROTO_SCTP:
+		return "SCTP"
+	case unix.IPPROTO_UDPLITE:
+		return "UDP-Lite"
+	case unix.IPPROTO_MPTCP:
+		return "MPTCP"
+	}
+	switch typ {
+	case unix.SOCK_RAW:
+		return "SOCK_RAW"
+	case unix.SOCK_SEQPACKET:
+		return "SOCK_SEQPACKET"
+	case unix.SOCK_RDM:
+		return "SOCK_RDM"
+	case unix.SOCK_DCCP:
+		return "SOCK_DCCP"
+	case unix.SOCK_PACKET:
+		return "SOCK_PACKET"
+	}
+	return fmt.Sprintf("type %d protocol %d", typ, proto)
+}
+
 // notUnix traps socket families other than AF_UNIX. glibc's NSS opens an
 // AF_UNIX socket to nscd in most programs: trapping those would be noise.
+// TCP and UDP sockets trap too (one filter rule cannot tell them apart from
+// raw or ping ones), and socketReason lets them go on untainted.
 var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
+
+// multicastRules traps setsockopt joining a multicast group, and attaching
+// a socket filter (of any socket): the kernel shows neither per socket in a
+// way crrun can set again (an eBPF filter not at all).
+var multicastRules = func() [][]Cond {
+	var rules [][]Cond
+	for _, o := range [][2]uint64{
+		{unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP}, {unix.IPPROTO_IP, unix.IP_ADD_SOURCE_MEMBERSHIP},
+		{unix.IPPROTO_IP, unix.MCAST_JOIN_GROUP}, {unix.IPPROTO_IP, unix.MCAST_JOIN_SOURCE_GROUP},
+		{unix.IPPROTO_IPV6, unix.IPV6_ADD_MEMBERSHIP}, {unix.IPPROTO_IPV6, unix.MCAST_JOIN_GROUP},
+		{unix.IPPROTO_IPV6, unix.MCAST_JOIN_SOURCE_GROUP},
+	} {
+		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: o[0]}, {Arg: 2, Op: OpEq, Val: o[1]}})
+	}
+	for _, opt := range []uint64{unix.SO_ATTACH_FILTER, unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
+		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: opt}})
+	}
+	return rules
+}()
+
+func multicastReason(a [6]uint64) (string, bool) {
+	switch a[1] & 0xffffffff {
+	case unix.IPPROTO_IP, unix.IPPROTO_IPV6:
+		return "CR: multicast group membership (setsockopt) not supported yet", true
+	case unix.SOL_SOCKET:
+		return "CR: a socket filter (setsockopt SO_ATTACH_FILTER/SO_ATTACH_BPF) not supported yet", true
+	}
+	return "", false
+}
 
 const personalityQuery = 0xffffffff
 
@@ -202,6 +277,8 @@ var Table = []Entry{
 		Reason: socketReason("socket"), Why: "EACCES: what a sandbox that forbids the family returns; clients report it and fall back"},
 	{Syscall: "socketpair", NewFds: 2, Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
 		Reason: socketReason("socketpair"), Why: "as socket"},
+	{Syscall: "setsockopt", Kind: "sockopt", Rules: multicastRules, DenyErrno: unix.ENOPROTOOPT, Scope: Sticky,
+		Reason: multicastReason, Why: "ENOPROTOOPT: what a kernel without multicast or socket filters answers; callers report it"},
 	{Syscall: "io_uring_setup", NewFds: 1, Kind: "io_uring", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: io_uring not supported yet"), Why: "ENOSYS: liburing users fall back to epoll/threads when io_uring is absent"},
 	{Syscall: "io_setup", Kind: "aio", DenyErrno: unix.ENOSYS,

@@ -82,7 +82,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		},
 		Refusals:    s.refusals, // the verdict `crrun status` gives
 		Stdio:       stdio,
-		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv},
+		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv, Net: s.cfg.Net},
 		Writer:      w,
 		Exit:        exit,
 		BeforeKill:  beforeKill,

@@ -55,6 +55,9 @@ type Config struct {
 	// objects are NOCR there. By default the app gets its own, saved and
 	// restored with it.
 	HostIPC bool
+	// Net is the app's network: "" the host's, NetPrivate a namespace of
+	// its own with a loopback (netns.go). A restore takes it from the image.
+	Net string
 }
 
 // Exit is how the app ended, for crrun to mirror.

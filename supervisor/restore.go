@@ -31,6 +31,11 @@ type RestoreConfig struct {
 	// user owns or may write (--trust-image): without it such an image is
 	// refused, because an image is code.
 	TrustImage bool
+	// Net, when set (crrun run resuming from --dir), is the network the
+	// command line asks for ("" the host's, NetPrivate): an image of the
+	// other kind is refused rather than resumed on a network the user did
+	// not ask for. A plain restore takes the image's.
+	Net *string
 }
 
 // HPC are the batch-job settings shared by run and restore.
@@ -144,6 +149,10 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 		}
 	}()
 	meta := img.Meta()
+	if cfg.Net != nil && *cfg.Net != meta.Net {
+		return nil, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: %s ran with --net=%s, not --net=%s: run with that, or --resume=never",
+			img.Dir(), netName(meta.Net), netName(*cfg.Net))}
+	}
 	proc := img.Process(meta.Root)
 	if meta.MainExit != nil {
 		// The main process had exited: the stub execs the first live
@@ -227,7 +236,7 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,
 			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version,
 			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm,
-			Restart: cfg.HPC.Restart, Hooks: cfg.HPC.Hooks},
+			Restart: cfg.HPC.Restart, Hooks: cfg.HPC.Hooks, Net: meta.Net},
 		filter: filter, ledger: NewLedger(), denied: NewLedger(), started: time.Now(), killc: make(chan struct{}),
 		mainExited: make(chan struct{}), mainNsPid: meta.Root,
 		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1), mainExit: meta.MainExit},

@@ -60,6 +60,9 @@ type initConfig struct {
 	// IPC: the app has an IPC namespace of its own; answer the
 	// supervisor's requests about it on fd 5 (ipcns.go).
 	IPC bool `json:"ipc,omitempty"`
+	// Loopback: the init is in a network namespace of the app's own
+	// (--net=private), whose "lo" it brings up.
+	Loopback bool `json:"loopback,omitempty"`
 }
 
 // timeNSConfig is the app's time namespace.
@@ -158,6 +161,14 @@ func InitMain(args []string) {
 	}
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		fail("init: mount /proc in the new PID namespace: %v", err)
+	}
+	if cfg.Loopback {
+		if err := loopbackUp(); err != nil {
+			fail("init: bring the loopback interface up in the app's network namespace (--net=private): %v", err)
+		}
+		if err := keepDiagSocket(); err != nil {
+			fail("init: a sock_diag socket in the app's network namespace: %v", err)
+		}
 	}
 	if cfg.LastPid > 0 {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(cfg.LastPid)), 0); err != nil {

@@ -158,7 +158,7 @@ func (s *Supervisor) run() (Exit, error) {
 	}
 	s.ipc = &ipcClient{fd: ipcSup}
 	defer unix.Close(ipcSup)
-	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1, IPC: !s.hostIPC()}
+	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
 	if s.plan == nil {
 		icfg.TimeNS = launchTimeNS()
 	} else {
@@ -198,6 +198,7 @@ func (s *Supervisor) run() (Exit, error) {
 	}
 	userNS(cmd.SysProcAttr)
 	ipcNS(cmd.SysProcAttr, s.hostIPC())
+	netNS(cmd.SysProcAttr, s.cfg.Net)
 	startErr := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread must outlive the init

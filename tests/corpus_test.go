@@ -7,6 +7,7 @@ package tests
 //	// expect: exact                     or: // expect: refuse <substring of the reason>
 //	// needs: root                       (optional: not run as an ordinary user)
 //	// cflags: -lsqlite3                 (optional: extra gcc arguments)
+//	// flags: --net=private              (optional: crrun run flags, both runs)
 //
 // and follows the contract of tests/corpus/corpus.h. TestCorpus runs each
 // program uninterrupted under crrun, then again with a `crrun checkpoint
@@ -33,6 +34,7 @@ type corpusProg struct {
 	refuse     string // "" for exact
 	root       bool   // needs root
 	cflags     []string
+	flags      []string // crrun run flags
 	src        string
 }
 
@@ -67,6 +69,8 @@ func readCorpus(t *testing.T) []corpusProg {
 				p.root = v == "root"
 			case "cflags":
 				p.cflags = strings.Fields(v)
+			case "flags":
+				p.flags = strings.Fields(v)
 			}
 		}
 		fh.Close()
@@ -158,14 +162,14 @@ func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...
 		return cmd.ProcessState.ExitCode()
 	}
 
-	cmd, refOut, refErr, done := runOne("--", bin)
+	cmd, refOut, refErr, done := runOne(append(append([]string{}, p.flags...), "--", bin)...)
 	if code := waitDone(cmd, done, "the uninterrupted run", refErr); code != 0 || !crPassed(refOut.String()) {
 		t.Fatalf("uninterrupted run: exit %d\nstdout:\n%s\nstderr:\n%s", code, refOut, refErr)
 	}
 	ref := refOut.String()
 
 	store := filepath.Join(dir, "ck-"+p.name)
-	cmd, out, errb, done := runOne("--dir", store, "--", bin)
+	cmd, out, errb, done := runOne(append(append([]string{"--dir", store}, p.flags...), "--", bin)...)
 	if err := eventually(time.Minute, func() bool { return strings.Contains(errb.String(), p.name+": running") || crDone(done) }); err != nil || crDone(done) {
 		t.Fatalf("never running: %v\nstdout:\n%s\nstderr:\n%s", err, out, errb)
 	}

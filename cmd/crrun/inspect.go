@@ -188,6 +188,28 @@ func fdDetail(r *image.Reader, f *image.FD, ofds map[int]int) string {
 		if s.Data != "" {
 			d = append(d, blobSize(s.Data)+" queued")
 		}
+	case f.Inet != nil:
+		s := f.Inet
+		proto := "UDP"
+		if s.Type == 1 { // SOCK_STREAM
+			proto = "TCP"
+		}
+		switch {
+		case s.Listen:
+			d = append(d, fmt.Sprintf("%s listening on %s (backlog %d)", proto, s.Local, s.Backlog))
+		case s.Peer != "":
+			d = append(d, fmt.Sprintf("%s %s -> %s", proto, s.Local, s.Peer))
+		case s.Local != "":
+			d = append(d, fmt.Sprintf("%s bound to %s", proto, s.Local))
+		default:
+			d = append(d, proto+" unbound")
+		}
+		if c := s.Conn; c != nil {
+			d = append(d, fmt.Sprintf("%d bytes received, %d to send (%d not sent yet)", c.RecvLen, c.SendLen, c.Unsent))
+		}
+		if n := len(s.Datagrams); n > 0 {
+			d = append(d, fmt.Sprintf("%d datagrams queued", n))
+		}
 	case f.Pidfd != nil:
 		d = append(d, fmt.Sprintf("pid %d", f.Pidfd.Pid))
 	case f.Inotify != nil:

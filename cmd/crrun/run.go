@@ -34,6 +34,7 @@ type globalFlags struct {
 	logLevel   string
 	runtimeDir string
 	trustImage bool
+	net        string
 
 	restartMax   int
 	restartOn    string
@@ -86,6 +87,7 @@ func newRunCmd() *cobra.Command {
 
 func (g *globalFlags) registerResume(c *cobra.Command) {
 	c.Flags().StringVar(&g.resume, "resume", "auto", "with a checkpoint in --dir: auto (restore the newest valid one, else start fresh), never, require")
+	c.Flags().StringVar(&g.net, "net", "host", "the app's network: host (the machine's), or private (a network namespace of its own with only a loopback, up; its TCP connections then checkpoint without root). Recorded in the image: a restore makes the same")
 }
 
 func runApp(g *globalFlags, args []string) error {
@@ -104,6 +106,10 @@ func runApp(g *globalFlags, args []string) error {
 	}
 	if g.wait != "all" && g.wait != "main" {
 		return usageError{errors.New("--wait=" + g.wait + ": want all or main")}
+	}
+	netMode, err := supervisor.ParseNet(g.net)
+	if err != nil {
+		return usageError{err}
 	}
 	path, err := exec.LookPath(args[0])
 	if err != nil {
@@ -131,7 +137,7 @@ func runApp(g *globalFlags, args []string) error {
 		}
 		if gen != "" {
 			return restoreAndMirror(supervisor.RestoreConfig{Image: gen, Verified: true, TrustImage: g.trustImage, Dir: dir, OnNOCR: policy,
-				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
+				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc, Net: &netMode})
 		}
 		if g.resume == "require" {
 			return &supervisor.Error{Code: supervisor.ExitInternal, Msg: "--resume=require: no valid checkpoint in " + dir}
@@ -143,7 +149,7 @@ func runApp(g *globalFlags, args []string) error {
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
 		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version,
 		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks,
-		HostIPC: g.ipc == "host"})
+		HostIPC: g.ipc == "host", Net: netMode})
 	if err != nil {
 		return err
 	}

@@ -19,11 +19,13 @@
  *   inotify_renamed  an inotify watch on a file renamed since (an ordinary
  *                user finds a watched file by the path given to
  *                inotify_add_watch only)
- *   sockets      socket(AF_INET6), socket(AF_INET), close the first, dup
+ *   sockets      socket(AF_INET6), socket(AF_INET) (UDP-Lite: TCP and UDP
+ *                are saved), close the first, dup
  *                the second to fd 9 (status must name socket(AF_INET) for
  *                fd 4, and no call for fd 9) */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -157,13 +159,13 @@ int main(int argc, char **argv) {
 		if (rename(path, moved) < 0)
 			die("rename");
 	} else if (!strcmp(mode, "sockets")) {
-		int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+		int s6 = socket(AF_INET6, SOCK_DGRAM, IPPROTO_UDPLITE);
 		if (s6 < 0) {
-			printf("SKIP: no IPv6: %s\n", strerror(errno));
+			printf("SKIP: no IPv6 UDP-Lite: %s\n", strerror(errno));
 			fprintf(stderr, "refuse: running\n");
 			return 0;
 		}
-		int s4 = socket(AF_INET, SOCK_STREAM, 0);
+		int s4 = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
 		if (s6 != 3 || s4 != 4)
 			die("sockets are not fds 3 and 4");
 		close(s6);

@@ -1,0 +1,391 @@
+package checkpoint
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/seccomp"
+
+	"golang.org/x/sys/unix"
+)
+
+// TCP and UDP sockets (AF_INET, AF_INET6). Saved: a TCP socket not
+// connected (created, bound) or listening with no connection waiting to be
+// accepted; an established TCP connection whose peer is a socket of the
+// app, in repair mode (TCP_REPAIR: root, or --net=private where crrun owns
+// the namespace's user namespace); any UDP socket (bound, connected, with
+// its queued datagrams and their sources); with their options
+// (image.InetOptions). Refused: a connection to a peer outside the app,
+// the other connected TCP states (half-closed, closing, connecting), a
+// listener with connections not accepted yet, a TCP socket whose
+// connection has ended.
+//
+// Repair mode stays on from the dump of a connection until the app is
+// thawed (then it is turned off, TCP_REPAIR_OFF_NO_WP, as CRIU does when it
+// leaves the tree running) or killed (checkpoint --exit: the sockets close
+// in repair mode, sending neither FIN nor RST).
+
+// maxDatagrams bounds the datagrams saved per UDP socket.
+const maxDatagrams = 4096
+
+// TCP_* states (tcpListen: unix.go).
+const (
+	tcpEstablished = 1
+	tcpClose       = 7
+)
+
+// inetFd is one AF_INET/AF_INET6 TCP or UDP fd of the app.
+type inetFd struct {
+	host, fd int
+	ino      uint64
+}
+
+// inetSock is what the verdict knows of one.
+type inetSock struct {
+	inetFd
+	in *inetsock.Info
+	lq inetsock.ListenQueue // a listener's accept queue
+	ok bool                 // lq is set (sock_diag knows the listener)
+}
+
+// readInet reads one socket through a copy of the fd.
+func readInet(f inetFd, listeners map[uint64]inetsock.ListenQueue) (*inetSock, error) {
+	c, err := ptrace.CopyFd(f.host, f.fd)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(c)
+	in, err := inetsock.Read(c)
+	if err != nil {
+		return nil, err
+	}
+	s := &inetSock{inetFd: f, in: in}
+	s.lq, s.ok = listeners[f.ino]
+	return s, nil
+}
+
+// inetRefusal is why the dump refuses socket s ("" if it saves it);
+// connected are the local addresses of the app's connected TCP sockets (nil
+// if unknown), root and private say whether crrun is root and whether the
+// app has a network namespace of its own.
+func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private bool) string {
+	in := s.in
+	if in.Protocol != unix.IPPROTO_TCP && in.Protocol != unix.IPPROTO_UDP {
+		return fmt.Sprintf("socket(%s, %s) not supported yet", seccomp.FamilyName(uint64(in.Family)),
+			seccomp.InetKindName(uint64(in.Type), uint64(in.Protocol)))
+	}
+	if in.Protocol == unix.IPPROTO_UDP {
+		return ""
+	}
+	switch in.TCPState {
+	case tcpListen:
+		if s.ok && s.lq.Waiting > 0 {
+			return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet not supported yet", in.Local, s.lq.Waiting)
+		}
+		return ""
+	case tcpClose:
+		if in.Used {
+			return fmt.Sprintf("TCP socket %s whose connection has ended not supported yet", in.Local)
+		}
+		return ""
+	case tcpEstablished:
+		switch {
+		case connected == nil: // the dump: the gate has judged with the whole app in view
+			return ""
+		case !connected[in.Peer] && connected[listenKey(in.Peer)]:
+			return fmt.Sprintf("TCP connection %s -> %s whose peer waits in a listener of the app (not accepted yet) not supported yet", in.Local, in.Peer)
+		case !connected[in.Peer]:
+			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app not supported yet", in.Local, in.Peer)
+		case !root && !private:
+			return fmt.Sprintf("established TCP connection %s -> %s inside the app: restoring it needs TCP_REPAIR, "+
+				"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
+		}
+		return ""
+	}
+	return fmt.Sprintf("TCP socket %s -> %s in state %s not supported yet", in.Local, in.Peer, inetsock.TCPStateName(in.TCPState))
+}
+
+// inetReason renders a refusal as the dump gives it.
+func inetReason(reason string, nspid, fd int) string {
+	return fmt.Sprintf("CR: %s (pid %d fd %d)", reason, nspid, fd)
+}
+
+// inetRefusals applies inetRefusal to every TCP and UDP fd of the app.
+func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
+	if len(fds) == 0 {
+		return nil
+	}
+	listeners, err := inetsock.Listeners(init)
+	if err != nil {
+		return nil // the dump says why
+	}
+	var socks []*inetSock
+	connected := map[netip.AddrPort]bool{}
+	for _, f := range fds {
+		s, err := readInet(f, listeners)
+		if err != nil {
+			continue // gone
+		}
+		socks = append(socks, s)
+		if s.in.Protocol == unix.IPPROTO_TCP && s.in.Peer.IsValid() {
+			connected[unmap(s.in.Local)] = true
+		}
+		if s.in.Protocol == unix.IPPROTO_TCP && s.in.TCPState == tcpListen {
+			connected[listenKey(s.in.Local)] = true
+		}
+	}
+	var out []seccomp.Finding
+	root, private := os.Geteuid() == 0, init > 0 && !sameNetNS(init)
+	for _, s := range socks {
+		m := map[netip.AddrPort]bool{}
+		for a := range connected {
+			m[a] = true
+		}
+		if s.in.Peer.IsValid() {
+			m[s.in.Peer] = connected[unmap(s.in.Peer)]
+			m[listenKey(s.in.Peer)] = connected[listenKey(unmap(s.in.Peer))] || connected[listenKey(netip.AddrPortFrom(netip.IPv4Unspecified(), s.in.Peer.Port()))] ||
+				connected[listenKey(netip.AddrPortFrom(netip.IPv6Unspecified(), s.in.Peer.Port()))]
+		}
+		if r := inetRefusal(s, m, root, private); r != "" {
+			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, Reason: inetReason(r, nsPid(s.host), s.fd)})
+		}
+	}
+	return out
+}
+
+// unmap gives an IPv4-mapped IPv6 address as IPv4 (the same endpoint seen
+// from an AF_INET socket).
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// inet saves the TCP or UDP socket of fd e.
+func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
+	refuse := func(reason string) error {
+		return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "inet_socket", Fd: e.Num,
+			Reason: inetReason(reason, d.p(), e.Num)}}}
+	}
+	if d.t.listeners == nil {
+		l, err := inetsock.Listeners(d.req.Init)
+		if err != nil {
+			return fmt.Errorf("pid %d: the listening TCP sockets: %w", d.pid, err)
+		}
+		d.t.listeners = l
+	}
+	c, err := ptrace.CopyFd(d.pid, e.Num)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(c)
+	in, err := inetsock.Read(c)
+	if err != nil {
+		return fmt.Errorf("pid %d fd %d: %w", d.pid, e.Num, err)
+	}
+	s := &inetSock{inetFd: inetFd{host: d.pid, fd: e.Num, ino: e.Inode}, in: in}
+	s.lq, s.ok = d.t.listeners[e.Inode]
+	// The gate (Refusals) has judged the connections with the whole app
+	// in view; here nothing connected over TCP passes.
+	if r := inetRefusal(s, nil, true, true); r != "" {
+		return refuse(r)
+	}
+	st := &image.Inet{Family: in.Family, Type: in.Type, Protocol: in.Protocol}
+	if in.Bound() {
+		st.Local = in.Local.String()
+	}
+	if in.Peer.IsValid() {
+		st.Peer = in.Peer.String()
+	}
+	if in.TCPState == tcpListen {
+		if !s.ok {
+			return fmt.Errorf("pid %d fd %d: listening socket %s unknown to sock_diag", d.pid, e.Num, in.Local)
+		}
+		st.Listen, st.Backlog = true, s.lq.Backlog
+	}
+	st.Options = inetsock.Options(c, in)
+	if in.Protocol == unix.IPPROTO_UDP {
+		dgs, err := inetsock.PeekDatagrams(c, maxDatagrams)
+		if err != nil {
+			return refuse(fmt.Sprintf("UDP socket %s: its queued datagrams cannot be read (%v)", in.Local, err))
+		}
+		var data []byte
+		for _, g := range dgs {
+			if !g.From.IsValid() {
+				return refuse(fmt.Sprintf("UDP socket %s: a queued datagram without a source address", in.Local))
+			}
+			st.Datagrams = append(st.Datagrams, image.Datagram{From: g.From.String(), Len: len(g.Data)})
+			data = append(data, g.Data...)
+		}
+		if len(dgs) > 0 {
+			st.Data = fmt.Sprintf("inet-%d.bin", e.Inode)
+			if !d.t.blobs[st.Data] {
+				if err := writeBlob(d.w, st.Data, data); err != nil {
+					return err
+				}
+				if d.t.blobs == nil {
+					d.t.blobs = map[string]bool{}
+				}
+				d.t.blobs[st.Data] = true
+			}
+		}
+	}
+	if in.TCPState == tcpEstablished {
+		if err := d.tcpConn(c, e, st, refuse); err != nil {
+			return err
+		}
+	}
+	fd.Kind, fd.Inet = image.FDInet, st
+	d.w.RequireFeature("inet-sockets")
+	return nil
+}
+
+// tcpConn saves an established connection in repair mode (left on: see
+// the top of this file).
+func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(string) error) error {
+	rc, err := unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := inetsock.RepairOn(rc, true); err != nil {
+		unix.Close(rc)
+		return refuse(fmt.Sprintf("established TCP connection %s -> %s: %v", st.Local, st.Peer, err))
+	}
+	d.t.repairs = append(d.t.repairs, rc)
+	conn, recv, send, err := inetsock.ReadConn(rc)
+	if err != nil {
+		return refuse(fmt.Sprintf("TCP connection %s -> %s: %v", st.Local, st.Peer, err))
+	}
+	if len(recv)+len(send) > 0 {
+		conn.Data = fmt.Sprintf("tcp-%d.bin", e.Inode)
+		if !d.t.blobs[conn.Data] {
+			if err := writeBlob(d.w, conn.Data, append(recv, send...)); err != nil {
+				return err
+			}
+			if d.t.blobs == nil {
+				d.t.blobs = map[string]bool{}
+			}
+			d.t.blobs[conn.Data] = true
+		}
+	}
+	st.Conn = conn
+	// The MSS is the connection's (TCP_REPAIR_OPTIONS), not an option;
+	// IPV6_V6ONLY means nothing to a connected socket (and binding its
+	// address again sets it).
+	opts := st.Options[:0]
+	for _, o := range st.Options {
+		if !inetsock.ConnIgnored(o.Name) {
+			opts = append(opts, o)
+		}
+	}
+	st.Options = opts
+	d.w.RequireFeature("tcp-repair")
+	return nil
+}
+
+// repairOff takes the app's connections out of repair mode (the app runs
+// on) and closes crrun's copies.
+func (t *tree) repairOff() {
+	for _, fd := range t.repairs {
+		if err := inetsock.RepairOff(fd); err != nil {
+			slog.Warn("checkpoint: a TCP connection of the app stays in repair mode", "err", err)
+		}
+		unix.Close(fd)
+	}
+	t.repairs = nil
+}
+
+// closeRepairs closes crrun's copies, leaving repair mode on: the app is
+// being killed, and its connections close without a word to the peer.
+func (t *tree) closeRepairs() {
+	for _, fd := range t.repairs {
+		unix.Close(fd)
+	}
+	t.repairs = nil
+}
+
+// p is the process's pid in the app's namespace, for reasons.
+func (d *dumper) p() int {
+	if n, err := d.ns(d.pid); err == nil {
+		return n
+	}
+	return d.pid
+}
+
+// isInetSaved: a socket fd the dump saves as image.FDInet (the others of
+// these families the scan refuses).
+func isInetSaved(e procfs.FdEntry) bool {
+	if e.Family != procfs.FamilyInet && e.Family != procfs.FamilyInet6 {
+		return false
+	}
+	p := strings.TrimSuffix(e.SocketProto, "v6")
+	return p == "TCP" || p == "UDP"
+}
+
+// checkConns checks the two ends of every connection inside the app, as
+// saved: the kernel may move bytes between two sockets in repair mode
+// while the tree is saved one socket after the other, and a byte the
+// sender saw acknowledged must be in the receiver's saved state (its
+// sequence number below the receiver's rcv_nxt). Otherwise the checkpoint
+// is refused (checkpoint again): a restore would lose it.
+func (t *tree) checkConns() error {
+	conns := map[string]*image.Inet{}
+	for _, r := range t.fds {
+		if in := r.p.FDs[r.idx].Inet; in != nil && in.Conn != nil {
+			conns[in.Local] = in
+		}
+	}
+	seqLE := func(a, b uint32) bool { return int32(b-a) >= 0 }
+	var findings []seccomp.Finding
+	for _, r := range t.fds {
+		f := &r.p.FDs[r.idx]
+		a := f.Inet
+		if a == nil || a.Conn == nil {
+			continue
+		}
+		b := conns[a.Peer]
+		if b == nil {
+			b = conns[mappedPeer(a.Peer)]
+		}
+		if b == nil {
+			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: its peer is no socket of the app", a.Local, a.Peer), r.p.PID, f.FD)})
+			continue
+		}
+		if una := a.Conn.SndSeq - uint32(a.Conn.SendLen); !seqLE(una, b.Conn.RcvSeq) || !seqLE(b.Conn.RcvSeq, a.Conn.SndSeq) {
+			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: bytes moved between its ends while they were saved (sent from %d to %d, received up to %d): checkpoint again", a.Local, a.Peer, una, a.Conn.SndSeq, b.Conn.RcvSeq), r.p.PID, f.FD)})
+		}
+	}
+	if len(findings) > 0 {
+		return &NotCheckpointableError{Findings: findings}
+	}
+	return nil
+}
+
+// mappedPeer is the other spelling of an address: an IPv4 one as an
+// IPv4-mapped IPv6 one and the reverse ("" if neither).
+func mappedPeer(s string) string {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return ""
+	}
+	if ap.Addr().Is4In6() {
+		return unmap(ap).String()
+	}
+	if ap.Addr().Is4() {
+		return netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port()).String()
+	}
+	return ""
+}
+
+// listenKey marks a listener's address in the verdict's map of addresses
+// (port 0 of no address is never a socket's).
+func listenKey(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(unmap(a).Addr().As16()).WithZone("listen"), a.Port())
+}

@@ -1,0 +1,269 @@
+package inetsock
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/crrun/crrun/image"
+
+	"golang.org/x/sys/unix"
+)
+
+// TCP repair (include/uapi/linux/tcp.h), as CRIU's libsoccr uses it.
+const (
+	tcpRepairOffNoWP = -1 // TCP_REPAIR_OFF_NO_WP: leave repair mode without a window probe
+	tcpNoQueue       = 0
+	tcpRecvQueue     = 1
+	tcpSendQueue     = 2
+	tcpoptMaxseg     = 2
+	tcpoptWindow     = 3
+	tcpoptSackPerm   = 4
+	tcpoptTimestamp  = 8
+	tcpiOptTimestamp = 1
+	tcpiOptSack      = 2
+	tcpiOptWscale    = 4
+	siocOutqNSD      = 0x894B // SIOCOUTQNSD
+)
+
+// RepairOn puts a TCP socket in repair mode: it sends nothing, and a close
+// sends neither FIN nor RST. It needs CAP_NET_ADMIN in the user namespace
+// owning the socket's network namespace. The kernel also makes the socket
+// able to bind any port (SO_REUSEADDR reads 2): keep says to set the app's
+// SO_REUSEADDR back at once.
+func RepairOn(fd int, keep bool) error {
+	reuse, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR)
+	if err != nil {
+		return fmt.Errorf("SO_REUSEADDR: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 1); err != nil {
+		return fmt.Errorf("TCP_REPAIR: %w", err)
+	}
+	if keep {
+		return SetReuseAddr(fd, reuse)
+	}
+	return nil
+}
+
+// SetReuseAddr sets SO_REUSEADDR (after repair mode's forced reuse).
+func SetReuseAddr(fd, v int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, v); err != nil {
+		return fmt.Errorf("SO_REUSEADDR: %w", err)
+	}
+	return nil
+}
+
+// RepairOff leaves repair mode without sending a window probe.
+func RepairOff(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR, tcpRepairOffNoWP); err != nil {
+		return fmt.Errorf("TCP_REPAIR off: %w", err)
+	}
+	return nil
+}
+
+// ReadConn reads an established connection of a socket in repair mode:
+// its state and the bytes of its receive queue and send queue.
+func ReadConn(fd int) (*image.TCPConn, []byte, []byte, error) {
+	ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("TCP_INFO: %w", err)
+	}
+	if ti.State != 1 {
+		return nil, nil, nil, fmt.Errorf("state %s, not established", TCPStateName(int(ti.State)))
+	}
+	c := &image.TCPConn{Options: int(ti.Options)}
+	if c.Options&tcpiOptWscale != 0 {
+		// tcpi_snd_wscale:4, tcpi_rcv_wscale:4 share byte 6 (x/sys's
+		// TCPInfo has it as padding).
+		raw := make([]byte, 8)
+		if n, err := getsockopt(fd, unix.IPPROTO_TCP, unix.TCP_INFO, raw); err != nil || n < 7 {
+			return nil, nil, nil, fmt.Errorf("TCP_INFO: %v", err)
+		}
+		c.SndWscale, c.RcvWscale = int(raw[6]&0xf), int(raw[6]>>4)
+	}
+	outq, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("SIOCOUTQ: %w", err)
+	}
+	unsq, err := unix.IoctlGetInt(fd, siocOutqNSD)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("SIOCOUTQNSD: %w", err)
+	}
+	inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("SIOCINQ: %w", err)
+	}
+	c.SendLen, c.Unsent, c.RecvLen = outq, unsq, inq
+	mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("TCP_MAXSEG: %w", err)
+	}
+	c.MSS = uint32(mss)
+	if c.Options&tcpiOptTimestamp != 0 {
+		ts, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("TCP_TIMESTAMP: %w", err)
+		}
+		c.Timestamp = uint32(ts)
+	}
+	w := make([]byte, 20)
+	n, err := getsockopt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_WINDOW, w)
+	if err != nil || n != 20 {
+		return nil, nil, nil, fmt.Errorf("TCP_REPAIR_WINDOW: %v (%d bytes)", err, n)
+	}
+	for i := range c.Window {
+		c.Window[i] = binary.LittleEndian.Uint32(w[4*i:])
+	}
+	recv, seq, err := peekQueue(fd, tcpRecvQueue, inq)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("receive queue: %w", err)
+	}
+	c.RcvSeq = seq
+	send, seq, err := peekQueue(fd, tcpSendQueue, outq)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("send queue: %w", err)
+	}
+	c.SndSeq = seq
+	return c, recv, send, nil
+}
+
+// peekQueue selects a queue of a socket in repair mode and reads its
+// sequence number and its n bytes (MSG_PEEK: they stay).
+func peekQueue(fd, queue, n int) ([]byte, uint32, error) {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, queue); err != nil {
+		return nil, 0, fmt.Errorf("TCP_REPAIR_QUEUE: %w", err)
+	}
+	defer unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue) //nolint:errcheck
+	seq, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUEUE_SEQ)
+	if err != nil {
+		return nil, 0, fmt.Errorf("TCP_QUEUE_SEQ: %w", err)
+	}
+	buf := make([]byte, n)
+	if n == 0 {
+		return buf, uint32(seq), nil
+	}
+	for {
+		m, _, err := unix.Recvfrom(fd, buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if m != n {
+			return nil, 0, fmt.Errorf("peeked %d of %d bytes", m, n)
+		}
+		return buf, uint32(seq), nil
+	}
+}
+
+// RestoreConn makes a new socket in repair mode, bound to its local
+// address, the connection c to peer: sequence numbers, connect (no SYN in
+// repair mode), negotiated options, timestamps, window, and the queues
+// (the send queue's unsent tail excepted: SendTail after RepairOff).
+func RestoreConn(fd, family int, peer unix.Sockaddr, c *image.TCPConn, recv, send []byte) error {
+	if err := setQueueSeq(fd, tcpRecvQueue, c.RcvSeq-uint32(c.RecvLen)); err != nil {
+		return err
+	}
+	if err := setQueueSeq(fd, tcpSendQueue, c.SndSeq-uint32(c.SendLen)); err != nil {
+		return err
+	}
+	if err := unix.Connect(fd, peer); err != nil {
+		return fmt.Errorf("connect in repair mode: %w", err)
+	}
+	var opts []byte
+	add := func(code, val uint32) {
+		opts = binary.LittleEndian.AppendUint32(opts, code)
+		opts = binary.LittleEndian.AppendUint32(opts, val)
+	}
+	if c.Options&tcpiOptWscale != 0 {
+		add(tcpoptWindow, uint32(c.SndWscale)|uint32(c.RcvWscale)<<16)
+	}
+	if c.Options&tcpiOptTimestamp != 0 {
+		add(tcpoptTimestamp, 0)
+	}
+	if c.Options&tcpiOptSack != 0 {
+		add(tcpoptSackPerm, 0)
+	}
+	add(tcpoptMaxseg, c.MSS)
+	if err := setsockopt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_OPTIONS, opts); err != nil {
+		return fmt.Errorf("TCP_REPAIR_OPTIONS: %w", err)
+	}
+	if c.Options&tcpiOptTimestamp != 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_TIMESTAMP, int(c.Timestamp)); err != nil {
+			return fmt.Errorf("TCP_TIMESTAMP: %w", err)
+		}
+	}
+	if err := fillQueue(fd, tcpRecvQueue, recv); err != nil {
+		return fmt.Errorf("receive queue: %w", err)
+	}
+	if err := fillQueue(fd, tcpSendQueue, send[:c.SendLen-c.Unsent]); err != nil {
+		return fmt.Errorf("send queue: %w", err)
+	}
+	// The window last: rcv_wup may not be after rcv_nxt, which the
+	// receive queue's bytes have moved to where it was.
+	var w []byte
+	for _, v := range c.Window {
+		w = binary.LittleEndian.AppendUint32(w, v)
+	}
+	if err := setsockopt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_WINDOW, w); err != nil {
+		return fmt.Errorf("TCP_REPAIR_WINDOW: %w", err)
+	}
+	return nil
+}
+
+func setQueueSeq(fd, queue int, seq uint32) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, queue); err != nil {
+		return fmt.Errorf("TCP_REPAIR_QUEUE: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUEUE_SEQ, int(int32(seq))); err != nil {
+		return fmt.Errorf("TCP_QUEUE_SEQ: %w", err)
+	}
+	return nil
+}
+
+// fillQueue writes b into a queue of a socket in repair mode (as received
+// data, or as data sent and not acknowledged).
+func fillQueue(fd, queue int, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, queue); err != nil {
+		return fmt.Errorf("TCP_REPAIR_QUEUE: %w", err)
+	}
+	defer unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, tcpNoQueue) //nolint:errcheck
+	for len(b) > 0 {
+		n, err := unix.SendmsgN(fd, b, nil, nil, unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// SendTail sends the send queue's unsent bytes, once out of repair mode,
+// as the app's own send would have, waiting for room if need be.
+func SendTail(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.SendmsgN(fd, b, nil, nil, unix.MSG_DONTWAIT)
+		switch err {
+		case nil:
+			b = b[n:]
+		case unix.EINTR:
+		case unix.EAGAIN:
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if _, err := unix.Poll(p, 5000); err != nil && err != unix.EINTR {
+				return err
+			}
+			if p[0].Revents == 0 {
+				return fmt.Errorf("%d bytes could not be queued again within 5 s", len(b))
+			}
+		default:
+			return err
+		}
+	}
+	return nil
+}

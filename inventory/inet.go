@@ -1,0 +1,63 @@
+package inventory
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/crrun/crrun/internal/inetsock"
+
+	"golang.org/x/sys/unix"
+)
+
+// netOf says whose network namespace a process is in: "host" when it is
+// the observer's own (crrun runs in the host's), "private" otherwise (the
+// app's own, --net=private). Inode numbers differ across restores; which of
+// the two it is does not.
+func netOf(nsLink string) string {
+	mine, err1 := os.Readlink("/proc/self/ns/net")
+	its, err2 := os.Readlink(nsLink)
+	switch {
+	case err1 != nil || err2 != nil:
+		return "unknown"
+	case mine == its:
+		return "host"
+	}
+	return "private"
+}
+
+// inet observes a TCP or UDP socket through crrun's copy c: its kind,
+// state and addresses ("fd N inet") and each option of
+// image.InetOptions ("fd N sockopt NAME", getsockopt's bytes in hex).
+func (o *observer) inet(pre string, c int) {
+	in, err := inetsock.Read(c)
+	if err != nil || (in.Family != unix.AF_INET && in.Family != unix.AF_INET6) {
+		return
+	}
+	if in.Protocol != unix.IPPROTO_TCP && in.Protocol != unix.IPPROTO_UDP {
+		o.f[pre+" inet"] = fmt.Sprintf("family %d type %d protocol %d", in.Family, in.Type, in.Protocol)
+		return
+	}
+	v := in.ProtoName()
+	if in.Protocol == unix.IPPROTO_TCP {
+		v += " " + inetsock.TCPStateName(in.TCPState)
+	}
+	if in.Bound() {
+		v += " " + in.Local.String()
+	}
+	if in.Peer.IsValid() {
+		v += " -> " + in.Peer.String()
+	}
+	o.f[pre+" inet"] = v
+	for _, so := range inetsock.Options(c, in) {
+		if in.TCPState == 1 && inetsock.ConnIgnored(so.Name) {
+			continue
+		}
+		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)
+	}
+	// A connection's queues are not compared here: the kernel moves
+	// bytes between the two ends of a connection in repair mode while
+	// the tree is saved; the checkpoint checks that the two ends' saved
+	// sequence numbers leave no byte out (checkpoint/inet.go, checkConns)
+	// and the restore reads each queue back.
+}

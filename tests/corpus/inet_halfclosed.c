@@ -1,0 +1,30 @@
+// corpus: a half-closed TCP connection inside the app (shutdown(SHUT_WR) on one end), which crrun does not save yet
+// expect: refuse in state fin-wait2 not supported yet
+// flags: --net=private
+#include "corpus.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+int main(void) {
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &al))
+		die("listen");
+	if (connect(c, (struct sockaddr *)&a, sizeof a))
+		die("connect");
+	int s = accept(l, NULL, NULL);
+	if (s < 0)
+		die("accept");
+	if (shutdown(c, SHUT_WR))
+		die("shutdown");
+	running("inet_halfclosed");
+	work(NULL);
+	char b = 'y';
+	if (write(s, &b, 1) != 1 || read(c, &b, 1) != 1 || b != 'y')
+		fail("no byte through the half-closed connection");
+	if (read(s, &b, 1) != 0)
+		fail("no EOF after shutdown");
+	return finish();
+}
