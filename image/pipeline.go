@@ -106,12 +106,16 @@ func (b *block) process(p *pipeline) {
 		b.crc = crc32c(b.src)
 		return
 	}
+	sp := p.getOut()
+	defer p.putOut(sp)
 	if b.pf.incompressible.Load() >= 4 && len(b.src) > 2*sampleSize {
 		// This stream has been incompressible lately: try a sample from
 		// the middle of the block before compressing all of it.
 		mid := (len(b.src)/2 - sampleSize/2) &^ (PageSize - 1)
+		shuffled := (*sp)[:sampleSize]
+		shuffle8(shuffled, b.src[mid:mid+sampleSize])
 		bp := p.getOut()
-		out := enc.EncodeAll(b.src[mid:mid+sampleSize], (*bp)[:0])
+		out := enc.EncodeAll(shuffled, (*bp)[:0])
 		ok := worthCompressing(len(out), sampleSize)
 		p.putOut(bp)
 		if !ok {
@@ -119,8 +123,10 @@ func (b *block) process(p *pipeline) {
 			return
 		}
 	}
+	shuffled := (*sp)[:len(b.src)]
+	shuffle8(shuffled, b.src)
 	bp := p.getOut()
-	out := enc.EncodeAll(b.src, (*bp)[:0])
+	out := enc.EncodeAll(shuffled, (*bp)[:0])
 	if !worthCompressing(len(out), len(b.src)) {
 		p.putOut(bp)
 		b.pf.incompressible.Add(1)
@@ -128,7 +134,7 @@ func (b *block) process(p *pipeline) {
 		return
 	}
 	b.pf.incompressible.Store(0)
-	b.enc = EncodingZstd
+	b.enc = EncodingZstdShuffle
 	b.out = out
 	b.crc = crc32c(b.src)
 	b.outCRC = crc32c(out)
@@ -139,7 +145,7 @@ func (p *pipeline) getOut() *[]byte {
 		return bp
 	}
 	b := make([]byte, 0, BlockSize+BlockSize/8)
-	return &b
+	return &b // big enough for a block, shuffled or compressed
 }
 
 func (p *pipeline) putOut(bp *[]byte) {
@@ -259,7 +265,7 @@ func (w *Writer) writeBatch(pf *pageFile, batch []*block, iovs [][]byte) {
 		case EncodingRaw:
 			iovs = append(iovs, b.src)
 			n += len(b.src)
-		case EncodingZstd:
+		case EncodingZstd, EncodingZstdShuffle:
 			iovs = append(iovs, b.out)
 			n += len(b.out)
 			if pad := int(alignUp(uint64(len(b.out)))) - len(b.out); pad > 0 {
@@ -289,7 +295,7 @@ func (w *Writer) writeBatch(pf *pageFile, batch []*block, iovs [][]byte) {
 		case EncodingRaw:
 			e.Offset, e.CRC32C = pos, CRC32C(b.crc)
 			pf.crc = crc32cCombine(pf.crc, b.crc, e.Length)
-		case EncodingZstd:
+		case EncodingZstd, EncodingZstdShuffle:
 			e.Offset, e.Stored, e.CRC32C, e.DataCRC32C = pos, uint64(len(b.out)), CRC32C(b.outCRC), CRC32C(b.crc)
 			pf.crc = crc32cCombine(pf.crc, b.outCRC, e.Stored)
 			pf.crc = crc32cUpdate(pf.crc, zeroPage[:e.FileSpan()-e.Stored])

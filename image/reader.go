@@ -370,7 +370,7 @@ func (r *Reader) ReadPages(pid int, vaddr uint64, p []byte) error {
 		case EncodingZero:
 			clear(dst)
 			r.read.Add(int64(n))
-		case EncodingZstd:
+		case EncodingZstd, EncodingZstdShuffle:
 			packed = append(packed, extentPiece{e: e, skip: cur - uint64(e.Vaddr), dst: dst})
 		default:
 			f, err := r.dataFile(e.File)
@@ -413,7 +413,7 @@ func (r *Reader) decodePieces(pieces []extentPiece) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var stored, scratch []byte
+			var stored, part, scratch []byte
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(pieces) || errs[k] != nil {
@@ -423,10 +423,11 @@ func (r *Reader) decodePieces(pieces []extentPiece) error {
 				stored = grow(stored, int(pc.e.Stored))
 				whole := pc.dst
 				if pc.skip != 0 || uint64(len(pc.dst)) != pc.e.Length {
-					scratch = grow(scratch, int(pc.e.Length))
-					whole = scratch
+					part = grow(part, int(pc.e.Length))
+					whole = part
 				}
-				if err := r.decodeExtent(pc.e, stored, whole); err != nil {
+				var err error
+				if scratch, err = r.decodeExtent(pc.e, stored, whole, scratch); err != nil {
 					errs[k] = err
 					return
 				}
@@ -450,26 +451,27 @@ func grow(b []byte, n int) []byte {
 }
 
 // decodeExtent reads zstd extent e's frame into stored (e.Stored long) and
-// decompresses it into dst (e.Length long), checking both checksums.
-func (r *Reader) decodeExtent(e PageExtent, stored, dst []byte) error {
+// decompresses it into dst (e.Length long), checking both checksums; it
+// returns scratch (see decodeExtent) for the next call.
+func (r *Reader) decodeExtent(e PageExtent, stored, dst, scratch []byte) ([]byte, error) {
 	f, err := r.dataFile(e.File)
 	if err != nil {
-		return err
+		return scratch, err
 	}
 	if _, err := f.ReadAt(stored, int64(e.Offset)); err != nil {
 		if errors.Is(err, io.EOF) {
-			return r.corrupt(e.File, "truncated: compressed pages of pid %d at %s (offset %d, %d bytes) are past the end of the file", e.PID, e.Vaddr, e.Offset, e.Stored)
+			return scratch, r.corrupt(e.File, "truncated: compressed pages of pid %d at %s (offset %d, %d bytes) are past the end of the file", e.PID, e.Vaddr, e.Offset, e.Stored)
 		}
-		return ioError("reading", r.Path(e.File), err, "")
+		return scratch, ioError("reading", r.Path(e.File), err, "")
 	}
 	if got := crc32c(stored); got != uint32(e.CRC32C) {
-		return r.corrupt(e.File, "checksum mismatch in compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): expected crc32c %s (from %s), got %s",
+		return scratch, r.corrupt(e.File, "checksum mismatch in compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): expected crc32c %s (from %s), got %s",
 			e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, e.CRC32C, PagemapFile, formatCRC(got))
 	}
-	if err := decodeExtent(stored, dst, uint32(e.DataCRC32C)); err != nil {
-		return r.corrupt(e.File, "compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, err)
+	if scratch, err = decodeExtent(e.Encoding, stored, dst, scratch, uint32(e.DataCRC32C)); err != nil {
+		return scratch, r.corrupt(e.File, "%s-compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", e.Encoding, e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, err)
 	}
-	return nil
+	return scratch, nil
 }
 
 // MapExtent returns the bytes of a raw extent, mapped read-only from its
@@ -611,7 +613,7 @@ func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
 			switch e.Encoding {
 			case EncodingZero:
 				continue
-			case EncodingZstd:
+			case EncodingZstd, EncodingZstdShuffle:
 				stored := dec.buffer(int(e.Stored))
 				if _, err := io.ReadFull(f, stored); err != nil {
 					if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
@@ -685,13 +687,14 @@ func (r *Reader) newVerifyDecoder() *verifyDecoder {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			var scratch []byte
+			var out, scratch []byte
 			for j := range d.jobs {
-				scratch = grow(scratch, int(j.e.Length))
-				if err := decodeExtent(j.stored, scratch, uint32(j.e.DataCRC32C)); err != nil {
+				out = grow(out, int(j.e.Length))
+				var err error
+				if scratch, err = decodeExtent(j.e.Encoding, j.stored, out, scratch, uint32(j.e.DataCRC32C)); err != nil {
 					d.mu.Lock()
 					if d.err == nil {
-						d.err = r.corrupt(j.e.File, "compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", j.e.PID, j.e.Vaddr, j.e.End(), j.e.Offset, j.e.Stored, err)
+						d.err = r.corrupt(j.e.File, "%s-compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", j.e.Encoding, j.e.PID, j.e.Vaddr, j.e.End(), j.e.Offset, j.e.Stored, err)
 					}
 					d.mu.Unlock()
 				}

@@ -44,14 +44,19 @@ func Reseal(dir string) error {
 				}
 				switch e.Encoding {
 				case EncodingZero:
-				case EncodingZstd:
+				case EncodingZstd, EncodingZstdShuffle:
 					// The frame's checksum, and the data's if it decodes.
 					if e.Offset <= uint64(len(b)) && e.Stored <= uint64(len(b))-e.Offset {
 						stored := b[e.Offset : e.Offset+e.Stored]
 						e.CRC32C = CRC32C(crc32c(stored))
-						if e.Length > 0 && e.Length <= MaxEncodedExtent {
+						if e.Length > 0 && e.Length <= MaxEncodedExtent && e.Length%8 == 0 {
 							if _, dec, err := zstdCodecs(); err == nil {
-								if out, err := dec.DecodeAll(stored, make([]byte, 0, e.Length)); err == nil {
+								if out, err := dec.DecodeAll(stored, make([]byte, 0, e.Length)); err == nil && uint64(len(out)) == e.Length {
+									if e.Encoding == EncodingZstdShuffle {
+										plain := make([]byte, len(out))
+										unshuffle8(plain, out)
+										out = plain
+									}
 									e.DataCRC32C = CRC32C(crc32c(out))
 								}
 							}

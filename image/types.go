@@ -905,7 +905,7 @@ type PageExtent struct {
 // FileSpan is how many bytes of its page file the extent takes.
 func (e PageExtent) FileSpan() uint64 {
 	switch e.Encoding {
-	case EncodingZstd:
+	case EncodingZstd, EncodingZstdShuffle:
 		return alignUp(e.Stored)
 	case EncodingZero:
 		return 0

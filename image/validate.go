@@ -170,7 +170,7 @@ func checkExtents(extents []PageExtent, procs map[int]*Process, dataFiles map[st
 			if e.Stored != 0 || e.DataCRC32C != 0 {
 				return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): a raw extent with stored %d or data_crc32c %s", i, e.PID, e.Vaddr, e.Stored, e.DataCRC32C)
 			}
-		case EncodingZstd:
+		case EncodingZstd, EncodingZstdShuffle:
 			if e.Length > MaxEncodedExtent || e.Stored == 0 || e.Stored >= e.Length {
 				return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): a zstd extent of %d bytes stored in %d: want 0 < stored < length <= %d", i, e.PID, e.Vaddr, e.Length, e.Stored, MaxEncodedExtent)
 			}
