@@ -41,10 +41,10 @@ type block struct {
 
 	done chan struct{} // closed by the worker
 	// Set by the worker:
-	enc     string
-	out     []byte // the zstd frame (EncodingZstd)
-	crc     uint32 // of src
-	outCRC  uint32 // of out
+	enc    string
+	out    []byte // the zstd frame (EncodingZstd)
+	crc    uint32 // of src
+	outCRC uint32 // of out
 }
 
 // A group is the blocks of one AddPages call: release runs when the

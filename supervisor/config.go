@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/crrun/crrun/image"
 )
 
 // Policy is what --on-nocr does when the app makes a syscall in the NOCR table.
@@ -51,6 +53,9 @@ type Config struct {
 	// Hooks are the commands run after each checkpoint and before a
 	// restored app runs.
 	Hooks Hooks
+	// Compress is how checkpoints store page data ("" means
+	// image.DefaultCompression); a checkpoint request may override it.
+	Compress image.Compression
 }
 
 // Exit is how the app ended, for crrun to mirror.
