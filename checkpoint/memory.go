@@ -15,9 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// chunk is the largest piece of memory read at once. Reusing one buffer
+// chunk is the largest piece of memory read at once. Reusing buffers
 // matters: allocating per region dominated early timings.
-const chunk = 32 << 20
+const chunk = 8 << 20
+
+// nbufs buffers of chunk bytes go round: one is read into while the image
+// writer checksums, compresses and writes the others (AddPagesAsync).
+const nbufs = 4
 
 func vmaKind(m *procfs.SmapsEntry) image.VMAKind {
 	switch {
@@ -70,7 +74,10 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		return vdso, &NotCheckpointableError{Findings: f}
 	}
 	hasVDSO := false
-	buf := make([]byte, chunk)
+	bufs := make(chan []byte, nbufs)
+	for range nbufs {
+		bufs <- make([]byte, chunk)
+	}
 	var ranges []procfs.PageRange
 	for i := range maps {
 		m := &maps[i]
@@ -187,13 +194,14 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		for _, r := range save {
 			for a := r.Start; a < r.End; {
 				n := min(r.End-a, chunk)
+				buf := <-bufs
 				// Not process_vm_readv: its pins unshare the pages a
 				// forked child shares copy-on-write (ReadUnpinned).
 				if err := mem.ReadUnpinned(uintptr(a), buf[:n]); err != nil {
 					return vdso, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "unreadable_mapping", Fd: -1,
 						Reason: fmt.Sprintf("CR: %s: pages present at %#x+%d cannot be read (%v): not supported yet", where, a, n, err)}}}
 				}
-				if err := d.w.AddPages(p.PID, a, buf[:n]); err != nil {
+				if err := d.w.AddPagesAsync(p.PID, a, buf[:n], func() { bufs <- buf }); err != nil {
 					return vdso, err
 				}
 				d.memBytes += n
