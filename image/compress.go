@@ -41,14 +41,15 @@ func ParseCompression(s string) (Compression, error) {
 const (
 	// EncodingRaw: Length bytes at Offset, exactly the memory; mappable.
 	EncodingRaw = ""
-	// EncodingZstd: Stored bytes at Offset are one zstd frame that
-	// decompresses to the Length bytes of memory; the extent takes
+	// EncodingZstd: Stored bytes at Offset are zstd frames that
+	// decompress to the Length bytes of memory; the extent takes
 	// Stored rounded up to PageSize in the file (zero padding), so the
 	// next extent starts page aligned.
 	EncodingZstd = "zstd"
-	// EncodingZstdShuffle: as EncodingZstd, but the frame holds the
-	// memory's 8-byte words byte-shuffled: first byte 0 of every word,
-	// then byte 1 of every word, … (Length/8 bytes each). Arrays of
+	// EncodingZstdShuffle: as EncodingZstd, but the frames (the writer
+	// makes one per byte plane; any number of concatenated frames is
+	// read) hold the memory's 8-byte words byte-shuffled: first byte 0 of
+	// every word, then byte 1 of every word, … (Length/8 bytes each). Arrays of
 	// numbers (doubles, integers, pointers) become long runs of similar
 	// bytes (signs and exponents, high bytes), which zstd compresses
 	// several times faster and smaller than the words themselves. What
@@ -105,9 +106,10 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder, error) {
 }
 
 // worthCompressing says whether length bytes compressed to stored are
-// worth storing compressed: saving less than 1/32 is not worth a
-// decompression at restore, and the block is stored raw (mappable).
-func worthCompressing(stored, length int) bool { return stored < length-length/32 }
+// worth storing compressed: saving less than 1/8 is not worth the CPU of
+// a decompression at restore (nor, for the next blocks, of compressing),
+// and the block is stored raw (mappable).
+func worthCompressing(stored, length int) bool { return stored <= length-length/8 }
 
 // sampleSize is how much of a block the writer compresses first once a
 // stream has shown incompressible data.
