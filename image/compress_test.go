@@ -638,4 +638,3 @@ func TestPipelineThroughput(t *testing.T) {
 		}
 	}
 }
-
