@@ -243,7 +243,12 @@ func (w *Writer) loop(pf *pageFile, p *pipeline) {
 			b.group.done() // the source is no longer read
 		}
 		batch = append(batch, b)
-		size += len(b.out) + len(b.src)
+		switch b.enc {
+		case EncodingRaw:
+			size += len(b.src)
+		case EncodingZstdShuffle:
+			size += len(b.out)
+		}
 		niov += 2
 		if niov+2 > maxWritevIovecs || size >= maxWritevBytes || len(pf.queue) == 0 {
 			flush()
