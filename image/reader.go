@@ -555,20 +555,30 @@ const verifyBufSize = 4 << 20
 // before running anything. A mismatch is an *Error wrapping
 // ErrImageCorrupt that names the file and, for page data, the process,
 // address range and file offset.
-func (r *Reader) Verify() error {
+func (r *Reader) Verify() error { return r.verify(false) }
+
+// VerifyAll is Verify that also decompresses every compressed extent (on
+// every CPU) and checks it against its data checksum, as ReadPages does
+// when it reads it: an image that passes VerifyAll reads back whole. A
+// restore calls Verify and leaves these checks to ReadPages, which makes
+// them anyway: a frame that passes its stored checksum yet decompresses
+// wrong was crafted, not damaged.
+func (r *Reader) VerifyAll() error { return r.verify(true) }
+
+func (r *Reader) verify(decode bool) error {
 	buf := make([]byte, verifyBufSize)
 	for _, f := range r.manifest.Files {
 		if metadataLimit(f.Name) != 0 {
 			continue
 		}
-		if err := r.verifyFile(f, buf); err != nil {
+		if err := r.verifyFile(f, buf, decode); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
+func (r *Reader) verifyFile(entry FileEntry, buf []byte, decode bool) error {
 	f, err := r.openFile(entry.Name)
 	if err != nil {
 		return err
@@ -604,10 +614,10 @@ func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
 	var whole uint32
 	if extents := r.byFile[entry.Name]; len(extents) > 0 {
 		// The extents tile the file (checked by Open), in offset order;
-		// zero extents take no room. Compressed ones are decompressed,
-		// on the other CPUs, and checked against their data checksum:
-		// an image that passes Verify reads back whole.
-		dec := r.newVerifyDecoder()
+		// zero extents take no room. With decode, compressed ones are
+		// decompressed, on the other CPUs, and checked against their
+		// data checksum.
+		dec := r.newVerifyDecoder(decode)
 		defer dec.stop()
 		for _, e := range extents {
 			switch e.Encoding {
@@ -664,6 +674,7 @@ func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
 // goroutines, and keeps the first failure.
 type verifyDecoder struct {
 	r       *Reader
+	workers int // 0: check the stored bytes only
 	jobs    chan verifyJob
 	free    chan []byte
 	wg      sync.WaitGroup
@@ -677,12 +688,16 @@ type verifyJob struct {
 	stored []byte
 }
 
-func (r *Reader) newVerifyDecoder() *verifyDecoder {
+func (r *Reader) newVerifyDecoder(decode bool) *verifyDecoder {
 	n := runtime.GOMAXPROCS(0)
-	d := &verifyDecoder{r: r, jobs: make(chan verifyJob, n), free: make(chan []byte, 2*n)}
-	for range 2 * n {
+	if !decode {
+		n = 0 // buffers only
+	}
+	d := &verifyDecoder{r: r, jobs: make(chan verifyJob, n), free: make(chan []byte, 2*max(n, 1))}
+	for range 2 * max(n, 1) {
 		d.free <- nil
 	}
+	d.workers = n
 	for range n {
 		d.wg.Add(1)
 		go func() {
@@ -712,6 +727,10 @@ func (d *verifyDecoder) buffer(n int) []byte { return grow(<-d.free, n) }
 // decode queues a frame read into a buffer from buffer; it returns the
 // first failure so far.
 func (d *verifyDecoder) decode(e PageExtent, stored []byte) error {
+	if d.workers == 0 {
+		d.free <- stored
+		return nil
+	}
 	d.jobs <- verifyJob{e: e, stored: stored}
 	d.mu.Lock()
 	defer d.mu.Unlock()
