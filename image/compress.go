@@ -22,20 +22,33 @@ const (
 	// compress (random data), or not at all when it is all zero. The
 	// image then requires the feature FeatureCompressedPages.
 	CompressZstd Compression = "zstd"
+	// CompressAuto compresses where it pays on a machine whose disk
+	// writes about as fast as zstd compresses: zero blocks are never
+	// stored, and a block is compressed only when a 64 KiB sample of it
+	// compresses to half or less (zero-rich arrays, grids, counters,
+	// sparse data); everything else is stored raw, costing the sample
+	// only. Measured on the 2-CPU VM, compressing memhog's doubles (to
+	// 77 %) made the durable checkpoint 65 % slower than raw, while zero
+	// pages made it 2.3 times faster.
+	CompressAuto Compression = "auto"
 )
 
 // DefaultCompression is what crrun's checkpoints use unless told otherwise
 // (--compress). A Writer's own default is CompressNone.
-const DefaultCompression = CompressZstd
+const DefaultCompression = CompressAuto
 
 // ParseCompression checks a --compress value.
 func ParseCompression(s string) (Compression, error) {
 	switch Compression(s) {
-	case CompressNone, CompressZstd:
+	case CompressNone, CompressZstd, CompressAuto:
 		return Compression(s), nil
 	}
-	return "", fmt.Errorf("unknown compression %q (want zstd or none)", s)
+	return "", fmt.Errorf("unknown compression %q (want auto, zstd or none)", s)
 }
+
+// autoSampleRatio: with CompressAuto a block is compressed only if its
+// sample compresses to at most 1/autoSampleRatio.
+const autoSampleRatio = 2
 
 // Encodings of a PageExtent (PageExtent.Encoding).
 const (

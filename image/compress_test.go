@@ -645,3 +645,66 @@ func TestPipelineThroughput(t *testing.T) {
 		}
 	}
 }
+
+// gridData is an array of grid coordinates (k/4 as doubles): compresses
+// to a few percent.
+func gridData(n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], math.Float64bits(float64(i/8)*0.25))
+	}
+	return b
+}
+
+// TestCompressAuto: auto stores zero blocks as zero extents, compresses
+// blocks whose sample halves (a grid), and stores the rest raw (memhog's
+// doubles, random data); everything reads back.
+func TestCompressAuto(t *testing.T) {
+	mem := slices.Concat(zeroData(2<<20), gridData(2<<20), memhogDoubles(2<<20), randomData(1<<20, 5))
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	w, err := Create(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetCompression(CompressAuto)
+	if err := w.AddPages(100, heapStart, mem); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteProcess(compressedProcess(100, uint64(len(mem)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMeta(sampleMeta(100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	enc := func(off int) string {
+		for _, e := range r.Extents(100) {
+			if uint64(e.Vaddr) <= heapStart+uint64(off) && heapStart+uint64(off) < e.End() {
+				return e.Encoding
+			}
+		}
+		return "missing"
+	}
+	for _, c := range []struct {
+		off  int
+		want string
+	}{{0, EncodingZero}, {2 << 20, EncodingZstdShuffle}, {4 << 20, EncodingRaw}, {6 << 20, EncodingRaw}} {
+		if got := enc(c.off); got != c.want {
+			t.Errorf("block at +%#x stored %q, want %q", c.off, got, c.want)
+		}
+	}
+	if err := r.VerifyAll(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(mem))
+	if err := r.ReadPages(100, heapStart, got); err != nil || !bytes.Equal(got, mem) {
+		t.Fatalf("ReadPages: %v, equal %v", err, bytes.Equal(got, mem))
+	}
+}

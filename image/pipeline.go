@@ -94,7 +94,7 @@ func (p *pipeline) worker() {
 
 // process checksums a block and chooses how to store it.
 func (b *block) process(p *pipeline) {
-	if b.comp != CompressZstd {
+	if b.comp != CompressZstd && b.comp != CompressAuto {
 		b.crc = crc32c(b.src)
 		return
 	}
@@ -109,15 +109,20 @@ func (b *block) process(p *pipeline) {
 	}
 	sp := p.getOut()
 	defer p.putOut(sp)
-	if b.pf.incompressible.Load() >= 4 && len(b.src) > 2*sampleSize {
-		// This stream has been incompressible lately: try a sample from
-		// the middle of the block before compressing all of it.
+	auto := b.comp == CompressAuto
+	if (auto || b.pf.incompressible.Load() >= 4) && len(b.src) >= 2*sampleSize {
+		// Auto, or this stream has been incompressible lately: try a
+		// sample from the middle of the block before compressing all
+		// of it.
 		mid := (len(b.src)/2 - sampleSize/2) &^ (PageSize - 1)
 		shuffled := (*sp)[:sampleSize]
 		shuffle8(shuffled, b.src[mid:mid+sampleSize])
 		bp := p.getOut()
 		out := encodePlanes(enc, shuffled, (*bp)[:0])
 		ok := worthCompressing(len(out), sampleSize)
+		if auto {
+			ok = len(out) <= sampleSize/autoSampleRatio
+		}
 		p.putOut(bp)
 		if !ok {
 			b.crc = crc32c(b.src)

@@ -60,7 +60,7 @@ refused a runtime directory or socket that is not the user's alone.`,
 		},
 	}
 	c.Flags().BoolVar(&exit, "exit", false, "end the app after the checkpoint (crrun exits 75)")
-	c.Flags().StringVar(&compress, "compress", "", "how this checkpoint stores memory: zstd or none (default: the running crrun's --compress)")
+	c.Flags().StringVar(&compress, "compress", "", "how this checkpoint stores memory: auto, zstd or none (default: the running crrun's --compress)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (dir, pause_ms, total_ms, bytes, threads)")
 	return c
 }

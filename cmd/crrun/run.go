@@ -64,7 +64,7 @@ func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.onCheckpoint, "on-checkpoint", "", "run CMD ARGS... (split like a shell would, run without one) after each durable checkpoint, with CRRUN_DIR, CRRUN_GENERATION, CRRUN_REASON, CRRUN_PID... in its environment; a failure is logged, the checkpoint kept")
 	c.Flags().StringVar(&g.onRestore, "on-restore", "", "run CMD ARGS... after a restore rebuilt the app, before it runs again (same environment as --on-checkpoint)")
 	c.Flags().DurationVar(&g.hookTimeout, "hook-timeout", supervisor.DefaultHookTimeout, "kill a hook (its whole process group) still running after this long")
-	c.Flags().StringVar(&g.compress, "compress", string(image.DefaultCompression), "how checkpoints store memory: zstd (compressed in parallel; zero pages and data that does not compress are stored as such) or none (raw pages, as older crruns wrote and read them)")
+	c.Flags().StringVar(&g.compress, "compress", string(image.DefaultCompression), "how checkpoints store memory: auto (zero pages not stored; compressed only where a sample halves; the rest raw), zstd (compress everything that saves 1/8), or none (raw pages, as older crruns wrote and read them)")
 	c.Flags().BoolVar(&g.trustImage, "trust-image", false, "restore an image, or resume from a --dir, that another user owns or that others may write (an image is code: it runs with your credentials)")
 }
 
