@@ -75,7 +75,8 @@ type Writer struct {
 }
 
 // SetCompression sets how the pages of later AddPages calls are stored:
-// CompressNone (the default: raw, readable by any crrun) or CompressZstd.
+// CompressNone (the default: raw, readable by any crrun), CompressAuto or
+// CompressZstd (see compress.go).
 func (w *Writer) SetCompression(c Compression) {
 	w.mu.Lock()
 	w.compress = c
