@@ -6,7 +6,7 @@
 // work. On SIGUSR2 every thread stops, checks its part against its checksum,
 // and the process prints VERIFY PASS or VERIFY FAIL and exits (0 or 3).
 //
-//   memhog [-m MiB] [-t THREADS] [-s TOUCHED_MiB] [-p PROGRESS_MS] [-x SPARE_MiB] [-c]
+//   memhog [-m MiB] [-t THREADS] [-s TOUCHED_MiB] [-p PROGRESS_MS] [-x SPARE_MiB] [-d DATA] [-c]
 //     -m  size of the region (default 256)
 //     -t  threads, the main thread included (default 1)
 //     -s  sparse: map the region MAP_NORESERVE and touch only TOUCHED_MiB of it,
@@ -15,6 +15,12 @@
 //     -p  the main thread prints "P <seq> <iterations>" every PROGRESS_MS ms
 //         (default 5)
 //     -c  corrupt one word before verifying (to test that FAIL is reported)
+//     -d  what the words hold: random (default: pseudo-random, incompressible),
+//         doubles (an array of doubles as a numerical code holds it: per 4
+//         words, two of a smooth field with full mantissas, a grid
+//         coordinate and a small integer count; rewrites stay doubles of the
+//         same kind), zero (every page touched, every word 0; rewrites store
+//         0: a calloc'd array read in place)
 //     -x  also map SPARE_MiB that memhog never touches (MAP_NORESERVE); its
 //         address is printed, for a raw process_vm_writev measurement
 //
@@ -98,12 +104,34 @@ static inline size_t owned(const struct worker *w, size_t k) {
 }
 static inline size_t nowned(const struct worker *w) { return sparse ? w->npg * WPP : w->nwords; }
 
+enum { DATA_RANDOM, DATA_DOUBLES, DATA_ZERO };
+static int data_kind = DATA_RANDOM;
+
+// value is the word to store at index i (r: a fresh random number).
+static inline uint64_t value(size_t i, uint64_t r) {
+	double d;
+	switch (data_kind) {
+	case DATA_ZERO: return 0;
+	case DATA_DOUBLES:
+		switch (i % 4) {
+		case 0:
+		case 1: d = 1.0 / (1.0 + (double)(i % 100003) * 0.37 + (double)(r & 0xff) * 1e-7); break;
+		case 2: d = (double)i * 0.25; break;
+		default: d = (double)((i + (r & 7)) % 1000); break;
+		}
+		uint64_t v;
+		memcpy(&v, &d, sizeof v);
+		return v;
+	}
+	return r;
+}
+
 static void fill(struct worker *w) {
 	size_t n = nowned(w);
 	uint64_t c = 0;
 	for (size_t k = 0; k < n; k++) {
 		size_t i = owned(w, k);
-		uint64_t v = next(&w->rng);
+		uint64_t v = value(i, next(&w->rng));
 		*word(i) = v;
 		c ^= mix(i, v);
 	}
@@ -144,7 +172,7 @@ static void burst(struct worker *w, uint64_t *chk) {
 	for (int j = 0; j < 256; j++) {
 		size_t i = owned(w, next(&w->rng) % n);
 		uint64_t *p = word(i);
-		uint64_t old = *p, v = next(&w->rng);
+		uint64_t old = *p, v = value(i, next(&w->rng));
 		*p = v;
 		*chk ^= mix(i, old) ^ mix(i, v);
 	}
@@ -174,7 +202,7 @@ static void on_usr2(int sig) {
 }
 
 static void usage(void) {
-	fprintf(stderr, "usage: memhog [-m MiB] [-t THREADS] [-s TOUCHED_MiB] [-p PROGRESS_MS] [-x SPARE_MiB] [-c]\n");
+	fprintf(stderr, "usage: memhog [-m MiB] [-t THREADS] [-s TOUCHED_MiB] [-p PROGRESS_MS] [-x SPARE_MiB] [-d random|doubles|zero] [-c]\n");
 	exit(2);
 }
 
@@ -189,7 +217,7 @@ static long num(const char *s) {
 int main(int argc, char **argv) {
 	long mib = 256, touched_mib = 0, progress_ms = 5, spare_mib = 0;
 	int c;
-	while ((c = getopt(argc, argv, "m:t:s:p:x:c")) != -1) {
+	while ((c = getopt(argc, argv, "m:t:s:p:x:d:c")) != -1) {
 		switch (c) {
 		case 'm': mib = num(optarg); break;
 		case 't': nthreads = (int)num(optarg); break;
@@ -197,6 +225,12 @@ int main(int argc, char **argv) {
 		case 'p': progress_ms = num(optarg); break;
 		case 'x': spare_mib = num(optarg); break;
 		case 'c': corrupt = 1; break;
+		case 'd':
+			if (!strcmp(optarg, "random")) data_kind = DATA_RANDOM;
+			else if (!strcmp(optarg, "doubles")) data_kind = DATA_DOUBLES;
+			else if (!strcmp(optarg, "zero")) data_kind = DATA_ZERO;
+			else usage();
+			break;
 		default: usage();
 		}
 	}

@@ -17,9 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// chunk is the largest piece of memory read at once. Reusing one buffer
+// chunk is the largest piece of memory read at once. Reusing buffers
 // matters: allocating per region dominated early timings.
-const chunk = 32 << 20
+const chunk = 8 << 20
+
+// nbufs buffers of chunk bytes go round: one is read into while the image
+// writer checksums, compresses and writes the others (AddPagesAsync).
+const nbufs = 4
 
 func vmaKind(m *procfs.SmapsEntry) image.VMAKind {
 	switch {
@@ -243,7 +247,7 @@ func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save [
 		d.privateBytes += n
 		return nil
 	}
-	if err := readRuns(mem, d.pid, nspid, runs, d.t.buffer(), d.w); err != nil {
+	if err := readRuns(mem, d.pid, nspid, runs, d.t.buffers(), d.w); err != nil {
 		return err
 	}
 	d.memBytes += n
@@ -269,7 +273,7 @@ func (d *dumper) flushPrivate(nspid int, mem *ptrace.Mem) error {
 			return nil
 		}
 	}
-	if err := readRuns(mem, d.pid, nspid, d.private, d.t.buffer(), d.w); err != nil {
+	if err := readRuns(mem, d.pid, nspid, d.private, d.t.buffers(), d.w); err != nil {
 		return err
 	}
 	d.memBytes += d.privateBytes
@@ -277,45 +281,57 @@ func (d *dumper) flushPrivate(nspid int, mem *ptrace.Mem) error {
 	return nil
 }
 
-// pageBuf is the chunk-sized buffer pages are read through, kept for the
-// supervisor's life: its pages are faulted in once (on this VM a fresh page
-// costs 30-60 µs, 0.25-0.5 s for 32 MiB, which a new buffer per checkpoint
-// paid in the pause or, with a snapshot, in the app's copy-on-write faults
-// while the drain waits). Checkpoints of one supervisor do not overlap; the
-// mutex makes sure.
+// pageBuf holds the nbufs chunk-sized buffers pages are read through, kept
+// for the supervisor's life: their pages are faulted in once (on this VM a
+// fresh page costs 30-60 µs, 0.25-0.5 s for 32 MiB, which new buffers per
+// checkpoint paid in the pause or, with a snapshot, in the app's
+// copy-on-write faults while the drain waits). They go round: one is read
+// into while the image writer checksums, compresses and writes the others
+// (AddPagesAsync gives each back when it is done with it). Checkpoints of
+// one supervisor do not overlap; the mutex makes sure.
 var pageBuf struct {
 	sync.Mutex
-	b []byte
+	bufs [][]byte
 }
 
-// warmPageBuf makes pageBuf and faults its pages in, before the freeze.
+// warmPageBuf makes pageBuf's buffers and faults their pages in, before the
+// freeze.
 func warmPageBuf() {
 	pageBuf.Lock()
 	defer pageBuf.Unlock()
-	if pageBuf.b == nil {
-		pageBuf.b = make([]byte, chunk)
-		for i := 0; i < len(pageBuf.b); i += 4096 {
-			pageBuf.b[i] = 1
+	for len(pageBuf.bufs) < nbufs {
+		b := make([]byte, chunk)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
 		}
+		pageBuf.bufs = append(pageBuf.bufs, b)
 	}
 }
 
-// buffer returns pageBuf's buffer, locked until release.
-func (t *tree) buffer() []byte {
-	if t.buf == nil {
+// buffers returns pageBuf's buffers as a pool to take from and give back
+// to, locked until releaseBuffer.
+func (t *tree) buffers() chan []byte {
+	if t.pool == nil {
 		pageBuf.Lock()
-		if pageBuf.b == nil {
-			pageBuf.b = make([]byte, chunk)
+		for len(pageBuf.bufs) < nbufs {
+			pageBuf.bufs = append(pageBuf.bufs, make([]byte, chunk))
 		}
-		t.buf = pageBuf.b
+		t.pool = make(chan []byte, nbufs)
+		for _, b := range pageBuf.bufs {
+			t.pool <- b
+		}
 	}
-	return t.buf
+	return t.pool
 }
 
-// releaseBuffer gives pageBuf back.
+// releaseBuffer waits until the image writer has given every buffer back,
+// then gives pageBuf back.
 func (t *tree) releaseBuffer() {
-	if t.buf != nil {
-		t.buf = nil
+	if t.pool != nil {
+		for range nbufs {
+			<-t.pool
+		}
+		t.pool = nil
 		pageBuf.Unlock()
 	}
 }

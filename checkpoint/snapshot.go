@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/crrun/crrun/internal/procfs"
@@ -129,13 +130,13 @@ func (d *dumper) childByNs(ns int) int {
 // write to it reuses it instead of copying it — on this VM a fresh page
 // costs 30-60 µs), and only then written to the image.
 func (t *tree) drain() error {
-	buf := t.buffer()
+	pool := t.buffers()
 	for _, s := range t.snaps {
 		if len(s.runs) == 0 {
 			continue
 		}
 		mem := ptrace.OpenMem(s.host)
-		err := t.drainOne(s, mem, buf)
+		err := t.drainOne(s, mem, pool)
 		mem.Close()
 		if err != nil {
 			return err
@@ -148,7 +149,7 @@ func (t *tree) drain() error {
 	return nil
 }
 
-func (t *tree) drainOne(s *snapshot, mem *ptrace.Mem, buf []byte) error {
+func (t *tree) drainOne(s *snapshot, mem *ptrace.Mem, pool chan []byte) error {
 	type piece struct {
 		addr     uint64
 		off, len uint64
@@ -158,6 +159,12 @@ func (t *tree) drainOne(s *snapshot, mem *ptrace.Mem, buf []byte) error {
 	defer sp.done()
 	var pieces []piece
 	var used uint64
+	buf := <-pool
+	defer func() {
+		if buf != nil {
+			pool <- buf
+		}
+	}()
 	flush := func() error {
 		if len(pieces) == 0 {
 			return nil
@@ -177,12 +184,25 @@ func (t *tree) drainOne(s *snapshot, mem *ptrace.Mem, buf []byte) error {
 			i = j
 		}
 		sp.mark("drop")
-		for _, p := range pieces {
-			if err := t.w.AddPages(s.nspid, p.addr, buf[p.off:p.off+p.len]); err != nil {
+		// The buffer goes back to the pool once the writer is done with
+		// every piece of it; the next pieces are read into another.
+		full, left := buf, int32(len(pieces))
+		buf = nil
+		giveBack := func() {
+			if atomic.AddInt32(&left, -1) == 0 {
+				pool <- full
+			}
+		}
+		for i, p := range pieces {
+			if err := t.w.AddPagesAsync(s.nspid, p.addr, full[p.off:p.off+p.len], giveBack); err != nil {
+				for range pieces[i+1:] {
+					giveBack() // the pieces never handed over
+				}
 				return err
 			}
 			t.memBytes += p.len
 		}
+		buf = <-pool
 		pieces, used = pieces[:0], 0
 		sp.mark("write")
 		return nil
@@ -280,21 +300,24 @@ func (t *tree) reap(pid, child int) error {
 }
 
 // readRuns reads runs from mem into the image as pages of nspid, through
-// buf. Present pages that cannot be read refuse the checkpoint naming the
+// the buffers of pool (each given back by the writer once it is done with
+// it). Present pages that cannot be read refuse the checkpoint naming the
 // mapping (pid is the app's host pid).
-func readRuns(mem *ptrace.Mem, pid, nspid int, runs []pageRun, buf []byte, w interface {
-	AddPages(int, uint64, []byte) error
+func readRuns(mem *ptrace.Mem, pid, nspid int, runs []pageRun, pool chan []byte, w interface {
+	AddPagesAsync(int, uint64, []byte, func()) error
 }) error {
 	for _, r := range runs {
 		for a := r.start; a < r.end; {
+			buf := <-pool
 			n := min(r.end-a, uint64(len(buf)))
 			// Not process_vm_readv: its pins unshare the pages a forked
 			// child shares copy-on-write (ReadUnpinned).
 			if err := mem.ReadUnpinned(uintptr(a), buf[:n]); err != nil {
+				pool <- buf
 				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: pid, Kind: "unreadable_mapping", Fd: -1,
 					Reason: fmt.Sprintf("CR: %s: pages present at %#x+%d cannot be read (%v): not supported yet", r.where, a, n, err)}}}
 			}
-			if err := w.AddPages(nspid, a, buf[:n]); err != nil {
+			if err := w.AddPagesAsync(nspid, a, buf[:n], func() { pool <- buf }); err != nil {
 				return err
 			}
 			a += n

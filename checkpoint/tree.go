@@ -251,7 +251,7 @@ type tree struct {
 	// madeDumpable: host pids made dumpable for the checkpoint (openProc).
 	madeDumpable []int
 	snaps        []*snapshot    // copy-on-write children to drain after the thaw
-	buf          []byte         // pages are read through it (buffer)
+	pool         chan []byte    // pageBuf's buffers, taken and given back (buffers)
 	meta         image.Meta     // written by writeJSON
 	smaps        map[int][]byte // each process's smaps as the dump read it, for the inventory
 	// Files in flight in unix sockets (SCM_RIGHTS), received by crrun's

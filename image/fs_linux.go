@@ -72,3 +72,14 @@ func dirLocked(path string) bool {
 	defer f.Close()
 	return errors.Is(lockDir(f), unix.EWOULDBLOCK)
 }
+
+// fdatasync flushes f's data and the metadata needed to read it back
+// (its size), not its times: what a page file needs before the manifest.
+func fdatasync(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}

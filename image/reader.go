@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -344,7 +345,12 @@ func (r *Reader) dataFile(name string) (*os.File, error) {
 
 // ReadPages reads the saved memory of pid in [vaddr, vaddr+len(p)) into p.
 // Every page of the range must have been saved; the range may span
-// extents. It does not verify checksums (Verify does).
+// extents. Raw extents are read as they are, zero extents cleared, and zstd
+// extents decompressed, several at once (one goroutine per CPU), each
+// checked against its data checksum: a frame that does not decompress to
+// exactly its extent's bytes is an *Error (ErrImageCorrupt) naming the
+// file and extent. It does not verify the checksums of raw data (Verify
+// does).
 func (r *Reader) ReadPages(pid int, vaddr uint64, p []byte) error {
 	end := vaddr + uint64(len(p))
 	if end < vaddr {
@@ -352,34 +358,131 @@ func (r *Reader) ReadPages(pid int, vaddr uint64, p []byte) error {
 	}
 	list := r.byPID[pid]
 	i := sort.Search(len(list), func(i int) bool { return list[i].End() > vaddr })
+	var packed []extentPiece
 	for cur := vaddr; cur < end; i++ {
 		if i >= len(list) || uint64(list[i].Vaddr) > cur {
 			return fmt.Errorf("image: %s: pid %d: memory at %#x is not saved in the image", r.dir, pid, cur)
 		}
 		e := list[i]
 		n := min(end, e.End()) - cur
-		f, err := r.dataFile(e.File)
-		if err != nil {
-			return err
-		}
-		off := e.Offset + (cur - uint64(e.Vaddr))
-		if _, err := f.ReadAt(p[cur-vaddr:cur-vaddr+n], int64(off)); err != nil {
-			if errors.Is(err, io.EOF) {
-				return r.corrupt(e.File, "truncated: pages of pid %d at %#x (offset %d) are past the end of the file", pid, cur, off)
+		dst := p[cur-vaddr : cur-vaddr+n]
+		switch e.Encoding {
+		case EncodingZero:
+			clear(dst)
+			r.read.Add(int64(n))
+		case EncodingZstd, EncodingZstdShuffle:
+			packed = append(packed, extentPiece{e: e, skip: cur - uint64(e.Vaddr), dst: dst})
+		default:
+			f, err := r.dataFile(e.File)
+			if err != nil {
+				return err
 			}
-			return ioError("reading", r.Path(e.File), err, "")
+			off := e.Offset + (cur - uint64(e.Vaddr))
+			if _, err := f.ReadAt(dst, int64(off)); err != nil {
+				if errors.Is(err, io.EOF) {
+					return r.corrupt(e.File, "truncated: pages of pid %d at %#x (offset %d) are past the end of the file", pid, cur, off)
+				}
+				return ioError("reading", r.Path(e.File), err, "")
+			}
+			r.read.Add(int64(n))
 		}
-		r.read.Add(int64(n))
 		cur += n
 	}
-	return nil
+	return r.decodePieces(packed)
 }
 
-// MapExtent returns the bytes of an extent, mapped read-only from its page
-// file (the whole file is mapped once, MAP_SHARED, and unmapped by Close).
+// extentPiece is the part of a zstd extent ReadPages wants: the extent's
+// bytes from skip on, into dst.
+type extentPiece struct {
+	e    PageExtent
+	skip uint64
+	dst  []byte
+}
+
+// decodePieces decompresses zstd extents into their destinations, in
+// parallel.
+func (r *Reader) decodePieces(pieces []extentPiece) error {
+	if len(pieces) == 0 {
+		return nil
+	}
+	workers := min(len(pieces), runtime.GOMAXPROCS(0))
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var stored, part, scratch []byte
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(pieces) || errs[k] != nil {
+					return
+				}
+				pc := &pieces[i]
+				stored = grow(stored, int(pc.e.Stored))
+				whole := pc.dst
+				if pc.skip != 0 || uint64(len(pc.dst)) != pc.e.Length {
+					part = grow(part, int(pc.e.Length))
+					whole = part
+				}
+				var err error
+				if scratch, err = r.decodeExtent(pc.e, stored, whole, scratch); err != nil {
+					errs[k] = err
+					return
+				}
+				if &whole[0] != &pc.dst[0] {
+					copy(pc.dst, whole[pc.skip:])
+				}
+				r.read.Add(int64(len(pc.dst)))
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// grow returns b resized to n bytes, reallocated if too small.
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// decodeExtent reads zstd extent e's frame into stored (e.Stored long) and
+// decompresses it into dst (e.Length long), checking both checksums; it
+// returns scratch (see decodeExtent) for the next call.
+func (r *Reader) decodeExtent(e PageExtent, stored, dst, scratch []byte) ([]byte, error) {
+	f, err := r.dataFile(e.File)
+	if err != nil {
+		return scratch, err
+	}
+	if _, err := f.ReadAt(stored, int64(e.Offset)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return scratch, r.corrupt(e.File, "truncated: compressed pages of pid %d at %s (offset %d, %d bytes) are past the end of the file", e.PID, e.Vaddr, e.Offset, e.Stored)
+		}
+		return scratch, ioError("reading", r.Path(e.File), err, "")
+	}
+	if got := crc32c(stored); got != uint32(e.CRC32C) {
+		return scratch, r.corrupt(e.File, "checksum mismatch in compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): expected crc32c %s (from %s), got %s",
+			e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, e.CRC32C, PagemapFile, formatCRC(got))
+	}
+	if scratch, err = decodeExtent(e.Encoding, stored, dst, scratch, uint32(e.DataCRC32C)); err != nil {
+		return scratch, r.corrupt(e.File, "%s-compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", e.Encoding, e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, err)
+	}
+	return scratch, nil
+}
+
+// MapExtent returns the bytes of a raw extent, mapped read-only from its
+// page file (the whole file is mapped once, MAP_SHARED, and unmapped by
+// Close). A zstd or zero extent cannot be mapped: that is an error.
 // The slice must not be used after Close. If the file were truncated behind
 // the Reader's back, touching the slice would raise SIGBUS.
 func (r *Reader) MapExtent(e PageExtent) ([]byte, error) {
+	if e.Encoding != EncodingRaw {
+		return nil, fmt.Errorf("image: %s: pages of pid %d at %s are stored %s, not raw: they cannot be mapped (ReadPages decodes them)", r.Path(e.File), e.PID, e.Vaddr, e.Encoding)
+	}
 	entry, ok := r.files[e.File]
 	if !ok {
 		return nil, fmt.Errorf("image: %s: no page file %q", r.dir, e.File)
@@ -452,20 +555,30 @@ const verifyBufSize = 4 << 20
 // before running anything. A mismatch is an *Error wrapping
 // ErrImageCorrupt that names the file and, for page data, the process,
 // address range and file offset.
-func (r *Reader) Verify() error {
+func (r *Reader) Verify() error { return r.verify(false) }
+
+// VerifyAll is Verify that also decompresses every compressed extent (on
+// every CPU) and checks it against its data checksum, as ReadPages does
+// when it reads it: an image that passes VerifyAll reads back whole. A
+// restore calls Verify and leaves these checks to ReadPages, which makes
+// them anyway: a frame that passes its stored checksum yet decompresses
+// wrong was crafted, not damaged.
+func (r *Reader) VerifyAll() error { return r.verify(true) }
+
+func (r *Reader) verify(decode bool) error {
 	buf := make([]byte, verifyBufSize)
 	for _, f := range r.manifest.Files {
 		if metadataLimit(f.Name) != 0 {
 			continue
 		}
-		if err := r.verifyFile(f, buf); err != nil {
+		if err := r.verifyFile(f, buf, decode); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
+func (r *Reader) verifyFile(entry FileEntry, buf []byte, decode bool) error {
 	f, err := r.openFile(entry.Name)
 	if err != nil {
 		return err
@@ -500,17 +613,53 @@ func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
 
 	var whole uint32
 	if extents := r.byFile[entry.Name]; len(extents) > 0 {
-		// The extents tile the file (checked by Open), in offset order.
+		// The extents tile the file (checked by Open), in offset order;
+		// zero extents take no room. With decode, compressed ones are
+		// decompressed, on the other CPUs, and checked against their
+		// data checksum.
+		dec := r.newVerifyDecoder(decode)
+		defer dec.stop()
 		for _, e := range extents {
-			crc, err := hashRange(e.Length)
-			if err != nil {
-				return err
+			switch e.Encoding {
+			case EncodingZero:
+				continue
+			case EncodingZstd, EncodingZstdShuffle:
+				stored := dec.buffer(int(e.Stored))
+				if _, err := io.ReadFull(f, stored); err != nil {
+					if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+						return r.corrupt(entry.Name, "truncated while being verified (expected %d bytes)", entry.Size)
+					}
+					return ioError("reading", r.Path(entry.Name), err, "")
+				}
+				r.read.Add(int64(len(stored)))
+				crc := crc32c(stored)
+				if crc != uint32(e.CRC32C) {
+					return r.corrupt(entry.Name, "checksum mismatch in compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): expected crc32c %s (from %s), got %s",
+						e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, e.CRC32C, PagemapFile, formatCRC(crc))
+				}
+				whole = crc32cCombine(whole, crc, e.Stored)
+				if err := dec.decode(e, stored); err != nil {
+					return err
+				}
+				pad, err := hashRange(e.FileSpan() - e.Stored)
+				if err != nil {
+					return err
+				}
+				whole = crc32cCombine(whole, pad, e.FileSpan()-e.Stored)
+			default:
+				crc, err := hashRange(e.Length)
+				if err != nil {
+					return err
+				}
+				if crc != uint32(e.CRC32C) {
+					return r.corrupt(entry.Name, "checksum mismatch in pages of pid %d at %s-%#x (file offset %d, %d bytes): expected crc32c %s (from %s), got %s",
+						e.PID, e.Vaddr, e.End(), e.Offset, e.Length, e.CRC32C, PagemapFile, formatCRC(crc))
+				}
+				whole = crc32cCombine(whole, crc, e.Length)
 			}
-			if crc != uint32(e.CRC32C) {
-				return r.corrupt(entry.Name, "checksum mismatch in pages of pid %d at %s-%#x (file offset %d, %d bytes): expected crc32c %s (from %s), got %s",
-					e.PID, e.Vaddr, e.End(), e.Offset, e.Length, e.CRC32C, PagemapFile, formatCRC(crc))
-			}
-			whole = crc32cCombine(whole, crc, e.Length)
+		}
+		if err := dec.stop(); err != nil {
+			return err
 		}
 	} else if whole, err = hashRange(uint64(entry.Size)); err != nil {
 		return err
@@ -519,6 +668,85 @@ func (r *Reader) verifyFile(entry FileEntry, buf []byte) error {
 		return r.corrupt(entry.Name, "checksum mismatch: expected crc32c %s (from %s), got %s", entry.CRC32C, ManifestFile, formatCRC(whole))
 	}
 	return nil
+}
+
+// verifyDecoder decompresses the zstd extents Verify reads, on worker
+// goroutines, and keeps the first failure.
+type verifyDecoder struct {
+	r       *Reader
+	workers int // 0: check the stored bytes only
+	jobs    chan verifyJob
+	free    chan []byte
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	err     error
+	stopped bool
+}
+
+type verifyJob struct {
+	e      PageExtent
+	stored []byte
+}
+
+func (r *Reader) newVerifyDecoder(decode bool) *verifyDecoder {
+	n := runtime.GOMAXPROCS(0)
+	if !decode {
+		n = 0 // buffers only
+	}
+	d := &verifyDecoder{r: r, jobs: make(chan verifyJob, n), free: make(chan []byte, 2*max(n, 1))}
+	for range 2 * max(n, 1) {
+		d.free <- nil
+	}
+	d.workers = n
+	for range n {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			var out, scratch []byte
+			for j := range d.jobs {
+				out = grow(out, int(j.e.Length))
+				var err error
+				if scratch, err = decodeExtent(j.e.Encoding, j.stored, out, scratch, uint32(j.e.DataCRC32C)); err != nil {
+					d.mu.Lock()
+					if d.err == nil {
+						d.err = r.corrupt(j.e.File, "%s-compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", j.e.Encoding, j.e.PID, j.e.Vaddr, j.e.End(), j.e.Offset, j.e.Stored, err)
+					}
+					d.mu.Unlock()
+				}
+				d.free <- j.stored
+			}
+		}()
+	}
+	return d
+}
+
+// buffer returns a buffer of n bytes for the next frame (waiting while
+// every buffer is being decoded).
+func (d *verifyDecoder) buffer(n int) []byte { return grow(<-d.free, n) }
+
+// decode queues a frame read into a buffer from buffer; it returns the
+// first failure so far.
+func (d *verifyDecoder) decode(e PageExtent, stored []byte) error {
+	if d.workers == 0 {
+		d.free <- stored
+		return nil
+	}
+	d.jobs <- verifyJob{e: e, stored: stored}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// stop waits for the workers and returns the first failure.
+func (d *verifyDecoder) stop() error {
+	if !d.stopped {
+		d.stopped = true
+		close(d.jobs)
+		d.wg.Wait()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
 }
 
 // Close releases the files and mappings of the Reader. Metadata stays

@@ -42,8 +42,30 @@ func Reseal(dir string) error {
 					b, _ = os.ReadFile(filepath.Join(dir, e.File))
 					pages[e.File] = b
 				}
-				if e.Offset <= uint64(len(b)) && e.Length <= uint64(len(b))-e.Offset {
-					e.CRC32C = CRC32C(crc32c(b[e.Offset : e.Offset+e.Length]))
+				switch e.Encoding {
+				case EncodingZero:
+				case EncodingZstd, EncodingZstdShuffle:
+					// The frame's checksum, and the data's if it decodes.
+					if e.Offset <= uint64(len(b)) && e.Stored <= uint64(len(b))-e.Offset {
+						stored := b[e.Offset : e.Offset+e.Stored]
+						e.CRC32C = CRC32C(crc32c(stored))
+						if e.Length > 0 && e.Length <= MaxEncodedExtent && e.Length%8 == 0 {
+							if _, dec, err := zstdCodecs(); err == nil {
+								if out, err := dec.DecodeAll(stored, make([]byte, 0, e.Length)); err == nil && uint64(len(out)) == e.Length {
+									if e.Encoding == EncodingZstdShuffle {
+										plain := make([]byte, len(out))
+										unshuffle8(plain, out)
+										out = plain
+									}
+									e.DataCRC32C = CRC32C(crc32c(out))
+								}
+							}
+						}
+					}
+				default:
+					if e.Offset <= uint64(len(b)) && e.Length <= uint64(len(b))-e.Offset {
+						e.CRC32C = CRC32C(crc32c(b[e.Offset : e.Offset+e.Length]))
+					}
 				}
 			}
 			if nb, err := encodePagemap(pm.Extents); err == nil {

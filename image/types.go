@@ -1036,8 +1036,13 @@ type Regs struct {
 
 // PageExtent is one run of saved pages: Length bytes of memory of process
 // PID starting at Vaddr, stored at Offset in the page file File. Both Vaddr
-// and Offset are multiples of PageSize, so the run can be mapped straight
-// from the file. CRC32C covers the run's bytes. An extent lies inside one VMA.
+// and Offset are multiples of PageSize, so a raw run can be mapped straight
+// from the file. CRC32C covers the bytes stored in the file (for a raw run,
+// the memory itself). An extent lies inside one VMA.
+//
+// Encoding says how the run is stored (EncodingRaw, EncodingZstd,
+// EncodingZero; see compress.go and docs/image-format.md); any other than
+// raw requires the feature FeatureCompressedPages.
 type PageExtent struct {
 	PID    int    `json:"pid"`
 	Vaddr  Hex    `json:"vaddr"`
@@ -1045,6 +1050,24 @@ type PageExtent struct {
 	File   string `json:"file"`
 	Offset uint64 `json:"offset"`
 	CRC32C CRC32C `json:"crc32c"`
+	// Encoding is "" (raw), "zstd" or "zero".
+	Encoding string `json:"encoding,omitempty"`
+	// Stored is, for zstd, the length of the frame at Offset (less than
+	// Length); the extent takes it rounded up to PageSize in the file.
+	Stored uint64 `json:"stored,omitempty"`
+	// DataCRC32C is, for zstd, the CRC-32C of the Length decompressed bytes.
+	DataCRC32C CRC32C `json:"data_crc32c,omitempty"`
+}
+
+// FileSpan is how many bytes of its page file the extent takes.
+func (e PageExtent) FileSpan() uint64 {
+	switch e.Encoding {
+	case EncodingZstd, EncodingZstdShuffle:
+		return alignUp(e.Stored)
+	case EncodingZero:
+		return 0
+	}
+	return e.Length
 }
 
 // End returns Vaddr+Length.

@@ -255,6 +255,22 @@ func checkExtents(extents []PageExtent, procs map[int]*Process, dataFiles map[st
 		if uint64(e.Vaddr) > maxUserAddr || e.Length > maxUserAddr-uint64(e.Vaddr) || e.Offset > 1<<62 || e.Length > 1<<62 {
 			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s, length %d, offset %d): out of range", i, e.PID, e.Vaddr, e.Length, e.Offset)
 		}
+		switch e.Encoding {
+		case EncodingRaw:
+			if e.Stored != 0 || e.DataCRC32C != 0 {
+				return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): a raw extent with stored %d or data_crc32c %s", i, e.PID, e.Vaddr, e.Stored, e.DataCRC32C)
+			}
+		case EncodingZstd, EncodingZstdShuffle:
+			if e.Length > MaxEncodedExtent || e.Stored == 0 || e.Stored >= e.Length {
+				return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): a zstd extent of %d bytes stored in %d: want 0 < stored < length <= %d", i, e.PID, e.Vaddr, e.Length, e.Stored, MaxEncodedExtent)
+			}
+		case EncodingZero:
+			if e.Stored != 0 || e.Offset != 0 || e.CRC32C != 0 || e.DataCRC32C != 0 {
+				return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): a zero extent with offset %d, stored %d or a checksum", i, e.PID, e.Vaddr, e.Offset, e.Stored)
+			}
+		default:
+			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): unknown encoding %q", i, e.PID, e.Vaddr, e.Encoding)
+		}
 		if _, ok := dataFiles[e.File]; !ok || len(e.File) > len(blobFilePrefix) && e.File[:len(blobFilePrefix)] == blobFilePrefix {
 			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): %q is not a page file listed in the manifest", i, e.PID, e.Vaddr, e.File)
 		}
@@ -266,10 +282,13 @@ func checkExtents(extents []PageExtent, procs map[int]*Process, dataFiles map[st
 		slices.SortFunc(list, func(a, b PageExtent) int { return cmpUint(a.Offset, b.Offset) })
 		var pos uint64
 		for _, e := range list {
+			if e.Encoding == EncodingZero {
+				continue // takes no room in the file
+			}
 			if e.Offset != pos {
 				return nil, nil, bad(name, "extent of pid %d at %s starts at offset %d, want %d (extents overlap or leave a gap)", e.PID, e.Vaddr, e.Offset, pos)
 			}
-			pos += e.Length
+			pos += e.FileSpan()
 		}
 		if size := uint64(dataFiles[name]); pos != size {
 			return nil, nil, bad(name, "the pagemap covers %d bytes but the file has %d", pos, size)

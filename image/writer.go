@@ -67,7 +67,20 @@ type Writer struct {
 	procs      map[int]*Process // VMAs kept to check and merge extents
 	features   map[string]bool
 
+	compress Compression // how AddPages stores pages (SetCompression)
+	pipe     *pipeline   // started with the first page file
+	pipeStop sync.Once
+
 	written atomic.Int64 // page bytes written, for progress
+}
+
+// SetCompression sets how the pages of later AddPages calls are stored:
+// CompressNone (the default: raw, readable by any crrun), CompressAuto or
+// CompressZstd (see compress.go).
+func (w *Writer) SetCompression(c Compression) {
+	w.mu.Lock()
+	w.compress = c
+	w.mu.Unlock()
 }
 
 // BytesWritten is how many bytes of memory AddPages has written so far (for
@@ -94,14 +107,24 @@ const (
 // errAborted is the error of calls after Abort.
 var errAborted = errors.New("image writer aborted")
 
-// pageFile is one process's page file, written sequentially.
+// pageFile is one process's page file, written sequentially by its
+// writer goroutine (loop) from the blocks AddPages queues.
 type pageFile struct {
 	mu      sync.Mutex
 	name    string
 	f       *os.File // nil once closed
+	broken  bool     // a write failed: later blocks are dropped
+	err     error    // why
 	size    int64
 	crc     uint32 // of the whole file so far
 	extents []PageExtent
+
+	qmu      sync.Mutex  // orders the blocks of concurrent AddPages
+	qclosed  bool        // queue closed (Commit, or the writer failed)
+	queue    chan *block // to loop, in file order
+	loopDone chan struct{}
+
+	incompressible atomic.Int32 // blocks in a row that did not compress
 }
 
 // CreateOptions are options for Create.
@@ -235,6 +258,10 @@ func (w *Writer) fail(err error) error {
 		f.Close()
 	}
 	for _, pf := range pages {
+		pf.closeQueue() // the loops drop what is queued
+	}
+	w.stopPipeline()
+	for _, pf := range pages {
 		pf.mu.Lock() // waits for a write in progress
 		if pf.f != nil {
 			pf.f.Close()
@@ -293,66 +320,90 @@ func ioError(op, path string, err error, context string) error {
 }
 
 // AddPages saves len(data) bytes of memory of process pid starting at vaddr.
-// vaddr and len(data) must be multiples of PageSize. The data is written
-// straight from the caller's buffer to the process's page file (no copy in
-// user space); data may be reused as soon as AddPages returns. Each call
-// becomes one extent of the page index (consecutive calls inside one
+// vaddr and len(data) must be multiples of PageSize. It does not copy data:
+// it hands it to the writer's pipeline (checksum, compression, write; see
+// pipeline.go) and returns once nothing reads data any more, so data may be
+// reused as soon as AddPages returns; the writes themselves may still be
+// under way. Calls may come from several goroutines; the calls for one pid
+// are stored in the order they were made. Each call becomes one or more
+// extents of the page index (raw ones that follow each other inside one
 // mapping are merged at Commit); every extent must lie inside one of the
 // mappings given to WriteProcess for pid, checked at Commit.
 //
-// Errors (ENOSPC, EIO…) name the page file and are final.
+// Errors (ENOSPC, EIO…) name the page file and are final; one may be
+// returned by a later call, or by Commit.
 func (w *Writer) AddPages(pid int, vaddr uint64, data []byte) error {
+	done := make(chan struct{})
+	pf, err := w.addPages(pid, vaddr, data, func() { close(done) })
+	<-done
+	if err != nil || pf == nil {
+		return err
+	}
+	pf.mu.Lock()
+	err = pf.err
+	pf.mu.Unlock()
+	if err != nil {
+		return w.fail(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.usable()
+}
+
+// AddPagesAsync is AddPages that takes data over: it returns as soon as
+// data is queued (it waits only while the pipeline is full), and calls
+// release, from another goroutine, once the Writer no longer reads data;
+// until then the caller must not change it. release is called exactly once,
+// also when AddPagesAsync returns an error (possibly before it returns).
+// With several buffers in turn, the caller reads the next piece of memory
+// while the pipeline compresses and writes the previous ones.
+func (w *Writer) AddPagesAsync(pid int, vaddr uint64, data []byte, release func()) error {
+	_, err := w.addPages(pid, vaddr, data, release)
+	return err
+}
+
+func (w *Writer) addPages(pid int, vaddr uint64, data []byte, release func()) (*pageFile, error) {
 	if len(data) == 0 {
-		return nil
+		release()
+		return nil, nil
 	}
 	if pid <= 0 || vaddr%PageSize != 0 || len(data)%PageSize != 0 || vaddr > maxUserAddr || uint64(len(data)) > maxUserAddr-vaddr {
-		return w.fail(fmt.Errorf("image: AddPages(pid %d, vaddr %#x, %d bytes): pid must be positive, address and length multiples of %d in user space",
+		release()
+		return nil, w.fail(fmt.Errorf("image: AddPages(pid %d, vaddr %#x, %d bytes): pid must be positive, address and length multiples of %d in user space",
 			pid, vaddr, len(data), PageSize))
 	}
 	pf, err := w.pageFile(pid)
 	if err != nil {
-		return err
+		release()
+		return nil, err
 	}
+	g := &group{release: release}
+	return pf, w.submit(pf, pid, vaddr, data, g)
+}
 
-	// Hash while the kernel copies: for large buffers the CRC runs on
-	// another core during the write(2).
-	var crc uint32
-	var hashed chan struct{}
-	if len(data) >= 1<<20 {
-		hashed = make(chan struct{})
-		go func() { crc = crc32c(data); close(hashed) }()
-	} else {
-		crc = crc32c(data)
+// stopPipeline ends the workers once no page file takes blocks any more.
+func (w *Writer) stopPipeline() {
+	w.mu.Lock()
+	p := w.pipe
+	w.mu.Unlock()
+	if p == nil {
+		return
 	}
+	w.pipeStop.Do(func() { close(p.work) })
+}
 
-	pf.mu.Lock()
-	if pf.f == nil { // the writer failed or was aborted meanwhile
-		pf.mu.Unlock()
-		if hashed != nil {
-			<-hashed
-		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return w.usable()
+// drainPages waits until every queued block is written (Commit).
+func (w *Writer) drainPages() {
+	for _, pf := range w.pages {
+		pf.closeQueue()
 	}
-	off := pf.size
-	_, werr := pf.f.Write(data)
-	if hashed != nil {
-		<-hashed
+	for _, pf := range w.pages {
+		<-pf.loopDone
 	}
-	if werr == nil {
-		n := int64(len(data))
-		pf.size += n
-		pf.crc = crc32cCombine(pf.crc, crc, uint64(n))
-		pf.extents = append(pf.extents, PageExtent{PID: pid, Vaddr: Hex(vaddr), Length: uint64(n), File: pf.name, Offset: uint64(off), CRC32C: CRC32C(crc)})
-		w.written.Add(n)
+	w.stopPipeline()
+	if w.pipe != nil {
+		w.pipe.wg.Wait()
 	}
-	path := filepath.Join(w.tmp, pf.name)
-	pf.mu.Unlock()
-	if werr != nil {
-		return w.fail(ioError("writing", path, werr, fmt.Sprintf("pages of pid %d at %#x, %d bytes at offset %d", pid, vaddr, len(data), off)))
-	}
-	return nil
 }
 
 // pageFile returns pid's page file, creating it on first use.
@@ -372,8 +423,10 @@ func (w *Writer) pageFile(pid int) (*pageFile, error) {
 		w.mu.Unlock()
 		return nil, w.fail(err)
 	}
-	pf := &pageFile{name: name, f: f}
+	p := w.startPipeline()
+	pf := &pageFile{name: name, f: f, queue: make(chan *block, maxInFlight()), loopDone: make(chan struct{})}
 	w.pages[pid] = pf
+	go w.loop(pf, p)
 	w.mu.Unlock()
 	return pf, nil
 }
@@ -626,6 +679,16 @@ func (w *Writer) Commit() (string, error) {
 // finish closes the page files and writes the page index and the manifest.
 func (w *Writer) finish() error {
 	// No other call runs now (Commit's contract), so w's fields are stable.
+	// First the pipeline writes out what AddPages queued.
+	w.drainPages()
+	for _, pf := range w.pages {
+		pf.mu.Lock()
+		err := pf.err
+		pf.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	if w.meta == nil {
 		return fmt.Errorf("image: %s: %s was never written (call WriteMeta before Commit)", w.tmp, MetaFile)
 	}
@@ -664,18 +727,13 @@ func (w *Writer) finish() error {
 		pids = append(pids, pid)
 	}
 	sort.Ints(pids)
+	if err := w.syncPageFiles(pids); err != nil {
+		return err
+	}
 	var extents []PageExtent
 	dataFiles := make(map[string]int64)
 	for _, pid := range pids {
 		pf := w.pages[pid]
-		path := filepath.Join(w.tmp, pf.name)
-		if err := pf.f.Sync(); err != nil {
-			return ioError("syncing", path, err, "")
-		}
-		if err := pf.f.Close(); err != nil {
-			return ioError("closing", path, err, "")
-		}
-		pf.f = nil
 		p := w.procs[pid]
 		if p == nil {
 			return fmt.Errorf("image: %s: pages were saved for pid %d, which has no process record", w.tmp, pid)
@@ -687,6 +745,12 @@ func (w *Writer) finish() error {
 	for _, e := range w.entries {
 		if metadataLimit(e.Name) == 0 {
 			dataFiles[e.Name] = e.Size
+		}
+	}
+	for _, e := range extents {
+		if e.Encoding != EncodingRaw {
+			w.features[FeatureCompressedPages] = true
+			break
 		}
 	}
 	if _, _, issue := checkExtents(extents, w.procs, dataFiles); issue != nil {
@@ -753,6 +817,44 @@ func (w *Writer) finish() error {
 	return nil
 }
 
+// syncPageFiles fdatasyncs and closes the page files, several at once
+// (a tree's files go to the disk's queue together).
+func (w *Writer) syncPageFiles(pids []int) error {
+	errs := make([]error, len(pids))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, pid := range pids {
+		pf := w.pages[pid]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			pf.mu.Lock()
+			defer pf.mu.Unlock()
+			path := filepath.Join(w.tmp, pf.name)
+			if pf.f == nil {
+				errs[i] = fmt.Errorf("image: %s: closed", path)
+				return
+			}
+			if err := fdatasync(pf.f); err != nil {
+				errs[i] = ioError("syncing", path, err, "")
+				return
+			}
+			if err := pf.f.Close(); err != nil {
+				errs[i] = ioError("closing", path, err, "")
+			}
+			pf.f = nil
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeFileNoFail is writeFile for Commit: errors are returned, not
 // recorded (Commit records them).
 func (w *Writer) writeFileNoFail(name string, b []byte) error {
@@ -809,7 +911,9 @@ func mergeExtents(list []PageExtent, p *Process) []PageExtent {
 	for _, e := range list {
 		if n := len(out); n > 0 {
 			last := &out[n-1]
-			if last.End() == uint64(e.Vaddr) && last.Offset+last.Length == e.Offset {
+			zeros := last.Encoding == EncodingZero && e.Encoding == EncodingZero
+			raws := last.Encoding == EncodingRaw && e.Encoding == EncodingRaw && last.Offset+last.Length == e.Offset
+			if last.End() == uint64(e.Vaddr) && (zeros || raws) {
 				if v := p.findVMA(uint64(last.Vaddr)); v != nil && e.End() <= uint64(v.End) {
 					last.CRC32C = CRC32C(crc32cCombine(uint32(last.CRC32C), uint32(e.CRC32C), e.Length))
 					last.Length += e.Length

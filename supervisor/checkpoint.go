@@ -32,7 +32,13 @@ type CheckpointResult struct {
 // app is ended once the checkpoint is durable and crrun exits with
 // ExitCheckpointed.
 func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool) (*CheckpointResult, error) {
-	return s.checkpoint(trigger, reason, exit, func(dir string) {
+	return s.CheckpointWith(trigger, reason, exit, "")
+}
+
+// CheckpointWith is Checkpoint with the page compression of this one
+// checkpoint ("" for the configured one, --compress).
+func (s *Supervisor) CheckpointWith(trigger image.Trigger, reason string, exit bool, compress image.Compression) (*CheckpointResult, error) {
+	return s.checkpointC(trigger, reason, exit, compress, func(dir string) {
 		s.requestExit(ExitCheckpointed, "checkpointed to "+dir+"; the app was ended (checkpoint --exit)")
 	})
 }
@@ -40,6 +46,22 @@ func (s *Supervisor) Checkpoint(trigger image.Trigger, reason string, exit bool)
 // checkpoint is Checkpoint with what to do, with exit, once the image is
 // durable and just before the app is killed.
 func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool, beforeKill func(dir string), drop ...unix.Signal) (*CheckpointResult, error) {
+	return s.checkpointC(trigger, reason, exit, "", beforeKill, drop...)
+}
+
+// compression returns the compression of a checkpoint: the request's, else
+// the configured one, else the default.
+func (s *Supervisor) compression(req image.Compression) image.Compression {
+	switch {
+	case req != "":
+		return req
+	case s.cfg.Compress != "":
+		return s.cfg.Compress
+	}
+	return image.DefaultCompression
+}
+
+func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool, compress image.Compression, beforeKill func(dir string), drop ...unix.Signal) (*CheckpointResult, error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	mainNsPid := s.mainNs()
@@ -64,6 +86,7 @@ func (s *Supervisor) checkpoint(trigger image.Trigger, reason string, exit bool,
 		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
 	}
 	defer w.Abort() // no-op after a commit
+	w.SetCompression(s.compression(compress))
 	slog.Info("checkpoint: freezing the app", "pid", mainNsPid, "reason", reason)
 	stdio := stdioIDs()
 	stopProgress := showProgress("checkpoint", residentBytes(s.processes()), w.BytesWritten)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/crrun/crrun/image"
 )
 
 // Policy is what --on-nocr does when the app makes a syscall in the NOCR table.
@@ -58,6 +60,9 @@ type Config struct {
 	// Net is the app's network: "" the host's, NetPrivate a namespace of
 	// its own with a loopback (netns.go). A restore takes it from the image.
 	Net string
+	// Compress is how checkpoints store page data ("" means
+	// image.DefaultCompression); a checkpoint request may override it.
+	Compress image.Compression
 }
 
 // Exit is how the app ended, for crrun to mirror.

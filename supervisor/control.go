@@ -115,6 +115,9 @@ func checkServer(conn *net.UnixConn, path string) error {
 type request struct {
 	Op   string `json:"op"`             // "status", "checkpoint"
 	Exit bool   `json:"exit,omitempty"` // checkpoint: end the app afterwards
+	// Compress is the page compression of this checkpoint ("": the
+	// supervisor's --compress). An older supervisor ignores it.
+	Compress string `json:"compress,omitempty"`
 }
 
 type response struct {
@@ -201,7 +204,16 @@ func (s *Supervisor) serveConn(conn *net.UnixConn) {
 		_ = enc.Encode(response{Status: &st})
 	case "checkpoint":
 		_ = conn.SetDeadline(time.Time{}) // as long as it takes to be durable
-		res, err := s.Checkpoint(image.TriggerCommand, "crrun checkpoint", req.Exit)
+		comp := image.Compression("")
+		if req.Compress != "" {
+			c, err := image.ParseCompression(req.Compress)
+			if err != nil {
+				_ = enc.Encode(response{Error: "--compress: " + err.Error(), Code: ExitUsage})
+				return
+			}
+			comp = c
+		}
+		res, err := s.CheckpointWith(image.TriggerCommand, "crrun checkpoint", req.Exit, comp)
 		if err != nil {
 			_ = enc.Encode(response{Error: err.Error(), Code: checkpointExitCode(err, s.cfg.Dir)})
 			return
@@ -230,7 +242,13 @@ func QueryStatus(runtimeDir string, pid int) (*Status, error) {
 // RequestCheckpoint asks the supervisor with pid for a checkpoint and waits
 // until it is durable.
 func RequestCheckpoint(runtimeDir string, pid int, exit bool) (*CheckpointResult, error) {
-	resp, err := ask(runtimeDir, pid, request{Op: "checkpoint", Exit: exit}, 0)
+	return RequestCheckpointWith(runtimeDir, pid, exit, "")
+}
+
+// RequestCheckpointWith is RequestCheckpoint with the page compression of
+// this checkpoint ("": the supervisor's own, its --compress).
+func RequestCheckpointWith(runtimeDir string, pid int, exit bool, compress image.Compression) (*CheckpointResult, error) {
+	resp, err := ask(runtimeDir, pid, request{Op: "checkpoint", Exit: exit, Compress: string(compress)}, 0)
 	if err != nil {
 		return nil, err
 	}

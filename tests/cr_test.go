@@ -282,9 +282,9 @@ func crClient(t *testing.T, rt string, timeout time.Duration, args ...string) (i
 // crCheckpoint asks a's supervisor for a checkpoint (`crrun checkpoint
 // [--exit] PID`) and returns the image directory it printed, after checking
 // it is a complete generation of store.
-func crCheckpoint(t *testing.T, a *app, store string, exit bool) string {
+func crCheckpoint(t *testing.T, a *app, store string, exit bool, extra ...string) string {
 	t.Helper()
-	args := []string{"checkpoint"}
+	args := append([]string{"checkpoint"}, extra...)
 	if exit {
 		args = append(args, "--exit")
 	}
@@ -438,10 +438,12 @@ func crLastLine(s string) string {
 
 // crVictim describes one round trip.
 type crVictim struct {
-	name     string        // the victim's stderr prefix
-	argv     []string      // the command
-	lo, hi   time.Duration // the checkpoint lands this long after "<name>: running"
-	exitMode bool          // true: crrun checkpoint --exit; false: crrun checkpoint, then SIGKILL crrun
+	name     string                         // the victim's stderr prefix
+	argv     []string                       // the command
+	lo, hi   time.Duration                  // the checkpoint lands this long after "<name>: running"
+	exitMode bool                           // true: crrun checkpoint --exit; false: crrun checkpoint, then SIGKILL crrun
+	ckptArgs []string                       // more arguments of crrun checkpoint (--compress=none)
+	check    func(t *testing.T, img string) // checks the image, if set
 }
 
 // crRoundTrip runs v uninterrupted, then under --dir with a checkpoint at a
@@ -462,7 +464,10 @@ func crRoundTrip(t *testing.T, v crVictim) {
 	d := crDelay(rng, v.lo, v.hi)
 	t.Logf("checkpoint %v after %q", d, v.name+": running")
 	time.Sleep(d)
-	img := crCheckpoint(t, a, store, v.exitMode)
+	img := crCheckpoint(t, a, store, v.exitMode, v.ckptArgs...)
+	if v.check != nil {
+		v.check(t, img)
+	}
 	restoreArg := store // the newest valid generation
 	if v.exitMode {
 		if code := a.wait(time.Minute); code != crExitCheckpointed {

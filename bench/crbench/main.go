@@ -66,6 +66,10 @@ const (
 // groupNames name the kinds in CRBENCH_CASES and CRBENCH_SKIP.
 var groupNames = map[string]caseKind{"memhog": kindMemhog, "threads": kindThreads, "tree": kindTree}
 
+// compressGroup names the cases of dense 1 GiB with each kind of data and
+// each --compress (CRBENCH_CASES=compress).
+const compressGroup = "compress"
+
 type caseDef struct {
 	name      string
 	mib       int // size of the map (memhog); of each process's memory (tree)
@@ -73,6 +77,10 @@ type caseDef struct {
 	sparseMiB int // touched MiB of a MAP_NORESERVE map; 0 = dense
 	kind      caseKind
 	procs     int // tree: processes, the main one included
+	// memhog: what its words hold (memhog -d: "" = random, doubles,
+	// zero) and the checkpoint's --compress ("" = crrun's default, auto).
+	data, compress string
+	compGroup      bool // in the group "compress" (and not in "memhog")
 }
 
 // threadKiB is the stack data every threadhog worker fills and rewrites.
@@ -88,6 +96,15 @@ var allCases = []caseDef{
 	{name: "threads-1000", threads: 1000, kind: kindThreads},
 	{name: "tree-4", mib: 256, procs: 4, kind: kindTree},
 	{name: "tree-16", mib: 256, procs: 16, kind: kindTree},
+	// Compression: 1g-1 above is random data with the default (auto).
+	{name: "1g-random-zstd", mib: 1024, threads: 1, compress: "zstd", compGroup: true},
+	{name: "1g-random-none", mib: 1024, threads: 1, compress: "none", compGroup: true},
+	{name: "1g-doubles", mib: 1024, threads: 1, data: "doubles", compGroup: true},
+	{name: "1g-doubles-zstd", mib: 1024, threads: 1, data: "doubles", compress: "zstd", compGroup: true},
+	{name: "1g-doubles-none", mib: 1024, threads: 1, data: "doubles", compress: "none", compGroup: true},
+	{name: "1g-zero", mib: 1024, threads: 1, data: "zero", compGroup: true},
+	{name: "1g-zero-zstd", mib: 1024, threads: 1, data: "zero", compress: "zstd", compGroup: true},
+	{name: "1g-zero-none", mib: 1024, threads: 1, data: "zero", compress: "none", compGroup: true},
 }
 
 func (c caseDef) dataBytes() int64 {
@@ -114,7 +131,18 @@ func (c caseDef) desc() string {
 	if c.sparseMiB > 0 {
 		return fmt.Sprintf("sparse %s NORESERVE map, %d MiB touched", sizeName(c.mib), c.sparseMiB)
 	}
-	return "dense " + sizeName(c.mib)
+	d := "dense " + sizeName(c.mib)
+	if c.data != "" || c.compress != "" {
+		data, comp := c.data, c.compress
+		if data == "" {
+			data = "random"
+		}
+		if comp == "" {
+			comp = "auto"
+		}
+		d += fmt.Sprintf(" %s, --compress=%s", data, comp)
+	}
+	return d
 }
 
 func sizeName(mib int) string {
@@ -324,7 +352,15 @@ func selectCases(env, s string) ([]caseDef, error) {
 	for _, n := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 		if k, ok := groupNames[n]; ok {
 			for _, c := range allCases {
-				if c.kind == k {
+				if c.kind == k && !c.compGroup {
+					out = append(out, c)
+				}
+			}
+			continue
+		}
+		if n == compressGroup {
+			for _, c := range allCases {
+				if c.compGroup || c.name == "1g-1" {
 					out = append(out, c)
 				}
 			}
@@ -332,7 +368,7 @@ func selectCases(env, s string) ([]caseDef, error) {
 		}
 		i := slices.IndexFunc(allCases, func(c caseDef) bool { return c.name == n })
 		if i < 0 {
-			return nil, fmt.Errorf("%s: unknown case or group %q (groups: memhog threads tree; cases: %s)", env, n, caseNames(allCases))
+			return nil, fmt.Errorf("%s: unknown case or group %q (groups: memhog threads tree compress; cases: %s)", env, n, caseNames(allCases))
 		}
 		out = append(out, allCases[i])
 	}
@@ -700,6 +736,9 @@ func (b *bench) runRep(c caseDef, rep int) (repResult, error) {
 	if c.sparseMiB > 0 {
 		argv = append(argv, "-s", strconv.Itoa(c.sparseMiB))
 	}
+	if c.data != "" {
+		argv = append(argv, "-d", c.data)
+	}
 	if b.corrupt {
 		argv = append(argv, "-c")
 	}
@@ -725,7 +764,11 @@ func (b *bench) runRep(c caseDef, rep int) (repResult, error) {
 	cpErr := filepath.Join(b.work, tag+"-checkpoint.err")
 	cpu0, wait0 := schedSum(app.pid)
 	t0 := time.Now()
-	cp, err := start("crrun checkpoint", []string{b.crrun, "checkpoint", "--json", strconv.Itoa(app.pid)}, b.env, cpErr, cpOut)
+	cpArgv := []string{b.crrun, "checkpoint", "--json"}
+	if c.compress != "" {
+		cpArgv = append(cpArgv, "--compress="+c.compress)
+	}
+	cp, err := start("crrun checkpoint", append(cpArgv, strconv.Itoa(app.pid)), b.env, cpErr, cpOut)
 	if err != nil {
 		return r, err
 	}

@@ -370,6 +370,7 @@ func (b *bench) report() string {
 			cell(thr, fmtRate), ratio(raw(rawReadv)), ratio(raw(rawWriteSync)), fmtRate(target), res)
 	}
 	p("")
+	b.compressionReport(p)
 
 	p("Where the time goes (medians). crrun's threads' time on a CPU and runnable but waiting for one (/proc/PID/task/*/schedstat of the supervisor during the checkpoint, of the restoring crrun from launch to first progress); what is left of the wall time is spent blocked (I/O, ptrace stops, the app):")
 	p("")
@@ -590,4 +591,75 @@ func writeDocs(path, mark, intro, section string) error {
 	}
 	doc = doc[:i] + "\n" + section + doc[j:]
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// compressionPairs are the cases compared by compressionReport: per kind
+// of data, the checkpoint with the default --compress=auto, with zstd and
+// with none.
+var compressionPairs = []struct{ data, auto, zstd, none string }{
+	{"random (incompressible)", "1g-1", "1g-random-zstd", "1g-random-none"},
+	{"doubles (numerical arrays)", "1g-doubles", "1g-doubles-zstd", "1g-doubles-none"},
+	{"zero pages", "1g-zero", "1g-zero-zstd", "1g-zero-none"},
+}
+
+// compressionReport compares, for dense 1 GiB of each kind of data, the
+// durable checkpoint with and without compression (issue 11's targets:
+// ≥ 1 GB/s on numerical data, never more than 10 % slower than none on
+// random data, and a 1 GiB checkpoint durable in ≤ 1.5 s).
+func (b *bench) compressionReport(p func(string, ...any)) {
+	med := func(name string, get func(repResult) float64) float64 {
+		return stats(collect(b.results[name], get)).med
+	}
+	ran := false
+	for _, c := range compressionPairs {
+		for _, n := range []string{c.auto, c.zstd, c.none} {
+			if len(b.results[n]) > 0 {
+				ran = true
+			}
+		}
+	}
+	if !ran {
+		return
+	}
+	const gbps = 1e9 / (1 << 20) // 1 GB/s in MiB/s
+	p("Compression (`crrun checkpoint --compress=auto|zstd|none`, dense 1 GiB, 1 thread; memhog -d sets the data). Targets: ≥ 1 GB/s (%.0f MiB/s) durable for numerical data and zero pages; never more than 10 %% slower than none on random data; every 1 GiB checkpoint durable in ≤ 1.5 s. Cells: total (durable) time, throughput, image du ÷ memory saved:", gbps)
+	p("")
+	p("| data | auto (default) | zstd | none | auto ÷ none (time) | zstd ÷ none (time) | target | result (auto) |")
+	p("|---|--:|--:|--:|--:|--:|---|---|")
+	for _, c := range compressionPairs {
+		total := func(n string) float64 { return med(n, func(r repResult) float64 { return r.totalMS }) }
+		cellOf := func(n string) string {
+			if len(b.results[n]) == 0 {
+				return "not run"
+			}
+			thr := med(n, func(r repResult) float64 { return float64(r.bytes) / (1 << 20) / (r.totalMS / 1000) })
+			du := med(n, func(r repResult) float64 { return float64(r.du) / float64(r.bytes) })
+			return fmt.Sprintf("%s, %s, %.1f %%", fmtMS(total(n)), fmtRate(thr), 100*du)
+		}
+		ratio := func(n string) string {
+			if len(b.results[n]) == 0 || len(b.results[c.none]) == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.0f %%", 100*total(n)/total(c.none))
+		}
+		res := "not run"
+		target := "≥ 1 GB/s, ≤ 1.5 s"
+		if c.auto == "1g-1" {
+			target = "≤ 110 % of none, ≤ 1.5 s"
+		}
+		if len(b.results[c.auto]) > 0 && len(b.results[c.none]) > 0 {
+			ta := total(c.auto)
+			thr := med(c.auto, func(r repResult) float64 { return float64(r.bytes) / (1 << 20) / (r.totalMS / 1000) })
+			ok := thr >= gbps && ta <= 1500
+			if c.auto == "1g-1" {
+				ok = ta <= 1.1*total(c.none) && ta <= 1500
+			}
+			res = "**miss**"
+			if ok {
+				res = "pass"
+			}
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |", c.data, cellOf(c.auto), cellOf(c.zstd), cellOf(c.none), ratio(c.auto), ratio(c.zstd), target, res)
+	}
+	p("")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 
 func newCheckpointCmd(g *globalFlags) *cobra.Command {
 	var exit, asJSON bool
+	var compress string
 	c := &cobra.Command{
 		Use:   "checkpoint [--exit] [SUPERVISOR-PID]",
 		Short: "Checkpoint a running app; return when the image is durable",
@@ -32,7 +34,13 @@ refused a runtime directory or socket that is not the user's alone.`,
 			if err != nil {
 				return err
 			}
-			res, err := supervisor.RequestCheckpoint(g.runtimeDir, pid, exit)
+			var comp image.Compression
+			if compress != "" {
+				if comp, err = image.ParseCompression(compress); err != nil {
+					return usageError{fmt.Errorf("--compress: %w", err)}
+				}
+			}
+			res, err := supervisor.RequestCheckpointWith(g.runtimeDir, pid, exit, comp)
 			if err != nil {
 				var re *supervisor.RemoteError
 				if errors.As(err, &re) {
@@ -52,6 +60,7 @@ refused a runtime directory or socket that is not the user's alone.`,
 		},
 	}
 	c.Flags().BoolVar(&exit, "exit", false, "end the app after the checkpoint (crrun exits 75)")
+	c.Flags().StringVar(&compress, "compress", "", "how this checkpoint stores memory: auto, zstd or none (default: the running crrun's --compress)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (dir, pause_ms, total_ms, bytes, threads)")
 	return c
 }

@@ -23,7 +23,7 @@ func newInspectCmd() *cobra.Command {
 		Short: "Show a checkpoint image: when and why, processes, threads, memory, fds",
 		Long: `Prints a checkpoint image for people, or with --json for programs. DIR is a
 generation directory or a store (its newest valid generation). --verify also
-checks every page checksum.`,
+checks every page checksum, and decompresses every compressed extent.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, _ := filepath.Abs(args[0])
@@ -32,6 +32,11 @@ checks every page checksum.`,
 				return err
 			}
 			defer r.Close()
+			if verify {
+				if err := r.VerifyAll(); err != nil {
+					return err
+				}
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -43,7 +48,7 @@ checks every page checksum.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().BoolVar(&verify, "verify", false, "verify every page checksum too")
+	c.Flags().BoolVar(&verify, "verify", false, "verify every page checksum too, and that every compressed extent decompresses to its checksum")
 	return c
 }
 

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/clog"
 	"github.com/crrun/crrun/supervisor"
 
@@ -42,6 +43,7 @@ type globalFlags struct {
 	onCheckpoint string
 	onRestore    string
 	hookTimeout  time.Duration
+	compress     string
 }
 
 // minInterval is the shortest --interval: below it the app would spend
@@ -65,6 +67,7 @@ func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.onCheckpoint, "on-checkpoint", "", "run CMD ARGS... (split like a shell would, run without one) after each durable checkpoint, with CRRUN_DIR, CRRUN_GENERATION, CRRUN_REASON, CRRUN_PID... in its environment; a failure is logged, the checkpoint kept")
 	c.Flags().StringVar(&g.onRestore, "on-restore", "", "run CMD ARGS... after a restore rebuilt the app, before it runs again (same environment as --on-checkpoint)")
 	c.Flags().DurationVar(&g.hookTimeout, "hook-timeout", supervisor.DefaultHookTimeout, "kill a hook (its whole process group) still running after this long")
+	c.Flags().StringVar(&g.compress, "compress", string(image.DefaultCompression), "how checkpoints store memory: auto (zero pages not stored; compressed only where a sample halves; the rest raw), zstd (compress everything that saves 1/8), or none (raw pages, as older crruns wrote and read them)")
 	c.Flags().BoolVar(&g.trustImage, "trust-image", false, "restore an image, or resume from a --dir, that another user owns or that others may write (an image is code: it runs with your credentials)")
 }
 
@@ -149,7 +152,7 @@ func runApp(g *globalFlags, args []string) error {
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
 		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version,
 		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks,
-		HostIPC: g.ipc == "host", Net: netMode})
+		HostIPC: g.ipc == "host", Net: netMode, Compress: hpc.Compress})
 	if err != nil {
 		return err
 	}
@@ -171,6 +174,11 @@ func (g *globalFlags) inherit(cmd *cobra.Command) {
 // hpc turns the batch-job flags into their supervisor form.
 func (g *globalFlags) hpc() (supervisor.HPC, error) {
 	h := supervisor.HPC{Interval: g.interval, Keep: g.keep}
+	comp, err := image.ParseCompression(g.compress)
+	if err != nil {
+		return h, usageError{fmt.Errorf("--compress: %w", err)}
+	}
+	h.Compress = comp
 	if g.keep < 0 {
 		return h, usageError{fmt.Errorf("--keep %d: want 0 or more", g.keep)}
 	}
