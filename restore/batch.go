@@ -42,8 +42,9 @@ func sys(name string, nr int, args ...uint64) call {
 
 // job is one thread's calls.
 type job struct {
-	tid   int
-	calls []call
+	tid     int
+	calls   []call
+	threads bool // its clones make threads of its process
 }
 
 // stage builds the argument data of batches in Go and writes it into the
@@ -82,7 +83,7 @@ func (r *restorer) run(s *stage, jobs []job) ([]*ptrace.Batch, error) {
 			ops[k] = c.op
 		}
 		table := s.put(make([]byte, ptrace.BatchSize(len(ops))))
-		bs[i] = &ptrace.Batch{Tid: j.tid, Code: uintptr(r.scratch + batchCodeOff), Table: uintptr(table), Ops: ops}
+		bs[i] = &ptrace.Batch{Tid: j.tid, Code: uintptr(r.scratch + batchCodeOff), Table: uintptr(table), Ops: ops, NewThreads: j.threads}
 	}
 	if scratchDataOff+s.used() > scratchSize {
 		return nil, fmt.Errorf("scratch area full (%d bytes of batch tables and data)", s.used())

@@ -17,10 +17,10 @@ import (
 const atFdcwd = ^uint64(99)
 
 // threads recreates every thread but the main one with its saved TID:
-// clone3 with set_tid and the flags pthread_create uses, run by a batch in
-// the main thread (one resume for many clones); TraceClone (inherited from
-// the stub) attaches each new thread stopped, before it runs an instruction,
-// and reports them in the order of the clones.
+// clone3 with set_tid and the flags pthread_create uses, run by a batch (one
+// resume for many clones); TraceClone (inherited from the stub) attaches each
+// new thread stopped, before it runs an instruction, and reports them in the
+// order of the clones.
 func (r *restorer) threads() error {
 	var ths []*image.Thread
 	for i := range r.p.Threads {
@@ -29,8 +29,17 @@ func (r *restorer) threads() error {
 		}
 	}
 	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_SYSVSEM
+	// The first thread is cloned from the main thread, the others from the
+	// first: waiting for a thread-group leader's stops means polling
+	// (ptrace.Tracer.wait4), another thread's a blocking wait4. A thread
+	// cloned from the first has what it would have had from the main
+	// thread: nothing per-thread has been set yet in either.
+	from := r.pid
 	for len(ths) > 0 {
 		chunk := ths[:min(len(ths), batchCalls/2)]
+		if from == r.pid {
+			chunk = ths[:1]
+		}
 		ths = ths[len(chunk):]
 		st := r.newStage()
 		var calls []call
@@ -43,7 +52,7 @@ func (r *restorer) threads() error {
 			c.op.Flags = ptrace.OpClone
 			calls = append(calls, c)
 		}
-		bs, err := r.run(st, []job{{tid: r.pid, calls: calls}})
+		bs, err := r.run(st, []job{{tid: from, calls: calls, threads: true}})
 		if bs == nil {
 			return err
 		}
@@ -74,6 +83,7 @@ func (r *restorer) threads() error {
 				return fmt.Errorf("clone3 made thread %d, not %d", b.Ret[i], th.TID)
 			}
 		}
+		from = b.Attached[0]
 	}
 	return nil
 }

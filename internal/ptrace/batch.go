@@ -17,8 +17,8 @@ import (
 // from the thread's memory, runs them in order, writes each result back, and
 // stops on the first error unless the entry says to go on. It then ends by
 // sending SIGSTOP to its own thread (tgkill): a signal that cannot be blocked,
-// caught, or ignored, so the thread reaches a signal-delivery-stop, which the
-// tracer discards (PTRACE_CONT with no signal), without touching any
+// caught, or ignored, so the thread reaches a signal-delivery-stop, whose
+// signal the next resume discards (no signal passed), without touching any
 // disposition. (An int3 at the end would raise a forced SIGTRAP, and a forced
 // signal resets the program's handler when it is blocked or ignored, as for
 // the single-step trap described in inject.go.) Sending a stop signal flushes
@@ -93,6 +93,9 @@ type Batch struct {
 	Code  uintptr // where BatchCode is in the thread's process (executable)
 	Table uintptr // writable memory of BatchSize(len(Ops)) bytes for the table
 	Ops   []Op
+	// NewThreads: the batch's clones make threads of its own process
+	// (CLONE_THREAD), so their thread group need not be read from /proc.
+	NewThreads bool
 
 	// Set by RunBatches.
 	Ran      int     // entries run: all, or up to and including the first failure
@@ -136,7 +139,7 @@ const sigcont = Sigset(1) << (unix.SIGCONT - 1)
 // RunBatches runs every batch in its thread, all at once. Each thread must
 // be stopped at the user-mode boundary (interrupt or group-stop), as for
 // Inject, and appear at most once; it comes back there with its registers and
-// signal mask as before. Entries failing with an errno are not an error of
+// signal mask as before (see endBatch). Entries failing with an errno are not an error of
 // RunBatches: see Batch.Err and Failed. An error means a batch could not run
 // or did not finish (a fault, the thread died); every thread that could be
 // brought back to its boundary stop is.
@@ -250,7 +253,8 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 			keep(e)
 		}
 	}
-	// Wait for those boundary stops, and the new children's first stops.
+	// Wait for the boundary stop of a batch that faulted, and the new
+	// children's first stops.
 	for _, r := range rs {
 		if !r.done {
 			continue
@@ -294,6 +298,9 @@ func (t *Tracer) finishBatch(r *running) error {
 			switch st.Event {
 			case unix.PTRACE_EVENT_CLONE, unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK:
 				b.Attached = append(b.Attached, int(st.Msg))
+				if c := t.tracees[int(st.Msg)]; c != nil && b.NewThreads && st.Event == unix.PTRACE_EVENT_CLONE {
+					c.tgid = tr.tgid
+				}
 			}
 		case StopSignal:
 			var regs Regs
@@ -322,6 +329,13 @@ func (t *Tracer) finishBatch(r *running) error {
 	}
 }
 
+// endBatch reads a finished batch's results and puts the thread's registers
+// and mask back. The thread stays where it is: in the signal-delivery-stop
+// of its own SIGSTOP, inside get_signal() like an interrupt-stop, at the
+// user-mode boundary. It is recorded as an interrupt-stop: every way this
+// package resumes it from there (Inject, RunBatches, Cont with no signal,
+// Detach) passes no signal, which discards the SIGSTOP, so no second
+// wake-up is spent on bringing it to a real interrupt-stop.
 func (t *Tracer) endBatch(r *running) error {
 	b, tr := r.b, r.tr
 	table := make([]byte, BatchSize(len(b.Ops)))
@@ -329,12 +343,10 @@ func (t *Tracer) endBatch(r *running) error {
 	if err := ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved); err != nil {
 		return &Error{Tid: b.Tid, Op: "PTRACE_SETREGS (restore)", Err: err}
 	}
-	// Discard our SIGSTOP: resume with no signal, a trap pending.
-	tr.stop.Kind = StopSyscall
-	if err := t.passStop(tr, &Stopped{}); err != nil {
-		return err
+	if err := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &r.mask); err != nil {
+		return &Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK (restore)", Err: err}
 	}
-	r.done = true
+	tr.stop = Stop{Kind: StopInterrupt, Status: tr.stop.Status}
 	if rerr != nil {
 		return &Error{Tid: b.Tid, Op: "read batch table", Err: rerr}
 	}
