@@ -1,7 +1,11 @@
 package ptrace
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -109,5 +113,33 @@ func TestBatches(t *testing.T) {
 	v.send("c\n")
 	if l := v.line(); !strings.HasPrefix(l, "sum ") {
 		t.Fatalf("victim after batches: %q", l)
+	}
+}
+
+// TestBatchCodeSource assembles testdata/batch_amd64.S (when as and objcopy
+// are installed) and checks that BatchCode is its machine code.
+func TestBatchCodeSource(t *testing.T) {
+	as, err1 := exec.LookPath("as")
+	objcopy, err2 := exec.LookPath("objcopy")
+	if err1 != nil || err2 != nil {
+		t.Skip("as or objcopy not installed")
+	}
+	dir := t.TempDir()
+	obj, bin := filepath.Join(dir, "batch.o"), filepath.Join(dir, "batch.bin")
+	if out, err := exec.Command(as, "-o", obj, "testdata/batch_amd64.S").CombinedOutput(); err != nil {
+		t.Fatalf("as: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(objcopy, "-O", "binary", "-j", ".text", obj, bin).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v\n%s", err, out)
+	}
+	code, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(code, BatchCode) {
+		t.Fatalf("BatchCode differs from testdata/batch_amd64.S:\n% x\n% x", BatchCode, code)
+	}
+	if BatchCode[batchEnd] != 0xcc {
+		t.Fatalf("batchEnd %#x is not the int3 after the tgkill", batchEnd)
 	}
 }
