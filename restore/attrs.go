@@ -39,20 +39,12 @@ const (
 	schedBatch = 3
 )
 
-// attrs restores the scheduling attributes and timer slack of every thread,
-// and the process's oom_score_adj, THP setting, membarrier registrations and
-// loginuid. It runs before the credentials change: some need privileges the
-// restorer has and the app may not.
+// attrs restores the process's oom_score_adj, THP setting, membarrier
+// registrations and loginuid (each thread's scheduling attributes and timer
+// slack are set with its state: threadState). It runs before the
+// credentials change: some need privileges the restorer has and the app may
+// not.
 func (r *restorer) attrs() error {
-	for i := range r.p.Threads {
-		th := &r.p.Threads[i]
-		if th.Attrs == nil {
-			continue
-		}
-		if err := r.threadAttrs(r.tids[th.TID], th.TID, th.Attrs); err != nil {
-			return err
-		}
-	}
 	a := r.p.Attrs
 	if a == nil {
 		return nil
@@ -141,13 +133,12 @@ func (r *restorer) loginuid(tid, nstid int, want uint32) error {
 	return nil
 }
 
-// threadAttrs sets one thread's timer slack, scheduling policy, nice and
-// priority, and CPU affinity, by injection (as the thread itself would).
-func (r *restorer) threadAttrs(tid, nstid int, a *image.ThreadAttrs) error {
+// threadAttrCalls are the calls that set one thread's timer slack,
+// scheduling policy, nice and priority, and CPU affinity (as the thread
+// itself would); the last reads the timer slack back.
+func threadAttrCalls(st *stage, nstid int, a *image.ThreadAttrs) []call {
 	// Timer slack first: a real-time policy forces it to 0.
-	if _, err := r.inj(tid, "prctl(PR_SET_TIMERSLACK)", unix.SYS_PRCTL, prSetTimerslack, a.TimerSlackNS, 0, 0, 0); err != nil {
-		return err
-	}
+	calls := []call{sys("prctl(PR_SET_TIMERSLACK)", unix.SYS_PRCTL, prSetTimerslack, a.TimerSlackNS, 0, 0, 0)}
 	attr := func(policy int, flags uint64, nice, prio int) []byte {
 		b := make([]byte, 56)
 		le := binary.LittleEndian
@@ -166,15 +157,29 @@ func (r *restorer) threadAttrs(tid, nstid int, a *image.ThreadAttrs) error {
 		steps = append([][]byte{attr(0, 0, a.Nice, 0)}, steps...)
 	}
 	for _, b := range steps {
-		r.reset()
-		ba, err := r.put(b)
-		if err != nil {
-			return err
-		}
-		if _, err := r.inj(tid, "sched_setattr", unix.SYS_SCHED_SETATTR, 0, ba, 0); err != nil {
+		c := sys("sched_setattr", unix.SYS_SCHED_SETATTR, 0, st.put(b), 0)
+		c.wrap = func(err error) error {
 			return fmt.Errorf("thread %d: scheduling policy %d nice %d priority %d cannot be set here: %w", nstid, a.Policy, a.Nice, a.Priority, err)
 		}
+		calls = append(calls, c)
 	}
+	if len(a.Affinity) > 0 {
+		var mask []byte
+		for _, w := range a.Affinity {
+			mask = binary.LittleEndian.AppendUint64(mask, uint64(w))
+		}
+		c := sys("sched_setaffinity", unix.SYS_SCHED_SETAFFINITY, 0, uint64(len(mask)), st.put(mask))
+		c.wrap = func(err error) error {
+			return fmt.Errorf("thread %d: CPU affinity %s cannot be set here: %w", nstid, affinityString(a.Affinity), err)
+		}
+		calls = append(calls, c)
+	}
+	return append(calls, sys("prctl(PR_GET_TIMERSLACK)", unix.SYS_PRCTL, prGetTimerslack, 0, 0, 0, 0))
+}
+
+// checkThreadAttrs reads one thread's scheduling and affinity back and
+// compares them, and the timer slack its batch read, with the image.
+func checkThreadAttrs(tid, nstid int, a *image.ThreadAttrs, slack uint64) error {
 	got := make([]byte, 56)
 	if err := schedGetattr(tid, got); err != nil {
 		return fmt.Errorf("thread %d: sched_getattr: %w", nstid, err)
@@ -191,18 +196,6 @@ func (r *restorer) threadAttrs(tid, nstid int, a *image.ThreadAttrs) error {
 			nstid, gp, gf, gn, gpr, a.Policy, a.Flags, a.Nice, a.Priority)
 	}
 	if len(a.Affinity) > 0 {
-		var mask []byte
-		for _, w := range a.Affinity {
-			mask = binary.LittleEndian.AppendUint64(mask, uint64(w))
-		}
-		r.reset()
-		ma, err := r.put(mask)
-		if err != nil {
-			return err
-		}
-		if _, err := r.inj(tid, "sched_setaffinity", unix.SYS_SCHED_SETAFFINITY, 0, uint64(len(mask)), ma); err != nil {
-			return fmt.Errorf("thread %d: CPU affinity %s cannot be set here: %w", nstid, affinityString(a.Affinity), err)
-		}
 		var set unix.CPUSet
 		if err := unix.SchedGetaffinity(tid, &set); err != nil {
 			return fmt.Errorf("thread %d: sched_getaffinity: %w", nstid, err)
@@ -218,10 +211,6 @@ func (r *restorer) threadAttrs(tid, nstid int, a *image.ThreadAttrs) error {
 		if !slices.Equal(now, a.Affinity) {
 			return fmt.Errorf("thread %d: CPU affinity is %s after restore, saved %s (CPUs missing on this host, or outside its cpuset)", nstid, affinityString(now), affinityString(a.Affinity))
 		}
-	}
-	slack, err := r.inj(tid, "prctl(PR_GET_TIMERSLACK)", unix.SYS_PRCTL, prGetTimerslack, 0, 0, 0, 0)
-	if err != nil {
-		return err
 	}
 	if slack != a.TimerSlackNS {
 		return fmt.Errorf("thread %d: timer slack is %d ns after restore, saved %d ns", nstid, slack, a.TimerSlackNS)
@@ -254,18 +243,167 @@ func affinityString(ws []image.Hex) string {
 // exactly when the image's ids are the user's; otherwise it fails naming
 // the ids.
 func (r *restorer) creds() error {
-	c := r.p.Creds
-	for _, th := range r.p.Threads {
-		tid := r.tids[th.TID]
-		c := c
-		if th.Creds != nil {
-			c = *th.Creds
+	// Every thread has the credentials and securebits its process's main
+	// thread had when it was cloned, the restorer's: nothing has changed
+	// them since. They are read once, from the main thread.
+	sb, err := r.inj(r.pid, "prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits, 0, 0, 0, 0)
+	if err != nil {
+		return err
+	}
+	cur, err := procfs.TaskStatus(r.pid, r.pid)
+	if err != nil {
+		return err
+	}
+	for from := 0; from < len(r.p.Threads); from += batchThreads {
+		var cs []*threadCreds
+		st := r.newStage()
+		var jobs []job
+		for i := from; i < min(from+batchThreads, len(r.p.Threads)); i++ {
+			th := &r.p.Threads[i]
+			c := r.p.Creds
+			if th.Creds != nil {
+				c = *th.Creds
+			}
+			tc := &threadCreds{tid: r.tids[th.TID], nstid: th.TID, c: c, full: r.p.Attrs != nil, sb: uint32(sb), cur: cur}
+			calls, err := tc.calls(st)
+			if err != nil {
+				return fmt.Errorf("thread %d: %w", th.TID, err)
+			}
+			cs = append(cs, tc)
+			jobs = append(jobs, job{tid: tc.tid, calls: calls})
 		}
-		if err := r.threadCreds(tid, th.TID, c); err != nil {
-			return fmt.Errorf("thread %d: %w", th.TID, err)
+		bs, err := r.run(st, jobs)
+		if err != nil {
+			return err
+		}
+		for i, tc := range cs {
+			if !tc.full {
+				continue
+			}
+			got := uint32(bs[i].Ret[len(bs[i].Ret)-1]) // PR_GET_SECUREBITS, the last call
+			if err := r.checkCreds(tc.tid, tc.c, got); err != nil {
+				return fmt.Errorf("thread %d: %w", tc.nstid, err)
+			}
 		}
 	}
 	return nil
+}
+
+// threadCreds is one thread's credentials to set.
+type threadCreds struct {
+	tid, nstid int
+	c          image.Credentials
+	cur        *procfs.ProcStatus // as the thread has them now
+	full       bool               // the image has every field (not an image of an older crrun, which restored only the capabilities)
+	sb         uint32             // securebits after the first batch
+}
+
+// calls returns the calls that set the thread's credentials, in this order:
+// bounding set, groups, gids, uids, ambient capabilities, securebits,
+// capability sets, then PR_GET_SECUREBITS for the check.
+func (tc *threadCreds) calls(st *stage) ([]call, error) {
+	c, cur := tc.c, tc.cur
+	var calls []call
+	add := func(cl call, wrap func(error) error) {
+		cl.wrap = func(err error) error {
+			if wrap != nil {
+				err = wrap(err)
+			}
+			return fmt.Errorf("thread %d: %w", tc.nstid, err)
+		}
+		calls = append(calls, cl)
+	}
+	getSB := sys("prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits, 0, 0, 0, 0)
+	uidsDiffer := cur.Uid.Real != c.UID || cur.Uid.Effective != c.EUID || cur.Uid.Saved != c.SUID || cur.Uid.FS != c.FSUID
+	if tc.full {
+		// A full bounding set is no choice of the app's (a user
+		// namespace's is always full): restored where the restorer's
+		// is not (root restoring a user's image in a container), it
+		// keeps the restorer's.
+		full := uint64(c.CapBounding) == 1<<(capLastCap+1)-1
+		if c.CapBounding&^image.Hex(cur.CapBnd) != 0 && !full {
+			return nil, fmt.Errorf("the app's capability bounding set %#x has capabilities %#x the restorer's lacks: they cannot be raised",
+				uint64(c.CapBounding), uint64(c.CapBounding)&^cur.CapBnd)
+		}
+		for cp := 0; cp <= capLastCap; cp++ {
+			if cur.CapBnd&(1<<cp) != 0 && uint64(c.CapBounding)&(1<<cp) == 0 {
+				add(sys(fmt.Sprintf("prctl(PR_CAPBSET_DROP, %d)", cp), unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uint64(cp), 0, 0, 0), func(err error) error {
+					return fmt.Errorf("drop capability %d from the bounding set: %w (needs CAP_SETPCAP)", cp, err)
+				})
+			}
+		}
+		if !slices.Equal(cur.Groups, c.Groups) {
+			var b []byte
+			for _, g := range c.Groups {
+				b = binary.LittleEndian.AppendUint32(b, g)
+			}
+			ga := uint64(0)
+			if len(b) > 0 {
+				ga = st.put(b)
+			}
+			add(sys("setgroups", unix.SYS_SETGROUPS, uint64(len(c.Groups)), ga), func(err error) error {
+				return fmt.Errorf("the app had supplementary groups %v, the restored process would have %v: setgroups: %w (only root, outside a user namespace, may set them)", c.Groups, cur.Groups, err)
+			})
+		}
+		if cur.Gid.Real != c.GID || cur.Gid.Effective != c.EGID || cur.Gid.Saved != c.SGID {
+			add(sys("setresgid", unix.SYS_SETRESGID, uint64(c.GID), uint64(c.EGID), uint64(c.SGID)), func(err error) error {
+				return fmt.Errorf("the app ran with gids %d/%d/%d, the restorer has %d/%d/%d: setresgid: %w (restore it as that user, or as root)",
+					c.GID, c.EGID, c.SGID, cur.Gid.Real, cur.Gid.Effective, cur.Gid.Saved, err)
+			})
+		}
+		add(sys("setfsgid", unix.SYS_SETFSGID, uint64(c.FSGID)), nil)
+	}
+	sb := tc.sb
+	if tc.full && uidsDiffer {
+		uidErr := func(what string) func(error) error {
+			return func(err error) error {
+				return fmt.Errorf("the app ran with uids %d/%d/%d, the restorer has %d/%d/%d: %s%w (restore it as that user, or as root)",
+					c.UID, c.EUID, c.SUID, cur.Uid.Real, cur.Uid.Effective, cur.Uid.Saved, what, err)
+			}
+		}
+		if sb&secbitNoSetuidFixup == 0 {
+			// Keep the capabilities across a change away from uid 0.
+			sb |= secbitNoSetuidFixup
+			add(sys("prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)", unix.SYS_PRCTL, prSetSecurebits, uint64(sb), 0, 0, 0), uidErr(""))
+		}
+		add(sys("setresuid", unix.SYS_SETRESUID, uint64(c.UID), uint64(c.EUID), uint64(c.SUID)), uidErr("setresuid: "))
+		add(sys("setfsuid", unix.SYS_SETFSUID, uint64(c.FSUID)), nil)
+	}
+	capset := func(eff, prm, inh uint64) call {
+		hdr := st.put(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, unix.LINUX_CAPABILITY_VERSION_3), 0))
+		var data []byte
+		for _, half := range []int{0, 32} { // struct __user_cap_data_struct[2]: effective, permitted, inheritable
+			for _, v := range []uint64{eff, prm, inh} {
+				data = binary.LittleEndian.AppendUint32(data, uint32(v>>half))
+			}
+		}
+		return sys("capset", unix.SYS_CAPSET, hdr, st.put(data))
+	}
+	add(sys("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), nil)
+	if c.CapAmbient != 0 {
+		// Ambient capabilities are raised from permitted ∩ inheritable.
+		add(capset(cur.CapEff, cur.CapPrm, uint64(c.CapInheritable)), func(err error) error {
+			return fmt.Errorf("set the inheritable set %#x: %w", uint64(c.CapInheritable), err)
+		})
+		for cp := 0; cp <= capLastCap; cp++ {
+			if uint64(c.CapAmbient)&(1<<cp) == 0 {
+				continue
+			}
+			add(sys(fmt.Sprintf("prctl(PR_CAP_AMBIENT_RAISE, %d)", cp), unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uint64(cp), 0, 0), func(err error) error {
+				return fmt.Errorf("raise ambient capability %d: %w (the restorer lacks it)", cp, err)
+			})
+		}
+	}
+	if tc.full && sb != c.Securebits {
+		add(sys("prctl(PR_SET_SECUREBITS)", unix.SYS_PRCTL, prSetSecurebits, uint64(c.Securebits), 0, 0, 0), func(err error) error {
+			return fmt.Errorf("securebits %#x (the restored process has %#x): %w (needs CAP_SETPCAP)", c.Securebits, sb, err)
+		})
+	}
+	add(capset(uint64(c.CapEffective), uint64(c.CapPermitted), uint64(c.CapInheritable)), func(err error) error {
+		return fmt.Errorf("set the saved capabilities (eff %s prm %s inh %s): %w", c.CapEffective, c.CapPermitted, c.CapInheritable, err)
+	})
+	add(getSB, nil)
+	return calls, nil
 }
 
 // dumpable sets the saved dumpable flag (a change of effective uid has
@@ -286,134 +424,9 @@ func (r *restorer) dumpable() error {
 	return nil
 }
 
-func (r *restorer) threadCreds(tid, nstid int, c image.Credentials) error {
-	cur, err := procfs.TaskStatus(r.pid, tid)
-	if err != nil {
-		return err
-	}
-	// Without the new fields (an image of an older crrun) only the
-	// capabilities were restored: keep doing just that.
-	full := r.p.Attrs != nil
-	if full {
-		// A full bounding set is no choice of the app's (a user
-		// namespace's is always full): restored where the restorer's is
-		// not (root restoring a user's image in a container), it keeps
-		// the restorer's.
-		full := uint64(c.CapBounding) == 1<<(capLastCap+1)-1
-		if c.CapBounding&^image.Hex(cur.CapBnd) != 0 && !full {
-			return fmt.Errorf("the app's capability bounding set %#x has capabilities %#x the restorer's lacks: they cannot be raised",
-				uint64(c.CapBounding), uint64(c.CapBounding)&^cur.CapBnd)
-		}
-		for cp := 0; cp <= capLastCap; cp++ {
-			if cur.CapBnd&(1<<cp) != 0 && uint64(c.CapBounding)&(1<<cp) == 0 {
-				if _, err := r.inj(tid, fmt.Sprintf("prctl(PR_CAPBSET_DROP, %d)", cp), unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uint64(cp), 0, 0, 0); err != nil {
-					return fmt.Errorf("drop capability %d from the bounding set: %w (needs CAP_SETPCAP)", cp, err)
-				}
-			}
-		}
-		if !slices.Equal(cur.Groups, c.Groups) {
-			r.reset()
-			var b []byte
-			for _, g := range c.Groups {
-				b = binary.LittleEndian.AppendUint32(b, g)
-			}
-			ga := uint64(0)
-			if len(b) > 0 {
-				if ga, err = r.put(b); err != nil {
-					return err
-				}
-			}
-			if _, err := r.inj(tid, "setgroups", unix.SYS_SETGROUPS, uint64(len(c.Groups)), ga); err != nil {
-				return fmt.Errorf("the app had supplementary groups %v, the restored process would have %v: setgroups: %w (only root, outside a user namespace, may set them)", c.Groups, cur.Groups, err)
-			}
-		}
-		if cur.Gid.Real != c.GID || cur.Gid.Effective != c.EGID || cur.Gid.Saved != c.SGID {
-			if _, err := r.inj(tid, "setresgid", unix.SYS_SETRESGID, uint64(c.GID), uint64(c.EGID), uint64(c.SGID)); err != nil {
-				return fmt.Errorf("the app ran with gids %d/%d/%d, the restorer has %d/%d/%d: setresgid: %w (restore it as that user, or as root)",
-					c.GID, c.EGID, c.SGID, cur.Gid.Real, cur.Gid.Effective, cur.Gid.Saved, err)
-			}
-		}
-		if _, err := r.inj(tid, "setfsgid", unix.SYS_SETFSGID, uint64(c.FSGID)); err != nil {
-			return err
-		}
-		if cur.Uid.Real != c.UID || cur.Uid.Effective != c.EUID || cur.Uid.Saved != c.SUID || cur.Uid.FS != c.FSUID {
-			sb, err := r.inj(tid, "prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits, 0, 0, 0, 0)
-			if err != nil {
-				return err
-			}
-			if sb&secbitNoSetuidFixup == 0 {
-				if _, err := r.inj(tid, "prctl(PR_SET_SECUREBITS, NO_SETUID_FIXUP)", unix.SYS_PRCTL, prSetSecurebits, sb|secbitNoSetuidFixup, 0, 0, 0); err != nil {
-					return fmt.Errorf("the app ran with uids %d/%d/%d, the restorer has %d/%d/%d: %w (restore it as that user, or as root)",
-						c.UID, c.EUID, c.SUID, cur.Uid.Real, cur.Uid.Effective, cur.Uid.Saved, err)
-				}
-			}
-			if _, err := r.inj(tid, "setresuid", unix.SYS_SETRESUID, uint64(c.UID), uint64(c.EUID), uint64(c.SUID)); err != nil {
-				return fmt.Errorf("the app ran with uids %d/%d/%d, the restorer has %d/%d/%d: setresuid: %w (restore it as that user, or as root)",
-					c.UID, c.EUID, c.SUID, cur.Uid.Real, cur.Uid.Effective, cur.Uid.Saved, err)
-			}
-			if _, err := r.inj(tid, "setfsuid", unix.SYS_SETFSUID, uint64(c.FSUID)); err != nil {
-				return err
-			}
-		}
-	}
-	capset := func(eff, prm, inh uint64) error {
-		r.reset()
-		hdr, err := r.put(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, unix.LINUX_CAPABILITY_VERSION_3), 0))
-		if err != nil {
-			return err
-		}
-		var data []byte
-		for _, half := range []int{0, 32} { // struct __user_cap_data_struct[2]: effective, permitted, inheritable
-			for _, v := range []uint64{eff, prm, inh} {
-				data = binary.LittleEndian.AppendUint32(data, uint32(v>>half))
-			}
-		}
-		da, err := r.put(data)
-		if err != nil {
-			return err
-		}
-		_, err = r.inj(tid, "capset", unix.SYS_CAPSET, hdr, da)
-		return err
-	}
-	if _, err := r.inj(tid, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return err
-	}
-	if c.CapAmbient != 0 {
-		// Ambient capabilities are raised from permitted ∩ inheritable.
-		if err := capset(cur.CapEff, cur.CapPrm, uint64(c.CapInheritable)); err != nil {
-			return fmt.Errorf("set the inheritable set %#x: %w", uint64(c.CapInheritable), err)
-		}
-		for cp := 0; cp <= capLastCap; cp++ {
-			if uint64(c.CapAmbient)&(1<<cp) == 0 {
-				continue
-			}
-			if _, err := r.inj(tid, fmt.Sprintf("prctl(PR_CAP_AMBIENT_RAISE, %d)", cp), unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uint64(cp), 0, 0); err != nil {
-				return fmt.Errorf("raise ambient capability %d: %w (the restorer lacks it)", cp, err)
-			}
-		}
-	}
-	if full {
-		sb, err := r.inj(tid, "prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits, 0, 0, 0, 0)
-		if err != nil {
-			return err
-		}
-		if uint32(sb) != c.Securebits {
-			if _, err := r.inj(tid, "prctl(PR_SET_SECUREBITS)", unix.SYS_PRCTL, prSetSecurebits, uint64(c.Securebits), 0, 0, 0); err != nil {
-				return fmt.Errorf("securebits %#x (the restored process has %#x): %w (needs CAP_SETPCAP)", c.Securebits, sb, err)
-			}
-		}
-	}
-	if err := capset(uint64(c.CapEffective), uint64(c.CapPermitted), uint64(c.CapInheritable)); err != nil {
-		return fmt.Errorf("set the saved capabilities (eff %s prm %s inh %s): %w", c.CapEffective, c.CapPermitted, c.CapInheritable, err)
-	}
-	if !full {
-		return nil
-	}
-	return r.checkCreds(tid, c)
-}
-
-// checkCreds reads a thread's credentials back and compares them with c.
-func (r *restorer) checkCreds(tid int, c image.Credentials) error {
+// checkCreds reads a thread's credentials back and compares them with c;
+// sb is the securebits the thread read after they were set.
+func (r *restorer) checkCreds(tid int, c image.Credentials, sb uint32) error {
 	now, err := procfs.TaskStatus(r.pid, tid)
 	if err != nil {
 		return err
@@ -437,11 +450,7 @@ func (r *restorer) checkCreds(tid int, c image.Credentials) error {
 	}
 	diff("CapAmb", image.Hex(now.CapAmb), c.CapAmbient)
 	diff("NoNewPrivs", now.NoNewPrivs, c.NoNewPrivs)
-	sb, err := r.inj(tid, "prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits, 0, 0, 0, 0)
-	if err != nil {
-		return err
-	}
-	diff("securebits", uint32(sb), c.Securebits)
+	diff("securebits", sb, c.Securebits)
 	if len(diffs) > 0 {
 		return fmt.Errorf("credentials differ after restore: %s", strings.Join(diffs, ", "))
 	}

@@ -76,15 +76,16 @@ func subtract(lo, hi uint64, spans [][2]uint64) [][2]uint64 {
 }
 
 // inherit keeps the mapping v the process got from its parent, checked to
-// be there, and empties the ranges where the child had no pages.
-func (r *restorer) inherit(v *image.VMA) error {
+// be there, and returns the calls that empty the ranges where the child had
+// no pages.
+func (r *restorer) inherit(v *image.VMA) ([]call, error) {
 	parent := r.t.by[r.p.PPID]
 	if parent == nil || !parent.memDone {
-		return fmt.Errorf("inherits its parent's pages, but parent %d was not restored before it was cloned", r.p.PPID)
+		return nil, fmt.Errorf("inherits its parent's pages, but parent %d was not restored before it was cloned", r.p.PPID)
 	}
 	cur, err := r.currentMaps()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	covered := uint64(v.Start)
 	for _, m := range cur {
@@ -93,12 +94,11 @@ func (r *restorer) inherit(v *image.VMA) error {
 		}
 	}
 	if covered < uint64(v.End) {
-		return fmt.Errorf("the mapping inherited from parent %d is missing at %#x", r.p.PPID, covered)
+		return nil, fmt.Errorf("the mapping inherited from parent %d is missing at %#x", r.p.PPID, covered)
 	}
+	var calls []call
 	for _, z := range v.Inherit.Zero {
-		if _, err := r.inj(r.pid, "madvise(MADV_DONTNEED)", unix.SYS_MADVISE, uint64(z.Start), uint64(z.End-z.Start), unix.MADV_DONTNEED); err != nil {
-			return err
-		}
+		calls = append(calls, sys("madvise(MADV_DONTNEED)", unix.SYS_MADVISE, uint64(z.Start), uint64(z.End-z.Start), unix.MADV_DONTNEED))
 	}
-	return nil
+	return calls, nil
 }

@@ -68,38 +68,59 @@ func (r *restorer) buildMemory() error {
 	if err := r.moveVDSO(cur); err != nil {
 		return err
 	}
-	// 3. Map every saved region writable, fill it, then set its protection.
+	// 3. Map every saved region (a batch of mmap/mremap calls in the main
+	// thread; the files they map opened first), fill it, then set its
+	// protection and VmFlags (another batch).
+	var calls, closeAfter []call
 	for i := range r.p.Memory {
 		v := &r.p.Memory[i]
-		if err := r.mapVMA(v); err != nil {
+		cs, err := r.mapVMA(v, &closeAfter)
+		if err == nil {
+			cs = append(cs, markGuard(v)...)
+		}
+		if err != nil {
 			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
 		}
-		if err := r.markGuard(v); err != nil {
-			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
-		}
+		calls = append(calls, inMapping(v, cs)...)
 	}
+	err = r.runSerial(r.pid, calls)
 	for _, fd := range r.mapFds {
-		if _, err := r.inj(r.pid, "close", unix.SYS_CLOSE, fd); err != nil {
-			return err
-		}
+		closeAfter = append(closeAfter, sys("close", unix.SYS_CLOSE, fd))
 	}
 	r.mapFds = nil
+	if cerr := r.runSerial(r.pid, closeAfter); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
 	if err := r.fill(); err != nil {
 		return err
 	}
+	calls = nil
 	for i := range r.p.Memory {
 		v := &r.p.Memory[i]
 		if isKernelKind(v.Kind) {
 			continue
 		}
-		if _, err := r.inj(r.pid, "mprotect", unix.SYS_MPROTECT, uint64(v.Start), v.Size(), uint64(prot(v.Prot))); err != nil {
-			return err
-		}
-		if err := r.hints(v); err != nil {
+		cs := append([]call{sys("mprotect", unix.SYS_MPROTECT, uint64(v.Start), v.Size(), uint64(prot(v.Prot)))}, hints(v)...)
+		calls = append(calls, inMapping(v, cs)...)
+	}
+	return r.runSerial(r.pid, calls)
+}
+
+// inMapping makes the failure of each call name the mapping it is for.
+func inMapping(v *image.VMA, cs []call) []call {
+	for i := range cs {
+		wrap := cs[i].wrap
+		cs[i].wrap = func(err error) error {
+			if wrap != nil {
+				err = wrap(err)
+			}
 			return fmt.Errorf("mapping %#x-%#x %s %q: %w", uint64(v.Start), uint64(v.End), v.Prot, v.Path, err)
 		}
 	}
-	return nil
+	return cs
 }
 
 // madvice is the madvise(2) advice that sets each VmFlag restored by one.
@@ -107,41 +128,33 @@ var madvice = map[string]int{"sr": unix.MADV_SEQUENTIAL, "rr": unix.MADV_RANDOM,
 	"wf": unix.MADV_WIPEONFORK, "dd": unix.MADV_DONTDUMP, "hg": unix.MADV_HUGEPAGE, "nh": unix.MADV_NOHUGEPAGE,
 	"mg": unix.MADV_MERGEABLE}
 
-// hints sets a mapping's restored VmFlags (image.VMFlagRestored) once it has
-// its final protection: madvise hints, mlock, and mseal last (a sealed
-// mapping refuses mprotect and some madvise). A hint the kernel refuses
-// fails the restore: the mapping would differ.
-func (r *restorer) hints(v *image.VMA) error {
+// hints are the calls that set a mapping's restored VmFlags
+// (image.VMAFlagRestored) once it has its final protection: madvise hints,
+// mlock, and mseal last (a sealed mapping refuses mprotect and some
+// madvise). A hint the kernel refuses fails the restore: the mapping would
+// differ.
+func hints(v *image.VMA) []call {
 	has := func(f string) bool { return slices.Contains(v.Flags, f) }
+	var calls []call
 	// Guards first: the kernel refuses them in an mlocked mapping.
 	for _, g := range v.Guards {
-		if _, err := r.inj(r.pid, "madvise(MADV_GUARD_INSTALL)", unix.SYS_MADVISE, uint64(g.Start), uint64(g.End-g.Start), madvGuardInstall); err != nil {
-			return err
-		}
+		calls = append(calls, sys("madvise(MADV_GUARD_INSTALL)", unix.SYS_MADVISE, uint64(g.Start), uint64(g.End-g.Start), madvGuardInstall))
 	}
 	for _, f := range v.Flags {
 		if adv, ok := madvice[f]; ok {
-			if _, err := r.inj(r.pid, "madvise("+f+")", unix.SYS_MADVISE, uint64(v.Start), v.Size(), uint64(adv)); err != nil {
-				return err
-			}
+			calls = append(calls, sys("madvise("+f+")", unix.SYS_MADVISE, uint64(v.Start), v.Size(), uint64(adv)))
 		}
 	}
 	switch {
 	case has("lo") && has("lf"):
-		if _, err := r.inj(r.pid, "mlock2(MLOCK_ONFAULT)", unix.SYS_MLOCK2, uint64(v.Start), v.Size(), unix.MLOCK_ONFAULT); err != nil {
-			return err
-		}
+		calls = append(calls, sys("mlock2(MLOCK_ONFAULT)", unix.SYS_MLOCK2, uint64(v.Start), v.Size(), unix.MLOCK_ONFAULT))
 	case has("lo"):
-		if _, err := r.inj(r.pid, "mlock", unix.SYS_MLOCK, uint64(v.Start), v.Size()); err != nil {
-			return err
-		}
+		calls = append(calls, sys("mlock", unix.SYS_MLOCK, uint64(v.Start), v.Size()))
 	}
 	if has("sl") {
-		if _, err := r.inj(r.pid, "mseal", sysMseal, uint64(v.Start), v.Size(), 0); err != nil {
-			return err
-		}
+		calls = append(calls, sys("mseal", sysMseal, uint64(v.Start), v.Size(), 0))
 	}
-	return nil
+	return calls
 }
 
 // sysMseal is mseal(2) on x86_64 (Linux 6.10).
@@ -156,16 +169,15 @@ const (
 // markGuard gives a new mapping the sticky "gu" VmFlag (VM_MAYBE_GUARD) its
 // original showed even where it has no guard page left: a guard installed
 // and removed at once on its first page, before the page is filled.
-func (r *restorer) markGuard(v *image.VMA) error {
+func markGuard(v *image.VMA) []call {
 	if !slices.Contains(v.Flags, "gu") {
 		return nil
 	}
+	var calls []call
 	for _, adv := range []uint64{madvGuardInstall, madvGuardRemove} {
-		if _, err := r.inj(r.pid, "madvise(guard)", unix.SYS_MADVISE, uint64(v.Start), 4096, adv); err != nil {
-			return err
-		}
+		calls = append(calls, sys("madvise(guard)", unix.SYS_MADVISE, uint64(v.Start), 4096, adv))
 	}
-	return nil
+	return calls
 }
 
 func isKernelKind(k image.VMAKind) bool {
@@ -276,10 +288,13 @@ func (r *restorer) moveVDSO(cur []procfs.Mapping) error {
 	return err
 }
 
-// mapVMA creates one saved mapping, writable for now.
-func (r *restorer) mapVMA(v *image.VMA) error {
+// mapVMA returns the calls that create one saved mapping. The files they
+// map are opened now (by injection, once per file and access mode: r.mapFds,
+// closed by the caller after the calls ran); fds to close once the calls ran
+// are added to closeAfter.
+func (r *restorer) mapVMA(v *image.VMA, closeAfter *[]call) ([]call, error) {
 	if isKernelKind(v.Kind) {
-		return nil
+		return nil, nil
 	}
 	if v.Inherit != nil {
 		return r.inherit(v)
@@ -310,25 +325,22 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 	case image.VMAShmem:
 		// A view of the object every process inherited at its temporary
 		// address: mremap with old_size 0 makes another mapping of the same
-		// pages.
+		// pages. MREMAP_FIXED returns the address asked for or fails.
 		if v.File == nil {
-			return fmt.Errorf("shared memory without identity")
+			return nil, fmt.Errorf("shared memory without identity")
 		}
 		a, ok := r.t.shm[fileKey{v.File.Dev, v.File.Inode}]
 		if !ok {
-			return fmt.Errorf("shared memory object %d was not created", v.File.Inode)
+			return nil, fmt.Errorf("shared memory object %d was not created", v.File.Inode)
 		}
-		ret, err := r.inj(r.pid, "mremap(shared memory)", unix.SYS_MREMAP, a+uint64(v.Offset), 0, v.Size(),
-			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uint64(v.Start))
-		if err == nil && ret != uint64(v.Start) {
-			err = fmt.Errorf("mremap went to %#x", ret)
-		}
-		return err
+		return []call{sys("mremap(shared memory)", unix.SYS_MREMAP, a+uint64(v.Offset), 0, v.Size(),
+			unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uint64(v.Start))}, nil
 	case image.VMASysV:
 		// An attachment of a segment the init recreated with its id
 		// (supervisor/ipcns.go): read-only when it could never be
 		// written (no "mw": shmat SHM_RDONLY); the final protection
-		// follows, as for any mapping.
+		// follows, as for any mapping. SHM_REMAP at an SHMLBA-aligned
+		// address attaches there or fails.
 		const shmRdonly, shmRemap, shmExec = 0o10000, 0o40000, 0o100000
 		fl := uint64(shmRemap)
 		if v.Prot&image.ProtWrite == 0 && !slices.Contains(v.Flags, "mw") {
@@ -337,14 +349,9 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 		if v.Prot&image.ProtExec != 0 {
 			fl |= shmExec
 		}
-		ret, err := r.inj(r.pid, fmt.Sprintf("shmat(%d)", v.ShmID), unix.SYS_SHMAT, uint64(v.ShmID), uint64(v.Start), fl)
-		if err == nil && ret != uint64(v.Start) {
-			err = fmt.Errorf("shmat(%d) attached at %#x", v.ShmID, ret)
-		}
-		return err
+		return []call{sys(fmt.Sprintf("shmat(%d)", v.ShmID), unix.SYS_SHMAT, uint64(v.ShmID), uint64(v.Start), fl)}, nil
 	case image.VMAAnon, image.VMAHeap, image.VMAStack:
-		_, err := r.inj(r.pid, "mmap", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags|unix.MAP_ANONYMOUS), ^uint64(0), 0)
-		return err
+		return []call{sys("mmap", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags|unix.MAP_ANONYMOUS), ^uint64(0), 0)}, nil
 	case image.VMAFile:
 		path := v.File.Path
 		if fd, ok := r.t.memfd[v.Blob]; ok && v.Blob != "" {
@@ -354,22 +361,21 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 				r.reset()
 				a, err := r.putString(fmt.Sprintf("/proc/self/fd/%d", fd))
 				if err != nil {
-					return err
+					return nil, err
 				}
 				ro, err := r.inj(r.pid, "openat(memfd, O_RDONLY)", unix.SYS_OPENAT, atFdcwd, a, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 				if err != nil {
-					return err
+					return nil, err
 				}
-				defer r.inj(r.pid, "close", unix.SYS_CLOSE, ro) //nolint:errcheck
+				*closeAfter = append(*closeAfter, sys("close", unix.SYS_CLOSE, ro))
 				fd = ro
 			}
-			_, err := r.inj(r.pid, "mmap(memfd)", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
-			return err
+			return []call{sys("mmap(memfd)", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))}, nil
 		}
 		if v.Blob != "" || v.File.Deleted {
 			tmp, err := r.t.deletedPath(v.File, v.Blob)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			path = tmp
 		}
@@ -387,20 +393,19 @@ func (r *restorer) mapVMA(v *image.VMA) error {
 			r.reset()
 			pa, err := r.putString(path)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if fd, err = r.inj(r.pid, "openat("+path+")", unix.SYS_OPENAT, atFdcwd, pa, mode|unix.O_CLOEXEC, 0); err != nil {
-				return err
+				return nil, err
 			}
 			if r.mapFds == nil {
 				r.mapFds = map[string]uint64{}
 			}
 			r.mapFds[key] = fd
 		}
-		_, err := r.inj(r.pid, "mmap("+path+")", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))
-		return err
+		return []call{sys("mmap("+path+")", unix.SYS_MMAP, uint64(v.Start), v.Size(), pr, uint64(flags), fd, uint64(v.Offset))}, nil
 	}
-	return fmt.Errorf("unknown kind of mapping %q", v.Kind)
+	return nil, fmt.Errorf("unknown kind of mapping %q", v.Kind)
 }
 
 // blobFile writes a blob of the image to a new file under TempDir and returns

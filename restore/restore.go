@@ -15,7 +15,7 @@ import (
 )
 
 // scratch is the restorer's working area in the tracee: code (syscall; int3)
-// at its start, then data. It lies where the image has no mapping.
+// at its start, the batch loop at batchCodeOff, then data from scratchDataOff. It lies where the image has no mapping.
 const scratchSize = 1 << 20
 
 // restorer rebuilds one process of the tree.
@@ -96,7 +96,7 @@ func (r *restorer) inj(tid int, name string, nr int, args ...uint64) (uint64, er
 
 // put copies b into the scratch data area and returns its address.
 func (r *restorer) put(b []byte) (uint64, error) {
-	r.off = (r.off + 15) &^ 15
+	r.off = (max(r.off, scratchDataOff) + 15) &^ 15
 	if r.off+uint64(len(b)) > scratchSize {
 		return 0, fmt.Errorf("scratch area full (%d bytes wanted)", len(b))
 	}
@@ -110,7 +110,7 @@ func (r *restorer) put(b []byte) (uint64, error) {
 
 func (r *restorer) putString(s string) (uint64, error) { return r.put(append([]byte(s), 0)) }
 
-func (r *restorer) reset() { r.off = 64 }
+func (r *restorer) reset() { r.off = scratchDataOff }
 
 func le64(vs ...uint64) []byte {
 	b := make([]byte, 8*len(vs))

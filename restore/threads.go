@@ -17,67 +17,124 @@ import (
 const atFdcwd = ^uint64(99)
 
 // threads recreates every thread but the main one with its saved TID:
-// clone3 with set_tid and the flags pthread_create uses, injected into the
-// main thread; TraceClone (inherited from the stub) attaches each new thread
-// stopped, before it runs an instruction.
+// clone3 with set_tid and the flags pthread_create uses, run by a batch (one
+// resume for many clones); TraceClone (inherited from the stub) attaches each
+// new thread stopped, before it runs an instruction, and reports them in the
+// order of the clones.
 func (r *restorer) threads() error {
-	for _, th := range r.p.Threads {
-		if th.TID == r.p.PID {
-			continue
+	var ths []*image.Thread
+	for i := range r.p.Threads {
+		if th := &r.p.Threads[i]; th.TID != r.p.PID {
+			ths = append(ths, th)
 		}
-		host, err := r.cloneWithTid(r.pid, "thread", th.TID, unix.CLONE_VM|unix.CLONE_FS|unix.CLONE_FILES|
-			unix.CLONE_SIGHAND|unix.CLONE_THREAD|unix.CLONE_SYSVSEM, 0)
+	}
+	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_SYSVSEM
+	// The first thread is cloned from the main thread, the others from the
+	// first: waiting for a thread-group leader's stops means polling
+	// (ptrace.Tracer.wait4), another thread's a blocking wait4. A thread
+	// cloned from the first has what it would have had from the main
+	// thread: nothing per-thread has been set yet in either.
+	from := r.pid
+	for len(ths) > 0 {
+		chunk := ths[:min(len(ths), batchCalls/2)]
+		if from == r.pid {
+			chunk = ths[:1]
+		}
+		ths = ths[len(chunk):]
+		st := r.newStage()
+		var calls []call
+		for _, th := range chunk {
+			set := st.put(le64(uint64(th.TID)))
+			// struct clone_args: flags, pidfd, child_tid, parent_tid,
+			// exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup.
+			args := st.put(le64(flags, 0, 0, 0, 0, 0, 0, 0, set, 1, 0))
+			c := sys(fmt.Sprintf("clone3(set_tid %d)", th.TID), unix.SYS_CLONE3, args, 88)
+			c.op.Flags = ptrace.OpClone
+			calls = append(calls, c)
+		}
+		bs, err := r.run(st, []job{{tid: from, calls: calls, threads: true}})
+		if bs == nil {
+			return err
+		}
+		b := bs[0]
+		// The new threads, in the order of the clones that succeeded: kept
+		// even on failure, so that they are killed with the process.
+		made := 0
+		for i := 0; i < b.Ran && b.Err(i) == nil; i++ {
+			made++
+		}
+		for i := 0; i < made && i < len(b.Attached); i++ {
+			r.tids[chunk[i].TID] = b.Attached[i]
+		}
+		if k := b.Failed(); k >= 0 {
+			if errors.Is(b.Err(k), unix.EEXIST) {
+				return fmt.Errorf("thread %d is already in use in the new PID namespace: cannot recreate it", chunk[k].TID)
+			}
+			return fmt.Errorf("clone3 with set_tid %d (thread): %w", chunk[k].TID, b.Err(k))
+		}
 		if err != nil {
 			return err
 		}
-		r.tids[th.TID] = host
+		if len(b.Attached) != len(chunk) {
+			return fmt.Errorf("%d threads cloned, %d attached", len(chunk), len(b.Attached))
+		}
+		for i, th := range chunk {
+			if int(b.Ret[i]) != th.TID {
+				return fmt.Errorf("clone3 made thread %d, not %d", b.Ret[i], th.TID)
+			}
+		}
+		from = b.Attached[0]
 	}
 	return nil
 }
 
 // threadState gives every thread its saved state: clear-tid address (without
 // it pthread_join hangs: verified), robust list, rseq, alternate signal stack,
-// name, then registers, extended state and signal mask.
+// name, timer slack, scheduling and CPU affinity (read back) — a batch per
+// thread, every thread at once — then registers, extended state and signal
+// mask.
 func (r *restorer) threadState() error {
-	for i := range r.p.Threads {
-		th := &r.p.Threads[i]
-		tid := r.tids[th.TID]
-		if _, err := r.inj(tid, "set_tid_address", unix.SYS_SET_TID_ADDRESS, uint64(th.ClearTID)); err != nil {
+	for from := 0; from < len(r.p.Threads); from += batchThreads {
+		st := r.newStage()
+		var jobs []job
+		for i := from; i < min(from+batchThreads, len(r.p.Threads)); i++ {
+			th := &r.p.Threads[i]
+			calls := []call{sys("set_tid_address", unix.SYS_SET_TID_ADDRESS, uint64(th.ClearTID))}
+			if th.RobustList.Head != 0 {
+				calls = append(calls, sys("set_robust_list", unix.SYS_SET_ROBUST_LIST, uint64(th.RobustList.Head), th.RobustList.Len))
+			}
+			if th.Rseq != nil {
+				calls = append(calls, sys("rseq", unix.SYS_RSEQ, uint64(th.Rseq.Addr), uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)))
+			}
+			if th.SigAltStack.SP != 0 || th.SigAltStack.Flags&ssDisable == 0 && th.SigAltStack.Size != 0 {
+				flags := uint32(th.SigAltStack.Flags) &^ ssOnstack // the kernel derives it from sp
+				a := st.put(le64(uint64(th.SigAltStack.SP), uint64(flags), th.SigAltStack.Size))
+				calls = append(calls, sys("sigaltstack", unix.SYS_SIGALTSTACK, a, 0))
+			}
+			if th.Comm != "" {
+				calls = append(calls, sys("prctl(PR_SET_NAME)", unix.SYS_PRCTL, unix.PR_SET_NAME, st.putString(th.Comm)))
+			}
+			if th.Attrs != nil {
+				calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs)...)
+			}
+			jobs = append(jobs, job{tid: r.tids[th.TID], calls: calls})
+		}
+		bs, err := r.run(st, jobs)
+		if err != nil {
 			return err
 		}
-		if th.RobustList.Head != 0 {
-			if _, err := r.inj(tid, "set_robust_list", unix.SYS_SET_ROBUST_LIST, uint64(th.RobustList.Head), th.RobustList.Len); err != nil {
-				return err
+		for i, b := range bs {
+			th := &r.p.Threads[from+i]
+			if th.Attrs == nil {
+				continue
 			}
-		}
-		if th.Rseq != nil {
-			if _, err := r.inj(tid, "rseq", unix.SYS_RSEQ, uint64(th.Rseq.Addr), uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)); err != nil {
-				return err
-			}
-		}
-		r.reset()
-		if th.SigAltStack.SP != 0 || th.SigAltStack.Flags&ssDisable == 0 && th.SigAltStack.Size != 0 {
-			flags := uint32(th.SigAltStack.Flags) &^ ssOnstack // the kernel derives it from sp
-			b := le64(uint64(th.SigAltStack.SP), uint64(flags), th.SigAltStack.Size)
-			a, err := r.put(b)
-			if err != nil {
-				return err
-			}
-			if _, err := r.inj(tid, "sigaltstack", unix.SYS_SIGALTSTACK, a, 0); err != nil {
-				return err
-			}
-		}
-		if th.Comm != "" {
-			a, err := r.putString(th.Comm)
-			if err != nil {
-				return err
-			}
-			if _, err := r.inj(tid, "prctl(PR_SET_NAME)", unix.SYS_PRCTL, unix.PR_SET_NAME, a); err != nil {
+			slack := uint64(b.Ret[len(b.Ret)-1]) // PR_GET_TIMERSLACK, the last call
+			if err := checkThreadAttrs(b.Tid, th.TID, th.Attrs, slack); err != nil {
 				return err
 			}
 		}
 	}
-	// Registers last: injections above run with the thread's current ones.
+	// Registers last: the calls above ran with the thread's current ones.
 	for i := range r.p.Threads {
 		th := &r.p.Threads[i]
 		tid := r.tids[th.TID]

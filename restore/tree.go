@@ -242,11 +242,20 @@ func (t *treeRestorer) eachLive(f func(*restorer) error) func() error {
 }
 
 // Release hands the listener over (the responder stops) and lets every
-// restored thread run.
+// restored thread run. The detaches run on the tracer's thread in one go: a
+// hand-off per thread would cost a wake-up of that thread each.
 func Release(tr *ptrace.Tracer, res *TreeResult) error {
 	if res.stop != nil {
 		res.stop()
 	}
+	var err error
+	if e := tr.Do(func() error { err = release(tr, res); return nil }); e != nil {
+		return e
+	}
+	return err
+}
+
+func release(tr *ptrace.Tracer, res *TreeResult) error {
 	// Children first: a released process may at once kill another (the
 	// main process ending its helpers), which then vanishes under us:
 	// that is the app's doing, not a failure.
@@ -328,6 +337,9 @@ func (t *treeRestorer) createRoot() error {
 	}
 	r.scratch = t.scratch
 	if err := ptrace.WriteMem(stub, uintptr(t.scratch), ptrace.ScratchCode); err != nil {
+		return err
+	}
+	if err := ptrace.WriteMem(stub, uintptr(t.scratch+batchCodeOff), ptrace.BatchCode); err != nil {
 		return err
 	}
 	if err := t.tr.SetSyscallInsn(stub, uintptr(t.scratch)); err != nil {

@@ -251,6 +251,23 @@ func (b *bench) threadsReport() string {
 			p("")
 		}
 	}
+	// Issue 11's target for the restore of many threads.
+	for _, c := range cases {
+		if c.threads != 1000 {
+			continue
+		}
+		warm := stats(collectX(b.xresults[c.name], func(r xResult) float64 { return okR(r.warm, r.warm.firstMS) }))
+		took := stats(collectX(b.xresults[c.name], func(r xResult) float64 { return okR(r.warm, r.warm.tookMS) }))
+		if warm.n == 0 {
+			break
+		}
+		verdict := "**missed**"
+		if warm.med <= 400 {
+			verdict = "met"
+		}
+		p("Target: a 1,000-thread restore ≤ 400 ms (warm, launch to first progress): %s (median of %d; crrun's took= %s): %s.", fmtMS(warm.med), warm.n, fmtMS(took.med), verdict)
+		p("")
+	}
 
 	p("Notes:")
 	p("")

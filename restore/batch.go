@@ -1,0 +1,123 @@
+package restore
+
+import (
+	"fmt"
+
+	"github.com/crrun/crrun/internal/ptrace"
+)
+
+// Batched syscalls (ptrace.RunBatches): what restore does once per thread or
+// once per mapping runs as a table of syscalls executed by a small loop in
+// the scratch area (ptrace.BatchCode, at batchCodeOff), one resume per thread
+// and every thread of a process at once, instead of one injection (a few
+// ptrace stops) per syscall. The order of the syscalls in each thread is the
+// order the one-by-one injections had; a batch stops at its first failure,
+// which fails the restore naming the call, as an injection did.
+
+const (
+	// batchCodeOff is where ptrace.BatchCode sits in the scratch area.
+	batchCodeOff = 64
+	// scratchDataOff is where the scratch data (put, stage) begins.
+	scratchDataOff = 512
+	// batchThreads is how many threads run their batches at once: their
+	// tables and data must fit the scratch area together.
+	batchThreads = 256
+	// batchCalls bounds the entries of one batch (64 bytes each).
+	batchCalls = 8192
+)
+
+// call is one syscall of a batch: its name for errors, and optionally how to
+// word its failure (wrap gets the injected-call error).
+type call struct {
+	name string
+	op   ptrace.Op
+	wrap func(error) error
+}
+
+func sys(name string, nr int, args ...uint64) call {
+	c := call{name: name, op: ptrace.Op{Nr: nr}}
+	copy(c.op.Args[:], args)
+	return c
+}
+
+// job is one thread's calls.
+type job struct {
+	tid     int
+	calls   []call
+	threads bool // its clones make threads of its process
+}
+
+// stage builds the argument data of batches in Go and writes it into the
+// scratch data area at once.
+type stage struct {
+	base uint64
+	buf  []byte
+}
+
+func (r *restorer) newStage() *stage { return &stage{base: r.scratch + scratchDataOff} }
+
+// put appends b (16-byte aligned) and returns the address it will have.
+func (s *stage) put(b []byte) uint64 {
+	for len(s.buf)%16 != 0 {
+		s.buf = append(s.buf, 0)
+	}
+	a := s.base + uint64(len(s.buf))
+	s.buf = append(s.buf, b...)
+	return a
+}
+
+func (s *stage) putString(str string) uint64 { return s.put(append([]byte(str), 0)) }
+
+// used is how many bytes of the scratch data area the stage takes.
+func (s *stage) used() uint64 { return uint64(len(s.buf)) }
+
+// run writes the staged data, places a table for every job after it and
+// runs the jobs, all at once. It returns the batches (in job order) and the
+// first failure as an error naming its call and thread; no batches when they
+// could not all run to their end (the error says why).
+func (r *restorer) run(s *stage, jobs []job) ([]*ptrace.Batch, error) {
+	bs := make([]*ptrace.Batch, len(jobs))
+	for i, j := range jobs {
+		ops := make([]ptrace.Op, len(j.calls))
+		for k, c := range j.calls {
+			ops[k] = c.op
+		}
+		table := s.put(make([]byte, ptrace.BatchSize(len(ops))))
+		bs[i] = &ptrace.Batch{Tid: j.tid, Code: uintptr(r.scratch + batchCodeOff), Table: uintptr(table), Ops: ops, NewThreads: j.threads}
+	}
+	if scratchDataOff+s.used() > scratchSize {
+		return nil, fmt.Errorf("scratch area full (%d bytes of batch tables and data)", s.used())
+	}
+	// The tables are written by RunBatches; the data before them now.
+	if err := ptrace.WriteMem(r.pid, uintptr(s.base), s.buf); err != nil {
+		return nil, fmt.Errorf("write scratch area: %w", err)
+	}
+	if err := r.tr.RunBatches(bs); err != nil {
+		return nil, err
+	}
+	for i, b := range bs {
+		if k := b.Failed(); k >= 0 {
+			c := jobs[i].calls[k]
+			err := fmt.Errorf("injected %s in thread %d: %w", c.name, b.Tid, b.Err(k))
+			if c.wrap != nil {
+				err = c.wrap(err)
+			}
+			return bs, err
+		}
+	}
+	return bs, nil
+}
+
+// runSerial runs calls, which take no staged data, in thread tid in order,
+// in as many batches as their number needs. Used for per-mapping calls:
+// thousands in one thread.
+func (r *restorer) runSerial(tid int, calls []call) error {
+	for len(calls) > 0 {
+		n := min(len(calls), batchCalls)
+		if _, err := r.run(r.newStage(), []job{{tid: tid, calls: calls[:n]}}); err != nil {
+			return err
+		}
+		calls = calls[n:]
+	}
+	return nil
+}
