@@ -6,7 +6,9 @@
 #define PG 4096
 #define N 10
 
-/* flags_of returns the VmFlags line of the mapping starting at addr. */
+/* flags_of returns the VmFlags line of the mapping holding addr (page 0 of
+ * the region, without a hint, may have merged with an anonymous mapping just
+ * below it). */
 static int flags_of(void *addr, char *out, size_t n) {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	if (!f)
@@ -16,7 +18,7 @@ static int flags_of(void *addr, char *out, size_t n) {
 	while (fgets(line, sizeof line, f)) {
 		unsigned long lo, hi;
 		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ') == line + strcspn(line, " ")) {
-			in = lo == (unsigned long)addr;
+			in = lo <= (unsigned long)addr && (unsigned long)addr < hi;
 			continue;
 		}
 		if (in && !strncmp(line, "VmFlags:", 8)) {
