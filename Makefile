@@ -7,7 +7,7 @@ BIN      := bin/crrun
 # One static binary a user can copy to a cluster: cgo + libseccomp.a.
 LDFLAGS  := -linkmode external -extldflags -static -X main.version=$(VERSION)
 TAGS     := netgo,osusergo
-DEB_PKGS := libseccomp-dev gcc libc6-dev make python3 util-linux procps psmisc libgomp1 bash sqlite3 libsqlite3-dev
+DEB_PKGS := libseccomp-dev gcc libc6-dev make python3 util-linux procps psmisc libgomp1 bash sqlite3 libsqlite3-dev openmpi-bin libopenmpi-dev
 
 export PATH := $(dir $(GO)):$(PATH)
 export CGO_ENABLED := 1

@@ -334,10 +334,13 @@ func isInetSaved(e procfs.FdEntry) bool {
 // sequence number below the receiver's rcv_nxt). Otherwise the checkpoint
 // is refused (checkpoint again): a restore would lose it.
 func (t *tree) checkConns() error {
-	conns := map[string]*image.Inet{}
+	// By both ends: the connections a server accepted share its local
+	// address, each is told apart by its peer.
+	type ends struct{ local, peer string }
+	conns := map[ends]*image.Inet{}
 	for _, r := range t.fds {
 		if in := r.p.FDs[r.idx].Inet; in != nil && in.Conn != nil {
-			conns[in.Local] = in
+			conns[ends{in.Local, in.Peer}] = in
 		}
 	}
 	seqLE := func(a, b uint32) bool { return int32(b-a) >= 0 }
@@ -348,9 +351,9 @@ func (t *tree) checkConns() error {
 		if a == nil || a.Conn == nil {
 			continue
 		}
-		b := conns[a.Peer]
+		b := conns[ends{a.Peer, a.Local}]
 		if b == nil {
-			b = conns[mappedPeer(a.Peer)]
+			b = conns[ends{mappedPeer(a.Peer), mappedPeer(a.Local)}]
 		}
 		if b == nil {
 			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,

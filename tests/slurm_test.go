@@ -213,6 +213,7 @@ type slurmJobSpec struct {
 	steps      int    // the app's steps (100 ms each)
 	crrunFlags string // CRRUN_FLAGS
 	user       *user.User
+	app        []string // the job's command, instead of compute STEPS STEP_MS
 }
 
 // slurmJob is a submitted job.
@@ -283,7 +284,11 @@ func (c *slurmCluster) submit(t *testing.T, spec slurmJobSpec) *slurmJob {
 	if spec.mem > 0 {
 		args = append(args, fmt.Sprintf("--mem=%d", spec.mem))
 	}
-	args = append(args, script, c.compute, strconv.Itoa(spec.steps), strconv.Itoa(slurmStepMS))
+	if spec.app != nil {
+		args = append(append(args, script), spec.app...)
+	} else {
+		args = append(args, script, c.compute, strconv.Itoa(spec.steps), strconv.Itoa(slurmStepMS))
+	}
 	// The job's environment is the submitter's (--export=ALL): what the
 	// script and crrun need, nothing of the test runner's.
 	home := "/root"
@@ -617,6 +622,7 @@ func TestSlurm(t *testing.T) {
 		{"PreemptGrace", func(t *testing.T, c *slurmCluster) { slurmPreemptTest(t, c, "lowgrace", "cr-preg", "B:USR1@20", true) }},
 		{"ScancelUSR1", slurmScancelUSR1},
 		{"User", slurmUser},
+		{"MPI", slurmMPI},
 	}
 	var wg sync.WaitGroup
 	for _, sc := range scenarios {
@@ -713,6 +719,30 @@ func slurmScancelUSR1(t *testing.T, c *slurmCluster) {
 		t.Errorf("job %s: %d restarts, want exactly 1", j.id, restarts)
 	}
 	j.checkOutput(want)
+}
+
+// (e) A single-node Open MPI job (mpirun and 4 ranks of testdata/mpi/ring.c)
+// checkpointed by `scancel --signal=USR1 --batch`, requeued, and resumed by
+// the same job script: its output must be an uninterrupted run's.
+func slurmMPI(t *testing.T, c *slurmCluster) {
+	ring := mpiRing(t)
+	const steps = "600"
+	argv := append(mpiArgv(ring)[:len(mpiArgv(ring))-2], steps, "64")
+	ref := exec.Command(argv[0], argv[1:]...)
+	var want bytes.Buffer
+	ref.Stdout, ref.Stderr = &want, io.Discard
+	if err := ref.Run(); err != nil || !strings.HasSuffix(want.String(), "PASS\n") {
+		t.Fatalf("reference run %s: %v\n%s", strings.Join(argv, " "), err, want.String())
+	}
+	j := c.submit(t, slurmJobSpec{name: "cr-mpi", partition: "high", time: "5", signal: "none", app: argv})
+	j.waitOutput("step 100 ", 2*time.Minute)
+	if out, err := c.run(nil, "scancel", "--signal=USR1", "--batch", j.id); err != nil {
+		t.Fatalf("scancel --signal=USR1 --batch %s: %v: %s", j.id, err, out)
+	}
+	j.waitFor("the requeue", 90*time.Second, func(_ string, r int) bool { return r >= 1 })
+	state, restarts, raw := j.waitEnd(4 * time.Minute)
+	j.checkCompleted(state, restarts, 1, raw)
+	j.checkOutput(want.String())
 }
 
 // (d) The time-limit cycle as an ordinary user: crrun without root, and
