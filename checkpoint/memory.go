@@ -175,6 +175,16 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 					return vdso, err
 				}
 				v.File.Unlinked, v.Blob = u, blob
+			case v.Shared && onTmpfs(mf):
+				// Memory by another name (/dev/shm): its content at the
+				// freeze, which the app may change after a checkpoint
+				// it runs on from, is saved once per file.
+				name := inodeBlob(st.Dev, st.Ino)
+				if err := d.t.saveBlobOnce(name, mf); err != nil {
+					return vdso, fmt.Errorf("%s: save the content of %s (a file in memory, tmpfs): %w", where, m.Path, err)
+				}
+				v.Content = name
+				d.w.RequireFeature("tmpfs-shared")
 			}
 			if !v.Shared {
 				if ranges, err = pm.PageRanges(&m.Mapping, ranges[:0]); err != nil {
@@ -452,4 +462,13 @@ func (d *dumper) guards(v *image.VMA, pm *procfs.Pagemap, save []procfs.PageRang
 		}
 	}
 	return out, nil
+}
+
+// tmpfsMagic is TMPFS_MAGIC (statfs f_type).
+const tmpfsMagic = 0x01021994
+
+// onTmpfs reports whether the file at path is on a tmpfs.
+func onTmpfs(path string) bool {
+	var fs unix.Statfs_t
+	return unix.Statfs(path, &fs) == nil && fs.Type == tmpfsMagic
 }

@@ -552,6 +552,13 @@ type VMA struct {
 	// the object itself must be recreated (a deleted file, shared anonymous
 	// memory, a memfd).
 	Blob string `json:"blob,omitempty"`
+	// Content names the blob holding the whole content, at the checkpoint,
+	// of a file on tmpfs mapped shared (/dev/shm segments: MPI's shared
+	// memory, POSIX shm_open): memory by another name, which the app may
+	// have changed after the checkpoint (or which a reboot removed). The
+	// restore writes it back into the file at File.Path, creating the file
+	// if it is gone (required feature "tmpfs-shared"), then maps the file.
+	Content string `json:"content,omitempty"`
 	// Memfd is set for a mapping of a memfd ("/memfd:NAME (deleted)"):
 	// restore maps the memfd itself (its fd, or one recreated from Blob
 	// when the app had closed every fd of it), never a copy in a file.

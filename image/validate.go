@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -192,6 +193,10 @@ func (p *Process) Validate() error {
 		}
 		if v.Kind == "" {
 			return fmt.Errorf("pid %d: memory[%d] %s-%s has no kind", p.PID, i, v.Start, v.End)
+		}
+		if v.Content != "" && (v.Kind != VMAFile || !v.Shared || v.File == nil || !filepath.IsAbs(v.File.Path) ||
+			v.File.Deleted || checkName(blobFileName(v.Content)) != nil) {
+			return fmt.Errorf("pid %d: memory[%d] %s-%s: content blob %q on what is not a shared mapping of a file by its path", p.PID, i, v.Start, v.End, v.Content)
 		}
 	}
 	fds := make(map[int]bool, len(p.FDs))

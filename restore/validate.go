@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -24,7 +26,19 @@ var ErrChanged = errors.New("changed since the checkpoint")
 // decided by Check once every check of every process has passed. Nothing
 // is truncated, created or opened for writing before Apply.
 type Plan struct {
-	truncs []truncation
+	truncs   []truncation
+	rewrites []tmpfsRewrite
+	img      *image.Reader
+}
+
+// tmpfsRewrite puts back the content of a file on tmpfs the app had mapped
+// shared (VMA.Content), creating the file if it is gone.
+type tmpfsRewrite struct {
+	what  string // "pid 12: the file mapped at 0x7f..."
+	path  string
+	blob  string
+	mode  uint32 // permission bits, for a file created anew
+	creds image.Credentials
 }
 
 // truncation shrinks a file the app had open for writing back to its size
@@ -88,7 +102,7 @@ func Check(img *image.Reader, opt CheckOptions) (*Plan, error) {
 		return nil, err
 	}
 	hm := matchHost(img.Meta().Host, image.ThisHost())
-	plan := &Plan{}
+	plan := &Plan{img: img}
 	if err := checkSysV(img); err != nil {
 		return nil, err
 	}
@@ -166,6 +180,24 @@ func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, err
 		// have changed since, like a file written through an fd.
 		writable := v.Shared && v.Prot&image.ProtWrite != 0
 		what := fmt.Sprintf("the file mapped at %#x", uint64(v.Start))
+		if v.Content != "" {
+			// A file in memory (tmpfs): its saved content is written
+			// back (Apply), into the file there or a new one.
+			if !slices.ContainsFunc(plan.rewrites, func(r tmpfsRewrite) bool { return r.path == v.File.Path }) {
+				plan.rewrites = append(plan.rewrites, tmpfsRewrite{what: fmt.Sprintf("pid %d: %s", p.PID, what),
+					path: v.File.Path, blob: v.Content, mode: uint32(v.File.Mode) & 0o7777, creds: p.Creds})
+			}
+			mode := uint32(unix.R_OK)
+			if writable {
+				mode |= unix.W_OK
+			}
+			if _, err := os.Lstat(v.File.Path); err == nil {
+				reqs = append(reqs, accessReq{what, v.File.Path, mode})
+			} else {
+				reqs = append(reqs, accessReq{what + " (to be created again)", filepath.Dir(v.File.Path), unix.W_OK | unix.X_OK})
+			}
+			continue
+		}
 		if _, err := sameFile(what, v.File, writable, hm); err != nil {
 			return nil, err
 		}
@@ -324,6 +356,11 @@ func hashFile(path string, st *unix.Stat_t) (string, error) {
 // opened with the process's credentials (never following a symbolic link)
 // and truncated only if it is still the inode Check saw.
 func (plan *Plan) Apply() error {
+	for _, rw := range plan.rewrites {
+		if err := plan.rewriteTmpfs(rw); err != nil {
+			return fmt.Errorf("%s: write back the content of %s (a file in memory, tmpfs, as it was at the checkpoint): %w", rw.what, rw.path, err)
+		}
+	}
 	for _, t := range plan.truncs {
 		err := asCreds(t.creds, func() error {
 			f, err := os.OpenFile(t.path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
@@ -371,4 +408,42 @@ func checkVDSO(want image.VDSO) error {
 		return nil
 	}
 	return errors.New("this process has no [vdso] to compare with the image's")
+}
+
+// rewriteTmpfs writes a tmpfs file's saved content back, with the process's
+// credentials (never following a symbolic link): into the regular file at
+// the path, or a file created there with its saved permissions.
+func (plan *Plan) rewriteTmpfs(rw tmpfsRewrite) error {
+	b, err := plan.img.OpenBlob(rw.blob)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return asCreds(rw.creds, func() error {
+		flags := os.O_WRONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_NOCTTY | syscall.O_CLOEXEC
+		f, err := os.OpenFile(rw.path, flags, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			if f, err = os.OpenFile(rw.path, flags|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+				err = f.Chmod(os.FileMode(rw.mode & 0o777))
+			}
+		}
+		if err != nil {
+			if f != nil {
+				f.Close()
+			}
+			return err
+		}
+		defer f.Close()
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("%w: not a regular file now", ErrChanged)
+		}
+		if _, err := io.Copy(f, b); err != nil {
+			return err
+		}
+		return f.Truncate(b.Size())
+	})
 }

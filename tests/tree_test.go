@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ type treeVictim struct {
 	lo, hi   time.Duration // the checkpoint lands this long after "<name>: running"
 	exitMode bool          // true: crrun checkpoint --exit; false: crrun checkpoint, then SIGKILL crrun
 	minProcs int           // the checkpoint waits until `crrun status` shows this many processes
+	flags    []string      // crrun's flags for both runs (--net=private...)
 	// refusal, if set, makes a refused checkpoint an accepted outcome when
 	// every reason given matches it.
 	refusal *regexp.Regexp
@@ -202,7 +204,7 @@ func treeRoundTrip(t *testing.T, v treeVictim) {
 	var ref string
 	ok := t.Run("uninterrupted", func(t *testing.T) {
 		dir := t.TempDir()
-		a := start(t, opts{dir: dir}, append([]string{"--"}, v.argv(t, dir)...)...)
+		a := start(t, opts{dir: dir}, append(append(slices.Clone(v.flags), "--"), v.argv(t, dir)...)...)
 		code := a.wait(treeTimeout)
 		out := a.stdout.String()
 		if code != 0 || !crPassed(out) {
@@ -222,7 +224,7 @@ func treeCheckpointRestore(t *testing.T, v treeVictim, ref string) {
 	requireCR(t)
 	rng := crRand(t)
 	store, dir := t.TempDir(), t.TempDir()
-	a := start(t, opts{dir: dir}, append([]string{"--dir", store, "--"}, v.argv(t, dir)...)...)
+	a := start(t, opts{dir: dir}, append(append(append([]string{"--dir", store}, v.flags...), "--"), v.argv(t, dir)...)...)
 	crWaitStderr(t, a, v.name+": running", treeTimeout)
 	pid := crVictimPid(t, a.stderr.String(), v.name, false)
 	st := treeWaitProcs(t, a, v.minProcs, 10*time.Second)
