@@ -162,3 +162,15 @@ func TestInetPortTaken(t *testing.T) {
 		t.Fatalf("restore: exit %d, want 125 and %q\n%s", code, want, res.stderr)
 	}
 }
+
+// TestNetPrivateUnixSockets: unix sockets are judged and saved through
+// sock_diag, which answers about one network namespace: under
+// --net=private crrun asks through its init's socket there. An ordinary
+// user's round trip of the unix corpus program, in the app's namespace.
+func TestNetPrivateUnixSockets(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	dir, asNobody := nobodyEnv(t)
+	p := corpusProg{name: "unix_rebind", src: filepath.Join(repoRoot, "tests", "corpus", "unix_rebind.c"), flags: []string{"--net=private"}}
+	corpusRoundTrip(t, p, dir, asNobody, p.build(t))
+}

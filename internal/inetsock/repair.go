@@ -245,8 +245,24 @@ func fillQueue(fd, queue int, b []byte) error {
 }
 
 // SendTail sends the send queue's unsent bytes, once out of repair mode,
-// as the app's own send would have, waiting for room if need be.
-func SendTail(fd int, b []byte) error {
+// as the app's own send would have. The app is not running yet, so its
+// peer reads nothing: when the send buffer has no room (the kernel counts
+// the restored queue's memory a little differently), it is grown for the
+// moment (SO_SNDBUFFORCE: crrun has CAP_NET_ADMIN wherever it may repair)
+// and set back after, with its lock (SO_BUF_LOCK).
+func SendTail(fd int, b []byte) (err error) {
+	grown := false
+	var oldBuf, oldLock int
+	defer func() {
+		if grown {
+			if e := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, oldBuf/2); e != nil && err == nil {
+				err = fmt.Errorf("SO_SNDBUF back to %d: %w", oldBuf, e)
+			}
+			if e := unix.SetsockoptInt(fd, unix.SOL_SOCKET, 72, oldLock); e != nil && err == nil { // SO_BUF_LOCK
+				err = fmt.Errorf("SO_BUF_LOCK back to %d: %w", oldLock, e)
+			}
+		}
+	}()
 	for len(b) > 0 {
 		n, err := unix.SendmsgN(fd, b, nil, nil, unix.MSG_DONTWAIT)
 		switch err {
@@ -254,6 +270,19 @@ func SendTail(fd int, b []byte) error {
 			b = b[n:]
 		case unix.EINTR:
 		case unix.EAGAIN:
+			if !grown {
+				if oldBuf, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF); err != nil {
+					return fmt.Errorf("SO_SNDBUF: %w", err)
+				}
+				if oldLock, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, 72); err != nil {
+					return fmt.Errorf("SO_BUF_LOCK: %w", err)
+				}
+				if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, oldBuf+2*len(b)+(1<<16)); err != nil {
+					return fmt.Errorf("SO_SNDBUFFORCE: %w", err)
+				}
+				grown = true
+				continue
+			}
 			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 			if _, err := unix.Poll(p, 5000); err != nil && err != unix.EINTR {
 				return err
