@@ -269,14 +269,34 @@ func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save [
 // cost more than reading the pages in the pause (about 0.1 ms per 256 KiB).
 const snapshotMin = 4 << 20
 
+// dense says whether runs (ascending) hold on average 16 pages or more per
+// 2 MiB of address space they touch: the clone copies every page table
+// (one per 2 MiB populated), so for sparse memory (16 MiB touched one page
+// in 256 of a 4 GiB map: ~2,000 page tables) it costs more than reading
+// the pages in the pause, and the copy-on-write faults come on top.
+func dense(runs []pageRun) bool {
+	var pages, tables uint64
+	last := ^uint64(0)
+	for _, r := range runs {
+		pages += (r.end - r.start) / 4096
+		for b := r.start >> 21; b <= (r.end-1)>>21; b++ {
+			if b != last {
+				tables++
+				last = b
+			}
+		}
+	}
+	return pages >= 16*tables
+}
+
 // flushPrivate saves the private runs savePages set aside: from a snapshot
-// child after the thaw when there are snapshotMin bytes or more (and the
-// clone succeeds), else now, from the frozen process.
+// child after the thaw when there are snapshotMin bytes or more, dense
+// enough (and the clone succeeds), else now, from the frozen process.
 func (d *dumper) flushPrivate(nspid int, mem *ptrace.Mem) error {
 	if len(d.private) == 0 {
 		return nil
 	}
-	if d.privateBytes >= snapshotMin {
+	if d.privateBytes >= snapshotMin && dense(d.private) {
 		if d.snap = d.takeSnapshot(nspid); d.snap != nil {
 			d.snap.runs = d.private
 			d.private = nil
