@@ -254,39 +254,33 @@ func (r *restorer) creds() error {
 	if err != nil {
 		return err
 	}
-	for from := 0; from < len(r.p.Threads); from += batchThreads {
-		var cs []*threadCreds
-		st := r.newStage()
-		var jobs []job
-		for i := from; i < min(from+batchThreads, len(r.p.Threads)); i++ {
-			th := &r.p.Threads[i]
-			c := r.p.Creds
-			if th.Creds != nil {
-				c = *th.Creds
-			}
-			tc := &threadCreds{tid: r.tids[th.TID], nstid: th.TID, c: c, full: r.p.Attrs != nil, sb: uint32(sb), cur: cur}
-			calls, err := tc.calls(st)
-			if err != nil {
-				return fmt.Errorf("thread %d: %w", th.TID, err)
-			}
-			cs = append(cs, tc)
-			jobs = append(jobs, job{tid: tc.tid, calls: calls})
+	cs := make([]*threadCreds, len(r.p.Threads))
+	build := func(i int, st *stage) (job, bool, error) {
+		th := &r.p.Threads[i]
+		c := r.p.Creds
+		if th.Creds != nil {
+			c = *th.Creds
 		}
-		bs, err := r.run(st, jobs)
+		tc := &threadCreds{tid: r.tids[th.TID], nstid: th.TID, c: c, full: r.p.Attrs != nil, sb: uint32(sb), cur: cur}
+		calls, err := tc.calls(st)
 		if err != nil {
-			return err
+			return job{}, false, fmt.Errorf("thread %d: %w", th.TID, err)
 		}
-		for i, tc := range cs {
-			if !tc.full {
-				continue
-			}
-			got := uint32(bs[i].Ret[len(bs[i].Ret)-1]) // PR_GET_SECUREBITS, the last call
-			if err := r.checkCreds(tc.tid, tc.c, got); err != nil {
-				return fmt.Errorf("thread %d: %w", tc.nstid, err)
-			}
-		}
+		cs[i] = tc
+		return job{tid: tc.tid, calls: calls}, false, nil
 	}
-	return nil
+	check := func(i int, b *ptrace.Batch) error {
+		tc := cs[i]
+		if !tc.full {
+			return nil
+		}
+		got := uint32(b.Ret[len(b.Ret)-1]) // PR_GET_SECUREBITS, the last call
+		if err := r.checkCreds(tc.tid, tc.c, got); err != nil {
+			return fmt.Errorf("thread %d: %w", tc.nstid, err)
+		}
+		return nil
+	}
+	return r.perThread(len(r.p.Threads), build, check)
 }
 
 // threadCreds is one thread's credentials to set.

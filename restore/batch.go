@@ -24,6 +24,10 @@ const (
 	batchThreads = 256
 	// batchCalls bounds the entries of one batch (64 bytes each).
 	batchCalls = 8192
+	// scratchBudget is how much of the scratch data area one round of
+	// per-thread batches fills before it runs (a thread's job is a few
+	// KiB at most: 41 bounding-set drops are 2.6 KiB of table).
+	scratchBudget = 640 << 10
 )
 
 // call is one syscall of a batch: its name for errors, and optionally how to
@@ -120,4 +124,48 @@ func (r *restorer) runSerial(tid int, calls []call) error {
 		calls = calls[n:]
 	}
 	return nil
+}
+
+// perThread runs a batch in each of n threads, in rounds of at most
+// batchThreads threads at once and scratchBudget bytes of tables and data:
+// build makes thread i's job (staging its data; skip: no batch for it) and
+// check sees each batch once it ran without a failure.
+func (r *restorer) perThread(n int, build func(i int, st *stage) (j job, skip bool, err error), check func(i int, b *ptrace.Batch) error) error {
+	st := r.newStage()
+	var jobs []job
+	var which []int
+	tables := 0
+	flush := func() error {
+		if len(jobs) == 0 {
+			return nil
+		}
+		bs, err := r.run(st, jobs)
+		if err != nil {
+			return err
+		}
+		for k, b := range bs {
+			if err := check(which[k], b); err != nil {
+				return err
+			}
+		}
+		st, jobs, which, tables = r.newStage(), nil, nil, 0
+		return nil
+	}
+	for i := 0; i < n; i++ {
+		j, skip, err := build(i, st)
+		if err != nil {
+			return err
+		}
+		if skip {
+			continue
+		}
+		jobs, which = append(jobs, j), append(which, i)
+		tables += ptrace.BatchSize(len(j.calls)) + 16
+		if len(jobs) >= batchThreads || st.used()+uint64(tables) > scratchBudget {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }

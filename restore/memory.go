@@ -129,7 +129,7 @@ var madvice = map[string]int{"sr": unix.MADV_SEQUENTIAL, "rr": unix.MADV_RANDOM,
 	"mg": unix.MADV_MERGEABLE}
 
 // hints are the calls that set a mapping's restored VmFlags
-// (image.VMAFlagRestored) once it has its final protection: madvise hints,
+// (image.VMFlagRestored) once it has its final protection: madvise hints,
 // mlock, and mseal last (a sealed mapping refuses mprotect and some
 // madvise). A hint the kernel refuses fails the restore: the mapping would
 // differ.

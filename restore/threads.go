@@ -94,45 +94,38 @@ func (r *restorer) threads() error {
 // thread, every thread at once — then registers, extended state and signal
 // mask.
 func (r *restorer) threadState() error {
-	for from := 0; from < len(r.p.Threads); from += batchThreads {
-		st := r.newStage()
-		var jobs []job
-		for i := from; i < min(from+batchThreads, len(r.p.Threads)); i++ {
-			th := &r.p.Threads[i]
-			calls := []call{sys("set_tid_address", unix.SYS_SET_TID_ADDRESS, uint64(th.ClearTID))}
-			if th.RobustList.Head != 0 {
-				calls = append(calls, sys("set_robust_list", unix.SYS_SET_ROBUST_LIST, uint64(th.RobustList.Head), th.RobustList.Len))
-			}
-			if th.Rseq != nil {
-				calls = append(calls, sys("rseq", unix.SYS_RSEQ, uint64(th.Rseq.Addr), uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)))
-			}
-			if th.SigAltStack.SP != 0 || th.SigAltStack.Flags&ssDisable == 0 && th.SigAltStack.Size != 0 {
-				flags := uint32(th.SigAltStack.Flags) &^ ssOnstack // the kernel derives it from sp
-				a := st.put(le64(uint64(th.SigAltStack.SP), uint64(flags), th.SigAltStack.Size))
-				calls = append(calls, sys("sigaltstack", unix.SYS_SIGALTSTACK, a, 0))
-			}
-			if th.Comm != "" {
-				calls = append(calls, sys("prctl(PR_SET_NAME)", unix.SYS_PRCTL, unix.PR_SET_NAME, st.putString(th.Comm)))
-			}
-			if th.Attrs != nil {
-				calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs)...)
-			}
-			jobs = append(jobs, job{tid: r.tids[th.TID], calls: calls})
+	build := func(i int, st *stage) (job, bool, error) {
+		th := &r.p.Threads[i]
+		calls := []call{sys("set_tid_address", unix.SYS_SET_TID_ADDRESS, uint64(th.ClearTID))}
+		if th.RobustList.Head != 0 {
+			calls = append(calls, sys("set_robust_list", unix.SYS_SET_ROBUST_LIST, uint64(th.RobustList.Head), th.RobustList.Len))
 		}
-		bs, err := r.run(st, jobs)
-		if err != nil {
-			return err
+		if th.Rseq != nil {
+			calls = append(calls, sys("rseq", unix.SYS_RSEQ, uint64(th.Rseq.Addr), uint64(th.Rseq.Len), 0, uint64(th.Rseq.Sig)))
 		}
-		for i, b := range bs {
-			th := &r.p.Threads[from+i]
-			if th.Attrs == nil {
-				continue
-			}
-			slack := uint64(b.Ret[len(b.Ret)-1]) // PR_GET_TIMERSLACK, the last call
-			if err := checkThreadAttrs(b.Tid, th.TID, th.Attrs, slack); err != nil {
-				return err
-			}
+		if th.SigAltStack.SP != 0 || th.SigAltStack.Flags&ssDisable == 0 && th.SigAltStack.Size != 0 {
+			flags := uint32(th.SigAltStack.Flags) &^ ssOnstack // the kernel derives it from sp
+			a := st.put(le64(uint64(th.SigAltStack.SP), uint64(flags), th.SigAltStack.Size))
+			calls = append(calls, sys("sigaltstack", unix.SYS_SIGALTSTACK, a, 0))
 		}
+		if th.Comm != "" {
+			calls = append(calls, sys("prctl(PR_SET_NAME)", unix.SYS_PRCTL, unix.PR_SET_NAME, st.putString(th.Comm)))
+		}
+		if th.Attrs != nil {
+			calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs)...)
+		}
+		return job{tid: r.tids[th.TID], calls: calls}, false, nil
+	}
+	check := func(i int, b *ptrace.Batch) error {
+		th := &r.p.Threads[i]
+		if th.Attrs == nil {
+			return nil
+		}
+		slack := uint64(b.Ret[len(b.Ret)-1]) // PR_GET_TIMERSLACK, the last call
+		return checkThreadAttrs(b.Tid, th.TID, th.Attrs, slack)
+	}
+	if err := r.perThread(len(r.p.Threads), build, check); err != nil {
+		return err
 	}
 	// Registers last: the calls above ran with the thread's current ones.
 	for i := range r.p.Threads {
