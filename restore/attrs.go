@@ -262,11 +262,14 @@ func (r *restorer) creds() error {
 			c = *th.Creds
 		}
 		tc := &threadCreds{tid: r.tids[th.TID], nstid: th.TID, c: c, full: r.p.Attrs != nil, sb: uint32(sb), cur: cur}
+		cs[i] = tc
+		if tc.same() {
+			return job{}, true, nil // nothing its batch would change: checked below
+		}
 		calls, err := tc.calls(st)
 		if err != nil {
 			return job{}, false, fmt.Errorf("thread %d: %w", th.TID, err)
 		}
-		cs[i] = tc
 		return job{tid: tc.tid, calls: calls}, false, nil
 	}
 	check := func(i int, b *ptrace.Batch) error {
@@ -280,7 +283,36 @@ func (r *restorer) creds() error {
 		}
 		return nil
 	}
-	return r.perThread(len(r.p.Threads), build, check)
+	if err := r.perThread(len(r.p.Threads), build, check); err != nil {
+		return err
+	}
+	for _, tc := range cs {
+		if tc.full && tc.same() {
+			if err := r.checkCreds(tc.tid, tc.c, tc.sb); err != nil {
+				return fmt.Errorf("thread %d: %w", tc.nstid, err)
+			}
+		}
+	}
+	return nil
+}
+
+// same reports whether the thread has the saved credentials already (root
+// restoring a root app's thread): every call of its batch would leave them
+// as they are (ids and groups equal, no bounding-set drop, ambient set
+// cleared and raised to what it is, capset to what it is, securebits
+// equal), so it gets no batch, only the read-back.
+func (tc *threadCreds) same() bool {
+	c, cur := tc.c, tc.cur
+	caps := cur.CapInh == uint64(c.CapInheritable) && cur.CapPrm == uint64(c.CapPermitted) &&
+		cur.CapEff == uint64(c.CapEffective) && cur.CapAmb == uint64(c.CapAmbient)
+	if !tc.full {
+		return caps
+	}
+	fullSet := uint64(c.CapBounding) == 1<<(capLastCap+1)-1
+	bnd := cur.CapBnd == uint64(c.CapBounding) || fullSet // a full saved set keeps the restorer's (calls)
+	return caps && bnd && tc.sb == c.Securebits && slices.Equal(cur.Groups, c.Groups) &&
+		cur.Uid.Real == c.UID && cur.Uid.Effective == c.EUID && cur.Uid.Saved == c.SUID && cur.Uid.FS == c.FSUID &&
+		cur.Gid.Real == c.GID && cur.Gid.Effective == c.EGID && cur.Gid.Saved == c.SGID && cur.Gid.FS == c.FSGID
 }
 
 // threadCreds is one thread's credentials to set.

@@ -249,9 +249,11 @@ func Release(tr *ptrace.Tracer, res *TreeResult) error {
 		res.stop()
 	}
 	var err error
+	t0 := time.Now()
 	if e := tr.Do(func() error { err = release(tr, res); return nil }); e != nil {
 		return e
 	}
+	slog.Debug("restore step", "step", "release", "took", time.Since(t0))
 	return err
 }
 
