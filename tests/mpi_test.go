@@ -61,6 +61,7 @@ func TestMPIRing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel()
 	ring := mpiRing(t)
 	for _, exitMode := range []bool{true, false} {
 		t.Run("exit="+strconv.FormatBool(exitMode), func(t *testing.T) {
@@ -92,6 +93,7 @@ func TestMPIRingUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel()
 	ring := mpiRing(t)
 	dir, asNobody := nobodyEnv(t)
 	argv := mpiArgv(ring)
