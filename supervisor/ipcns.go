@@ -251,37 +251,29 @@ func (s *Supervisor) dumpIPC(w *image.Writer) (*image.IPC, uint64, error) {
 			}
 		}
 	}
-	for _, q := range d.IPC.Msg {
-		if q.Blob == "" {
-			continue
+	// A queue's message texts, back to back, in one blob.
+	texts := func(name string, data []byte) error {
+		if name == "" {
+			return nil
 		}
-		b, err := w.CreateBlob(q.Blob)
+		b, err := w.CreateBlob(name)
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
-		total += uint64(len(d.Texts[q.ID]))
-		if _, err := b.Write(d.Texts[q.ID]); err != nil {
+		total += uint64(len(data))
+		if _, err := b.Write(data); err != nil {
 			b.Close()
-			return nil, 0, err
+			return err
 		}
-		if err := b.Close(); err != nil {
+		return b.Close()
+	}
+	for _, q := range d.IPC.Msg {
+		if err := texts(q.Blob, d.Texts[q.ID]); err != nil {
 			return nil, 0, err
 		}
 	}
 	for _, q := range d.IPC.Mqueues {
-		if q.Blob == "" {
-			continue
-		}
-		b, err := w.CreateBlob(q.Blob)
-		if err != nil {
-			return nil, 0, err
-		}
-		total += uint64(len(d.MqTexts[q.Name]))
-		if _, err := b.Write(d.MqTexts[q.Name]); err != nil {
-			b.Close()
-			return nil, 0, err
-		}
-		if err := b.Close(); err != nil {
+		if err := texts(q.Blob, d.MqTexts[q.Name]); err != nil {
 			return nil, 0, err
 		}
 	}
