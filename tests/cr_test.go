@@ -817,7 +817,7 @@ func TestCRChain(t *testing.T) {
 		argv func(t *testing.T) []string
 	}{
 		{"counter", func(t *testing.T) []string {
-			return []string{compileCR(t, "counter", false), strconv.Itoa(2 * crCounterIters), "16", t.TempDir()}
+			return []string{compileCR(t, "counter", false), strconv.Itoa(3 * crCounterIters), "16", t.TempDir()}
 		}},
 		{"threads", func(t *testing.T) []string {
 			return []string{compileCR(t, "threads", false), strconv.Itoa(2 * crThreadRounds)}

@@ -22,7 +22,7 @@ func TestTreeKinds(t *testing.T) {
 			treeRoundTrip(t, treeVictim{
 				name: "kinds",
 				argv: func(t *testing.T, dir string) []string { return []string{treeCompile(t, "kinds"), dir} },
-				lo:   50 * time.Millisecond, hi: 2500 * time.Millisecond, exitMode: exit, minProcs: 5,
+				lo:   50 * time.Millisecond, hi: 2000 * time.Millisecond, exitMode: exit, minProcs: 5,
 			})
 		})
 	}
