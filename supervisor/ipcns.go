@@ -346,35 +346,36 @@ func (s *Supervisor) createIPC() error {
 		return nil
 	}
 	req := &ipcRequest{IPC: m.IPC, Texts: map[int][]byte{}, MqTexts: map[string][]byte{}}
-	for _, q := range m.IPC.Mqueues {
-		if q.Blob == "" {
-			continue
-		}
-		b, err := s.plan.img.OpenBlob(q.Blob)
+	// A queue's message texts, back to back in one blob.
+	texts := func(name string) ([]byte, error) {
+		b, err := s.plan.img.OpenBlob(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		defer b.Close()
 		t, err := io.ReadAll(b)
-		b.Close()
 		if err != nil {
-			return fmt.Errorf("blob %s: %w", q.Blob, err)
+			return nil, fmt.Errorf("blob %s: %w", name, err)
 		}
-		req.MqTexts[q.Name] = t
+		return t, nil
+	}
+	for _, q := range m.IPC.Mqueues {
+		if q.Blob != "" {
+			t, err := texts(q.Blob)
+			if err != nil {
+				return err
+			}
+			req.MqTexts[q.Name] = t
+		}
 	}
 	for _, q := range m.IPC.Msg {
-		if q.Blob == "" {
-			continue
+		if q.Blob != "" {
+			t, err := texts(q.Blob)
+			if err != nil {
+				return err
+			}
+			req.Texts[q.ID] = t
 		}
-		b, err := s.plan.img.OpenBlob(q.Blob)
-		if err != nil {
-			return err
-		}
-		t, err := io.ReadAll(b)
-		b.Close()
-		if err != nil {
-			return fmt.Errorf("blob %s: %w", q.Blob, err)
-		}
-		req.Texts[q.ID] = t
 	}
 	var d sysvipc.Dump
 	if err := s.ipc.call(ipcCreate, req, &d); err != nil {
