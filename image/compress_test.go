@@ -132,15 +132,7 @@ func writeMixed(t *testing.T, dir string, c Compression) []byte {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteProcess(compressedProcess(100, uint64(len(mem)))); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteMeta(sampleMeta(100)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	commitCompressed(t, w, uint64(len(mem)))
 	return mem
 }
 
@@ -615,15 +607,7 @@ func TestPipelineThroughput(t *testing.T) {
 				}
 			}
 			added := time.Since(start)
-			if err := w.WriteProcess(compressedProcess(100, size)); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.WriteMeta(sampleMeta(100)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			commitCompressed(t, w, size)
 			total := time.Since(start)
 			fi, _ := os.Stat(filepath.Join(dir, pageFileName(100)))
 			r, err := Open(dir)
@@ -670,15 +654,7 @@ func TestCompressAuto(t *testing.T) {
 	if err := w.AddPages(100, heapStart, mem); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteProcess(compressedProcess(100, uint64(len(mem)))); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteMeta(sampleMeta(100)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	commitCompressed(t, w, uint64(len(mem)))
 	r, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -706,5 +682,19 @@ func TestCompressAuto(t *testing.T) {
 	got := make([]byte, len(mem))
 	if err := r.ReadPages(100, heapStart, got); err != nil || !bytes.Equal(got, mem) {
 		t.Fatalf("ReadPages: %v, equal %v", err, bytes.Equal(got, mem))
+	}
+}
+
+// commitCompressed finishes an image of pid 100 holding size bytes of heap.
+func commitCompressed(t testing.TB, w *Writer, size uint64) {
+	t.Helper()
+	if err := w.WriteProcess(compressedProcess(100, size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMeta(sampleMeta(100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }
