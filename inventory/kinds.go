@@ -228,6 +228,14 @@ var Kinds = []Kind{
 		Refused:  "an established TCP connection to a peer outside the app, or, for an ordinary user, on the host's network (TCP_REPAIR needs CAP_NET_ADMIN: use --net=private); every other connected TCP state (half-closed, closing, connecting); a listener with connections not accepted yet; a TCP socket whose connection has ended; raw, ICMP ping, SCTP, UDP-Lite and MPTCP sockets; multicast group memberships and socket filters (the trap table: sticky)",
 	},
 	{
+		Name:     "netlink sockets",
+		Fields:   []string{"fd netlink"},
+		Saved:    "AF_NETLINK sockets of NETLINK_ROUTE (glibc's getaddrinfo and if_nameindex, Go's net package, iproute2's library) through a pidfd_getfd copy (checkpoint/netlink.go): type, protocol, the port id (getsockname's nl_pid, autobound or not), the multicast groups (NETLINK_LIST_MEMBERSHIPS), the options of image.NetlinkOptions (buffer sizes and SO_BUF_LOCK, SO_PASSCRED, timeouts, timestamps, SO_PRIORITY, SO_RCVLOWAT, NETLINK_PKTINFO, NETLINK_BROADCAST_ERROR, NETLINK_NO_ENOBUFS, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK); the freeze retries for up to 1 s while a netlink queue of the app holds messages (SO_MEMINFO) or an error (POLLERR)",
+		Restored: "socket(2) injected in the blank main process (the app's network namespace), then through crrun's copy: each option a new socket does not have already, bind to the same port id (one another socket holds in this namespace fails the restore naming it: with the host's network a process outside the app may hold it), NETLINK_ADD_MEMBERSHIP of each group; port id and groups read back",
+		Compared: "protocol, type, port id, groups, peer, every option's value (getsockopt's bytes); not the queue (empty at checkpoint; the kernel may queue a group's event at any moment)",
+		Refused:  "the other netlink protocols (uevents, audit, generic netlink, sock_diag, netfilter...: `CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet`, trap and gate); messages or an error queued and not read after 1 s of retries (the kernel's replies and events come from port id 0, which nothing else can send from); a socket connected to a peer (connect); a group only a process with CAP_NET_ADMIN may join (RTNLGRP_IPV4_MROUTE_R, RTNLGRP_IPV6_MROUTE_R) and NETLINK_LISTEN_ALL_NSID (CAP_NET_BROADCAST): the restore would give them with crrun's privileges",
+	},
+	{
 		Name:     "network namespace",
 		Fields:   []string{"proc net"},
 		Saved:    "crrun's own choice, --net (image.json net): the host's network, or a namespace of the app's own with only a loopback (--net=private)",

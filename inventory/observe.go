@@ -440,6 +440,7 @@ func (o *observer) fds() error {
 			if strings.HasPrefix(target, "socket:[") {
 				o.socket(pre, c)
 				o.inet(pre, c)
+				o.netlink(pre, c)
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not

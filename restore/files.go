@@ -318,6 +318,8 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		return t.openSocket(f, socks)
 	case image.FDInet:
 		return t.openInet(f)
+	case image.FDNetlink:
+		return t.openNetlink(f)
 	}
 	return 0, fmt.Errorf("CR: restoring %s fds not supported yet", f.Kind)
 }

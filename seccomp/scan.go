@@ -177,6 +177,9 @@ func scanFds(pid int, privateIPC bool, stdio map[FileID]bool, add func(kind stri
 				if p := strings.TrimSuffix(e.SocketProto, "v6"); p != "TCP" && p != "UDP" {
 					add("socket", e.Num, "CR: socket(%s, %s) not supported yet (fd %d)", e.Family, inetProtoName(p), e.Num).Detail = e.Family.String()
 				}
+			case e.Family == procfs.FamilyNetlink:
+				// The checkpoint decides by protocol and state
+				// (checkpoint/netlink.go: NETLINK_ROUTE is saved).
 			default:
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num).Detail = e.Family.String()
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/crrun/crrun/image"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -163,6 +165,13 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 				return "", false // TCP and UDP: the checkpoint decides (checkpoint/inet.go)
 			}
 			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), InetKindName(typ, proto)), true
+		}
+		if call == "socket" && fam == unix.AF_NETLINK {
+			typ, proto := a[1]&0xf, int(a[2]&0xffffffff)
+			if _, ok := image.NetlinkSaved[proto]; ok && (typ == unix.SOCK_RAW || typ == unix.SOCK_DGRAM) {
+				return "", false // NETLINK_ROUTE: the checkpoint decides (checkpoint/netlink.go)
+			}
+			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), image.NetlinkProtoName(proto)), true
 		}
 		return fmt.Sprintf("CR: %s(%s) not supported yet", call, FamilyName(a[0])), true
 	}
