@@ -55,6 +55,12 @@ func (o *observer) inet(pre string, c int) {
 		}
 		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)
 	}
+	// Multicast memberships, with their interfaces and source filters.
+	if cands, err := inetsock.McastCandidates(o.p.Host); err == nil {
+		if ms, err := inetsock.Memberships(c, in.Family, cands); err == nil && len(ms) > 0 {
+			o.f[pre+" inet mcast"] = inetsock.McastString(ms)
+		}
+	}
 	// A connection's queues are not compared here: the kernel moves
 	// bytes between the two ends of a connection in repair mode while
 	// the tree is saved; the checkpoint checks that the two ends' saved

@@ -234,6 +234,11 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			return 0, err
 		}
 	}
+	if len(s.Memberships) > 0 {
+		if err := inetsock.Join(c, s.Family, s.Memberships); err != nil {
+			return 0, fmt.Errorf("UDP socket %s: %w", s.Local, err)
+		}
+	}
 	if len(s.Datagrams) > 0 {
 		t.inet.queued = append(t.inet.queued, inetQueued{fd: fd, s: s})
 	}

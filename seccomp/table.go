@@ -247,31 +247,48 @@ func InetKindName(typ, proto uint64) string {
 // raw or ping ones), and socketReason lets them go on untainted.
 var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
 
-// multicastRules traps setsockopt joining a multicast group, and attaching
-// a socket filter (of any socket): the kernel shows neither per socket in a
-// way crrun can set again (an eBPF filter not at all).
+// multicastRules traps setsockopt attaching a socket filter (of any
+// socket), and IP_MULTICAST_IF: the kernel shows an eBPF filter not at all,
+// and IP_MULTICAST_IF's interface index not (getsockopt gives only the
+// address). Multicast joins are not trapped: the checkpoint reads a UDP
+// socket's memberships (getsockopt MCAST_MSFILTER for each group its
+// network's interfaces have joined) and saves them, and refuses any other
+// socket's (checkpoint/mcast.go).
 var multicastRules = func() [][]Cond {
 	var rules [][]Cond
-	for _, o := range [][2]uint64{
-		{unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP}, {unix.IPPROTO_IP, unix.IP_ADD_SOURCE_MEMBERSHIP},
-		{unix.IPPROTO_IP, unix.MCAST_JOIN_GROUP}, {unix.IPPROTO_IP, unix.MCAST_JOIN_SOURCE_GROUP},
-		{unix.IPPROTO_IPV6, unix.IPV6_ADD_MEMBERSHIP}, {unix.IPPROTO_IPV6, unix.MCAST_JOIN_GROUP},
-		{unix.IPPROTO_IPV6, unix.MCAST_JOIN_SOURCE_GROUP},
-	} {
-		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: o[0]}, {Arg: 2, Op: OpEq, Val: o[1]}})
-	}
 	for _, opt := range []uint64{unix.SO_ATTACH_FILTER, unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
 		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: opt}})
 	}
-	return rules
+	return append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.IPPROTO_IP}, {Arg: 2, Op: OpEq, Val: unix.IP_MULTICAST_IF}})
 }()
 
 func multicastReason(a [6]uint64) (string, bool) {
 	switch a[1] & 0xffffffff {
-	case unix.IPPROTO_IP, unix.IPPROTO_IPV6:
-		return "CR: multicast group membership (setsockopt) not supported yet", true
+	case unix.IPPROTO_IP:
+		return "", false // IP_MULTICAST_IF: decided by multicastMemReason
 	case unix.SOL_SOCKET:
 		return "CR: a socket filter (setsockopt SO_ATTACH_FILTER/SO_ATTACH_BPF) not supported yet", true
+	}
+	return "", false
+}
+
+// multicastMemReason reads IP_MULTICAST_IF's argument: an interface chosen
+// by index (struct ip_mreqn with imr_ifindex) taints, as getsockopt gives
+// back only the address; one chosen by address is an option the
+// checkpoint saves (image.InetOptions).
+func multicastMemReason(a [6]uint64, mem MemReader) (string, bool) {
+	if a[1]&0xffffffff != unix.IPPROTO_IP || a[2]&0xffffffff != unix.IP_MULTICAST_IF {
+		return multicastReason(a)
+	}
+	if int32(a[4]) < 12 { // struct in_addr or ip_mreq: by address
+		return "", false
+	}
+	var b [12]byte
+	if mem == nil || mem(a[3], b[:]) != nil {
+		return "CR: setsockopt(IP_MULTICAST_IF) whose argument could not be read not supported yet", true
+	}
+	if b[8]|b[9]|b[10]|b[11] != 0 {
+		return "CR: IP_MULTICAST_IF by interface index (struct ip_mreqn: getsockopt shows only the address) not supported yet", true
 	}
 	return "", false
 }
@@ -287,7 +304,7 @@ var Table = []Entry{
 	{Syscall: "socketpair", NewFds: 2, Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
 		Reason: socketReason("socketpair"), Why: "as socket"},
 	{Syscall: "setsockopt", Kind: "sockopt", Rules: multicastRules, DenyErrno: unix.ENOPROTOOPT, Scope: Sticky,
-		Reason: multicastReason, Why: "ENOPROTOOPT: what a kernel without multicast or socket filters answers; callers report it"},
+		Reason: multicastReason, MemReason: multicastMemReason, Why: "ENOPROTOOPT: what a kernel without multicast or socket filters answers; callers report it"},
 	{Syscall: "io_uring_setup", NewFds: 1, Kind: "io_uring", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: io_uring not supported yet"), Why: "ENOSYS: liburing users fall back to epoll/threads when io_uring is absent"},
 	{Syscall: "io_setup", Kind: "aio", DenyErrno: unix.ENOSYS,

@@ -1,0 +1,30 @@
+package checkpoint
+
+import (
+	"fmt"
+
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/inetsock"
+
+	"golang.org/x/sys/unix"
+)
+
+// mcast saves the multicast memberships of inet socket c (in: what
+// inetsock.Read saw) into st: each group joined on each interface of the
+// app's network namespace is asked about (inetsock.Memberships). A UDP
+// socket's are saved; any other's refused.
+func (d *dumper) mcast(c int, in *inetsock.Info, st *image.Inet, refuse func(string) error) error {
+	cands, err := inetsock.McastCandidates(d.pid)
+	if err != nil {
+		return fmt.Errorf("pid %d: the multicast groups of its network: %w", d.pid, err)
+	}
+	ms, err := inetsock.Memberships(c, in.Family, cands)
+	if err != nil {
+		return refuse(fmt.Sprintf("%s socket %s: its multicast memberships cannot be read (%v)", in.ProtoName(), in.Local, err))
+	}
+	if len(ms) > 0 && in.Protocol != unix.IPPROTO_UDP {
+		return refuse(fmt.Sprintf("%s socket %s is a member of multicast groups (%s): not supported yet", in.ProtoName(), in.Local, inetsock.McastString(ms)))
+	}
+	st.Memberships = ms
+	return nil
+}
