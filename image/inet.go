@@ -109,12 +109,14 @@ var InetOptions = []InetOption{
 	{Name: "IP_MTU_DISCOVER", Level: unix.IPPROTO_IP, Opt: unix.IP_MTU_DISCOVER, TCP: true, UDP: true, Inet4: true},
 	{Name: "IP_FREEBIND", Level: unix.IPPROTO_IP, Opt: unix.IP_FREEBIND, TCP: true, UDP: true, Inet4: true},
 	{Name: "IP_TRANSPARENT", Level: unix.IPPROTO_IP, Opt: unix.IP_TRANSPARENT, TCP: true, UDP: true, Inet4: true},
-	{Name: "IP_MULTICAST_TTL", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_TTL, UDP: true, Inet4: true},
-	{Name: "IP_MULTICAST_LOOP", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_LOOP, UDP: true, Inet4: true},
+	{Name: "IP_MULTICAST_TTL", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_TTL, UDP: true},
+	{Name: "IP_MULTICAST_LOOP", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_LOOP, UDP: true},
 	// IP_MULTICAST_IF by address (by index is a trap taint: getsockopt
-	// gives only the address); IP_MULTICAST_ALL; IPV6_MULTICAST_IF.
-	{Name: "IP_MULTICAST_IF", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_IF, UDP: true, Inet4: true},
-	{Name: "IP_MULTICAST_ALL", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_ALL, UDP: true, Inet4: true},
+	// gives only the address); IP_MULTICAST_ALL; IPV6_MULTICAST_IF. The
+	// IP_MULTICAST_* options are read on IPv6 sockets too: an IPv6 UDP
+	// socket sends to IPv4 groups with them (SOL_IP).
+	{Name: "IP_MULTICAST_IF", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_IF, UDP: true},
+	{Name: "IP_MULTICAST_ALL", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_ALL, UDP: true},
 	{Name: "IPV6_V6ONLY", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_V6ONLY, TCP: true, UDP: true, Inet6: true},
 	{Name: "IPV6_TCLASS", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_TCLASS, TCP: true, UDP: true, Inet6: true},
 	{Name: "IPV6_UNICAST_HOPS", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_UNICAST_HOPS, TCP: true, UDP: true, Inet6: true},
