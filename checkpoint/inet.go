@@ -209,7 +209,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 		st.Listen, st.Backlog = true, s.lq.Backlog
 	}
 	st.Options = inetsock.Options(c, in)
-	if err := d.mcast(c, in, st, refuse); err != nil { // mcast.go
+	if err := d.inetMore(c, in, st, refuse); err != nil { // mcast.go
 		return err
 	}
 	if in.Protocol == unix.IPPROTO_UDP {

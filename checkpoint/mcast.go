@@ -9,6 +9,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// inetMore saves what an inet socket holds besides its addresses and
+// options: its multicast memberships and its socket filter.
+func (d *dumper) inetMore(c int, in *inetsock.Info, st *image.Inet, refuse func(string) error) error {
+	f, err := inetsock.ReadFilter(c)
+	if err != nil {
+		return refuse(fmt.Sprintf("%s socket %s: %v: not supported yet", in.ProtoName(), in.Local, err))
+	}
+	st.Filter = f
+	return d.mcast(c, in, st, refuse)
+}
+
 // mcast saves the multicast memberships of inet socket c (in: what
 // inetsock.Read saw) into st: each group joined on each interface of the
 // app's network namespace is asked about (inetsock.Memberships). A UDP

@@ -136,6 +136,9 @@ func (d *dumper) netlink(e procfs.FdEntry, fd *image.FD) error {
 		return refuse(r)
 	}
 	st := &image.Netlink{Type: in.Type, Protocol: in.Protocol, PortID: in.PortID, Groups: in.Groups, Options: inetsock.NetlinkOptions(c)}
+	if st.Filter, err = inetsock.ReadFilter(c); err != nil {
+		return refuse(fmt.Sprintf("%s: %v: not supported yet", netlinkName(in), err))
+	}
 	for _, o := range st.Options {
 		if o.Name == "NETLINK_LISTEN_ALL_NSID" && len(o.Value) == 4 && (o.Value[0]|o.Value[1]|o.Value[2]|o.Value[3]) != 0 {
 			return refuse(fmt.Sprintf("%s listens to every network namespace's messages (NETLINK_LISTEN_ALL_NSID), "+

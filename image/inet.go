@@ -36,6 +36,9 @@ type Inet struct {
 	// Memberships are the multicast groups a UDP socket is a member of
 	// (McastMembership), joined again at restore.
 	Memberships []McastMembership `json:"memberships,omitempty"`
+	// Filter is its classic socket filter and lock, attached again once
+	// its queued datagrams are back.
+	Filter *SockFilter `json:"filter,omitempty"`
 }
 
 // SockOpt is one option value.

@@ -26,6 +26,8 @@ type Netlink struct {
 	// Options are the socket's option values (NetlinkOptions), as
 	// getsockopt returned them.
 	Options []SockOpt `json:"options,omitempty"`
+	// Filter is its classic socket filter and lock.
+	Filter *SockFilter `json:"filter,omitempty"`
 }
 
 // NetlinkSaved: the netlink protocols crrun saves, by number. The others

@@ -61,6 +61,9 @@ func (o *observer) inet(pre string, c int) {
 			o.f[pre+" inet mcast"] = inetsock.McastString(ms)
 		}
 	}
+	if f, err := inetsock.ReadFilter(c); err == nil && f != nil {
+		o.f[pre+" inet filter"] = inetsock.FilterString(f)
+	}
 	// A connection's queues are not compared here: the kernel moves
 	// bytes between the two ends of a connection in repair mode while
 	// the tree is saved; the checkpoint checks that the two ends' saved

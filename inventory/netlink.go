@@ -37,6 +37,9 @@ func (o *observer) netlink(pre string, c int) {
 		v += fmt.Sprintf(" -> port %d groups %#x", int32(in.PeerPortID), in.PeerGroups)
 	}
 	o.f[pre+" netlink"] = v
+	if f, err := inetsock.ReadFilter(c); err == nil && f != nil {
+		o.f[pre+" netlink filter"] = inetsock.FilterString(f)
+	}
 	for _, so := range inetsock.NetlinkOptions(c) {
 		o.f[pre+" netlink sockopt "+so.Name] = hex.EncodeToString(so.Value)
 	}

@@ -32,6 +32,7 @@ type inetState struct {
 	queued []inetQueued              // sockets with datagrams to queue
 	listen []inetListen              // listeners, whose backlog is read back
 	conns  []inetConn                // connections in repair mode until releaseConns
+	filter []inetQueued              // sockets whose filter is attached after the datagrams (mcast.go)
 }
 
 // inetConn is crrun's copy of a restored connection, in repair mode, and
@@ -234,6 +235,9 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			return 0, err
 		}
 	}
+	if s.Filter != nil {
+		t.inet.filter = append(t.inet.filter, inetQueued{fd: fd, s: s})
+	}
 	if len(s.Memberships) > 0 {
 		if err := inetsock.Join(c, s.Family, s.Memberships); err != nil {
 			return 0, fmt.Errorf("UDP socket %s: %w", s.Local, err)
@@ -275,7 +279,7 @@ func (t *treeRestorer) queueDatagrams() error {
 			return fmt.Errorf("UDP socket %s: its %d queued datagrams: %w", q.s.Local, len(q.s.Datagrams), err)
 		}
 	}
-	return nil
+	return t.attachFilters() // mcast.go
 }
 
 func (t *treeRestorer) queueOne(q inetQueued) error {

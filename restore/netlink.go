@@ -53,6 +53,9 @@ func (t *treeRestorer) openNetlink(f *image.FD) (uint64, error) {
 	if err := inetsock.JoinGroups(c, s.Groups); err != nil {
 		return 0, fmt.Errorf("%s socket (port id %d): %w", name, int32(s.PortID), err)
 	}
+	if err := inetsock.SetFilter(c, s.Filter); err != nil {
+		return 0, fmt.Errorf("%s socket (port id %d): %w", name, int32(s.PortID), err)
+	}
 	in, err := inetsock.ReadNetlink(c)
 	if err != nil {
 		return 0, err

@@ -182,7 +182,9 @@ func TestDecode(t *testing.T) {
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_KOBJECT_UEVENT}}, true, "CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP}}, false, ""}, // saved (checkpoint/mcast.go)
 		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, 0x1000, 4}}, false, ""},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_BPF}}, true, "CR: a socket filter (setsockopt SO_ATTACH_FILTER/SO_ATTACH_BPF) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_BPF}}, true, "CR: an eBPF socket filter (setsockopt SO_ATTACH_BPF) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF}}, true, "CR: a SO_REUSEPORT group's program (setsockopt SO_ATTACH_REUSEPORT_CBPF/EBPF) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER}}, false, ""}, // read back at checkpoint
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_UNIX}}, false, ""},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{99}}, true, "CR: socket(family 99) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0}}, false, ""},

@@ -247,16 +247,17 @@ func InetKindName(typ, proto uint64) string {
 // raw or ping ones), and socketReason lets them go on untainted.
 var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
 
-// multicastRules traps setsockopt attaching a socket filter (of any
-// socket), and IP_MULTICAST_IF: the kernel shows an eBPF filter not at all,
-// and IP_MULTICAST_IF's interface index not (getsockopt gives only the
-// address). Multicast joins are not trapped: the checkpoint reads a UDP
+// multicastRules traps setsockopt attaching an eBPF socket filter or a
+// SO_REUSEPORT group's program (of any socket), and IP_MULTICAST_IF: the
+// kernel shows those programs not at all, and IP_MULTICAST_IF's interface
+// index not (getsockopt gives only the address). A classic filter
+// (SO_ATTACH_FILTER) is read back with SO_GET_FILTER (checkpoint/sockfilter.go). Multicast joins are not trapped: the checkpoint reads a UDP
 // socket's memberships (getsockopt MCAST_MSFILTER for each group its
 // network's interfaces have joined) and saves them, and refuses any other
 // socket's (checkpoint/mcast.go).
 var multicastRules = func() [][]Cond {
 	var rules [][]Cond
-	for _, opt := range []uint64{unix.SO_ATTACH_FILTER, unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
+	for _, opt := range []uint64{unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
 		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: opt}})
 	}
 	return append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.IPPROTO_IP}, {Arg: 2, Op: OpEq, Val: unix.IP_MULTICAST_IF}})
@@ -267,7 +268,13 @@ func multicastReason(a [6]uint64) (string, bool) {
 	case unix.IPPROTO_IP:
 		return "", false // IP_MULTICAST_IF: decided by multicastMemReason
 	case unix.SOL_SOCKET:
-		return "CR: a socket filter (setsockopt SO_ATTACH_FILTER/SO_ATTACH_BPF) not supported yet", true
+		switch a[2] & 0xffffffff {
+		case unix.SO_ATTACH_FILTER:
+			return "", false // a classic filter: read back (SO_GET_FILTER), saved or refused by the checkpoint
+		case unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF:
+			return "CR: a SO_REUSEPORT group's program (setsockopt SO_ATTACH_REUSEPORT_CBPF/EBPF) not supported yet", true
+		}
+		return "CR: an eBPF socket filter (setsockopt SO_ATTACH_BPF) not supported yet", true
 	}
 	return "", false
 }
