@@ -17,6 +17,9 @@ func (d *dumper) inetMore(c int, in *inetsock.Info, st *image.Inet, refuse func(
 		return refuse(fmt.Sprintf("%s socket %s: %v: not supported yet", in.ProtoName(), in.Local, err))
 	}
 	st.Filter = f
+	if f != nil {
+		d.w.RequireFeature("socket-filter")
+	}
 	return d.mcast(c, in, st, refuse)
 }
 
@@ -37,5 +40,8 @@ func (d *dumper) mcast(c int, in *inetsock.Info, st *image.Inet, refuse func(str
 		return refuse(fmt.Sprintf("%s socket %s is a member of multicast groups (%s): not supported yet", in.ProtoName(), in.Local, inetsock.McastString(ms)))
 	}
 	st.Memberships = ms
+	if len(ms) > 0 {
+		d.w.RequireFeature("inet-multicast")
+	}
 	return nil
 }

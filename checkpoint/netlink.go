@@ -139,6 +139,9 @@ func (d *dumper) netlink(e procfs.FdEntry, fd *image.FD) error {
 	if st.Filter, err = inetsock.ReadFilter(c); err != nil {
 		return refuse(fmt.Sprintf("%s: %v: not supported yet", netlinkName(in), err))
 	}
+	if st.Filter != nil {
+		d.w.RequireFeature("socket-filter")
+	}
 	for _, o := range st.Options {
 		if o.Name == "NETLINK_LISTEN_ALL_NSID" && len(o.Value) == 4 && (o.Value[0]|o.Value[1]|o.Value[2]|o.Value[3]) != 0 {
 			return refuse(fmt.Sprintf("%s listens to every network namespace's messages (NETLINK_LISTEN_ALL_NSID), "+
