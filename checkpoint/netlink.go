@@ -95,7 +95,8 @@ func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 }
 
 // netlinkBusy reports whether a netlink socket of the frozen app has
-// messages or an error queued: the freeze tries again a moment later.
+// messages or an error queued, or a raw socket packets (raw.go): the
+// freeze tries again a moment later.
 func (ft *frozenTree) netlinkBusy() bool {
 	for _, pid := range ft.live() {
 		fds, err := procfs.Fds(pid)
@@ -103,6 +104,9 @@ func (ft *frozenTree) netlinkBusy() bool {
 			continue
 		}
 		for _, e := range fds {
+			if e.Kind == procfs.KindSocket && isRawSaved(e) && rawBusy(pid, e.Num) {
+				return true
+			}
 			if e.Kind != procfs.KindSocket || e.Family != procfs.FamilyNetlink {
 				continue
 			}

@@ -441,6 +441,7 @@ func (o *observer) fds() error {
 				o.socket(pre, c)
 				o.inet(pre, c)
 				o.netlink(pre, c)
+				o.raw(pre, c, st.Ino)
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not

@@ -164,6 +164,9 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 			if (typ == unix.SOCK_STREAM || typ == unix.SOCK_DGRAM) && inetProtoSaved(proto) {
 				return "", false // TCP and UDP: the checkpoint decides (checkpoint/inet.go)
 			}
+			if typ == unix.SOCK_RAW {
+				return "", false // raw IP: the checkpoint decides (checkpoint/raw.go)
+			}
 			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), InetKindName(typ, proto)), true
 		}
 		if call == "socket" && fam == unix.AF_NETLINK {

@@ -204,6 +204,15 @@ func fdDetail(r *image.Reader, f *image.FD, ofds map[int]int) string {
 		if len(s.Groups) > 0 {
 			d = append(d, "groups "+image.NetlinkGroupList(s.Groups))
 		}
+	case f.Kind == image.FDRaw && f.Inet != nil:
+		s := f.Inet
+		d = append(d, fmt.Sprintf("raw, protocol %d", s.Protocol))
+		if s.Local != "" {
+			d = append(d, "at "+s.Local)
+		}
+		if s.Peer != "" {
+			d = append(d, "connected to "+s.Peer)
+		}
 	case f.Inet != nil:
 		s := f.Inet
 		proto := "UDP"

@@ -166,6 +166,9 @@ func Memberships(fd, family int, cands []McastCandidate) ([]image.McastMembershi
 		}
 		seen[c] = true
 		m, ok, err := msfilter(fd, c.Group, c.Ifindex)
+		if err != nil && c.Group.Is4() && family == unix.AF_INET6 && errors.Is(err, unix.ENOPROTOOPT) {
+			continue // a raw IPv6 socket has no IPv4 memberships (SOL_IP is not its)
+		}
 		if err != nil {
 			return nil, err
 		}
