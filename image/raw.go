@@ -25,6 +25,9 @@ const (
 var RawOptions = []InetOption{
 	{Name: "IP_HDRINCL", Level: unix.IPPROTO_IP, Opt: unix.IP_HDRINCL, Inet4: true},
 	{Name: "ICMP_FILTER", Level: unix.SOL_RAW, Opt: icmpFilter, Inet4: true},
+	{Name: "IP_NODEFRAG", Level: unix.IPPROTO_IP, Opt: unix.IP_NODEFRAG, Inet4: true},
+	{Name: "IP_ROUTER_ALERT", Level: unix.IPPROTO_IP, Opt: unix.IP_ROUTER_ALERT, Inet4: true},
+	{Name: "IPV6_ROUTER_ALERT", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_ROUTER_ALERT, Inet6: true},
 	{Name: "IPV6_HDRINCL", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_HDRINCL, Inet6: true},
 	{Name: "IPV6_CHECKSUM", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_CHECKSUM, Inet6: true},
 	{Name: "ICMPV6_FILTER", Level: unix.IPPROTO_ICMPV6, Opt: icmpv6Filter, Inet6: true},

@@ -183,6 +183,8 @@ func TestDecode(t *testing.T) {
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_KOBJECT_UEVENT}}, true, "CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP}}, false, ""}, // saved (checkpoint/mcast.go)
 		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, 0x1000, 4}}, false, ""},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IPV6, unix.IPV6_JOIN_ANYCAST, 0x1000, 20}}, true,
+			"CR: an IPv6 anycast address joined by a socket (IPV6_JOIN_ANYCAST: no interface shows a socket's) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_BPF}}, true, "CR: an eBPF socket filter (setsockopt SO_ATTACH_BPF) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF}}, true, "CR: a SO_REUSEPORT group's program (setsockopt SO_ATTACH_REUSEPORT_CBPF/EBPF) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER}}, false, ""}, // read back at checkpoint

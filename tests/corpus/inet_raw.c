@@ -73,8 +73,10 @@ int main(void) {
 	f6.data[ICMPV6_ECHO_REPLY >> 5] &= ~(1u << (ICMPV6_ECHO_REPLY & 31));
 	if (setsockopt(s6, IPPROTO_ICMPV6, ICMPV6_FILTER, &f6, sizeof f6))
 		die("ICMPV6_FILTER");
-	int ttl = 17;
+	int ttl = 17, one = 1;
 	setsockopt(s, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
+	if (setsockopt(s, IPPROTO_IP, IP_NODEFRAG, &one, sizeof one))
+		die("IP_NODEFRAG");
 	ping(0);
 
 	running("inet_raw");
@@ -95,6 +97,10 @@ int main(void) {
 	getsockopt(s, IPPROTO_IP, IP_TTL, &v, &l);
 	if (v != 17)
 		fail("IP_TTL %d", v);
+	v = 0;
+	getsockopt(s, IPPROTO_IP, IP_NODEFRAG, &v, &l);
+	if (!v)
+		fail("IP_NODEFRAG lost");
 	int p = 0;
 	l = sizeof p;
 	if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &p, &l) || p != IPPROTO_ICMP)
