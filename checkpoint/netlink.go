@@ -2,6 +2,9 @@ package checkpoint
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
@@ -95,27 +98,75 @@ func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 }
 
 // netlinkBusy reports whether a netlink socket of the frozen app has
-// messages or an error queued, or a raw socket packets (raw.go): the
-// freeze tries again a moment later.
+// messages queued, or a raw socket packets (raw.go): the freeze tries
+// again a moment later. It reads the queues of every netlink and raw
+// socket of the app's network namespaces from /proc/PID/net (Rmem,
+// rx_queue: sk_rmem_alloc), and only when one is not empty, which is rare,
+// the app's fds to see whether the socket is the app's: a checkpoint's
+// pause does not grow with the app's fds.
 func (ft *frozenTree) netlinkBusy() bool {
-	for _, pid := range ft.live() {
-		fds, err := procfs.Fds(pid)
+	live := ft.live()
+	queued := map[uint64]bool{}
+	seen := map[string]bool{}
+	for _, pid := range live {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		queuedSockets(pid, queued)
+	}
+	if len(queued) == 0 {
+		return false
+	}
+	for _, pid := range live {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		if err != nil {
 			continue
 		}
-		for _, e := range fds {
-			if e.Kind == procfs.KindSocket && isRawSaved(e) && rawBusy(pid, e.Num) {
-				return true
-			}
-			if e.Kind != procfs.KindSocket || e.Family != procfs.FamilyNetlink {
+		for _, e := range ents {
+			t, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+			if err != nil || !strings.HasPrefix(t, "socket:[") {
 				continue
 			}
-			if in, err := readNetlink(pid, e.Num); err == nil && netlinkQueueRefusal(in) != "" {
+			if ino, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(t, "socket:["), "]"), 10, 64); err == nil && queued[ino] {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// queuedSockets adds the inodes of the netlink and raw sockets of pid's
+// network namespace whose receive queue is not empty.
+func queuedSockets(pid int, out map[uint64]bool) {
+	for _, f := range []struct {
+		name       string
+		queue, ino int
+	}{{"netlink", 4, 9}, {"raw", 4, 9}, {"raw6", 4, 9}} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f.name))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(b), "\n")
+		for _, line := range lines[1:] {
+			fs := strings.Fields(line)
+			if len(fs) <= f.ino {
+				continue
+			}
+			q, base := fs[f.queue], 10                // netlink: Rmem, decimal
+			if _, rx, ok := strings.Cut(q, ":"); ok { // raw: tx_queue:rx_queue, hex
+				q, base = rx, 16
+			}
+			n, err := strconv.ParseUint(q, base, 64)
+			if err != nil || n == 0 {
+				continue
+			}
+			if ino, err := strconv.ParseUint(fs[f.ino], 10, 64); err == nil {
+				out[ino] = true
+			}
+		}
+	}
 }
 
 // netlink saves the netlink socket of fd e.

@@ -32,18 +32,6 @@ func rawName(in *inetsock.RawInfo) string {
 	return fmt.Sprintf("raw socket (%s, protocol %d) at %s", seccomp.FamilyName(uint64(in.Family)), in.Protocol, in.Local.Addr())
 }
 
-// rawBusy reports whether raw socket fd of pid has packets or an error
-// queued.
-func rawBusy(pid, fd int) bool {
-	c, err := ptrace.CopyFd(pid, fd)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(c)
-	n, perr, err := inetsock.Queued(c)
-	return err == nil && (n > 0 || perr)
-}
-
 // raw saves the raw socket of fd e.
 func (d *dumper) raw(e procfs.FdEntry, fd *image.FD) error {
 	refuse := func(reason string) error {
