@@ -26,8 +26,12 @@ func (d *dumper) inetMore(c int, in *inetsock.Info, st *image.Inet, refuse func(
 // mcast saves the multicast memberships of inet socket c (in: what
 // inetsock.Read saw) into st: each group joined on each interface of the
 // app's network namespace is asked about (inetsock.Memberships). A UDP
-// socket's are saved; any other's refused.
+// socket's are saved; a TCP socket has none (setsockopt fails with EPROTO:
+// measured), and is not asked.
 func (d *dumper) mcast(c int, in *inetsock.Info, st *image.Inet, refuse func(string) error) error {
+	if in.Protocol == unix.IPPROTO_TCP {
+		return nil // the kernel refuses a TCP socket's joins (EPROTO)
+	}
 	cands, err := inetsock.McastCandidates(d.pid)
 	if err != nil {
 		return fmt.Errorf("pid %d: the multicast groups of its network: %w", d.pid, err)

@@ -56,7 +56,7 @@ func (o *observer) inet(pre string, c int) {
 		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)
 	}
 	// Multicast memberships, with their interfaces and source filters.
-	if cands, err := inetsock.McastCandidates(o.p.Host); err == nil {
+	if cands, err := inetsock.McastCandidates(o.p.Host); err == nil && in.Protocol == unix.IPPROTO_UDP {
 		if ms, err := inetsock.Memberships(c, in.Family, cands); err == nil && len(ms) > 0 {
 			o.f[pre+" inet mcast"] = inetsock.McastString(ms)
 		}
