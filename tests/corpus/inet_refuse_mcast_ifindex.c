@@ -1,5 +1,6 @@
 // corpus: IP_MULTICAST_IF chosen by interface index (struct ip_mreqn), which getsockopt does not show (a sticky taint)
 // expect: refuse IP_MULTICAST_IF by interface index (struct ip_mreqn: getsockopt shows only the address) not supported yet
+// needs: root
 #include "corpus.h"
 #include <netinet/in.h>
 #include <sys/socket.h>

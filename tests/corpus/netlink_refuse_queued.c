@@ -1,5 +1,6 @@
 // corpus: a NETLINK_ROUTE socket holding the kernel's reply, not read across the checkpoint (it cannot be queued again)
 // expect: refuse has messages queued and not read yet
+// needs: root
 // flags: --net=private
 #include "corpus.h"
 #include <linux/netlink.h>

@@ -1,5 +1,6 @@
 // corpus: a netlink socket of another protocol than NETLINK_ROUTE (uevents), which crrun does not save
 // expect: refuse socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet
+// needs: root
 #include "corpus.h"
 #include <linux/netlink.h>
 #include <sys/socket.h>

@@ -1,5 +1,6 @@
 // corpus: a classic socket filter on a unix socket, which crrun does not save with it
 // expect: refuse a socket filter (SO_ATTACH_FILTER) or filter lock (SO_LOCK_FILTER) on a unix socket not supported yet
+// needs: root
 #include "corpus.h"
 #include <linux/filter.h>
 #include <sys/socket.h>
