@@ -299,6 +299,8 @@ func (t *tree) linkSockets() error {
 	if queued {
 		t.w.RequireFeature("unix-queues")
 	}
+	t.w.RequireFeature("unix-peercred") // Socket.PeerCred, the fds' peercred fields
+
 	return nil
 }
 

@@ -200,6 +200,11 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 		for _, th := range p.Threads {
 			last = max(last, th.TID)
 		}
+		for _, f := range p.FDs { // a socket's maker may have exited: its pid is needed too (restore/peercred.go)
+			if s := f.Socket; s != nil && s.PeerCred != nil {
+				last = max(last, s.PeerCred.Pid)
+			}
+		}
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
 		var pidMax int
