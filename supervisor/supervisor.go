@@ -30,9 +30,10 @@ type Supervisor struct {
 	denied  *Ledger // calls failed by --on-nocr=deny
 	started time.Time
 
-	initPid   int // host pid of crrun's init (PID 1 of the app's namespace)
-	mainPid   int // host pid of the app's main process (also its pgid); 0 at restore if it was gone
-	mainNsPid int // its pid inside the app's namespace; 0 until the app has started (mainMu)
+	peers     peerPidfds // restored sockets whose SO_PEERPIDFD the supervisor answers (peerpidfd.go)
+	initPid   int        // host pid of crrun's init (PID 1 of the app's namespace)
+	mainPid   int        // host pid of the app's main process (also its pgid); 0 at restore if it was gone
+	mainNsPid int        // its pid inside the app's namespace; 0 until the app has started (mainMu)
 	baseline  Baseline
 
 	// mainExit is how the main process ended, once crrun's init has

@@ -1,4 +1,4 @@
-// corpus: SO_PEERCRED of unix sockets made by other processes than the one holding them: a pair made by a live child, a pair made by a child that has exited since, a connection through a child's listener (client end: the listener's maker; accepted end: the connector), the main process's own pair
+// corpus: SO_PEERCRED of unix sockets made by other processes than the one holding them: a pair made by a live child, a pair made by a child that has exited since, a connection through a child's listener (client end: the listener's maker; accepted end: the connector), the main process's own pair; SO_PEERPIDFD of each names the live process (or -1: exited)
 // expect: exact
 #include "corpus.h"
 #include <signal.h>
@@ -11,6 +11,7 @@ struct want {
 	const char *what;
 	int fd;
 	pid_t pid;
+	int dead;
 };
 
 static struct want wants[16];
@@ -18,7 +19,9 @@ static int nwants;
 static uid_t uid;
 static gid_t gid;
 
-static void expect(const char *what, int fd, pid_t pid) { wants[nwants++] = (struct want){what, fd, pid}; }
+#define SO_PEERPIDFD_ 77
+
+static void expect(const char *what, int fd, pid_t pid, int dead) { wants[nwants++] = (struct want){what, fd, pid, dead}; }
 
 static void check(int step) {
 	for (int i = 0; i < nwants; i++) {
@@ -31,6 +34,30 @@ static void check(int step) {
 		if (c.pid != wants[i].pid || c.uid != uid || c.gid != gid)
 			fail("step %d: %s: SO_PEERCRED pid %d uid %d gid %d, want pid %d uid %d gid %d", step, wants[i].what,
 			     (int)c.pid, (int)c.uid, (int)c.gid, (int)wants[i].pid, (int)uid, (int)gid);
+		if (step % 50 != 49 && step != -1)
+			continue;
+		// SO_PEERPIDFD (Linux 6.5): a pidfd of the peer, live or exited;
+		// fdinfo names its pid (-1 once it has exited).
+		int pfd = -1;
+		l = sizeof pfd;
+		if (getsockopt(wants[i].fd, SOL_SOCKET, SO_PEERPIDFD_, &pfd, &l) != 0) {
+			if (errno != ENOPROTOOPT)
+				fail("step %d: %s: SO_PEERPIDFD: %s", step, wants[i].what, strerror(errno));
+			continue;
+		}
+		int want = wants[i].dead ? -1 : (int)wants[i].pid, got = -2;
+		char path[64], line[256];
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pfd);
+		FILE *f = fopen(path, "r");
+		while (f && fgets(line, sizeof line, f))
+			if (sscanf(line, "Pid: %d", &got) == 1)
+				break;
+		if (f)
+			fclose(f);
+		int fl = fcntl(pfd, F_GETFD);
+		close(pfd);
+		if (got != want || !(fl & FD_CLOEXEC))
+			fail("step %d: %s: SO_PEERPIDFD names pid %d (fd flags %d), want %d close-on-exec", step, wants[i].what, got, fl, want);
 	}
 }
 
@@ -112,14 +139,14 @@ int main(void) {
 	if (waitpid(b, &st, 0) != b || st != 0)
 		die("child B");
 
-	expect("own pair end 0", own[0], me);
-	expect("own pair end 1", own[1], me);
-	expect("A's pair end 0", pa[0], a);
-	expect("A's pair end 1", pa[1], a);
-	expect("client of A's listener", cli, a);
-	expect("accepted by A, connected by main", acc, me);
-	expect("gone B's pair end 0", pb[0], b);
-	expect("gone B's pair end 1", pb[1], b);
+	expect("own pair end 0", own[0], me, 0);
+	expect("own pair end 1", own[1], me, 0);
+	expect("A's pair end 0", pa[0], a, 0);
+	expect("A's pair end 1", pa[1], a, 0);
+	expect("client of A's listener", cli, a, 0);
+	expect("accepted by A, connected by main", acc, me, 0);
+	expect("gone B's pair end 0", pb[0], b, 1);
+	expect("gone B's pair end 1", pb[1], b, 1);
 	check(-1);
 	running("unix_peercred");
 	work(check);
