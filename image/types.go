@@ -54,6 +54,11 @@ type Meta struct {
 	// status once the rest of the app has ended, as the original would have.
 	// Images with it require the feature "main-exited".
 	MainExit *MainExit `json:"main_exit,omitempty"`
+	// TtyFg is the process group (in the app's namespace) that had the
+	// foreground of crrun's terminal at the checkpoint, when one of the
+	// app's had it (a shell inside the app running a job); the restored
+	// crrun gives the terminal to it rather than to the main process's.
+	TtyFg int `json:"tty_fg,omitempty"`
 	// Processes lists every saved process, parents before children; each
 	// has a proc-<pid>.json file. crrun's own init (pid 1 of the namespace)
 	// is not part of the image.

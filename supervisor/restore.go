@@ -353,7 +353,13 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		}
 	}
 	s.beforeResume(res.Root)
-	s.giveTerminal()
+	if err := s.giveTerminalTo(s.plan.img.Meta().TtyFg, s.plan.img.Processes(), res); err != nil {
+		for _, p := range res.Procs {
+			_ = unix.Kill(p.Pid, unix.SIGKILL)
+		}
+		unix.Close(res.Listener)
+		return fail("%v", err)
+	}
 	if err := restore.Release(tr, res); err != nil {
 		unix.Close(res.Listener)
 		return fail("release the restored process: %v", err)

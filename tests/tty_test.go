@@ -198,6 +198,35 @@ func TestTerminalRestore(t *testing.T) {
 	fmt.Fprintf(m, "exit\n")
 }
 
+// A job of the app in the foreground of crrun's terminal (the app's own
+// process group, not the main process's) has the foreground again after
+// the restore: given to the main process's group, it would stop at its
+// next read of the terminal (SIGTTIN).
+func TestTerminalRestoreForegroundJob(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	requireCR(t, "checkpoint", "restore")
+	b := compileC(t, "fgjob", false)
+	rt := runtimeDir(t)
+	store := t.TempDir() + "/ck"
+	m, p, at := startShell(t, rt)
+	fmt.Fprintf(m, "%s --dir %s -- %s; echo run-exit=$?\n", crrunBin, store, b)
+	at = p.wait(t, "READY", at)
+	time.Sleep(crDelay(crRand(t), 0, 1500*time.Millisecond))
+	if code, out, errOut := crClient(t, rt, 30*time.Second, "checkpoint", "--exit"); code != 0 {
+		t.Fatalf("checkpoint --exit: exit %d\n%s%s", code, out, errOut)
+	}
+	at = p.wait(t, "run-exit=75", at)
+	at = p.wait(t, "$ ", at)
+	fmt.Fprintf(m, "%s restore %s; echo restore-exit=$?\n", crrunBin, store)
+	at = p.wait(t, "PASS", at)
+	at = p.wait(t, "job-exit=0", at)
+	p.wait(t, "restore-exit=0", at)
+	fmt.Fprintf(m, "exit\n")
+}
+
 // killSession SIGKILLs every process of session sid.
 func killSession(sid int) {
 	ents, _ := os.ReadDir("/proc")
