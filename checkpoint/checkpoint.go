@@ -70,6 +70,10 @@ type Request struct {
 	// Stdio identifies the supervisor's own stdin, stdout and stderr (index =
 	// fd number): the app's fds on these files are saved as "stdio k".
 	Stdio []seccomp.FileID
+	// TtyFg, if set, gives the host process group that has the foreground
+	// of crrun's terminal (0: none, or crrun's own); read once the app is
+	// frozen, recorded as image.Meta.TtyFg when it is one of the app's.
+	TtyFg func() int
 	Meta  image.Meta // Reason, Trigger, CrrunVersion, Argv; the rest is filled here
 	// Writer receives the image; Dump commits it.
 	Writer *image.Writer

@@ -206,6 +206,13 @@ func (d *dumper) saveFD(p *image.Process, e procfs.FdEntry, stdio map[seccomp.Fi
 		}
 		fd.Kind = image.FDUnix
 		fd.Socket = &image.Socket{Inode: st.Ino}
+		if d.scratch != 0 { // not a file in flight crrun's peek holds: the app's fd holds it too
+			pc, err := d.peerCred(e.Num)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			fd.Socket.PeerCred = pc
+		}
 	case procfs.KindMqueue:
 		// A queue of the app's own IPC namespace, saved with it
 		// (Request.IPC); the fd is opened again by name.

@@ -74,6 +74,12 @@ func injectedFields(p *image.Process) inventory.Fields {
 		k, v := inventory.SigactionField(sa.Signal, uint64(sa.Handler), uint64(sa.Flags), uint64(sa.Restorer), uint64(sa.Mask))
 		f[k] = v
 	}
+	for _, fd := range p.FDs {
+		if c := fd.Socket; c != nil && c.PeerCred != nil && fd.Stdio == nil {
+			k, v := inventory.PeerCredField(fd.FD, c.PeerCred.Pid, c.PeerCred.Uid, c.PeerCred.Gid)
+			f[k] = v
+		}
+	}
 	k, v := inventory.PrctlField("pdeathsig", p.ParentDeathSignal)
 	f[k] = v
 	sub := 0

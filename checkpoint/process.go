@@ -287,3 +287,22 @@ func (d *dumper) readPending() error {
 	}
 	return nil
 }
+
+// peerCred reads SO_PEERCRED of the process's socket fd by an injected
+// getsockopt: the pid, uid and gid as the app sees them (in its pid and user
+// namespaces), even for a creator that has exited since.
+func (d *dumper) peerCred(fd int) (*image.Ucred, error) {
+	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
+	if err := ptrace.WriteMem(d.pid, uintptr(buf+16), binary.LittleEndian.AppendUint32(nil, 12)); err != nil {
+		return nil, fmt.Errorf("pid %d: write scratch page: %w", d.pid, err)
+	}
+	if _, err := d.inject(fmt.Sprintf("getsockopt(%d, SO_PEERCRED)", fd), unix.SYS_GETSOCKOPT, uint64(fd), unix.SOL_SOCKET, unix.SO_PEERCRED, buf, buf+16); err != nil {
+		return nil, err
+	}
+	b, err := d.readScratch(ptrace.ScratchDataOffset, 12)
+	if err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	return &image.Ucred{Pid: int(int32(le.Uint32(b))), Uid: le.Uint32(b[4:]), Gid: le.Uint32(b[8:])}, nil
+}

@@ -366,6 +366,17 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	sp.mark("observe")
 	meta := t.req.Meta
 	meta.Root = procs[0].PID
+	if t.req.TtyFg != nil {
+		if fg := t.req.TtyFg(); fg > 0 {
+			for i, host := range ft.order {
+				if st, err := procfs.Stat(host); err == nil && procs[i].Zombie == nil && st.Pgrp == fg {
+					meta.TtyFg = procs[i].PGID
+					t.w.RequireFeature("tty-foreground")
+					break
+				}
+			}
+		}
+	}
 	if t.mainExit != nil {
 		meta.Root, meta.MainExit = t.req.MainNsPid, t.mainExit
 		t.w.RequireFeature("main-exited")

@@ -170,6 +170,10 @@ func (t *tree) linkSockets() error {
 			Reason: unixReason(fmt.Sprintf(format, a...), r.p.PID, f.FD)})
 	}
 	t.unlinkedNames(refs, diag, refuse)
+	var appProcs []*image.Process
+	for _, p := range t.procs {
+		appProcs = append(appProcs, p)
+	}
 	waiting := waitingClients(diag)
 	saved := map[uint64]bool{}
 	optsOf := map[uint64]map[string]int64{}
@@ -185,6 +189,12 @@ func (t *tree) linkSockets() error {
 		if reason := unixRefusal(u, ok, diag, inTree); reason != "" {
 			refuse(r, "%s", reason)
 			continue
+		}
+		if c := f.Socket.PeerCred; c != nil {
+			if reason := image.PeerCredRefusal(*c, appProcs); reason != "" {
+				refuse(r, "unix socket %d: %s", u.ino, reason)
+				continue
+			}
 		}
 		s := f.Socket
 		s.Type, s.Name = u.typ, u.name
@@ -289,6 +299,8 @@ func (t *tree) linkSockets() error {
 	if queued {
 		t.w.RequireFeature("unix-queues")
 	}
+	t.w.RequireFeature("unix-peercred") // Socket.PeerCred, the fds' peercred fields
+
 	return nil
 }
 

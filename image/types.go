@@ -54,6 +54,11 @@ type Meta struct {
 	// status once the rest of the app has ended, as the original would have.
 	// Images with it require the feature "main-exited".
 	MainExit *MainExit `json:"main_exit,omitempty"`
+	// TtyFg is the process group (in the app's namespace) that had the
+	// foreground of crrun's terminal at the checkpoint, when one of the
+	// app's had it (a shell inside the app running a job); the restored
+	// crrun gives the terminal to it rather than to the main process's.
+	TtyFg int `json:"tty_fg,omitempty"`
 	// Processes lists every saved process, parents before children; each
 	// has a proc-<pid>.json file. crrun's own init (pid 1 of the namespace)
 	// is not part of the image.
@@ -922,7 +927,19 @@ type Socket struct {
 	// whose restore connects it again (nothing may be queued in them yet)
 	// (required feature "unix-queues").
 	Pending []uint64 `json:"pending,omitempty"`
+	// PeerCred is SO_PEERCRED as the app saw it (read by an injected
+	// getsockopt: the pid in the app's namespace, its uid and gid): the
+	// process that made the pair, listened (for a listener and for the
+	// client end of a connection made through it) or connected (for an
+	// accepted end). NoPeerCred when the socket has none. Restore makes the
+	// socket as that pid with those effective ids (restore/peercred.go);
+	// nil in images of an older crrun.
+	PeerCred *Ucred `json:"peer_cred,omitempty"`
 }
+
+// NoPeerCred is SO_PEERCRED of a socket nobody connected: pid 0 and the
+// overflow ids (-1).
+var NoPeerCred = Ucred{Pid: 0, Uid: ^uint32(0), Gid: ^uint32(0)}
 
 // SockMsg is one datagram or seqpacket record queued at a socket.
 type SockMsg struct {

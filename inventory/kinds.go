@@ -203,6 +203,14 @@ var Kinds = []Kind{
 		Refused:  "by the dump's socket walk (docs/design.md): bytes queued for a reader with SO_PASSCRED whose senders' credentials cannot be named again — a sender that is no live process of the app (SCM_CREDENTIALS can name only a live process: measured), another process's pid or other ids when crrun is not root (CAP_SYS_ADMIN, CAP_SETUID/CAP_SETGID), a reader whose peer has closed",
 	},
 	{
+		Name:     "socket peer credentials",
+		Fields:   []string{"fd peercred"},
+		Saved:    "SO_PEERCRED of every unix socket fd, by a getsockopt injected in its process (the pid in the app's namespace, even of a creator that has exited, and the uid and gid the app sees)",
+		Restored: "each socket made by a process with that pid and those effective ids (restore/peercred.go): the pair made (socketpair), the listener listening, the connection's client connecting as the ones SO_PEERCRED names — the main process itself, or a stand-in cloned with the pid (clone3 set_tid, sharing the main process's fd table) while the pid is free, before the tree is built, its effective ids set for the call",
+		Compared: "each unix socket fd's SO_PEERCRED (pid, uid, gid), read back by an injected getsockopt",
+		Refused:  "a creator outside the app's pid namespace (pid 0 there) or crrun's init; ids that no process of the app has (a restore would mint them)",
+	},
+	{
 		Name:     "inotify",
 		Fields:   []string{"fd queued"},
 		Saved:    "the watches, by path, with their descriptors (docs/design.md, Checkpoint step 7)",
@@ -330,6 +338,12 @@ func policyName(p string) string {
 // SigactionField is the field of one caught or ignored signal's disposition.
 func SigactionField(sig int, handler, flags, restorer, mask uint64) (string, string) {
 	return fmt.Sprintf("sigaction %d", sig), fmt.Sprintf("handler %#x flags %#x restorer %#x mask %#x", handler, flags, restorer, mask)
+}
+
+// PeerCredField is the field of a unix socket fd's SO_PEERCRED, as the app
+// sees it (an injected getsockopt).
+func PeerCredField(fd, pid int, uid, gid uint32) (string, string) {
+	return fmt.Sprintf("fd %d peercred", fd), fmt.Sprintf("pid %d uid %d gid %d", pid, int32(uid), int32(gid))
 }
 
 // PrctlField is the field of a prctl getter's value.

@@ -188,6 +188,10 @@ func (t *treeRestorer) openFiles() error {
 	if err := t.mappedMemfds(); err != nil {
 		return err
 	}
+	// The stand-ins that made sockets as other pids: those pids are the tree's.
+	if err := t.endMakers(); err != nil {
+		return err
+	}
 	// The placeholders.
 	_, err := r.inj(r.pid, "close_range", unix.SYS_CLOSE_RANGE, 0, t.base-1, 0)
 	return err
@@ -493,15 +497,19 @@ func (t *treeRestorer) openSocket(f *image.FD, socks map[uint64]*sockObj) (uint6
 			return 0, err
 		}
 	} else {
-		a, err := r.put(make([]byte, 8))
-		if err != nil {
-			return 0, err
-		}
-		if _, err := r.inj(r.pid, "socketpair(AF_UNIX)", unix.SYS_SOCKETPAIR, unix.AF_UNIX, uint64(s.Type)|unix.SOCK_CLOEXEC, 0, a); err != nil {
-			return 0, err
-		}
 		b := make([]byte, 8)
-		if err := ptrace.ReadMem(r.pid, uintptr(a), b); err != nil {
+		err := t.asCred(s.PeerCred, "socketpair(AF_UNIX)", func(mk *restorer) error {
+			mk.reset()
+			a, err := mk.put(make([]byte, 8))
+			if err != nil {
+				return err
+			}
+			if _, err := mk.inj(mk.pid, "socketpair(AF_UNIX)", unix.SYS_SOCKETPAIR, unix.AF_UNIX, uint64(s.Type)|unix.SOCK_CLOEXEC, 0, a); err != nil {
+				return err
+			}
+			return ptrace.ReadMem(mk.pid, uintptr(a), b)
+		})
+		if err != nil {
 			return 0, err
 		}
 		fd = uint64(binary.LittleEndian.Uint32(b))

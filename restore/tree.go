@@ -107,6 +107,8 @@ type treeRestorer struct {
 
 	sockets   map[uint64]*image.Socket // every socket of the image, by inode
 	listeners map[string]uint64        // listening sockets created, by name → parked fd
+	listening map[uint64]listening     // the same, by parked fd: backlog and SO_PEERCRED
+	makers    map[int]*credMaker       // processes making sockets as their SO_PEERCRED pid (peercred.go)
 	sockFd    map[uint64]uint64        // every socket end created, by inode → parked fd
 	peerFd    map[uint64]uint64        // the end each one is connected to (a temporary one for a closed peer)
 	lateOpts  []lateOpts               // options set once every queue is filled (finishSockets)

@@ -144,11 +144,12 @@ func (t *treeRestorer) bindSocket(s *image.Socket, listen bool) (uint64, error) 
 		t.unlinked[s.Name] = true
 	}
 	if listen {
-		if _, err := r.inj(r.pid, "listen", unix.SYS_LISTEN, fd, uint64(max(s.Backlog, 1))); err != nil {
-			return 0, err
-		}
 		if t.listeners == nil {
-			t.listeners = map[string]uint64{}
+			t.listeners, t.listening = map[string]uint64{}, map[uint64]listening{}
+		}
+		t.listening[fd] = listening{backlog: s.Backlog, cred: &image.NoPeerCred} // listens below
+		if err := t.listenAs(fd, s.PeerCred); err != nil {
+			return 0, err
 		}
 		t.listeners[s.Name] = fd
 	}
@@ -157,7 +158,7 @@ func (t *treeRestorer) bindSocket(s *image.Socket, listen bool) (uint64, error) 
 
 // connectPair connects a new socket to the listener of the accepted end's
 // name and accepts it, giving the end for s now and its peer's later.
-func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sockObj) (uint64, error) {
+func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sockObj) (_ uint64, err error) {
 	r := t.root
 	// The accepted end carries its listener's name; the client is unnamed
 	// or has a name of its own.
@@ -188,7 +189,6 @@ func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sock
 		}()
 	}
 	var cfd uint64
-	var err error
 	if cli != nil && cli.Name != "" {
 		cfd, err = t.bindSocket(cli, false)
 	} else {
@@ -197,7 +197,22 @@ func (t *treeRestorer) connectPair(s, peer *image.Socket, socks map[uint64]*sock
 	if err != nil {
 		return 0, err
 	}
-	if err := r.withAddr(cfd, unix.SYS_CONNECT, "connect", acc.Name); err != nil {
+	// The client end copies the listener's SO_PEERCRED; the accepted end
+	// gets the connector's.
+	if cli != nil && cli.PeerCred != nil {
+		lcred := t.listening[lst].cred
+		if err := t.listenAs(lst, cli.PeerCred); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if err == nil {
+				err = t.listenAs(lst, lcred)
+			}
+		}()
+	}
+	if err = t.asCred(acc.PeerCred, "connect", func(mk *restorer) error {
+		return mk.withAddr(cfd, unix.SYS_CONNECT, "connect", acc.Name)
+	}); err != nil {
 		return 0, err
 	}
 	afd, err := r.inj(r.pid, "accept4", unix.SYS_ACCEPT4, lst, 0, 0, unix.SOCK_CLOEXEC)
@@ -318,6 +333,7 @@ func (t *treeRestorer) sockOpts(fd uint64, s *image.Socket) error {
 // own name if it had one) and given to its holder later (openSocket).
 func (t *treeRestorer) pendingConns(s *image.Socket) error {
 	r := t.root
+	lfd := t.sockFd[s.Inode]
 	for _, c := range s.Pending {
 		cs := t.sockets[c]
 		if cs == nil {
@@ -340,12 +356,18 @@ func (t *treeRestorer) pendingConns(s *image.Socket) error {
 				return err
 			}
 		}
+		// The connecting end copies the listener's SO_PEERCRED; the
+		// connection waiting has the connector's, which nobody can read
+		// before accept: the main process connects.
+		if err := t.listenAs(lfd, cs.PeerCred); err != nil {
+			return err
+		}
 		if err := r.withAddr(fd, unix.SYS_CONNECT, "connect", s.Name); err != nil {
 			return err
 		}
 		t.sockFd[c] = fd
 	}
-	return nil
+	return t.listenAs(lfd, s.PeerCred)
 }
 
 // fillQueues sends the messages queued at each datagram and seqpacket

@@ -142,6 +142,23 @@ func (r *restorer) readBack(f inventory.Fields) error {
 		k, val := inventory.PrctlField(g.name, v)
 		f[k] = val
 	}
+	for _, fd := range r.p.FDs {
+		if fd.Socket == nil || fd.Socket.PeerCred == nil || fd.Stdio != nil {
+			continue
+		}
+		if err := ptrace.WriteMem(r.pid, uintptr(buf+16), le.AppendUint32(nil, 12)); err != nil {
+			return err
+		}
+		if _, err := r.inj(r.pid, fmt.Sprintf("getsockopt(%d, SO_PEERCRED)", fd.FD), unix.SYS_GETSOCKOPT, uint64(fd.FD), unix.SOL_SOCKET, unix.SO_PEERCRED, buf, buf+16); err != nil {
+			return err
+		}
+		b := make([]byte, 12)
+		if err := ptrace.ReadMem(r.pid, uintptr(buf), b); err != nil {
+			return err
+		}
+		k, v := inventory.PeerCredField(fd.FD, int(int32(le.Uint32(b))), le.Uint32(b[4:]), le.Uint32(b[8:]))
+		f[k] = v
+	}
 	return nil
 }
 

@@ -37,10 +37,11 @@ type key struct {
 // Filter is the compiled NOCR filter: the BPF program the kernel runs and the
 // index from (arch, syscall number) back to the table entry that trapped it.
 type Filter struct {
-	BPF     []byte // struct sock_filter array, ready for seccomp(2)
-	index   map[key]*Entry
-	records map[key]string // PathRecorders, by number
-	hostIPC bool           // the app shares the host's IPC namespace (BuildFor)
+	BPF      []byte // struct sock_filter array, ready for seccomp(2)
+	index    map[key]*Entry
+	records  map[key]string // PathRecorders, by number
+	answered map[key]bool   // Answered rows, by number
+	hostIPC  bool           // the app shares the host's IPC namespace (BuildFor)
 }
 
 // PathRecorders are trapped too, but never taint: the supervisor records the
@@ -48,6 +49,10 @@ type Filter struct {
 // file from the kernel's file handle (open_by_handle_at), which an ordinary
 // user may not call; the recorded path stands in. x86_64 only.
 var PathRecorders = []string{"inotify_add_watch"}
+
+// IsAnswered reports whether (arch, nr) is trapped for one of Answered
+// (under its argument conditions).
+func (f *Filter) IsAnswered(arch uint32, nr int32) bool { return f.answered[key{arch, nr}] }
 
 // Recorded reports whether (arch, nr) is one of PathRecorders, and its name.
 func (f *Filter) Recorded(arch uint32, nr int32) (string, bool) {
@@ -76,7 +81,7 @@ func Build() (*Filter, error) { return BuildFor(true) }
 // BuildFor is Build for an app in the host's IPC namespace (hostIPC) or
 // its own, where the HostIPC rows do not trap.
 func BuildFor(hostIPC bool) (*Filter, error) {
-	f := &Filter{index: map[key]*Entry{}, hostIPC: hostIPC}
+	f := &Filter{index: map[key]*Entry{}, answered: map[key]bool{}, hostIPC: hostIPC}
 	block, err := f.i386Block()
 	if err != nil {
 		return nil, err
@@ -121,8 +126,14 @@ func (f *Filter) nativeFilter() (*libseccomp.ScmpFilter, error) {
 	if err := flt.SetNoNewPrivsBit(false); err != nil { // the exec stage sets it itself
 		return nil, err
 	}
+	rows := make([]*Entry, 0, len(Table)+len(Answered))
 	for i := range Table {
-		e := &Table[i]
+		rows = append(rows, &Table[i])
+	}
+	for i := range Answered {
+		rows = append(rows, &Answered[i])
+	}
+	for i, e := range rows {
 		if e.HostIPC && !f.hostIPC {
 			continue
 		}
@@ -130,7 +141,11 @@ func (f *Filter) nativeFilter() (*libseccomp.ScmpFilter, error) {
 		if err != nil || sc < 0 {
 			return nil, fmt.Errorf("no x86_64 syscall %q", e.Syscall)
 		}
-		f.index[key{AuditArchX86_64, int32(sc)}] = e
+		if i < len(Table) {
+			f.index[key{AuditArchX86_64, int32(sc)}] = e
+		} else {
+			f.answered[key{AuditArchX86_64, int32(sc)}] = true
+		}
 		if e.Rules == nil {
 			if err := flt.AddRuleExact(sc, libseccomp.ActNotify); err != nil {
 				return nil, fmt.Errorf("rule for %s: %w", e.Syscall, err)

@@ -101,7 +101,7 @@ func TestUntrappedSyscallsAreConstantAllow(t *testing.T) {
 		sarch libseccomp.ScmpArch
 	}{{AuditArchX86_64, libseccomp.ArchAMD64}, {AuditArchI386, libseccomp.ArchX86}} {
 		for nr := int32(0); nr < 470; nr++ {
-			if _, rec := f.Recorded(a.arch, nr); f.Lookup(a.arch, nr) != nil || rec {
+			if _, rec := f.Recorded(a.arch, nr); f.Lookup(a.arch, nr) != nil || rec || f.IsAnswered(a.arch, nr) {
 				continue
 			}
 			for _, args := range [][6]uint64{{}, {^uint64(0), 1, 2, 3, 4, 5}, {unix.AF_INET}} {
@@ -279,5 +279,22 @@ func TestPathRecordersTrap(t *testing.T) {
 		if f.Lookup(AuditArchX86_64, int32(sc)) != nil {
 			t.Errorf("%s is also a NOCR row", name)
 		}
+	}
+}
+
+// getsockopt traps for SO_PEERPIDFD alone (the supervisor answers it for
+// restored sockets); every other option runs without a notification.
+func TestAnsweredPeerPidfd(t *testing.T) {
+	f := mustBuild(t)
+	if ret, _ := run(t, f.BPF, AuditArchX86_64, unix.SYS_GETSOCKOPT, [6]uint64{3, unix.SOL_SOCKET, SoPeerPidfd}); ret != unix.SECCOMP_RET_USER_NOTIF {
+		t.Errorf("getsockopt(SO_PEERPIDFD): ret %#x, want a notification", ret)
+	}
+	for _, opt := range []uint64{unix.SO_ERROR, unix.SO_PEERCRED, unix.SO_RCVBUF} {
+		if ret, _ := run(t, f.BPF, AuditArchX86_64, unix.SYS_GETSOCKOPT, [6]uint64{3, unix.SOL_SOCKET, opt}); ret != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("getsockopt(SOL_SOCKET, %d): ret %#x, want allow", opt, ret)
+		}
+	}
+	if f.Lookup(AuditArchX86_64, unix.SYS_GETSOCKOPT) != nil {
+		t.Error("getsockopt is in the NOCR index: it must never taint")
 	}
 }

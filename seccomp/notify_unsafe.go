@@ -90,3 +90,30 @@ func SetSyncWakeUp(fd int) error {
 	}
 	return nil
 }
+
+// notifAddfd mirrors struct seccomp_notif_addfd.
+type notifAddfd struct {
+	ID         uint64
+	Flags      uint32
+	Srcfd      uint32
+	Newfd      uint32
+	NewfdFlags uint32
+}
+
+// AddFD installs a copy of crrun's fd src into the trapped task's fd table
+// (the lowest free number, with newfdFlags, e.g. O_CLOEXEC) while its call
+// is pending, and returns the number it got there.
+func AddFD(fd int, id uint64, src int, newfdFlags uint32) (int, error) {
+	a := notifAddfd{ID: id, Srcfd: uint32(src), NewfdFlags: newfdFlags}
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_ADDFD, uintptr(unsafe.Pointer(&a)))
+	if errno != 0 {
+		return -1, os.NewSyscallError("SECCOMP_IOCTL_NOTIF_ADDFD", errno)
+	}
+	return int(r), nil
+}
+
+// Return makes the trapped syscall return val, as if it had run.
+func Return(fd int, id uint64, val int64) error {
+	r := notifResp{ID: id, Val: val}
+	return send(fd, &r)
+}

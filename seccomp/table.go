@@ -311,6 +311,18 @@ func multicastMemReason(a [6]uint64, mem MemReader) (string, bool) {
 
 const personalityQuery = 0xffffffff
 
+// SoPeerPidfd is SO_PEERPIDFD (Linux 6.5): getsockopt of a pidfd of the peer.
+const SoPeerPidfd = 77
+
+// Answered are calls trapped (x86_64) that never taint: the supervisor
+// answers some of them itself and lets the others run. getsockopt
+// SO_PEERPIDFD: for a restored unix socket made by a stand-in, the kernel
+// would give a pidfd of the stand-in, which has exited; the supervisor
+// gives one of the live process SO_PEERCRED names (supervisor/peerpidfd.go).
+var Answered = []Entry{
+	{Syscall: "getsockopt", Kind: "peerpidfd", Rules: [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: SoPeerPidfd}}}},
+}
+
 // Table is the NOCR table: every syscall (and argument condition) that creates
 // state crrun cannot checkpoint yet. When the engine learns to save a kind of
 // state, its row leaves the table, and its kind leaves Scan, in the same change.

@@ -105,6 +105,7 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 		},
 		Refusals:    s.refusals, // the verdict `crrun status` gives
 		Stdio:       stdio,
+		TtyFg:       s.terminalForeground,
 		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv, Net: s.cfg.Net},
 		Writer:      w,
 		Exit:        exit,

@@ -74,6 +74,12 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		}
 		return nil
 	}
+	if n.Arch == seccomp.AuditArchX86_64 && n.Nr == unix.SYS_GETSOCKOPT && n.Args[1] == unix.SOL_SOCKET && n.Args[2] == seccomp.SoPeerPidfd {
+		if !s.answerPeerPidfd(fd, n) {
+			_ = seccomp.Continue(fd, n.ID)
+		}
+		return
+	}
 	if _, ok := s.filter.Recorded(n.Arch, n.Nr); ok {
 		s.watches.record(tid, n.Args, mem)
 		_ = seccomp.Continue(fd, n.ID)

@@ -200,6 +200,11 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 		for _, th := range p.Threads {
 			last = max(last, th.TID)
 		}
+		for _, f := range p.FDs { // a socket's maker may have exited: its pid is needed too (restore/peercred.go)
+			if s := f.Socket; s != nil && s.PeerCred != nil {
+				last = max(last, s.PeerCred.Pid)
+			}
+		}
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
 		var pidMax int
@@ -334,6 +339,7 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		return fail("%v", err)
 	}
 	s.mainPid = res.Root
+	s.notePeerPidfds(s.plan.img.Meta(), s.plan.img.Processes(), res)
 	// The restored app's inotify watches were added in an earlier life:
 	// their paths are known from the image (for the next checkpoint of an
 	// ordinary user).
@@ -347,7 +353,13 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		}
 	}
 	s.beforeResume(res.Root)
-	s.giveTerminal()
+	if err := s.giveTerminalTo(s.plan.img.Meta().TtyFg, s.plan.img.Processes(), res); err != nil {
+		for _, p := range res.Procs {
+			_ = unix.Kill(p.Pid, unix.SIGKILL)
+		}
+		unix.Close(res.Listener)
+		return fail("%v", err)
+	}
 	if err := restore.Release(tr, res); err != nil {
 		unix.Close(res.Listener)
 		return fail("release the restored process: %v", err)

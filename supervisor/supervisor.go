@@ -17,6 +17,7 @@ import (
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/restore"
 	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -30,9 +31,10 @@ type Supervisor struct {
 	denied  *Ledger // calls failed by --on-nocr=deny
 	started time.Time
 
-	initPid   int // host pid of crrun's init (PID 1 of the app's namespace)
-	mainPid   int // host pid of the app's main process (also its pgid); 0 at restore if it was gone
-	mainNsPid int // its pid inside the app's namespace; 0 until the app has started (mainMu)
+	peers     peerPidfds // restored sockets whose SO_PEERPIDFD the supervisor answers (peerpidfd.go)
+	initPid   int        // host pid of crrun's init (PID 1 of the app's namespace)
+	mainPid   int        // host pid of the app's main process (also its pgid); 0 at restore if it was gone
+	mainNsPid int        // its pid inside the app's namespace; 0 until the app has started (mainMu)
 	baseline  Baseline
 
 	// mainExit is how the main process ended, once crrun's init has
@@ -501,6 +503,52 @@ func (s *Supervisor) giveTerminal() {
 	if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
 		_ = unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, s.mainPid)
 	}
+}
+
+// giveTerminalTo gives crrun's terminal, if crrun has its foreground, to
+// the restored app: to process group fg (in the app's namespace: the one
+// that had it at the checkpoint), or to the main process's when fg is 0.
+func (s *Supervisor) giveTerminalTo(fg int, procs []*image.Process, res *restore.TreeResult) error {
+	if fg == 0 || !s.fgTTY {
+		s.giveTerminal()
+		return nil
+	}
+	host := map[int]int{}
+	for _, r := range res.Procs {
+		host[r.PID] = r.Pid
+	}
+	pg := 0
+	for _, p := range procs {
+		if h, ok := host[p.PID]; ok && p.PGID == fg && p.Zombie == nil {
+			if st, err := procfs.Stat(h); err == nil {
+				pg = st.Pgrp
+				break
+			}
+		}
+	}
+	if pg == 0 {
+		return fmt.Errorf("restore: the process group %d that had the terminal's foreground has no live process", fg)
+	}
+	if cur, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err != nil || cur != unix.Getpgrp() {
+		return nil // crrun runs in the background: the terminal is not its to give
+	}
+	if err := unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, pg); err != nil {
+		return fmt.Errorf("restore: give the terminal's foreground to process group %d: %w", fg, err)
+	}
+	return nil
+}
+
+// terminalForeground is the process group that has the foreground of
+// crrun's terminal, when crrun gave it to the app (0 otherwise).
+func (s *Supervisor) terminalForeground() int {
+	if !s.fgTTY {
+		return 0
+	}
+	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	if err != nil || pg == unix.Getpgrp() {
+		return 0
+	}
+	return pg
 }
 
 // takeTerminal takes the foreground back for crrun's own process group.

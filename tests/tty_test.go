@@ -160,26 +160,37 @@ func waitInBackground(t *testing.T, cmd *exec.Cmd) chan struct{} {
 	return done
 }
 
-// An app checkpointed on a terminal and restored by an interactive shell on
-// the same terminal: it is the foreground job again, Ctrl-C reaches it, and
-// Ctrl-Z/fg work as before the checkpoint.
-func TestTerminalRestore(t *testing.T) {
+// ttyCheckpointExit runs testdata program name (with arg) under crrun from
+// an interactive shell on a new terminal, checkpoints it with --exit at a
+// random moment within hi of its "READY", and returns the terminal, its
+// reader and position once the shell prompts again, and the store.
+func ttyCheckpointExit(t *testing.T, name, arg string, hi time.Duration) (*os.File, *ptyReader, int, string) {
+	t.Helper()
 	requireRoot(t)
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("needs bash")
 	}
 	requireCR(t, "checkpoint", "restore")
-	b := compileC(t, "basics", false)
+	b := compileC(t, name, false)
 	rt := runtimeDir(t)
 	store := t.TempDir() + "/ck"
 	m, p, at := startShell(t, rt)
-	fmt.Fprintf(m, "%s --dir %s -- %s tty; echo run-exit=$?\n", crrunBin, store, b)
+	fmt.Fprintf(m, "%s --dir %s -- %s %s; echo run-exit=$?\n", crrunBin, store, b, arg)
 	at = p.wait(t, "READY", at)
+	time.Sleep(crDelay(crRand(t), 0, hi))
 	if code, out, errOut := crClient(t, rt, 30*time.Second, "checkpoint", "--exit"); code != 0 {
 		t.Fatalf("checkpoint --exit: exit %d\n%s%s", code, out, errOut)
 	}
 	at = p.wait(t, "run-exit=75", at)
 	at = p.wait(t, "$ ", at)
+	return m, p, at, store
+}
+
+// An app checkpointed on a terminal and restored by an interactive shell on
+// the same terminal: it is the foreground job again, Ctrl-C reaches it, and
+// Ctrl-Z/fg work as before the checkpoint.
+func TestTerminalRestore(t *testing.T) {
+	m, p, at, store := ttyCheckpointExit(t, "basics", "tty", 0)
 	fmt.Fprintf(m, "%s restore %s\n", crrunBin, store)
 	at = p.wait(t, "restored", at)
 	time.Sleep(300 * time.Millisecond)
@@ -195,6 +206,19 @@ func TestTerminalRestore(t *testing.T) {
 	at = p.wait(t, "$ ", at)
 	fmt.Fprintf(m, "echo fg-exit=$?\n")
 	p.wait(t, "fg-exit=0", at)
+	fmt.Fprintf(m, "exit\n")
+}
+
+// A job of the app in the foreground of crrun's terminal (the app's own
+// process group, not the main process's) has the foreground again after
+// the restore: given to the main process's group, it would stop at its
+// next read of the terminal (SIGTTIN).
+func TestTerminalRestoreForegroundJob(t *testing.T) {
+	m, p, at, store := ttyCheckpointExit(t, "fgjob", "", 1500*time.Millisecond)
+	fmt.Fprintf(m, "%s restore %s; echo restore-exit=$?\n", crrunBin, store)
+	at = p.wait(t, "PASS", at)
+	at = p.wait(t, "job-exit=0", at)
+	p.wait(t, "restore-exit=0", at)
 	fmt.Fprintf(m, "exit\n")
 }
 

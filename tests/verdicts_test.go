@@ -61,7 +61,9 @@ func TestVerdictsMainExited(t *testing.T) {
 			store := t.TempDir()
 			a := start(t, opts{}, append([]string{"--dir", store, "--"}, c.argv...)...)
 			crWaitStderr(t, a, "daemon: running", 30*time.Second)
-			time.Sleep(crDelay(rng, 0, 1200*time.Millisecond))
+			// The daemon works for ~1.5 s: the checkpoint must land well
+			// inside, even on a loaded machine (the second one inside the rest).
+			time.Sleep(crDelay(rng, 0, 800*time.Millisecond))
 			verdictsCheckpointable(t, a)
 			crCheckpoint(t, a, store, true)
 			if code := a.wait(time.Minute); code != crExitCheckpointed {
@@ -71,7 +73,7 @@ func TestVerdictsMainExited(t *testing.T) {
 			r := start(t, opts{}, "restore", store)
 			if c.again {
 				crWaitStderr(t, r, "restored", 30*time.Second)
-				time.Sleep(crDelay(rng, 0, 300*time.Millisecond))
+				time.Sleep(crDelay(rng, 0, 200*time.Millisecond))
 				if !crExited(r) {
 					verdictsCheckpointable(t, r)
 					crCheckpoint(t, r, store, true)
