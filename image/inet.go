@@ -11,6 +11,14 @@ import (
 // "inet-sockets"). Restore creates it (socket), sets its options, binds it
 // to Local, and listens (TCP, Listen) or connects (UDP, Peer) again.
 type Inet struct {
+	// Memberships are the multicast groups a UDP socket is a member of
+	// (McastMembership), joined again at restore (required feature
+	// "inet-multicast").
+	Memberships []McastMembership `json:"memberships,omitempty"`
+	// Filter is its classic socket filter and lock, attached again once
+	// its queued datagrams are back (required feature "socket-filter").
+	Filter *SockFilter `json:"filter,omitempty"`
+
 	Family   int `json:"family"`   // AF_INET, AF_INET6
 	Type     int `json:"type"`     // SOCK_STREAM, SOCK_DGRAM
 	Protocol int `json:"protocol"` // IPPROTO_TCP, IPPROTO_UDP
@@ -33,12 +41,6 @@ type Inet struct {
 	// Conn, on a TCP socket, is its established connection (Local ->
 	// Peer), restored in repair mode (required feature "tcp-repair").
 	Conn *TCPConn `json:"conn,omitempty"`
-	// Memberships are the multicast groups a UDP socket is a member of
-	// (McastMembership), joined again at restore.
-	Memberships []McastMembership `json:"memberships,omitempty"`
-	// Filter is its classic socket filter and lock, attached again once
-	// its queued datagrams are back.
-	Filter *SockFilter `json:"filter,omitempty"`
 }
 
 // SockOpt is one option value.

@@ -28,11 +28,11 @@ import (
 
 // inetState is the restore's record of the TCP and UDP sockets.
 type inetState struct {
+	filter []inetQueued              // sockets whose filter is attached after the datagrams (mcast.go)
 	udp    map[netip.AddrPort]uint64 // UDP sockets by local address → parked fd
 	queued []inetQueued              // sockets with datagrams to queue
 	listen []inetListen              // listeners, whose backlog is read back
 	conns  []inetConn                // connections in repair mode until releaseConns
-	filter []inetQueued              // sockets whose filter is attached after the datagrams (mcast.go)
 }
 
 // inetConn is crrun's copy of a restored connection, in repair mode, and
