@@ -146,8 +146,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		if child == 0 {
 			// Bytes in flight through a pty of the app's cannot be saved;
 			// they are gone a moment later (the app reads them): try again
-			// then, and let the dump refuse if they stay.
-			if attempt < vforkRetries && ft.ptyBusy() {
+			// then, and let the dump refuse if they stay. So are messages
+			// queued on a netlink socket (netlink.go).
+			if attempt < vforkRetries && (ft.ptyBusy() || ft.netlinkBusy()) {
 				ft.thaw(tr)
 				time.Sleep(25 * time.Millisecond)
 				continue

@@ -189,6 +189,18 @@ func (d *dumper) saveFD(p *image.Process, e procfs.FdEntry, stdio map[seccomp.Fi
 			}
 			break
 		}
+		if e.Family == procfs.FamilyNetlink {
+			if err := d.netlink(e, &fd); err != nil {
+				return err
+			}
+			break
+		}
+		if isRawSaved(e) {
+			if err := d.raw(e, &fd); err != nil { // raw.go
+				return err
+			}
+			break
+		}
 		if e.Family != procfs.FamilyUnix {
 			return fmt.Errorf("%s: CR: socket(%s) not supported yet", where, e.Family)
 		}

@@ -209,6 +209,9 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 		st.Listen, st.Backlog = true, s.lq.Backlog
 	}
 	st.Options = inetsock.Options(c, in)
+	if err := d.inetMore(c, in, st, refuse); err != nil { // mcast.go
+		return err
+	}
 	if in.Protocol == unix.IPPROTO_UDP {
 		dgs, err := inetsock.PeekDatagrams(c, maxDatagrams)
 		if err != nil {

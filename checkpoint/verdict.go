@@ -52,7 +52,7 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 	for k, id := range in.Stdio {
 		stdio[id] = append(stdio[id], k)
 	}
-	var inets []inetFd
+	var inets, netlinks []inetFd
 	for _, pid := range in.Pids {
 		add := func(kind string, fd int, reason string) {
 			out = append(out, seccomp.Finding{Pid: pid, Kind: kind, Fd: fd, Reason: reason})
@@ -102,10 +102,14 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 				sockets = append(sockets, sockFd{host: pid, fd: e.Num, ino: e.Inode})
 			case e.Kind == procfs.KindSocket && isInetSaved(e):
 				inets = append(inets, inetFd{host: pid, fd: e.Num, ino: e.Inode})
+			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyNetlink:
+				netlinks = append(netlinks, inetFd{host: pid, fd: e.Num, ino: e.Inode})
 			}
 		}
 	}
 	out = append(out, inetRefusals(inets, init)...)
+	out = append(out, netlinkRefusals(netlinks)...)
+	out = append(out, filterRefusals(sockets)...)
 	return append(out, unixRefusals(sockets, init)...)
 }
 

@@ -11,6 +11,14 @@ import (
 // "inet-sockets"). Restore creates it (socket), sets its options, binds it
 // to Local, and listens (TCP, Listen) or connects (UDP, Peer) again.
 type Inet struct {
+	// Memberships are the multicast groups a UDP socket is a member of
+	// (McastMembership), joined again at restore (required feature
+	// "inet-multicast").
+	Memberships []McastMembership `json:"memberships,omitempty"`
+	// Filter is its classic socket filter and lock, attached again once
+	// its queued datagrams are back (required feature "socket-filter").
+	Filter *SockFilter `json:"filter,omitempty"`
+
 	Family   int `json:"family"`   // AF_INET, AF_INET6
 	Type     int `json:"type"`     // SOCK_STREAM, SOCK_DGRAM
 	Protocol int `json:"protocol"` // IPPROTO_TCP, IPPROTO_UDP
@@ -106,8 +114,14 @@ var InetOptions = []InetOption{
 	{Name: "IP_MTU_DISCOVER", Level: unix.IPPROTO_IP, Opt: unix.IP_MTU_DISCOVER, TCP: true, UDP: true, Inet4: true},
 	{Name: "IP_FREEBIND", Level: unix.IPPROTO_IP, Opt: unix.IP_FREEBIND, TCP: true, UDP: true, Inet4: true},
 	{Name: "IP_TRANSPARENT", Level: unix.IPPROTO_IP, Opt: unix.IP_TRANSPARENT, TCP: true, UDP: true, Inet4: true},
-	{Name: "IP_MULTICAST_TTL", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_TTL, UDP: true, Inet4: true},
-	{Name: "IP_MULTICAST_LOOP", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_LOOP, UDP: true, Inet4: true},
+	{Name: "IP_MULTICAST_TTL", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_TTL, UDP: true},
+	{Name: "IP_MULTICAST_LOOP", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_LOOP, UDP: true},
+	// IP_MULTICAST_IF by address (by index is a trap taint: getsockopt
+	// gives only the address); IP_MULTICAST_ALL; IPV6_MULTICAST_IF. The
+	// IP_MULTICAST_* options are read on IPv6 sockets too: an IPv6 UDP
+	// socket sends to IPv4 groups with them (SOL_IP).
+	{Name: "IP_MULTICAST_IF", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_IF, UDP: true},
+	{Name: "IP_MULTICAST_ALL", Level: unix.IPPROTO_IP, Opt: unix.IP_MULTICAST_ALL, UDP: true},
 	{Name: "IPV6_V6ONLY", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_V6ONLY, TCP: true, UDP: true, Inet6: true},
 	{Name: "IPV6_TCLASS", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_TCLASS, TCP: true, UDP: true, Inet6: true},
 	{Name: "IPV6_UNICAST_HOPS", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_UNICAST_HOPS, TCP: true, UDP: true, Inet6: true},
@@ -116,6 +130,8 @@ var InetOptions = []InetOption{
 	{Name: "IPV6_MTU_DISCOVER", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_MTU_DISCOVER, TCP: true, UDP: true, Inet6: true},
 	{Name: "IPV6_MULTICAST_HOPS", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_MULTICAST_HOPS, UDP: true, Inet6: true},
 	{Name: "IPV6_MULTICAST_LOOP", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_MULTICAST_LOOP, UDP: true, Inet6: true},
+	{Name: "IPV6_MULTICAST_IF", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_MULTICAST_IF, UDP: true, Inet6: true},
+	{Name: "IPV6_MULTICAST_ALL", Level: unix.IPPROTO_IPV6, Opt: unix.IPV6_MULTICAST_ALL, UDP: true, Inet6: true},
 }
 
 // InetOptionsOf lists the options read on a socket of this family and
@@ -167,6 +183,9 @@ func (s *Inet) Validate() error {
 		if _, ok := InetOptionByName(o.Name); !ok {
 			return fmt.Errorf("inet socket: unknown option %q", o.Name)
 		}
+	}
+	if len(s.Memberships) > 0 && s.Protocol != unix.IPPROTO_UDP {
+		return fmt.Errorf("inet socket: multicast memberships of a TCP socket")
 	}
 	if c := s.Conn; c != nil {
 		if s.Protocol != unix.IPPROTO_TCP || s.Local == "" || s.Peer == "" || s.Listen {

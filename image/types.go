@@ -685,6 +685,7 @@ type FD struct {
 	Inotify  *Inotify  `json:"inotify,omitempty"`
 	Pty      *Pty      `json:"pty,omitempty"`
 	Inet     *Inet     `json:"inet,omitempty"`
+	Netlink  *Netlink  `json:"netlink,omitempty"`
 }
 
 // FileLock is one lock held through an fd.
@@ -806,12 +807,14 @@ const (
 	// Meta.IPC.Mqueues.
 	FDMqueue FDKind = "mqueue"
 	FDInet   FDKind = "inet" // AF_INET/AF_INET6 TCP or UDP socket (Inet)
+	// FDNetlink is an AF_NETLINK socket (Netlink).
+	FDNetlink FDKind = "netlink"
 )
 
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue, FDInet:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue, FDInet, FDNetlink, FDRaw:
 		return true
 	}
 	return false

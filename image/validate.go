@@ -216,7 +216,16 @@ func (p *Process) Validate() error {
 			return fmt.Errorf("pid %d: fd %d: a pidfd of invalid pid %d", p.PID, fd, pf.Pid)
 		}
 		if in := p.FDs[i].Inet; in != nil {
-			if err := in.Validate(); err != nil {
+			validate := in.Validate
+			if p.FDs[i].Kind == FDRaw {
+				validate = in.ValidateRaw
+			}
+			if err := validate(); err != nil {
+				return fmt.Errorf("pid %d: fd %d: %w", p.PID, fd, err)
+			}
+		}
+		if nl := p.FDs[i].Netlink; nl != nil {
+			if err := nl.Validate(); err != nil {
 				return fmt.Errorf("pid %d: fd %d: %w", p.PID, fd, err)
 			}
 		}

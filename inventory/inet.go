@@ -55,6 +55,15 @@ func (o *observer) inet(pre string, c int) {
 		}
 		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)
 	}
+	// Multicast memberships, with their interfaces and source filters.
+	if cands, err := inetsock.McastCandidates(o.p.Host); err == nil && in.Protocol == unix.IPPROTO_UDP {
+		if ms, err := inetsock.Memberships(c, in.Family, cands); err == nil && len(ms) > 0 {
+			o.f[pre+" inet mcast"] = inetsock.McastString(ms)
+		}
+	}
+	if f, err := inetsock.ReadFilter(c); err == nil && f != nil {
+		o.f[pre+" inet filter"] = inetsock.FilterString(f)
+	}
 	// A connection's queues are not compared here: the kernel moves
 	// bytes between the two ends of a connection in repair mode while
 	// the tree is saved; the checkpoint checks that the two ends' saved

@@ -440,6 +440,8 @@ func (o *observer) fds() error {
 			if strings.HasPrefix(target, "socket:[") {
 				o.socket(pre, c)
 				o.inet(pre, c)
+				o.netlink(pre, c)
+				o.raw(pre, c, st.Ino)
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not

@@ -322,6 +322,10 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		return t.openSocket(f, socks)
 	case image.FDInet:
 		return t.openInet(f)
+	case image.FDNetlink:
+		return t.openNetlink(f)
+	case image.FDRaw:
+		return t.openRaw(f)
 	}
 	return 0, fmt.Errorf("CR: restoring %s fds not supported yet", f.Kind)
 }

@@ -28,6 +28,7 @@ import (
 
 // inetState is the restore's record of the TCP and UDP sockets.
 type inetState struct {
+	filter []inetQueued              // sockets whose filter is attached after the datagrams (mcast.go)
 	udp    map[netip.AddrPort]uint64 // UDP sockets by local address → parked fd
 	queued []inetQueued              // sockets with datagrams to queue
 	listen []inetListen              // listeners, whose backlog is read back
@@ -234,6 +235,14 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			return 0, err
 		}
 	}
+	if s.Filter != nil {
+		t.inet.filter = append(t.inet.filter, inetQueued{fd: fd, s: s})
+	}
+	if len(s.Memberships) > 0 {
+		if err := inetsock.Join(c, s.Family, s.Memberships); err != nil {
+			return 0, fmt.Errorf("UDP socket %s: %w", s.Local, err)
+		}
+	}
 	if len(s.Datagrams) > 0 {
 		t.inet.queued = append(t.inet.queued, inetQueued{fd: fd, s: s})
 	}
@@ -270,7 +279,7 @@ func (t *treeRestorer) queueDatagrams() error {
 			return fmt.Errorf("UDP socket %s: its %d queued datagrams: %w", q.s.Local, len(q.s.Datagrams), err)
 		}
 	}
-	return nil
+	return t.attachFilters() // mcast.go
 }
 
 func (t *treeRestorer) queueOne(q inetQueued) error {

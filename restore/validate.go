@@ -120,6 +120,9 @@ func Check(img *image.Reader, opt CheckOptions) (*Plan, error) {
 		if err := ownerHas(opt.Owner, p.Creds); err != nil {
 			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
 		}
+		if err := rawForeign(p, opt.Owner); err != nil { // raw.go
+			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
+		}
 		if err := checkAccess(p.Creds, reqs); err != nil {
 			return nil, fmt.Errorf("pid %d: %w", p.PID, err)
 		}

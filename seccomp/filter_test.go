@@ -175,11 +175,19 @@ func TestDecode(t *testing.T) {
 	}{
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET6, unix.SOCK_STREAM}}, false, ""},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, unix.IPPROTO_UDP}}, false, ""},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP}}, true, "CR: socket(AF_INET, SOCK_RAW) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP}}, false, ""}, // checkpoint/raw.go
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP}}, true, "CR: socket(AF_INET, SCTP) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET6, unix.SOCK_DGRAM, unix.IPPROTO_ICMPV6}}, true, "CR: socket(AF_INET6, ICMP ping) not supported yet"},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW}}, true, "CR: socket(AF_NETLINK) not supported yet"},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP}}, true, "CR: multicast group membership (setsockopt) not supported yet"},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_BPF}}, true, "CR: a socket filter (setsockopt SO_ATTACH_FILTER/SO_ATTACH_BPF) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW}}, false, ""}, // NETLINK_ROUTE: the checkpoint decides
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE}}, false, ""},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_KOBJECT_UEVENT}}, true, "CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP}}, false, ""}, // saved (checkpoint/mcast.go)
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, 0x1000, 4}}, false, ""},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IPV6, unix.IPV6_JOIN_ANYCAST, 0x1000, 20}}, true,
+			"CR: an IPv6 anycast address joined by a socket (IPV6_JOIN_ANYCAST: no interface shows a socket's) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_BPF}}, true, "CR: an eBPF socket filter (setsockopt SO_ATTACH_BPF) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF}}, true, "CR: a SO_REUSEPORT group's program (setsockopt SO_ATTACH_REUSEPORT_CBPF/EBPF) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER}}, false, ""}, // read back at checkpoint
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_UNIX}}, false, ""},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{99}}, true, "CR: socket(family 99) not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("personality"), Args: [6]uint64{0}}, false, ""},
@@ -195,6 +203,20 @@ func TestDecode(t *testing.T) {
 		d := f.Decode(&tc.n, nil)
 		if d.Taint != tc.taint || d.Reason != tc.reason {
 			t.Errorf("%+v: got taint=%v %q, want %v %q", tc.n, d.Taint, d.Reason, tc.taint, tc.reason)
+		}
+	}
+	// IP_MULTICAST_IF with a struct ip_mreqn: by index taints, by address not
+	for _, tc := range []struct {
+		ifindex byte
+		taint   bool
+	}{{0, false}, {2, true}} {
+		n := Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, 0x1000, 12}}
+		d := f.Decode(&n, func(addr uint64, b []byte) error {
+			b[8] = tc.ifindex
+			return nil
+		})
+		if d.Taint != tc.taint || (tc.taint && d.Reason != "CR: IP_MULTICAST_IF by interface index (struct ip_mreqn: getsockopt shows only the address) not supported yet") {
+			t.Errorf("IP_MULTICAST_IF ifindex %d: %+v", tc.ifindex, d)
 		}
 	}
 	// socketcall reads the family from the task's memory

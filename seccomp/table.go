@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/crrun/crrun/image"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -162,7 +164,17 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 			if (typ == unix.SOCK_STREAM || typ == unix.SOCK_DGRAM) && inetProtoSaved(proto) {
 				return "", false // TCP and UDP: the checkpoint decides (checkpoint/inet.go)
 			}
+			if typ == unix.SOCK_RAW {
+				return "", false // raw IP: the checkpoint decides (checkpoint/raw.go)
+			}
 			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), InetKindName(typ, proto)), true
+		}
+		if call == "socket" && fam == unix.AF_NETLINK {
+			typ, proto := a[1]&0xf, int(a[2]&0xffffffff)
+			if _, ok := image.NetlinkSaved[proto]; ok && (typ == unix.SOCK_RAW || typ == unix.SOCK_DGRAM) {
+				return "", false // NETLINK_ROUTE: the checkpoint decides (checkpoint/netlink.go)
+			}
+			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), image.NetlinkProtoName(proto)), true
 		}
 		return fmt.Sprintf("CR: %s(%s) not supported yet", call, FamilyName(a[0])), true
 	}
@@ -238,31 +250,61 @@ func InetKindName(typ, proto uint64) string {
 // raw or ping ones), and socketReason lets them go on untainted.
 var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
 
-// multicastRules traps setsockopt joining a multicast group, and attaching
-// a socket filter (of any socket): the kernel shows neither per socket in a
-// way crrun can set again (an eBPF filter not at all).
+// multicastRules traps setsockopt attaching an eBPF socket filter or a
+// SO_REUSEPORT group's program (of any socket), and IP_MULTICAST_IF: the
+// kernel shows those programs not at all, and IP_MULTICAST_IF's interface
+// index not (getsockopt gives only the address), and IPV6_JOIN_ANYCAST (a
+// socket's anycast list: nothing reads it). A classic filter
+// (SO_ATTACH_FILTER) is read back with SO_GET_FILTER (checkpoint/sockfilter.go). Multicast joins are not trapped: the checkpoint reads a UDP
+// socket's memberships (getsockopt MCAST_MSFILTER for each group its
+// network's interfaces have joined) and saves them, and refuses any other
+// socket's (checkpoint/mcast.go).
 var multicastRules = func() [][]Cond {
 	var rules [][]Cond
-	for _, o := range [][2]uint64{
-		{unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP}, {unix.IPPROTO_IP, unix.IP_ADD_SOURCE_MEMBERSHIP},
-		{unix.IPPROTO_IP, unix.MCAST_JOIN_GROUP}, {unix.IPPROTO_IP, unix.MCAST_JOIN_SOURCE_GROUP},
-		{unix.IPPROTO_IPV6, unix.IPV6_ADD_MEMBERSHIP}, {unix.IPPROTO_IPV6, unix.MCAST_JOIN_GROUP},
-		{unix.IPPROTO_IPV6, unix.MCAST_JOIN_SOURCE_GROUP},
-	} {
-		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: o[0]}, {Arg: 2, Op: OpEq, Val: o[1]}})
-	}
-	for _, opt := range []uint64{unix.SO_ATTACH_FILTER, unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
+	for _, opt := range []uint64{unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
 		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: opt}})
 	}
-	return rules
+	return append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.IPPROTO_IP}, {Arg: 2, Op: OpEq, Val: unix.IP_MULTICAST_IF}},
+		[]Cond{{Arg: 1, Op: OpEq, Val: unix.IPPROTO_IPV6}, {Arg: 2, Op: OpEq, Val: unix.IPV6_JOIN_ANYCAST}})
 }()
 
 func multicastReason(a [6]uint64) (string, bool) {
 	switch a[1] & 0xffffffff {
-	case unix.IPPROTO_IP, unix.IPPROTO_IPV6:
-		return "CR: multicast group membership (setsockopt) not supported yet", true
+	case unix.IPPROTO_IP:
+		return "", false // IP_MULTICAST_IF: decided by multicastMemReason
+	case unix.IPPROTO_IPV6:
+		if a[2]&0xffffffff == unix.IPV6_JOIN_ANYCAST {
+			return "CR: an IPv6 anycast address joined by a socket (IPV6_JOIN_ANYCAST: no interface shows a socket's) not supported yet", true
+		}
 	case unix.SOL_SOCKET:
-		return "CR: a socket filter (setsockopt SO_ATTACH_FILTER/SO_ATTACH_BPF) not supported yet", true
+		switch a[2] & 0xffffffff {
+		case unix.SO_ATTACH_FILTER:
+			return "", false // a classic filter: read back (SO_GET_FILTER), saved or refused by the checkpoint
+		case unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF:
+			return "CR: a SO_REUSEPORT group's program (setsockopt SO_ATTACH_REUSEPORT_CBPF/EBPF) not supported yet", true
+		}
+		return "CR: an eBPF socket filter (setsockopt SO_ATTACH_BPF) not supported yet", true
+	}
+	return "", false
+}
+
+// multicastMemReason reads IP_MULTICAST_IF's argument: an interface chosen
+// by index (struct ip_mreqn with imr_ifindex) taints, as getsockopt gives
+// back only the address; one chosen by address is an option the
+// checkpoint saves (image.InetOptions).
+func multicastMemReason(a [6]uint64, mem MemReader) (string, bool) {
+	if a[1]&0xffffffff != unix.IPPROTO_IP || a[2]&0xffffffff != unix.IP_MULTICAST_IF {
+		return multicastReason(a)
+	}
+	if int32(a[4]) < 12 { // struct in_addr or ip_mreq: by address
+		return "", false
+	}
+	var b [12]byte
+	if mem == nil || mem(a[3], b[:]) != nil {
+		return "CR: setsockopt(IP_MULTICAST_IF) whose argument could not be read not supported yet", true
+	}
+	if b[8]|b[9]|b[10]|b[11] != 0 {
+		return "CR: IP_MULTICAST_IF by interface index (struct ip_mreqn: getsockopt shows only the address) not supported yet", true
 	}
 	return "", false
 }
@@ -290,7 +332,7 @@ var Table = []Entry{
 	{Syscall: "socketpair", NewFds: 2, Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
 		Reason: socketReason("socketpair"), Why: "as socket"},
 	{Syscall: "setsockopt", Kind: "sockopt", Rules: multicastRules, DenyErrno: unix.ENOPROTOOPT, Scope: Sticky,
-		Reason: multicastReason, Why: "ENOPROTOOPT: what a kernel without multicast or socket filters answers; callers report it"},
+		Reason: multicastReason, MemReason: multicastMemReason, Why: "ENOPROTOOPT: what a kernel without multicast or socket filters answers; callers report it"},
 	{Syscall: "io_uring_setup", NewFds: 1, Kind: "io_uring", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: io_uring not supported yet"), Why: "ENOSYS: liburing users fall back to epoll/threads when io_uring is absent"},
 	{Syscall: "io_setup", Kind: "aio", DenyErrno: unix.ENOSYS,

@@ -19,10 +19,10 @@ func TestNOCRCategories(t *testing.T) {
 	cases := []struct {
 		mode, reason string
 	}{
-		{"socket_inet", "CR: socket(AF_INET, SOCK_RAW) not supported yet"},
-		{"socket_inet6", "CR: socket(AF_INET6, SOCK_RAW) not supported yet"},
+		{"socket_inet", "CR: socket(AF_INET, UDP-Lite) not supported yet"},
+		{"socket_inet6", "CR: socket(AF_INET6, UDP-Lite) not supported yet"},
 		{"socketpair_inet", "CR: socketpair(AF_INET) not supported yet"},
-		{"socket_i386", "CR: socket(AF_INET, SOCK_RAW) not supported yet"}, // int $0x80
+		{"socket_i386", "CR: socket(AF_INET, UDP-Lite) not supported yet"}, // int $0x80
 		{"io_uring", "CR: io_uring not supported yet"},
 		{"aio", "CR: Linux AIO not supported yet"},
 		{"userfaultfd", "CR: userfaultfd not supported yet"},
@@ -92,18 +92,18 @@ func TestNOCRThreadsAndChildren(t *testing.T) {
 	requireRoot(t)
 	b := compileC(t, "nocr", false)
 	code, out, stderr := run(t, opts{}, "--", b, "thread_socket")
-	m := regexp.MustCompile(`NOCR pid (\d+) \(nocr\): CR: socket\(AF_INET, SOCK_RAW\) not supported yet tid=(\d+)`).FindStringSubmatch(stderr)
+	m := regexp.MustCompile(`NOCR pid (\d+) \(nocr\): CR: socket\(AF_INET, UDP-Lite\) not supported yet tid=(\d+)`).FindStringSubmatch(stderr)
 	if code != 0 || m == nil || m[1] == m[2] {
 		t.Errorf("thread: want a taint with tid != pid; code %d out %q\n%s", code, out, stderr)
 	}
 	code, out, stderr = run(t, opts{}, "--", b, "child_socket")
-	m = regexp.MustCompile(`NOCR pid (\d+) \(nocr\): CR: socket\(AF_INET, SOCK_RAW\)`).FindStringSubmatch(stderr)
+	m = regexp.MustCompile(`NOCR pid (\d+) \(nocr\): CR: socket\(AF_INET, UDP-Lite\)`).FindStringSubmatch(stderr)
 	if code != 0 || m == nil || !strings.Contains(out, "child pid=") {
 		t.Errorf("child: code %d out %q\n%s", code, out, stderr)
 	}
 	// and through exec: a shell's child
 	code, _, stderr = run(t, opts{}, "--", "sh", "-c", b+" socket_inet; true")
-	if code != 0 || !strings.Contains(stderr, "(nocr): CR: socket(AF_INET, SOCK_RAW)") {
+	if code != 0 || !strings.Contains(stderr, "(nocr): CR: socket(AF_INET, UDP-Lite)") {
 		t.Errorf("exec'd grandchild: code %d\n%s", code, stderr)
 	}
 }
@@ -136,7 +136,7 @@ func TestNOCRFdTaintClears(t *testing.T) {
 	requireRoot(t)
 	b := compileC(t, "nocr", false)
 	for _, tc := range []struct{ mode, reason string }{
-		{"socket_inet", "CR: socket(AF_INET, SOCK_RAW) not supported yet (fd 3)"},
+		{"socket_inet", "CR: socket(AF_INET, UDP-Lite) not supported yet (fd 3)"},
 		{"userfaultfd", "CR: userfaultfd not supported yet (fd 3)"},
 		{"io_uring", "CR: io_uring not supported yet (fd 3)"},
 		{"personality", "CR: personality(execution domain 0x6: a non-Linux execution domain or unknown flags) not supported yet"},
@@ -214,7 +214,7 @@ func TestNOCRKillPolicy(t *testing.T) {
 	if code != 125 || strings.Contains(out, "RELEASED") {
 		t.Fatalf("want the app ended and exit 125: code %d out %q", code, out)
 	}
-	if !strings.Contains(stderr, "--on-nocr=kill") || !strings.Contains(stderr, "CR: socket(AF_INET, SOCK_RAW) not supported yet") {
+	if !strings.Contains(stderr, "--on-nocr=kill") || !strings.Contains(stderr, "CR: socket(AF_INET, UDP-Lite) not supported yet") {
 		t.Fatalf("message: %s", stderr)
 	}
 }
@@ -238,7 +238,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status: %+v", st)
 	}
 	rs := st.Reasons[0]
-	if rs.Reason != "CR: socket(AF_INET, SOCK_RAW) not supported yet (fd 3)" || rs.Pid != st.Processes[0].Pid ||
+	if rs.Reason != "CR: socket(AF_INET, UDP-Lite) not supported yet (fd 3)" || rs.Pid != st.Processes[0].Pid ||
 		rs.Tid != rs.Pid || rs.Comm != "nocr" || !strings.HasPrefix(rs.Syscall, "socket(AF_INET") || rs.Fd == nil || *rs.Fd != 3 {
 		t.Fatalf("reason: %+v", rs)
 	}
@@ -271,7 +271,7 @@ func TestStatus(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("crrun %d: %s socket_inet hold", a1.cmd.Process.Pid, b),
 		fmt.Sprintf("crrun %d: sleep 30", a2.cmd.Process.Pid),
-		"checkpointable: no (1 reason)", "CR: socket(AF_INET, SOCK_RAW) not supported yet (fd 3)",
+		"checkpointable: no (1 reason)", "CR: socket(AF_INET, UDP-Lite) not supported yet (fd 3)",
 		"checkpointable: yes",
 	} {
 		if !strings.Contains(out, want) {

@@ -193,6 +193,26 @@ func fdDetail(r *image.Reader, f *image.FD, ofds map[int]int) string {
 		if s.Data != "" {
 			d = append(d, blobSize(s.Data)+" queued")
 		}
+	case f.Netlink != nil:
+		s := f.Netlink
+		d = append(d, image.NetlinkProtoName(s.Protocol))
+		if s.PortID != 0 {
+			d = append(d, fmt.Sprintf("port id %d", int32(s.PortID)))
+		} else {
+			d = append(d, "not bound")
+		}
+		if len(s.Groups) > 0 {
+			d = append(d, "groups "+image.NetlinkGroupList(s.Groups))
+		}
+	case f.Kind == image.FDRaw && f.Inet != nil:
+		s := f.Inet
+		d = append(d, fmt.Sprintf("raw, protocol %d", s.Protocol))
+		if s.Local != "" {
+			d = append(d, "at "+s.Local)
+		}
+		if s.Peer != "" {
+			d = append(d, "connected to "+s.Peer)
+		}
 	case f.Inet != nil:
 		s := f.Inet
 		proto := "UDP"

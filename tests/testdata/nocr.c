@@ -40,15 +40,15 @@ static void waitline(void) {
 }
 
 static long sock_i386(void) {
-	/* socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) through the i386 ABI: int $0x80 with
+	/* socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE) through the i386 ABI: int $0x80 with
 	 * eax=359 (i386 __NR_socket). seccomp sees AUDIT_ARCH_I386. */
 	long ret;
-	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(359), "b"(AF_INET), "c"(SOCK_RAW), "d"(IPPROTO_ICMP) : "memory");
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(359), "b"(AF_INET), "c"(SOCK_DGRAM), "d"(IPPROTO_UDPLITE) : "memory");
 	return ret;
 }
 
 static void *thread_socket(void *arg) {
-	*(int *)arg = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	*(int *)arg = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
 	return NULL;
 }
 
@@ -61,8 +61,8 @@ int main(int argc, char **argv) {
 	int fd = -1;
 	void *map = NULL;
 	errno = 0;
-	if (!strcmp(m, "socket_inet")) ret = fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); /* TCP and UDP are saved */
-	else if (!strcmp(m, "socket_inet6")) ret = fd = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+	if (!strcmp(m, "socket_inet")) ret = fd = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE); /* TCP, UDP and raw are saved */
+	else if (!strcmp(m, "socket_inet6")) ret = fd = socket(AF_INET6, SOCK_DGRAM, IPPROTO_UDPLITE);
 	else if (!strcmp(m, "socket_unix")) ret = fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	else if (!strcmp(m, "socketpair_inet")) { int sv[2]; ret = socketpair(AF_INET, SOCK_STREAM, 0, sv); }
 	else if (!strcmp(m, "socket_i386")) { ret = sock_i386(); if (ret < 0) { errno = -ret; ret = -1; } else fd = ret; }
@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
 	}
 	else if (!strcmp(m, "child_socket")) {
 		pid_t c = fork();
-		if (c == 0) { int s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP); printf("child pid=%d socket=%d\n", getpid(), s); _exit(s < 0); }
+		if (c == 0) { int s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE); printf("child pid=%d socket=%d\n", getpid(), s); _exit(s < 0); }
 		int st; waitpid(c, &st, 0);
 		ret = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	}
