@@ -298,3 +298,26 @@ func TestAnsweredPeerPidfd(t *testing.T) {
 		t.Error("getsockopt is in the NOCR index: it must never taint")
 	}
 }
+
+// setsockopt: the options a checkpoint keeps go on untainted, any other
+// taints naming it.
+func TestSockoptGate(t *testing.T) {
+	for _, c := range []struct {
+		level, opt int
+		taint      bool
+	}{
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, false},
+		{unix.SOL_SOCKET, unix.SO_REUSEADDR, false},
+		{unix.SOL_SOCKET, unix.SO_PASSCRED, false},
+		{unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, false},
+		{unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, false},
+		{unix.SOL_SOCKET, unix.SO_ZEROCOPY, true},
+		{unix.IPPROTO_UDP, unix.UDP_CORK, true},
+		{unix.SOL_SOCKET, unix.SO_ATTACH_BPF, true},
+	} {
+		r, taint := multicastReason([6]uint64{3, uint64(c.level), uint64(c.opt)})
+		if taint != c.taint || taint && !strings.HasPrefix(r, "CR: ") {
+			t.Errorf("setsockopt(%d, %d): taint %v %q, want taint %v", c.level, c.opt, taint, r, c.taint)
+		}
+	}
+}

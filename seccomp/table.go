@@ -250,42 +250,29 @@ func InetKindName(typ, proto uint64) string {
 // raw or ping ones), and socketReason lets them go on untainted.
 var notUnix = [][]Cond{{{Arg: 0, Op: OpNe, Val: unix.AF_UNIX}}}
 
-// multicastRules traps setsockopt attaching an eBPF socket filter or a
-// SO_REUSEPORT group's program (of any socket), and IP_MULTICAST_IF: the
-// kernel shows those programs not at all, and IP_MULTICAST_IF's interface
-// index not (getsockopt gives only the address), and IPV6_JOIN_ANYCAST (a
-// socket's anycast list: nothing reads it). A classic filter
-// (SO_ATTACH_FILTER) is read back with SO_GET_FILTER (checkpoint/sockfilter.go). Multicast joins are not trapped: the checkpoint reads a UDP
-// socket's memberships (getsockopt MCAST_MSFILTER for each group its
-// network's interfaces have joined) and saves them, and refuses any other
-// socket's (checkpoint/mcast.go).
-var multicastRules = func() [][]Cond {
-	var rules [][]Cond
-	for _, opt := range []uint64{unix.SO_ATTACH_BPF, unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF} {
-		rules = append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: opt}})
-	}
-	return append(rules, []Cond{{Arg: 1, Op: OpEq, Val: unix.IPPROTO_IP}, {Arg: 2, Op: OpEq, Val: unix.IP_MULTICAST_IF}},
-		[]Cond{{Arg: 1, Op: OpEq, Val: unix.IPPROTO_IPV6}, {Arg: 2, Op: OpEq, Val: unix.IPV6_JOIN_ANYCAST}})
-}()
-
+// multicastReason judges the setsockopt calls that taint whatever their
+// socket: attaching an eBPF socket filter or a SO_REUSEPORT group's program
+// (the kernel shows those programs not at all), IPV6_JOIN_ANYCAST (a
+// socket's anycast list: nothing reads it); IP_MULTICAST_IF is decided by
+// multicastMemReason (its interface index is not shown: getsockopt gives
+// only the address). A classic filter (SO_ATTACH_FILTER) is read back with
+// SO_GET_FILTER (checkpoint/sockfilter.go); multicast joins are saved (the
+// checkpoint reads a UDP socket's memberships, getsockopt MCAST_MSFILTER
+// for each group its network's interfaces have joined, and refuses any
+// other socket's: checkpoint/mcast.go). Every other option: sockoptReason.
 func multicastReason(a [6]uint64) (string, bool) {
-	switch a[1] & 0xffffffff {
-	case unix.IPPROTO_IP:
-		return "", false // IP_MULTICAST_IF: decided by multicastMemReason
-	case unix.IPPROTO_IPV6:
-		if a[2]&0xffffffff == unix.IPV6_JOIN_ANYCAST {
-			return "CR: an IPv6 anycast address joined by a socket (IPV6_JOIN_ANYCAST: no interface shows a socket's) not supported yet", true
-		}
-	case unix.SOL_SOCKET:
-		switch a[2] & 0xffffffff {
-		case unix.SO_ATTACH_FILTER:
-			return "", false // a classic filter: read back (SO_GET_FILTER), saved or refused by the checkpoint
-		case unix.SO_ATTACH_REUSEPORT_CBPF, unix.SO_ATTACH_REUSEPORT_EBPF:
-			return "CR: a SO_REUSEPORT group's program (setsockopt SO_ATTACH_REUSEPORT_CBPF/EBPF) not supported yet", true
-		}
+	level, opt := a[1]&0xffffffff, a[2]&0xffffffff
+	switch {
+	case level == unix.IPPROTO_IPV6 && opt == unix.IPV6_JOIN_ANYCAST:
+		return "CR: an IPv6 anycast address joined by a socket (IPV6_JOIN_ANYCAST: no interface shows a socket's) not supported yet", true
+	case level == unix.SOL_SOCKET && opt == unix.SO_ATTACH_BPF:
 		return "CR: an eBPF socket filter (setsockopt SO_ATTACH_BPF) not supported yet", true
+	case level == unix.SOL_SOCKET && (opt == unix.SO_ATTACH_REUSEPORT_CBPF || opt == unix.SO_ATTACH_REUSEPORT_EBPF):
+		return "CR: a SO_REUSEPORT group's program (setsockopt SO_ATTACH_REUSEPORT_CBPF/EBPF) not supported yet", true
+	case level == unix.IPPROTO_IP && opt == unix.IP_MULTICAST_IF:
+		return "", false // by address: saved (image.InetOptions); by index: multicastMemReason
 	}
-	return "", false
+	return sockoptReason(a)
 }
 
 // multicastMemReason reads IP_MULTICAST_IF's argument: an interface chosen
@@ -331,8 +318,8 @@ var Table = []Entry{
 		Reason: socketReason("socket"), Why: "EACCES: what a sandbox that forbids the family returns; clients report it and fall back"},
 	{Syscall: "socketpair", NewFds: 2, Kind: "socket", Rules: notUnix, DenyErrno: unix.EACCES,
 		Reason: socketReason("socketpair"), Why: "as socket"},
-	{Syscall: "setsockopt", Kind: "sockopt", Rules: multicastRules, DenyErrno: unix.ENOPROTOOPT, Scope: Sticky,
-		Reason: multicastReason, MemReason: multicastMemReason, Why: "ENOPROTOOPT: what a kernel without multicast or socket filters answers; callers report it"},
+	{Syscall: "setsockopt", Kind: "sockopt", DenyErrno: unix.ENOPROTOOPT, Scope: Sticky,
+		Reason: multicastReason, MemReason: multicastMemReason, Why: "ENOPROTOOPT: what a kernel answers for an option it does not know; callers report it or do without"},
 	{Syscall: "io_uring_setup", NewFds: 1, Kind: "io_uring", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: io_uring not supported yet"), Why: "ENOSYS: liburing users fall back to epoll/threads when io_uring is absent"},
 	{Syscall: "io_setup", Kind: "aio", DenyErrno: unix.ENOSYS,
