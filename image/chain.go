@@ -291,3 +291,12 @@ func (r *Reader) checkParentsOwned(uid int) error {
 	}
 	return nil
 }
+
+// StoreDir returns the directory of the store the writer writes a
+// generation of ("" for an image written with Create).
+func (w *Writer) StoreDir() string {
+	if w.store == nil {
+		return ""
+	}
+	return w.parent
+}
