@@ -1,0 +1,171 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Incremental generations (checkpoint/dirty.go, image/chain.go): the incr
+// victim rewrites 5 % of its memory each round (by the CPU and by the
+// kernel), drops pages and, with churn, maps and unmaps regions; every round
+// it checks every page against the versions it keeps, so a stale page from
+// a parent generation or a lost one is a FAIL.
+
+const incrRounds, incrMiB = "30", "32"
+
+// incrChain runs the victim with store, checkpoints it 3 times while it
+// runs, then with --exit: four generations, each after the first
+// incremental.
+func incrChain(t *testing.T, store string, extra ...string) {
+	t.Helper()
+	bin := compileCR(t, "incr", false)
+	a := start(t, opts{}, append(append([]string{"--dir", store}, extra...), "--", bin, incrRounds, incrMiB, "churn")...)
+	crWaitStderr(t, a, "incr: round 1\n", time.Minute)
+	for i := 0; i < 3; i++ {
+		crCheckpoint(t, a, store, false)
+		time.Sleep(250 * time.Millisecond)
+	}
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("checkpoint --exit: crrun exited %d\n%s", code, a.stderr)
+	}
+	if strings.Contains(a.stdout.String(), "FAIL") {
+		t.Fatalf("the app failed before the restore: %s", a.stdout)
+	}
+	incrCheckManifests(t, store)
+}
+
+// incrCheckManifests checks that gen-000002 on are incremental: they need
+// another generation's page files.
+func incrCheckManifests(t *testing.T, store string) {
+	t.Helper()
+	for _, g := range []string{"gen-000002", "gen-000003", "gen-000004"} {
+		b, err := os.ReadFile(filepath.Join(store, g, "MANIFEST.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Features []string `json:"features"`
+			Parents  []struct {
+				Gen  string `json:"gen"`
+				File string `json:"file"`
+			} `json:"parents"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Parents) == 0 || !strings.Contains(strings.Join(m.Features, " "), "incremental") {
+			t.Fatalf("%s is not incremental: features %v, parents %v", g, m.Features, m.Parents)
+		}
+	}
+}
+
+// incrRestore restores the store and wants PASS; it returns the restore's
+// stderr.
+func incrRestore(t *testing.T, store string) string {
+	t.Helper()
+	r := start(t, opts{}, "restore", store)
+	if code := r.wait(2 * time.Minute); code != 0 || !crPassed(r.stdout.String()) {
+		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+	return r.stderr.String()
+}
+
+// TestIncrementalChain: periodic checkpoints of an app that rewrites a
+// slice of its memory, maps new memory and unmaps and drops old memory
+// between them; restored from the newest of a 4 long chain, every page is
+// the one it wrote (the app checks). --keep 2 (the default) keeps the
+// generations the newest needs.
+func TestIncrementalChain(t *testing.T) {
+	requireCR(t)
+	t.Parallel()
+	store := t.TempDir()
+	incrChain(t, store)
+	gens := crGenerations(t, store)
+	if len(gens) != 4 {
+		t.Errorf("store has %v: the kept generations need all four", gens)
+	}
+	errs := incrRestore(t, store)
+	if !strings.Contains(errs, "gen-000004") {
+		t.Errorf("restore did not take the newest generation:\n%s", errs)
+	}
+}
+
+// TestIncrementalKeep1: --keep 1 never removes what the newest needs.
+func TestIncrementalKeep1(t *testing.T) {
+	requireCR(t)
+	t.Parallel()
+	store := t.TempDir()
+	incrChain(t, store, "--keep", "1")
+	incrRestore(t, store)
+}
+
+// TestIncrementalCorruptParent: a damaged page file of gen-000002 makes it
+// and every generation that needs it invalid: --resume=auto (a restore of
+// the store) names the generation and file and falls back to gen-000001.
+func TestIncrementalCorruptParent(t *testing.T) {
+	requireCR(t)
+	t.Parallel()
+	store := t.TempDir()
+	incrChain(t, store)
+	files, _ := filepath.Glob(filepath.Join(store, "gen-000002", "pages-*.bin"))
+	if len(files) == 0 {
+		t.Fatal("gen-000002 has no page file")
+	}
+	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	f.ReadAt(b[:], 100)
+	b[0] ^= 0x10
+	f.WriteAt(b[:], 100)
+	f.Close()
+	errs := incrRestore(t, store)
+	for _, want := range []string{"gen-000002/" + filepath.Base(files[0]), "parent generation gen-000002 of gen-000004", "restoring " + filepath.Join(store, "gen-000001")} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("restore's log does not say %q:\n%s", want, errs)
+		}
+	}
+}
+
+// TestIncrementalNobody: the tracking works for an ordinary user
+// (UFFD_USER_MODE_ONLY, vm.unprivileged_userfaultfd=0).
+func TestIncrementalNobody(t *testing.T) {
+	dir, asNobody := nobodyEnv(t)
+	bin := filepath.Join(dir, "incr")
+	if data, err := os.ReadFile(compileCR(t, "incr", false)); err != nil || os.WriteFile(bin, data, 0o755) != nil {
+		t.Fatalf("copy incr: %v", err)
+	}
+	ck := filepath.Join(dir, "ck")
+	app := asNobody("--dir", ck, "--", bin, incrRounds, incrMiB, "churn")
+	appOut, appErr, done := startCmd(t, app)
+	if err := eventually(20*time.Second, func() bool { return strings.Contains(appErr.String(), "incr: round 1\n") }); err != nil {
+		t.Fatalf("no progress: %s", appErr.String())
+	}
+	for _, args := range [][]string{{"checkpoint"}, {"checkpoint"}, {"checkpoint"}, {"checkpoint", "--exit"}} {
+		if out, err := asNobody(args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v as nobody: %v\n%s\n%s", args, err, out, appErr.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	<-done
+	if app.ProcessState.ExitCode() != 75 {
+		t.Fatalf("checkpoint --exit: crrun exited %v\n%s", app.ProcessState, appErr.String())
+	}
+	incrCheckManifests(t, ck)
+	res := asNobody("restore", ck)
+	var rOut, rErr syncBuffer
+	res.Stdout, res.Stderr = &rOut, &rErr
+	if err := res.Run(); err != nil {
+		t.Fatalf("restore as nobody: %v\n%s", err, rErr.String())
+	}
+	if got := appOut.String() + rOut.String(); !strings.HasSuffix(got, "PASS\n") {
+		t.Fatalf("output: %s\n%s", got, rErr.String())
+	}
+}
+
