@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -252,6 +253,10 @@ func (d *dumper) arm(maps []procfs.SmapsEntry, pm *procfs.Pagemap) {
 		return
 	}
 	t := d.trk
+	if t != nil && !slices.ContainsFunc(maps, func(m procfs.SmapsEntry) bool { return m.VmFlags.Has("uw") }) {
+		// Nothing registered left: after an exec the uffd is the old mm's.
+		t, d.trk = nil, nil
+	}
 	if t == nil {
 		var err error
 		if t, err = d.newUffd(); err != nil {
@@ -265,7 +270,18 @@ func (d *dumper) arm(maps []procfs.SmapsEntry, pm *procfs.Pagemap) {
 			continue
 		}
 		if !m.VmFlags.Has("uw") {
-			if err := register(t.uffd, m.Start, m.End); err != nil {
+			err := register(t.uffd, m.Start, m.End)
+			if errors.Is(err, unix.ESRCH) && t == d.trk {
+				// The uffd is of the mm the process had before an exec:
+				// a new one for the new mm.
+				d.trk = nil
+				if t, err = d.newUffd(); err != nil {
+					slog.Debug("checkpoint: no dirty tracking after an exec", "pid", d.pid, "err", err)
+					return
+				}
+				err = register(t.uffd, m.Start, m.End)
+			}
+			if err != nil {
 				slog.Debug("checkpoint: mapping not tracked", "pid", d.pid, "start", fmt.Sprintf("%#x", m.Start), "err", err)
 				continue
 			}

@@ -18,9 +18,9 @@ const (
 	pmScanWrittenRegion = 512
 )
 
-// ScanWritten appends to dst the runs of pages in [start, end) written since
-// they were last write-protected (and swapped or dropped pages whose
-// protection went with them), and, with protect, write-protects them again in
+// ScanWritten appends to dst the runs of present or swapped pages in
+// [start, end) written since they were last write-protected (or never
+// protected), and, with protect, write-protects them again in
 // the same walk, atomically for each page table. Every mapping of the range
 // must be registered with a userfaultfd in WP_ASYNC mode (else EPERM).
 func (p *Pagemap) ScanWritten(start, end uint64, protect bool, dst []PageRange) ([]PageRange, error) {
@@ -35,7 +35,13 @@ func (p *Pagemap) ScanWritten(start, end uint64, protect bool, dst []PageRange) 
 		vec:          uint64(uintptr(unsafe.Pointer(&regions[0]))),
 		vecLen:       uint64(len(regions)),
 		categoryMask: pageIsWritten,
-		returnMask:   pageIsWritten,
+		// Present or swapped pages only: a none PTE (never touched, or
+		// dropped) matches "written" in a VMA without WP_UNPOPULATED, and
+		// protecting it would install a uffd-wp marker, which pagemap then
+		// shows as swapped and which /proc/PID/mem cannot read (EIO).
+		// Pages not present are told apart by their presence anyway.
+		categoryAnyofMask: pageIsPresent | pageIsSwapped,
+		returnMask:        pageIsWritten,
 	}
 	if protect {
 		arg.flags |= pmScanWPMatching
