@@ -332,11 +332,9 @@ func (r *Reader) ExtentsIn(pid int, start, end uint64) []PageExtent {
 	return list[i:j:j]
 }
 
-// dataFile returns an open page or blob file, opened once.
-func (r *Reader) dataFile(name string) (*os.File, error) { return r.dataFileIn("", name) }
-
-// dataFileIn is dataFile for a page file of generation gen ("": the image's
-// own; else a parent listed in the manifest, in the same store).
+// dataFileIn returns an open page file, opened once, of generation gen
+// ("": the image's own; else a parent listed in the manifest, in the same
+// store).
 func (r *Reader) dataFileIn(gen, name string) (*os.File, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -168,4 +168,3 @@ func TestIncrementalNobody(t *testing.T) {
 		t.Fatalf("output: %s\n%s", got, rErr.String())
 	}
 }
-
