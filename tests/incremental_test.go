@@ -22,10 +22,25 @@ const incrRounds, incrMiB = "30", "32"
 // incremental.
 func incrChain(t *testing.T, store string, extra ...string) {
 	t.Helper()
+	incrChainMode(t, store, "churn", "", extra...)
+}
+
+// incrChainMode is incrChain with the victim's mode; with a marker, the
+// victim forks or execs after the first checkpoint (a trigger file) and the
+// second checkpoint waits for marker on its stderr.
+func incrChainMode(t *testing.T, store, mode, marker string, extra ...string) {
+	t.Helper()
 	bin := compileCR(t, "incr", false)
-	a := start(t, opts{}, append(append([]string{"--dir", store}, extra...), "--", bin, incrRounds, incrMiB, "churn")...)
+	trigger := filepath.Join(t.TempDir(), "trigger")
+	a := start(t, opts{}, append(append([]string{"--dir", store}, extra...), "--", bin, incrRounds, incrMiB, mode, trigger)...)
 	crWaitStderr(t, a, "incr: round 1\n", time.Minute)
 	for i := 0; i < 3; i++ {
+		if i == 1 && marker != "" {
+			if err := os.WriteFile(trigger, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			crWaitStderr(t, a, marker, time.Minute)
+		}
 		crCheckpoint(t, a, store, false)
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -36,7 +51,37 @@ func incrChain(t *testing.T, store string, extra ...string) {
 	if strings.Contains(a.stdout.String(), "FAIL") {
 		t.Fatalf("the app failed before the restore: %s", a.stdout)
 	}
-	incrCheckManifests(t, store)
+	if marker == "" {
+		incrCheckManifests(t, store)
+	}
+}
+
+// incrExtents counts, per pid, the extents of generation gen that are its
+// own and those it refers to in older generations.
+func incrExtents(t *testing.T, store, gen string) (own, refs map[int]int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(store, gen, "pagemap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pm struct {
+		Extents []struct {
+			PID int    `json:"pid"`
+			Gen string `json:"gen"`
+		} `json:"extents"`
+	}
+	if err := json.Unmarshal(b, &pm); err != nil {
+		t.Fatal(err)
+	}
+	own, refs = map[int]int{}, map[int]int{}
+	for _, e := range pm.Extents {
+		if e.Gen == "" {
+			own[e.PID]++
+		} else {
+			refs[e.PID]++
+		}
+	}
+	return own, refs
 }
 
 // incrCheckManifests checks that gen-000002 on are incremental: they need
@@ -130,6 +175,38 @@ func TestIncrementalCorruptParent(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Errorf("restore's log does not say %q:\n%s", want, errs)
 		}
+	}
+}
+
+// TestIncrementalForkExec: a process forked since the last checkpoint is
+// not tracked (saved in full, or as inherited from its parent), one that
+// exec'd has a new mm (saved in full, then tracked again); restored from
+// the chain, both processes of the fork check their memory, and the exec'd
+// one its own.
+func TestIncrementalForkExec(t *testing.T) {
+	requireCR(t)
+	for _, tc := range []struct{ mode, marker string }{{"fork", "incr: forked 0\n"}, {"exec", "incr: exec\n"}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			store := t.TempDir()
+			incrChainMode(t, store, tc.mode, tc.marker)
+			// gen-000002: the forked child, or the exec'd process, is
+			// saved in full (nothing tracked it); gen-000003 refers to
+			// gen-000002 for it (armed again).
+			_, refs2 := incrExtents(t, store, "gen-000002")
+			_, refs3 := incrExtents(t, store, "gen-000003")
+			for pid := range refs3 {
+				if tc.mode == "exec" && refs2[pid] > 0 || tc.mode == "fork" && len(refs2) != 1 {
+					t.Errorf("gen-000002 refers to older generations for %v: after the %s, it should save in full", refs2, tc.mode)
+				}
+			}
+			// (The forked child's memory still shared with its parent is
+			// saved as inherited, checkpoint/cow.go, not referred to.)
+			if len(refs3) != 1 {
+				t.Errorf("gen-000003 refers to older generations for pids %v, want 1 process", refs3)
+			}
+			incrRestore(t, store)
+		})
 	}
 }
 

@@ -5,7 +5,10 @@
 // MADV_DONTNEED (then zero). Every round checks every page against the
 // versions (also kept in memory): a restore that gave back a stale page, or
 // lost a new one, prints FAIL. After ROUNDS rounds it prints PASS.
-//   incr ROUNDS MIB [churn]
+// With fork, it forks once the file TRIGGER exists and both go on (the
+// child prints "PASS child", the parent waits for it); with exec, it execs
+// itself then (a new mm) for the rounds left.
+//   incr ROUNDS MIB [churn|fork TRIGGER|exec TRIGGER]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <sys/wait.h>
 
 #define PG 4096
 static volatile long inprog = -1; // the page being rewritten (torn if frozen)
@@ -50,7 +54,10 @@ static void newregion(struct region *r, long pages, long id) {
 int main(int argc, char **argv) {
 	if (argc < 3) { fprintf(stderr, "usage: incr ROUNDS MIB [churn]\n"); return 2; }
 	long rounds = atol(argv[1]), pages = atol(argv[2]) * 256;
+	const char *mode = argc > 3 ? argv[3] : "";
 	int churn = argc > 3;
+	pid_t child = -1;
+	const char *trigger = argc > 4 ? argv[4] : 0;
 	int pfd[2];
 	if (pipe(pfd)) { perror("pipe"); return 2; }
 	newregion(&regs[0], pages, 0);
@@ -108,8 +115,39 @@ int main(int argc, char **argv) {
 			free(old);
 		}
 		fprintf(stderr, "incr: round %ld\n", r);
+		int now = trigger && access(trigger, F_OK) == 0;
+		if (now && child < 0 && !strcmp(mode, "fork")) {
+			child = fork();
+			if (child < 0) { perror("fork"); return 2; }
+			if (child == 0) { // a pipe of its own: the shared one would mix their pages
+				close(pfd[0]);
+				close(pfd[1]);
+				if (pipe(pfd)) { perror("pipe"); return 2; }
+			}
+			fprintf(stderr, "incr: forked %d\n", child ? 0 : getpid());
+		}
+		if (now && !strcmp(mode, "exec")) {
+			char left[32];
+			snprintf(left, sizeof left, "%ld", rounds - r - 1);
+			fprintf(stderr, "incr: exec\n");
+			execl("/proc/self/exe", argv[0], left, argv[2], "churn", (char *)0);
+			perror("exec");
+			return 2;
+		}
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, 0);
+	}
+	if (child == 0) {
+		printf("PASS child\n");
+		return 0;
+	}
+	if (child > 0) {
+		int st;
+		fflush(stdout);
+		if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			printf("FAIL: child status %d\n", st);
+			return 1;
+		}
 	}
 	printf("PASS\n");
 	return 0;
