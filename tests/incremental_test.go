@@ -134,6 +134,11 @@ func TestIncrementalChain(t *testing.T) {
 	if len(gens) != 4 {
 		t.Errorf("store has %v: the kept generations need all four", gens)
 	}
+	// inspect shows the chain, newest first, with what each one holds.
+	if code, out, errs := run(t, opts{}, "inspect", filepath.Join(store, "gen-000004")); code != 0 ||
+		!strings.Contains(out, "chain     incremental: memory in 4 generations") || !strings.Contains(out, "gen-000001: ") {
+		t.Errorf("inspect: exit %d\n%s\n%s", code, out, errs)
+	}
 	errs := incrRestore(t, store)
 	if !strings.Contains(errs, "gen-000004") {
 		t.Errorf("restore did not take the newest generation:\n%s", errs)
