@@ -155,6 +155,11 @@ func (k *Tracker) parent(w *image.Writer) *image.Reader {
 		slog.Info("checkpoint: full, not incremental: the previous generation does not open", "err", err)
 		return nil
 	}
+	if err := r.PageFilesPresent(); err != nil {
+		slog.Warn("checkpoint: full, not incremental: the previous generation's page files changed", "err", err)
+		r.Close()
+		return nil
+	}
 	if r.ChainDepth() >= MaxChain {
 		slog.Debug("checkpoint: full, not incremental: the chain is long enough", "depth", r.ChainDepth())
 		r.Close()

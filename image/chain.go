@@ -300,3 +300,33 @@ func (w *Writer) StoreDir() string {
 	}
 	return w.parent
 }
+
+// PageFilesPresent checks, cheaply (lstat), that every page file the image
+// holds or needs is there with its recorded size: what a checkpoint checks
+// before it refers to the image (a full Verify would read it all). Damage
+// that keeps the size is found by Verify at restore.
+func (r *Reader) PageFilesPresent() error {
+	check := func(dir, name string, size int64) error {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() || fi.Size() != size {
+			return newError(ErrImageCorrupt, dir, name, fmt.Sprintf("%d bytes (%s), %d recorded", fi.Size(), describeType(fi.Mode()), size), nil)
+		}
+		return nil
+	}
+	for _, f := range r.manifest.Files {
+		if strings.HasPrefix(f.Name, "pages-") {
+			if err := check(r.dir, f.Name, f.Size); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range r.manifest.Parents {
+		if err := check(r.genDir(p.Gen), p.File, p.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
