@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/crrun/crrun/image"
@@ -257,6 +258,8 @@ func (d *dumper) arm(maps []procfs.SmapsEntry, pm *procfs.Pagemap) {
 	if k == nil || d.req.Exit {
 		return
 	}
+	t0 := time.Now()
+	defer func() { slog.Debug("checkpoint: dirty tracking armed", "pid", d.pid, "took", time.Since(t0)) }()
 	t := d.trk
 	if t != nil && !slices.ContainsFunc(maps, func(m procfs.SmapsEntry) bool { return m.VmFlags.Has("uw") }) {
 		// Nothing registered left: after an exec the uffd is the old mm's.
@@ -312,10 +315,12 @@ func (d *dumper) arm(maps []procfs.SmapsEntry, pm *procfs.Pagemap) {
 // written since the parent's freeze. The scan protects the written pages
 // again for the next checkpoint.
 func (d *dumper) incremental(nspid int, m *procfs.SmapsEntry, pm *procfs.Pagemap, present []procfs.PageRange) ([]procfs.PageRange, error) {
+	t0 := time.Now()
 	written, err := pm.ScanWritten(m.Start, m.End, true, nil)
 	if err != nil {
 		return nil, err
 	}
+	slog.Debug("checkpoint: written pages scanned", "pid", d.pid, "start", fmt.Sprintf("%#x", m.Start), "runs", len(written), "took", time.Since(t0))
 	d.protected[m.Start] = true
 	par := d.t.parent
 	var clean []procfs.PageRange
