@@ -235,6 +235,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		if err = t.writeJSON(procs); err != nil {
 			return "", st, err
 		}
+		if err = t.addParts(); err != nil {
+			return "", st, err
+		}
 		dir, err = req.Writer.Commit()
 		if err == nil {
 			thawed = true // never: it dies frozen
@@ -257,6 +260,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return "", st, err
 	}
 	if err = t.drain(); err != nil {
+		return "", st, err
+	}
+	if err = t.addParts(); err != nil {
 		return "", st, err
 	}
 	t.releaseAll()

@@ -55,9 +55,13 @@ import (
 // What still writes memory without clearing the bit: devices writing into
 // pinned pages (RDMA, io_uring fixed buffers), which crrun refuses anyway.
 
-// MaxChain is how many generations an image's pages may be spread over; the
-// checkpoint after that is full (a compaction: it owns every page again, and
-// --keep can delete the older ones).
+// MaxChain bounds how far back an image's pages may be: a new generation
+// refers only to generations at most MaxChain-1 numbers before it (counting
+// from its parent), and saves anew the unchanged pages that only older ones
+// hold. So an image needs at most MaxChain-1 older generations, and a page
+// unchanged for long is rewritten every MaxChain-1 checkpoints or so (a
+// compaction spread over time): --keep N holds at most N+MaxChain-1
+// generations.
 const MaxChain = 8
 
 // uffd ioctls and flags (include/uapi/linux/userfaultfd.h).
@@ -158,11 +162,6 @@ func (k *Tracker) parent(w *image.Writer) *image.Reader {
 	}
 	if err := r.PageFilesPresent(); err != nil {
 		slog.Warn("checkpoint: full, not incremental: the previous generation's page files changed", "err", err)
-		r.Close()
-		return nil
-	}
-	if r.ChainDepth() >= MaxChain {
-		slog.Debug("checkpoint: full, not incremental: the chain is long enough", "depth", r.ChainDepth())
 		r.Close()
 		return nil
 	}
@@ -323,14 +322,38 @@ func (d *dumper) incremental(nspid int, m *procfs.SmapsEntry, pm *procfs.Pagemap
 	slog.Debug("checkpoint: written pages scanned", "pid", d.pid, "start", fmt.Sprintf("%#x", m.Start), "runs", len(written), "took", time.Since(t0))
 	d.protected[m.Start] = true
 	par := d.t.parent
+	base, _ := image.GenerationSeq(filepath.Base(par.Dir()))
 	var clean []procfs.PageRange
 	for _, e := range par.ExtentsIn(nspid, m.Start, m.End) {
 		lo, hi := uint64(e.Vaddr), e.End()
-		if !covered(present, lo, hi) || overlaps(written, lo, hi) {
-			continue
-		}
 		pf, ok := par.ParentFileOf(e)
 		if !ok {
+			continue
+		}
+		if seq, ok := image.GenerationSeq(pf.Gen); !ok || seq+MaxChain-1 <= base {
+			continue // too old (MaxChain): saved anew, so that it can go
+		}
+		if !covered(present, lo, hi) || overlaps(written, lo, hi) {
+			// Partly changed: a raw or zero extent is referred to for
+			// its pages present and not written (a raw part's checksum
+			// is read from the parent's file after the thaw, addParts);
+			// a compressed one is saved anew, whole.
+			if e.Encoding != image.EncodingRaw && e.Encoding != image.EncodingZero {
+				continue
+			}
+			in := []procfs.PageRange{{Start: lo, End: hi}}
+			keep := subtract(subtract(in, subtract(in, present)), written)
+			if len(keep) == 0 {
+				continue
+			}
+			if err := d.w.AddParent(pf); err != nil {
+				return nil, err
+			}
+			for _, k := range keep {
+				d.t.parts = append(d.t.parts, partRef{e: e, vaddr: k.Start, length: k.End - k.Start})
+				d.t.refBytes += k.End - k.Start
+			}
+			clean = mergeRuns(clean, keep)
 			continue
 		}
 		if err := d.w.AddParent(pf); err != nil {
@@ -341,13 +364,60 @@ func (d *dumper) incremental(nspid int, m *procfs.SmapsEntry, pm *procfs.Pagemap
 			return nil, err
 		}
 		d.t.refBytes += e.Length
-		if n := len(clean); n > 0 && clean[n-1].End == lo {
-			clean[n-1].End = hi
-		} else {
-			clean = append(clean, procfs.PageRange{Start: lo, End: hi})
-		}
+		clean = mergeRuns(clean, []procfs.PageRange{{Start: lo, End: hi}})
 	}
 	return subtract(present, clean), nil
+}
+
+// partRef is a part of a parent's extent the image refers to (addParts).
+type partRef struct {
+	e             image.PageExtent
+	vaddr, length uint64
+}
+
+// addParts adds the parts of parent extents the dump set aside, with their
+// checksums read from the parent's page files (after the thaw: the reads
+// are not the app's pause). A parent file that cannot be read fails the
+// checkpoint: those pages were not saved anew.
+func (t *tree) addParts() error {
+	if len(t.parts) == 0 {
+		return nil
+	}
+	buf := make([]byte, 1<<20)
+	for _, p := range t.parts {
+		part, err := t.parent.RefPart(p.e, p.vaddr, p.length, buf)
+		if err != nil {
+			return fmt.Errorf("incremental checkpoint: refer to the pages of pid %d at %#x+%d in %s: %w", p.e.PID, p.vaddr, p.length, filepath.Base(t.parent.Dir()), err)
+		}
+		if err := t.w.AddRef(part); err != nil {
+			return err
+		}
+	}
+	t.parts = nil
+	return nil
+}
+
+// mergeRuns returns the union of two sorted run lists, merged.
+func mergeRuns(a, b []procfs.PageRange) []procfs.PageRange {
+	all := append(append([]procfs.PageRange{}, a...), b...)
+	slices.SortFunc(all, func(x, y procfs.PageRange) int {
+		switch {
+		case x.Start < y.Start:
+			return -1
+		case x.Start > y.Start:
+			return 1
+		}
+		return 0
+	})
+	var out []procfs.PageRange
+	for _, r := range all {
+		if n := len(out); n > 0 && out[n-1].End >= r.Start {
+			out[n-1].End = max(out[n-1].End, r.End)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // covered says whether [lo, hi) lies inside one of the runs (sorted,

@@ -330,3 +330,51 @@ func (r *Reader) PageFilesPresent() error {
 	}
 	return nil
 }
+
+// RefPart returns the extent a child generation records for the part
+// [vaddr, vaddr+length) of r's raw or zero extent e (page-aligned, inside
+// it): in the same file, at the part's offset, with the part's CRC-32C,
+// read from the file (a raw part) — for a child that refers to the pages of
+// e it did not write. Gen and File name where the bytes are (ParentFileOf).
+func (r *Reader) RefPart(e PageExtent, vaddr, length uint64, buf []byte) (PageExtent, error) {
+	if vaddr%PageSize != 0 || length%PageSize != 0 || length == 0 || vaddr < uint64(e.Vaddr) || vaddr+length > e.End() {
+		return PageExtent{}, fmt.Errorf("image: part %#x+%d of the extent at %s+%d", vaddr, length, e.Vaddr, e.Length)
+	}
+	pf, ok := r.ParentFileOf(e)
+	if !ok {
+		return PageExtent{}, fmt.Errorf("image: %s: no page file %s", r.dir, refKey(e.Gen, e.File))
+	}
+	part := PageExtent{PID: e.PID, Vaddr: Hex(vaddr), Length: length, File: pf.File, Gen: pf.Gen, Encoding: e.Encoding}
+	switch e.Encoding {
+	case EncodingZero:
+		return part, nil
+	case EncodingRaw:
+	default:
+		return PageExtent{}, fmt.Errorf("image: the extent at %s is stored %s: only raw and zero extents can be referred to in part", e.Vaddr, e.Encoding)
+	}
+	part.Offset = e.Offset + (vaddr - uint64(e.Vaddr))
+	f, err := r.dataFileIn(e.Gen, e.File)
+	if err != nil {
+		return PageExtent{}, err
+	}
+	var crc uint32
+	for done := uint64(0); done < length; {
+		n := min(uint64(len(buf)), length-done)
+		if _, err := f.ReadAt(buf[:n], int64(part.Offset+done)); err != nil {
+			return PageExtent{}, ioError("reading", r.ExtentPath(e), err, "")
+		}
+		crc = crc32cUpdate(crc, buf[:n])
+		done += n
+	}
+	part.CRC32C = CRC32C(crc)
+	return part, nil
+}
+
+// GenerationSeq returns the number of a canonical generation name.
+func GenerationSeq(name string) (uint64, bool) {
+	seq, ok := parseGenerationName(name)
+	if !ok || GenerationName(seq) != name {
+		return 0, false
+	}
+	return seq, true
+}

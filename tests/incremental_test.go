@@ -250,3 +250,38 @@ func TestIncrementalNobody(t *testing.T) {
 		t.Fatalf("output: %s\n%s", got, rErr.String())
 	}
 }
+
+// keptOnly says whether the generations in dir are the newest keep ones and
+// older ones those need (incremental generations refer to them), nothing
+// else.
+func keptOnly(t *testing.T, dir string, keep int) bool {
+	t.Helper()
+	gens, _ := filepath.Glob(filepath.Join(dir, "gen-*"))
+	if len(gens) < keep {
+		return false
+	}
+	needed := map[string]bool{}
+	for _, g := range gens[len(gens)-keep:] {
+		b, err := os.ReadFile(filepath.Join(g, "MANIFEST.json"))
+		if err != nil {
+			return false
+		}
+		var m struct {
+			Parents []struct {
+				Gen string `json:"gen"`
+			} `json:"parents"`
+		}
+		if json.Unmarshal(b, &m) != nil {
+			return false
+		}
+		for _, p := range m.Parents {
+			needed[p.Gen] = true
+		}
+	}
+	for _, g := range gens[:len(gens)-keep] {
+		if !needed[filepath.Base(g)] {
+			return false
+		}
+	}
+	return true
+}
