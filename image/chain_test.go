@@ -181,3 +181,35 @@ func TestChainManifestChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestRefPart: a part of a raw extent has the part's offset and checksum.
+func TestRefPart(t *testing.T) {
+	s := newStore(t)
+	w, err := s.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetChainable()
+	saved := writeSample(t, w)
+	g1, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(g1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	e := r.ExtentsIn(100, heapStart+64*PageSize, heapStart+80*PageSize)[0]
+	part, err := r.RefPart(e, uint64(e.Vaddr)+2*PageSize, 3*PageSize, make([]byte, PageSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := saved[100][heapStart+64*PageSize][2*PageSize : 5*PageSize]
+	if part.Gen != filepath.Base(g1) || part.Offset != e.Offset+2*PageSize || uint32(part.CRC32C) != crc32c(want) {
+		t.Errorf("part %+v of %+v: want offset %d, crc %08x", part, e, e.Offset+2*PageSize, crc32c(want))
+	}
+	if _, err := r.RefPart(e, uint64(e.Vaddr)+15*PageSize, 2*PageSize, nil); err == nil {
+		t.Error("a part past the extent's end accepted")
+	}
+}
