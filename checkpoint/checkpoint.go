@@ -102,6 +102,11 @@ type Request struct {
 	// PrivateIPC: the app has an IPC namespace of its own, whose SysV
 	// segments IPC saves: their mappings are saved as attachments.
 	PrivateIPC bool
+	// Tracker, if set, tracks dirty pages across checkpoints (dirty.go):
+	// the image refers to the previous generation for the pages unchanged
+	// since, and the app is protected again for the next one. The caller
+	// calls Committed or Forget after Dump.
+	Tracker *Tracker
 }
 
 // Stats are measurements of one checkpoint.
@@ -109,6 +114,7 @@ type Stats struct {
 	Pause       time.Duration // from freeze to the app running again
 	Total       time.Duration // including the durable commit
 	MemoryBytes uint64        // page data saved
+	RefBytes    uint64        // memory unchanged since the parent generation, referred to there
 	Threads     int
 	Processes   int
 }
@@ -206,6 +212,12 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	slog.Debug("checkpoint: scanned", "took", time.Since(t0))
 	t = newTree(tr, req)
 	t.mainExit = mainExit
+	if req.Tracker != nil {
+		req.Writer.SetChainable()
+		if t.parent = req.Tracker.parent(req.Writer); t.parent != nil {
+			defer t.parent.Close()
+		}
+	}
 	var procs []*image.Process
 	// On the tracer's thread: injected syscalls are direct calls then, not
 	// hand-offs between threads.
@@ -222,9 +234,13 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	for _, f := range ft.frozen {
 		st.Threads += len(f.Threads)
 	}
+	st.RefBytes = t.refBytes
 	if req.Exit {
 		st.MemoryBytes = t.memBytes
 		if err = t.writeJSON(procs); err != nil {
+			return "", st, err
+		}
+		if err = t.addParts(); err != nil {
 			return "", st, err
 		}
 		dir, err = req.Writer.Commit()
@@ -249,6 +265,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return "", st, err
 	}
 	if err = t.drain(); err != nil {
+		return "", st, err
+	}
+	if err = t.addParts(); err != nil {
 		return "", st, err
 	}
 	t.releaseAll()
@@ -282,6 +301,8 @@ type dumper struct {
 	snap          *snapshot // the copy-on-write child pages are read from after the thaw
 	private       []pageRun // private runs set aside by savePages for flushPrivate
 	privateBytes  uint64
+	trk           *tracked        // the process's dirty tracking, if armed by the last checkpoint (dirty.go)
+	protected     map[uint64]bool // tracked mappings (by start) scanned and protected again
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
@@ -305,6 +326,10 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	smaps, maps, err := procfs.SmapsText(d.pid)
 	if err != nil {
 		return nil, vdso, fmt.Errorf("read /proc/%d/smaps: %w", d.pid, err)
+	}
+	d.protected = map[uint64]bool{}
+	if d.trk = d.t.req.Tracker.get(d.pid); d.trk != nil {
+		smaps = stripUW(smaps) // crrun's own registration (dirty.go)
 	}
 	d.t.smaps[d.pid] = smaps
 	sp.mark("smaps")

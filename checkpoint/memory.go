@@ -66,7 +66,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 	defer d.cow.close()
 	mem := ptrace.OpenMem(d.pid)
 	defer mem.Close()
-	f := vmaRefusals(d.pid, maps)
+	f := vmaRefusals(d.pid, maps, d.trk != nil)
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/ksm_stat", d.pid)); err == nil && strings.Contains(string(b), "ksm_merge_any: yes") {
 		// prctl(PR_SET_MEMORY_MERGE): every mapping, present and future,
 		// is mergeable; restore marks the present ones (mg) but cannot set
@@ -95,6 +95,9 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 		}
 		v := image.VMA{Start: image.Hex(m.Start), End: image.Hex(m.End), Shared: m.Perms.Shared(),
 			Offset: image.Hex(m.Offset), Kind: kind, Path: m.Path, Flags: m.VmFlags.List()}
+		if d.trk != nil {
+			v.Flags = slices.DeleteFunc(v.Flags, func(f string) bool { return f == "uw" }) // crrun's (dirty.go)
+		}
 		if m.Perms.Read() {
 			v.Prot |= image.ProtRead
 		}
@@ -207,6 +210,11 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			}
 			tPagemap += time.Since(tp)
 			save = ranges
+			if d.trk != nil && d.t.parent != nil && trackable(m) && m.VmFlags.Has("uw") {
+				if save, err = d.incremental(p.PID, m, pm, ranges); err != nil {
+					return vdso, fmt.Errorf("%s: incremental save: %w", where, err)
+				}
+			}
 		}
 		if m.VmFlags.Has("gu") {
 			// Guard regions (MADV_GUARD_INSTALL) are page-table markers
@@ -232,6 +240,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 	if err := d.flushPrivate(p.PID, mem); err != nil {
 		return vdso, err
 	}
+	d.arm(maps, pm)
 	if !hasVDSO {
 		// The app unmapped its vdso: an older restore would leave the
 		// kernel's there.
@@ -368,7 +377,7 @@ func (t *tree) releaseBuffer() {
 
 // vmaRefusals names every mapping of pid whose smaps shows state restore
 // does not reproduce (image.VMFlagRefusal), or a memory protection key.
-func vmaRefusals(pid int, maps []procfs.SmapsEntry) []seccomp.Finding {
+func vmaRefusals(pid int, maps []procfs.SmapsEntry, tracked bool) []seccomp.Finding {
 	var out []seccomp.Finding
 	for i := range maps {
 		m := &maps[i]
@@ -378,6 +387,9 @@ func vmaRefusals(pid int, maps []procfs.SmapsEntry) []seccomp.Finding {
 		}
 		var why []string
 		for _, f := range m.VmFlags.List() {
+			if f == "uw" && tracked {
+				continue // crrun's own dirty tracking (dirty.go)
+			}
 			if r := image.VMFlagRefusal(f); r != "" {
 				why = append(why, r)
 			}

@@ -254,6 +254,9 @@ type tree struct {
 	pool         chan []byte    // pageBuf's buffers, taken and given back (buffers)
 	meta         image.Meta     // written by writeJSON
 	smaps        map[int][]byte // each process's smaps as the dump read it, for the inventory
+	parent       *image.Reader  // the generation this image may refer to (dirty.go), or nil
+	refBytes     uint64         // memory referred to in parent generations
+	parts        []partRef      // parts of parent extents to refer to after the thaw (dirty.go)
 	// Files in flight in unix sockets (SCM_RIGHTS), received by crrun's
 	// peeks: saved as fds of a process that is not in the image (flight,
 	// host pid: crrun) so that they are linked like the app's, then copied

@@ -48,7 +48,7 @@ const (
 // image that requires any other feature is refused with ErrImageVersion.
 // Features are how a format change that older readers must not ignore is
 // made without a version bump (docs/image-format.md, "Versioning").
-var KnownFeatures = []string{"process-tree", "clocks", "file-locks", "fd-owner", "epoll-tfd", "unix-unlinked", "main-exited", "vmflags", "no-vdso", "deleted-files", "memfd-state", "cow", "proc-attrs", "ipc-private", "net-private", "inet-sockets", "tcp-repair", "unix-queues", FeatureCompressedPages, "tmpfs-shared", "unix-peercred", "tty-foreground"}
+var KnownFeatures = []string{"process-tree", "clocks", "file-locks", "fd-owner", "epoll-tfd", "unix-unlinked", "main-exited", "vmflags", "no-vdso", "deleted-files", "memfd-state", "cow", "proc-attrs", "ipc-private", "net-private", "inet-sockets", "tcp-repair", "unix-queues", FeatureCompressedPages, "tmpfs-shared", "unix-peercred", "tty-foreground", FeatureIncremental}
 
 // Manifest is MANIFEST.json, the commit marker. It is written last, after
 // every other file is complete and synced; an image directory without it is
@@ -66,6 +66,10 @@ type Manifest struct {
 	CrrunVersion string    `json:"crrun_version"`
 	// Files lists every file of the image except the manifest, sorted by name.
 	Files []FileEntry `json:"files"`
+	// Parents lists the page files of other generations of the same store
+	// that extents of this image refer to (PageExtent.Gen), with the size
+	// and CRC-32C their own manifest gave them (feature "incremental").
+	Parents []ParentFile `json:"parents,omitempty"`
 	// ManifestCRC32C is the CRC-32C of this file's bytes with the 8 hex
 	// digits of this field's value replaced by "00000000". It must stay the
 	// last member, written exactly as `"manifest_crc32c": "xxxxxxxx"`.
@@ -194,6 +198,9 @@ func parseManifest(dir string, b []byte) (*Manifest, error) {
 		if limit := metadataLimit(f.Name); limit > 0 && f.Size > limit {
 			return nil, corrupt("files[%d]: %s has %d bytes, over the limit of %d for this file", i, f.Name, f.Size, limit)
 		}
+	}
+	if err := checkParents(m); err != nil {
+		return nil, corrupt("%v", err)
 	}
 	for _, need := range []string{MetaFile, PagemapFile} {
 		if !seen[need] {

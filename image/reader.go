@@ -54,6 +54,9 @@ func (r *Reader) VerifyBytes() int64 {
 			n += f.Size
 		}
 	}
+	for _, p := range r.manifest.Parents {
+		n += p.Size
+	}
 	return n
 }
 
@@ -137,6 +140,10 @@ func Open(dir string) (*Reader, error) {
 		if pid, ok := procFilePID(name); ok && r.procs[pid] == nil {
 			return nil, r.corrupt(name, "pid %d is not in the processes of %s", pid, MetaFile)
 		}
+	}
+
+	for _, p := range m.Parents {
+		dataFiles[p.key()] = p.Size
 	}
 
 	// pagemap.json
@@ -325,21 +332,30 @@ func (r *Reader) ExtentsIn(pid int, start, end uint64) []PageExtent {
 	return list[i:j:j]
 }
 
-// dataFile returns an open page or blob file, opened once.
-func (r *Reader) dataFile(name string) (*os.File, error) {
+// dataFileIn returns an open page file, opened once, of generation gen
+// ("": the image's own; else a parent listed in the manifest, in the same
+// store).
+func (r *Reader) dataFileIn(gen, name string) (*os.File, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, fmt.Errorf("image: %s: reader is closed", r.dir)
 	}
-	if f := r.open[name]; f != nil {
+	key := refKey(gen, name)
+	if f := r.open[key]; f != nil {
 		return f, nil
 	}
-	f, err := r.openFile(name)
+	var f *os.File
+	var err error
+	if gen == "" {
+		f, err = r.openFile(name)
+	} else if f, err = openRegular(r.genDir(gen), name); err != nil {
+		err = newError(ErrImageCorrupt, r.genDir(gen), name, fmt.Sprintf("parent generation %s of %s: %v", gen, filepath.Base(r.dir), err), nil)
+	}
 	if err != nil {
 		return nil, err
 	}
-	r.open[name] = f
+	r.open[key] = f
 	return f, nil
 }
 
@@ -373,16 +389,16 @@ func (r *Reader) ReadPages(pid int, vaddr uint64, p []byte) error {
 		case EncodingZstd, EncodingZstdShuffle:
 			packed = append(packed, extentPiece{e: e, skip: cur - uint64(e.Vaddr), dst: dst})
 		default:
-			f, err := r.dataFile(e.File)
+			f, err := r.dataFileIn(e.Gen, e.File)
 			if err != nil {
 				return err
 			}
 			off := e.Offset + (cur - uint64(e.Vaddr))
 			if _, err := f.ReadAt(dst, int64(off)); err != nil {
 				if errors.Is(err, io.EOF) {
-					return r.corrupt(e.File, "truncated: pages of pid %d at %#x (offset %d) are past the end of the file", pid, cur, off)
+					return newError(ErrImageCorrupt, r.genDir(e.Gen), e.File, fmt.Sprintf("truncated: pages of pid %d at %#x (offset %d) are past the end of the file", pid, cur, off), nil)
 				}
-				return ioError("reading", r.Path(e.File), err, "")
+				return ioError("reading", r.ExtentPath(e), err, "")
 			}
 			r.read.Add(int64(n))
 		}
@@ -454,22 +470,25 @@ func grow(b []byte, n int) []byte {
 // decompresses it into dst (e.Length long), checking both checksums; it
 // returns scratch (see decodeExtent) for the next call.
 func (r *Reader) decodeExtent(e PageExtent, stored, dst, scratch []byte) ([]byte, error) {
-	f, err := r.dataFile(e.File)
+	f, err := r.dataFileIn(e.Gen, e.File)
 	if err != nil {
 		return scratch, err
 	}
+	corrupt := func(format string, args ...any) error {
+		return newError(ErrImageCorrupt, r.genDir(e.Gen), e.File, fmt.Sprintf(format, args...), nil)
+	}
 	if _, err := f.ReadAt(stored, int64(e.Offset)); err != nil {
 		if errors.Is(err, io.EOF) {
-			return scratch, r.corrupt(e.File, "truncated: compressed pages of pid %d at %s (offset %d, %d bytes) are past the end of the file", e.PID, e.Vaddr, e.Offset, e.Stored)
+			return scratch, corrupt("truncated: compressed pages of pid %d at %s (offset %d, %d bytes) are past the end of the file", e.PID, e.Vaddr, e.Offset, e.Stored)
 		}
-		return scratch, ioError("reading", r.Path(e.File), err, "")
+		return scratch, ioError("reading", r.ExtentPath(e), err, "")
 	}
 	if got := crc32c(stored); got != uint32(e.CRC32C) {
-		return scratch, r.corrupt(e.File, "checksum mismatch in compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): expected crc32c %s (from %s), got %s",
+		return scratch, corrupt("checksum mismatch in compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): expected crc32c %s (from %s), got %s",
 			e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, e.CRC32C, PagemapFile, formatCRC(got))
 	}
 	if scratch, err = decodeExtent(e.Encoding, stored, dst, scratch, uint32(e.DataCRC32C)); err != nil {
-		return scratch, r.corrupt(e.File, "%s-compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", e.Encoding, e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, err)
+		return scratch, corrupt("%s-compressed pages of pid %d at %s-%#x (file offset %d, %d bytes stored): %v", e.Encoding, e.PID, e.Vaddr, e.End(), e.Offset, e.Stored, err)
 	}
 	return scratch, nil
 }
@@ -481,23 +500,33 @@ func (r *Reader) decodeExtent(e PageExtent, stored, dst, scratch []byte) ([]byte
 // the Reader's back, touching the slice would raise SIGBUS.
 func (r *Reader) MapExtent(e PageExtent) ([]byte, error) {
 	if e.Encoding != EncodingRaw {
-		return nil, fmt.Errorf("image: %s: pages of pid %d at %s are stored %s, not raw: they cannot be mapped (ReadPages decodes them)", r.Path(e.File), e.PID, e.Vaddr, e.Encoding)
+		return nil, fmt.Errorf("image: %s: pages of pid %d at %s are stored %s, not raw: they cannot be mapped (ReadPages decodes them)", r.ExtentPath(e), e.PID, e.Vaddr, e.Encoding)
 	}
 	entry, ok := r.files[e.File]
+	if e.Gen != "" {
+		p, found := r.ParentFileOf(e)
+		entry, ok = FileEntry{Name: e.File, Size: p.Size, CRC32C: p.CRC32C}, found
+	}
 	if !ok {
-		return nil, fmt.Errorf("image: %s: no page file %q", r.dir, e.File)
+		return nil, fmt.Errorf("image: %s: no page file %q", r.dir, refKey(e.Gen, e.File))
 	}
 	if e.Offset > uint64(entry.Size) || e.Length > uint64(entry.Size)-e.Offset {
-		return nil, fmt.Errorf("image: %s: extent at offset %d, length %d is outside the file (%d bytes)", r.Path(e.File), e.Offset, e.Length, entry.Size)
+		return nil, fmt.Errorf("image: %s: extent at offset %d, length %d is outside the file (%d bytes)", r.ExtentPath(e), e.Offset, e.Length, entry.Size)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, fmt.Errorf("image: %s: reader is closed", r.dir)
 	}
-	m, ok := r.maps[e.File]
+	m, ok := r.maps[refKey(e.Gen, e.File)]
 	if !ok {
-		f, err := r.openFile(e.File)
+		var f *os.File
+		var err error
+		if e.Gen == "" {
+			f, err = r.openFile(e.File)
+		} else if f, err = openRegular(r.genDir(e.Gen), e.File); err != nil {
+			err = newError(ErrImageCorrupt, r.genDir(e.Gen), e.File, fmt.Sprintf("parent generation %s of %s: %v", e.Gen, filepath.Base(r.dir), err), nil)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -512,10 +541,10 @@ func (r *Reader) MapExtent(e PageExtent) ([]byte, error) {
 		if entry.Size > 0 {
 			m, err = unix.Mmap(int(f.Fd()), 0, int(entry.Size), unix.PROT_READ, unix.MAP_SHARED)
 			if err != nil {
-				return nil, ioError("mapping", r.Path(e.File), os.NewSyscallError("mmap", err), "")
+				return nil, ioError("mapping", r.ExtentPath(e), os.NewSyscallError("mmap", err), "")
 			}
 		}
-		r.maps[e.File] = m
+		r.maps[refKey(e.Gen, e.File)] = m
 	}
 	end := e.Offset + e.Length
 	r.read.Add(int64(e.Length)) // the caller copies it next
@@ -574,6 +603,12 @@ func (r *Reader) verify(decode bool) error {
 		if err := r.verifyFile(f, buf, decode); err != nil {
 			return err
 		}
+	}
+	if err := r.verifyParents(buf); err != nil {
+		return err
+	}
+	if decode {
+		return r.decodeRefs()
 	}
 	return nil
 }

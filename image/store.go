@@ -223,6 +223,10 @@ func (s *Store) Prune(keep int) ([]string, error) {
 		return nil, err
 	}
 	kept, oldest := 0, -1
+	// The generations whose page files a kept one (or one newer than the
+	// oldest kept) needs stay too: an incremental generation refers to its
+	// parents' pages (chain.go).
+	needed := map[string]bool{}
 	for i := len(gens) - 1; i >= 0 && kept < keep; i-- {
 		if !gens[i].Complete {
 			continue
@@ -230,6 +234,9 @@ func (s *Store) Prune(keep int) ([]string, error) {
 		r, err := Open(gens[i].Path)
 		if err != nil {
 			continue
+		}
+		for _, g := range r.NeededGenerations() {
+			needed[g] = true
 		}
 		r.Close()
 		kept++
@@ -239,6 +246,9 @@ func (s *Store) Prune(keep int) ([]string, error) {
 	var errs []error
 	if kept == keep {
 		for _, g := range gens[:oldest] {
+			if needed[g.Name] {
+				continue
+			}
 			// Rename first so that no reader ever sees a half-deleted
 			// gen-N; a failed removal leaves a temporary name that a later
 			// Prune removes.

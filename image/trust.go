@@ -87,7 +87,7 @@ func (r *Reader) CheckOwner(uid int) error {
 			return err
 		}
 	}
-	return nil
+	return r.checkParentsOwned(uid)
 }
 
 // Owner returns the uid that owns the image directory.

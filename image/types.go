@@ -1075,6 +1075,10 @@ type PageExtent struct {
 	Vaddr  Hex    `json:"vaddr"`
 	Length uint64 `json:"length"`
 	File   string `json:"file"`
+	// Gen, when set, names the generation of the same store whose page
+	// file File holds the bytes (an incremental image refers to its
+	// parents' pages for memory unchanged since; Manifest.Parents).
+	Gen    string `json:"gen,omitempty"`
 	Offset uint64 `json:"offset"`
 	CRC32C CRC32C `json:"crc32c"`
 	// Encoding is "" (raw), "zstd" or "zero".

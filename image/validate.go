@@ -285,6 +285,18 @@ func checkExtents(extents []PageExtent, procs map[int]*Process, dataFiles map[st
 		default:
 			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): unknown encoding %q", i, e.PID, e.Vaddr, e.Encoding)
 		}
+		if e.Gen != "" {
+			// In another generation's page file (Manifest.Parents): inside it.
+			size, ok := dataFiles[refKey(e.Gen, e.File)]
+			if !ok || e.Gen == "." || e.Gen == ".." {
+				return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): %q of generation %q is not a parent file listed in the manifest", i, e.PID, e.Vaddr, e.File, e.Gen)
+			}
+			if e.Offset > uint64(size) || e.FileSpan() > uint64(size)-e.Offset {
+				return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): offset %d + %d bytes is past the end of %s/%s (%d bytes)", i, e.PID, e.Vaddr, e.Offset, e.FileSpan(), e.Gen, e.File, size)
+			}
+			byPID[e.PID] = append(byPID[e.PID], e)
+			continue
+		}
 		if _, ok := dataFiles[e.File]; !ok || len(e.File) > len(blobFilePrefix) && e.File[:len(blobFilePrefix)] == blobFilePrefix {
 			return nil, nil, bad(PagemapFile, "extent %d (pid %d at %s): %q is not a page file listed in the manifest", i, e.PID, e.Vaddr, e.File)
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,6 +67,9 @@ type Writer struct {
 	meta       *Meta
 	procs      map[int]*Process // VMAs kept to check and merge extents
 	features   map[string]bool
+	chainable  bool                  // keep extents unmerged (SetChainable)
+	parents    map[string]ParentFile // page files of other generations (AddParent)
+	refs       []PageExtent          // extents in them (AddRef)
 
 	compress Compression // how AddPages stores pages (SetCompression)
 	pipe     *pipeline   // started with the first page file
@@ -738,7 +742,11 @@ func (w *Writer) finish() error {
 		if p == nil {
 			return fmt.Errorf("image: %s: pages were saved for pid %d, which has no process record", w.tmp, pid)
 		}
-		extents = append(extents, mergeExtents(pf.extents, p)...)
+		if w.chainable {
+			extents = append(extents, pf.extents...)
+		} else {
+			extents = append(extents, mergeExtents(pf.extents, p)...)
+		}
 		w.entries = append(w.entries, FileEntry{Name: pf.name, Size: pf.size, CRC32C: CRC32C(pf.crc)})
 		dataFiles[pf.name] = pf.size
 	}
@@ -747,8 +755,26 @@ func (w *Writer) finish() error {
 			dataFiles[e.Name] = e.Size
 		}
 	}
+	for _, e := range w.refs {
+		if w.procs[e.PID] == nil {
+			return fmt.Errorf("image: %s: pages were referred to for pid %d, which has no process record", w.tmp, e.PID)
+		}
+		extents = append(extents, e)
+	}
+	var parents []ParentFile
+	for _, e := range w.refs {
+		p := w.parents[refKey(e.Gen, e.File)]
+		if !slices.Contains(parents, p) {
+			parents = append(parents, p)
+			dataFiles[p.key()] = p.Size
+		}
+	}
+	slices.SortFunc(parents, func(a, b ParentFile) int { return strings.Compare(a.key(), b.key()) })
+	if len(parents) > 0 {
+		w.features[FeatureIncremental] = true
+	}
 	for _, e := range extents {
-		if e.Encoding != EncodingRaw {
+		if e.Encoding != EncodingRaw && e.Encoding != EncodingZero || e.Encoding == EncodingZero && e.Gen == "" {
 			w.features[FeatureCompressedPages] = true
 			break
 		}
@@ -800,6 +826,7 @@ func (w *Writer) finish() error {
 		Trigger:      w.meta.Trigger,
 		CrrunVersion: w.meta.CrrunVersion,
 		Files:        files,
+		Parents:      parents,
 	}
 	mb, err := encodeManifest(m)
 	if err != nil {

@@ -114,17 +114,37 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 		WatchPath:   s.watches.lookup,
 		IPC:         s.dumpIPC,
 		PrivateIPC:  !s.hostIPC(),
+		Tracker:     s.dirtyTracker(),
 	})
 	stopProgress()
 	if err != nil {
+		s.tracker.Forget()
 		slog.Error("checkpoint failed; the app keeps running", "err", err)
 		return nil, err
+	}
+	if exit {
+		s.tracker.Close()
+	} else {
+		s.tracker.Committed(dir)
 	}
 	res := &CheckpointResult{Dir: dir, PauseMS: st.Pause.Milliseconds(), TotalMS: st.Total.Milliseconds(),
 		Bytes: st.MemoryBytes, Threads: st.Threads, Processes: st.Processes}
 	slog.Info("checkpoint written to "+dir, "pause", st.Pause.Round(time.Millisecond),
-		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)), "processes", st.Processes, "threads", st.Threads)
+		"total", st.Total.Round(time.Millisecond), "memory", fmt.Sprintf("%.1f MiB", float64(st.MemoryBytes)/(1<<20)),
+		"unchanged", fmt.Sprintf("%.1f MiB", float64(st.RefBytes)/(1<<20)), "processes", st.Processes, "threads", st.Threads)
 	s.afterCheckpoint(dir, reason)
 	s.prune()
 	return res, nil
+}
+
+// dirtyTracker returns the app's dirty tracking (made at the first
+// checkpoint), nil with --incremental=false. Under ckptMu.
+func (s *Supervisor) dirtyTracker() *checkpoint.Tracker {
+	if s.cfg.NoIncremental {
+		return nil
+	}
+	if s.tracker == nil {
+		s.tracker = checkpoint.NewTracker()
+	}
+	return s.tracker
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// Compress is how checkpoints store page data ("" means
 	// image.DefaultCompression); a checkpoint request may override it.
 	Compress image.Compression
+	// NoIncremental makes every checkpoint save all memory; else, after
+	// the first one, a checkpoint saves the pages changed since the
+	// previous generation and refers to it for the rest (checkpoint/dirty.go).
+	NoIncremental bool
 }
 
 // Exit is how the app ended, for crrun to mirror.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/crrun/crrun/checkpoint"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/seccomp"
 
@@ -82,6 +83,12 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 	}
 	if _, ok := s.filter.Recorded(n.Arch, n.Nr); ok {
 		s.watches.record(tid, n.Args, mem)
+		_ = seccomp.Continue(fd, n.ID)
+		return
+	}
+	if n.Nr == unix.SYS_USERFAULTFD && checkpoint.InjectingUserfaultfd(tid) {
+		// The checkpoint's own, injected into the frozen app to track
+		// dirty pages (checkpoint/dirty.go): not the app's.
 		_ = seccomp.Continue(fd, n.ID)
 		return
 	}

@@ -221,7 +221,7 @@ func supervise(s *Supervisor) (Exit, error) {
 			slog.Warn(fmt.Sprintf("restart %d: restoring %s", n, gen))
 			next, err = prepareRestore(RestoreConfig{Image: gen, Verified: verified, Dir: s.cfg.Dir, OnNOCR: s.cfg.OnNOCR,
 				WaitMain: s.cfg.WaitMain, RuntimeDir: s.cfg.RuntimeDir, Version: s.cfg.Version, TrustImage: s.line.trust,
-				HPC: HPC{Interval: s.cfg.Interval, Keep: s.cfg.Keep, Slurm: s.cfg.Slurm, Restart: s.cfg.Restart, Hooks: s.cfg.Hooks, Compress: s.cfg.Compress}})
+				HPC: HPC{Interval: s.cfg.Interval, Keep: s.cfg.Keep, Slurm: s.cfg.Slurm, Restart: s.cfg.Restart, Hooks: s.cfg.Hooks, Compress: s.cfg.Compress, NoIncremental: s.cfg.NoIncremental}})
 		}
 		if err != nil {
 			var e *Error

@@ -46,6 +46,8 @@ type HPC struct {
 	Restart  RestartPolicy
 	Hooks    Hooks
 	Compress image.Compression // --compress
+	// NoIncremental: every checkpoint saves all memory (--incremental=false).
+	NoIncremental bool
 }
 
 // FindResumable returns the newest valid generation in dir ("" if none), and
@@ -242,7 +244,7 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 		cfg: Config{Argv: meta.Argv, Path: proc.Exe.Path, OnNOCR: cfg.OnNOCR, WaitMain: cfg.WaitMain,
 			RuntimeDir: cfg.RuntimeDir, Dir: dir, Version: cfg.Version,
 			Interval: cfg.HPC.Interval, Keep: cfg.HPC.Keep, Slurm: cfg.HPC.Slurm,
-			Restart: cfg.HPC.Restart, Hooks: cfg.HPC.Hooks, Net: meta.Net, Compress: cfg.HPC.Compress},
+			Restart: cfg.HPC.Restart, Hooks: cfg.HPC.Hooks, Net: meta.Net, Compress: cfg.HPC.Compress, NoIncremental: cfg.HPC.NoIncremental},
 		filter: filter, ledger: NewLedger(), denied: NewLedger(), started: time.Now(), killc: make(chan struct{}),
 		mainExited: make(chan struct{}), mainNsPid: meta.Root,
 		plan: &restorePlan{img: img, proc: proc, lastPid: max(last, firstAppPid-1), mainExit: meta.MainExit},

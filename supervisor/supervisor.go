@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crrun/crrun/checkpoint"
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/restore"
@@ -53,6 +54,9 @@ type Supervisor struct {
 	killc    chan struct{}
 
 	ckptMu sync.Mutex // one checkpoint at a time
+	// tracker tracks dirty pages between checkpoints (nil: off; made by
+	// the first checkpoint, under ckptMu).
+	tracker *checkpoint.Tracker
 
 	plan *restorePlan // set for `crrun restore`
 

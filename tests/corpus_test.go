@@ -175,6 +175,15 @@ func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...
 	}
 	d := crDelay(rng, 0, 900*time.Millisecond)
 	t.Logf("checkpoint %v after running", d)
+	if os.Getenv("CRRUN_TEST_CHAIN") != "" && p.refuse == "" {
+		// Opt-in: restore from an incremental chain of two (a checkpoint
+		// the app runs on from, then the --exit one refers to it).
+		time.Sleep(d / 2)
+		d -= d / 2
+		if out, err := crrun("checkpoint", strconv.Itoa(cmd.Process.Pid)).CombinedOutput(); err != nil && !crDone(done) {
+			t.Fatalf("first checkpoint of the chain: %v\n%s\napp stderr:\n%s", err, out, errb)
+		}
+	}
 	time.Sleep(d)
 	ck := crrun("checkpoint", "--exit", strconv.Itoa(cmd.Process.Pid))
 	var ckOut, ckErr bytes.Buffer

@@ -444,6 +444,7 @@ type crVictim struct {
 	exitMode bool                           // true: crrun checkpoint --exit; false: crrun checkpoint, then SIGKILL crrun
 	ckptArgs []string                       // more arguments of crrun checkpoint (--compress=none)
 	check    func(t *testing.T, img string) // checks the image, if set
+	chain    int                            // checkpoints the app runs on from before the last: it is restored from an incremental chain
 }
 
 // crRoundTrip runs v uninterrupted, then under --dir with a checkpoint at a
@@ -467,7 +468,11 @@ func crRoundTrip(t *testing.T, v crVictim) {
 		hostPid = crRequireCheckpointable(t, crStatus(t, a, time.Minute), pid)
 		d := crDelay(rng, v.lo, v.hi)
 		t.Logf("checkpoint %v after %q", d, v.name+": running")
-		time.Sleep(d)
+		for range v.chain {
+			time.Sleep(d / time.Duration(v.chain+1))
+			crCheckpoint(t, a, store, false, v.ckptArgs...)
+		}
+		time.Sleep(d / time.Duration(v.chain+1))
 		// A machine quicker (or a victim luckier) than measured may end
 		// the work before the moment: nothing left to prove. Once, again
 		// with the moment halved.
@@ -497,7 +502,11 @@ func crRoundTrip(t *testing.T, v crVictim) {
 		restoreArg = img // one generation, named
 	}
 	crWaitGone(t, hostPid)
-	if gens := crGenerations(t, store); len(gens) != 1 || gens[0] != filepath.Base(img) {
+	if gens := crGenerations(t, store); v.chain > 0 {
+		if len(gens) != v.chain+1 || gens[len(gens)-1] != filepath.Base(img) {
+			t.Errorf("store holds generations %v, want %d up to %s (each incremental one needs the older ones)", gens, v.chain+1, filepath.Base(img))
+		}
+	} else if len(gens) != 1 || gens[0] != filepath.Base(img) {
 		t.Errorf("store holds generations %v, want just %s", gens, filepath.Base(img))
 	}
 	before := a.stdout.String()
@@ -532,6 +541,11 @@ func TestCRCounter(t *testing.T) {
 		b := compileCR(t, "counter", true)
 		crRoundTrip(t, crVictim{name: "counter", argv: []string{b, strconv.Itoa(crCounterIters), "64", t.TempDir()},
 			lo: 200 * time.Millisecond, hi: crCounterHi, exitMode: false})
+	})
+	t.Run("chain", func(t *testing.T) {
+		b := compileCR(t, "counter", false)
+		crRoundTrip(t, crVictim{name: "counter", argv: []string{b, strconv.Itoa(crCounterIters), "64", t.TempDir()},
+			lo: 600 * time.Millisecond, hi: crCounterHi, exitMode: true, chain: 2})
 	})
 }
 

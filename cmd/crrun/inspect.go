@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -58,7 +59,42 @@ func inspectJSON(r *image.Reader) any {
 		Dir       string           `json:"dir"`
 		Meta      *image.Meta      `json:"meta"`
 		Processes []*image.Process `json:"processes"`
-	}{r.Dir(), r.Meta(), r.Processes()}
+		Chain     []chainLink      `json:"chain,omitempty"`
+	}{r.Dir(), r.Meta(), r.Processes(), chainOf(r)}
+}
+
+// chainLink is one generation an incremental image's memory is in: the
+// image itself first, then the parents it needs.
+type chainLink struct {
+	Gen         string `json:"gen"`
+	MemoryBytes uint64 `json:"memory_bytes"` // memory of the image in this generation's page files
+	FileBytes   int64  `json:"file_bytes"`   // the size of those page files (what this generation owns on disk)
+}
+
+// chainOf returns the chain of an incremental image (nil for a full one).
+func chainOf(r *image.Reader) []chainLink {
+	if len(r.Parents()) == 0 {
+		return nil
+	}
+	own, byGen := r.OwnBytes()
+	self := chainLink{Gen: filepath.Base(r.Dir()), MemoryBytes: own}
+	for _, f := range r.Manifest().Files {
+		if strings.HasPrefix(f.Name, "pages-") {
+			self.FileBytes += f.Size
+		}
+	}
+	out := []chainLink{self}
+	for _, g := range r.NeededGenerations() {
+		l := chainLink{Gen: g, MemoryBytes: byGen[g]}
+		for _, p := range r.Parents() {
+			if p.Gen == g {
+				l.FileBytes += p.Size
+			}
+		}
+		out = append(out, l)
+	}
+	sort.Slice(out[1:], func(i, j int) bool { return out[1+i].Gen > out[1+j].Gen })
+	return out
 }
 
 func mib(n uint64) string {
@@ -85,6 +121,16 @@ func printImage(w io.Writer, r *image.Reader) {
 		}
 		fmt.Fprintf(w, "  clocks    monotonic %v, boottime %v, %s\n", time.Duration(c.Monotonic).Round(time.Millisecond),
 			time.Duration(c.Boottime).Round(time.Millisecond), where)
+	}
+	if chain := chainOf(r); chain != nil {
+		fmt.Fprintf(w, "  chain     incremental: memory in %d generations (newest first)\n", len(chain))
+		for i, l := range chain {
+			what := "its own page files"
+			if i > 0 {
+				what = "page files it needs"
+			}
+			fmt.Fprintf(w, "            %s: %s of memory, %s of %s\n", l.Gen, mib(l.MemoryBytes), mib(uint64(l.FileBytes)), what)
+		}
 	}
 	if me := m.MainExit; me != nil {
 		how := fmt.Sprintf("exited %d", me.Code)

@@ -44,6 +44,7 @@ type globalFlags struct {
 	onRestore    string
 	hookTimeout  time.Duration
 	compress     string
+	incremental  bool
 }
 
 // minInterval is the shortest --interval: below it the app would spend
@@ -68,6 +69,7 @@ func (g *globalFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&g.onRestore, "on-restore", "", "run CMD ARGS... after a restore rebuilt the app, before it runs again (same environment as --on-checkpoint)")
 	c.Flags().DurationVar(&g.hookTimeout, "hook-timeout", supervisor.DefaultHookTimeout, "kill a hook (its whole process group) still running after this long")
 	c.Flags().StringVar(&g.compress, "compress", string(image.DefaultCompression), "how checkpoints store memory: auto (zero pages not stored; compressed only where a sample halves; the rest raw), zstd (compress everything that saves 1/8), or none (raw pages, as older crruns wrote and read them)")
+	c.Flags().BoolVar(&g.incremental, "incremental", true, "after the first checkpoint, save only the memory written since the previous generation and refer to it for the rest (userfaultfd write-protection; a full checkpoint where that is unavailable); false: every checkpoint saves all memory")
 	c.Flags().BoolVar(&g.trustImage, "trust-image", false, "restore an image, or resume from a --dir, that another user owns or that others may write (an image is code: it runs with your credentials)")
 }
 
@@ -152,7 +154,7 @@ func runApp(g *globalFlags, args []string) error {
 	exit, err := supervisor.Run(supervisor.Config{Argv: args, Path: path, OnNOCR: policy,
 		WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Dir: dir, Version: version,
 		Interval: hpc.Interval, Keep: hpc.Keep, Slurm: hpc.Slurm, Restart: hpc.Restart, Hooks: hpc.Hooks,
-		HostIPC: g.ipc == "host", Net: netMode, Compress: hpc.Compress})
+		HostIPC: g.ipc == "host", Net: netMode, Compress: hpc.Compress, NoIncremental: hpc.NoIncremental})
 	if err != nil {
 		return err
 	}
@@ -179,6 +181,7 @@ func (g *globalFlags) hpc() (supervisor.HPC, error) {
 		return h, usageError{fmt.Errorf("--compress: %w", err)}
 	}
 	h.Compress = comp
+	h.NoIncremental = !g.incremental
 	if g.keep < 0 {
 		return h, usageError{fmt.Errorf("--keep %d: want 0 or more", g.keep)}
 	}
