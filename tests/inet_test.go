@@ -174,3 +174,27 @@ func TestNetPrivateUnixSockets(t *testing.T) {
 	p := corpusProg{name: "unix_rebind", src: filepath.Join(repoRoot, "tests", "corpus", "unix_rebind.c"), flags: []string{"--net=private"}}
 	corpusRoundTrip(t, p, dir, asNobody, p.build(t))
 }
+
+// An empty UDP datagram a checkpoint's peek walk returned is invisible to
+// every later walk (the kernel skips peeked empty datagrams): a second
+// checkpoint while it is still queued must refuse, naming why, not drop
+// it. The first checkpoint's image holds it.
+func TestInetUDPEmptyDatagramTwice(t *testing.T) {
+	requireCR(t)
+	b := compileC(t, "udp_empty", false)
+	store := t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", b)
+	crWaitStderr(t, a, "udp_empty: running", time.Minute)
+	crCheckpoint(t, a, store, false)
+	code, out, errs := crClient(t, a.runtime, time.Minute, "checkpoint", strconv.Itoa(a.cmd.Process.Pid))
+	if code == 0 || !strings.Contains(errs, "an empty datagram peeked before") {
+		t.Fatalf("second checkpoint: exit %d, want a refusal naming the empty datagram\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if code := a.wait(time.Minute); code != 0 || !strings.Contains(a.stdout.String(), "PASS") {
+		t.Fatalf("the app after the refusal: exit %d, stdout %q", code, a.stdout)
+	}
+	r := start(t, opts{}, "restore", store)
+	if code := r.wait(time.Minute); code != 0 || !strings.Contains(r.stdout.String(), "PASS") {
+		t.Fatalf("restore of the first checkpoint: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+}

@@ -234,6 +234,9 @@ func PeekDatagrams(fd int, max int) ([]Datagram, error) {
 			continue
 		}
 		if err == unix.EAGAIN {
+			if err := checkHidden(fd, out); err != nil {
+				return nil, err
+			}
 			return out, nil
 		}
 		if err != nil {
