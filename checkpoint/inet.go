@@ -53,6 +53,9 @@ type inetSock struct {
 	in *inetsock.Info
 	lq inetsock.ListenQueue // a listener's accept queue
 	ok bool                 // lq is set (sock_diag knows the listener)
+	// pend is what the socket holds that is neither saved nor given back
+	// (inetsock.Pending): a pending error, urgent data.
+	pend string
 }
 
 // readInet reads one socket through a copy of the fd.
@@ -66,7 +69,7 @@ func readInet(f inetFd, listeners map[uint64]inetsock.ListenQueue) (*inetSock, e
 	if err != nil {
 		return nil, err
 	}
-	s := &inetSock{inetFd: f, in: in}
+	s := &inetSock{inetFd: f, in: in, pend: inetsock.Pending(c, in)}
 	s.lq, s.ok = listeners[f.ino]
 	return s, nil
 }
@@ -80,6 +83,9 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 	if in.Protocol != unix.IPPROTO_TCP && in.Protocol != unix.IPPROTO_UDP {
 		return fmt.Sprintf("socket(%s, %s) not supported yet", seccomp.FamilyName(uint64(in.Family)),
 			seccomp.InetKindName(uint64(in.Type), uint64(in.Protocol)))
+	}
+	if s.pend != "" {
+		return s.pend
 	}
 	if in.Protocol == unix.IPPROTO_UDP {
 		return ""
@@ -188,7 +194,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 	if err != nil {
 		return fmt.Errorf("pid %d fd %d: %w", d.pid, e.Num, err)
 	}
-	s := &inetSock{inetFd: inetFd{host: d.pid, fd: e.Num, ino: e.Inode}, in: in}
+	s := &inetSock{inetFd: inetFd{host: d.pid, fd: e.Num, ino: e.Inode}, in: in, pend: inetsock.Pending(c, in)}
 	s.lq, s.ok = d.t.listeners[e.Inode]
 	// The gate (Refusals) has judged the connections with the whole app
 	// in view; here nothing connected over TCP passes.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/crrun/crrun/image"
 
@@ -247,4 +248,39 @@ func PeekDatagrams(fd int, max int) ([]Datagram, error) {
 		}
 		out = append(out, Datagram{From: AddrPort(from), Data: append([]byte(nil), buf[:n]...)})
 	}
+}
+
+// Pending says what a socket holds that neither the checkpoint saves nor
+// a restore could give back ("" if nothing), without consuming it (poll
+// and ioctls only: reading SO_ERROR or the error queue would take it from
+// the app): an error waiting for the app (SO_ERROR, or the error queue of
+// IP_RECVERR/IPV6_RECVERR: poll's POLLERR, which cannot tell the two apart
+// without taking the error), urgent data (MSG_OOB) not read yet (POLLPRI),
+// or a TCP read position at the urgent mark (SIOCATMARK).
+func Pending(fd int, in *Info) string {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLERR | unix.POLLPRI}}
+	for {
+		_, err := unix.Poll(p, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return ""
+		}
+		break
+	}
+	what := fmt.Sprintf("%s socket %s", strings.ToUpper(in.ProtoName()[:3]), in.Local)
+	if p[0].Revents&unix.POLLERR != 0 {
+		return what + ": an error is pending (SO_ERROR) or queued (the IP_RECVERR error queue), which a restore cannot give back: not supported yet (checkpoint again once the app has read it)"
+	}
+	if in.Protocol != unix.IPPROTO_TCP || in.TCPState == 10 {
+		return ""
+	}
+	if p[0].Revents&unix.POLLPRI != 0 {
+		return what + ": urgent (out-of-band, MSG_OOB) data not read yet, which a restore cannot queue again: not supported yet"
+	}
+	if at, err := unix.IoctlGetInt(fd, unix.SIOCATMARK); err == nil && at != 0 {
+		return what + ": the app reads at the urgent (out-of-band, MSG_OOB) mark, which a restore cannot set again: not supported yet"
+	}
+	return ""
 }
