@@ -210,7 +210,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return e
 	})
 	if err != nil {
-		return "", st, err
+		return "", st, t.endTaken(ft.order, err)
 	}
 	slog.Debug("checkpoint: saved", "took", time.Since(t0), "snapshots", t.snapshotSummary())
 	st.Processes = len(procs)
@@ -220,9 +220,10 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	if req.Exit {
 		st.MemoryBytes = t.memBytes
 		if err = t.writeJSON(procs); err != nil {
-			return "", st, err
+			return "", st, t.endTaken(ft.order, err)
 		}
 		dir, err = req.Writer.Commit()
+		err = t.endTaken(ft.order, err)
 		if err == nil {
 			thawed = true // never: it dies frozen
 			if req.BeforeKill != nil {

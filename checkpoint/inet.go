@@ -56,6 +56,9 @@ type inetSock struct {
 	// pend is what the socket holds that is neither saved nor given back
 	// (inetsock.Pending): a pending error, urgent data.
 	pend string
+	// clients, on a listener, counts the app's connections whose peer
+	// waits in its accept queue (inetRefusals).
+	clients int
 }
 
 // readInet reads one socket through a copy of the fd.
@@ -92,8 +95,8 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 	}
 	switch in.TCPState {
 	case tcpListen:
-		if s.ok && s.lq.Waiting > 0 {
-			return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet not supported yet", in.Local, s.lq.Waiting)
+		if s.ok && s.lq.Waiting > 0 && connected != nil {
+			return listenerRefusal(s, root, private)
 		}
 		return ""
 	case tcpClose:
@@ -106,7 +109,12 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 		case connected == nil: // the dump: the gate has judged with the whole app in view
 			return ""
 		case !connected[in.Peer] && connected[listenKey(in.Peer)]:
-			return fmt.Sprintf("TCP connection %s -> %s whose peer waits in a listener of the app (not accepted yet) not supported yet", in.Local, in.Peer)
+			// Its peer waits in a listener of the app: the listener
+			// is judged with it (listenerRefusal).
+			if !root && !private {
+				return fmt.Sprintf("TCP connection %s -> %s waiting to be accepted inside the app: saving it needs TCP_REPAIR, "+
+					"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
+			}
 		case !connected[in.Peer]:
 			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app not supported yet", in.Local, in.Peer)
 		case !root && !private:
@@ -147,6 +155,7 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 			connected[listenKey(s.in.Local)] = true
 		}
 	}
+	countClients(socks, connected)
 	var out []seccomp.Finding
 	root, private := os.Geteuid() == 0, init > 0 && !sameNetNS(init)
 	for _, s := range socks {
@@ -213,6 +222,15 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 			return fmt.Errorf("pid %d fd %d: listening socket %s unknown to sock_diag", d.pid, e.Num, in.Local)
 		}
 		st.Listen, st.Backlog = true, s.lq.Backlog
+		if s.lq.Waiting > 0 {
+			if !d.req.Exit {
+				return refuse(fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
+					"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", in.Local, s.lq.Waiting))
+			}
+			if st.Pending, err = d.pendingConns(c, in, refuse); err != nil {
+				return err
+			}
+		}
 	}
 	st.Options = inetsock.Options(c, in)
 	if in.Protocol == unix.IPPROTO_UDP {
@@ -313,6 +331,10 @@ func (t *tree) closeRepairs() {
 		unix.Close(fd)
 	}
 	t.repairs = nil
+	for _, fd := range t.taken {
+		unix.Close(fd)
+	}
+	t.taken = nil
 }
 
 // p is the process's pid in the app's namespace, for reasons.
@@ -344,9 +366,23 @@ func (t *tree) checkConns() error {
 	// address, each is told apart by its peer.
 	type ends struct{ local, peer string }
 	conns := map[ends]*image.Inet{}
+	pending := map[*image.Inet]bool{} // server ends waiting in a listener: false until their client is found
+	type listener struct {
+		in          *image.Inet
+		host, p, fd int
+	}
+	var listeners []listener
 	for _, r := range t.fds {
 		if in := r.p.FDs[r.idx].Inet; in != nil && in.Conn != nil {
 			conns[ends{in.Local, in.Peer}] = in
+		}
+		if in := r.p.FDs[r.idx].Inet; in != nil && len(in.Pending) > 0 {
+			listeners = append(listeners, listener{in, r.host, r.p.PID, r.p.FDs[r.idx].FD})
+			for i := range in.Pending {
+				p := &in.Pending[i]
+				conns[ends{p.Local, p.Peer}] = p
+				pending[p] = false
+			}
 		}
 	}
 	seqLE := func(a, b uint32) bool { return int32(b-a) >= 0 }
@@ -366,9 +402,26 @@ func (t *tree) checkConns() error {
 				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: its peer is no socket of the app", a.Local, a.Peer), r.p.PID, f.FD)})
 			continue
 		}
+		if _, ok := pending[b]; ok {
+			// Its peer waits in a listener of the app: the restore
+			// connects it again (the peer never sent a byte).
+			pending[b], a.Accepting = true, true
+			if a.Conn.RecvLen != 0 {
+				findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+					Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %d bytes received from a peer that was never accepted", a.Local, a.Peer, a.Conn.RecvLen), r.p.PID, f.FD)})
+			}
+		}
 		if una := a.Conn.SndSeq - uint32(a.Conn.SendLen); !seqLE(una, b.Conn.RcvSeq) || !seqLE(b.Conn.RcvSeq, a.Conn.SndSeq) {
 			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
 				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: bytes moved between its ends while they were saved (sent from %d to %d, received up to %d): checkpoint again", a.Local, a.Peer, una, a.Conn.SndSeq, b.Conn.RcvSeq), r.p.PID, f.FD)})
+		}
+	}
+	for _, l := range listeners {
+		for i := range l.in.Pending {
+			if p := &l.in.Pending[i]; !pending[p] {
+				findings = append(findings, seccomp.Finding{Pid: l.host, Kind: "inet_socket", Fd: l.fd,
+					Reason: inetReason(fmt.Sprintf("listening TCP socket %s: the connection from %s waiting to be accepted has no client in the app: not supported yet", l.in.Local, p.Peer), l.p, l.fd)})
+			}
 		}
 	}
 	if len(findings) > 0 {
@@ -397,4 +450,115 @@ func mappedPeer(s string) string {
 // (port 0 of no address is never a socket's).
 func listenKey(a netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(unmap(a).Addr().As16()).WithZone("listen"), a.Port())
+}
+
+// listenerRefusal judges a listener with connections waiting to be
+// accepted, in the gate: saved when each one's client is a socket of the
+// app and crrun may use TCP_REPAIR.
+func listenerRefusal(s *inetSock, root, private bool) string {
+	in := s.in
+	switch {
+	case s.clients < s.lq.Waiting:
+		return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet, %d of them from a peer outside the app: not supported yet",
+			in.Local, s.lq.Waiting, s.lq.Waiting-s.clients)
+	case s.clients > s.lq.Waiting:
+		return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet and %d connections of the app to it: not supported yet",
+			in.Local, s.lq.Waiting, s.clients)
+	case !root && !private:
+		return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet inside the app: saving them needs TCP_REPAIR, "+
+			"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, s.lq.Waiting)
+	}
+	return ""
+}
+
+// countClients counts, for each listener of socks, the app's connected
+// TCP sockets whose peer is no socket of the app and whose address the
+// listener listens on: the clients of the connections waiting in it.
+func countClients(socks []*inetSock, connected map[netip.AddrPort]bool) {
+	for _, c := range socks {
+		if c.in.Protocol != unix.IPPROTO_TCP || c.in.TCPState != tcpEstablished || !c.in.Peer.IsValid() || connected[unmap(c.in.Peer)] {
+			continue
+		}
+		p := unmap(c.in.Peer)
+		for _, l := range socks {
+			if l.in.Protocol != unix.IPPROTO_TCP || l.in.TCPState != tcpListen {
+				continue
+			}
+			if a := unmap(l.in.Local); a.Port() == p.Port() && (a.Addr().IsUnspecified() || a.Addr() == p.Addr()) {
+				l.clients++
+				break
+			}
+		}
+	}
+}
+
+// pendingConns takes the connections waiting in the accept queue of the
+// listener c (crrun's copy) out of it, one accept(2) each, puts each in
+// repair mode (it dies with the app without a word to its client) and
+// reads it: its addresses, state and the bytes its client sent. A
+// checkpoint --exit only (the app cannot get them back): should the
+// checkpoint fail after this, the app is ended (endTaken).
+func (d *dumper) pendingConns(c int, in *inetsock.Info, refuse func(string) error) ([]image.Inet, error) {
+	var out []image.Inet
+	for {
+		p := []unix.PollFd{{Fd: int32(c), Events: unix.POLLIN}}
+		if _, err := unix.Poll(p, 0); err == unix.EINTR {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if p[0].Revents&unix.POLLIN == 0 {
+			return out, nil
+		}
+		s, _, err := unix.Accept4(c, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("accept a connection waiting on %s: %w", in.Local, err)
+		}
+		d.t.taken = append(d.t.taken, s)
+		sin, err := inetsock.Read(s)
+		if err != nil {
+			return nil, err
+		}
+		if err := inetsock.RepairOn(s, true); err != nil {
+			return nil, refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %v", sin.Local, sin.Peer, err))
+		}
+		conn, recv, send, err := inetsock.ReadConn(s)
+		if err != nil {
+			return nil, refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %v", sin.Local, sin.Peer, err))
+		}
+		if len(send) > 0 {
+			return nil, refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %d bytes to send", sin.Local, sin.Peer, len(send)))
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(s, &st); err != nil {
+			return nil, err
+		}
+		if len(recv) > 0 {
+			conn.Data = fmt.Sprintf("tcp-%d.bin", st.Ino)
+			if err := writeBlob(d.w, conn.Data, recv); err != nil {
+				return nil, err
+			}
+			d.t.blobs[conn.Data] = true
+		}
+		out = append(out, image.Inet{Family: sin.Family, Type: sin.Type, Protocol: sin.Protocol,
+			Local: sin.Local.String(), Peer: sin.Peer.String(), Conn: conn})
+	}
+}
+
+// endTaken: a checkpoint that fails after crrun took connections out of
+// the app's listeners cannot give them back, so the app (which was to end:
+// checkpoint --exit) is ended rather than left running without them.
+func (t *tree) endTaken(order []int, err error) error {
+	if err == nil || len(t.taken) == 0 {
+		return err
+	}
+	for _, pid := range order {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	n := len(t.taken)
+	t.closeRepairs()
+	return fmt.Errorf("%w (the app was ended: crrun had taken %d connections waiting to be accepted out of its listeners' queues to save them, which cannot be put back)", err, n)
 }

@@ -266,6 +266,10 @@ type tree struct {
 	// repairs: crrun's copies of the app's TCP connections, in repair
 	// mode until the app is thawed or killed (inet.go).
 	repairs []int
+	// taken: the server ends crrun accepted from the app's listeners to
+	// save them (checkpoint --exit only), in repair mode, closed when the
+	// app is killed (inet.go, pendingConns).
+	taken []int
 }
 
 // flightFix gives a message its files in flight once they are linked.

@@ -32,6 +32,15 @@ type inetState struct {
 	queued []inetQueued              // sockets with datagrams to queue
 	listen []inetListen              // listeners, whose backlog is read back
 	conns  []inetConn                // connections in repair mode until releaseConns
+	// accepting: clients whose connection waits in a listener of the
+	// app, bound, connected by connectPending (parked fds).
+	accepting []inetAccepting
+}
+
+type inetAccepting struct {
+	fd    uint64
+	s     *image.Inet
+	reuse []image.SockOpt // set once connected (openInet)
 }
 
 // inetConn is crrun's copy of a restored connection, in repair mode, and
@@ -96,6 +105,7 @@ type inetListen struct {
 	ino     uint64
 	backlog int
 	local   string
+	pending []image.Inet
 }
 
 type inetQueued struct {
@@ -131,7 +141,8 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		return 0, err
 	}
 	defer unix.Close(c)
-	if s.Conn != nil {
+	repair := s.Conn != nil && !s.Accepting
+	if repair {
 		// Repair mode first: binding the port a listener of the app
 		// holds is allowed then, and nothing is sent until the whole
 		// tree is back (releaseConns).
@@ -161,7 +172,7 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 	if err := inetsock.SetOptions(c, opts); err != nil {
 		return 0, fmt.Errorf("%s socket %s: %w", protoName(s), s.Local, err)
 	}
-	if s.Protocol == unix.IPPROTO_TCP && s.Conn == nil {
+	if s.Protocol == unix.IPPROTO_TCP && !repair {
 		// Bound with SO_REUSEADDR, as CRIU does: the port may be held
 		// by connections of the app that ended since (TIME_WAIT), never
 		// by another listener (bind and listen still refuse that).
@@ -205,9 +216,11 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		if err := unix.Fstat(c, &st); err != nil {
 			return 0, err
 		}
-		t.inet.listen = append(t.inet.listen, inetListen{ino: st.Ino, backlog: s.Backlog, local: s.Local})
+		t.inet.listen = append(t.inet.listen, inetListen{ino: st.Ino, backlog: s.Backlog, local: s.Local, pending: s.Pending})
 	}
-	if s.Peer != "" {
+	if s.Accepting {
+		t.inet.accepting = append(t.inet.accepting, inetAccepting{fd: fd, s: s, reuse: reuse})
+	} else if s.Peer != "" {
 		sa, err := inetsock.Sockaddr(s.Family, netip.MustParseAddrPort(s.Peer))
 		if err != nil {
 			return 0, err
@@ -226,9 +239,12 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			return 0, fmt.Errorf("connect UDP socket %s to %s: %w", s.Local, s.Peer, err)
 		}
 	}
-	if s.Protocol == unix.IPPROTO_TCP && s.Conn == nil {
+	if s.Protocol == unix.IPPROTO_TCP && !repair {
 		if err := inetsock.SetReuseAddr(c, 0); err != nil {
 			return 0, err
+		}
+		if s.Accepting {
+			reuse = nil // once connected (connectPending)
 		}
 		if err := inetsock.SetOptions(c, reuse); err != nil {
 			return 0, err
@@ -250,6 +266,9 @@ func unmapAP(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr
 // back each listener's backlog (listen caps it at the namespace's
 // net.core.somaxconn, which may be lower here).
 func (t *treeRestorer) queueDatagrams() error {
+	if err := t.connectPending(); err != nil {
+		return err
+	}
 	if len(t.inet.listen) > 0 {
 		st, err := procfs.Stat(t.root.pid)
 		if err != nil {
@@ -262,6 +281,8 @@ func (t *treeRestorer) queueDatagrams() error {
 		for _, l := range t.inet.listen {
 			if got := lq[l.ino]; got.Backlog != l.backlog {
 				return fmt.Errorf("listening TCP socket %s: backlog %d, want %d (is net.core.somaxconn lower here?)", l.local, got.Backlog, l.backlog)
+			} else if got.Waiting != len(l.pending) {
+				return fmt.Errorf("listening TCP socket %s: %d connections waiting to be accepted, want %d", l.local, got.Waiting, len(l.pending))
 			}
 		}
 	}
@@ -393,4 +414,137 @@ func sendTo(c, family int, payload []byte, to, src netip.AddrPort) error {
 		return err
 	}
 	return unix.Sendto(c, payload, 0, sa)
+}
+
+// connectPending makes again the connections that waited in a listener
+// of the app: in each listener's queue order, the client (a socket of the
+// app, bound by openInet) connects to the listener for real, so that the
+// server end waits in the accept queue as it did (the two ends' sequence
+// numbers are new: neither end was ever seen by the app at its old ones
+// but the client, whose numbers the app cannot read); then the client
+// sends what the server end had received and then what it had sent that
+// was not received yet. The listener's queue is
+// read back after each, and the client's negotiated options (MSS, window
+// scales, SACK, timestamps) must be the checkpoint's.
+func (t *treeRestorer) connectPending() error {
+	if len(t.inet.accepting) == 0 {
+		return nil
+	}
+	st, err := procfs.Stat(t.root.pid)
+	if err != nil {
+		return err
+	}
+	used := 0
+	for _, l := range t.inet.listen {
+		for i := range l.pending {
+			srv := &l.pending[i]
+			var cl *inetAccepting
+			for j := range t.inet.accepting {
+				a := &t.inet.accepting[j]
+				if sameAP(a.s.Local, srv.Peer) && sameAP(a.s.Peer, srv.Local) {
+					cl = a
+				}
+			}
+			if cl == nil {
+				return fmt.Errorf("listening TCP socket %s: the connection from %s waiting to be accepted has no client in the image", l.local, srv.Peer)
+			}
+			used++
+			if err := t.connectOne(st.PPid, l, i, srv, cl); err != nil {
+				return fmt.Errorf("TCP connection %s -> %s waiting to be accepted on %s: %w", cl.s.Local, cl.s.Peer, l.local, err)
+			}
+		}
+	}
+	if used != len(t.inet.accepting) {
+		return fmt.Errorf("%d TCP connections waiting to be accepted, %d of them in a listener of the image", len(t.inet.accepting), used)
+	}
+	return nil
+}
+
+func sameAP(a, b string) bool {
+	x, err1 := netip.ParseAddrPort(a)
+	y, err2 := netip.ParseAddrPort(b)
+	return err1 == nil && err2 == nil && unmapAP(x) == unmapAP(y)
+}
+
+func (t *treeRestorer) readConnBlob(c *image.TCPConn) ([]byte, error) {
+	if c.Data == "" {
+		return nil, nil
+	}
+	b, err := t.req.Image.OpenBlob(c.Data)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	data, err := io.ReadAll(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) != c.RecvLen+c.SendLen {
+		return nil, fmt.Errorf("the blob %q holds %d bytes, want %d", c.Data, len(data), c.RecvLen+c.SendLen)
+	}
+	return data, nil
+}
+
+// connectOne connects client cl to the listener l as its i-th waiting
+// connection (server end srv); init is crrun's init (sock_diag).
+func (t *treeRestorer) connectOne(init int, l inetListen, i int, srv *image.Inet, cl *inetAccepting) error {
+	got, err := t.readConnBlob(srv.Conn)
+	if err != nil {
+		return err
+	}
+	mine, err := t.readConnBlob(cl.s.Conn)
+	if err != nil {
+		return err
+	}
+	cc := cl.s.Conn
+	sent := mine[cc.RecvLen:]
+	// The client's bytes the server end had already received are in got.
+	una := cc.SndSeq - uint32(cc.SendLen)
+	if d := int(int32(srv.Conn.RcvSeq - una)); d > 0 {
+		sent = sent[min(d, len(sent)):]
+	}
+	c, err := t.root.getfd(cl.fd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(c)
+	sa, err := inetsock.Sockaddr(cl.s.Family, netip.MustParseAddrPort(cl.s.Peer))
+	if err != nil {
+		return err
+	}
+	if err := inetsock.Connect(c, sa, 5*time.Second); err != nil {
+		return err
+	}
+	if err := inetsock.SetOptions(c, cl.reuse); err != nil {
+		return err
+	}
+	// Every byte is then in the server end's receive queue or the
+	// client's send queue, as at the checkpoint (the new server end's
+	// window may take them in other steps: the client's send buffer is
+	// grown for the moment if they do not fit, SendTail).
+	if err := inetsock.SendTail(c, append(got, sent...)); err != nil {
+		return fmt.Errorf("the %d bytes its server end had received and the %d it had sent: %w", len(got), len(sent), err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lq, err := inetsock.Listeners(init)
+		if err != nil {
+			return err
+		}
+		if lq[l.ino].Waiting > i {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not in the listener's queue within 5 s (%d waiting)", lq[l.ino].Waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n, err := inetsock.ReadNegotiated(c)
+	if err != nil {
+		return err
+	}
+	if want := (inetsock.Negotiated{Options: cc.Options, SndWscale: cc.SndWscale, RcvWscale: cc.RcvWscale, MSS: cc.MSS}); n != want {
+		return fmt.Errorf("negotiated %+v, the checkpoint's %+v", n, want)
+	}
+	return nil
 }

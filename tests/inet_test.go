@@ -174,3 +174,38 @@ func TestNetPrivateUnixSockets(t *testing.T) {
 	p := corpusProg{name: "unix_rebind", src: filepath.Join(repoRoot, "tests", "corpus", "unix_rebind.c"), flags: []string{"--net=private"}}
 	corpusRoundTrip(t, p, dir, asNobody, p.build(t))
 }
+
+// TestInetBacklogLeaveRunning: connections waiting in a listener are saved
+// by taking them out of its queue, which only a checkpoint that ends the
+// app may do: one that leaves it running is refused, and the app runs on
+// with its queue untouched (tests/corpus/inet_backlog.c: the round trip).
+func TestInetBacklogLeaveRunning(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	dir, asNobody := nobodyEnv(t)
+	p := corpusProg{name: "inet_backlog", src: filepath.Join(repoRoot, "tests", "corpus", "inet_backlog.c")}
+	bin := p.build(t)
+	cmd := asNobody("--dir", filepath.Join(dir, "ck"), "--net=private", "--", bin)
+	out, errb, done := startCmd(t, cmd)
+	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "inet_backlog: running") || crDone(done) }); err != nil || crDone(done) {
+		t.Fatalf("never running: %v\n%s", err, errb)
+	}
+	ck := asNobody("checkpoint", strconv.Itoa(cmd.Process.Pid))
+	var ckOut bytes.Buffer
+	ck.Stdout, ck.Stderr = &ckOut, &ckOut
+	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
+		t.Fatalf("checkpoint: %v, want exit 1\n%s", err, &ckOut)
+	}
+	want := "with 3 connections not accepted yet: a checkpoint that leaves the app running cannot save them"
+	if !strings.Contains(ckOut.String(), want) {
+		t.Errorf("the refusal lacks %q:\n%s", want, &ckOut)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("the app did not end\n%s", errb)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !crPassed(out.String()) {
+		t.Fatalf("the app after the refusal: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+}

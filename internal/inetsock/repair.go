@@ -3,6 +3,7 @@ package inetsock
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/crrun/crrun/image"
 
@@ -301,4 +302,78 @@ func SendTail(fd int, b []byte) (err error) {
 		}
 	}
 	return nil
+}
+
+// Negotiated is what a TCP handshake settled: tcp_info's TCPI_OPT_* bits,
+// the window scales, the MSS (TCP_MAXSEG).
+type Negotiated struct {
+	Options, SndWscale, RcvWscale int
+	MSS                           uint32
+}
+
+// ReadNegotiated reads a connected socket's Negotiated; the MSS is the
+// clamp (as ReadConn reads it: TCP_MAXSEG in repair mode, entered and left
+// for the purpose).
+func ReadNegotiated(fd int) (Negotiated, error) {
+	var n Negotiated
+	raw := make([]byte, 8)
+	if m, err := getsockopt(fd, unix.IPPROTO_TCP, unix.TCP_INFO, raw); err != nil || m < 7 {
+		return n, fmt.Errorf("TCP_INFO: %v", err)
+	}
+	n.Options = int(raw[5])
+	if n.Options&tcpiOptWscale != 0 {
+		n.SndWscale, n.RcvWscale = int(raw[6]&0xf), int(raw[6]>>4)
+	}
+	if err := RepairOn(fd, true); err != nil {
+		return n, err
+	}
+	mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG)
+	if e := RepairOff(fd); e != nil && err == nil {
+		err = e
+	}
+	if err != nil {
+		return n, fmt.Errorf("TCP_MAXSEG: %w", err)
+	}
+	n.MSS = uint32(mss)
+	return n, nil
+}
+
+// Connect connects a TCP socket (blocking or not) within timeout.
+func Connect(fd int, sa unix.Sockaddr, timeout time.Duration) error {
+	err := unix.Connect(fd, sa)
+	if err == nil {
+		return nil
+	}
+	if err != unix.EINPROGRESS && err != unix.EINTR && err != unix.EALREADY {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if err := waitFd(fd, unix.POLLOUT, timeout); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || e != 0 {
+		return fmt.Errorf("connect: %v", unix.Errno(e))
+	}
+	return nil
+}
+
+func waitFd(fd int, ev int16, timeout time.Duration) error {
+	for {
+		if timeout <= 0 {
+			return fmt.Errorf("timed out")
+		}
+		t0 := time.Now()
+		p := []unix.PollFd{{Fd: int32(fd), Events: ev}}
+		n, err := unix.Poll(p, int(timeout.Milliseconds())+1)
+		if err == unix.EINTR {
+			timeout -= time.Since(t0)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("timed out")
+		}
+		return nil
+	}
 }
