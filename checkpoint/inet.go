@@ -104,7 +104,7 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 			return fmt.Sprintf("TCP socket %s whose connection has ended not supported yet", in.Local)
 		}
 		return ""
-	case tcpEstablished:
+	case tcpEstablished, inetsock.StateFinWait1, inetsock.StateFinWait2, inetsock.StateCloseWait, inetsock.StateLastAck, inetsock.StateClosing:
 		switch {
 		case connected == nil: // the dump: the gate has judged with the whole app in view
 			return ""
@@ -259,7 +259,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 			}
 		}
 	}
-	if in.TCPState == tcpEstablished {
+	if in.Protocol == unix.IPPROTO_TCP && inetsock.Connected(in.TCPState) {
 		if err := d.tcpConn(c, e, st, refuse); err != nil {
 			return err
 		}
@@ -396,6 +396,11 @@ func (t *tree) checkConns() error {
 		b := conns[ends{a.Peer, a.Local}]
 		if b == nil {
 			b = conns[ends{mappedPeer(a.Peer), mappedPeer(a.Local)}]
+		}
+		if b != nil && b.Conn.FinRecv && !a.Conn.FinSent {
+			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: its peer received a FIN it did not send (it moved while saved): checkpoint again", a.Local, a.Peer), r.p.PID, f.FD)})
+			continue
 		}
 		if b == nil {
 			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,

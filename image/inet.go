@@ -241,4 +241,17 @@ type TCPConn struct {
 	// Window is TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd,
 	// rcv_wup.
 	Window [5]uint32 `json:"window"`
+	// State is the connection's TCP state when it is not established
+	// (TCP_FIN_WAIT1...: a half-closed or closing connection). FinSent:
+	// this end has shut down its writing (shutdown(SHUT_WR) or close: its
+	// FIN is in the send queue or acknowledged); FinRecv: it has received
+	// its peer's FIN; ShutRd: the app shut down its reading
+	// (shutdown(SHUT_RD), no FIN received). The sequence numbers and
+	// queue lengths above count data only, never a FIN: the restore
+	// rebuilds the connection established, then replays the shutdowns
+	// (docs/design.md, Network).
+	State   int  `json:"state,omitempty"`
+	FinSent bool `json:"fin_sent,omitempty"`
+	FinRecv bool `json:"fin_recv,omitempty"`
+	ShutRd  bool `json:"shut_rd,omitempty"`
 }

@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
 	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/inventory"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,7 +91,7 @@ func (t *treeRestorer) releaseConns() error {
 			return fmt.Errorf("TCP connection %s -> %s: the %d bytes not sent yet: %w", c.s.Local, c.s.Peer, len(c.tail), err)
 		}
 	}
-	return nil
+	return t.closeHalf()
 }
 
 // close closes crrun's copies (on a failed restore the connections die in
@@ -547,4 +549,105 @@ func (t *treeRestorer) connectOne(init int, l inetListen, i int, srv *image.Inet
 		return fmt.Errorf("negotiated %+v, the checkpoint's %+v", n, want)
 	}
 	return nil
+}
+
+// closeHalf replays the shutdowns of the half-closed and closing
+// connections (and of those whose reading the app shut down), once every
+// connection is out of repair mode (releaseConns): each was rebuilt
+// established, its FINs left out of its sequence numbers. Every end that
+// had shut down its writing before receiving its peer's FIN (fin-wait1,
+// fin-wait2, closing) shuts it down, its FIN following every byte before
+// it; once the ends in last-ack have received theirs (close-wait), they
+// shut down; then the reading shutdowns. Each end must then be in its
+// saved state within 2 s (the verifier, which runs before, expects them
+// established: verifyExpect), or the restore fails.
+func (t *treeRestorer) closeHalf() error {
+	var done []inetConn
+	for _, c := range t.inet.conns {
+		if cc := c.s.Conn; cc.State != 0 || cc.ShutRd {
+			done = append(done, c)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	shut := func(c inetConn, how int) error {
+		if err := unix.Shutdown(c.fd, how); err != nil {
+			return fmt.Errorf("TCP connection %s -> %s: shutdown: %w", c.s.Local, c.s.Peer, err)
+		}
+		return nil
+	}
+	wait := func(ok func(c inetConn, state int) bool, what string) error {
+		deadline := time.Now().Add(2 * time.Second)
+		for _, c := range done {
+			for {
+				ti, err := unix.GetsockoptTCPInfo(c.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+				if err != nil {
+					return fmt.Errorf("TCP connection %s -> %s: TCP_INFO: %w", c.s.Local, c.s.Peer, err)
+				}
+				if ok(c, int(ti.State)) {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("TCP connection %s -> %s: state %s 2 s after its shutdowns were replayed, want %s", c.s.Local, c.s.Peer,
+						inetsock.TCPStateName(int(ti.State)), what)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return nil
+	}
+	for _, c := range done {
+		if c.s.Conn.FinSent && c.s.Conn.State != inetsock.StateLastAck {
+			if err := shut(c, unix.SHUT_WR); err != nil {
+				return err
+			}
+		}
+	}
+	if err := wait(func(c inetConn, st int) bool {
+		return c.s.Conn.State != inetsock.StateLastAck || st == inetsock.StateCloseWait
+	}, "close-wait"); err != nil {
+		return err
+	}
+	for _, c := range done {
+		if c.s.Conn.State == inetsock.StateLastAck {
+			if err := shut(c, unix.SHUT_WR); err != nil {
+				return err
+			}
+		}
+		if c.s.Conn.ShutRd {
+			if err := shut(c, unix.SHUT_RD); err != nil {
+				return err
+			}
+		}
+	}
+	return wait(func(c inetConn, st int) bool {
+		return st == max(c.s.Conn.State, inetsock.StateEstablished)
+	}, "the saved one")
+}
+
+// verifyExpect is what the verifier expects of process p's restored fds
+// before releaseConns: a half-closed or closing connection established
+// (closeHalf replays its shutdowns after, and checks its state then).
+func verifyExpect(p *image.Process, saved inventory.Fields) inventory.Fields {
+	var out inventory.Fields
+	for _, f := range p.FDs {
+		if f.Inet == nil || f.Inet.Conn == nil || f.Inet.Conn.State == 0 {
+			continue
+		}
+		if out == nil {
+			out = inventory.Fields{}
+			for k, v := range saved {
+				out[k] = v
+			}
+		}
+		k := fmt.Sprintf("fd %d inet", f.FD)
+		if v, ok := out[k]; ok {
+			out[k] = strings.Replace(v, " "+inetsock.TCPStateName(f.Inet.Conn.State)+" ", " established ", 1)
+		}
+	}
+	if out == nil {
+		return saved
+	}
+	return out
 }

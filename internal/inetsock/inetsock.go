@@ -284,3 +284,24 @@ func Pending(fd int, in *Info) string {
 	}
 	return ""
 }
+
+// TCP states of a connection (TCP_ESTABLISHED and the half-closed and
+// closing ones, whose two ends both still hold a connection).
+const (
+	StateEstablished = 1
+	StateFinWait1    = 4
+	StateFinWait2    = 5
+	StateCloseWait   = 8
+	StateLastAck     = 9
+	StateClosing     = 11
+)
+
+// Connected: a TCP state with a connection (established, half-closed or
+// closing).
+func Connected(state int) bool {
+	switch state {
+	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait, StateLastAck, StateClosing:
+		return true
+	}
+	return false
+}

@@ -1,5 +1,5 @@
-// corpus: a half-closed TCP connection inside the app (shutdown(SHUT_WR) on one end), which crrun does not save yet
-// expect: refuse in state fin-wait2 not supported yet
+// corpus: a half-closed TCP connection inside the app (shutdown(SHUT_WR) on one end: fin-wait2 and close-wait), bytes still flowing the other way
+// expect: exact
 // flags: --net=private
 #include "corpus.h"
 #include <arpa/inet.h>
