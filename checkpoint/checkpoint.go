@@ -222,7 +222,14 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		if err = t.writeJSON(procs); err != nil {
 			return "", st, t.endTaken(ft.order, err)
 		}
+		var undoHold func()
+		if undoHold, err = t.holdForImage(); err != nil {
+			return "", st, t.endTaken(ft.order, err)
+		}
 		dir, err = req.Writer.Commit()
+		if err != nil {
+			undoHold()
+		}
 		err = t.endTaken(ft.order, err)
 		if err == nil {
 			thawed = true // never: it dies frozen
@@ -233,6 +240,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}
 			t.closeRepairs()
+			t.releaseHolds() // the image's hold them now
 			st.Pause = time.Since(t0)
 		}
 		st.Total = time.Since(t0)

@@ -6,9 +6,11 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/seccomp"
@@ -59,6 +61,9 @@ type inetSock struct {
 	// clients, on a listener, counts the app's connections whose peer
 	// waits in its accept queue (inetRefusals).
 	clients int
+	// holdErr, on a connection with a peer outside the app, is why its
+	// traffic cannot be held (nil: it can: internal/nfhold).
+	holdErr error
 }
 
 // readInet reads one socket through a copy of the fd.
@@ -115,8 +120,14 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 				return fmt.Sprintf("TCP connection %s -> %s waiting to be accepted inside the app: saving it needs TCP_REPAIR, "+
 					"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
 			}
-		case !connected[in.Peer]:
-			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app not supported yet", in.Local, in.Peer)
+		case !connected[in.Peer] && !root:
+			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app: holding its peer's traffic while it is saved needs root "+
+				"(the kernel's firewall, nf_tables): not supported for an ordinary user", in.Local, in.Peer)
+		case !connected[in.Peer] && private:
+			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app's network namespace not supported", in.Local, in.Peer)
+		case !connected[in.Peer] && s.holdErr != nil:
+			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app: holding its peer's traffic while it is saved needs "+
+				"the kernel's firewall (nf_tables), unavailable here (%v)", in.Local, in.Peer, s.holdErr)
 		case !root && !private:
 			return fmt.Sprintf("established TCP connection %s -> %s inside the app: restoring it needs TCP_REPAIR, "+
 				"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
@@ -158,6 +169,8 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 	countClients(socks, connected)
 	var out []seccomp.Finding
 	root, private := os.Geteuid() == 0, init > 0 && !sameNetNS(init)
+	var probed bool
+	var holdErr error
 	for _, s := range socks {
 		m := map[netip.AddrPort]bool{}
 		for a := range connected {
@@ -167,6 +180,12 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 			m[s.in.Peer] = connected[unmap(s.in.Peer)]
 			m[listenKey(s.in.Peer)] = connected[listenKey(unmap(s.in.Peer))] || connected[listenKey(netip.AddrPortFrom(netip.IPv4Unspecified(), s.in.Peer.Port()))] ||
 				connected[listenKey(netip.AddrPortFrom(netip.IPv6Unspecified(), s.in.Peer.Port()))]
+			if s.in.Protocol == unix.IPPROTO_TCP && !m[s.in.Peer] && !m[listenKey(s.in.Peer)] && root && !private {
+				if !probed {
+					probed, holdErr = true, nfhold.Probe()
+				}
+				s.holdErr = holdErr
+			}
 		}
 		if r := inetRefusal(s, m, root, private); r != "" {
 			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, Reason: inetReason(r, nsPid(s.host), s.fd)})
@@ -270,8 +289,13 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 }
 
 // tcpConn saves an established connection in repair mode (left on: see
-// the top of this file).
+// the top of this file); one with a peer outside the app has its traffic
+// held first (hold).
 func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(string) error) error {
+	held, err := d.hold(st)
+	if err != nil {
+		return refuse(fmt.Sprintf("TCP connection %s -> %s with a peer outside the app: holding its traffic: %v", st.Local, st.Peer, err))
+	}
 	rc, err := unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -298,6 +322,7 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 		}
 	}
 	st.Conn = conn
+	conn.Held = held
 	// The MSS is the connection's (TCP_REPAIR_OPTIONS), not an option;
 	// IPV6_V6ONLY means nothing to a connected socket (and binding its
 	// address again sets it).
@@ -315,6 +340,7 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 // repairOff takes the app's connections out of repair mode (the app runs
 // on) and closes crrun's copies.
 func (t *tree) repairOff() {
+	t.releaseHolds()
 	for _, fd := range t.repairs {
 		if err := inetsock.RepairOff(fd); err != nil {
 			slog.Warn("checkpoint: a TCP connection of the app stays in repair mode", "err", err)
@@ -401,6 +427,9 @@ func (t *tree) checkConns() error {
 			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
 				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: its peer received a FIN it did not send (it moved while saved): checkpoint again", a.Local, a.Peer), r.p.PID, f.FD)})
 			continue
+		}
+		if b == nil && a.Conn.Held != "" {
+			continue // a peer outside the app, its traffic held
 		}
 		if b == nil {
 			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
@@ -566,4 +595,96 @@ func (t *tree) endTaken(order []int, err error) error {
 	n := len(t.taken)
 	t.closeRepairs()
 	return fmt.Errorf("%w (the app was ended: crrun had taken %d connections waiting to be accepted out of its listeners' queues to save them, which cannot be put back)", err, n)
+}
+
+// outside says whether a connection's peer is no socket of the app (the
+// gate has let it through: crrun is root on the host's network and can
+// hold its traffic). The app's connected TCP sockets are read once.
+func (t *tree) outside(peer string) bool {
+	if t.appTCP == nil {
+		t.appTCP = map[netip.AddrPort]bool{}
+		for _, pid := range t.live {
+			fds, err := procfs.Fds(pid)
+			if err != nil {
+				continue
+			}
+			for _, e := range fds {
+				if e.Kind != procfs.KindSocket || !isInetSaved(e) {
+					continue
+				}
+				c, err := ptrace.CopyFd(pid, e.Num)
+				if err != nil {
+					continue
+				}
+				if in, err := inetsock.Read(c); err == nil && in.Protocol == unix.IPPROTO_TCP && in.Peer.IsValid() {
+					t.appTCP[unmap(in.Local)] = true
+				} else if err == nil && in.Protocol == unix.IPPROTO_TCP && in.TCPState == tcpListen {
+					t.appTCP[listenKey(in.Local)] = true
+				}
+				unix.Close(c)
+			}
+		}
+	}
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil {
+		return false
+	}
+	ap = unmap(ap)
+	// A peer waiting in a listener of the app is inside it.
+	for _, a := range []netip.Addr{ap.Addr(), netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+		if t.appTCP[listenKey(netip.AddrPortFrom(a, ap.Port()))] {
+			return false
+		}
+	}
+	return !t.appTCP[ap]
+}
+
+// hold holds the traffic of connection st when its peer is outside the
+// app, before it is put in repair mode and read: nothing moves while it is
+// saved, and after checkpoint --exit its peer gets no RST until the
+// restore (holdForImage). It gives the checkpoint's hold id ("" for a
+// connection inside the app).
+func (d *dumper) hold(st *image.Inet) (string, error) {
+	if !d.t.outside(st.Peer) {
+		return "", nil
+	}
+	if d.t.holdID == "" {
+		d.t.holdID = fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano())
+	}
+	k := nfhold.Conn{Local: unmap(netip.MustParseAddrPort(st.Local)), Peer: unmap(netip.MustParseAddrPort(st.Peer))}
+	if err := nfhold.Hold(nfhold.LiveTag(d.t.holdID), []nfhold.Conn{k}); err != nil {
+		return "", err
+	}
+	d.t.held = append(d.t.held, k)
+	return d.t.holdID, nil
+}
+
+// releaseHolds ends this checkpoint's live holds (the app runs on, or a
+// checkpoint --exit that failed).
+func (t *tree) releaseHolds() {
+	if len(t.held) == 0 {
+		return
+	}
+	if err := nfhold.Release(nfhold.LiveTag(t.holdID)); err != nil {
+		slog.Warn("checkpoint: the firewall rules holding the app's connections stay", "table", nfhold.TableName, "err", err)
+	}
+	t.held = nil
+}
+
+// holdForImage, before a checkpoint --exit commits its image, holds the
+// connections for the image (rules tagged with its hold id, which its
+// restore removes), then ends the live holds; undo removes the image's
+// should the commit fail.
+func (t *tree) holdForImage() (undo func(), err error) {
+	if len(t.held) == 0 {
+		return func() {}, nil
+	}
+	if err := nfhold.Hold(nfhold.ImageTag(t.holdID), t.held); err != nil {
+		return nil, fmt.Errorf("holding the connections with a peer outside the app until the restore: %w", err)
+	}
+	return func() {
+		if err := nfhold.Release(nfhold.ImageTag(t.holdID)); err != nil {
+			slog.Warn("checkpoint: firewall rules of a failed checkpoint stay", "table", nfhold.TableName, "err", err)
+		}
+	}, nil
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/seccomp"
@@ -270,6 +272,13 @@ type tree struct {
 	// save them (checkpoint --exit only), in repair mode, closed when the
 	// app is killed (inet.go, pendingConns).
 	taken []int
+	// holdID names this checkpoint's firewall holds of connections with a
+	// peer outside the app, held those connections (inet.go, hold).
+	holdID string
+	held   []nfhold.Conn
+	// appTCP: the local addresses of the app's connected TCP sockets
+	// (inet.go, outside), read once.
+	appTCP map[netip.AddrPort]bool
 }
 
 // flightFix gives a message its files in flight once they are linked.

@@ -254,4 +254,8 @@ type TCPConn struct {
 	FinSent bool `json:"fin_sent,omitempty"`
 	FinRecv bool `json:"fin_recv,omitempty"`
 	ShutRd  bool `json:"shut_rd,omitempty"`
+	// Held names the checkpoint whose firewall rules hold the traffic of
+	// this connection with a peer outside the app until its restore
+	// (internal/nfhold: the rules tagged "image <Held>").
+	Held string `json:"held,omitempty"`
 }

@@ -53,6 +53,12 @@ func (o *observer) inet(pre string, c int) {
 		if in.Protocol == unix.IPPROTO_TCP && inetsock.Connected(in.TCPState) && inetsock.ConnIgnored(so.Name) {
 			continue
 		}
+		if in.Protocol == unix.IPPROTO_TCP && inetsock.Connected(in.TCPState) && inetsock.Autotuned(c, so.Name) {
+			// The kernel's tuning of a connection's buffer, not the
+			// app's choice: it moves as bytes flow.
+			o.f[pre+" sockopt "+so.Name] = "autotuned"
+			continue
+		}
 		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)
 	}
 	// A connection's queues are not compared here: the kernel moves

@@ -12,6 +12,7 @@ import (
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/inventory"
 
@@ -37,6 +38,10 @@ type inetState struct {
 	// accepting: clients whose connection waits in a listener of the
 	// app, bound, connected by connectPending (parked fds).
 	accepting []inetAccepting
+	// held: the checkpoints whose firewall rules hold connections of the
+	// image with a peer outside the app (internal/nfhold), removed once
+	// they are back, or when the restore fails.
+	held map[string]bool
 }
 
 type inetAccepting struct {
@@ -83,6 +88,12 @@ func (t *treeRestorer) restoreConn(c int, peer unix.Sockaddr, ic *inetConn) erro
 // had not sent yet.
 func (t *treeRestorer) releaseConns() error {
 	defer t.inet.close()
+	// The peers outside the app are heard again, each connection still
+	// in repair mode (its socket exists: no RST), and leaving it sends
+	// them a window probe.
+	if err := t.inet.releaseHolds(); err != nil {
+		return err
+	}
 	for _, c := range t.inet.conns {
 		if err := inetsock.RepairOff(c.fd); err != nil {
 			return fmt.Errorf("TCP connection %s -> %s: %w", c.s.Local, c.s.Peer, err)
@@ -101,6 +112,20 @@ func (s *inetState) close() {
 		unix.Close(c.fd)
 	}
 	s.conns = nil
+	if err := s.releaseHolds(); err != nil {
+		slog.Warn("restore: firewall rules holding connections of the image stay", "table", nfhold.TableName, "err", err)
+	}
+}
+
+// releaseHolds removes the image's firewall holds.
+func (s *inetState) releaseHolds() error {
+	for id := range s.held {
+		if err := nfhold.Release(nfhold.ImageTag(id)); err != nil {
+			return fmt.Errorf("removing the firewall rules holding the connections with a peer outside the app (table inet %s): %w", nfhold.TableName, err)
+		}
+		delete(s.held, id)
+	}
+	return nil
 }
 
 type inetListen struct {
@@ -156,6 +181,12 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			return 0, err
 		}
 		t.inet.conns = append(t.inet.conns, inetConn{fd: rc, s: s})
+		if s.Conn.Held != "" {
+			if t.inet.held == nil {
+				t.inet.held = map[string]bool{}
+			}
+			t.inet.held[s.Conn.Held] = true
+		}
 	}
 	opts, reuse := s.Options, []image.SockOpt(nil)
 	if s.Protocol == unix.IPPROTO_TCP {

@@ -157,6 +157,12 @@ func getRaw(fd, level, opt int) ([]byte, error) {
 // would make a default look chosen), buffer sizes before SO_BUF_LOCK.
 func SetOptions(fd int, opts []image.SockOpt) error {
 	var late []image.SockOpt
+	locks := -1 // SO_BUF_LOCK's saved bits (-1: not saved: every size is the app's)
+	for _, so := range opts {
+		if so.Name == "SO_BUF_LOCK" && len(so.Value) == 4 {
+			locks = int(le32(so.Value))
+		}
+	}
 	for _, so := range opts {
 		o, ok := image.InetOptionByName(so.Name)
 		if !ok {
@@ -167,6 +173,12 @@ func SetOptions(fd int, opts []image.SockOpt) error {
 			continue
 		}
 		if err := setOne(fd, o, so.Value); err != nil {
+			if bit, ok := bufLockBit[so.Name]; ok && locks >= 0 && locks&bit == 0 {
+				// A size the kernel tuned (the app never set it):
+				// as near as setsockopt sets it (an even number),
+				// tuned by the kernel again from there.
+				continue
+			}
 			return err
 		}
 	}
@@ -195,6 +207,16 @@ func setOne(fd int, o image.InetOption, v []byte) error {
 	got, err := getRaw(fd, o.Level, o.Opt)
 	if err != nil {
 		return fmt.Errorf("getsockopt(%s): %w", o.Name, err)
+	}
+	if force, ok := forced[o.Opt]; ok && o.Level == unix.SOL_SOCKET && !bytes.Equal(got, v) {
+		// A size the kernel's autotuning grew past net.core.[rw]mem_max,
+		// which setsockopt caps at: the forcing variant (CAP_NET_ADMIN,
+		// which crrun has wherever it restores a connection).
+		if err := setsockopt(fd, o.Level, force, set); err == nil {
+			if got, err = getRaw(fd, o.Level, o.Opt); err != nil {
+				return fmt.Errorf("getsockopt(%s): %w", o.Name, err)
+			}
+		}
 	}
 	if !bytes.Equal(got, v) {
 		return fmt.Errorf("%s: set %x, reads back %x", o.Name, v, got)
@@ -304,4 +326,25 @@ func Connected(state int) bool {
 		return true
 	}
 	return false
+}
+
+// forced are the options whose setsockopt caps at a sysctl, and their
+// variants that do not.
+var forced = map[int]int{unix.SO_RCVBUF: unix.SO_RCVBUFFORCE, unix.SO_SNDBUF: unix.SO_SNDBUFFORCE}
+
+// bufLockBit is each buffer size's bit in SO_BUF_LOCK (SOCK_SNDBUF_LOCK,
+// SOCK_RCVBUF_LOCK): set when the app chose the size, clear while the
+// kernel tunes it.
+var bufLockBit = map[string]int{"SO_SNDBUF": 1, "SO_RCVBUF": 2}
+
+// Autotuned says whether option name is a buffer size the kernel tunes on
+// this socket (its SO_BUF_LOCK bit clear): the observer records it as
+// such, not its value, which moves as the connection runs.
+func Autotuned(fd int, name string) bool {
+	bit, ok := bufLockBit[name]
+	if !ok {
+		return false
+	}
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, 72) // SO_BUF_LOCK
+	return err == nil && v&bit == 0
 }
