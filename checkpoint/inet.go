@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -125,6 +126,8 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 				"(the kernel's firewall, nf_tables): not supported for an ordinary user", in.Local, in.Peer)
 		case !connected[in.Peer] && private:
 			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app's network namespace not supported", in.Local, in.Peer)
+		case !connected[in.Peer] && !onThisHost(in.Peer):
+			return fmt.Sprintf("TCP connection %s -> %s with a peer on another host (a job across nodes?) not supported: only peers on this host are held while it is saved", in.Local, in.Peer)
 		case !connected[in.Peer] && s.holdErr != nil:
 			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app: holding its peer's traffic while it is saved needs "+
 				"the kernel's firewall (nf_tables), unavailable here (%v)", in.Local, in.Peer, s.holdErr)
@@ -687,4 +690,24 @@ func (t *tree) holdForImage() (undo func(), err error) {
 			slog.Warn("checkpoint: firewall rules of a failed checkpoint stay", "table", nfhold.TableName, "err", err)
 		}
 	}, nil
+}
+
+// onThisHost says whether a is an address of this host (loopback, or one
+// of its interfaces'): a peer there is held while its connection is saved;
+// one on another host is refused.
+func onThisHost(a netip.AddrPort) bool {
+	ip := a.Addr().Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, x := range addrs {
+		if p, err := netip.ParsePrefix(x.String()); err == nil && p.Addr().Unmap() == ip.WithZone("") {
+			return true
+		}
+	}
+	return false
 }
