@@ -252,6 +252,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 			if st.Pending, err = d.pendingConns(c, in, refuse); err != nil {
 				return err
 			}
+			d.w.RequireFeature("tcp-accept-queue")
 		}
 	}
 	st.Options = inetsock.Options(c, in)
@@ -337,6 +338,12 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 	}
 	st.Options = opts
 	d.w.RequireFeature("tcp-repair")
+	if conn.State != 0 || conn.ShutRd {
+		d.w.RequireFeature("tcp-half-closed")
+	}
+	if held != "" {
+		d.w.RequireFeature("tcp-held")
+	}
 	return nil
 }
 
