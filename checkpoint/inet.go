@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -717,4 +719,27 @@ func onThisHost(a netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// connFields sets the observed receive queue length and TCP state of each
+// saved connection from what the dump read: the kernel still moves bytes
+// and FINs between sockets in repair mode (a retransmission or window
+// probe timer fires) after a connection was read and before the inventory
+// is taken, and the image holds the dump's (checkConns checks that no byte
+// is lost between two ends).
+func connFields(f inventory.Fields, p *image.Process) {
+	for _, fd := range p.FDs {
+		if fd.Inet == nil || fd.Inet.Conn == nil {
+			continue
+		}
+		k := fmt.Sprintf("fd %d inq", fd.FD)
+		if _, ok := f[k]; ok {
+			f[k] = strconv.Itoa(fd.Inet.Conn.RecvLen)
+		}
+		k = fmt.Sprintf("fd %d inet", fd.FD)
+		if w := strings.Fields(f[k]); len(w) > 2 {
+			w[1] = inetsock.TCPStateName(max(fd.Inet.Conn.State, inetsock.StateEstablished))
+			f[k] = strings.Join(w, " ")
+		}
+	}
 }
