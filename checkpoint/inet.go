@@ -119,6 +119,9 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 		case !connected[in.Peer] && connected[listenKey(in.Peer)]:
 			// Its peer waits in a listener of the app: the listener
 			// is judged with it (listenerRefusal).
+			if in.TCPState != tcpEstablished {
+				return fmt.Sprintf("TCP connection %s -> %s in state %s waiting to be accepted inside the app not supported yet", in.Local, in.Peer, inetsock.TCPStateName(in.TCPState))
+			}
 			if !root && !private {
 				return fmt.Sprintf("TCP connection %s -> %s waiting to be accepted inside the app: saving it needs TCP_REPAIR, "+
 					"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
@@ -128,6 +131,9 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 				"(the kernel's firewall, nf_tables): not supported for an ordinary user", in.Local, in.Peer)
 		case !connected[in.Peer] && private:
 			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app's network namespace not supported", in.Local, in.Peer)
+		case !connected[in.Peer] && in.TCPState != tcpEstablished:
+			return fmt.Sprintf("TCP connection %s -> %s in state %s with a peer outside the app not supported: "+
+				"a FIN it received cannot be received again", in.Local, in.Peer, inetsock.TCPStateName(in.TCPState))
 		case !connected[in.Peer] && !onThisHost(in.Peer):
 			return fmt.Sprintf("TCP connection %s -> %s with a peer on another host (a job across nodes?) not supported: only peers on this host are held while it is saved", in.Local, in.Peer)
 		case !connected[in.Peer] && s.holdErr != nil:
@@ -522,7 +528,7 @@ func listenerRefusal(s *inetSock, root, private bool) string {
 // listener listens on: the clients of the connections waiting in it.
 func countClients(socks []*inetSock, connected map[netip.AddrPort]bool) {
 	for _, c := range socks {
-		if c.in.Protocol != unix.IPPROTO_TCP || c.in.TCPState != tcpEstablished || !c.in.Peer.IsValid() || connected[unmap(c.in.Peer)] {
+		if c.in.Protocol != unix.IPPROTO_TCP || !inetsock.Connected(c.in.TCPState) || !c.in.Peer.IsValid() || connected[unmap(c.in.Peer)] {
 			continue
 		}
 		p := unmap(c.in.Peer)
