@@ -333,6 +333,9 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 			d.t.blobs[conn.Data] = true
 		}
 	}
+	if r := d.urgentRead(e, conn); r != "" {
+		return refuse(fmt.Sprintf("TCP connection %s -> %s: %s", st.Local, st.Peer, r))
+	}
 	st.Conn = conn
 	conn.Held = held
 	// The MSS is the connection's (TCP_REPAIR_OPTIONS), not an option;
@@ -748,4 +751,37 @@ func connFields(f inventory.Fields, p *image.Process) {
 			f[k] = strings.Join(w, " ")
 		}
 	}
+}
+
+// urgentRead compares what SIOCINQ told of a connection's receive queue
+// with rcv_nxt - copied_seq (inet_diag's rqueue, read once for the tree):
+// they differ by the FIN received and not read, or else by urgent data
+// whose out-of-band byte the app read and whose mark it has not reached
+// (SIOCINQ, and a peek, stop at the mark: the bytes after it would be
+// lost).
+func (d *dumper) urgentRead(e procfs.FdEntry, conn *image.TCPConn) string {
+	if d.t.rqueues == nil {
+		q, err := inetsock.ReceiveQueues(d.req.Init)
+		if err != nil {
+			return fmt.Sprintf("its receive queue cannot be checked (%v)", err)
+		}
+		d.t.rqueues = q
+	}
+	fits := func(rq int) bool { extra := rq - conn.RecvLen; return extra == 0 || extra == 1 && conn.FinRecv }
+	rq, ok := d.t.rqueues[e.Inode]
+	if ok && fits(rq) {
+		return ""
+	}
+	// Listed before this connection was read, bytes may have come since
+	// (a timer of its peer in repair mode): listed again.
+	q, err := inetsock.ReceiveQueues(d.req.Init)
+	if err != nil {
+		return fmt.Sprintf("its receive queue cannot be checked (%v)", err)
+	}
+	d.t.rqueues = q
+	if rq, ok = q[e.Inode]; !ok || fits(rq) {
+		return ""
+	}
+	return fmt.Sprintf("%d bytes received, %d of them before an urgent (out-of-band, MSG_OOB) mark the app reads towards, which a restore cannot set again "+
+		"(or bytes still arriving: checkpoint again): not supported yet", rq, conn.RecvLen)
 }

@@ -279,6 +279,9 @@ type tree struct {
 	// appTCP: the local addresses of the app's connected TCP sockets
 	// (inet.go, outside), read once.
 	appTCP map[netip.AddrPort]bool
+	// rqueues: inet_diag's rqueue of each connected TCP socket, by inode
+	// (inet.go, tcpConn), read once.
+	rqueues map[uint64]int
 }
 
 // flightFix gives a message its files in flight once they are linked.
