@@ -257,7 +257,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 				return refuse(fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
 					"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", in.Local, s.lq.Waiting))
 			}
-			if st.Pending, err = d.pendingConns(c, in, refuse); err != nil {
+			if err := d.pendingConns(c, in, st, e.Num, refuse); err != nil {
 				return err
 			}
 			d.w.RequireFeature("tcp-accept-queue")
@@ -548,59 +548,92 @@ func countClients(socks []*inetSock, connected map[netip.AddrPort]bool) {
 }
 
 // pendingConns takes the connections waiting in the accept queue of the
-// listener c (crrun's copy) out of it, one accept(2) each, puts each in
-// repair mode (it dies with the app without a word to its client) and
-// reads it: its addresses, state and the bytes its client sent. A
-// checkpoint --exit only (the app cannot get them back): should the
-// checkpoint fail after this, the app is ended (endTaken).
-func (d *dumper) pendingConns(c int, in *inetsock.Info, refuse func(string) error) ([]image.Inet, error) {
-	var out []image.Inet
+// listener c (crrun's copy) out of it, one accept(2) each, and puts each
+// in repair mode (it dies with the app without a word to its client): its
+// addresses now, its state and the bytes its client sent once every
+// process is saved (readTaken: bytes its client had in flight may still
+// come in until the client is read). A checkpoint --exit only (the app
+// cannot get them back): should the checkpoint fail after this, the app is
+// ended (endTaken).
+func (d *dumper) pendingConns(c int, in *inetsock.Info, st *image.Inet, fdNum int, refuse func(string) error) error {
 	for {
 		p := []unix.PollFd{{Fd: int32(c), Events: unix.POLLIN}}
 		if _, err := unix.Poll(p, 0); err == unix.EINTR {
 			continue
 		} else if err != nil {
-			return nil, err
+			return err
 		}
 		if p[0].Revents&unix.POLLIN == 0 {
-			return out, nil
+			return nil
 		}
 		s, _, err := unix.Accept4(c, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("accept a connection waiting on %s: %w", in.Local, err)
+			return fmt.Errorf("accept a connection waiting on %s: %w", in.Local, err)
 		}
 		d.t.taken = append(d.t.taken, s)
 		sin, err := inetsock.Read(s)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := inetsock.RepairOn(s, true); err != nil {
-			return nil, refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %v", sin.Local, sin.Peer, err))
+			return refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %v", sin.Local, sin.Peer, err))
 		}
-		conn, recv, send, err := inetsock.ReadConn(s)
+		st.Pending = append(st.Pending, image.Inet{Family: sin.Family, Type: sin.Type, Protocol: sin.Protocol,
+			Local: sin.Local.String(), Peer: sin.Peer.String()})
+		d.t.pendingReads = append(d.t.pendingReads, pendingRead{st: st, idx: len(st.Pending) - 1, fd: s, pid: d.pid, nspid: d.p(), fdNum: fdNum})
+	}
+}
+
+// pendingRead is a connection taken from a listener, to read.
+type pendingRead struct {
+	st         *image.Inet // the listener's
+	idx        int         // in st.Pending
+	fd         int         // crrun's, in repair mode
+	pid, nspid int         // the listener's process, for reasons
+	fdNum      int         // and fd
+}
+
+// readTaken reads the connections taken from the app's listeners, once
+// every process is saved (their clients with them): their state and the
+// bytes their clients sent.
+func (t *tree) readTaken() error {
+	var findings []seccomp.Finding
+	for _, r := range t.pendingReads {
+		p := &r.st.Pending[r.idx]
+		refuse := func(why string) {
+			findings = append(findings, seccomp.Finding{Pid: r.pid, Kind: "inet_socket", Fd: r.fdNum,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %s", p.Local, p.Peer, why), r.nspid, r.fdNum)})
+		}
+		conn, recv, send, err := inetsock.ReadConn(r.fd)
 		if err != nil {
-			return nil, refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %v", sin.Local, sin.Peer, err))
+			refuse(err.Error())
+			continue
 		}
 		if len(send) > 0 {
-			return nil, refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %d bytes to send", sin.Local, sin.Peer, len(send)))
+			refuse(fmt.Sprintf("%d bytes to send", len(send)))
+			continue
 		}
 		var st unix.Stat_t
-		if err := unix.Fstat(s, &st); err != nil {
-			return nil, err
+		if err := unix.Fstat(r.fd, &st); err != nil {
+			return err
 		}
 		if len(recv) > 0 {
 			conn.Data = fmt.Sprintf("tcp-%d.bin", st.Ino)
-			if err := writeBlob(d.w, conn.Data, recv); err != nil {
-				return nil, err
+			if err := writeBlob(t.w, conn.Data, recv); err != nil {
+				return err
 			}
-			d.t.blobs[conn.Data] = true
+			t.blobs[conn.Data] = true
 		}
-		out = append(out, image.Inet{Family: sin.Family, Type: sin.Type, Protocol: sin.Protocol,
-			Local: sin.Local.String(), Peer: sin.Peer.String(), Conn: conn})
+		p.Conn = conn
 	}
+	t.pendingReads = nil
+	if len(findings) > 0 {
+		return &NotCheckpointableError{Findings: findings}
+	}
+	return nil
 }
 
 // endTaken: a checkpoint that fails after crrun took connections out of

@@ -271,7 +271,8 @@ type tree struct {
 	// taken: the server ends crrun accepted from the app's listeners to
 	// save them (checkpoint --exit only), in repair mode, closed when the
 	// app is killed (inet.go, pendingConns).
-	taken []int
+	taken        []int
+	pendingReads []pendingRead
 	// holdID names this checkpoint's firewall holds of connections with a
 	// peer outside the app, held those connections (inet.go, hold).
 	holdID string
@@ -362,6 +363,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	sp := newSpans("tree", 0)
 	defer sp.done()
 	if err := t.linkFiles(); err != nil {
+		return nil, err
+	}
+	if err := t.readTaken(); err != nil {
 		return nil, err
 	}
 	if err := t.checkConns(); err != nil {
