@@ -257,7 +257,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 				return refuse(fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
 					"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", in.Local, s.lq.Waiting))
 			}
-			if err := d.pendingConns(c, in, st, e.Num, refuse); err != nil {
+			if err := d.pendingConns(c, st, e.Num); err != nil {
 				return err
 			}
 			d.w.RequireFeature("tcp-accept-queue")
@@ -362,6 +362,7 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 // on) and closes crrun's copies.
 func (t *tree) repairOff() {
 	t.releaseHolds()
+	t.dropPendingReads()
 	for _, fd := range t.repairs {
 		if err := inetsock.RepairOff(fd); err != nil {
 			slog.Warn("checkpoint: a TCP connection of the app stays in repair mode", "err", err)
@@ -382,6 +383,16 @@ func (t *tree) closeRepairs() {
 		unix.Close(fd)
 	}
 	t.taken = nil
+	t.dropPendingReads()
+}
+
+// dropPendingReads closes crrun's copies of listeners whose connections
+// were not taken (the dump failed before).
+func (t *tree) dropPendingReads() {
+	for _, r := range t.pendingReads {
+		unix.Close(r.listener)
+	}
+	t.pendingReads = nil
 }
 
 // p is the process's pid in the app's namespace, for reasons.
@@ -547,89 +558,95 @@ func countClients(socks []*inetSock, connected map[netip.AddrPort]bool) {
 	}
 }
 
-// pendingConns takes the connections waiting in the accept queue of the
-// listener c (crrun's copy) out of it, one accept(2) each, and puts each
-// in repair mode (it dies with the app without a word to its client): its
-// addresses now, its state and the bytes its client sent once every
-// process is saved (readTaken: bytes its client had in flight may still
-// come in until the client is read). A checkpoint --exit only (the app
-// cannot get them back): should the checkpoint fail after this, the app is
-// ended (endTaken).
-func (d *dumper) pendingConns(c int, in *inetsock.Info, st *image.Inet, fdNum int, refuse func(string) error) error {
-	for {
-		p := []unix.PollFd{{Fd: int32(c), Events: unix.POLLIN}}
-		if _, err := unix.Poll(p, 0); err == unix.EINTR {
-			continue
-		} else if err != nil {
-			return err
-		}
-		if p[0].Revents&unix.POLLIN == 0 {
-			return nil
-		}
-		s, _, err := unix.Accept4(c, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		if err == unix.EINTR || err == unix.EAGAIN {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("accept a connection waiting on %s: %w", in.Local, err)
-		}
-		d.t.taken = append(d.t.taken, s)
-		sin, err := inetsock.Read(s)
-		if err != nil {
-			return err
-		}
-		if err := inetsock.RepairOn(s, true); err != nil {
-			return refuse(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %v", sin.Local, sin.Peer, err))
-		}
-		st.Pending = append(st.Pending, image.Inet{Family: sin.Family, Type: sin.Type, Protocol: sin.Protocol,
-			Local: sin.Local.String(), Peer: sin.Peer.String()})
-		d.t.pendingReads = append(d.t.pendingReads, pendingRead{st: st, idx: len(st.Pending) - 1, fd: s, pid: d.pid, nspid: d.p(), fdNum: fdNum})
+// pendingConns notes a listener with connections waiting to be
+// accepted, whose clients are sockets of the app (the gate matched them):
+// they are taken out of its queue once every process is saved (readTaken),
+// so that a refusal found on the way still leaves the app running with
+// its queue intact. A checkpoint --exit only (the app cannot get them
+// back).
+func (d *dumper) pendingConns(c int, st *image.Inet, fdNum int) error {
+	lc, err := unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
 	}
+	d.t.pendingReads = append(d.t.pendingReads, pendingRead{st: st, listener: lc, pid: d.pid, nspid: d.p(), fdNum: fdNum})
+	return nil
 }
 
-// pendingRead is a connection taken from a listener, to read.
+// pendingRead is a listener whose waiting connections crrun takes.
 type pendingRead struct {
 	st         *image.Inet // the listener's
-	idx        int         // in st.Pending
-	fd         int         // crrun's, in repair mode
-	pid, nspid int         // the listener's process, for reasons
+	listener   int         // crrun's copy
+	pid, nspid int         // its process, for reasons
 	fdNum      int         // and fd
 }
 
-// readTaken reads the connections taken from the app's listeners, once
-// every process is saved (their clients with them): their state and the
-// bytes their clients sent.
+// readTaken takes the connections waiting in the app's listeners out of
+// their queues, once every process is saved (their clients with them: bytes
+// a client had in flight and its server end got after the client was read
+// are in both, which the restore sends once): one accept(2) each on
+// crrun's copy of the listener, in queue order; each is put in repair mode
+// (it dies with the app without a word to its client) and read, its
+// state and the bytes its client sent. Should the checkpoint fail after
+// this, the app is ended (endTaken).
 func (t *tree) readTaken() error {
 	var findings []seccomp.Finding
+	defer t.dropPendingReads()
 	for _, r := range t.pendingReads {
-		p := &r.st.Pending[r.idx]
-		refuse := func(why string) {
+		refuse := func(local, peer, why string) {
 			findings = append(findings, seccomp.Finding{Pid: r.pid, Kind: "inet_socket", Fd: r.fdNum,
-				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %s", p.Local, p.Peer, why), r.nspid, r.fdNum)})
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %s", local, peer, why), r.nspid, r.fdNum)})
 		}
-		conn, recv, send, err := inetsock.ReadConn(r.fd)
-		if err != nil {
-			refuse(err.Error())
-			continue
-		}
-		if len(send) > 0 {
-			refuse(fmt.Sprintf("%d bytes to send", len(send)))
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(r.fd, &st); err != nil {
-			return err
-		}
-		if len(recv) > 0 {
-			conn.Data = fmt.Sprintf("tcp-%d.bin", st.Ino)
-			if err := writeBlob(t.w, conn.Data, recv); err != nil {
+		for {
+			p := []unix.PollFd{{Fd: int32(r.listener), Events: unix.POLLIN}}
+			if _, err := unix.Poll(p, 0); err == unix.EINTR {
+				continue
+			} else if err != nil {
 				return err
 			}
-			t.blobs[conn.Data] = true
+			if p[0].Revents&unix.POLLIN == 0 {
+				break
+			}
+			s, _, err := unix.Accept4(r.listener, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			if err == unix.EINTR || err == unix.EAGAIN {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("accept a connection waiting on %s: %w", r.st.Local, err)
+			}
+			t.taken = append(t.taken, s)
+			sin, err := inetsock.Read(s)
+			if err != nil {
+				return err
+			}
+			if err := inetsock.RepairOn(s, true); err != nil {
+				refuse(sin.Local.String(), sin.Peer.String(), err.Error())
+				continue
+			}
+			conn, recv, send, err := inetsock.ReadConn(s)
+			if err != nil {
+				refuse(sin.Local.String(), sin.Peer.String(), err.Error())
+				continue
+			}
+			if len(send) > 0 {
+				refuse(sin.Local.String(), sin.Peer.String(), fmt.Sprintf("%d bytes to send", len(send)))
+				continue
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(s, &st); err != nil {
+				return err
+			}
+			if len(recv) > 0 {
+				conn.Data = fmt.Sprintf("tcp-%d.bin", st.Ino)
+				if err := writeBlob(t.w, conn.Data, recv); err != nil {
+					return err
+				}
+				t.blobs[conn.Data] = true
+			}
+			r.st.Pending = append(r.st.Pending, image.Inet{Family: sin.Family, Type: sin.Type, Protocol: sin.Protocol,
+				Local: sin.Local.String(), Peer: sin.Peer.String(), Conn: conn})
 		}
-		p.Conn = conn
 	}
-	t.pendingReads = nil
 	if len(findings) > 0 {
 		return &NotCheckpointableError{Findings: findings}
 	}
