@@ -227,7 +227,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return e
 	})
 	if err != nil {
-		return "", st, err
+		return "", st, t.endTaken(ft.order, err)
 	}
 	slog.Debug("checkpoint: saved", "took", time.Since(t0), "snapshots", t.snapshotSummary())
 	st.Processes = len(procs)
@@ -238,12 +238,20 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	if req.Exit {
 		st.MemoryBytes = t.memBytes
 		if err = t.writeJSON(procs); err != nil {
-			return "", st, err
+			return "", st, t.endTaken(ft.order, err)
+		}
+		var undoHold func()
+		if undoHold, err = t.holdForImage(); err != nil {
+			return "", st, t.endTaken(ft.order, err)
 		}
 		if err = t.addParts(); err != nil {
 			return "", st, err
 		}
 		dir, err = req.Writer.Commit()
+		if err != nil {
+			undoHold()
+		}
+		err = t.endTaken(ft.order, err)
 		if err == nil {
 			thawed = true // never: it dies frozen
 			if req.BeforeKill != nil {
@@ -253,6 +261,7 @@ func Dump(req Request) (dir string, st Stats, err error) {
 				_ = unix.Kill(pid, unix.SIGKILL)
 			}
 			t.closeRepairs()
+			t.releaseHolds() // the image's hold them now
 			st.Pause = time.Since(t0)
 		}
 		st.Total = time.Since(t0)

@@ -3,14 +3,19 @@ package checkpoint
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -53,6 +58,15 @@ type inetSock struct {
 	in *inetsock.Info
 	lq inetsock.ListenQueue // a listener's accept queue
 	ok bool                 // lq is set (sock_diag knows the listener)
+	// pend is what the socket holds that is neither saved nor given back
+	// (inetsock.Pending): a pending error, urgent data.
+	pend string
+	// clients, on a listener, counts the app's connections whose peer
+	// waits in its accept queue (inetRefusals).
+	clients int
+	// holdErr, on a connection with a peer outside the app, is why its
+	// traffic cannot be held (nil: it can: internal/nfhold).
+	holdErr error
 }
 
 // readInet reads one socket through a copy of the fd.
@@ -66,7 +80,7 @@ func readInet(f inetFd, listeners map[uint64]inetsock.ListenQueue) (*inetSock, e
 	if err != nil {
 		return nil, err
 	}
-	s := &inetSock{inetFd: f, in: in}
+	s := &inetSock{inetFd: f, in: in, pend: inetsock.Pending(c, in)}
 	s.lq, s.ok = listeners[f.ino]
 	return s, nil
 }
@@ -81,13 +95,16 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 		return fmt.Sprintf("socket(%s, %s) not supported yet", seccomp.FamilyName(uint64(in.Family)),
 			seccomp.InetKindName(uint64(in.Type), uint64(in.Protocol)))
 	}
+	if s.pend != "" {
+		return s.pend
+	}
 	if in.Protocol == unix.IPPROTO_UDP {
 		return ""
 	}
 	switch in.TCPState {
 	case tcpListen:
-		if s.ok && s.lq.Waiting > 0 {
-			return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet not supported yet", in.Local, s.lq.Waiting)
+		if s.ok && s.lq.Waiting > 0 && connected != nil {
+			return listenerRefusal(s, root, private)
 		}
 		return ""
 	case tcpClose:
@@ -95,14 +112,33 @@ func inetRefusal(s *inetSock, connected map[netip.AddrPort]bool, root, private b
 			return fmt.Sprintf("TCP socket %s whose connection has ended not supported yet", in.Local)
 		}
 		return ""
-	case tcpEstablished:
+	case tcpEstablished, inetsock.StateFinWait1, inetsock.StateFinWait2, inetsock.StateCloseWait, inetsock.StateLastAck, inetsock.StateClosing:
 		switch {
 		case connected == nil: // the dump: the gate has judged with the whole app in view
 			return ""
 		case !connected[in.Peer] && connected[listenKey(in.Peer)]:
-			return fmt.Sprintf("TCP connection %s -> %s whose peer waits in a listener of the app (not accepted yet) not supported yet", in.Local, in.Peer)
-		case !connected[in.Peer]:
-			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app not supported yet", in.Local, in.Peer)
+			// Its peer waits in a listener of the app: the listener
+			// is judged with it (listenerRefusal).
+			if in.TCPState != tcpEstablished {
+				return fmt.Sprintf("TCP connection %s -> %s in state %s waiting to be accepted inside the app not supported yet", in.Local, in.Peer, inetsock.TCPStateName(in.TCPState))
+			}
+			if !root && !private {
+				return fmt.Sprintf("TCP connection %s -> %s waiting to be accepted inside the app: saving it needs TCP_REPAIR, "+
+					"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
+			}
+		case !connected[in.Peer] && !root:
+			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app: holding its peer's traffic while it is saved needs root "+
+				"(the kernel's firewall, nf_tables): not supported for an ordinary user", in.Local, in.Peer)
+		case !connected[in.Peer] && private:
+			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app's network namespace not supported", in.Local, in.Peer)
+		case !connected[in.Peer] && in.TCPState != tcpEstablished:
+			return fmt.Sprintf("TCP connection %s -> %s in state %s with a peer outside the app not supported: "+
+				"a FIN it received cannot be received again", in.Local, in.Peer, inetsock.TCPStateName(in.TCPState))
+		case !connected[in.Peer] && !onThisHost(in.Peer):
+			return fmt.Sprintf("TCP connection %s -> %s with a peer on another host (a job across nodes?) not supported: only peers on this host are held while it is saved", in.Local, in.Peer)
+		case !connected[in.Peer] && s.holdErr != nil:
+			return fmt.Sprintf("TCP connection %s -> %s with a peer outside the app: holding its peer's traffic while it is saved needs "+
+				"the kernel's firewall (nf_tables), unavailable here (%v)", in.Local, in.Peer, s.holdErr)
 		case !root && !private:
 			return fmt.Sprintf("established TCP connection %s -> %s inside the app: restoring it needs TCP_REPAIR, "+
 				"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, in.Peer)
@@ -141,8 +177,11 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 			connected[listenKey(s.in.Local)] = true
 		}
 	}
+	countClients(socks, connected)
 	var out []seccomp.Finding
 	root, private := os.Geteuid() == 0, init > 0 && !sameNetNS(init)
+	var probed bool
+	var holdErr error
 	for _, s := range socks {
 		m := map[netip.AddrPort]bool{}
 		for a := range connected {
@@ -152,6 +191,12 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 			m[s.in.Peer] = connected[unmap(s.in.Peer)]
 			m[listenKey(s.in.Peer)] = connected[listenKey(unmap(s.in.Peer))] || connected[listenKey(netip.AddrPortFrom(netip.IPv4Unspecified(), s.in.Peer.Port()))] ||
 				connected[listenKey(netip.AddrPortFrom(netip.IPv6Unspecified(), s.in.Peer.Port()))]
+			if s.in.Protocol == unix.IPPROTO_TCP && !m[s.in.Peer] && !m[listenKey(s.in.Peer)] && root && !private {
+				if !probed {
+					probed, holdErr = true, nfhold.Probe()
+				}
+				s.holdErr = holdErr
+			}
 		}
 		if r := inetRefusal(s, m, root, private); r != "" {
 			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, Reason: inetReason(r, nsPid(s.host), s.fd)})
@@ -188,7 +233,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 	if err != nil {
 		return fmt.Errorf("pid %d fd %d: %w", d.pid, e.Num, err)
 	}
-	s := &inetSock{inetFd: inetFd{host: d.pid, fd: e.Num, ino: e.Inode}, in: in}
+	s := &inetSock{inetFd: inetFd{host: d.pid, fd: e.Num, ino: e.Inode}, in: in, pend: inetsock.Pending(c, in)}
 	s.lq, s.ok = d.t.listeners[e.Inode]
 	// The gate (Refusals) has judged the connections with the whole app
 	// in view; here nothing connected over TCP passes.
@@ -207,6 +252,16 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 			return fmt.Errorf("pid %d fd %d: listening socket %s unknown to sock_diag", d.pid, e.Num, in.Local)
 		}
 		st.Listen, st.Backlog = true, s.lq.Backlog
+		if s.lq.Waiting > 0 {
+			if !d.req.Exit {
+				return refuse(fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
+					"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", in.Local, s.lq.Waiting))
+			}
+			if err := d.pendingConns(c, st, e.Num); err != nil {
+				return err
+			}
+			d.w.RequireFeature("tcp-accept-queue")
+		}
 	}
 	st.Options = inetsock.Options(c, in)
 	if err := d.inetMore(c, in, st, refuse); err != nil { // mcast.go
@@ -238,7 +293,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 			}
 		}
 	}
-	if in.TCPState == tcpEstablished {
+	if in.Protocol == unix.IPPROTO_TCP && inetsock.Connected(in.TCPState) {
 		if err := d.tcpConn(c, e, st, refuse); err != nil {
 			return err
 		}
@@ -249,8 +304,13 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 }
 
 // tcpConn saves an established connection in repair mode (left on: see
-// the top of this file).
+// the top of this file); one with a peer outside the app has its traffic
+// held first (hold).
 func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(string) error) error {
+	held, err := d.hold(st)
+	if err != nil {
+		return refuse(fmt.Sprintf("TCP connection %s -> %s with a peer outside the app: holding its traffic: %v", st.Local, st.Peer, err))
+	}
 	rc, err := unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -276,7 +336,11 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 			d.t.blobs[conn.Data] = true
 		}
 	}
+	if r := d.urgentRead(e, conn); r != "" {
+		return refuse(fmt.Sprintf("TCP connection %s -> %s: %s", st.Local, st.Peer, r))
+	}
 	st.Conn = conn
+	conn.Held = held
 	// The MSS is the connection's (TCP_REPAIR_OPTIONS), not an option;
 	// IPV6_V6ONLY means nothing to a connected socket (and binding its
 	// address again sets it).
@@ -288,12 +352,20 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 	}
 	st.Options = opts
 	d.w.RequireFeature("tcp-repair")
+	if conn.State != 0 || conn.ShutRd {
+		d.w.RequireFeature("tcp-half-closed")
+	}
+	if held != "" {
+		d.w.RequireFeature("tcp-held")
+	}
 	return nil
 }
 
 // repairOff takes the app's connections out of repair mode (the app runs
 // on) and closes crrun's copies.
 func (t *tree) repairOff() {
+	t.releaseHolds()
+	t.dropPendingReads()
 	for _, fd := range t.repairs {
 		if err := inetsock.RepairOff(fd); err != nil {
 			slog.Warn("checkpoint: a TCP connection of the app stays in repair mode", "err", err)
@@ -310,6 +382,20 @@ func (t *tree) closeRepairs() {
 		unix.Close(fd)
 	}
 	t.repairs = nil
+	for _, fd := range t.taken {
+		unix.Close(fd)
+	}
+	t.taken = nil
+	t.dropPendingReads()
+}
+
+// dropPendingReads closes crrun's copies of listeners whose connections
+// were not taken (the dump failed before).
+func (t *tree) dropPendingReads() {
+	for _, r := range t.pendingReads {
+		unix.Close(r.listener)
+	}
+	t.pendingReads = nil
 }
 
 // p is the process's pid in the app's namespace, for reasons.
@@ -341,9 +427,23 @@ func (t *tree) checkConns() error {
 	// address, each is told apart by its peer.
 	type ends struct{ local, peer string }
 	conns := map[ends]*image.Inet{}
+	pending := map[*image.Inet]bool{} // server ends waiting in a listener: false until their client is found
+	type listener struct {
+		in          *image.Inet
+		host, p, fd int
+	}
+	var listeners []listener
 	for _, r := range t.fds {
 		if in := r.p.FDs[r.idx].Inet; in != nil && in.Conn != nil {
 			conns[ends{in.Local, in.Peer}] = in
+		}
+		if in := r.p.FDs[r.idx].Inet; in != nil && len(in.Pending) > 0 {
+			listeners = append(listeners, listener{in, r.host, r.p.PID, r.p.FDs[r.idx].FD})
+			for i := range in.Pending {
+				p := &in.Pending[i]
+				conns[ends{p.Local, p.Peer}] = p
+				pending[p] = false
+			}
 		}
 	}
 	seqLE := func(a, b uint32) bool { return int32(b-a) >= 0 }
@@ -358,14 +458,39 @@ func (t *tree) checkConns() error {
 		if b == nil {
 			b = conns[ends{mappedPeer(a.Peer), mappedPeer(a.Local)}]
 		}
+		if b != nil && b.Conn.FinRecv && !a.Conn.FinSent {
+			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: its peer received a FIN it did not send (it moved while saved): checkpoint again", a.Local, a.Peer), r.p.PID, f.FD)})
+			continue
+		}
+		if b == nil && a.Conn.Held != "" {
+			continue // a peer outside the app, its traffic held
+		}
 		if b == nil {
 			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
 				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: its peer is no socket of the app", a.Local, a.Peer), r.p.PID, f.FD)})
 			continue
 		}
+		if _, ok := pending[b]; ok {
+			// Its peer waits in a listener of the app: the restore
+			// connects it again (the peer never sent a byte).
+			pending[b], a.Accepting = true, true
+			if a.Conn.RecvLen != 0 {
+				findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
+					Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %d bytes received from a peer that was never accepted", a.Local, a.Peer, a.Conn.RecvLen), r.p.PID, f.FD)})
+			}
+		}
 		if una := a.Conn.SndSeq - uint32(a.Conn.SendLen); !seqLE(una, b.Conn.RcvSeq) || !seqLE(b.Conn.RcvSeq, a.Conn.SndSeq) {
 			findings = append(findings, seccomp.Finding{Pid: r.host, Kind: "inet_socket", Fd: f.FD,
 				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s: bytes moved between its ends while they were saved (sent from %d to %d, received up to %d): checkpoint again", a.Local, a.Peer, una, a.Conn.SndSeq, b.Conn.RcvSeq), r.p.PID, f.FD)})
+		}
+	}
+	for _, l := range listeners {
+		for i := range l.in.Pending {
+			if p := &l.in.Pending[i]; !pending[p] {
+				findings = append(findings, seccomp.Finding{Pid: l.host, Kind: "inet_socket", Fd: l.fd,
+					Reason: inetReason(fmt.Sprintf("listening TCP socket %s: the connection from %s waiting to be accepted has no client in the app: not supported yet", l.in.Local, p.Peer), l.p, l.fd)})
+			}
 		}
 	}
 	if len(findings) > 0 {
@@ -394,4 +519,322 @@ func mappedPeer(s string) string {
 // (port 0 of no address is never a socket's).
 func listenKey(a netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(unmap(a).Addr().As16()).WithZone("listen"), a.Port())
+}
+
+// listenerRefusal judges a listener with connections waiting to be
+// accepted, in the gate: saved when each one's client is a socket of the
+// app and crrun may use TCP_REPAIR.
+func listenerRefusal(s *inetSock, root, private bool) string {
+	in := s.in
+	switch {
+	case s.clients < s.lq.Waiting:
+		return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet, %d of them from a peer outside the app: not supported yet",
+			in.Local, s.lq.Waiting, s.lq.Waiting-s.clients)
+	case s.clients > s.lq.Waiting:
+		return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet and %d connections of the app to it: not supported yet",
+			in.Local, s.lq.Waiting, s.clients)
+	case !root && !private:
+		return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet inside the app: saving them needs TCP_REPAIR, "+
+			"which an ordinary user has only in a network namespace of the app's own: run the app with --net=private", in.Local, s.lq.Waiting)
+	}
+	return ""
+}
+
+// countClients counts, for each listener of socks, the app's connected
+// TCP sockets whose peer is no socket of the app and whose address the
+// listener listens on: the clients of the connections waiting in it.
+func countClients(socks []*inetSock, connected map[netip.AddrPort]bool) {
+	for _, c := range socks {
+		if c.in.Protocol != unix.IPPROTO_TCP || !inetsock.Connected(c.in.TCPState) || !c.in.Peer.IsValid() || connected[unmap(c.in.Peer)] {
+			continue
+		}
+		p := unmap(c.in.Peer)
+		for _, l := range socks {
+			if l.in.Protocol != unix.IPPROTO_TCP || l.in.TCPState != tcpListen {
+				continue
+			}
+			if a := unmap(l.in.Local); a.Port() == p.Port() && (a.Addr().IsUnspecified() || a.Addr() == p.Addr()) {
+				l.clients++
+				break
+			}
+		}
+	}
+}
+
+// pendingConns notes a listener with connections waiting to be
+// accepted, whose clients are sockets of the app (the gate matched them):
+// they are taken out of its queue once every process is saved (readTaken),
+// so that a refusal found on the way still leaves the app running with
+// its queue intact. A checkpoint --exit only (the app cannot get them
+// back).
+func (d *dumper) pendingConns(c int, st *image.Inet, fdNum int) error {
+	lc, err := unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	d.t.pendingReads = append(d.t.pendingReads, pendingRead{st: st, listener: lc, pid: d.pid, nspid: d.p(), fdNum: fdNum})
+	return nil
+}
+
+// pendingRead is a listener whose waiting connections crrun takes.
+type pendingRead struct {
+	st         *image.Inet // the listener's
+	listener   int         // crrun's copy
+	pid, nspid int         // its process, for reasons
+	fdNum      int         // and fd
+}
+
+// readTaken takes the connections waiting in the app's listeners out of
+// their queues, once every process is saved (their clients with them: bytes
+// a client had in flight and its server end got after the client was read
+// are in both, which the restore sends once): one accept(2) each on
+// crrun's copy of the listener, in queue order; each is put in repair mode
+// (it dies with the app without a word to its client) and read, its
+// state and the bytes its client sent. Should the checkpoint fail after
+// this, the app is ended (endTaken).
+func (t *tree) readTaken() error {
+	var findings []seccomp.Finding
+	defer t.dropPendingReads()
+	for _, r := range t.pendingReads {
+		refuse := func(local, peer, why string) {
+			findings = append(findings, seccomp.Finding{Pid: r.pid, Kind: "inet_socket", Fd: r.fdNum,
+				Reason: inetReason(fmt.Sprintf("TCP connection %s -> %s waiting to be accepted: %s", local, peer, why), r.nspid, r.fdNum)})
+		}
+		for {
+			p := []unix.PollFd{{Fd: int32(r.listener), Events: unix.POLLIN}}
+			if _, err := unix.Poll(p, 0); err == unix.EINTR {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if p[0].Revents&unix.POLLIN == 0 {
+				break
+			}
+			s, _, err := unix.Accept4(r.listener, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			if err == unix.EINTR || err == unix.EAGAIN {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("accept a connection waiting on %s: %w", r.st.Local, err)
+			}
+			t.taken = append(t.taken, s)
+			sin, err := inetsock.Read(s)
+			if err != nil {
+				return err
+			}
+			if err := inetsock.RepairOn(s, true); err != nil {
+				refuse(sin.Local.String(), sin.Peer.String(), err.Error())
+				continue
+			}
+			conn, recv, send, err := inetsock.ReadConn(s)
+			if err != nil {
+				refuse(sin.Local.String(), sin.Peer.String(), err.Error())
+				continue
+			}
+			if len(send) > 0 {
+				refuse(sin.Local.String(), sin.Peer.String(), fmt.Sprintf("%d bytes to send", len(send)))
+				continue
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(s, &st); err != nil {
+				return err
+			}
+			if len(recv) > 0 {
+				conn.Data = fmt.Sprintf("tcp-%d.bin", st.Ino)
+				if err := writeBlob(t.w, conn.Data, recv); err != nil {
+					return err
+				}
+				t.blobs[conn.Data] = true
+			}
+			r.st.Pending = append(r.st.Pending, image.Inet{Family: sin.Family, Type: sin.Type, Protocol: sin.Protocol,
+				Local: sin.Local.String(), Peer: sin.Peer.String(), Conn: conn})
+		}
+	}
+	if len(findings) > 0 {
+		return &NotCheckpointableError{Findings: findings}
+	}
+	return nil
+}
+
+// endTaken: a checkpoint that fails after crrun took connections out of
+// the app's listeners cannot give them back, so the app (which was to end:
+// checkpoint --exit) is ended rather than left running without them.
+func (t *tree) endTaken(order []int, err error) error {
+	if err == nil || len(t.taken) == 0 {
+		return err
+	}
+	for _, pid := range order {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	n := len(t.taken)
+	t.closeRepairs()
+	return fmt.Errorf("%w (the app was ended: crrun had taken %d connections waiting to be accepted out of its listeners' queues to save them, which cannot be put back)", err, n)
+}
+
+// outside says whether a connection's peer is no socket of the app (the
+// gate has let it through: crrun is root on the host's network and can
+// hold its traffic). The app's connected TCP sockets are read once.
+func (t *tree) outside(peer string) bool {
+	if t.appTCP == nil {
+		t.appTCP = map[netip.AddrPort]bool{}
+		for _, pid := range t.live {
+			fds, err := procfs.Fds(pid)
+			if err != nil {
+				continue
+			}
+			for _, e := range fds {
+				if e.Kind != procfs.KindSocket || !isInetSaved(e) {
+					continue
+				}
+				c, err := ptrace.CopyFd(pid, e.Num)
+				if err != nil {
+					continue
+				}
+				if in, err := inetsock.Read(c); err == nil && in.Protocol == unix.IPPROTO_TCP && in.Peer.IsValid() {
+					t.appTCP[unmap(in.Local)] = true
+				} else if err == nil && in.Protocol == unix.IPPROTO_TCP && in.TCPState == tcpListen {
+					t.appTCP[listenKey(in.Local)] = true
+				}
+				unix.Close(c)
+			}
+		}
+	}
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil {
+		return false
+	}
+	ap = unmap(ap)
+	// A peer waiting in a listener of the app is inside it.
+	for _, a := range []netip.Addr{ap.Addr(), netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+		if t.appTCP[listenKey(netip.AddrPortFrom(a, ap.Port()))] {
+			return false
+		}
+	}
+	return !t.appTCP[ap]
+}
+
+// hold holds the traffic of connection st when its peer is outside the
+// app, before it is put in repair mode and read: nothing moves while it is
+// saved, and after checkpoint --exit its peer gets no RST until the
+// restore (holdForImage). It gives the checkpoint's hold id ("" for a
+// connection inside the app).
+func (d *dumper) hold(st *image.Inet) (string, error) {
+	if !d.t.outside(st.Peer) {
+		return "", nil
+	}
+	if d.t.holdID == "" {
+		d.t.holdID = fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano())
+	}
+	k := nfhold.Conn{Local: unmap(netip.MustParseAddrPort(st.Local)), Peer: unmap(netip.MustParseAddrPort(st.Peer))}
+	if err := nfhold.Hold(nfhold.LiveTag(d.t.holdID), []nfhold.Conn{k}); err != nil {
+		return "", err
+	}
+	d.t.held = append(d.t.held, k)
+	return d.t.holdID, nil
+}
+
+// releaseHolds ends this checkpoint's live holds (the app runs on, or a
+// checkpoint --exit that failed).
+func (t *tree) releaseHolds() {
+	if len(t.held) == 0 {
+		return
+	}
+	if err := nfhold.Release(nfhold.LiveTag(t.holdID)); err != nil {
+		slog.Warn("checkpoint: the firewall rules holding the app's connections stay", "table", nfhold.TableName, "err", err)
+	}
+	t.held = nil
+}
+
+// holdForImage, before a checkpoint --exit commits its image, holds the
+// connections for the image (rules tagged with its hold id, which its
+// restore removes), then ends the live holds; undo removes the image's
+// should the commit fail.
+func (t *tree) holdForImage() (undo func(), err error) {
+	if len(t.held) == 0 {
+		return func() {}, nil
+	}
+	if err := nfhold.Hold(nfhold.ImageTag(t.holdID), t.held); err != nil {
+		return nil, fmt.Errorf("holding the connections with a peer outside the app until the restore: %w", err)
+	}
+	return func() {
+		if err := nfhold.Release(nfhold.ImageTag(t.holdID)); err != nil {
+			slog.Warn("checkpoint: firewall rules of a failed checkpoint stay", "table", nfhold.TableName, "err", err)
+		}
+	}, nil
+}
+
+// onThisHost says whether a is an address of this host (loopback, or one
+// of its interfaces'): a peer there is held while its connection is saved;
+// one on another host is refused.
+func onThisHost(a netip.AddrPort) bool {
+	ip := a.Addr().Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, x := range addrs {
+		if p, err := netip.ParsePrefix(x.String()); err == nil && p.Addr().Unmap() == ip.WithZone("") {
+			return true
+		}
+	}
+	return false
+}
+
+// connFields sets the observed receive queue length and TCP state of each
+// saved connection from what the dump read: the kernel still moves bytes
+// and FINs between sockets in repair mode (a retransmission or window
+// probe timer fires) after a connection was read and before the inventory
+// is taken, and the image holds the dump's (checkConns checks that no byte
+// is lost between two ends).
+func connFields(f inventory.Fields, p *image.Process) {
+	for _, fd := range p.FDs {
+		if fd.Inet == nil || fd.Inet.Conn == nil {
+			continue
+		}
+		k := fmt.Sprintf("fd %d inq", fd.FD)
+		if _, ok := f[k]; ok {
+			f[k] = strconv.Itoa(fd.Inet.Conn.RecvLen)
+		}
+		k = fmt.Sprintf("fd %d inet", fd.FD)
+		if w := strings.Fields(f[k]); len(w) > 2 {
+			w[1] = inetsock.TCPStateName(max(fd.Inet.Conn.State, inetsock.StateEstablished))
+			f[k] = strings.Join(w, " ")
+		}
+	}
+}
+
+// urgentRead compares what SIOCINQ told of a connection's receive queue
+// with rcv_nxt - copied_seq (inet_diag's rqueue, read once for the tree):
+// they differ by the FIN received and not read, or else by urgent data
+// whose out-of-band byte the app read and whose mark it has not reached
+// (SIOCINQ, and a peek, stop at the mark: the bytes after it would be
+// lost).
+func (d *dumper) urgentRead(e procfs.FdEntry, conn *image.TCPConn) string {
+	if d.t.rqueues == nil {
+		q, err := inetsock.ReceiveQueues(d.req.Init)
+		if err != nil {
+			return fmt.Sprintf("its receive queue cannot be checked (%v)", err)
+		}
+		d.t.rqueues = q
+	}
+	fits := func(rq int) bool { extra := rq - conn.RecvLen; return extra == 0 || extra == 1 && conn.FinRecv }
+	rq, ok := d.t.rqueues[e.Inode]
+	if ok && fits(rq) {
+		return ""
+	}
+	// Listed before this connection was read, bytes may have come since
+	// (a timer of its peer in repair mode): listed again.
+	q, err := inetsock.ReceiveQueues(d.req.Init)
+	if err != nil {
+		return fmt.Sprintf("its receive queue cannot be checked (%v)", err)
+	}
+	d.t.rqueues = q
+	if rq, ok = q[e.Inode]; !ok || fits(rq) {
+		return ""
+	}
+	return fmt.Sprintf("%d bytes received, %d of them before an urgent (out-of-band, MSG_OOB) mark the app reads towards, which a restore cannot set again "+
+		"(or bytes still arriving: checkpoint again): not supported yet", rq, conn.RecvLen)
 }

@@ -53,6 +53,7 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 			f[k] = v
 		}
 		pendingFields(f, p)
+		connFields(f, p)
 		p.Inventory = f
 		for _, r := range append(inventory.Refusals(f), inventory.InheritedRefusals(f, base)...) {
 			findings = append(findings, seccomp.Finding{Pid: host, Kind: "inventory", Fd: -1, Reason: r})

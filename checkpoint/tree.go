@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/seccomp"
@@ -269,6 +271,21 @@ type tree struct {
 	// repairs: crrun's copies of the app's TCP connections, in repair
 	// mode until the app is thawed or killed (inet.go).
 	repairs []int
+	// taken: the server ends crrun accepted from the app's listeners to
+	// save them (checkpoint --exit only), in repair mode, closed when the
+	// app is killed (inet.go, pendingConns).
+	taken        []int
+	pendingReads []pendingRead
+	// holdID names this checkpoint's firewall holds of connections with a
+	// peer outside the app, held those connections (inet.go, hold).
+	holdID string
+	held   []nfhold.Conn
+	// appTCP: the local addresses of the app's connected TCP sockets
+	// (inet.go, outside), read once.
+	appTCP map[netip.AddrPort]bool
+	// rqueues: inet_diag's rqueue of each connected TCP socket, by inode
+	// (inet.go, tcpConn), read once.
+	rqueues map[uint64]int
 }
 
 // flightFix gives a message its files in flight once they are linked.
@@ -349,6 +366,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	sp := newSpans("tree", 0)
 	defer sp.done()
 	if err := t.linkFiles(); err != nil {
+		return nil, err
+	}
+	if err := t.readTaken(); err != nil {
 		return nil, err
 	}
 	if err := t.checkConns(); err != nil {

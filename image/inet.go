@@ -41,6 +41,17 @@ type Inet struct {
 	// Conn, on a TCP socket, is its established connection (Local ->
 	// Peer), restored in repair mode (required feature "tcp-repair").
 	Conn *TCPConn `json:"conn,omitempty"`
+	// Pending, on a listener, are the connections waiting in its accept
+	// queue (oldest first), whose clients are sockets of the app: each the
+	// server end as crrun read it (Local, Peer, Conn with its receive
+	// queue, Options), taken out of the queue by a checkpoint --exit. The
+	// restore makes each again by a handshake from its client and queues
+	// the bytes again (docs/design.md, Network).
+	Pending []Inet `json:"pending,omitempty"`
+	// Accepting, on a connection (Conn), says its peer is one of Pending
+	// of a listener of the app: the restore connects it to the listener
+	// rather than repairing it.
+	Accepting bool `json:"accepting,omitempty"`
 }
 
 // SockOpt is one option value.
@@ -194,8 +205,26 @@ func (s *Inet) Validate() error {
 		if c.SendLen < 0 || c.RecvLen < 0 || c.Unsent < 0 || c.Unsent > c.SendLen || c.SndWscale < 0 || c.SndWscale > 14 || c.RcvWscale < 0 || c.RcvWscale > 14 {
 			return fmt.Errorf("inet socket: bad connection state %+v", *c)
 		}
+		if s.Accepting && c.RecvLen != 0 {
+			return fmt.Errorf("inet socket: a connection waiting to be accepted with %d bytes received", c.RecvLen)
+		}
 	} else if s.Peer != "" && s.Protocol == unix.IPPROTO_TCP {
 		return fmt.Errorf("inet socket: a TCP peer without a connection")
+	}
+	if len(s.Pending) > 0 && !s.Listen {
+		return fmt.Errorf("inet socket: connections waiting to be accepted on a socket that does not listen")
+	}
+	if s.Accepting && s.Conn == nil {
+		return fmt.Errorf("inet socket: a connection waiting to be accepted without its state")
+	}
+	for i := range s.Pending {
+		p := &s.Pending[i]
+		if len(p.Pending) > 0 || p.Accepting || p.Conn == nil || p.Conn.SendLen != 0 {
+			return fmt.Errorf("inet socket: a bad connection waiting to be accepted on %s", s.Local)
+		}
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("a connection waiting to be accepted on %s: %w", s.Local, err)
+		}
 	}
 	for _, d := range s.Datagrams {
 		if _, err := netip.ParseAddrPort(d.From); err != nil || d.Len < 0 {
@@ -231,4 +260,21 @@ type TCPConn struct {
 	// Window is TCP_REPAIR_WINDOW: snd_wl1, snd_wnd, max_window, rcv_wnd,
 	// rcv_wup.
 	Window [5]uint32 `json:"window"`
+	// State is the connection's TCP state when it is not established
+	// (TCP_FIN_WAIT1...: a half-closed or closing connection). FinSent:
+	// this end has shut down its writing (shutdown(SHUT_WR) or close: its
+	// FIN is in the send queue or acknowledged); FinRecv: it has received
+	// its peer's FIN; ShutRd: the app shut down its reading
+	// (shutdown(SHUT_RD), no FIN received). The sequence numbers and
+	// queue lengths above count data only, never a FIN: the restore
+	// rebuilds the connection established, then replays the shutdowns
+	// (docs/design.md, Network).
+	State   int  `json:"state,omitempty"`
+	FinSent bool `json:"fin_sent,omitempty"`
+	FinRecv bool `json:"fin_recv,omitempty"`
+	ShutRd  bool `json:"shut_rd,omitempty"`
+	// Held names the checkpoint whose firewall rules hold the traffic of
+	// this connection with a peer outside the app until its restore
+	// (internal/nfhold: the rules tagged "image <Held>").
+	Held string `json:"held,omitempty"`
 }

@@ -50,7 +50,13 @@ func (o *observer) inet(pre string, c int) {
 	}
 	o.f[pre+" inet"] = v
 	for _, so := range inetsock.Options(c, in) {
-		if in.TCPState == 1 && inetsock.ConnIgnored(so.Name) {
+		if in.Protocol == unix.IPPROTO_TCP && inetsock.Connected(in.TCPState) && inetsock.ConnIgnored(so.Name) {
+			continue
+		}
+		if in.Protocol == unix.IPPROTO_TCP && inetsock.Connected(in.TCPState) && inetsock.Autotuned(c, so.Name) {
+			// The kernel's tuning of a connection's buffer, not the
+			// app's choice: it moves as bytes flow.
+			o.f[pre+" sockopt "+so.Name] = "autotuned"
 			continue
 		}
 		o.f[pre+" sockopt "+so.Name] = hex.EncodeToString(so.Value)

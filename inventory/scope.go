@@ -8,9 +8,9 @@ package inventory
 var OutOfScope = []struct {
 	Name, Refused, Why string
 }{
-	{"netlink sockets other than NETLINK_ROUTE, packet, ICMP ping, SCTP, UDP-Lite and MPTCP sockets; TCP connections to peers outside the app, half-closed or closing ones, connections not accepted yet; eBPF socket filters and SO_REUSEPORT programs, IP_MULTICAST_IF by interface index; any socket option no checkpoint saves (setsockopt of an option outside the option tables)",
+	{"netlink sockets other than NETLINK_ROUTE, packet, ICMP ping, SCTP, UDP-Lite and MPTCP sockets; TCP connections to peers outside the app for an ordinary user or on another host, connections that have ended, connecting ones; eBPF socket filters and SO_REUSEPORT programs, IP_MULTICAST_IF by interface index; any socket option no checkpoint saves (setsockopt of an option outside the option tables)",
 		"`CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet` (trap and gate), `CR: socket(AF_INET, ICMP ping) not supported yet` (trap and scan); the connections by the checkpoint's gate, naming the fd and both addresses (status too); eBPF filters, IP_MULTICAST_IF by index and options outside the tables by a sticky trap naming the option",
-		"a peer outside the app needs its traffic held (root, the firewall); the other states and kinds are planned work (issue 10)"},
+		"a peer outside the app needs its traffic held with the firewall (root; a peer on another host runs on: a job across nodes); the other states and kinds are planned work (issue 10)"},
 	{"unix sockets: files in flight (SCM_RIGHTS) on a stream socket, connections in a backlog with bytes in them or whose connecting end closed, peers outside the app, the credentials of a sender that has exited of bytes queued for a reader with SO_PASSCRED, datagrams restore cannot send again from their sender",
 		"by the dump, naming the fd (status sees what sock_diag and fdinfo show)",
 		"a peek cannot tell which stream bytes carry the files; a backlog connection's bytes cannot be read without accepting it; a sender's pid can be named again only while it lives (issue 10)"},

@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/inventory"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +36,19 @@ type inetState struct {
 	queued []inetQueued              // sockets with datagrams to queue
 	listen []inetListen              // listeners, whose backlog is read back
 	conns  []inetConn                // connections in repair mode until releaseConns
+	// accepting: clients whose connection waits in a listener of the
+	// app, bound, connected by connectPending (parked fds).
+	accepting []inetAccepting
+	// held: the checkpoints whose firewall rules hold connections of the
+	// image with a peer outside the app (internal/nfhold), removed once
+	// they are back, or when the restore fails.
+	held map[string]bool
+}
+
+type inetAccepting struct {
+	fd    uint64
+	s     *image.Inet
+	reuse []image.SockOpt // set once connected (openInet)
 }
 
 // inetConn is crrun's copy of a restored connection, in repair mode, and
@@ -73,6 +89,12 @@ func (t *treeRestorer) restoreConn(c int, peer unix.Sockaddr, ic *inetConn) erro
 // had not sent yet.
 func (t *treeRestorer) releaseConns() error {
 	defer t.inet.close()
+	// The peers outside the app are heard again, each connection still
+	// in repair mode (its socket exists: no RST), and leaving it sends
+	// them a window probe.
+	if err := t.inet.releaseHolds(); err != nil {
+		return err
+	}
 	for _, c := range t.inet.conns {
 		if err := inetsock.RepairOff(c.fd); err != nil {
 			return fmt.Errorf("TCP connection %s -> %s: %w", c.s.Local, c.s.Peer, err)
@@ -81,7 +103,7 @@ func (t *treeRestorer) releaseConns() error {
 			return fmt.Errorf("TCP connection %s -> %s: the %d bytes not sent yet: %w", c.s.Local, c.s.Peer, len(c.tail), err)
 		}
 	}
-	return nil
+	return t.closeHalf()
 }
 
 // close closes crrun's copies (on a failed restore the connections die in
@@ -91,12 +113,27 @@ func (s *inetState) close() {
 		unix.Close(c.fd)
 	}
 	s.conns = nil
+	if err := s.releaseHolds(); err != nil {
+		slog.Warn("restore: firewall rules holding connections of the image stay", "table", nfhold.TableName, "err", err)
+	}
+}
+
+// releaseHolds removes the image's firewall holds.
+func (s *inetState) releaseHolds() error {
+	for id := range s.held {
+		if err := nfhold.Release(nfhold.ImageTag(id)); err != nil {
+			return fmt.Errorf("removing the firewall rules holding the connections with a peer outside the app (table inet %s): %w", nfhold.TableName, err)
+		}
+		delete(s.held, id)
+	}
+	return nil
 }
 
 type inetListen struct {
 	ino     uint64
 	backlog int
 	local   string
+	pending []image.Inet
 }
 
 type inetQueued struct {
@@ -132,7 +169,8 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		return 0, err
 	}
 	defer unix.Close(c)
-	if s.Conn != nil {
+	repair := s.Conn != nil && !s.Accepting
+	if repair {
 		// Repair mode first: binding the port a listener of the app
 		// holds is allowed then, and nothing is sent until the whole
 		// tree is back (releaseConns).
@@ -144,6 +182,12 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			return 0, err
 		}
 		t.inet.conns = append(t.inet.conns, inetConn{fd: rc, s: s})
+		if s.Conn.Held != "" {
+			if t.inet.held == nil {
+				t.inet.held = map[string]bool{}
+			}
+			t.inet.held[s.Conn.Held] = true
+		}
 	}
 	opts, reuse := s.Options, []image.SockOpt(nil)
 	if s.Protocol == unix.IPPROTO_TCP {
@@ -162,7 +206,7 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 	if err := inetsock.SetOptions(c, opts); err != nil {
 		return 0, fmt.Errorf("%s socket %s: %w", protoName(s), s.Local, err)
 	}
-	if s.Protocol == unix.IPPROTO_TCP && s.Conn == nil {
+	if s.Protocol == unix.IPPROTO_TCP && !repair {
 		// Bound with SO_REUSEADDR, as CRIU does: the port may be held
 		// by connections of the app that ended since (TIME_WAIT), never
 		// by another listener (bind and listen still refuse that).
@@ -206,9 +250,11 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 		if err := unix.Fstat(c, &st); err != nil {
 			return 0, err
 		}
-		t.inet.listen = append(t.inet.listen, inetListen{ino: st.Ino, backlog: s.Backlog, local: s.Local})
+		t.inet.listen = append(t.inet.listen, inetListen{ino: st.Ino, backlog: s.Backlog, local: s.Local, pending: s.Pending})
 	}
-	if s.Peer != "" {
+	if s.Accepting {
+		t.inet.accepting = append(t.inet.accepting, inetAccepting{fd: fd, s: s, reuse: reuse})
+	} else if s.Peer != "" {
 		sa, err := inetsock.Sockaddr(s.Family, netip.MustParseAddrPort(s.Peer))
 		if err != nil {
 			return 0, err
@@ -227,9 +273,12 @@ func (t *treeRestorer) openInet(f *image.FD) (uint64, error) {
 			return 0, fmt.Errorf("connect UDP socket %s to %s: %w", s.Local, s.Peer, err)
 		}
 	}
-	if s.Protocol == unix.IPPROTO_TCP && s.Conn == nil {
+	if s.Protocol == unix.IPPROTO_TCP && !repair {
 		if err := inetsock.SetReuseAddr(c, 0); err != nil {
 			return 0, err
+		}
+		if s.Accepting {
+			reuse = nil // once connected (connectPending)
 		}
 		if err := inetsock.SetOptions(c, reuse); err != nil {
 			return 0, err
@@ -259,6 +308,9 @@ func unmapAP(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr
 // back each listener's backlog (listen caps it at the namespace's
 // net.core.somaxconn, which may be lower here).
 func (t *treeRestorer) queueDatagrams() error {
+	if err := t.connectPending(); err != nil {
+		return err
+	}
 	if len(t.inet.listen) > 0 {
 		st, err := procfs.Stat(t.root.pid)
 		if err != nil {
@@ -271,6 +323,8 @@ func (t *treeRestorer) queueDatagrams() error {
 		for _, l := range t.inet.listen {
 			if got := lq[l.ino]; got.Backlog != l.backlog {
 				return fmt.Errorf("listening TCP socket %s: backlog %d, want %d (is net.core.somaxconn lower here?)", l.local, got.Backlog, l.backlog)
+			} else if got.Waiting != len(l.pending) {
+				return fmt.Errorf("listening TCP socket %s: %d connections waiting to be accepted, want %d", l.local, got.Waiting, len(l.pending))
 			}
 		}
 	}
@@ -402,4 +456,238 @@ func sendTo(c, family int, payload []byte, to, src netip.AddrPort) error {
 		return err
 	}
 	return unix.Sendto(c, payload, 0, sa)
+}
+
+// connectPending makes again the connections that waited in a listener
+// of the app: in each listener's queue order, the client (a socket of the
+// app, bound by openInet) connects to the listener for real, so that the
+// server end waits in the accept queue as it did (the two ends' sequence
+// numbers are new: neither end was ever seen by the app at its old ones
+// but the client, whose numbers the app cannot read); then the client
+// sends what the server end had received and then what it had sent that
+// was not received yet. The listener's queue is
+// read back after each, and the client's negotiated options (MSS, window
+// scales, SACK, timestamps) must be the checkpoint's.
+func (t *treeRestorer) connectPending() error {
+	if len(t.inet.accepting) == 0 {
+		return nil
+	}
+	st, err := procfs.Stat(t.root.pid)
+	if err != nil {
+		return err
+	}
+	used := 0
+	for _, l := range t.inet.listen {
+		for i := range l.pending {
+			srv := &l.pending[i]
+			var cl *inetAccepting
+			for j := range t.inet.accepting {
+				a := &t.inet.accepting[j]
+				if sameAP(a.s.Local, srv.Peer) && sameAP(a.s.Peer, srv.Local) {
+					cl = a
+				}
+			}
+			if cl == nil {
+				return fmt.Errorf("listening TCP socket %s: the connection from %s waiting to be accepted has no client in the image", l.local, srv.Peer)
+			}
+			used++
+			if err := t.connectOne(st.PPid, l, i, srv, cl); err != nil {
+				return fmt.Errorf("TCP connection %s -> %s waiting to be accepted on %s: %w", cl.s.Local, cl.s.Peer, l.local, err)
+			}
+		}
+	}
+	if used != len(t.inet.accepting) {
+		return fmt.Errorf("%d TCP connections waiting to be accepted, %d of them in a listener of the image", len(t.inet.accepting), used)
+	}
+	return nil
+}
+
+func sameAP(a, b string) bool {
+	x, err1 := netip.ParseAddrPort(a)
+	y, err2 := netip.ParseAddrPort(b)
+	return err1 == nil && err2 == nil && unmapAP(x) == unmapAP(y)
+}
+
+func (t *treeRestorer) readConnBlob(c *image.TCPConn) ([]byte, error) {
+	if c.Data == "" {
+		return nil, nil
+	}
+	b, err := t.req.Image.OpenBlob(c.Data)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	data, err := io.ReadAll(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) != c.RecvLen+c.SendLen {
+		return nil, fmt.Errorf("the blob %q holds %d bytes, want %d", c.Data, len(data), c.RecvLen+c.SendLen)
+	}
+	return data, nil
+}
+
+// connectOne connects client cl to the listener l as its i-th waiting
+// connection (server end srv); init is crrun's init (sock_diag).
+func (t *treeRestorer) connectOne(init int, l inetListen, i int, srv *image.Inet, cl *inetAccepting) error {
+	got, err := t.readConnBlob(srv.Conn)
+	if err != nil {
+		return err
+	}
+	mine, err := t.readConnBlob(cl.s.Conn)
+	if err != nil {
+		return err
+	}
+	cc := cl.s.Conn
+	sent := mine[cc.RecvLen:]
+	// The client's bytes the server end had already received are in got.
+	una := cc.SndSeq - uint32(cc.SendLen)
+	if d := int(int32(srv.Conn.RcvSeq - una)); d > 0 {
+		sent = sent[min(d, len(sent)):]
+	}
+	c, err := t.root.getfd(cl.fd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(c)
+	sa, err := inetsock.Sockaddr(cl.s.Family, netip.MustParseAddrPort(cl.s.Peer))
+	if err != nil {
+		return err
+	}
+	if err := inetsock.Connect(c, sa, 5*time.Second); err != nil {
+		return err
+	}
+	if err := inetsock.SetOptions(c, cl.reuse); err != nil {
+		return err
+	}
+	// Every byte is then in the server end's receive queue or the
+	// client's send queue, as at the checkpoint (the new server end's
+	// window may take them in other steps: the client's send buffer is
+	// grown for the moment if they do not fit, SendTail).
+	if err := inetsock.SendTail(c, append(got, sent...)); err != nil {
+		return fmt.Errorf("the %d bytes its server end had received and the %d it had sent: %w", len(got), len(sent), err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lq, err := inetsock.Listeners(init)
+		if err != nil {
+			return err
+		}
+		if lq[l.ino].Waiting > i {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not in the listener's queue within 5 s (%d waiting)", lq[l.ino].Waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n, err := inetsock.ReadNegotiated(c)
+	if err != nil {
+		return err
+	}
+	if want := (inetsock.Negotiated{Options: cc.Options, SndWscale: cc.SndWscale, RcvWscale: cc.RcvWscale, MSS: cc.MSS}); n != want {
+		return fmt.Errorf("negotiated %+v, the checkpoint's %+v", n, want)
+	}
+	return nil
+}
+
+// closeHalf replays the shutdowns of the half-closed and closing
+// connections (and of those whose reading the app shut down), once every
+// connection is out of repair mode (releaseConns): each was rebuilt
+// established, its FINs left out of its sequence numbers. Every end that
+// had shut down its writing before receiving its peer's FIN (fin-wait1,
+// fin-wait2, closing) shuts it down, its FIN following every byte before
+// it; once the ends in last-ack have received theirs (close-wait), they
+// shut down; then the reading shutdowns. Each end must then be in its
+// saved state within 2 s (the verifier, which runs before, expects them
+// established: verifyExpect), or the restore fails.
+func (t *treeRestorer) closeHalf() error {
+	var done []inetConn
+	for _, c := range t.inet.conns {
+		if cc := c.s.Conn; cc.State != 0 || cc.ShutRd {
+			done = append(done, c)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	shut := func(c inetConn, how int) error {
+		if err := unix.Shutdown(c.fd, how); err != nil {
+			return fmt.Errorf("TCP connection %s -> %s: shutdown: %w", c.s.Local, c.s.Peer, err)
+		}
+		return nil
+	}
+	wait := func(ok func(c inetConn, state int) bool, what string) error {
+		deadline := time.Now().Add(2 * time.Second)
+		for _, c := range done {
+			for {
+				ti, err := unix.GetsockoptTCPInfo(c.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+				if err != nil {
+					return fmt.Errorf("TCP connection %s -> %s: TCP_INFO: %w", c.s.Local, c.s.Peer, err)
+				}
+				if ok(c, int(ti.State)) {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("TCP connection %s -> %s: state %s 2 s after its shutdowns were replayed, want %s", c.s.Local, c.s.Peer,
+						inetsock.TCPStateName(int(ti.State)), what)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return nil
+	}
+	for _, c := range done {
+		if c.s.Conn.FinSent && c.s.Conn.State != inetsock.StateLastAck {
+			if err := shut(c, unix.SHUT_WR); err != nil {
+				return err
+			}
+		}
+	}
+	if err := wait(func(c inetConn, st int) bool {
+		return c.s.Conn.State != inetsock.StateLastAck || st == inetsock.StateCloseWait
+	}, "close-wait"); err != nil {
+		return err
+	}
+	for _, c := range done {
+		if c.s.Conn.State == inetsock.StateLastAck {
+			if err := shut(c, unix.SHUT_WR); err != nil {
+				return err
+			}
+		}
+		if c.s.Conn.ShutRd {
+			if err := shut(c, unix.SHUT_RD); err != nil {
+				return err
+			}
+		}
+	}
+	return wait(func(c inetConn, st int) bool {
+		return st == max(c.s.Conn.State, inetsock.StateEstablished)
+	}, "the saved one")
+}
+
+// verifyExpect is what the verifier expects of process p's restored fds
+// before releaseConns: a half-closed or closing connection established
+// (closeHalf replays its shutdowns after, and checks its state then).
+func verifyExpect(p *image.Process, saved inventory.Fields) inventory.Fields {
+	var out inventory.Fields
+	for _, f := range p.FDs {
+		if f.Inet == nil || f.Inet.Conn == nil || f.Inet.Conn.State == 0 {
+			continue
+		}
+		if out == nil {
+			out = inventory.Fields{}
+			for k, v := range saved {
+				out[k] = v
+			}
+		}
+		k := fmt.Sprintf("fd %d inet", f.FD)
+		if v, ok := out[k]; ok {
+			out[k] = strings.Replace(v, " "+inetsock.TCPStateName(f.Inet.Conn.State)+" ", " established ", 1)
+		}
+	}
+	if out == nil {
+		return saved
+	}
+	return out
 }

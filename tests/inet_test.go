@@ -7,10 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/crrun/crrun/internal/nfhold"
 )
 
 // TCP connections crrun refuses, with their reasons: the user is told to
@@ -50,11 +54,12 @@ func TestInetRefusalHostNetUser(t *testing.T) {
 	}
 }
 
-// TestInetRefusalOutsidePeer: a connection to a listener of the test.
-func TestInetRefusalOutsidePeer(t *testing.T) {
+// TestInetRefusalOutsidePeerUser: a connection to a listener of the test,
+// for an ordinary user: holding its peer's traffic needs root.
+func TestInetRefusalOutsidePeerUser(t *testing.T) {
 	t.Parallel()
 	requireCR(t)
-	requireRoot(t)
+	dir, asNobody := nobodyEnv(t)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,21 +81,149 @@ func TestInetRefusalOutsidePeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	a := start(t, opts{stdin: r}, "--", bin, port)
+	cmd := asNobody("--dir", filepath.Join(dir, "ck"), "--", bin, port)
+	cmd.Stdin = r
+	_, errb, done := startCmd(t, cmd)
 	r.Close()
-	crWaitStderr(t, a, "inet_peer: running", 30*time.Second)
-	out, err := a.crrunCmd("checkpoint", strconv.Itoa(a.cmd.Process.Pid))
-	if err != nil {
-		out += err.Error()
+	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "inet_peer: running") || crDone(done) }); err != nil || crDone(done) {
+		t.Fatalf("never running: %v\n%s", err, errb)
 	}
-	want := "CR: TCP connection 127.0.0.1:"
-	if err == nil || !strings.Contains(out, want) || !strings.Contains(out, " -> 127.0.0.1:"+port+" with a peer outside the app not supported yet") {
-		t.Fatalf("checkpoint: %v, want a refusal %q ... %q:\n%s", err, want, port, out)
+	ck := asNobody("checkpoint", strconv.Itoa(cmd.Process.Pid))
+	var out bytes.Buffer
+	ck.Stdout, ck.Stderr = &out, &out
+	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
+		t.Fatalf("checkpoint: %v, want exit 1\n%s", err, &out)
+	}
+	want := " -> 127.0.0.1:" + port + " with a peer outside the app: holding its peer's traffic while it is saved needs root"
+	if !strings.Contains(out.String(), want) {
+		t.Fatalf("the refusal lacks %q:\n%s", want, &out)
 	}
 	// The app runs on, its connection untouched.
 	w.Close()
-	if code := a.wait(30 * time.Second); code != 0 {
-		t.Fatalf("the app exited %d after the refusal\n%s", code, a.stderr)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the app did not end\n%s", errb)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("the app exited %d after the refusal\n%s", code, errb)
+	}
+}
+
+// TestInetOutsidePeer: a server of the app with a client outside it (the
+// test's, on the host's loopback), streaming both ways while the app is
+// checkpointed (leaving it running), then checkpointed with --exit and
+// restored a moment later: the client sees every byte echoed, in order,
+// and no RST or FIN, its traffic held by the firewall meanwhile (the
+// rules gone after the restore).
+func TestInetOutsidePeer(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	requireRoot(t)
+	if err := nfhold.Probe(); err != nil {
+		t.Skipf("the kernel's firewall (nf_tables) is unavailable here, crrun cannot hold an outside peer's traffic: %v", err)
+	}
+	bin := compileC(t, "inet_echo", false)
+	store := filepath.Join(t.TempDir(), "ck")
+	a := start(t, opts{}, "--dir", store, "--", bin)
+	crWaitStderr(t, a, "inet_echo: port=", 30*time.Second)
+	m := regexp.MustCompile(`inet_echo: port=(\d+)`).FindStringSubmatch(a.stderr.String())
+	if m == nil {
+		t.Fatalf("no port:\n%s", a.stderr)
+	}
+	conn, err := net.Dial("tcp4", "127.0.0.1:"+m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	crWaitStderr(t, a, "inet_echo: running", 30*time.Second)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the app's stdout:\n%s", a.stdout)
+		}
+	})
+	const total = 1 << 20
+	gen := func(i int) byte { return byte(i*7 + i/251) }
+	// The client sends up to allowed bytes: a third before the
+	// checkpoints, two thirds once the app is gone (into its held
+	// traffic), the rest once the restore has started.
+	var allowed atomic.Int64
+	allowed.Store(total / 3)
+	werr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		for off := 0; off < total; off += len(buf) {
+			for int64(off) >= allowed.Load() {
+				time.Sleep(time.Millisecond)
+			}
+			for i := range buf {
+				buf[i] = gen(off + i)
+			}
+			if _, err := conn.Write(buf); err != nil {
+				werr <- err
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		werr <- conn.(*net.TCPConn).CloseWrite()
+	}()
+	rerr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 65536)
+		got := 0
+		for {
+			n, err := conn.Read(buf)
+			for i := 0; i < n; i++ {
+				if buf[i] != gen(got+i) {
+					rerr <- fmt.Errorf("byte %d echoed differs", got+i)
+					return
+				}
+			}
+			got += n
+			if err != nil {
+				if got == total && err.Error() == "EOF" {
+					rerr <- nil
+				} else {
+					rerr <- fmt.Errorf("after %d of %d bytes echoed: %v", got, total, err)
+				}
+				return
+			}
+		}
+	}()
+	time.Sleep(150 * time.Millisecond)
+	crCheckpoint(t, a, store, false)
+	time.Sleep(150 * time.Millisecond)
+	if crDone(a.done) {
+		t.Fatalf("the app ended after a checkpoint that leaves it running\nstdout:\n%s\nstderr:\n%s", a.stdout, a.stderr)
+	}
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(30 * time.Second); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d after checkpoint --exit, want %d\n%s", code, crExitCheckpointed, a.stderr)
+	}
+	tags, err := nfhold.Tags()
+	if err != nil || !slices.ContainsFunc(tags, func(s string) bool { return strings.HasPrefix(s, "image ") }) {
+		t.Errorf("after checkpoint --exit: held %q (%v), want the image's rules", tags, err)
+	}
+	allowed.Store(2 * total / 3)
+	time.Sleep(300 * time.Millisecond) // the client sends on meanwhile
+	r := start(t, opts{}, "restore", store)
+	allowed.Store(total)
+	select {
+	case err := <-rerr:
+		if err != nil {
+			t.Fatalf("the client: %v\nrestore stderr:\n%s", err, r.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the client did not get its bytes back within 60 s\nrestore stderr:\n%s", r.stderr)
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("the client's writes: %v", err)
+	}
+	if code := r.wait(30 * time.Second); code != 0 || !strings.Contains(r.stdout.String(), fmt.Sprintf("PASS %d", total)) {
+		t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+	if tags, err := nfhold.Tags(); err != nil || slices.ContainsFunc(tags, func(s string) bool { return strings.HasPrefix(s, "image ") }) {
+		t.Errorf("after the restore: held %q (%v), want no image's rules", tags, err)
 	}
 }
 
@@ -196,5 +329,40 @@ func TestInetUDPEmptyDatagramTwice(t *testing.T) {
 	r := start(t, opts{}, "restore", store)
 	if code := r.wait(time.Minute); code != 0 || !strings.Contains(r.stdout.String(), "PASS") {
 		t.Fatalf("restore of the first checkpoint: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+}
+
+// TestInetBacklogLeaveRunning: connections waiting in a listener are saved
+// by taking them out of its queue, which only a checkpoint that ends the
+// app may do: one that leaves it running is refused, and the app runs on
+// with its queue untouched (tests/corpus/inet_backlog.c: the round trip).
+func TestInetBacklogLeaveRunning(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	dir, asNobody := nobodyEnv(t)
+	p := corpusProg{name: "inet_backlog", src: filepath.Join(repoRoot, "tests", "corpus", "inet_backlog.c")}
+	bin := p.build(t)
+	cmd := asNobody("--dir", filepath.Join(dir, "ck"), "--net=private", "--", bin)
+	out, errb, done := startCmd(t, cmd)
+	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "inet_backlog: running") || crDone(done) }); err != nil || crDone(done) {
+		t.Fatalf("never running: %v\n%s", err, errb)
+	}
+	ck := asNobody("checkpoint", strconv.Itoa(cmd.Process.Pid))
+	var ckOut bytes.Buffer
+	ck.Stdout, ck.Stderr = &ckOut, &ckOut
+	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
+		t.Fatalf("checkpoint: %v, want exit 1\n%s", err, &ckOut)
+	}
+	want := "with 3 connections not accepted yet: a checkpoint that leaves the app running cannot save them"
+	if !strings.Contains(ckOut.String(), want) {
+		t.Errorf("the refusal lacks %q:\n%s", want, &ckOut)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("the app did not end\n%s", errb)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !crPassed(out.String()) {
+		t.Fatalf("the app after the refusal: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
 	}
 }

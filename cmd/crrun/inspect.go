@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/inetsock"
+	"github.com/crrun/crrun/internal/nfhold"
 	"github.com/crrun/crrun/supervisor"
 
 	"github.com/spf13/cobra"
@@ -277,6 +279,18 @@ func fdDetail(r *image.Reader, f *image.FD, ofds map[int]int) string {
 		}
 		if c := s.Conn; c != nil {
 			d = append(d, fmt.Sprintf("%d bytes received, %d to send (%d not sent yet)", c.RecvLen, c.SendLen, c.Unsent))
+			if c.State != 0 {
+				d = append(d, "state "+inetsock.TCPStateName(c.State))
+			}
+			if s.Accepting {
+				d = append(d, "waiting to be accepted")
+			}
+			if c.Held != "" {
+				d = append(d, "peer outside the app, its traffic held (nft table inet "+nfhold.TableName+", image "+c.Held+")")
+			}
+		}
+		if n := len(s.Pending); n > 0 {
+			d = append(d, fmt.Sprintf("%d connections waiting to be accepted", n))
 		}
 		if n := len(s.Datagrams); n > 0 {
 			d = append(d, fmt.Sprintf("%d datagrams queued", n))

@@ -65,6 +65,28 @@ type ListenQueue struct{ Waiting, Backlog int }
 // Listeners asks sock_diag for every listening TCP socket (IPv4 and IPv6)
 // of init's network namespace, by inode.
 func Listeners(init int) (map[uint64]ListenQueue, error) {
+	return tcpDiag(init, 1<<10) // TCP_LISTEN
+}
+
+// ReceiveQueues asks sock_diag for the connected TCP sockets of init's
+// network namespace: by inode, rcv_nxt - copied_seq (inet_diag's rqueue),
+// which counts what SIOCINQ leaves out: a FIN received and not read, and
+// the bytes past an urgent mark.
+func ReceiveQueues(init int) (map[uint64]int, error) {
+	m, err := tcpDiag(init, 1<<StateEstablished|1<<StateFinWait1|1<<StateFinWait2|1<<StateCloseWait|1<<StateLastAck|1<<StateClosing)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint64]int, len(m))
+	for ino, q := range m {
+		out[ino] = q.Waiting
+	}
+	return out, nil
+}
+
+// tcpDiag dumps the TCP sockets in the states of mask (1<<state): by
+// inode, inet_diag_msg's rqueue (Waiting) and wqueue (Backlog).
+func tcpDiag(init int, mask uint32) (map[uint64]ListenQueue, error) {
 	fd, release, err := DiagSocket(init)
 	if err != nil {
 		return nil, err
@@ -80,7 +102,7 @@ func Listeners(init int) (map[uint64]ListenQueue, error) {
 		le.PutUint16(req[4:], 20) // SOCK_DIAG_BY_FAMILY
 		le.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 		req[16], req[17] = fam, unix.IPPROTO_TCP
-		le.PutUint32(req[20:], 1<<10) // TCP_LISTEN
+		le.PutUint32(req[20:], mask)
 		if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return nil, fmt.Errorf("inet_diag request: %w", err)
 		}

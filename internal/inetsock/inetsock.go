@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/crrun/crrun/image"
 
@@ -156,6 +157,12 @@ func getRaw(fd, level, opt int) ([]byte, error) {
 // would make a default look chosen), buffer sizes before SO_BUF_LOCK.
 func SetOptions(fd int, opts []image.SockOpt) error {
 	var late []image.SockOpt
+	locks := -1 // SO_BUF_LOCK's saved bits (-1: not saved: every size is the app's)
+	for _, so := range opts {
+		if so.Name == "SO_BUF_LOCK" && len(so.Value) == 4 {
+			locks = int(le32(so.Value))
+		}
+	}
 	for _, so := range opts {
 		o, ok := image.InetOptionByName(so.Name)
 		if !ok {
@@ -166,6 +173,12 @@ func SetOptions(fd int, opts []image.SockOpt) error {
 			continue
 		}
 		if err := setOne(fd, o, so.Value); err != nil {
+			if bit, ok := bufLockBit[so.Name]; ok && locks >= 0 && locks&bit == 0 {
+				// A size the kernel tuned (the app never set it):
+				// as near as setsockopt sets it (an even number),
+				// tuned by the kernel again from there.
+				continue
+			}
 			return err
 		}
 	}
@@ -194,6 +207,16 @@ func setOne(fd int, o image.InetOption, v []byte) error {
 	got, err := getRaw(fd, o.Level, o.Opt)
 	if err != nil {
 		return fmt.Errorf("getsockopt(%s): %w", o.Name, err)
+	}
+	if force, ok := forced[o.Opt]; ok && o.Level == unix.SOL_SOCKET && !bytes.Equal(got, v) {
+		// A size the kernel's autotuning grew past net.core.[rw]mem_max,
+		// which setsockopt caps at: the forcing variant (CAP_NET_ADMIN,
+		// which crrun has wherever it restores a connection).
+		if err := setsockopt(fd, o.Level, force, set); err == nil {
+			if got, err = getRaw(fd, o.Level, o.Opt); err != nil {
+				return fmt.Errorf("getsockopt(%s): %w", o.Name, err)
+			}
+		}
 	}
 	if !bytes.Equal(got, v) {
 		return fmt.Errorf("%s: set %x, reads back %x", o.Name, v, got)
@@ -250,4 +273,81 @@ func PeekDatagrams(fd int, max int) ([]Datagram, error) {
 		}
 		out = append(out, Datagram{From: AddrPort(from), Data: append([]byte(nil), buf[:n]...)})
 	}
+}
+
+// Pending says what a socket holds that neither the checkpoint saves nor
+// a restore could give back ("" if nothing), without consuming it (poll
+// and ioctls only: reading SO_ERROR or the error queue would take it from
+// the app): an error waiting for the app (SO_ERROR, or the error queue of
+// IP_RECVERR/IPV6_RECVERR: poll's POLLERR, which cannot tell the two apart
+// without taking the error), urgent data (MSG_OOB) not read yet (POLLPRI),
+// or a TCP read position at the urgent mark (SIOCATMARK).
+func Pending(fd int, in *Info) string {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLERR | unix.POLLPRI}}
+	for {
+		_, err := unix.Poll(p, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return ""
+		}
+		break
+	}
+	what := fmt.Sprintf("%s socket %s", strings.ToUpper(in.ProtoName()[:3]), in.Local)
+	if p[0].Revents&unix.POLLERR != 0 {
+		return what + ": an error is pending (SO_ERROR) or queued (the IP_RECVERR error queue), which a restore cannot give back: not supported yet (checkpoint again once the app has read it)"
+	}
+	if in.Protocol != unix.IPPROTO_TCP || in.TCPState == 10 {
+		return ""
+	}
+	if p[0].Revents&unix.POLLPRI != 0 {
+		return what + ": urgent (out-of-band, MSG_OOB) data not read yet, which a restore cannot queue again: not supported yet"
+	}
+	if at, err := unix.IoctlGetInt(fd, unix.SIOCATMARK); err == nil && at != 0 {
+		return what + ": the app reads at the urgent (out-of-band, MSG_OOB) mark, which a restore cannot set again: not supported yet"
+	}
+	return ""
+}
+
+// TCP states of a connection (TCP_ESTABLISHED and the half-closed and
+// closing ones, whose two ends both still hold a connection).
+const (
+	StateEstablished = 1
+	StateFinWait1    = 4
+	StateFinWait2    = 5
+	StateCloseWait   = 8
+	StateLastAck     = 9
+	StateClosing     = 11
+)
+
+// Connected: a TCP state with a connection (established, half-closed or
+// closing).
+func Connected(state int) bool {
+	switch state {
+	case StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait, StateLastAck, StateClosing:
+		return true
+	}
+	return false
+}
+
+// forced are the options whose setsockopt caps at a sysctl, and their
+// variants that do not.
+var forced = map[int]int{unix.SO_RCVBUF: unix.SO_RCVBUFFORCE, unix.SO_SNDBUF: unix.SO_SNDBUFFORCE}
+
+// bufLockBit is each buffer size's bit in SO_BUF_LOCK (SOCK_SNDBUF_LOCK,
+// SOCK_RCVBUF_LOCK): set when the app chose the size, clear while the
+// kernel tunes it.
+var bufLockBit = map[string]int{"SO_SNDBUF": 1, "SO_RCVBUF": 2}
+
+// Autotuned says whether option name is a buffer size the kernel tunes on
+// this socket (its SO_BUF_LOCK bit clear): the observer records it as
+// such, not its value, which moves as the connection runs.
+func Autotuned(fd int, name string) bool {
+	bit, ok := bufLockBit[name]
+	if !ok {
+		return false
+	}
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, 72) // SO_BUF_LOCK
+	return err == nil && v&bit == 0
 }

@@ -3,6 +3,7 @@ package inetsock
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/crrun/crrun/image"
 
@@ -73,10 +74,17 @@ func ReadConn(fd int) (*image.TCPConn, []byte, []byte, error) {
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("TCP_INFO: %w", err)
 	}
-	if ti.State != 1 {
+	if !Connected(int(ti.State)) {
 		return nil, nil, nil, fmt.Errorf("state %s, not established", TCPStateName(int(ti.State)))
 	}
 	c := &image.TCPConn{Options: int(ti.Options)}
+	st := int(ti.State)
+	if st != StateEstablished {
+		c.State = st
+	}
+	c.FinSent = st == StateFinWait1 || st == StateFinWait2 || st == StateClosing || st == StateLastAck
+	c.FinRecv = st == StateCloseWait || st == StateClosing || st == StateLastAck
+	finQueued := c.FinSent && st != StateFinWait2 // in the send queue, not acknowledged
 	if c.Options&tcpiOptWscale != 0 {
 		// tcpi_snd_wscale:4, tcpi_rcv_wscale:4 share byte 6 (x/sys's
 		// TCPInfo has it as padding).
@@ -97,6 +105,26 @@ func ReadConn(fd int) (*image.TCPConn, []byte, []byte, error) {
 	inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("SIOCINQ: %w", err)
+	}
+	if finQueued {
+		// The FIN counts one in SIOCOUTQ, and in SIOCOUTQNSD until sent.
+		if outq == 0 {
+			return nil, nil, nil, fmt.Errorf("state %s with an empty send queue", TCPStateName(st))
+		}
+		outq--
+		if unsq > 0 {
+			unsq--
+		} else {
+			return nil, nil, nil, fmt.Errorf("state %s, its FIN sent and not acknowledged yet (in flight): checkpoint again", TCPStateName(st))
+		}
+	}
+	if !c.FinRecv {
+		// Reading shut down with no FIN received: the app's
+		// shutdown(SHUT_RD).
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		if _, err := unix.Poll(p, 0); err == nil && p[0].Revents&unix.POLLRDHUP != 0 {
+			c.ShutRd = true
+		}
 	}
 	c.SendLen, c.Unsent, c.RecvLen = outq, unsq, inq
 	mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG)
@@ -124,11 +152,17 @@ func ReadConn(fd int) (*image.TCPConn, []byte, []byte, error) {
 		return nil, nil, nil, fmt.Errorf("receive queue: %w", err)
 	}
 	c.RcvSeq = seq
+	if c.FinRecv {
+		c.RcvSeq-- // the FIN's
+	}
 	send, seq, err := peekQueue(fd, tcpSendQueue, outq)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("send queue: %w", err)
 	}
 	c.SndSeq = seq
+	if c.FinSent {
+		c.SndSeq--
+	}
 	return c, recv, send, nil
 }
 
@@ -207,8 +241,15 @@ func RestoreConn(fd, family int, peer unix.Sockaddr, c *image.TCPConn, recv, sen
 	}
 	// The window last: rcv_wup may not be after rcv_nxt, which the
 	// receive queue's bytes have moved to where it was.
+	win := c.Window
+	if c.FinRecv {
+		// The window's left edge may be the FIN's end, after rcv_nxt
+		// now: one back, the right edge where it was.
+		win[4]--
+		win[3]++
+	}
 	var w []byte
-	for _, v := range c.Window {
+	for _, v := range win {
 		w = binary.LittleEndian.AppendUint32(w, v)
 	}
 	if err := setsockopt(fd, unix.IPPROTO_TCP, unix.TCP_REPAIR_WINDOW, w); err != nil {
@@ -301,4 +342,78 @@ func SendTail(fd int, b []byte) (err error) {
 		}
 	}
 	return nil
+}
+
+// Negotiated is what a TCP handshake settled: tcp_info's TCPI_OPT_* bits,
+// the window scales, the MSS (TCP_MAXSEG).
+type Negotiated struct {
+	Options, SndWscale, RcvWscale int
+	MSS                           uint32
+}
+
+// ReadNegotiated reads a connected socket's Negotiated; the MSS is the
+// clamp (as ReadConn reads it: TCP_MAXSEG in repair mode, entered and left
+// for the purpose).
+func ReadNegotiated(fd int) (Negotiated, error) {
+	var n Negotiated
+	raw := make([]byte, 8)
+	if m, err := getsockopt(fd, unix.IPPROTO_TCP, unix.TCP_INFO, raw); err != nil || m < 7 {
+		return n, fmt.Errorf("TCP_INFO: %v", err)
+	}
+	n.Options = int(raw[5])
+	if n.Options&tcpiOptWscale != 0 {
+		n.SndWscale, n.RcvWscale = int(raw[6]&0xf), int(raw[6]>>4)
+	}
+	if err := RepairOn(fd, true); err != nil {
+		return n, err
+	}
+	mss, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG)
+	if e := RepairOff(fd); e != nil && err == nil {
+		err = e
+	}
+	if err != nil {
+		return n, fmt.Errorf("TCP_MAXSEG: %w", err)
+	}
+	n.MSS = uint32(mss)
+	return n, nil
+}
+
+// Connect connects a TCP socket (blocking or not) within timeout.
+func Connect(fd int, sa unix.Sockaddr, timeout time.Duration) error {
+	err := unix.Connect(fd, sa)
+	if err == nil {
+		return nil
+	}
+	if err != unix.EINPROGRESS && err != unix.EINTR && err != unix.EALREADY {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if err := waitFd(fd, unix.POLLOUT, timeout); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || e != 0 {
+		return fmt.Errorf("connect: %v", unix.Errno(e))
+	}
+	return nil
+}
+
+func waitFd(fd int, ev int16, timeout time.Duration) error {
+	for {
+		if timeout <= 0 {
+			return fmt.Errorf("timed out")
+		}
+		t0 := time.Now()
+		p := []unix.PollFd{{Fd: int32(fd), Events: ev}}
+		n, err := unix.Poll(p, int(timeout.Milliseconds())+1)
+		if err == unix.EINTR {
+			timeout -= time.Since(t0)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("timed out")
+		}
+		return nil
+	}
 }
