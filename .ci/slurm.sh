@@ -232,7 +232,10 @@ cmd_start() {
 	local st="" deadline=$((SECONDS + 30)) restarted=""
 	while [ $SECONDS -lt $deadline ]; do
 		pid_of slurmctld >/dev/null || die "slurmctld died: $(tail -n 5 "$DIR/log/slurmctld.log")"
-		if ! pid_of slurmd >/dev/null; then
+		# Its pid file comes a moment after the daemon forks (longer on a
+		# loaded machine): a slurmd process without it is still starting.
+		# Restarting it then made the new one kill the old and both die.
+		if ! pid_of slurmd >/dev/null && ! pgrep -x slurmd >/dev/null; then
 			# Seen once: slurmd shut down 0.1 s after its start, with
 			# nothing in its log; a second start came up. Once only.
 			[ -z "$restarted" ] || die "slurmd died: $(tail -n 5 "$DIR/log/slurmd.log")"
