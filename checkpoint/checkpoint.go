@@ -219,6 +219,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	}
 	if req.Exit {
 		st.MemoryBytes = t.memBytes
+		if err = t.submitPaused(); err != nil {
+			return "", st, err
+		}
 		if err = t.writeJSON(procs); err != nil {
 			return "", st, err
 		}
@@ -238,8 +241,12 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return dir, st, err
 	}
 	thaw()
-	// The app runs again; its private memory as it was at the freeze is
+	// The app runs again: the pages read in the pause go to the writer
+	// (pauseread.go), and its private memory as it was at the freeze is
 	// read from the snapshot children (snapshot.go).
+	if err = t.submitPaused(); err != nil {
+		return "", st, err
+	}
 	if err = t.writeJSON(procs); err != nil {
 		return "", st, err
 	}
@@ -277,6 +284,7 @@ type dumper struct {
 	snap          *snapshot // the copy-on-write child pages are read from after the thaw
 	private       []pageRun // private runs set aside by savePages for flushPrivate
 	privateBytes  uint64
+	cloned        bool // a snapshot child was cloned (it shares the private pages)
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
