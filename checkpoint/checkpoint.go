@@ -285,6 +285,7 @@ type dumper struct {
 	private       []pageRun // private runs set aside by savePages for flushPrivate
 	privateBytes  uint64
 	cloned        bool // a snapshot child was cloned (it shares the private pages)
+	contPending   bool // a SIGCONT is pending: no batched queries (queries.go)
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.
