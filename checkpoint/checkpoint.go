@@ -286,6 +286,7 @@ type dumper struct {
 	privateBytes  uint64
 	cloned        bool // a snapshot child was cloned (it shares the private pages)
 	contPending   bool // a SIGCONT is pending: no batched queries (queries.go)
+	ownSeccomp    bool // the app may have a seccomp filter of its own: no batched queries
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.

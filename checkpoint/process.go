@@ -83,6 +83,7 @@ func (d *dumper) processState(p *image.Process) error {
 	// (batched: queries.go) whose output lands in the scratch page.
 	// personality(0xffffffff) only reads it; /proc/PID/personality of a
 	// process that is not dumpable is root's alone.
+	d.ownSeccomp = d.hasOwnSeccomp(status)
 	qPers := &query{name: "personality(query)", nr: unix.SYS_PERSONALITY, args: [6]uint64{0xffffffff}, outArg: -1}
 	qs := []*query{qPers}
 	// Resource limits from inside: prlimit(2) from outside needs the same

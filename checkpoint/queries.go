@@ -3,7 +3,9 @@ package checkpoint
 import (
 	"log/slog"
 
+	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +20,8 @@ import (
 // as a batch (internal/ptrace, RunBatches: a small loop in the scratch
 // page runs a table of syscalls), and reads every output back in one read.
 // Anything unusual (a pending SIGCONT, which the batch's closing SIGSTOP
-// would discard; a query failing; no room in the page) falls back to
+// would discard; a seccomp filter of the app's own; a query failing; no
+// room in the page) falls back to
 // injecting them one by one, which names the failing call as before.
 type query struct {
 	name   string
@@ -43,6 +46,7 @@ func (d *dumper) runQueries(qs []*query) error {
 	if d.batchQueries(qs) {
 		return nil
 	}
+	slog.Debug("checkpoint: queries injected one by one", "pid", d.pid, "queries", len(qs), "sigcont_pending", d.contPending, "own_seccomp", d.ownSeccomp)
 	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
 	for _, q := range qs {
 		args := q.args
@@ -66,7 +70,7 @@ func (d *dumper) runQueries(qs []*query) error {
 // batchQueries runs qs as one batch; false: not run (or not all of them
 // succeeded), runQueries injects them instead.
 func (d *dumper) batchQueries(qs []*query) bool {
-	if d.contPending || len(qs) == 0 || len(ptrace.BatchCode) > queryOut-queryCode {
+	if d.contPending || d.ownSeccomp || len(qs) == 0 || len(ptrace.BatchCode) > queryOut-queryCode {
 		return false
 	}
 	offs := make([]int, len(qs))
@@ -114,6 +118,23 @@ func (d *dumper) batchQueries(qs []*query) bool {
 		}
 	}
 	return true
+}
+
+// hasOwnSeccomp says whether the main thread (status st) may run under a
+// seccomp filter of the app's own, or one crrun cannot count: the batch
+// makes calls of its own (rt_sigpending, getpid, gettid, tgkill), which
+// such a filter might refuse or answer by killing the process, so the
+// queries are then injected one by one, as the app's filter would see them
+// anyway.
+func (d *dumper) hasOwnSeccomp(st *procfs.ProcStatus) bool {
+	if st.SeccompFilters == 0 {
+		return false
+	}
+	base := d.req.Scan.SeccompFilters
+	if base == 0 && d.req.Init > 0 {
+		base = seccomp.ReadSeccompFilters(d.req.Init) + 1 // as seccompFilters counts them
+	}
+	return base == 0 || st.SeccompFilters > base
 }
 
 // sigcontPending says whether a SIGCONT is pending in the process or one
