@@ -237,6 +237,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 	st.RefBytes = t.refBytes
 	if req.Exit {
 		st.MemoryBytes = t.memBytes
+		if err = t.submitPaused(); err != nil {
+			return "", st, t.endTaken(ft.order, err)
+		}
 		if err = t.writeJSON(procs); err != nil {
 			return "", st, t.endTaken(ft.order, err)
 		}
@@ -268,8 +271,12 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		return dir, st, err
 	}
 	thaw()
-	// The app runs again; its private memory as it was at the freeze is
+	// The app runs again: the pages read in the pause go to the writer
+	// (pauseread.go), and its private memory as it was at the freeze is
 	// read from the snapshot children (snapshot.go).
+	if err = t.submitPaused(); err != nil {
+		return "", st, err
+	}
 	if err = t.writeJSON(procs); err != nil {
 		return "", st, err
 	}
@@ -312,6 +319,9 @@ type dumper struct {
 	privateBytes  uint64
 	trk           *tracked        // the process's dirty tracking, if armed by the last checkpoint (dirty.go)
 	protected     map[uint64]bool // tracked mappings (by start) scanned and protected again
+	cloned        bool            // a snapshot child was cloned (it shares the private pages)
+	contPending   bool            // a SIGCONT is pending: no batched queries (queries.go)
+	ownSeccomp    bool            // the app may have a seccomp filter of its own: no batched queries
 }
 
 // ns returns the pid of host pid/tid h inside the app's namespace.

@@ -256,8 +256,9 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save []procfs.PageRange, mem *ptrace.Mem) error {
 	runs := make([]pageRun, 0, len(save))
 	var n uint64
+	pin := pinnable(m) && !d.cloned
 	for _, r := range save {
-		runs = append(runs, pageRun{start: r.Start, end: r.End, where: where})
+		runs = append(runs, pageRun{start: r.Start, end: r.End, where: where, pin: pin})
 		n += r.End - r.Start
 	}
 	if !d.req.Exit && snapshotable(m) {
@@ -266,11 +267,21 @@ func (d *dumper) savePages(nspid int, m *procfs.SmapsEntry, where string, save [
 		d.privateBytes += n
 		return nil
 	}
-	if err := readRuns(mem, d.pid, nspid, runs, d.t.buffers(), d.w); err != nil {
+	if err := d.t.readPaused(mem, d.pid, nspid, runs); err != nil {
 		return err
 	}
 	d.memBytes += n
 	return nil
+}
+
+// pinnable says whether the pages of mapping m may be read with
+// process_vm_readv (ptrace.Mem.ReadVec), whose pins (FOLL_PIN) make the
+// kernel unshare an anonymous page shared copy-on-write by copying it: no
+// page of m is mapped by another process (smaps' Shared_Clean and
+// Shared_Dirty are 0, read while the whole app is frozen), and m is not
+// mergeable (a KSM page is unshared whoever maps it).
+func pinnable(m *procfs.SmapsEntry) bool {
+	return m.SharedClean == 0 && m.SharedDirty == 0 && m.KSM == 0 && !m.VmFlags.Has("mg")
 }
 
 // snapshotMin is the least private memory a process must have to save for
@@ -312,7 +323,12 @@ func (d *dumper) flushPrivate(nspid int, mem *ptrace.Mem) error {
 			return nil
 		}
 	}
-	if err := readRuns(mem, d.pid, nspid, d.private, d.t.buffers(), d.w); err != nil {
+	if d.cloned {
+		for i := range d.private {
+			d.private[i].pin = false // a child shares them now
+		}
+	}
+	if err := d.t.readPaused(mem, d.pid, nspid, d.private); err != nil {
 		return err
 	}
 	d.memBytes += d.privateBytes
@@ -367,6 +383,7 @@ func (t *tree) buffers() chan []byte {
 // then gives pageBuf back.
 func (t *tree) releaseBuffer() {
 	if t.pool != nil {
+		t.dropPaused()
 		for range nbufs {
 			<-t.pool
 		}

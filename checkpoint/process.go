@@ -79,38 +79,51 @@ func (d *dumper) processState(p *image.Process) error {
 	}
 	p.Umask = image.Octal(status.Umask)
 	p.Creds = statusCreds(status)
-	// What only the process itself can tell, through injected syscalls whose
-	// output lands in the scratch page.
-	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
+	// What only the process itself can tell, through syscalls it makes
+	// (batched: queries.go) whose output lands in the scratch page.
 	// personality(0xffffffff) only reads it; /proc/PID/personality of a
 	// process that is not dumpable is root's alone.
-	pers, err := d.inject("personality(query)", unix.SYS_PERSONALITY, 0xffffffff)
-	if err != nil {
-		return err
-	}
-	p.Personality = image.Hex(uint32(pers))
+	d.ownSeccomp = d.hasOwnSeccomp(status)
+	qPers := &query{name: "personality(query)", nr: unix.SYS_PERSONALITY, args: [6]uint64{0xffffffff}, outArg: -1}
+	qs := []*query{qPers}
 	// Resource limits from inside: prlimit(2) from outside needs the same
 	// uids or CAP_SYS_RESOURCE, and an app may have changed its uids.
+	var qLimits, qTimers, qSigs []*query
 	for r := 0; r < 16; r++ {
-		if _, err := d.inject(fmt.Sprintf("prlimit64(%s)", rlimitNames[r]), unix.SYS_PRLIMIT64, 0, uint64(r), 0, buf); err != nil {
-			return err
-		}
-		b, err := d.readScratch(ptrace.ScratchDataOffset, 16)
-		if err != nil {
-			return err
-		}
-		p.Rlimits = append(p.Rlimits, image.Rlimit{Resource: r, Name: rlimitNames[r],
-			Cur: binary.LittleEndian.Uint64(b), Max: binary.LittleEndian.Uint64(b[8:])})
+		qLimits = append(qLimits, &query{name: fmt.Sprintf("prlimit64(%s)", rlimitNames[r]), nr: unix.SYS_PRLIMIT64,
+			args: [6]uint64{0, uint64(r), 0}, outArg: 3, outLen: 16})
 	}
-	for i, which := range []int{unix.ITIMER_REAL, unix.ITIMER_VIRTUAL, unix.ITIMER_PROF} {
-		if _, err := d.inject("getitimer", unix.SYS_GETITIMER, uint64(which), buf); err != nil {
-			return err
+	for _, which := range []int{unix.ITIMER_REAL, unix.ITIMER_VIRTUAL, unix.ITIMER_PROF} {
+		qTimers = append(qTimers, &query{name: "getitimer", nr: unix.SYS_GETITIMER, args: [6]uint64{uint64(which)}, outArg: 1, outLen: 32})
+	}
+	qDeath := &query{name: "prctl(PR_GET_PDEATHSIG)", nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_GET_PDEATHSIG}, outArg: 1, outLen: 4}
+	qReaper := &query{name: "prctl(PR_GET_CHILD_SUBREAPER)", nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_GET_CHILD_SUBREAPER}, outArg: 1, outLen: 4}
+	// Signal dispositions: struct kernel_sigaction {handler, flags, restorer,
+	// mask}. Only caught and ignored signals are asked for (SigCgt|SigIgn);
+	// the others are SIG_DFL.
+	for sig := 1; sig <= 64; sig++ {
+		if (status.SigCgt|status.SigIgn)&(1<<(sig-1)) != 0 {
+			qSigs = append(qSigs, &query{name: fmt.Sprintf("rt_sigaction(%d)", sig), nr: unix.SYS_RT_SIGACTION,
+				args: [6]uint64{uint64(sig), 0, 0, 8}, outArg: 2, outLen: 32})
 		}
-		b, err := d.readScratch(ptrace.ScratchDataOffset, 32)
-		if err != nil {
-			return err
-		}
-		le := binary.LittleEndian
+	}
+	qBrk := &query{name: "brk(0)", nr: unix.SYS_BRK, outArg: -1}
+	qs = append(qs, qLimits...)
+	qs = append(qs, qTimers...)
+	qs = append(qs, qDeath, qReaper)
+	qs = append(qs, qSigs...)
+	qs = append(qs, qBrk)
+	if err := d.runQueries(qs); err != nil {
+		return err
+	}
+	p.Personality = image.Hex(uint32(qPers.ret))
+	le := binary.LittleEndian
+	for r, q := range qLimits {
+		p.Rlimits = append(p.Rlimits, image.Rlimit{Resource: r, Name: rlimitNames[r],
+			Cur: le.Uint64(q.out), Max: le.Uint64(q.out[8:])})
+	}
+	for i, q := range qTimers {
+		b := q.out
 		it := image.Itimer{
 			IntervalNS: int64(le.Uint64(b[0:]))*1e9 + int64(le.Uint64(b[8:]))*1e3,
 			ValueNS:    int64(le.Uint64(b[16:]))*1e9 + int64(le.Uint64(b[24:]))*1e3,
@@ -124,41 +137,20 @@ func (d *dumper) processState(p *image.Process) error {
 			p.Itimers.Prof = it
 		}
 	}
-	if _, err := d.inject("prctl(PR_GET_PDEATHSIG)", unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, buf); err != nil {
-		return err
-	}
-	b, err := d.readScratch(ptrace.ScratchDataOffset, 4)
-	if err != nil {
-		return err
-	}
-	p.ParentDeathSignal = int(int32(binary.LittleEndian.Uint32(b)))
-	if _, err := d.inject("prctl(PR_GET_CHILD_SUBREAPER)", unix.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, buf); err != nil {
-		return err
-	}
-	if b, err = d.readScratch(ptrace.ScratchDataOffset, 4); err != nil {
-		return err
-	}
-	p.ChildSubreaper = binary.LittleEndian.Uint32(b) != 0
-
-	// Signal dispositions: struct kernel_sigaction {handler, flags, restorer,
-	// mask}. Only caught and ignored signals are asked for (SigCgt|SigIgn);
-	// the others are SIG_DFL, and each injection costs a few ptrace stops.
+	p.ParentDeathSignal = int(int32(le.Uint32(qDeath.out)))
+	p.ChildSubreaper = le.Uint32(qReaper.out) != 0
 	for sig := 1; sig <= 64; sig++ {
 		if (status.SigCgt|status.SigIgn)&(1<<(sig-1)) == 0 {
 			p.SigHandlers = append(p.SigHandlers, image.SigAction{Signal: sig})
 			continue
 		}
-		if _, err := d.inject(fmt.Sprintf("rt_sigaction(%d)", sig), unix.SYS_RT_SIGACTION, uint64(sig), 0, buf, 8); err != nil {
-			return err
-		}
-		b, err := d.readScratch(ptrace.ScratchDataOffset, 32)
-		if err != nil {
-			return err
-		}
-		le := binary.LittleEndian
+		b := qSigs[0].out
+		qSigs = qSigs[1:]
 		p.SigHandlers = append(p.SigHandlers, image.SigAction{Signal: sig, Handler: image.Hex(le.Uint64(b[0:])),
 			Flags: image.Hex(le.Uint64(b[8:])), Restorer: image.Hex(le.Uint64(b[16:])), Mask: image.Hex(le.Uint64(b[24:]))})
 	}
+	brk := qBrk.ret
+	buf := uint64(d.scratch) + ptrace.ScratchDataOffset
 	p.SharedPending = d.sharedPending // read before any timer (readPending)
 
 	if err := d.posixTimers(p, buf); err != nil {
@@ -171,10 +163,6 @@ func (d *dumper) processState(p *image.Process) error {
 		return err
 	}
 
-	brk, err := d.inject("brk(0)", unix.SYS_BRK, 0)
-	if err != nil {
-		return err
-	}
 	auxv, err := procfs.Auxv(pid)
 	if err != nil {
 		return err
@@ -277,6 +265,7 @@ func (d *dumper) readPending() error {
 		return fmt.Errorf("pid %d: shared pending signals: %w", d.pid, err)
 	}
 	d.sharedPending = d.keep(sigInfos(shared))
+	d.contPending = sigcontPending(shared)
 	d.threadPending = map[int][]image.SigInfo{}
 	for _, tid := range d.tids {
 		pending, err := d.tr.PeekSiginfo(tid, false)
@@ -284,6 +273,7 @@ func (d *dumper) readPending() error {
 			return fmt.Errorf("pid %d: thread %d: pending signals: %w", d.pid, tid, err)
 		}
 		d.threadPending[tid] = d.keep(sigInfos(pending))
+		d.contPending = d.contPending || sigcontPending(pending)
 	}
 	return nil
 }

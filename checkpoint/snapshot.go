@@ -51,6 +51,9 @@ type snapshot struct {
 type pageRun struct {
 	start, end uint64
 	where      string // the mapping, for errors
+	// pin: no other process maps any page of the mapping, so that
+	// process_vm_readv's pins unshare nothing (pauseread.go).
+	pin bool
 }
 
 // snapshotFlags are the clone flags of a snapshot child; the low byte, the
@@ -76,6 +79,7 @@ func (d *dumper) takeSnapshot(nspid int) *snapshot {
 		slog.Debug("checkpoint: no snapshot, pages are read in the pause", "pid", d.pid, "err", err)
 		return nil
 	}
+	d.cloned = true // its private pages are shared with a child now: never pinned (pinnable)
 	var host int
 	for _, tid := range d.tr.Tracees() {
 		if !slices.Contains(before, tid) {
@@ -297,33 +301,6 @@ func (t *tree) reap(pid, child int) error {
 		return nil
 	}
 	return last
-}
-
-// readRuns reads runs from mem into the image as pages of nspid, through
-// the buffers of pool (each given back by the writer once it is done with
-// it). Present pages that cannot be read refuse the checkpoint naming the
-// mapping (pid is the app's host pid).
-func readRuns(mem *ptrace.Mem, pid, nspid int, runs []pageRun, pool chan []byte, w interface {
-	AddPagesAsync(int, uint64, []byte, func()) error
-}) error {
-	for _, r := range runs {
-		for a := r.start; a < r.end; {
-			buf := <-pool
-			n := min(r.end-a, uint64(len(buf)))
-			// Not process_vm_readv: its pins unshare the pages a forked
-			// child shares copy-on-write (ReadUnpinned).
-			if err := mem.ReadUnpinned(uintptr(a), buf[:n]); err != nil {
-				pool <- buf
-				return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: pid, Kind: "unreadable_mapping", Fd: -1,
-					Reason: fmt.Sprintf("CR: %s: pages present at %#x+%d cannot be read (%v): not supported yet", r.where, a, n, err)}}}
-			}
-			if err := w.AddPagesAsync(nspid, a, buf[:n], func() { pool <- buf }); err != nil {
-				return err
-			}
-			a += n
-		}
-	}
-	return nil
 }
 
 // snapshotSummary is for the debug log.

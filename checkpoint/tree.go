@@ -254,6 +254,8 @@ type tree struct {
 	madeDumpable []int
 	snaps        []*snapshot    // copy-on-write children to drain after the thaw
 	pool         chan []byte    // pageBuf's buffers, taken and given back (buffers)
+	paused       *pausedBuf     // the buffer pages read in the pause go into (pauseread.go)
+	full         []*pausedBuf   // buffers of pages read in the pause, for the writer after the thaw
 	meta         image.Meta     // written by writeJSON
 	smaps        map[int][]byte // each process's smaps as the dump read it, for the inventory
 	parent       *image.Reader  // the generation this image may refer to (dirty.go), or nil

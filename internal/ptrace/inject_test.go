@@ -186,6 +186,14 @@ func TestScratchAndMemory(t *testing.T) {
 	if err := ReadMem(v.pid, page, got); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("PROT_NONE page read back %q (%v)", got, err)
 	}
+	// ReadVec: ranges back to back, stopping at the PROT_NONE page.
+	m := OpenMem(v.pid)
+	vec := make([]byte, 32)
+	if n := m.ReadVec([]unix.RemoteIovec{{Base: data, Len: 4}, {Base: scratch, Len: 3}, {Base: page, Len: 16}}, vec); n != 7 ||
+		!bytes.Equal(vec[:4], cwd[:4]) || !bytes.Equal(vec[4:7], ScratchCode) {
+		t.Errorf("ReadVec read %d bytes % x, want 7: the cwd's first 4 then the scratch code", n, vec[:7])
+	}
+	m.Close()
 	// A read straddling an accessible and a PROT_NONE page.
 	if err := WriteMem(v.pid, data, []byte("tail")); err != nil {
 		t.Fatal(err)

@@ -189,3 +189,38 @@ func CopyFd(pid, fd int) (int, error) {
 	}
 	return c, nil
 }
+
+// ReadVec reads the ranges remote, back to back, into buf (at least as long
+// as their sum) with process_vm_readv, up to IOV_MAX ranges a call, and
+// returns how many bytes it read: fewer than the sum when it met a page it
+// cannot read (PROT_NONE, gone) — Read, or ReadUnpinned, goes on from
+// there. It pins the pages it reads (FOLL_PIN): use it only on memory no
+// other process shares copy-on-write (see ReadUnpinned).
+func (m *Mem) ReadVec(remote []unix.RemoteIovec, buf []byte) int {
+	const iovMax = 1024
+	done := 0
+	for len(remote) > 0 {
+		k := min(len(remote), iovMax)
+		want := 0
+		for _, r := range remote[:k] {
+			want += r.Len
+		}
+		local := []unix.Iovec{{Base: &buf[done]}}
+		local[0].SetLen(want)
+		var n int
+		err := ignoringEINTR(func() error {
+			var err error
+			n, err = unix.ProcessVMReadv(m.pid, local, remote[:k], 0)
+			return err
+		})
+		if err != nil || n <= 0 {
+			return done
+		}
+		done += n
+		if n < want {
+			return done
+		}
+		remote = remote[k:]
+	}
+	return done
+}
