@@ -8,6 +8,7 @@ package tests
 //	// needs: root                       (optional: not run as an ordinary user)
 //	// cflags: -lsqlite3                 (optional: extra gcc arguments)
 //	// flags: --net=private              (optional: crrun run flags, both runs)
+//	// chain: no <why>                   (optional: never restored from a chain)
 //
 // and follows the contract of tests/corpus/corpus.h. TestCorpus runs each
 // program uninterrupted under crrun, then again with a `crrun checkpoint
@@ -16,6 +17,9 @@ package tests
 // ending in PASS; a "refuse" program must be refused by the checkpoint with
 // the reason (exit 1) and run on to PASS. Programs without "needs: root" run
 // a second time as an ordinary user (nobody, in crrun's user namespace).
+// For one "exact" run in two (seeded), a first checkpoint the app runs on
+// from comes before the --exit one, which is then incremental: the restore
+// is from a chain of two (CRRUN_TEST_CHAIN=1: every run, =0: none).
 
 import (
 	"bufio"
@@ -35,6 +39,7 @@ type corpusProg struct {
 	root       bool   // needs root
 	cflags     []string
 	flags      []string // crrun run flags
+	noChain    string   // why it is never restored from a chain ("" if it may be)
 	src        string
 }
 
@@ -71,6 +76,11 @@ func readCorpus(t *testing.T) []corpusProg {
 				p.cflags = strings.Fields(v)
 			case "flags":
 				p.flags = strings.Fields(v)
+			case "chain":
+				if !strings.HasPrefix(v, "no ") {
+					t.Errorf("%s: `// chain:` must be `no <why>`, not %q", f, v)
+				}
+				p.noChain = strings.TrimSpace(strings.TrimPrefix(v, "no "))
 			}
 		}
 		fh.Close()
@@ -175,9 +185,17 @@ func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...
 	}
 	d := crDelay(rng, 0, 900*time.Millisecond)
 	t.Logf("checkpoint %v after running", d)
-	if os.Getenv("CRRUN_TEST_CHAIN") != "" && p.refuse == "" {
-		// Opt-in: restore from an incremental chain of two (a checkpoint
-		// the app runs on from, then the --exit one refers to it).
+	chain := rng.IntN(2) == 0
+	switch os.Getenv("CRRUN_TEST_CHAIN") {
+	case "1":
+		chain = true
+	case "0":
+		chain = false
+	}
+	if chain && p.refuse == "" && p.noChain == "" {
+		// A restore from an incremental chain of two (a checkpoint the
+		// app runs on from, then the --exit one refers to it).
+		t.Logf("restored from a chain of two")
 		time.Sleep(d / 2)
 		d -= d / 2
 		if out, err := crrun("checkpoint", strconv.Itoa(cmd.Process.Pid)).CombinedOutput(); err != nil && !crDone(done) {
