@@ -107,7 +107,7 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 			}
 		}
 	}
-	out = append(out, inetRefusals(inets, init)...)
+	out = append(out, inetRefusals(inets, init, in.Urgent)...)
 	out = append(out, netlinkRefusals(netlinks)...)
 	out = append(out, filterRefusals(sockets)...)
 	return append(out, unixRefusals(sockets, init)...)

@@ -321,3 +321,33 @@ func TestSockoptGate(t *testing.T) {
 		}
 	}
 }
+
+// sendto, sendmsg and sendmmsg trap with MSG_OOB alone (the supervisor
+// notes the socket: supervisor/urgent.go); never a taint.
+func TestAnsweredUrgentSend(t *testing.T) {
+	f := mustBuild(t)
+	for _, c := range []struct {
+		nr   int32
+		flag int
+	}{{unix.SYS_SENDTO, 3}, {unix.SYS_SENDMSG, 2}, {unix.SYS_SENDMMSG, 3}} {
+		var args [6]uint64
+		args[0] = 3
+		args[c.flag] = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
+		if ret, _ := run(t, f.BPF, AuditArchX86_64, c.nr, args); ret != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("%s without MSG_OOB: ret %#x, want allow", SyscallName(AuditArchX86_64, c.nr), ret)
+		}
+		if UrgentSend(AuditArchX86_64, c.nr, args) {
+			t.Errorf("%s without MSG_OOB taken for an urgent send", SyscallName(AuditArchX86_64, c.nr))
+		}
+		args[c.flag] |= unix.MSG_OOB
+		if ret, _ := run(t, f.BPF, AuditArchX86_64, c.nr, args); ret != unix.SECCOMP_RET_USER_NOTIF {
+			t.Errorf("%s with MSG_OOB: ret %#x, want a notification", SyscallName(AuditArchX86_64, c.nr), ret)
+		}
+		if !UrgentSend(AuditArchX86_64, c.nr, args) || !f.IsAnswered(AuditArchX86_64, c.nr) {
+			t.Errorf("%s with MSG_OOB not an answered urgent send", SyscallName(AuditArchX86_64, c.nr))
+		}
+		if f.Lookup(AuditArchX86_64, c.nr) != nil {
+			t.Errorf("%s is in the NOCR index: it must never taint", SyscallName(AuditArchX86_64, c.nr))
+		}
+	}
+}

@@ -39,7 +39,14 @@ type ScanInput struct {
 	// PrivateIPC: the app has its own IPC namespace, whose SysV segments
 	// the checkpoint saves: their mappings are no finding.
 	PrivateIPC bool
+	// Urgent maps the inode of each socket the app sent urgent data on
+	// (MSG_OOB: an Answered row) to the call; UrgentAny stands for every
+	// socket once the record is full.
+	Urgent map[uint64]string
 }
+
+// UrgentAny is the Urgent key that stands for every socket.
+const UrgentAny = ^uint64(0)
 
 // FileID identifies an open file by device and inode.
 type FileID struct{ Dev, Ino uint64 }

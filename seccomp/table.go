@@ -306,8 +306,34 @@ const SoPeerPidfd = 77
 // SO_PEERPIDFD: for a restored unix socket made by a stand-in, the kernel
 // would give a pidfd of the stand-in, which has exited; the supervisor
 // gives one of the live process SO_PEERCRED names (supervisor/peerpidfd.go).
+// sendto, sendmsg and sendmmsg with MSG_OOB: the supervisor notes the
+// socket, whose urgent pointer nothing reads back (supervisor/urgent.go);
+// the checkpoint refuses it while bytes wait in its send queue.
 var Answered = []Entry{
 	{Syscall: "getsockopt", Kind: "peerpidfd", Rules: [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: SoPeerPidfd}}}},
+	{Syscall: "sendto", Kind: "urgent", Rules: oobFlag(3)},
+	{Syscall: "sendmsg", Kind: "urgent", Rules: oobFlag(2)},
+	{Syscall: "sendmmsg", Kind: "urgent", Rules: oobFlag(3)},
+}
+
+// oobFlag traps a send whose flags (argument i) include MSG_OOB.
+func oobFlag(i uint) [][]Cond {
+	return [][]Cond{{{Arg: i, Op: OpMaskedEq, Mask: unix.MSG_OOB, Val: unix.MSG_OOB}}}
+}
+
+// UrgentSend reports whether a notification is a send with MSG_OOB (an
+// Answered row): the socket is args[0].
+func UrgentSend(arch uint32, nr int32, args [6]uint64) bool {
+	if arch != AuditArchX86_64 {
+		return false
+	}
+	switch nr {
+	case unix.SYS_SENDTO, unix.SYS_SENDMMSG:
+		return args[3]&unix.MSG_OOB != 0
+	case unix.SYS_SENDMSG:
+		return args[2]&unix.MSG_OOB != 0
+	}
+	return false
 }
 
 // Table is the NOCR table: every syscall (and argument condition) that creates

@@ -81,6 +81,12 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		}
 		return
 	}
+	if seccomp.UrgentSend(n.Arch, n.Nr, n.Args) {
+		_, nspid, _ := taskInfo(tid)
+		s.urgent.record(tid, nspid, n.Args[0], seccomp.SyscallName(n.Arch, n.Nr))
+		_ = seccomp.Continue(fd, n.ID)
+		return
+	}
 	if _, ok := s.filter.Recorded(n.Arch, n.Nr); ok {
 		s.watches.record(tid, n.Args, mem)
 		_ = seccomp.Continue(fd, n.ID)

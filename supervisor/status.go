@@ -140,7 +140,7 @@ func (s *Supervisor) verdict(pids []int, tracer int) (findings []seccomp.Finding
 	}
 	all = s.ledger.Snapshot(alive)
 	findings = checkpoint.Refusals(seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces, PrivateIPC: !s.hostIPC(),
-		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer}, s.watches.lookup,
+		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer, Urgent: s.urgent.snapshot()}, s.watches.lookup,
 		// The checkpoint (tracer != 0) observes the inventory itself
 		// once the tree is saved, and refuses with the same words.
 		tracer == 0, s.initPid)
