@@ -352,6 +352,12 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	}
 	d.t.smaps[d.pid] = smaps
 	sp.mark("smaps")
+	// No injection into 32-bit code (ia32.go); thread() checks the others.
+	if r, err := d.tr.GetRegs(d.pid); err == nil {
+		if err := d.refuse32(d.pid, r.Cs); err != nil {
+			return nil, vdso, err
+		}
+	}
 	d.scratch, err = d.tr.MapScratch(d.pid)
 	if err != nil {
 		return nil, vdso, fmt.Errorf("map a scratch page into pid %d: %w", d.pid, err)

@@ -67,6 +67,9 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 			}
 			continue // a zombie: nothing else to look at
 		}
+		if r := ia32Refusal(pid); r != "" {
+			add("ia32", -1, r)
+		}
 		if in2[st.PPid] {
 			if r, err := kcmp(st.PPid, pid, kcmpVM, 0, 0); err == nil && r == 0 {
 				add("vfork", -1, vforkReason(pid, st.PPid))

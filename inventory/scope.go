@@ -38,4 +38,10 @@ var OutOfScope = []struct {
 	{"a POSIX timer overrun count other than 0 (what timer_getoverrun says of the last signal)",
 		"by the dump, naming the timer (an injected timer_getoverrun per timer)",
 		"no interface sets it: a restored timer would say 0"},
+	{"urgent (out-of-band) data the app sent on a TCP connection, while bytes of its send queue are not acknowledged",
+		"by the gate, naming the connection and the send (status too): sends with MSG_OOB are trapped, never a taint, and the socket noted",
+		"no interface reads a connection's urgent pointer: a restore would send the urgent byte as an ordinary one"},
+	{"32-bit (ia32) programs, and threads running 32-bit code",
+		"by the gate (the executable's ELF class; status too) and the dump (each thread's code segment, read before anything is injected)",
+		"the engine injects and restores x86_64 code only, and the filter does not follow 32-bit setsockopt and sends"},
 }
