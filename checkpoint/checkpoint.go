@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -204,6 +205,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		scan := req.Scan
 		scan.Pids, scan.Tracer = ft.live(), tr.ThreadID()
 		findings = append(Refusals(scan, req.WatchPath, false, req.Init), req.Sticky...)
+	}
+	if req.Exit { // what only a checkpoint that leaves the app running refuses
+		findings = slices.DeleteFunc(findings, func(f seccomp.Finding) bool { return f.KeepRunning })
 	}
 	if len(findings) > 0 {
 		return "", st, &NotCheckpointableError{Findings: findings}

@@ -234,6 +234,11 @@ func inetRefusals(fds []inetFd, init int, urgent map[uint64]string) []seccomp.Fi
 		}
 		if r != "" {
 			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, Reason: inetReason(r, nsPid(s.host), s.fd)})
+		} else if s.in.Protocol == unix.IPPROTO_TCP && s.in.TCPState == tcpListen && s.ok && s.lq.Waiting > 0 {
+			// Saved by --exit alone (dumper.inet): status says so, and the
+			// gate of a checkpoint that leaves the app running refuses it.
+			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, KeepRunning: true,
+				Reason: inetReason(waitingReason(s), nsPid(s.host), s.fd)})
 		}
 	}
 	return out
@@ -288,8 +293,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 		st.Listen, st.Backlog = true, s.lq.Backlog
 		if s.lq.Waiting > 0 {
 			if !d.req.Exit {
-				return refuse(fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
-					"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", in.Local, s.lq.Waiting))
+				return refuse(waitingReason(s))
 			}
 			if err := d.pendingConns(c, st, e.Num); err != nil {
 				return err
@@ -558,6 +562,13 @@ func listenKey(a netip.AddrPort) netip.AddrPort {
 // listenerRefusal judges a listener with connections waiting to be
 // accepted, in the gate: saved when each one's client is a socket of the
 // app and crrun may use TCP_REPAIR.
+// waitingReason is why a checkpoint that leaves the app running refuses
+// listener s, whose waiting connections only --exit saves.
+func waitingReason(s *inetSock) string {
+	return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
+		"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", s.in.Local, s.lq.Waiting)
+}
+
 func listenerRefusal(s *inetSock, root, private bool) string {
 	in := s.in
 	switch {

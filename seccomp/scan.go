@@ -20,6 +20,9 @@ type Finding struct {
 	// Detail tells findings of one kind apart (a socket's family, as
 	// FamilyName writes it), for matching with Decision.Detail.
 	Detail string
+	// KeepRunning: only a checkpoint that leaves the app running refuses
+	// it; `checkpoint --exit` saves the state.
+	KeepRunning bool
 }
 
 // ScanInput tells the scan what is normal for this app.

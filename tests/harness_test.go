@@ -261,6 +261,7 @@ type Status struct {
 	Command        []string `json:"command"`
 	OnNOCR         string   `json:"on_nocr"`
 	Checkpointable bool     `json:"checkpointable"`
+	ExitOK         bool     `json:"exit_checkpointable"`
 	Reasons        []struct {
 		Reason  string `json:"reason"`
 		Kind    string `json:"kind"`
@@ -272,6 +273,9 @@ type Status struct {
 		Fd      *int   `json:"fd"`
 		Source  string `json:"source"`
 		Sticky  bool   `json:"sticky"`
+		// KeepRunning: only a checkpoint that leaves the app running
+		// refuses it.
+		KeepRunning bool `json:"keep_running_only"`
 	} `json:"reasons"`
 	Denied []struct {
 		Reason  string `json:"reason"`
