@@ -80,8 +80,8 @@ func readNetlink(host, fd int) (*inetsock.NetlinkInfo, error) {
 	return inetsock.ReadNetlink(c)
 }
 
-// netlinkRefusals applies netlinkRefusal to every netlink fd of the app
-// (the gate: `crrun status` says the same).
+// netlinkRefusals applies netlinkRefusal and netlinkQueueRefusal to every
+// netlink fd of the app (the gate: `crrun status` says the same).
 func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 	var out []seccomp.Finding
 	for _, f := range fds {
@@ -89,7 +89,14 @@ func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 		if err != nil {
 			continue // gone; the dump says why otherwise
 		}
-		if r := netlinkRefusal(in); r != "" {
+		r := netlinkRefusal(in)
+		if r == "" {
+			// The checkpoint's gate runs after the freeze's retries
+			// (netlinkBusy): a queue still full there is the dump's
+			// refusal, which status then gives too.
+			r = netlinkQueueRefusal(in)
+		}
+		if r != "" {
 			out = append(out, seccomp.Finding{Pid: f.host, Kind: "socket", Detail: procfs.FamilyNetlink.String(), Fd: f.fd,
 				Reason: inetReason(r, nsPid(f.host), f.fd)})
 		}

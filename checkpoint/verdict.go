@@ -70,6 +70,9 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 		if r := ia32Refusal(pid); r != "" {
 			add("ia32", -1, r)
 		}
+		if r := ksmRefusal(pid); r != "" {
+			add("ksm", -1, r)
+		}
 		if in2[st.PPid] {
 			if r, err := kcmp(st.PPid, pid, kcmpVM, 0, 0); err == nil && r == 0 {
 				add("vfork", -1, vforkReason(pid, st.PPid))
@@ -91,6 +94,10 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 					if r := pidfdRefusal(info.Pidfd, e.Num); r != "" {
 						add("pidfd", e.Num, r)
 					}
+				}
+			case e.Kind == procfs.KindMemfd:
+				if r := memfdHugetlb(pid, e.Num); r != "" {
+					add("memfd", e.Num, r)
 				}
 			case e.Kind == procfs.KindInotify:
 				if info, err := procfs.Fdinfo(pid, e.Num); err == nil {

@@ -170,8 +170,11 @@ var Kinds = []Kind{
 					continue
 				}
 				w := strings.Fields(v)
-				if len(w) >= 2 && (w[0] == "DELEG" || w[0] == "ACCESS" || w[0] == "UNKNOWN" || w[1] == "BREAKING" || w[1] == "BREAKER" || w[1] == "MANDATORY") {
-					out = append(out, fmt.Sprintf("CR: file lock (%s: %s) not supported", strings.Split(k, " lock ")[0], v))
+				if len(w) < 2 || w[0] == "->" {
+					continue
+				}
+				if r := LockRefusal(w[0], w[1]); r != "" {
+					out = append(out, fmt.Sprintf("CR: file lock (%s: %s) not supported yet: %s", strings.Split(k, " lock ")[0], v, r))
 				}
 			}
 			return out
@@ -188,7 +191,7 @@ var Kinds = []Kind{
 			var out []string
 			for k, v := range f {
 				if strings.HasSuffix(k, " owner_ex") && strings.HasSuffix(v, "outside the app") {
-					out = append(out, fmt.Sprintf("CR: signal-driven I/O owner (%s: %s) not supported", k, v))
+					out = append(out, fmt.Sprintf("CR: signal-driven I/O owner (%s: %s) not supported: %s", k, v, OwnerOutside))
 				}
 			}
 			return out
@@ -374,3 +377,30 @@ func InheritedRefusals(app, base Fields) []string {
 	sort.Strings(out)
 	return out
 }
+
+// LockRefusal is why a lock of class (fdinfo's POSIX, OFDLCK, FLOCK,
+// LEASE, DELEG...) in mode (ADVISORY, MANDATORY, ACTIVE, BREAKING,
+// BREAKER) cannot be taken again by a restore ("" if it can): the
+// checkpoint's dump (checkpoint/locks.go) and this inventory's gate say it
+// in the same words.
+func LockRefusal(class, mode string) string {
+	switch class {
+	case "POSIX", "OFDLCK", "FLOCK":
+	case "LEASE":
+		if mode != "ACTIVE" {
+			return fmt.Sprintf("a lease being broken (%s): let the lease break finish (the holder gives it up) and checkpoint again", mode)
+		}
+	case "DELEG":
+		return "an NFS delegation cannot be taken by an app"
+	default:
+		return fmt.Sprintf("lock class %s cannot be taken again", class)
+	}
+	if mode == "MANDATORY" {
+		return "mandatory locking cannot be restored (and this kernel no longer enforces it)"
+	}
+	return ""
+}
+
+// OwnerOutside is why an fd whose signal owner (F_SETOWN) is no running
+// process of the app is refused (the dump and the gate).
+const OwnerOutside = "it is no running process of the app (set it to one of the app's, or reset it with F_SETOWN 0)"
