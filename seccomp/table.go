@@ -85,6 +85,11 @@ type Entry struct {
 	// task's memory (arguments passed by pointer); mem may fail, and the
 	// call is then judged by what could not be read.
 	MemReason func(args [6]uint64, mem MemReader) (reason string, ok bool)
+	// StickyFor, when set, makes the taint of the calls it holds for
+	// Sticky whatever Scope says (one row per syscall: prctl's options
+	// differ), and Lasts says so in docs/nocr.md.
+	StickyFor func(args [6]uint64) bool
+	Lasts     string
 }
 
 // fixed returns a Reason func that always gives r.
@@ -298,6 +303,12 @@ func multicastMemReason(a [6]uint64, mem MemReader) (string, bool) {
 
 const personalityQuery = 0xffffffff
 
+// prctl options golang.org/x/sys may not name.
+const (
+	prSetSyscallUserDispatch = 59
+	prSetMDWE                = 65
+)
+
 // SoPeerPidfd is SO_PEERPIDFD (Linux 6.5): getsockopt of a pidfd of the peer.
 const SoPeerPidfd = 77
 
@@ -404,9 +415,20 @@ var Table = []Entry{
 			return "CR: the app's own seccomp filter in strict mode not supported yet", true
 		}, Why: "EINVAL: what a kernel without seccomp filters returns; sandboxes treat it as unavailable"},
 	{Syscall: "prctl", Kind: "seccomp", DenyErrno: unix.EINVAL,
-		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}}},
+		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}},
+			{{Arg: 0, Op: OpEq, Val: prSetMDWE}}, {{Arg: 0, Op: OpEq, Val: prSetSyscallUserDispatch}, {Arg: 1, Op: OpNe, Val: 0}}},
+		// Only PR_SET_SECCOMP makes state a scan sees (the filter count).
+		StickyFor: func(a [6]uint64) bool { return a[0] != unix.PR_SET_SECCOMP },
+		Lasts:     "fd/scan (PR_SET_SECCOMP); sticky (the others)",
 		Reason: func(a [6]uint64) (string, bool) {
 			switch a[0] {
+			case prSetMDWE:
+				if a[1] == 0 {
+					return "", false // clears nothing: MDWE cannot be turned off
+				}
+				return "CR: prctl(PR_SET_MDWE) (memory-deny-write-execute: the checkpoint maps executable scratch memory into each process) not supported yet", true
+			case prSetSyscallUserDispatch:
+				return "CR: syscall user dispatch (prctl PR_SET_SYSCALL_USER_DISPATCH: a restored thread would run without it) not supported yet", true
 			case unix.PR_SET_SECCOMP:
 				switch a[1] {
 				case unix.SECCOMP_MODE_FILTER:
@@ -419,7 +441,15 @@ var Table = []Entry{
 				return "CR: prctl(PR_SET_MM) not supported", true
 			}
 			return "", false
-		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM is refused the same way"},
+		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM, PR_SET_MDWE and syscall user dispatch are refused the same way (what a kernel without them returns)"},
+	{Syscall: "fcntl", Kind: "dnotify", DenyErrno: unix.EINVAL, Scope: Sticky,
+		Rules: [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.F_NOTIFY}, {Arg: 2, Op: OpNe, Val: 0}}},
+		Reason: fixed("CR: directory notifications (fcntl F_NOTIFY, dnotify: nothing shows a registration, a restored fd would have none) not supported yet"),
+		Why:    "EINVAL: what a kernel without CONFIG_DNOTIFY returns"},
+	{Syscall: "mlockall", Kind: "mlock_future", DenyErrno: unix.EPERM, Scope: Sticky,
+		Rules:  [][]Cond{{{Arg: 0, Op: OpMaskedEq, Mask: unix.MCL_FUTURE, Val: unix.MCL_FUTURE}}},
+		Reason: fixed("CR: mlockall(MCL_FUTURE) (nothing shows that future mappings are to be locked, a restore would not lock them) not supported yet"),
+		Why:    "EPERM: what a caller without CAP_IPC_LOCK and a zero RLIMIT_MEMLOCK gets; callers report it and run unlocked"},
 	{Syscall: "landlock_restrict_self", Kind: "landlock", DenyErrno: unix.ENOSYS, Scope: Sticky,
 		Reason: fixed("CR: Landlock rulesets not supported"), Why: "ENOSYS: Landlock users treat it as best-effort and go on"},
 	{Syscall: "pkey_alloc", Kind: "pkey", DenyErrno: unix.ENOSPC, Scope: Sticky,

@@ -104,7 +104,7 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		return
 	}
 	tgid, nspid, comm := taskInfo(tid)
-	t := &Taint{Reason: d.Reason, Kind: d.Entry.Kind, Scope: d.Entry.Scope, Pid: tgid, NsPid: nspid,
+	t := &Taint{Reason: d.Reason, Kind: d.Entry.Kind, Scope: d.Scope(), Pid: tgid, NsPid: nspid,
 		Tid: tid, Comm: comm, Syscall: d.Syscall, Detail: d.Detail, Time: time.Now()}
 	if d.NewFds > 0 && s.cfg.OnNOCR != PolicyDeny {
 		// Before the call runs: the fds it makes are the lowest free ones.
