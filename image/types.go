@@ -470,6 +470,10 @@ type ThreadAttrs struct {
 	Affinity []Hex `json:"affinity"`
 	// TimerSlackNS is prctl(PR_GET_TIMERSLACK).
 	TimerSlackNS uint64 `json:"timer_slack_ns"`
+	// IOPrio is ioprio_get(IOPRIO_WHO_PROCESS, tid): class << 13 | data,
+	// 0 for none (the I/O priority follows nice). Feature "ioprio" when
+	// not 0.
+	IOPrio int `json:"ioprio,omitempty"`
 }
 
 // Rlimit is one resource limit (prlimit(2)). RLIM_INFINITY is 1<<64-1.
