@@ -870,6 +870,12 @@ type Timerfd struct {
 	SettimeFlags int    `json:"settime_flags,omitempty"` // TFD_TIMER_ABSTIME…
 	ValueNS      int64  `json:"value_ns"`                // time left until it fires (0: disarmed)
 	IntervalNS   int64  `json:"interval_ns"`
+	// DeadlineNS, for an armed TFD_TIMER_ABSTIME timer on a wall clock
+	// (CLOCK_REALTIME, _ALARM), is the instant it is due (that clock's
+	// ns): the restore arms it there, however long the downtime. Other
+	// absolute timers are due value_ns after the app's clock resumes
+	// (the time namespace hides the downtime).
+	DeadlineNS int64 `json:"deadline_ns,omitempty"`
 }
 
 // Signalfd is the state of a signalfd.
