@@ -223,7 +223,10 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		if err != nil {
 			return 0, err
 		}
-		if f.Kind == image.FDFile && f.Pos != 0 {
+		// A directory's position is where getdents goes on (a cookie of
+		// its file system: tmpfs's is an entry index, past the end
+		// LLONG_MAX); it was left at 0, and the next readdir started over.
+		if (f.Kind == image.FDFile || f.Kind == image.FDDir) && f.Pos != 0 {
 			if _, err := r.inj(r.pid, "lseek", unix.SYS_LSEEK, fd, uint64(f.Pos), unix.SEEK_SET); err != nil {
 				return 0, err
 			}
