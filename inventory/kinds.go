@@ -268,10 +268,18 @@ var Kinds = []Kind{
 		Saved:    "readlink, fdinfo and fstat of each fd; kind-specific state (see docs/design.md, Checkpoint step 7)",
 		Restored: "each open file description created once, then dup3 into every fd that shares it",
 		Compared: "kind and target (inodes as classes: the same sharing of pipes, sockets and files), open flags with close-on-exec, offset, mode, owner and size of the file, and the kind-specific fdinfo lines (eventfd count, epoll interest lists, timerfd clock, interval and ticks, signalfd mask, inotify watches); before the restore, each file opened by path by identity (size, mtime, SHA-256 up to 1 MiB; device, inode and ctime on the same host) and, for an image not the restorer's own, by access with the process's credentials (restore.Check)",
-		Refused:  "an fd opened with O_TMPFILE, named since or not (F_GETFL shows the flag, which no open by path gives; an unnamed one may or may not be linkable, which nothing shows)",
+		Refused:  "an fd opened with O_TMPFILE, named since or not (F_GETFL shows the flag, which no open by path gives; an unnamed one may or may not be linkable, which nothing shows); an EPOLLONESHOT entry that has fired and is not re-armed (an entry cannot be added disarmed)",
 		Refuse: func(f Fields) []string {
 			var out []string
 			for k, v := range f {
+				if i := strings.Index(k, " epoll "); i > 0 && strings.HasPrefix(v, "events:") {
+					ev, err := strconv.ParseUint(strings.Fields(strings.TrimPrefix(v, "events:"))[0], 16, 32)
+					if err == nil && ev&^epollPrivate == 0 {
+						out = append(out, fmt.Sprintf("CR: %s's epoll entry for fd %s (%s) is an EPOLLONESHOT one that has fired and is not re-armed yet: "+
+							"an epoll entry cannot be added disarmed: not supported yet (checkpoint again once the app re-arms it with EPOLL_CTL_MOD)", k[:i], k[i+len(" epoll "):], v))
+					}
+					continue
+				}
 				fd, ok := strings.CutSuffix(k, " flags")
 				if !ok || strings.Count(fd, " ") != 1 {
 					continue
@@ -424,3 +432,9 @@ const OwnerOutside = "it is no running process of the app (set it to one of the 
 // oTmpfile is __O_TMPFILE (O_TMPFILE without O_DIRECTORY), as fdinfo's
 // octal flags show it.
 const oTmpfile = 020000000
+
+// epollPrivate are the bits of an epoll entry's events that are no event
+// (EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET): an entry showing
+// nothing else is a oneshot one that has fired (the kernel keeps only
+// these bits then, and adds EPOLLERR|EPOLLHUP to every entry it adds).
+const epollPrivate = 1<<28 | 1<<29 | 1<<30 | 1<<31
