@@ -416,7 +416,9 @@ var Table = []Entry{
 		}, Why: "EINVAL: what a kernel without seccomp filters returns; sandboxes treat it as unavailable"},
 	{Syscall: "prctl", Kind: "seccomp", DenyErrno: unix.EINVAL,
 		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}},
-			{{Arg: 0, Op: OpEq, Val: prSetMDWE}}, {{Arg: 0, Op: OpEq, Val: prSetSyscallUserDispatch}, {Arg: 1, Op: OpNe, Val: 0}}},
+			{{Arg: 0, Op: OpEq, Val: prSetMDWE}}, {{Arg: 0, Op: OpEq, Val: prSetSyscallUserDispatch}, {Arg: 1, Op: OpNe, Val: 0}},
+			{{Arg: 0, Op: OpEq, Val: unix.PR_SET_TSC}, {Arg: 1, Op: OpEq, Val: unix.PR_TSC_SIGSEGV}},
+			{{Arg: 0, Op: OpEq, Val: unix.PR_MCE_KILL}, {Arg: 1, Op: OpEq, Val: unix.PR_MCE_KILL_SET}}},
 		// Only PR_SET_SECCOMP makes state a scan sees (the filter count).
 		StickyFor: func(a [6]uint64) bool { return a[0] != unix.PR_SET_SECCOMP },
 		Lasts:     "fd/scan (PR_SET_SECCOMP); sticky (the others)",
@@ -427,6 +429,10 @@ var Table = []Entry{
 					return "", false // clears nothing: MDWE cannot be turned off
 				}
 				return "CR: prctl(PR_SET_MDWE) (memory-deny-write-execute: the checkpoint maps executable scratch memory into each process) not supported yet", true
+			case unix.PR_SET_TSC:
+				return "CR: prctl(PR_SET_TSC, PR_TSC_SIGSEGV) (a thread's rdtsc faulting: a restored thread would read the TSC) not supported yet", true
+			case unix.PR_MCE_KILL:
+				return "CR: prctl(PR_MCE_KILL) (a thread's machine-check kill policy: a restored thread would have the default) not supported yet", true
 			case prSetSyscallUserDispatch:
 				return "CR: syscall user dispatch (prctl PR_SET_SYSCALL_USER_DISPATCH: a restored thread would run without it) not supported yet", true
 			case unix.PR_SET_SECCOMP:
@@ -441,7 +447,7 @@ var Table = []Entry{
 				return "CR: prctl(PR_SET_MM) not supported", true
 			}
 			return "", false
-		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM, PR_SET_MDWE and syscall user dispatch are refused the same way (what a kernel without them returns)"},
+		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM, PR_SET_MDWE, syscall user dispatch, PR_SET_TSC and PR_MCE_KILL are refused the same way (what a kernel without them returns)"},
 	{Syscall: "fcntl", Kind: "dnotify", DenyErrno: unix.EINVAL, Scope: Sticky,
 		Rules: [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.F_NOTIFY}, {Arg: 2, Op: OpNe, Val: 0}}},
 		Reason: fixed("CR: directory notifications (fcntl F_NOTIFY, dnotify: nothing shows a registration, a restored fd would have none) not supported yet"),
