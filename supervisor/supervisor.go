@@ -172,6 +172,9 @@ func (s *Supervisor) run() (Exit, error) {
 			return Exit{}, err
 		}
 		icfg.Stub, icfg.MainNsPid, icfg.LastPid = true, s.plan.proc.PID, s.plan.lastPid
+		if icfg.Loopback {
+			icfg.PingGroupRange = s.plan.img.Meta().PingGroupRange
+		}
 		if s.plan.mainExit != nil {
 			// The main process had exited: the init forwards signals to
 			// every process and reports no main exit (the stub's death
