@@ -41,6 +41,37 @@ func packetName(in *inetsock.PacketInfo) string {
 	return fmt.Sprintf("packet socket (%s, protocol %#04x) on %s", typ, in.Bound, where)
 }
 
+// packetRefusal is what refuses a packet socket whatever the moment: the
+// obsolete type, a fanout group.
+func packetRefusal(in *inetsock.PacketInfo) string {
+	if in.Type != unix.SOCK_RAW && in.Type != unix.SOCK_DGRAM {
+		return fmt.Sprintf("socket(AF_PACKET, %s) not supported yet (the obsolete interface: use SOCK_RAW or SOCK_DGRAM)", seccomp.InetKindName(uint64(in.Type), 0))
+	}
+	if in.Fanout != 0 {
+		return fmt.Sprintf("%s is in fanout group %d (type %d), shared with other sockets: not supported yet",
+			packetName(in), in.Fanout&0xffff, in.Fanout>>16&0xff)
+	}
+	return ""
+}
+
+// packetGateRefusal is packetRefusal for fd of host pid, read through a
+// copy (the gate: `crrun status` says what the dump would).
+func packetGateRefusal(host, fd int) string {
+	c, err := ptrace.CopyFd(host, fd)
+	if err != nil {
+		return "" // gone; the dump says why otherwise
+	}
+	defer unix.Close(c)
+	in, err := inetsock.ReadPacket(c)
+	if err != nil {
+		return ""
+	}
+	if r := packetRefusal(in); r != "" {
+		return inetReason(r, nsPid(host), fd)
+	}
+	return ""
+}
+
 // packet saves the packet socket of fd e.
 func (d *dumper) packet(e procfs.FdEntry, fd *image.FD) error {
 	refuse := func(reason string) error {
@@ -56,12 +87,8 @@ func (d *dumper) packet(e procfs.FdEntry, fd *image.FD) error {
 	if err != nil {
 		return fmt.Errorf("pid %d fd %d: %w", d.pid, e.Num, err)
 	}
-	if in.Type != unix.SOCK_RAW && in.Type != unix.SOCK_DGRAM {
-		return refuse(fmt.Sprintf("packet socket of type %d (SOCK_PACKET, the obsolete interface): not supported yet", in.Type))
-	}
-	if in.Fanout != 0 {
-		return refuse(fmt.Sprintf("%s is in fanout group %d (type %d), shared with other sockets: not supported yet",
-			packetName(in), in.Fanout&0xffff, in.Fanout>>16&0xff))
+	if r := packetRefusal(in); r != "" {
+		return refuse(r)
 	}
 	if in.Ifindex != 0 && in.Ifname == "" {
 		return refuse(fmt.Sprintf("%s: its interface is gone (no name for index %d in the app's network namespace): not supported yet", packetName(in), in.Ifindex))

@@ -30,6 +30,9 @@ func ReadPacket(fd int) (*PacketInfo, error) {
 	if in.Type, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
 		return nil, fmt.Errorf("SO_TYPE: %w", err)
 	}
+	if in.Type != unix.SOCK_RAW && in.Type != unix.SOCK_DGRAM {
+		return &in, nil // SOCK_PACKET: no SOL_PACKET options
+	}
 	p, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	if err != nil {
 		return nil, fmt.Errorf("SO_PROTOCOL: %w", err)
