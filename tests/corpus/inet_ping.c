@@ -70,12 +70,14 @@ static int getint(int fd, int level, int opt) {
 }
 
 int main(void) {
+#ifndef PING_HOST_NETWORK /* TestPingHost: the host's range, which the test widened */
 	/* Nobody may make ping sockets in a new network namespace ("1 0"):
 	 * root there lets its own group. */
 	int f = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY);
 	if (f < 0 || write(f, "0 0\n", 4) != 4)
 		die("ping_group_range");
 	close(f);
+#endif
 	s = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
 	su = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
 	s6 = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6);
