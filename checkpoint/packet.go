@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/inetsock"
@@ -39,6 +40,14 @@ func packetName(in *inetsock.PacketInfo) string {
 		where = fmt.Sprintf("interface %d (%s)", in.Ifindex, in.Ifname)
 	}
 	return fmt.Sprintf("packet socket (%s, protocol %#04x) on %s", typ, in.Bound, where)
+}
+
+// ownNetNS: pid is in a network namespace other than crrun's (the app's
+// own, --net=private).
+func ownNetNS(pid int) bool {
+	mine, err1 := os.Readlink("/proc/self/ns/net")
+	its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	return err1 == nil && err2 == nil && mine != its
 }
 
 // packetRefusal is what refuses a packet socket whatever the moment: the
@@ -92,6 +101,9 @@ func (d *dumper) packet(e procfs.FdEntry, fd *image.FD) error {
 	}
 	if in.Ifindex != 0 && in.Ifname == "" {
 		return refuse(fmt.Sprintf("%s: its interface is gone (no name for index %d in the app's network namespace): not supported yet", packetName(in), in.Ifindex))
+	}
+	if in.Ifindex != 0 && in.Ifname != "lo" && ownNetNS(d.pid) {
+		return refuse(fmt.Sprintf("%s: the interface is one of the app's own network namespace (--net=private), which a restore does not make again (it makes lo only): not supported yet", packetName(in)))
 	}
 	n, perr, err := inetsock.Queued(c)
 	switch {
