@@ -3,6 +3,8 @@ package image
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,6 +68,21 @@ func (s *Inet) ValidatePing() error {
 	}
 	if s.Filter != nil {
 		return s.Filter.Validate()
+	}
+	return nil
+}
+
+// validPingGroupRange checks Meta.PingGroupRange: two group ids, as the
+// kernel prints them, of an app with a network of its own.
+func validPingGroupRange(net, r string) error {
+	f := strings.Fields(r)
+	if net != "private" || len(f) != 2 {
+		return fmt.Errorf("ping_group_range %q (net %q): two group ids of an app's own network", r, net)
+	}
+	for _, g := range f {
+		if _, err := strconv.ParseUint(g, 10, 32); err != nil {
+			return fmt.Errorf("ping_group_range %q: %w", r, err)
+		}
 	}
 	return nil
 }

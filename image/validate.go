@@ -55,6 +55,11 @@ func (m *Meta) Validate() error {
 	if m.Net != "" && m.Net != "private" {
 		return fmt.Errorf("net: unknown network %q", m.Net)
 	}
+	if m.PingGroupRange != "" {
+		if err := validPingGroupRange(m.Net, m.PingGroupRange); err != nil {
+			return err
+		}
+	}
 	if m.IPC != nil {
 		if err := m.IPC.Validate(); err != nil {
 			return fmt.Errorf("ipc: %w", err)
