@@ -63,9 +63,11 @@ type initConfig struct {
 	// Loopback: the init is in a network namespace of the app's own
 	// (--net=private), whose "lo" it brings up.
 	Loopback bool `json:"loopback,omitempty"`
-	// PingGroupRange, at restore, is the net.ipv4.ping_group_range the
-	// app had set in its network namespace (image.Meta.PingGroupRange),
-	// written once lo is up, before any socket is made again.
+	// PingGroupRange is the net.ipv4.ping_group_range the init writes in
+	// the app's network namespace once lo is up, before the app or any
+	// socket of a restore is made: the host's (hostPingRange) or, at
+	// restore, the one the app's namespace had (image.Meta.PingGroupRange).
+	// "" leaves the new namespace's "1 0".
 	PingGroupRange string `json:"ping_group_range,omitempty"`
 }
 

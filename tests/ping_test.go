@@ -39,10 +39,11 @@ func widenPingRange(t *testing.T) {
 	}
 }
 
-// TestPingHost: the corpus's ping program on the host's network (no
-// --net=private: the range is the host's, which the test widens), as root
-// and as an ordinary user, checkpointed between echoes and restored with
-// the same identifiers and sequence (tests/corpus/inet_ping.c).
+// TestPingHost: the corpus's ping program with the host's range, which the
+// test widens, on the host's network and with --net=private (whose
+// namespace crrun's init gives the host's range), as root and as an
+// ordinary user, checkpointed between echoes and restored with the same
+// identifiers and sequence (tests/corpus/inet_ping.c).
 func TestPingHost(t *testing.T) {
 	requireCR(t)
 	src := filepath.Join(repoRoot, "tests", "corpus", "inet_ping.c")
@@ -54,21 +55,29 @@ func TestPingHost(t *testing.T) {
 		t.Fatalf("gcc: %v\n%s", err, b)
 	}
 	widenPingRange(t)
-	p := corpusProg{name: "inet_ping", kind: "ICMP ping sockets on the host's network", src: src}
-	t.Run("root", func(t *testing.T) {
-		rt := runtimeDir(t)
-		dir := t.TempDir()
-		corpusRoundTrip(t, p, dir, func(args ...string) *exec.Cmd {
-			cmd := exec.Command(crrunBin, args...)
-			cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
-			cmd.Dir = dir
-			return cmd
-		}, bin)
-	})
-	t.Run("user", func(t *testing.T) {
-		dir, asNobody := nobodyEnv(t)
-		corpusRoundTrip(t, p, dir, asNobody, bin)
-	})
+	for _, net := range []string{"host", "private"} {
+		// private: the app's own namespace gets the host's range
+		// (narrowed to an ordinary user's group) from crrun's init
+		// (supervisor/netns.go); the program sets none itself.
+		p := corpusProg{name: "inet_ping", kind: "ICMP ping sockets, the host's range", src: src}
+		if net == "private" {
+			p.flags = []string{"--net=private"}
+		}
+		t.Run(net+"/root", func(t *testing.T) {
+			rt := runtimeDir(t)
+			dir := t.TempDir()
+			corpusRoundTrip(t, p, dir, func(args ...string) *exec.Cmd {
+				cmd := exec.Command(crrunBin, args...)
+				cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
+				cmd.Dir = dir
+				return cmd
+			}, bin)
+		})
+		t.Run(net+"/user", func(t *testing.T) {
+			dir, asNobody := nobodyEnv(t)
+			corpusRoundTrip(t, p, dir, asNobody, bin)
+		})
+	}
 
 	// The restore makes the socket again as the app's network's range
 	// allows now: narrowed, it fails saying so (a restore never grants
