@@ -112,3 +112,29 @@ func TestPingHost(t *testing.T) {
 		t.Logf("restore refused: %s", b)
 	})
 }
+
+// TestPacketHostNetwork: the corpus's packet program on the host's network
+// (root): its sockets bound to the host's lo, whose index and name the
+// restore checks, frames of private ethertypes only it sends.
+func TestPacketHostNetwork(t *testing.T) {
+	requireCR(t)
+	var p corpusProg
+	for _, c := range readCorpus(t) {
+		if c.name == "packet_lo" {
+			p = c
+		}
+	}
+	if p.src == "" {
+		t.Fatal("no tests/corpus/packet_lo.c")
+	}
+	p.flags = nil // the host's network
+	bin := p.build(t)
+	rt := runtimeDir(t)
+	dir := t.TempDir()
+	corpusRoundTrip(t, p, dir, func(args ...string) *exec.Cmd {
+		cmd := exec.Command(crrunBin, args...)
+		cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
+		cmd.Dir = dir
+		return cmd
+	}, bin)
+}
