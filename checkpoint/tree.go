@@ -449,7 +449,11 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 		// ordinary user's has no capability in crrun's user namespace),
 		// and only root may setns to read it.
 		if os.Geteuid() == 0 {
-			r, err := inetsock.PingGroupRange(t.req.Init)
+			pid := t.req.Init
+			if pid <= 0 && len(ft.order) > 0 {
+				pid = ft.order[0] // the app's main process: the same namespace
+			}
+			r, err := inetsock.PingGroupRange(pid)
 			if err != nil {
 				return nil, fmt.Errorf("net.ipv4.ping_group_range of the app's network namespace: %w", err)
 			}
