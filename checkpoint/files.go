@@ -209,6 +209,18 @@ func (d *dumper) saveFD(p *image.Process, e procfs.FdEntry, stdio map[seccomp.Fi
 			}
 			break
 		}
+		if isPingSaved(e) {
+			if err := d.ping(e, &fd); err != nil { // ping.go
+				return err
+			}
+			break
+		}
+		if e.Family == procfs.FamilyPacket {
+			if err := d.packet(e, &fd); err != nil { // packet.go
+				return err
+			}
+			break
+		}
 		if e.Family != procfs.FamilyUnix {
 			return fmt.Errorf("%s: CR: socket(%s) not supported yet", where, e.Family)
 		}

@@ -105,7 +105,8 @@ func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 }
 
 // netlinkBusy reports whether a netlink socket of the frozen app has
-// messages queued, or a raw socket packets (raw.go): the freeze tries
+// messages queued, or a raw, ping or packet socket packets (raw.go,
+// ping.go, packet.go): the freeze tries
 // again a moment later. It reads the queues of every netlink and raw
 // socket of the app's network namespaces from /proc/PID/net (Rmem,
 // rx_queue: sk_rmem_alloc), and only when one is not empty, which is rare,
@@ -144,13 +145,14 @@ func (ft *frozenTree) netlinkBusy() bool {
 	return false
 }
 
-// queuedSockets adds the inodes of the netlink and raw sockets of pid's
+// queuedSockets adds the inodes of the netlink, raw, ping and packet
+// sockets of pid's
 // network namespace whose receive queue is not empty.
 func queuedSockets(pid int, out map[uint64]bool) {
 	for _, f := range []struct {
 		name       string
 		queue, ino int
-	}{{"netlink", 4, 9}, {"raw", 4, 9}, {"raw6", 4, 9}} {
+	}{{"netlink", 4, 9}, {"raw", 4, 9}, {"raw6", 4, 9}, {"icmp", 4, 9}, {"icmp6", 4, 9}, {"packet", 6, 8}} {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f.name))
 		if err != nil {
 			continue

@@ -114,6 +114,10 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 				inets = append(inets, inetFd{host: pid, fd: e.Num, ino: e.Inode})
 			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyNetlink:
 				netlinks = append(netlinks, inetFd{host: pid, fd: e.Num, ino: e.Inode})
+			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyPacket:
+				if r := packetGateRefusal(pid, e.Num); r != "" { // packet.go
+					out = append(out, seccomp.Finding{Pid: pid, Kind: "socket", Detail: e.Family.String(), Fd: e.Num, Reason: r})
+				}
 			}
 		}
 	}

@@ -76,6 +76,11 @@ type Meta struct {
 	// namespace of its own with only a loopback (--net=private), which a
 	// restore creates again (required feature "net-private").
 	Net string `json:"net,omitempty"`
+	// PingGroupRange is net.ipv4.ping_group_range of the app's own
+	// network namespace (Net "private") when it is not a new namespace's
+	// "1 0" (the app, root there, set it): a restore sets it again in the
+	// new namespace (required feature "ping-sockets"). "" otherwise.
+	PingGroupRange string `json:"ping_group_range,omitempty"`
 	// IPC is the app's IPC namespace (SysV objects): nil in images of
 	// older crruns, whose apps shared the host's. Images whose app had a
 	// private one require the feature "ipc-private".
@@ -690,6 +695,7 @@ type FD struct {
 	Pty      *Pty      `json:"pty,omitempty"`
 	Inet     *Inet     `json:"inet,omitempty"`
 	Netlink  *Netlink  `json:"netlink,omitempty"`
+	Packet   *Packet   `json:"packet,omitempty"`
 }
 
 // FileLock is one lock held through an fd.
@@ -818,7 +824,7 @@ const (
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue, FDInet, FDNetlink, FDRaw:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue, FDInet, FDNetlink, FDRaw, FDPing, FDPacket:
 		return true
 	}
 	return false

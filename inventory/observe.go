@@ -442,6 +442,8 @@ func (o *observer) fds() error {
 				o.inet(pre, c)
 				o.netlink(pre, c)
 				o.raw(pre, c, st.Ino)
+				o.ping(pre, c, st.Ino) // ping.go
+				o.packet(pre, c)       // ping.go
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not

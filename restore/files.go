@@ -329,6 +329,10 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		return t.openNetlink(f)
 	case image.FDRaw:
 		return t.openRaw(f)
+	case image.FDPing:
+		return t.openPing(f) // ping.go
+	case image.FDPacket:
+		return t.openPacket(f) // packet.go
 	}
 	return 0, fmt.Errorf("CR: restoring %s fds not supported yet", f.Kind)
 }

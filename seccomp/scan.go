@@ -184,12 +184,15 @@ func scanFds(pid int, privateIPC bool, stdio map[FileID]bool, add func(kind stri
 			case e.Family == procfs.FamilyInet || e.Family == procfs.FamilyInet6:
 				// TCP and UDP: the checkpoint decides by their state
 				// (checkpoint/inet.go); the other protocols are refused.
-				if p := strings.TrimSuffix(e.SocketProto, "v6"); p != "TCP" && p != "UDP" && p != "RAW" { // RAW: checkpoint/raw.go
+				if p := strings.TrimSuffix(e.SocketProto, "v6"); p != "TCP" && p != "UDP" && p != "RAW" && p != "PING" { // RAW: checkpoint/raw.go, PING: ping.go
 					add("socket", e.Num, "CR: socket(%s, %s) not supported yet (fd %d)", e.Family, inetProtoName(p), e.Num).Detail = e.Family.String()
 				}
 			case e.Family == procfs.FamilyNetlink:
 				// The checkpoint decides by protocol and state
 				// (checkpoint/netlink.go: NETLINK_ROUTE is saved).
+			case e.Family == procfs.FamilyPacket:
+				// The checkpoint decides by type and state
+				// (checkpoint/packet.go).
 			default:
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num).Detail = e.Family.String()
 			}

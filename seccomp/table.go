@@ -172,6 +172,9 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 			if typ == unix.SOCK_RAW {
 				return "", false // raw IP: the checkpoint decides (checkpoint/raw.go)
 			}
+			if typ == unix.SOCK_DGRAM && ((fam == unix.AF_INET && proto == unix.IPPROTO_ICMP) || (fam == unix.AF_INET6 && proto == unix.IPPROTO_ICMPV6)) {
+				return "", false // ICMP ping: the checkpoint decides (checkpoint/ping.go)
+			}
 			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), InetKindName(typ, proto)), true
 		}
 		if call == "socket" && fam == unix.AF_NETLINK {
@@ -180,6 +183,14 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 				return "", false // NETLINK_ROUTE: the checkpoint decides (checkpoint/netlink.go)
 			}
 			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), image.NetlinkProtoName(proto)), true
+		}
+		if call == "socket" && fam == unix.AF_PACKET {
+			switch a[1] & 0xf {
+			case unix.SOCK_RAW, unix.SOCK_DGRAM:
+				return "", false // the checkpoint decides (checkpoint/packet.go)
+			case unix.SOCK_PACKET:
+				return fmt.Sprintf("CR: %s(AF_PACKET, SOCK_PACKET) not supported yet (the obsolete interface: use SOCK_RAW or SOCK_DGRAM)", call), true
+			}
 		}
 		return fmt.Sprintf("CR: %s(%s) not supported yet", call, FamilyName(a[0])), true
 	}
