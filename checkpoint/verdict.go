@@ -121,6 +121,11 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 			}
 		}
 	}
+	if os.Geteuid() == 0 && init > 0 && !sameNetNS(init) && len(in.Pids) > 0 {
+		if r := netConfRefusal(init); r != "" {
+			out = append(out, seccomp.Finding{Pid: in.Pids[0], Kind: "netns", Fd: -1, Reason: r})
+		}
+	}
 	out = append(out, inetRefusals(inets, init, in.Urgent)...)
 	out = append(out, netlinkRefusals(netlinks)...)
 	out = append(out, filterRefusals(sockets)...)

@@ -1,5 +1,6 @@
 // corpus: an ICMP ping socket holding the kernel's echo reply, not read across the checkpoint (nothing can queue it again as it was)
 // expect: refuse has replies queued and not read yet
+// status: blind the queue is refused only after the freeze's second of retries (the app may read it meanwhile)
 // needs: root
 // flags: --net=private
 #include "corpus.h"

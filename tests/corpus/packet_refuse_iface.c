@@ -1,5 +1,5 @@
 // corpus: a packet socket bound to a veth interface the app made in its own network namespace (a restore makes lo only)
-// expect: refuse the interface is one of the app's own network namespace
+// expect: refuse is not as a restore makes it (lo up, nothing else): dev: interface crv
 // needs: root
 // flags: --net=private
 #include "corpus.h"

@@ -1,5 +1,6 @@
 // corpus: a packet socket holding a frame it received on lo, not read across the checkpoint (it came from an interface: nothing can queue it again as it was)
 // expect: refuse has frames queued and not read yet
+// status: blind the queue is refused only after the freeze's second of retries (the app may read it meanwhile)
 // needs: root
 // flags: --net=private
 #include "corpus.h"
