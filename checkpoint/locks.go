@@ -9,9 +9,9 @@ import (
 	"unsafe"
 
 	"github.com/crrun/crrun/image"
-	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"

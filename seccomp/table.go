@@ -460,7 +460,7 @@ var Table = []Entry{
 			return "", false
 		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM, PR_SET_MDWE, syscall user dispatch, PR_SET_TSC and PR_MCE_KILL are refused the same way (what a kernel without them returns)"},
 	{Syscall: "fcntl", Kind: "dnotify", DenyErrno: unix.EINVAL, Scope: Sticky,
-		Rules: [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.F_NOTIFY}, {Arg: 2, Op: OpNe, Val: 0}}},
+		Rules:  [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.F_NOTIFY}, {Arg: 2, Op: OpNe, Val: 0}}},
 		Reason: fixed("CR: directory notifications (fcntl F_NOTIFY, dnotify: nothing shows a registration, a restored fd would have none) not supported yet"),
 		Why:    "EINVAL: what a kernel without CONFIG_DNOTIFY returns"},
 	{Syscall: "mlockall", Kind: "mlock_future", DenyErrno: unix.EPERM, Scope: Sticky,
