@@ -108,6 +108,10 @@ func (d *dumper) processState(p *image.Process) error {
 		}
 	}
 	qBrk := &query{name: "brk(0)", nr: unix.SYS_BRK, outArg: -1}
+	// The NUMA memory policy (mempolicy.go): the main thread's, which
+	// its other threads inherited unless they set their own (trapped).
+	qPolicy := &query{name: "get_mempolicy", nr: unix.SYS_GET_MEMPOLICY, outArg: 0, outLen: 4}
+	qs = append(qs, qPolicy)
 	qs = append(qs, qLimits...)
 	qs = append(qs, qTimers...)
 	qs = append(qs, qDeath, qReaper)
@@ -115,6 +119,9 @@ func (d *dumper) processState(p *image.Process) error {
 	qs = append(qs, qBrk)
 	if err := d.runQueries(qs); err != nil {
 		return err
+	}
+	if mode := int32(binary.LittleEndian.Uint32(qPolicy.out)); qPolicy.ret == 0 && mode != 0 {
+		return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: pid, Kind: "mempolicy", Fd: -1, Reason: mempolicyReason(mode)}}}
 	}
 	p.Personality = image.Hex(uint32(qPers.ret))
 	le := binary.LittleEndian

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/crrun/crrun/checkpoint"
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
@@ -128,6 +129,12 @@ func Restore(cfg RestoreConfig) (Exit, error) {
 // the host what the restore needs (files truncated back); the returned
 // supervisor's run rebuilds the app.
 func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
+	if m := checkpoint.OwnMempolicy(); m != 0 {
+		// Every restored process would inherit it, where the image (whose
+		// checkpoint refuses any policy) has the default.
+		return nil, &Error{Code: ExitInternal, Msg: fmt.Sprintf("restore: crrun runs under a NUMA memory policy (%s), which the restored app would inherit "+
+			"where its image has the default: run the restore without it (numactl?)", checkpoint.MempolicyName(m))}
+	}
 	// A generation is verified here, with a progress line; a store's
 	// newest valid generation is found by verifying them in turn.
 	generation := image.IsImageDir(cfg.Image)

@@ -75,6 +75,7 @@ func (s *Supervisor) recordBaseline() {
 		Namespaces: ns,
 		// The app runs under the filters its init had, plus crrun's own.
 		SeccompFilters: seccomp.ReadSeccompFilters(s.initPid) + 1,
+		MemPolicy:      checkpoint.OwnMempolicy(),
 	}
 }
 
@@ -151,6 +152,11 @@ func (s *Supervisor) verdict(pids []int, tracer int) (findings []seccomp.Finding
 		// The checkpoint (tracer != 0) observes the inventory itself
 		// once the tree is saved, and refuses with the same words.
 		tracer == 0, s.initPid)
+	if m := s.baseline.MemPolicy; m != 0 && len(pids) > 0 {
+		// Inherited from crrun (numactl … crrun): the dump finds it in
+		// each process, no trap could; status says it too.
+		findings = append(findings, seccomp.Finding{Pid: pids[0], Kind: "mempolicy", Fd: -1, Reason: checkpoint.MempolicyReason(m)})
+	}
 	// SysV: one look at /proc/sysvipc per kind, from the app's first call
 	// of that kind; the pids of the app and of every process that made a
 	// call (objects outlive their creator).

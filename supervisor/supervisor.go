@@ -89,6 +89,9 @@ const firstAppPid = 100
 type Baseline struct {
 	Namespaces     map[string]uint64
 	SeccompFilters int
+	// MemPolicy is crrun's own NUMA policy mode, which the app inherited
+	// (0: the default; else every checkpoint refuses, and status says so).
+	MemPolicy int32
 }
 
 // requestKill ends the app: crrun exits 125 with msg (--on-nocr=kill).
