@@ -177,7 +177,20 @@ func drainStream(pid, fd, peerPid, peerFd, n int, ends []int, creds bool) (q str
 		plain(m, c)
 		pos += m
 	}
-	// Send every run again, in order, from the peer.
+	// Send every run again, in order, from the peer, whose send buffer
+	// may need room for sk_buffs cut otherwise than the app's (measured:
+	// a queue filled by 64 KiB writes took more than the buffer when
+	// sent again in one piece).
+	back, err := image.RoomToSend(p, n)
+	if err != nil {
+		pos = n
+		return fail(err)
+	}
+	defer func() {
+		if e := back(); e != nil && err == nil {
+			err = e
+		}
+	}()
 	off := 0
 	for i, r := range q.runs {
 		if err := resend(p, q.data[off:off+r.n], r.fds, cred[i], creds); err != nil {
