@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
+	"unsafe"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/ptrace"
@@ -131,35 +133,61 @@ func drainStream(pid, fd, peerPid, peerFd, n int, ends []int, creds bool) (q str
 		}
 		return streamQueue{}, err
 	}
+	var ones oneByOne
 	for _, end := range ends {
 		// A carrying run ends at end: it starts at the first byte whose
-		// read (of one byte) brings its files.
+		// read (of one byte) brings its files. One recvmmsg reads many
+		// bytes one by one (never past end); the bytes after the first
+		// with files are the run's.
 		found := false
-		for pos < end && !found {
-			m, fds, c, err := read(pos, 1)
-			if err != nil {
-				return fail(err)
-			}
-			if fds == nil {
-				plain(m, c)
-				pos += m
-				continue
-			}
-			found = true
-			q.runs, cred = append(q.runs, run{n: 1, fds: fds}), append(cred, c)
-			pos++
-			for pos < end {
-				m, more, _, err := read(pos, end-pos)
+		if limit := carryCap(); limit > 0 && end-limit > pos {
+			// No carrying sk_buff holds more than limit bytes: those
+			// before end-limit are plain, read at once.
+			for pos < end-limit {
+				m, fds, c, err := read(pos, end-limit-pos)
 				if err != nil {
 					return fail(err)
 				}
-				if more != nil {
-					closeAll(more)
-					return fail(fmt.Errorf("files in flight at byte %d, inside another carrying run", pos))
+				if fds != nil {
+					closeAll(fds)
+					return fail(fmt.Errorf("files in flight at byte %d, more than %d bytes before the end of their run", pos, limit))
 				}
-				q.runs[len(q.runs)-1].n += m
+				plain(m, c)
 				pos += m
 			}
+		}
+		for pos < end && !found {
+			got, err := ones.read(s, q.data[pos:min(end, pos+oneByOneMax)])
+			for _, b := range got {
+				switch {
+				case b.fds == nil && !found:
+					plain(1, b.cred)
+				case b.fds == nil:
+					q.runs[len(q.runs)-1].n++
+				case found:
+					closeAll(b.fds)
+					err = fmt.Errorf("files in flight at byte %d, inside another carrying run", pos)
+				default:
+					found = true
+					q.runs, cred = append(q.runs, run{n: 1, fds: b.fds}), append(cred, b.cred)
+				}
+				pos++
+			}
+			if err != nil {
+				return fail(err) // every fd got is closed or in q.runs
+			}
+		}
+		for found && pos < end {
+			m, more, _, err := read(pos, end-pos)
+			if err != nil {
+				return fail(err)
+			}
+			if more != nil {
+				closeAll(more)
+				return fail(fmt.Errorf("files in flight at byte %d, inside another carrying run", pos))
+			}
+			q.runs[len(q.runs)-1].n += m
+			pos += m
 		}
 		if !found {
 			return fail(fmt.Errorf("no files in flight before byte %d, where the peek saw them end", end))
@@ -276,3 +304,119 @@ func samePeek(pid, fd int, q streamQueue, segs []peekSeg) error {
 	}
 	return nil
 }
+
+// oneByOneMax bounds the bytes one recvmmsg reads one by one.
+const oneByOneMax = 256
+
+// oneByte is what the read of one byte brought: files in flight (crrun's
+// fds), the sender's credentials (a reader with SO_PASSCRED).
+type oneByte struct {
+	fds  []int
+	cred *unix.Ucred
+}
+
+// oneByOne reads bytes one at a time with recvmmsg (a message of one byte
+// each, on a stream socket: a read of each): its buffers, kept.
+type oneByOne struct {
+	hdrs []mmsghdr
+	iovs []unix.Iovec
+	oob  []byte
+}
+
+// mmsghdr is struct mmsghdr.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+const oneByteOob = 1024 + 64 // SCM_RIGHTS of 253 fds, SCM_CREDENTIALS, SCM_PIDFD
+
+// read reads len(b) bytes of socket s into b, one by one, in one
+// recvmmsg (fewer if fewer are there: an error only if none is).
+func (o *oneByOne) read(s int, b []byte) ([]oneByte, error) {
+	if o.hdrs == nil {
+		o.hdrs = make([]mmsghdr, oneByOneMax)
+		o.iovs = make([]unix.Iovec, oneByOneMax)
+		o.oob = make([]byte, oneByOneMax*oneByteOob)
+	}
+	k := min(len(b), oneByOneMax)
+	for i := range k {
+		o.iovs[i] = unix.Iovec{Base: &b[i], Len: 1}
+		o.hdrs[i] = mmsghdr{hdr: unix.Msghdr{Iov: &o.iovs[i], Iovlen: 1, Control: &o.oob[i*oneByteOob], Controllen: oneByteOob}}
+	}
+	for {
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s), uintptr(unsafe.Pointer(&o.hdrs[0])), uintptr(k),
+			unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return nil, errno
+		}
+		out := make([]oneByte, 0, r)
+		for i := range int(r) {
+			h := &o.hdrs[i]
+			c := o.oob[i*oneByteOob : i*oneByteOob+int(h.hdr.Controllen)]
+			fds := rightsOf(c)
+			closePidfds(c)
+			if h.len != 1 {
+				closeAll(fds)
+				for _, x := range out {
+					closeAll(x.fds)
+				}
+				return nil, fmt.Errorf("recvmmsg: message %d of %d bytes, not 1", i, h.len)
+			}
+			out = append(out, oneByte{fds: fds, cred: credOf(c)})
+		}
+		if len(out) == 0 {
+			return nil, errors.New("recvmmsg: no byte")
+		}
+		return out, nil
+	}
+}
+
+// carryCap is the most bytes a sk_buff that carries files in flight on a
+// unix stream socket holds on this kernel, measured once: a sendmsg with
+// a file cuts its bytes into sk_buffs of at most min(SO_SNDBUF/2 - 64,
+// SKB_MAX_HEAD(0) + 32 KiB) (36544 on x86_64, Linux 6.18), the file on the
+// first; a peek of such a send ends where the first ends. 0: not known
+// (the probe's send buffer was the bound, or it failed).
+var carryCap = sync.OnceValue(func() int {
+	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer closeAll(sv[:])
+	var pp [2]int
+	if unix.Pipe2(pp[:], unix.O_CLOEXEC) != nil {
+		return 0
+	}
+	defer closeAll(pp[:])
+	const probe = 1 << 20
+	if unix.SetsockoptInt(sv[0], unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, probe) != nil {
+		unix.SetsockoptInt(sv[0], unix.SOL_SOCKET, unix.SO_SNDBUF, probe) //nolint:errcheck
+	}
+	snd, err := unix.GetsockoptInt(sv[0], unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return 0
+	}
+	b := make([]byte, probe)
+	if _, err := unix.SendmsgN(sv[0], b, unix.UnixRights(pp[0]), nil, unix.MSG_DONTWAIT); err != nil {
+		return 0
+	}
+	if unix.SetsockoptInt(sv[1], unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0) != nil {
+		return 0
+	}
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(sv[1], b, oob, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return 0
+	}
+	fds := rightsOf(oob[:oobn])
+	closeAll(fds)
+	if len(fds) != 1 || n <= 0 || n >= snd/2-64 {
+		return 0 // the send buffer may be what bounded it
+	}
+	return n
+})
