@@ -234,6 +234,12 @@ func (t *tree) linkSockets() error {
 			if u.rqueue == 0 {
 				continue
 			}
+			if oob, err := oobQueued(r.host, f.FD); err != nil {
+				return fmt.Errorf("pid %d fd %d: unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
+			} else if oob {
+				refuse(r, "%s", oobReason)
+				continue
+			}
 			data, segs, creds, err := peekQueue(r.host, f.FD, int(u.rqueue))
 			if err != nil {
 				return fmt.Errorf("pid %d fd %d: read the queued data of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)

@@ -55,7 +55,7 @@ func streamRightsRefusal(u unixDiag, diag map[uint64]unixDiag, inTree map[uint64
 		return what + " whose peer has closed not supported: the bytes that carry them are found by reading the queue and sending it again from the peer"
 	case !ok || !inTree[u.peer]:
 		return what + " whose peer is no socket of the app not supported"
-	case u.shutdown&1 != 0 || peer.shutdown >= 0 && peer.shutdown&2 != 0:
+	case u.shutdown > 0 && u.shutdown&1 != 0 || peer.shutdown > 0 && peer.shutdown&2 != 0:
 		return what + " shut down (the reader for reading, or its peer for writing) not supported: the bytes that carry them are found by reading the queue and sending it again from the peer"
 	case passcred && os.Geteuid() != 0:
 		return what + " whose reader has SO_PASSCRED or SO_PASSPIDFD: sending the queue again naming its senders needs root (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID)"
@@ -420,3 +420,39 @@ var carryCap = sync.OnceValue(func() int {
 	}
 	return n
 })
+
+// oobReason refuses a byte sent out of band (MSG_OOB) still waiting at a
+// unix stream socket: a read stops before it and skips it (or takes it
+// inline, SO_OOBINLINE), so neither a peek walk nor the reads of
+// drainStream keep it, nor the mark (SIOCATMARK) where it was.
+const oobReason = "an out-of-band byte (MSG_OOB) queued at a unix stream socket not supported"
+
+// oobQueued reports an out-of-band byte waiting at unix stream socket fd
+// of pid: a peek with MSG_OOB returns it (EINVAL: none; SO_OOBINLINE is
+// cleared for the peek and set back).
+func oobQueued(pid, fd int) (bool, error) {
+	s, err := ptrace.CopyFd(pid, fd)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(s)
+	if v, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_OOBINLINE); err == nil && v != 0 {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_OOBINLINE, 0); err != nil {
+			return false, fmt.Errorf("SO_OOBINLINE: %w", err)
+		}
+		defer unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_OOBINLINE, v) //nolint:errcheck
+	}
+	b := make([]byte, 1)
+	for {
+		_, _, err = unix.Recvfrom(s, b, unix.MSG_OOB|unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch err {
+		case unix.EINTR:
+			continue
+		case nil:
+			return true, nil
+		case unix.EINVAL, unix.EOPNOTSUPP, unix.EAGAIN:
+			return false, nil
+		}
+		return false, fmt.Errorf("a peek of its out-of-band byte: %w", err)
+	}
+}

@@ -296,7 +296,9 @@ func unixRefusals(fds []sockFd, init int) []seccomp.Finding {
 		reason := unixRefusal(u, ok, diag, inTree)
 		if reason == "" && u.typ == unix.SOCK_STREAM && u.rqueue > 0 && !peeked[u.ino] {
 			peeked[u.ino] = true
-			if scmFds(s.host, s.fd) > 0 {
+			if oob, _ := oobQueued(s.host, s.fd); oob {
+				reason = oobReason
+			} else if scmFds(s.host, s.fd) > 0 {
 				reason = streamRightsRefusal(u, diag, inTree, passesCred(s.host, s.fd))
 			}
 		}
