@@ -1,4 +1,4 @@
-// corpus: files in flight (SCM_RIGHTS) on a unix stream socket: runs of bytes with 1-3 files (a regular file at an offset, a pipe's read end with bytes in it, a pipe's write end, a socket of the app carrying a file itself, an eventfd), plain bytes glued before them, two carrying runs side by side; read back at the same boundaries
+// corpus: files in flight (SCM_RIGHTS) on a unix stream socket: runs of bytes with 1-3 files (a regular file at an offset, a pipe's read end with bytes in it, a pipe's write end, a socket of the app carrying a file itself, an eventfd), plain bytes glued before them, two carrying runs side by side, the reader's SO_PEEK_OFF; read back at the same boundaries
 // expect: exact
 #include "corpus.h"
 #include <sys/eventfd.h>
@@ -76,11 +76,25 @@ int main(void) {
 	/* In flight only: the file (also on a second run), the unlinked one,
 	 * the pipes' ends, the eventfd. */
 	close(f), close(f2), close(p[0]), close(p2[1]), close(ev);
+	/* The reader has peeked 3 bytes with SO_PEEK_OFF. */
+	int off = 0;
+	char pk[4] = {0};
+	if (setsockopt(sv[1], SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off) || recv(sv[1], pk, 3, MSG_PEEK) != 3 || strcmp(pk, "pla"))
+		die("SO_PEEK_OFF");
 	running("unix_stream_rights");
 	work(NULL);
 
 	int fds[8];
 	struct stat st;
+	socklen_t ol = sizeof off;
+	if (getsockopt(sv[1], SOL_SOCKET, SO_PEEK_OFF, &off, &ol) || off != 3)
+		fail("SO_PEEK_OFF is %d, want 3", off);
+	memset(pk, 0, sizeof pk);
+	if (recv(sv[1], pk, 3, MSG_PEEK) != 3 || strcmp(pk, "in-"))
+		fail("a peek from the peek offset read %s, want in-", pk);
+	off = -1;
+	if (setsockopt(sv[1], SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off))
+		die("SO_PEEK_OFF");
 	char b[64] = {0};
 	/* The plain bytes before a carrying run come with its files in one
 	 * read, but a read that stops one byte before the run has none. */
