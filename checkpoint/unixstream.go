@@ -40,7 +40,10 @@ import (
 // order, each carrying run by one sendmsg, so the app's queue is as it
 // was (then peeked again and compared). The runs are saved as the
 // socket's messages (image.Socket.Msgs), which restore sends again from
-// the peer in the same way.
+// the peer in the same way. For a reader without SO_PASSCRED the bytes
+// sent again carry crrun's credentials in the kernel (as every stream
+// byte a restore writes does): seen only if the app turns SO_PASSCRED on
+// before it reads them.
 
 // streamRightsRefusal is why the queue of stream socket u, which holds
 // files in flight, cannot be read and sent again from its peer: the peer
