@@ -443,6 +443,8 @@ func (o *observer) fds() error {
 				o.inet(pre, c)
 				o.netlink(pre, c)
 				o.raw(pre, c, st.Ino)
+				o.ping(pre, c, st.Ino) // ping.go
+				o.packet(pre, c)       // ping.go
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not
@@ -634,7 +636,9 @@ func (o *observer) owner(pre string, fd int) {
 	}
 	if _, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETOWN_EX, uintptrOf(&ex)); e == 0 && ex.Pid != 0 {
 		v := fmt.Sprintf("type %d pid outside the app", ex.Type)
-		if ns, ok := o.t.NS(int(ex.Pid)); ok {
+		// crrun's init is pid 1 of the app's namespace, but no process
+		// of the app: the dump refuses it as an owner (ownerNS).
+		if ns, ok := o.t.NS(int(ex.Pid)); ok && ns != 1 {
 			v = fmt.Sprintf("type %d pid %d", ex.Type, ns)
 		}
 		o.f[pre+" owner_ex"] = v

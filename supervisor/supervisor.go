@@ -70,7 +70,8 @@ type Supervisor struct {
 	usr1Mu     sync.Mutex  // one SIGUSR1 checkpoint at a time
 	usr1Queued atomic.Bool // a SIGUSR1 checkpoint waits for usr1Mu
 
-	watches watchPaths // paths the app gave inotify_add_watch
+	watches watchPaths  // paths the app gave inotify_add_watch
+	urgent  urgentSends // sockets the app sent urgent data on (urgent.go)
 
 	line          lineage                 // what the lives of this crrun share (restarts)
 	restoreReason string                  // why this life is a restore, for the --on-restore hook
@@ -165,6 +166,9 @@ func (s *Supervisor) run() (Exit, error) {
 	s.ipc = &ipcClient{fd: ipcSup}
 	defer unix.Close(ipcSup)
 	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
+	if icfg.Loopback {
+		icfg.PingGroupRange = hostPingRange() // netns.go
+	}
 	if s.plan == nil {
 		icfg.TimeNS = launchTimeNS()
 	} else {
@@ -172,6 +176,11 @@ func (s *Supervisor) run() (Exit, error) {
 			return Exit{}, err
 		}
 		icfg.Stub, icfg.MainNsPid, icfg.LastPid = true, s.plan.proc.PID, s.plan.lastPid
+		if icfg.Loopback {
+			if r := s.plan.img.Meta().PingGroupRange; r != "" {
+				icfg.PingGroupRange = r // what the app's namespace had (saved by root's checkpoints)
+			}
+		}
 		if s.plan.mainExit != nil {
 			// The main process had exited: the init forwards signals to
 			// every process and reports no main exit (the stub's death
