@@ -8,6 +8,7 @@ import (
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/seccomp"
 
@@ -314,8 +315,10 @@ func unixRefusals(fds []sockFd, init int) []seccomp.Finding {
 		reason := unixRefusal(u, ok, diag, inTree)
 		if reason == "" && u.typ == unix.SOCK_STREAM && u.rqueue > 0 && !peeked[u.ino] {
 			peeked[u.ino] = true
-			if scmFds(s.host, s.fd) > 0 {
-				reason = streamRightsReason
+			if oob, _ := oobQueued(s.host, s.fd); oob {
+				reason = oobReason
+			} else if scmFds(s.host, s.fd) > 0 {
+				reason = streamRightsRefusal(u, diag, inTree, passesCred(s.host, s.fd))
 			}
 		}
 		if reason != "" {
@@ -390,4 +393,16 @@ func inventoryRefusals(in seccomp.ScanInput, init int) []seccomp.Finding {
 		}
 	}
 	return out
+}
+
+// passesCred reports a unix socket with SO_PASSCRED or SO_PASSPIDFD (false
+// if it cannot be read: the dump reads it again).
+func passesCred(pid, fd int) bool {
+	c, err := ptrace.CopyFd(pid, fd)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(c)
+	o := image.ReadSockOpts(c)
+	return o["passcred"] != 0 || o["passpidfd"] != 0
 }

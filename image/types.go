@@ -936,7 +936,10 @@ type Socket struct {
 	// Msgs are the messages queued for reading at a datagram or seqpacket
 	// socket, in order; their bytes are Data's, one after another. At a
 	// stream socket whose reader has SO_PASSCRED, the runs of bytes of one
-	// sender's credentials (Cred) (required feature "unix-queues").
+	// sender's credentials (Cred); at a stream socket with files in flight,
+	// its runs of bytes, each run that carries files alone with them
+	// (Files), restored by one sendmsg each from the peer (required
+	// feature "unix-queues").
 	Msgs []SockMsg `json:"msgs,omitempty"`
 	// Pending are the connections waiting in a listener's backlog, oldest
 	// first: the inode of each one's connecting socket (0: closed since),
