@@ -266,7 +266,16 @@ func nobodyEnv(t *testing.T) (string, func(args ...string) *exec.Cmd) {
 	rt := filepath.Join(dir, "rt")
 	// a copy nobody can execute wherever the checkout is
 	bin := filepath.Join(dir, "crrun")
-	if data, err := os.ReadFile(crrunBin); err != nil || os.WriteFile(bin, data, 0o755) != nil {
+	// Written with forks held off: a child forked by a parallel test
+	// while the file is open for writing keeps it open until it execs,
+	// and exec of the copy then fails with ETXTBSY (seen in CI).
+	data, err := os.ReadFile(crrunBin)
+	if err == nil {
+		syscall.ForkLock.Lock()
+		err = os.WriteFile(bin, data, 0o755)
+		syscall.ForkLock.Unlock()
+	}
+	if err != nil {
 		t.Fatalf("copy crrun: %v", err)
 	}
 	return dir, func(args ...string) *exec.Cmd {

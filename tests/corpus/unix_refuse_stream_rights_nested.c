@@ -1,5 +1,6 @@
 // corpus: a unix socket in flight (SCM_RIGHTS) on a unix stream socket, itself carrying a file, that no fd of the app holds any more (only in flight)
 // expect: refuse a unix socket in flight (SCM_RIGHTS) that no fd of the app holds not supported
+// status: blind which files are in flight is known only by receiving them from the queue (the dump, with the app frozen)
 #include "corpus.h"
 #include <sys/socket.h>
 #include <sys/uio.h>
