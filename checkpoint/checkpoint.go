@@ -330,6 +330,7 @@ type dumper struct {
 	protected     map[uint64]bool // tracked mappings (by start) scanned and protected again
 	cloned        bool            // a snapshot child was cloned (it shares the private pages)
 	contPending   bool            // a SIGCONT is pending: no batched queries (queries.go)
+	mainQ         *mainQueries    // the main thread's own queries, run with the process's (queries.go)
 	ownSeccomp    bool            // the app may have a seccomp filter of its own: no batched queries
 }
 

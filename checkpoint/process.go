@@ -108,14 +108,23 @@ func (d *dumper) processState(p *image.Process) error {
 		}
 	}
 	qBrk := &query{name: "brk(0)", nr: unix.SYS_BRK, outArg: -1}
+	mq := newMainQueries()
 	qs = append(qs, qLimits...)
 	qs = append(qs, qTimers...)
 	qs = append(qs, qDeath, qReaper)
 	qs = append(qs, qSigs...)
 	qs = append(qs, qBrk)
+	if _, _, _, ok := batchLayout(append(qs, mq.all()...)); ok {
+		// Only when they leave the process's queries one batch (more
+		// than 17 caught signals: injected after it, as before).
+		qs = append(qs, mq.all()...)
+	} else {
+		mq = nil
+	}
 	if err := d.runQueries(qs); err != nil {
 		return err
 	}
+	d.mainQ = mq
 	p.Personality = image.Hex(uint32(qPers.ret))
 	le := binary.LittleEndian
 	for r, q := range qLimits {
