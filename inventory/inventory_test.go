@@ -265,3 +265,28 @@ func TestInheritedRefusals(t *testing.T) {
 		t.Fatalf("InheritedRefusals = %q", got)
 	}
 }
+
+// BenchmarkObserveAll: 16 stopped processes observed one after the other
+// (workers=1: what the checkpoint did before ObserveAll) and in parallel.
+func BenchmarkObserveAll(b *testing.B) {
+	var ps []Proc
+	for range 16 {
+		cmd := exec.Command("sh", "-c", "exec 3</etc/hostname 4>/dev/null; kill -STOP $$; :")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		ps = append(ps, Proc{Host: cmd.Process.Pid})
+	}
+	time.Sleep(100 * time.Millisecond)
+	ns := func(h int) (int, bool) { return h, true }
+	for _, w := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := NewTree(ns).ObserveAll(ps, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
