@@ -72,9 +72,14 @@ func sameCreds(a, b *image.Credentials) bool {
 // creds reads the main thread's securebits, which /proc does not show (the
 // rest of its credentials come from /proc/PID/status).
 func (d *dumper) creds(p *image.Process) error {
-	sb, err := d.inject("prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits)
-	if err != nil {
-		return err
+	var sb int64
+	if mq := d.main(d.pid); mq != nil {
+		sb = mq.securebits.ret
+	} else {
+		var err error
+		if sb, err = d.inject("prctl(PR_GET_SECUREBITS)", unix.SYS_PRCTL, prGetSecurebits); err != nil {
+			return err
+		}
 	}
 	p.Creds.Securebits = uint32(sb)
 	if !p.Creds.NoNewPrivs {
@@ -172,8 +177,10 @@ func (d *dumper) attrs(p *image.Process, buf uint64) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("pid %d: %w", d.pid, err)
 	}
-	thp, err := d.inject("prctl(PR_GET_THP_DISABLE)", unix.SYS_PRCTL, prGetThpDisable, 0, 0, 0, 0)
-	if err != nil {
+	var thp int64
+	if mq := d.main(d.pid); mq != nil {
+		thp = mq.thpDisable.ret
+	} else if thp, err = d.inject("prctl(PR_GET_THP_DISABLE)", unix.SYS_PRCTL, prGetThpDisable, 0, 0, 0, 0); err != nil {
 		return err
 	}
 	a.THPDisable = int(thp)
@@ -297,9 +304,14 @@ func (d *dumper) threadAttrs(tid int, buf uint64) (*image.ThreadAttrs, error) {
 	for _, w := range set[:n] {
 		a.Affinity = append(a.Affinity, image.Hex(w))
 	}
-	slack, err := d.tr.Inject(tid, unix.SYS_PRCTL, prGetTimerslack)
-	if err != nil {
-		return nil, fmt.Errorf("thread %d: injected prctl(PR_GET_TIMERSLACK): %w", tid, err)
+	var slack int64
+	if mq := d.main(tid); mq != nil {
+		slack = mq.timerSlack.ret
+	} else {
+		var err error
+		if slack, err = d.tr.Inject(tid, unix.SYS_PRCTL, prGetTimerslack); err != nil {
+			return nil, fmt.Errorf("thread %d: injected prctl(PR_GET_TIMERSLACK): %w", tid, err)
+		}
 	}
 	a.TimerSlackNS = uint64(slack)
 	// The I/O priority (ionice), per thread, read from outside.

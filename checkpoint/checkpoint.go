@@ -138,7 +138,10 @@ func Dump(req Request) (dir string, st Stats, err error) {
 
 	var ft *frozenTree
 	for attempt := 0; ; attempt++ {
-		if ft, err = freezeTree(tr, req.List); err != nil {
+		// On the tracer's thread, as the dump: one hand-off instead of one
+		// per process (each a wake-up of the tracer thread, which on a busy
+		// machine waits for a CPU).
+		if err = tr.Do(func() (e error) { ft, e = freezeTree(tr, req.List); return e }); err != nil {
 			if errors.Is(err, errRetry) && attempt < vforkRetries {
 				time.Sleep(5 * time.Millisecond)
 				continue
@@ -186,8 +189,14 @@ func Dump(req Request) (dir string, st Stats, err error) {
 			if t != nil {
 				t.repairOff()
 			}
-			ft.thaw(tr)
+			tt := time.Now()
+			// One hand-off to the tracer thread for the whole thaw: the
+			// processes thawed first run at once and compete with crrun
+			// for the CPUs, so a hand-off per process could wait behind
+			// them.
+			_ = tr.Do(func() error { ft.thaw(tr); return nil })
 			st.Pause = time.Since(t0)
+			slog.Debug("checkpoint: thawed", "took", time.Since(tt))
 		}
 	}
 	defer thaw()
@@ -325,6 +334,7 @@ type dumper struct {
 	protected     map[uint64]bool // tracked mappings (by start) scanned and protected again
 	cloned        bool            // a snapshot child was cloned (it shares the private pages)
 	contPending   bool            // a SIGCONT is pending: no batched queries (queries.go)
+	mainQ         *mainQueries    // the main thread's own queries, run with the process's (queries.go)
 	ownSeccomp    bool            // the app may have a seccomp filter of its own: no batched queries
 }
 

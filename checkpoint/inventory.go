@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/inventory"
@@ -38,17 +39,25 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process) error {
 	if err != nil {
 		return fmt.Errorf("inventory of crrun's init %d: %w", basePid, err)
 	}
-	obs := inventory.NewTree(ns)
-	var findings []seccomp.Finding
+	// The processes are observed in parallel (reading /proc is most of
+	// it), their inodes numbered as one observation after the other in
+	// image order would (inventory.Tree.ObserveAll): the image does not
+	// depend on which finished first.
+	var in []inventory.Proc
+	var which []int
 	for i, host := range ft.order {
-		p := procs[i]
-		if p.Zombie != nil {
-			continue
+		if p := procs[i]; p.Zombie == nil {
+			in = append(in, inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: drop, Smaps: t.smaps[host]})
+			which = append(which, i)
 		}
-		f, err := obs.Observe(inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: drop, Smaps: t.smaps[host]})
-		if err != nil {
-			return err
-		}
+	}
+	all, err := inventory.NewTree(ns).ObserveAll(in, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return err
+	}
+	var findings []seccomp.Finding
+	for j, i := range which {
+		p, host, f := procs[i], ft.order[i], all[j]
 		for k, v := range injectedFields(p) {
 			f[k] = v
 		}

@@ -112,17 +112,26 @@ func (d *dumper) processState(p *image.Process) error {
 	// its other threads inherited unless they set their own (trapped).
 	qPolicy := &query{name: "get_mempolicy", nr: unix.SYS_GET_MEMPOLICY, outArg: 0, outLen: 4}
 	qs = append(qs, qPolicy)
+	mq := newMainQueries()
 	qs = append(qs, qLimits...)
 	qs = append(qs, qTimers...)
 	qs = append(qs, qDeath, qReaper)
 	qs = append(qs, qSigs...)
 	qs = append(qs, qBrk)
+	if _, _, _, ok := batchLayout(append(qs, mq.all()...)); ok {
+		// Only when they leave the process's queries one batch (more
+		// than 17 caught signals: injected after it, as before).
+		qs = append(qs, mq.all()...)
+	} else {
+		mq = nil
+	}
 	if err := d.runQueries(qs); err != nil {
 		return err
 	}
 	if mode := int32(binary.LittleEndian.Uint32(qPolicy.out)); qPolicy.ret == 0 && mode != 0 {
 		return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: pid, Kind: "mempolicy", Fd: -1, Reason: mempolicyReason(mode)}}}
 	}
+	d.mainQ = mq
 	p.Personality = image.Hex(uint32(qPers.ret))
 	le := binary.LittleEndian
 	for r, q := range qLimits {

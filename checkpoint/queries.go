@@ -34,6 +34,40 @@ type query struct {
 	out []byte // outLen bytes
 }
 
+// mainQueries are queries of the main thread's own state that thread.go
+// and attrs.go would otherwise inject one at a time after the batch (one
+// resume each, ~0.1 ms here): run with the process's queries, the values
+// are read at the same point of the freeze (nothing of the app runs in
+// between), and a fallback injects them one by one as before. Not here:
+// membarrier(GET_REGISTRATIONS), whose failure on an older kernel is a
+// refusal with its own reason (attrs.go), not a failed query.
+type mainQueries struct {
+	securebits, thpDisable, tidAddress, altStack, timerSlack *query
+}
+
+func newMainQueries() *mainQueries {
+	return &mainQueries{
+		securebits: &query{name: "prctl(PR_GET_SECUREBITS)", nr: unix.SYS_PRCTL, args: [6]uint64{prGetSecurebits}, outArg: -1},
+		thpDisable: &query{name: "prctl(PR_GET_THP_DISABLE)", nr: unix.SYS_PRCTL, args: [6]uint64{prGetThpDisable}, outArg: -1},
+		tidAddress: &query{name: "prctl(PR_GET_TID_ADDRESS)", nr: unix.SYS_PRCTL, args: [6]uint64{unix.PR_GET_TID_ADDRESS}, outArg: 1, outLen: 8},
+		altStack:   &query{name: "sigaltstack", nr: unix.SYS_SIGALTSTACK, outArg: 1, outLen: 24},
+		timerSlack: &query{name: "prctl(PR_GET_TIMERSLACK)", nr: unix.SYS_PRCTL, args: [6]uint64{prGetTimerslack}, outArg: -1},
+	}
+}
+
+func (m *mainQueries) all() []*query {
+	return []*query{m.securebits, m.thpDisable, m.tidAddress, m.altStack, m.timerSlack}
+}
+
+// main returns the main thread's queries when tid is the main thread and
+// processState ran them.
+func (d *dumper) main(tid int) *mainQueries {
+	if tid != d.pid {
+		return nil
+	}
+	return d.mainQ
+}
+
 // Scratch page layout of a batch of queries: the loop's code at
 // queryCode, the outputs from queryOut, the table at the end of the page.
 const (
@@ -73,14 +107,8 @@ func (d *dumper) batchQueries(qs []*query) bool {
 	if d.contPending || d.ownSeccomp || len(qs) == 0 || len(ptrace.BatchCode) > queryOut-queryCode {
 		return false
 	}
-	offs := make([]int, len(qs))
-	end := queryOut
-	for i, q := range qs {
-		offs[i] = end
-		end += (q.outLen + 7) &^ 7
-	}
-	table := (ptrace.ScratchSize - ptrace.BatchSize(len(qs))) &^ 63
-	if end > table {
+	offs, end, table, ok := batchLayout(qs)
+	if !ok {
 		return false
 	}
 	// The code goes in every time: injected calls use the same part of
@@ -118,6 +146,20 @@ func (d *dumper) batchQueries(qs []*query) bool {
 		}
 	}
 	return true
+}
+
+// batchLayout places the outputs of qs in the scratch page: each one's
+// offset, where they end and where the table starts; ok false: they do not
+// fit in one page with the table.
+func batchLayout(qs []*query) (offs []int, end, table int, ok bool) {
+	offs = make([]int, len(qs))
+	end = queryOut
+	for i, q := range qs {
+		offs[i] = end
+		end += (q.outLen + 7) &^ 7
+	}
+	table = (ptrace.ScratchSize - ptrace.BatchSize(len(qs))) &^ 63
+	return offs, end, table, end <= table
 }
 
 // hasOwnSeccomp says whether the main thread (status st) may run under a

@@ -51,19 +51,28 @@ func (d *dumper) thread(tid int) (image.Thread, error) {
 	// The clear-tid address is write-only from outside: only the thread can
 	// read it (PR_GET_TID_ADDRESS). Without it pthread_join hangs after
 	// restore (verified).
-	if _, err := d.tr.Inject(tid, unix.SYS_PRCTL, unix.PR_GET_TID_ADDRESS, buf); err != nil {
-		return th, fmt.Errorf("thread %d: injected prctl(PR_GET_TID_ADDRESS): %w", tid, err)
-	}
-	b, err := d.readScratch(ptrace.ScratchDataOffset, 8)
-	if err != nil {
-		return th, err
+	mq := d.main(tid) // the main thread's: read with the process's queries
+	var b []byte
+	if mq != nil {
+		b = mq.tidAddress.out
+	} else {
+		if _, err := d.tr.Inject(tid, unix.SYS_PRCTL, unix.PR_GET_TID_ADDRESS, buf); err != nil {
+			return th, fmt.Errorf("thread %d: injected prctl(PR_GET_TID_ADDRESS): %w", tid, err)
+		}
+		if b, err = d.readScratch(ptrace.ScratchDataOffset, 8); err != nil {
+			return th, err
+		}
 	}
 	th.ClearTID = image.Hex(binary.LittleEndian.Uint64(b))
-	if _, err := d.tr.Inject(tid, unix.SYS_SIGALTSTACK, 0, buf); err != nil {
-		return th, fmt.Errorf("thread %d: injected sigaltstack: %w", tid, err)
-	}
-	if b, err = d.readScratch(ptrace.ScratchDataOffset, 24); err != nil { // stack_t {sp, flags, size}
-		return th, err
+	if mq != nil {
+		b = mq.altStack.out
+	} else {
+		if _, err := d.tr.Inject(tid, unix.SYS_SIGALTSTACK, 0, buf); err != nil {
+			return th, fmt.Errorf("thread %d: injected sigaltstack: %w", tid, err)
+		}
+		if b, err = d.readScratch(ptrace.ScratchDataOffset, 24); err != nil { // stack_t {sp, flags, size}
+			return th, err
+		}
 	}
 	th.SigAltStack = image.SigAltStack{SP: image.Hex(binary.LittleEndian.Uint64(b[0:])),
 		Flags: int32(binary.LittleEndian.Uint32(b[8:])), Size: binary.LittleEndian.Uint64(b[16:])}

@@ -90,6 +90,82 @@ func TestObserveSelfConsistent(t *testing.T) {
 	}
 }
 
+// ObserveAll numbers the inodes the processes share as observing them one
+// after the other in the order given does, whichever observation ends
+// first: stopped children holding a pipe, a file and a socketpair, each
+// meeting them in another order (and the shared libraries, in their maps).
+func TestObserveAllSequential(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scripts := []string{
+		"exec 3<" + file + " 4<&0; kill -STOP $$; :",
+		"exec 3<&0 4<" + file + " 5<&1; kill -STOP $$; :",
+		"exec 3<&1 4<" + file + " 5<&0; kill -STOP $$; :",
+		"exec 3</etc/hostname 4<&1; kill -STOP $$; :",
+		"exec 3<" + file + "; kill -STOP $$; :",
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	var ps []Proc
+	for _, sc := range scripts {
+		cmd := exec.Command("sh", "-c", sc)
+		cmd.Stdin, cmd.Stdout = pr, pw
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		ps = append(ps, Proc{Host: cmd.Process.Pid})
+	}
+	for _, p := range ps {
+		for j := 0; j < 500; j++ {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Host))
+			if strings.Contains(string(b), ") T ") {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	ns := func(h int) (int, bool) { return h, true }
+	seq := NewTree(ns)
+	var want []Fields
+	for _, p := range ps {
+		f, err := seq.Observe(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, f)
+	}
+	for _, workers := range []int{1, 2, len(ps)} {
+		got, err := NewTree(ns).ObserveAll(ps, workers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range ps {
+			if d := Compare(ps[i].Host, want[i], got[i]); len(d) != 0 {
+				t.Errorf("%d workers, process %d: %v", workers, i, d)
+			}
+			for k, v := range got[i] {
+				if strings.ContainsRune(k+v, 0) {
+					t.Errorf("%d workers: a placeholder left in %q: %q", workers, k, v)
+				}
+			}
+		}
+	}
+	if !strings.HasPrefix(want[1]["fd 4"], file+" #") || want[1]["fd 4"] != want[0]["fd 3"] {
+		t.Errorf("fd 4 of the second %q, fd 3 of the first %q: want the same file and class", want[1]["fd 4"], want[0]["fd 3"])
+	}
+	if _, err := NewTree(ns).ObserveAll(append(ps[:1:1], Proc{Host: 1 << 30}), 2); err == nil {
+		t.Errorf("ObserveAll of a pid that does not exist: no error")
+	}
+}
+
 func renderKinds() string {
 	var b strings.Builder
 	b.WriteString("| state | saved | restored | compared after restore | refused at checkpoint |\n|---|---|---|---|---|\n")
@@ -187,5 +263,30 @@ func TestInheritedRefusals(t *testing.T) {
 	got := InheritedRefusals(app, base)
 	if len(got) != 1 || !strings.Contains(got[0], `status Mems_allowed_list is "1" in the app, "0" in crrun`) {
 		t.Fatalf("InheritedRefusals = %q", got)
+	}
+}
+
+// BenchmarkObserveAll: 16 stopped processes observed one after the other
+// (workers=1: what the checkpoint did before ObserveAll) and in parallel.
+func BenchmarkObserveAll(b *testing.B) {
+	var ps []Proc
+	for range 16 {
+		cmd := exec.Command("sh", "-c", "exec 3</etc/hostname 4>/dev/null; kill -STOP $$; :")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		ps = append(ps, Proc{Host: cmd.Process.Pid})
+	}
+	time.Sleep(100 * time.Millisecond)
+	ns := func(h int) (int, bool) { return h, true }
+	for _, w := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := NewTree(ns).ObserveAll(ps, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

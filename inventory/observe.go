@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/crrun/crrun/image"
 
@@ -83,14 +84,135 @@ func StdioFDs(p *image.Process) map[int]bool {
 
 // Observe reads the kernel's view of process p.
 func (t *Tree) Observe(p Proc) (Fields, error) {
-	f := Fields{}
-	o := &observer{t: t, p: p, f: f}
+	o := &observer{t: t, p: p, f: Fields{}}
+	if err := o.observe(); err != nil {
+		return nil, err
+	}
+	return o.f, nil
+}
+
+func (o *observer) observe() error {
 	for _, step := range []func() error{o.status, o.tasks, o.stat, o.misc, o.limits, o.fds, o.maps} {
 		if err := step(); err != nil {
-			return nil, fmt.Errorf("observe pid %d: %w", p.Host, err)
+			return fmt.Errorf("observe pid %d: %w", o.p.Host, err)
 		}
 	}
-	return f, nil
+	return nil
+}
+
+// ObserveAll observes the processes ps, up to workers at a time, and
+// returns their fields in the order of ps: exactly what Observe of each,
+// one after the other in that order, returns (an error: the first
+// process's in that order that failed). The observations run in
+// parallel, each numbering the inodes it meets in a numbering of its own
+// (placeholders, in the order it met them); then, process after process
+// in the order of ps, each placeholder becomes the tree's class of its
+// inode, the tree numbering the inodes it had not seen yet in the order
+// that process met them: the numbers a sequential observation gives.
+// t.NS is called under a lock.
+func (t *Tree) ObserveAll(ps []Proc, workers int) ([]Fields, error) {
+	obs := make([]*observer, len(ps))
+	errs := make([]error, len(ps))
+	var mu sync.Mutex
+	ns := t.NS
+	lt := &Tree{NS: func(h int) (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return ns(h)
+	}}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(workers, len(ps))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				o := &observer{t: lt, p: ps[i], f: Fields{}, local: &localClasses{index: map[inodeKey]int{}}}
+				errs[i] = o.observe()
+				obs[i] = o
+			}
+		}()
+	}
+	for i := range ps {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	out := make([]Fields, len(ps))
+	for i, o := range obs {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out[i] = o.local.resolve(t, o.f)
+	}
+	return out, nil
+}
+
+// localClasses numbers the inodes one observation meets, for ObserveAll:
+// o.class returns a placeholder, resolve replaces it by the tree's class.
+type localClasses struct {
+	keys  []inodeKey
+	index map[inodeKey]int
+}
+
+// placeholder marks: NUL never appears in a field a /proc file or a path
+// gives.
+const localMark = "#\x00"
+
+func (l *localClasses) class(dev string, ino uint64) string {
+	k := inodeKey{dev, ino}
+	n, ok := l.index[k]
+	if !ok {
+		n = len(l.keys)
+		l.keys = append(l.keys, k)
+		l.index[k] = n
+	}
+	return localMark + strconv.Itoa(n) + "\x00"
+}
+
+// resolve numbers l's inodes in t in the order they were met, and
+// rewrites the placeholders of f with their classes.
+func (l *localClasses) resolve(t *Tree, f Fields) Fields {
+	if len(l.keys) == 0 {
+		return f
+	}
+	names := make([]string, len(l.keys))
+	for i, k := range l.keys {
+		names[i] = t.class(k.dev, k.ino)
+	}
+	sub := func(s string) string {
+		if !strings.Contains(s, localMark) {
+			return s
+		}
+		var b strings.Builder
+		for {
+			i := strings.Index(s, localMark)
+			if i < 0 {
+				b.WriteString(s)
+				return b.String()
+			}
+			b.WriteString(s[:i])
+			s = s[i+len(localMark):]
+			j := strings.IndexByte(s, 0)
+			n, _ := strconv.Atoi(s[:j])
+			b.WriteString(names[n])
+			s = s[j+1:]
+		}
+	}
+	out := make(Fields, len(f))
+	for k, v := range f {
+		out[sub(k)] = sub(v)
+	}
+	return out
+}
+
+// class is the tree's class of an inode, or a placeholder for it in an
+// observation of ObserveAll.
+func (o *observer) class(dev string, ino uint64) string {
+	if o.local != nil {
+		return o.local.class(dev, ino)
+	}
+	return o.t.class(dev, ino)
 }
 
 // Baseline observes what a process passes on to its children (ids, limits
@@ -119,10 +241,11 @@ func Baseline(pid int) (Fields, error) {
 }
 
 type observer struct {
-	t   *Tree
-	p   Proc
-	f   Fields
-	buf []byte
+	t     *Tree
+	p     Proc
+	f     Fields
+	buf   []byte
+	local *localClasses // ObserveAll's numbering, nil in Observe
 	// nsIDs are the NSpgid and NSsid lines of the status: the group and
 	// session as the app sees them, even when their leader is gone.
 	nsIDs map[string]string
@@ -464,20 +587,20 @@ func (o *observer) fds() error {
 func (o *observer) target(s string, st unix.Stat_t, statOK bool) string {
 	for _, pre := range []string{"pipe:[", "socket:["} {
 		if strings.HasPrefix(s, pre) {
-			return strings.TrimSuffix(pre, "[") + o.t.class(statDev(st.Dev), st.Ino)
+			return strings.TrimSuffix(pre, "[") + o.class(statDev(st.Dev), st.Ino)
 		}
 	}
 	if strings.HasPrefix(s, "anon_inode:") {
 		return s
 	}
 	if strings.HasSuffix(s, " (deleted)") && !strings.HasPrefix(s, "/memfd:") {
-		return deleted + " " + o.t.class(statDev(st.Dev), st.Ino)
+		return deleted + " " + o.class(statDev(st.Dev), st.Ino)
 	}
 	if strings.HasPrefix(s, "/dev/pts/") {
-		return "/dev/pts/N " + o.t.class(statDev(st.Dev), st.Ino)
+		return "/dev/pts/N " + o.class(statDev(st.Dev), st.Ino)
 	}
 	if statOK {
-		return s + " " + o.t.class(statDev(st.Dev), st.Ino)
+		return s + " " + o.class(statDev(st.Dev), st.Ino)
 	}
 	return s
 }
@@ -590,7 +713,7 @@ func (o *observer) inodeFields(v, ino, dev string, drop ...string) string {
 	if in != "" {
 		n, _ := strconv.ParseUint(in, 16, 64)
 		d, _ := strconv.ParseUint(dv, 16, 64)
-		out = append(out, "inode:"+o.t.class(fmt.Sprintf("%d:%d", d>>20, d&0xfffff), n))
+		out = append(out, "inode:"+o.class(fmt.Sprintf("%d:%d", d>>20, d&0xfffff), n))
 	}
 	return strings.Join(out, " ")
 }
@@ -622,7 +745,7 @@ func (o *observer) lock(v string) string {
 	}
 	if parts := strings.Split(w[4], ":"); len(parts) == 3 {
 		ino, _ := strconv.ParseUint(parts[2], 10, 64)
-		w[4] = o.t.class(hexDev(parts[0]+":"+parts[1]), ino)
+		w[4] = o.class(hexDev(parts[0]+":"+parts[1]), ino)
 	}
 	return strings.Join(w, " ")
 }
@@ -702,7 +825,7 @@ func (o *observer) maps() error {
 		m := mapping{start: s, end: e, offset: off, anon: ino == 0}
 		m.desc = w[1] + " " + path
 		if ino != 0 {
-			m.desc += " " + o.t.class(hexDev(w[3]), ino)
+			m.desc += " " + o.class(hexDev(w[3]), ino)
 		}
 		ms = append(ms, m)
 	}

@@ -50,3 +50,20 @@ func TestCRSnapshotDrain(t *testing.T) {
 		}
 	})
 }
+
+// A keep-running checkpoint of a tree whose processes all rewrite their
+// memory and send through a shared pipe right after the thaw: each
+// process's memory takes another path of the dump (a snapshot read after
+// the thaw, small or sparse private memory read in the pause, a shared
+// region), and the processes are observed in parallel
+// (inventory.Tree.ObserveAll). The restored tree fails if any page or any
+// record buffered in the pipe is not as it was at the freeze; the
+// restore's verifier compares the observation, inode classes included.
+func TestTreeSnapshot(t *testing.T) {
+	requireRoot(t)
+	treeRoundTrip(t, treeVictim{
+		name: "snaptree",
+		argv: func(t *testing.T, dir string) []string { return []string{treeCompile(t, "snaptree")} },
+		lo:   100 * time.Millisecond, hi: 1500 * time.Millisecond, exitMode: false, minProcs: 5,
+	})
+}
