@@ -856,7 +856,9 @@ func TestCRChain(t *testing.T) {
 			return []string{compileCR(t, "counter", false), strconv.Itoa(3 * crCounterIters), "16", t.TempDir()}
 		}},
 		{"threads", func(t *testing.T) []string {
-			return []string{compileCR(t, "threads", false), strconv.Itoa(2 * crThreadRounds)}
+			// Four rounds: five checkpoints at up to 0.5 s each must all land
+			// before the work ends (two were too few for a quick machine).
+			return []string{compileCR(t, "threads", false), strconv.Itoa(4 * crThreadRounds)}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
