@@ -417,6 +417,9 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 		return nil, vdso, err
 	}
 	sp.mark("files")
+	if err := reopenRefusal(d.pid, p); err != nil {
+		return nil, vdso, err
+	}
 	return p, vdso, nil
 }
 

@@ -4,14 +4,10 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"runtime"
 	"strconv"
-	"strings"
-	"unsafe"
 
 	"github.com/crrun/crrun/image"
-
-	"golang.org/x/sys/unix"
+	"github.com/crrun/crrun/internal/access"
 )
 
 // Files the restore opens on the app's behalf (the executable, mapped
@@ -77,92 +73,17 @@ func ownerHas(owner uint32, c image.Credentials) error {
 }
 
 // accessReq is one access the restore will make on a process's behalf.
-type accessReq struct {
-	what string // "the file of fd 3"
-	path string
-	mode uint32 // R_OK, W_OK, X_OK or F_OK
-}
-
-// privileged reports whether creds get past file permissions anyway (fsuid
-// root, or CAP_DAC_OVERRIDE in the effective set): then there is nothing
-// to check.
-func privileged(c image.Credentials) bool {
-	const capDACOverride = 1
-	return c.FSUID == 0 || uint64(c.CapEffective)&(1<<capDACOverride) != 0
-}
+type accessReq = access.Req
 
 // checkAccess checks every request with the credentials creds. As an
 // ordinary user the restorer's own permissions already are the limit
 // (crrun cannot take other ids), so only root checks.
 func checkAccess(creds image.Credentials, reqs []accessReq) error {
-	if os.Geteuid() != 0 || privileged(creds) || len(reqs) == 0 {
+	if os.Geteuid() != 0 {
 		return nil
 	}
-	return asCreds(creds, func() error {
-		for _, r := range reqs {
-			if err := unix.Faccessat2(unix.AT_FDCWD, r.path, r.mode, unix.AT_EACCESS); err != nil {
-				return fmt.Errorf("%s %s: the app's credentials (uid %d, gid %d, groups %v) do not allow %s: %w: "+
-					"restoring it as root would grant the app more than it had",
-					r.what, r.path, creds.FSUID, creds.FSGID, creds.Groups, modeName(r.mode), err)
-			}
-		}
-		return nil
-	})
+	return access.Check(creds, reqs, "restoring it as root would grant the app more than it had")
 }
 
-func modeName(m uint32) string {
-	if m == unix.F_OK {
-		return "reaching it"
-	}
-	var s []string
-	for _, b := range []struct {
-		bit  uint32
-		name string
-	}{{unix.R_OK, "reading"}, {unix.W_OK, "writing"}, {unix.X_OK, "executing (searching)"}} {
-		if m&b.bit != 0 {
-			s = append(s, b.name)
-		}
-	}
-	return strings.Join(s, " and ")
-}
-
-// asCreds runs f in a thread holding the file-system ids and supplementary
-// groups of creds (only when crrun is root: an ordinary user's crrun runs f
-// as it is). The thread dies afterwards.
-func asCreds(creds image.Credentials, f func() error) error {
-	if os.Geteuid() != 0 || privileged(creds) {
-		return f()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread exits with this goroutine, its ids with it.
-		if err := setThreadFSCreds(creds); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
-// setThreadFSCreds gives the calling thread (only) the groups, fsgid and
-// fsuid of creds, and checks that it holds them.
-func setThreadFSCreds(c image.Credentials) error {
-	var p unsafe.Pointer
-	if len(c.Groups) > 0 {
-		p = unsafe.Pointer(&c.Groups[0])
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(c.Groups)), uintptr(p), 0); e != 0 {
-		return fmt.Errorf("setgroups(%v) in a checking thread: %w", c.Groups, e)
-	}
-	unix.RawSyscall(unix.SYS_SETFSGID, uintptr(c.FSGID), 0, 0)
-	unix.RawSyscall(unix.SYS_SETFSUID, uintptr(c.FSUID), 0, 0)
-	// setfs[ug]id return the previous id and no error: ask with an invalid one.
-	gid, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0)
-	uid, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0)
-	if uint32(uid) != c.FSUID || uint32(gid) != c.FSGID {
-		return fmt.Errorf("a checking thread could not take fsuid %d, fsgid %d (has %d, %d)", c.FSUID, c.FSGID, uid, gid)
-	}
-	return nil
-}
+// asCreds runs f with creds' file-system ids (access.AsCreds).
+func asCreds(creds image.Credentials, f func() error) error { return access.AsCreds(creds, f) }

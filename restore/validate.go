@@ -14,6 +14,7 @@ import (
 
 	"github.com/crrun/crrun/checkpoint"
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/access"
 	"github.com/crrun/crrun/internal/procfs"
 
 	"golang.org/x/sys/unix"
@@ -171,9 +172,9 @@ func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, err
 	if _, err := sameFile("the executable", &p.Exe, false, hm); err != nil {
 		return nil, err
 	}
-	reqs = append(reqs, accessReq{"the executable", p.Exe.Path, unix.X_OK})
+	reqs = append(reqs, accessReq{What: "the executable", Path: p.Exe.Path, Mode: unix.X_OK})
 	if p.Cwd != "" && p.Root == "" {
-		reqs = append(reqs, accessReq{"the working directory", p.Cwd, unix.X_OK})
+		reqs = append(reqs, accessReq{What: "the working directory", Path: p.Cwd, Mode: unix.X_OK})
 	}
 	for _, v := range p.Memory {
 		if v.Kind != image.VMAFile || v.File == nil || v.File.Deleted {
@@ -195,9 +196,9 @@ func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, err
 				mode |= unix.W_OK
 			}
 			if _, err := os.Lstat(v.File.Path); err == nil {
-				reqs = append(reqs, accessReq{what, v.File.Path, mode})
+				reqs = append(reqs, accessReq{What: what, Path: v.File.Path, Mode: mode})
 			} else {
-				reqs = append(reqs, accessReq{what + " (to be created again)", filepath.Dir(v.File.Path), unix.W_OK | unix.X_OK})
+				reqs = append(reqs, accessReq{What: what + " (to be created again)", Path: filepath.Dir(v.File.Path), Mode: unix.W_OK | unix.X_OK})
 			}
 			continue
 		}
@@ -211,7 +212,7 @@ func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, err
 		if writable {
 			mode |= unix.W_OK
 		}
-		reqs = append(reqs, accessReq{what, v.File.Path, mode})
+		reqs = append(reqs, accessReq{What: what, Path: v.File.Path, Mode: mode})
 	}
 	for _, f := range p.FDs {
 		if f.Stdio != nil || f.File == nil || f.File.Deleted || f.Procfs {
@@ -241,24 +242,10 @@ func (plan *Plan) checkProcess(p *image.Process, hm hostMatch) ([]accessReq, err
 			continue
 		}
 		if f.Pty == nil && uint32(f.File.Mode)&unix.S_IFMT != unix.S_IFLNK { // a pty is made anew; an O_PATH fd on a symlink opens nothing
-			reqs = append(reqs, accessReq{what, f.File.Path, accessMode(uint64(f.Flags))})
+			reqs = append(reqs, accessReq{What: what, Path: f.File.Path, Mode: access.OpenMode(uint64(f.Flags))})
 		}
 	}
 	return reqs, nil
-}
-
-// accessMode is what faccessat checks for an open with these flags.
-func accessMode(flags uint64) uint32 {
-	if flags&unix.O_PATH != 0 {
-		return unix.F_OK
-	}
-	switch flags & unix.O_ACCMODE {
-	case unix.O_WRONLY:
-		return unix.W_OK
-	case unix.O_RDWR:
-		return unix.R_OK | unix.W_OK
-	}
-	return unix.R_OK
 }
 
 // sameFile checks a file against its saved identity and returns what it is

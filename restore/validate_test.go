@@ -122,12 +122,12 @@ func TestCheckAccess(t *testing.T) {
 		t.Skip("needs root: as an ordinary user crrun's own permissions are the limit")
 	}
 	nobody := image.Credentials{UID: 65534, EUID: 65534, SUID: 65534, FSUID: 65534, GID: 65534, EGID: 65534, SGID: 65534, FSGID: 65534}
-	if err := checkAccess(nobody, []accessReq{{"the file of fd 3", "/etc/passwd", unix.R_OK}}); err != nil {
+	if err := checkAccess(nobody, []accessReq{{What: "the file of fd 3", Path: "/etc/passwd", Mode: unix.R_OK}}); err != nil {
 		t.Fatalf("/etc/passwd for reading: %v", err)
 	}
-	err := checkAccess(nobody, []accessReq{{"the file of fd 3", "/etc/shadow", unix.R_OK}})
+	err := checkAccess(nobody, []accessReq{{What: "the file of fd 3", Path: "/etc/shadow", Mode: unix.R_OK}})
 	wantErr(t, err, "the file of fd 3", "/etc/shadow", "uid 65534", "reading")
-	err = checkAccess(nobody, []accessReq{{"the file mapped at 0x1000", "/etc/passwd", unix.R_OK | unix.W_OK}})
+	err = checkAccess(nobody, []accessReq{{What: "the file mapped at 0x1000", Path: "/etc/passwd", Mode: unix.R_OK | unix.W_OK}})
 	wantErr(t, err, "/etc/passwd", "reading and writing")
 	// A group grants what the uid does not.
 	dir, err := os.MkdirTemp("", "crrun-access-") // t.TempDir's parent is 0700
@@ -139,12 +139,12 @@ func TestCheckAccess(t *testing.T) {
 	path := filepath.Join(dir, "f")
 	os.WriteFile(path, nil, 0o640)
 	os.Chown(path, 0, 4242)
-	if err := checkAccess(nobody, []accessReq{{"f", path, unix.R_OK}}); err == nil {
+	if err := checkAccess(nobody, []accessReq{{What: "f", Path: path, Mode: unix.R_OK}}); err == nil {
 		t.Fatal("nobody reads a 0640 root:4242 file")
 	}
 	withGroup := nobody
 	withGroup.Groups = []uint32{4242}
-	if err := checkAccess(withGroup, []accessReq{{"f", path, unix.R_OK}}); err != nil {
+	if err := checkAccess(withGroup, []accessReq{{What: "f", Path: path, Mode: unix.R_OK}}); err != nil {
 		t.Fatalf("with group 4242: %v", err)
 	}
 	// The check leaves crrun root.

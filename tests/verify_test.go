@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"bytes"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -59,4 +61,38 @@ func TestVerifyRefusesADifferentRestore(t *testing.T) {
 		t.Fatalf("uninterrupted run: exit %d\n%s", code, refErr)
 	}
 	crCheckJoin(t, ref, before, r2.stdout.String(), true)
+}
+
+// TestReopenChmodRefused: an ordinary user's app holding a file it made
+// mode 000 after opening it is refused with the reason (a restore opens
+// files again by path, with the app's credentials), and runs on
+// (tests/corpus/reopen_chmod.c: root's is restored exactly).
+func TestReopenChmodRefused(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	dir, asNobody := nobodyEnv(t)
+	p := corpusProg{name: "reopen_chmod", src: filepath.Join(repoRoot, "tests", "corpus", "reopen_chmod.c")}
+	bin := p.build(t)
+	cmd := asNobody("--dir", filepath.Join(dir, "ck"), "--", bin)
+	out, errb, done := startCmd(t, cmd)
+	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "reopen_chmod: running") || crDone(done) }); err != nil || crDone(done) {
+		t.Fatalf("never running: %v\n%s", err, errb)
+	}
+	ck := asNobody("checkpoint", "--exit", strconv.Itoa(cmd.Process.Pid))
+	var ckOut bytes.Buffer
+	ck.Stdout, ck.Stderr = &ckOut, &ckOut
+	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
+		t.Fatalf("checkpoint: %v, want exit 1\n%s", err, &ckOut)
+	}
+	if want := "do not allow reading and writing: permission denied: a restore opens it again by its path"; !strings.Contains(ckOut.String(), want) {
+		t.Errorf("the refusal lacks %q:\n%s", want, &ckOut)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("the app did not end\n%s", errb)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !crPassed(out.String()) {
+		t.Fatalf("the app after the refusal: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
 }
