@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/crrun/crrun/internal/inetsock"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -95,7 +97,7 @@ func freshNetConfig() ([]string, error) {
 				freshNet.err = fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
 				return
 			}
-			if err := loUp(); err != nil {
+			if err := inetsock.LoopbackUp(); err != nil {
 				freshNet.err = fmt.Errorf("lo up in a new network namespace: %w", err)
 				return
 			}
@@ -104,24 +106,6 @@ func freshNetConfig() ([]string, error) {
 		<-done
 	})
 	return freshNet.conf, freshNet.err
-}
-
-// loUp sets IFF_UP on lo in the caller's network namespace.
-func loUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // netConfRefusal is why the gate refuses the app's own network namespace,

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crrun/crrun/internal/inetsock"
 	"github.com/crrun/crrun/internal/timens"
 	"github.com/crrun/crrun/seccomp"
 
@@ -169,7 +170,7 @@ func InitMain(args []string) {
 		fail("init: mount /proc in the new PID namespace: %v", err)
 	}
 	if cfg.Loopback {
-		if err := loopbackUp(); err != nil {
+		if err := inetsock.LoopbackUp(); err != nil {
 			fail("init: bring the loopback interface up in the app's network namespace (--net=private): %v", err)
 		}
 		if err := keepDiagSocket(); err != nil {

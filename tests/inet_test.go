@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -340,43 +341,18 @@ func TestInetUDPEmptyDatagramTwice(t *testing.T) {
 // `crrun status` says the same before: not checkpointable, but with --exit.
 func TestInetBacklogLeaveRunning(t *testing.T) {
 	t.Parallel()
-	requireCR(t)
-	dir, asNobody := nobodyEnv(t)
-	p := corpusProg{name: "inet_backlog", src: filepath.Join(repoRoot, "tests", "corpus", "inet_backlog.c")}
-	bin := p.build(t)
-	cmd := asNobody("--dir", filepath.Join(dir, "ck"), "--net=private", "--", bin)
-	out, errb, done := startCmd(t, cmd)
-	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "inet_backlog: running") || crDone(done) }); err != nil || crDone(done) {
-		t.Fatalf("never running: %v\n%s", err, errb)
-	}
 	want := "with 3 connections not accepted yet: a checkpoint that leaves the app running cannot save them"
-	stCmd := asNobody("status", "--json", strconv.Itoa(cmd.Process.Pid))
-	stOut, err := stCmd.Output()
-	var st Status
-	if err == nil {
-		err = json.Unmarshal(stOut, &st)
-	}
-	if err != nil {
-		t.Fatalf("status: %v\n%s", err, stOut)
-	}
-	if st.Checkpointable || !st.ExitOK || len(st.Reasons) != 1 || !st.Reasons[0].KeepRunning || !strings.Contains(st.Reasons[0].Reason, want) {
-		t.Errorf("status: checkpointable %v, with --exit %v, want false and true with one keep-running reason %q:\n%s", st.Checkpointable, st.ExitOK, want, stOut)
-	}
-	ck := asNobody("checkpoint", strconv.Itoa(cmd.Process.Pid))
-	var ckOut bytes.Buffer
-	ck.Stdout, ck.Stderr = &ckOut, &ckOut
-	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
-		t.Fatalf("checkpoint: %v, want exit 1\n%s", err, &ckOut)
-	}
-	if !strings.Contains(ckOut.String(), want) {
-		t.Errorf("the refusal lacks %q:\n%s", want, &ckOut)
-	}
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatalf("the app did not end\n%s", errb)
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 || !crPassed(out.String()) {
-		t.Fatalf("the app after the refusal: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
-	}
+	nobodyRefusal(t, "inet_backlog", []string{"--net=private"}, want, func(asNobody func(args ...string) *exec.Cmd, pid string) {
+		stOut, err := asNobody("status", "--json", pid).Output()
+		var st Status
+		if err == nil {
+			err = json.Unmarshal(stOut, &st)
+		}
+		if err != nil {
+			t.Fatalf("status: %v\n%s", err, stOut)
+		}
+		if st.Checkpointable || !st.ExitOK || len(st.Reasons) != 1 || !st.Reasons[0].KeepRunning || !strings.Contains(st.Reasons[0].Reason, want) {
+			t.Errorf("status: checkpointable %v, with --exit %v, want false and true with one keep-running reason %q:\n%s", st.Checkpointable, st.ExitOK, want, stOut)
+		}
+	})
 }

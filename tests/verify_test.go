@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -69,22 +70,34 @@ func TestVerifyRefusesADifferentRestore(t *testing.T) {
 // (tests/corpus/reopen_chmod.c: root's is restored exactly).
 func TestReopenChmodRefused(t *testing.T) {
 	t.Parallel()
+	nobodyRefusal(t, "reopen_chmod", nil, "do not allow reading and writing: permission denied: a restore opens it again by its path", nil, "--exit")
+}
+
+// nobodyRefusal runs corpus program name as nobody (crrun flags), calls
+// before (if any) once it runs, then checks that `crrun checkpoint ckArgs`
+// exits 1 naming want and that the app runs on to PASS.
+func nobodyRefusal(t *testing.T, name string, flags []string, want string, before func(asNobody func(args ...string) *exec.Cmd, pid string), ckArgs ...string) {
+	t.Helper()
 	requireCR(t)
 	dir, asNobody := nobodyEnv(t)
-	p := corpusProg{name: "reopen_chmod", src: filepath.Join(repoRoot, "tests", "corpus", "reopen_chmod.c")}
+	p := corpusProg{name: name, src: filepath.Join(repoRoot, "tests", "corpus", name+".c")}
 	bin := p.build(t)
-	cmd := asNobody("--dir", filepath.Join(dir, "ck"), "--", bin)
+	cmd := asNobody(append(append([]string{"--dir", filepath.Join(dir, "ck")}, flags...), "--", bin)...)
 	out, errb, done := startCmd(t, cmd)
-	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "reopen_chmod: running") || crDone(done) }); err != nil || crDone(done) {
+	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), name+": running") || crDone(done) }); err != nil || crDone(done) {
 		t.Fatalf("never running: %v\n%s", err, errb)
 	}
-	ck := asNobody("checkpoint", "--exit", strconv.Itoa(cmd.Process.Pid))
+	pid := strconv.Itoa(cmd.Process.Pid)
+	if before != nil {
+		before(asNobody, pid)
+	}
+	ck := asNobody(append(append([]string{"checkpoint"}, ckArgs...), pid)...)
 	var ckOut bytes.Buffer
 	ck.Stdout, ck.Stderr = &ckOut, &ckOut
 	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
 		t.Fatalf("checkpoint: %v, want exit 1\n%s", err, &ckOut)
 	}
-	if want := "do not allow reading and writing: permission denied: a restore opens it again by its path"; !strings.Contains(ckOut.String(), want) {
+	if !strings.Contains(ckOut.String(), want) {
 		t.Errorf("the refusal lacks %q:\n%s", want, &ckOut)
 	}
 	select {
