@@ -85,6 +85,14 @@ func (r *restorer) attrs() error {
 		}
 	}
 	if a.LoginUID != nil {
+		// Every thread was cloned from the main thread (or from a thread
+		// cloned from it) with the loginuid the main thread has now, and
+		// nothing has written one since: when the main thread's is as
+		// saved, so is every thread's (read once, not 1,000 times).
+		want := strconv.FormatUint(uint64(*a.LoginUID), 10)
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/loginuid", r.pid, r.pid)); err == nil && strings.TrimSpace(string(b)) == want {
+			return nil
+		}
 		for _, th := range r.p.Threads {
 			if err := r.loginuid(r.tids[th.TID], th.TID, *a.LoginUID); err != nil {
 				return err
@@ -286,9 +294,13 @@ func (r *restorer) creds() error {
 	if err := r.perThread(len(r.p.Threads), build, check); err != nil {
 		return err
 	}
+	// A thread that got no batch has what the main thread had when it was
+	// read above (same() compared exactly that): its check is against
+	// that reading, not a status read per thread (the verifier reads
+	// every thread's ids and capabilities back all the same).
 	for _, tc := range cs {
 		if tc.full && tc.same() {
-			if err := r.checkCreds(tc.tid, tc.c, tc.sb); err != nil {
+			if err := compareCreds(cur, tc.c, tc.sb); err != nil {
 				return fmt.Errorf("thread %d: %w", tc.nstid, err)
 			}
 		}
@@ -457,6 +469,12 @@ func (r *restorer) checkCreds(tid int, c image.Credentials, sb uint32) error {
 	if err != nil {
 		return err
 	}
+	return compareCreds(now, c, sb)
+}
+
+// compareCreds compares a thread's status (ids, groups, capabilities,
+// no_new_privs) and securebits with the saved credentials.
+func compareCreds(now *procfs.ProcStatus, c image.Credentials, sb uint32) error {
 	var diffs []string
 	diff := func(what string, got, want any) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
