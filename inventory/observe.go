@@ -84,10 +84,28 @@ func StdioFDs(p *image.Process) map[int]bool {
 func (t *Tree) Observe(p Proc) (Fields, error) {
 	f := Fields{}
 	o := &observer{t: t, p: p, f: f}
-	for _, step := range []func() error{o.status, o.tasks, o.stat, o.misc, o.limits, o.fds, o.maps} {
-		if err := step(); err != nil {
-			return nil, fmt.Errorf("observe pid %d: %w", p.Host, err)
+	// The threads' status files are read on another goroutine while the
+	// rest (smaps above all) is read here: for a process of 1,000 threads
+	// and 2,000 mappings these are the two largest reads, and the kernel
+	// formats each on the CPU of its reader. tasks uses nothing of the
+	// Tree (no inode numbering), only its own observer and fields.
+	to := &observer{t: t, p: p, f: Fields{}}
+	tdone := make(chan error, 1)
+	go func() { tdone <- to.tasks() }()
+	var err error
+	for _, step := range []func() error{o.status, o.stat, o.misc, o.limits, o.fds, o.maps} {
+		if err = step(); err != nil {
+			break
 		}
+	}
+	if terr := <-tdone; err == nil {
+		err = terr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("observe pid %d: %w", p.Host, err)
+	}
+	for k, v := range to.f {
+		f[k] = v
 	}
 	return f, nil
 }
