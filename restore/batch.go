@@ -21,13 +21,13 @@ const (
 	scratchDataOff = 512
 	// batchThreads is how many threads run their batches at once: their
 	// tables and data must fit the scratch area together.
-	batchThreads = 256
+	batchThreads = 1024
 	// batchCalls bounds the entries of one batch (64 bytes each).
 	batchCalls = 8192
 	// scratchBudget is how much of the scratch data area one round of
 	// per-thread batches fills before it runs (a thread's job is a few
 	// KiB at most: 41 bounding-set drops are 2.6 KiB of table).
-	scratchBudget = 640 << 10
+	scratchBudget = 3 << 20
 )
 
 // call is one syscall of a batch: its name for errors, and optionally how to
@@ -48,7 +48,8 @@ func sys(name string, nr int, args ...uint64) call {
 type job struct {
 	tid     int
 	calls   []call
-	threads bool // its clones make threads of its process
+	threads bool          // its clones make threads of its process
+	final   *ptrace.Final // the thread's state once its batch ran (nil: as before it)
 }
 
 // stage builds the argument data of batches in Go and writes it into the
@@ -87,7 +88,7 @@ func (r *restorer) run(s *stage, jobs []job) ([]*ptrace.Batch, error) {
 			ops[k] = c.op
 		}
 		table := s.put(make([]byte, ptrace.BatchSize(len(ops))))
-		bs[i] = &ptrace.Batch{Tid: j.tid, Code: uintptr(r.scratch + batchCodeOff), Table: uintptr(table), Ops: ops, NewThreads: j.threads}
+		bs[i] = &ptrace.Batch{Tid: j.tid, Code: uintptr(r.scratch + batchCodeOff), Table: uintptr(table), Ops: ops, NewThreads: j.threads, Final: j.final}
 	}
 	if scratchDataOff+s.used() > scratchSize {
 		return nil, fmt.Errorf("scratch area full (%d bytes of batch tables and data)", s.used())

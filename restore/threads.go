@@ -91,8 +91,8 @@ func (r *restorer) threads() error {
 // threadState gives every thread its saved state: clear-tid address (without
 // it pthread_join hangs: verified), robust list, rseq, alternate signal stack,
 // name, timer slack, scheduling and CPU affinity (read back) — a batch per
-// thread, every thread at once — then registers, extended state and signal
-// mask.
+// thread, every thread at once — then, in the stop that ends each batch,
+// registers, extended state and signal mask (ptrace.Final).
 func (r *restorer) threadState() error {
 	build := func(i int, st *stage) (job, bool, error) {
 		th := &r.p.Threads[i]
@@ -114,7 +114,12 @@ func (r *restorer) threadState() error {
 		if th.Attrs != nil {
 			calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs)...)
 		}
-		return job{tid: r.tids[th.TID], calls: calls}, false, nil
+		// Registers last, in the stop that ends the batch: the calls
+		// above ran with the thread's current ones.
+		regs := ptrace.Regs(th.Regs.Ptrace())
+		regs.Orig_rax = ^uint64(0) // no syscall to restart: NormalizeRestart already rewound it
+		final := &ptrace.Final{Regs: regs, XState: th.XState, Mask: ptrace.Sigset(th.SigMask)}
+		return job{tid: r.tids[th.TID], calls: calls, final: final}, false, nil
 	}
 	check := func(i int, b *ptrace.Batch) error {
 		th := &r.p.Threads[i]
@@ -124,28 +129,7 @@ func (r *restorer) threadState() error {
 		slack := uint64(b.Ret[len(b.Ret)-1]) // PR_GET_TIMERSLACK, the last call
 		return checkThreadAttrs(b.Tid, th.TID, th.Attrs, slack)
 	}
-	if err := r.perThread(len(r.p.Threads), build, check); err != nil {
-		return err
-	}
-	// Registers last: the calls above ran with the thread's current ones.
-	for i := range r.p.Threads {
-		th := &r.p.Threads[i]
-		tid := r.tids[th.TID]
-		regs := ptrace.Regs(th.Regs.Ptrace())
-		regs.Orig_rax = ^uint64(0) // no syscall to restart: NormalizeRestart already rewound it
-		if err := r.tr.SetRegs(tid, regs); err != nil {
-			return fmt.Errorf("thread %d: %w", th.TID, err)
-		}
-		if len(th.XState) > 0 {
-			if err := r.tr.SetXstate(tid, th.XState); err != nil {
-				return fmt.Errorf("thread %d: extended (FPU/AVX) state of %d bytes: %w (a CPU with another XSAVE layout?)", th.TID, len(th.XState), err)
-			}
-		}
-		if err := r.tr.SetSigmask(tid, ptrace.Sigset(th.SigMask)); err != nil {
-			return fmt.Errorf("thread %d: %w", th.TID, err)
-		}
-	}
-	return nil
+	return r.perThread(len(r.p.Threads), build, check)
 }
 
 // processState restores what the process shares between its threads.

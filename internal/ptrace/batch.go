@@ -96,12 +96,28 @@ type Batch struct {
 	// NewThreads: the batch's clones make threads of its own process
 	// (CLONE_THREAD), so their thread group need not be read from /proc.
 	NewThreads bool
+	// Final, when set, is the state the thread is left with once its
+	// batch ran, instead of the registers and signal mask it had: the
+	// last step of a restore sets a thread's saved state in the same
+	// stop, without reading what is about to be replaced (four ptrace
+	// calls and a tracer hand-off less per thread). Also what a batch
+	// that failed leaves.
+	Final *Final
 
 	// Set by RunBatches.
 	Ran      int     // entries run: all, or up to and including the first failure
 	Ret      []int64 // their results (rax); -errno for a failure
 	Pending  Sigset  // signals pending in the thread while it ran
 	Attached []int   // tids of the threads or processes its clones made, in order, each at its first boundary stop
+}
+
+// Final is a thread's state to set at the end of its batch: the registers
+// (orig_rax as given: -1 for no syscall to restart), the XSAVE area (none
+// if empty; PTRACE_SETREGSET NT_X86_XSTATE) and the signal mask.
+type Final struct {
+	Regs   Regs
+	XState []byte
+	Mask   Sigset
 }
 
 // BatchSize is the table size of n entries: a 16-byte status block, then 64
@@ -212,13 +228,18 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 			break
 		}
 		r := &running{b: b, tr: tr}
-		if e := ptraceRegs(unix.PTRACE_GETREGS, b.Tid, &r.saved); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "PTRACE_GETREGS", Err: e})
-			break
-		}
-		if e := ptraceSigmask(unix.PTRACE_GETSIGMASK, b.Tid, &r.mask); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "PTRACE_GETSIGMASK", Err: e})
-			break
+		if f := b.Final; f != nil {
+			// What endBatch (or a failure) puts back is the final state.
+			r.saved, r.mask = f.Regs, f.Mask
+		} else {
+			if e := ptraceRegs(unix.PTRACE_GETREGS, b.Tid, &r.saved); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_GETREGS", Err: e})
+				break
+			}
+			if e := ptraceSigmask(unix.PTRACE_GETSIGMASK, b.Tid, &r.mask); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_GETSIGMASK", Err: e})
+				break
+			}
 		}
 		all := ^Sigset(0)
 		if e := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &all); e != nil {
@@ -342,6 +363,11 @@ func (t *Tracer) endBatch(r *running) error {
 	rerr := ReadMem(b.Tid, b.Table, table)
 	if err := ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved); err != nil {
 		return &Error{Tid: b.Tid, Op: "PTRACE_SETREGS (restore)", Err: err}
+	}
+	if f := b.Final; f != nil && len(f.XState) > 0 {
+		if err := ptraceSetRegset(b.Tid, unix.NT_X86_XSTATE, f.XState); err != nil {
+			return &Error{Tid: b.Tid, Op: fmt.Sprintf("PTRACE_SETREGSET NT_X86_XSTATE (the saved extended state of %d bytes: a CPU with another XSAVE layout?)", len(f.XState)), Err: err}
+		}
 	}
 	if err := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &r.mask); err != nil {
 		return &Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK (restore)", Err: err}
