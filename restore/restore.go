@@ -33,6 +33,7 @@ type restorer struct {
 	tids    map[int]int
 	mapFds  map[string]uint64 // files opened for mapping, by mode and path
 	memDone bool              // memory rebuilt before its children were cloned (cow.go)
+	filling chan error        // the page fill memory started, until memoryDone
 }
 
 // restore gives the process (cloned blank, with every parked fd) its own
@@ -46,11 +47,13 @@ func (r *restorer) restore() error {
 		{"memory", r.memory},
 		{"mm", r.mm},
 		{"threads", r.threads},
+		{"memory fill", r.memoryDone},
 		{"process state", r.processState},
 		{"thread state", r.threadState},
 		{"attributes", r.attrs},
 		{"close parked fds", r.closeParked},
 	}
+	defer func() { _ = r.waitFill() }() // a step failed while the pages were written
 	for _, s := range steps {
 		t := time.Now()
 		if err := s.f(); err != nil {
