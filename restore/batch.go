@@ -50,6 +50,10 @@ type job struct {
 	calls   []call
 	threads bool          // its clones make threads of its process
 	final   *ptrace.Final // the thread's state once its batch ran (nil: as before it)
+	// quiet: its clones pass CLONE_PTRACE and stop no one
+	// (ptrace.Batch.QuietClones); translate finds each new task's host tid.
+	quiet     bool
+	translate func(id int64) (int, error)
 }
 
 // stage builds the argument data of batches in Go and writes it into the
@@ -88,7 +92,8 @@ func (r *restorer) run(s *stage, jobs []job) ([]*ptrace.Batch, error) {
 			ops[k] = c.op
 		}
 		table := s.put(make([]byte, ptrace.BatchSize(len(ops))))
-		bs[i] = &ptrace.Batch{Tid: j.tid, Code: uintptr(r.scratch + batchCodeOff), Table: uintptr(table), Ops: ops, NewThreads: j.threads, Final: j.final}
+		bs[i] = &ptrace.Batch{Tid: j.tid, Code: uintptr(r.scratch + batchCodeOff), Table: uintptr(table), Ops: ops, NewThreads: j.threads, Final: j.final,
+			QuietClones: j.quiet, Translate: j.translate}
 	}
 	if scratchDataOff+s.used() > scratchSize {
 		return nil, fmt.Errorf("scratch area full (%d bytes of batch tables and data)", s.used())

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 
 	"golang.org/x/sys/unix"
@@ -18,9 +20,9 @@ const atFdcwd = ^uint64(99)
 
 // threads recreates every thread but the main one with its saved TID:
 // clone3 with set_tid and the flags pthread_create uses, run by a batch (one
-// resume for many clones); TraceClone (inherited from the stub) attaches each
-// new thread stopped, before it runs an instruction, and reports them in the
-// order of the clones.
+// resume for many clones); CLONE_PTRACE attaches each new thread, which stops
+// before it runs an instruction, and the threads are reported in the order
+// of the clones.
 func (r *restorer) threads() error {
 	var ths []*image.Thread
 	for i := range r.p.Threads {
@@ -28,7 +30,16 @@ func (r *restorer) threads() error {
 			ths = append(ths, th)
 		}
 	}
-	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_SYSVSEM
+	// CLONE_PTRACE: each new thread is auto-attached without stopping its
+	// cloner at PTRACE_EVENT_CLONE (ptrace.Batch.QuietClones): the cloner
+	// runs its clones in one go, and the tracer learns each new thread's
+	// host tid from its id in the app (tidMap.host).
+	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_PTRACE
+	ns, err := r.nsTids()
+	if err != nil {
+		return err
+	}
+	defer ns.close()
 	// The first thread is cloned from the main thread, the others from the
 	// first: waiting for a thread-group leader's stops means polling
 	// (ptrace.Tracer.wait4), another thread's a blocking wait4. A thread
@@ -52,7 +63,7 @@ func (r *restorer) threads() error {
 			c.op.Flags = ptrace.OpClone
 			calls = append(calls, c)
 		}
-		bs, err := r.run(st, []job{{tid: from, calls: calls, threads: true}})
+		bs, err := r.run(st, []job{{tid: from, calls: calls, threads: true, quiet: true, translate: ns.host}})
 		if bs == nil {
 			return err
 		}
@@ -86,6 +97,71 @@ func (r *restorer) threads() error {
 		from = b.Attached[0]
 	}
 	return nil
+}
+
+// nsGetPidFromPidns is NS_GET_PID_FROM_PIDNS (linux/nsfs.h, Linux 6.11):
+// on a pid namespace's fd, the id in the caller's namespace of the task
+// whose id in that namespace is the argument.
+const nsGetPidFromPidns = 0x8004b706 // _IOR(0xb7, 0x6, int)
+
+// tidMap finds the host tid of a thread of a restored process from its id
+// in the app's pid namespace.
+type tidMap struct {
+	pid  int // the process (host pid)
+	fd   int // its pid namespace, -1 once the ioctl was found missing
+	byNS map[int]int
+}
+
+func (r *restorer) nsTids() (*tidMap, error) {
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/pid", r.pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("the app's pid namespace: %w", err)
+	}
+	return &tidMap{pid: r.pid, fd: fd}, nil
+}
+
+func (m *tidMap) close() {
+	if m.fd >= 0 {
+		unix.Close(m.fd)
+	}
+}
+
+// host returns the host tid of the thread whose id in the app is id: one
+// ioctl, or (a kernel without NS_GET_PID_FROM_PIDNS) the NSpid lines of the
+// process's threads, read once.
+func (m *tidMap) host(id int64) (int, error) {
+	if m.fd >= 0 {
+		ret, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(m.fd), nsGetPidFromPidns, uintptr(id))
+		if e == 0 {
+			return int(ret), nil
+		}
+		if e != unix.ENOTTY && e != unix.EINVAL {
+			return 0, fmt.Errorf("NS_GET_PID_FROM_PIDNS(%d): %w", id, e)
+		}
+		unix.Close(m.fd)
+		m.fd = -1
+	}
+	if h, ok := m.byNS[int(id)]; ok {
+		return h, nil
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", m.pid))
+	if err != nil {
+		return 0, err
+	}
+	m.byNS = map[int]int{}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := procfs.TaskStatus(m.pid, tid); err == nil && len(st.NSpid) > 0 {
+			m.byNS[st.NSpid[len(st.NSpid)-1]] = tid
+		}
+	}
+	if h, ok := m.byNS[int(id)]; ok {
+		return h, nil
+	}
+	return 0, fmt.Errorf("no thread %d in process %d", id, m.pid)
 }
 
 // threadState gives every thread its saved state: clear-tid address (without

@@ -96,6 +96,17 @@ type Batch struct {
 	// NewThreads: the batch's clones make threads of its own process
 	// (CLONE_THREAD), so their thread group need not be read from /proc.
 	NewThreads bool
+	// QuietClones: the batch's clones pass CLONE_PTRACE and the thread's
+	// TraceClone option is off while it runs, so a clone does not stop
+	// its caller at PTRACE_EVENT_CLONE (one stop and one resume less per
+	// clone: the caller runs every clone of its table in one go). Each new
+	// task is auto-attached all the same, seized, heading for its first
+	// stop; Translate gives its tid in the tracer's namespace from the
+	// clone's result (its id in the caller's), and it is reported in
+	// Attached and settled like a reported one. The new tasks inherit the
+	// caller's options without TraceClone.
+	QuietClones bool
+	Translate   func(id int64) (int, error)
 	// Final, when set, is the state the thread is left with once its
 	// batch ran, instead of the registers and signal mask it had: the
 	// last step of a restore sets a thread's saved state in the same
@@ -169,6 +180,7 @@ type running struct {
 	saved Regs
 	mask  Sigset
 	done  bool
+	quiet Options // options to put back once a QuietClones batch ran (0: none changed)
 }
 
 func (t *Tracer) runBatches(bs []*Batch) (err error) {
@@ -257,7 +269,19 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 			keep(&Error{Tid: b.Tid, Op: "PTRACE_SETREGS", Err: e})
 			break
 		}
+		if b.QuietClones && tr.opts&TraceClone != 0 {
+			if e := ptraceNoPtr(unix.PTRACE_SETOPTIONS, b.Tid, 0, uintptr(tr.opts&^TraceClone)); e != nil {
+				_ = ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved)
+				_ = ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &r.mask)
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_SETOPTIONS", Err: e})
+				break
+			}
+			r.quiet = tr.opts
+		}
 		if e := ptraceNoPtr(unix.PTRACE_CONT, b.Tid, 0, 0); e != nil {
+			if r.quiet != 0 {
+				_ = ptraceNoPtr(unix.PTRACE_SETOPTIONS, b.Tid, 0, uintptr(r.quiet))
+			}
 			_ = ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved)
 			_ = ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &r.mask)
 			keep(&Error{Tid: b.Tid, Op: "PTRACE_CONT", Err: e})
@@ -272,6 +296,11 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 	for _, r := range rs {
 		if e := t.finishBatch(r); e != nil {
 			keep(e)
+		}
+		if r.b.QuietClones {
+			if e := t.adoptClones(r); e != nil {
+				keep(e)
+			}
 		}
 	}
 	// Wait for the boundary stop of a batch that faulted, and the new
@@ -296,6 +325,42 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 				}
 			}
 		}
+	}
+	return err
+}
+
+// adoptClones puts a QuietClones batch's thread's options back and makes
+// the tasks its clones made tracees: each clone that returned an id, in
+// order, even when a later entry failed (so that they are killed with the
+// process).
+func (t *Tracer) adoptClones(r *running) error {
+	b, tr := r.b, r.tr
+	var err error
+	if r.quiet != 0 {
+		if e := ptraceNoPtr(unix.PTRACE_SETOPTIONS, b.Tid, 0, uintptr(r.quiet)); e != nil {
+			err = &Error{Tid: b.Tid, Op: "PTRACE_SETOPTIONS", Err: e}
+		}
+	}
+	for i := 0; i < b.Ran && i < len(b.Ret); i++ {
+		if b.Ops[i].Flags&OpClone == 0 || b.Ret[i] <= 0 {
+			continue
+		}
+		if b.Translate == nil {
+			return &Error{Tid: b.Tid, Op: "run batch", Err: fmt.Errorf("quiet clones without a way to find their tids")}
+		}
+		host, e := b.Translate(b.Ret[i])
+		if e != nil {
+			return &Error{Tid: b.Tid, Op: "run batch", Err: fmt.Errorf("the task of clone %d (id %d): %w", i, b.Ret[i], e)}
+		}
+		if t.tracees[host] != nil {
+			continue // reported by an event: in Attached already
+		}
+		nt := &tracee{tid: host, opts: tr.opts &^ TraceClone, kicked: true} // seized: it stops by itself
+		if b.NewThreads {
+			nt.tgid = tr.tgid
+		}
+		t.tracees[host] = nt
+		b.Attached = append(b.Attached, host)
 	}
 	return err
 }
