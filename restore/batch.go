@@ -20,14 +20,16 @@ const (
 	// scratchDataOff is where the scratch data (put, stage) begins.
 	scratchDataOff = 512
 	// batchThreads is how many threads run their batches at once: their
-	// tables and data must fit the scratch area together.
-	batchThreads = 1024
+	// tables and data must fit the scratch area together. (One round of
+	// 1,024 threads was no faster than rounds of 256 for 1,000 threads,
+	// measured: more threads runnable at once preempt the tracer more.)
+	batchThreads = 256
 	// batchCalls bounds the entries of one batch (64 bytes each).
 	batchCalls = 8192
 	// scratchBudget is how much of the scratch data area one round of
 	// per-thread batches fills before it runs (a thread's job is a few
 	// KiB at most: 41 bounding-set drops are 2.6 KiB of table).
-	scratchBudget = 3 << 20
+	scratchBudget = 640 << 10
 )
 
 // call is one syscall of a batch: its name for errors, and optionally how to

@@ -16,11 +16,7 @@ import (
 
 // scratch is the restorer's working area in the tracee: code (syscall; int3)
 // at its start, the batch loop at batchCodeOff, then data from scratchDataOff. It lies where the image has no mapping.
-//
-// 4 MiB: the per-thread batches of a 1,000-thread process (tables and data,
-// ~0.7 KiB a thread) run in one round (batchThreads, scratchBudget); each
-// round more costs the tracer a pass over its threads.
-const scratchSize = 4 << 20
+const scratchSize = 1 << 20
 
 // restorer rebuilds one process of the tree.
 type restorer struct {
