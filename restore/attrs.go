@@ -185,28 +185,38 @@ func threadAttrCalls(st *stage, nstid int, a *image.ThreadAttrs) []call {
 	return append(calls, sys("prctl(PR_GET_TIMERSLACK)", unix.SYS_PRCTL, prGetTimerslack, 0, 0, 0, 0))
 }
 
-// checkThreadAttrs reads one thread's scheduling and affinity back and
-// compares them, and the timer slack its batch read, with the image.
-func checkThreadAttrs(tid, nstid int, a *image.ThreadAttrs, slack uint64) error {
-	got := make([]byte, 56)
-	if err := schedGetattr(tid, got); err != nil {
-		return fmt.Errorf("thread %d: sched_getattr: %w", nstid, err)
+// threadAttrReads are the calls that read a thread's scheduling (into
+// attr, 56 bytes), nice (getpriority's raw 20 - nice) and affinity (into
+// mask, if the image has one) back, at the end of its batch: the thread
+// reads its own, no syscall of the tracer's per thread.
+func threadAttrReads(a *image.ThreadAttrs, attr, mask uint64) []call {
+	calls := []call{sys("sched_getattr", unix.SYS_SCHED_GETATTR, 0, attr, 56, 0),
+		sys("getpriority", unix.SYS_GETPRIORITY, unix.PRIO_PROCESS, 0)}
+	if len(a.Affinity) > 0 {
+		calls = append(calls, sys("sched_getaffinity", unix.SYS_SCHED_GETAFFINITY, 0, affinityBytes, mask))
 	}
+	return calls
+}
+
+// affinityBytes is the size of the mask sched_getaffinity reads (1,024 CPUs,
+// as unix.CPUSet).
+const affinityBytes = 128
+
+// compareThreadAttrs compares what a thread read back (sched_getattr's
+// struct, getpriority's raw value, the affinity mask) and its timer slack
+// with the image.
+func compareThreadAttrs(nstid int, a *image.ThreadAttrs, got []byte, prio int, mask []byte, slack uint64) error {
 	le := binary.LittleEndian
 	gp, gf, gpr := int(le.Uint32(got[4:])), le.Uint64(got[8:]), int(le.Uint32(got[20:]))
-	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
-	if err != nil {
-		return fmt.Errorf("thread %d: getpriority: %w", nstid, err)
-	}
 	gn := 20 - prio
 	if gp != a.Policy || gf != a.Flags || gn != a.Nice || gpr != a.Priority {
 		return fmt.Errorf("thread %d: scheduling is policy %d flags %#x nice %d priority %d after restore, saved policy %d flags %#x nice %d priority %d",
 			nstid, gp, gf, gn, gpr, a.Policy, a.Flags, a.Nice, a.Priority)
 	}
 	if len(a.Affinity) > 0 {
-		var set unix.CPUSet
-		if err := unix.SchedGetaffinity(tid, &set); err != nil {
-			return fmt.Errorf("thread %d: sched_getaffinity: %w", nstid, err)
+		var set []uint64
+		for i := 0; i+8 <= len(mask); i += 8 {
+			set = append(set, le.Uint64(mask[i:]))
 		}
 		var now []image.Hex
 		n := len(set)
@@ -280,7 +290,7 @@ func (r *restorer) creds() error {
 		}
 		return job{tid: tc.tid, calls: calls}, false, nil
 	}
-	check := func(i int, b *ptrace.Batch) error {
+	check := func(i int, b *ptrace.Batch, _ *stage) error {
 		tc := cs[i]
 		if !tc.full {
 			return nil

@@ -170,6 +170,14 @@ func (m *tidMap) host(id int64) (int, error) {
 // thread, every thread at once — then, in the stop that ends each batch,
 // registers, extended state and signal mask (ptrace.Final).
 func (r *restorer) threadState() error {
+	// Where each thread's batch reads its scheduling back: the index of
+	// PR_GET_TIMERSLACK (then sched_getattr, getpriority and
+	// sched_getaffinity follow) and the staged buffers.
+	type reads struct {
+		at         int
+		attr, mask uint64
+	}
+	rd := make([]reads, len(r.p.Threads))
 	build := func(i int, st *stage) (job, bool, error) {
 		th := &r.p.Threads[i]
 		calls := []call{sys("set_tid_address", unix.SYS_SET_TID_ADDRESS, uint64(th.ClearTID))}
@@ -189,21 +197,30 @@ func (r *restorer) threadState() error {
 		}
 		if th.Attrs != nil {
 			calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs)...)
+			rd[i] = reads{at: len(calls) - 1, attr: st.put(make([]byte, 56)), mask: st.put(make([]byte, affinityBytes))}
+			calls = append(calls, threadAttrReads(th.Attrs, rd[i].attr, rd[i].mask)...)
 		}
 		// Registers last, in the stop that ends the batch: the calls
 		// above ran with the thread's current ones.
 		regs := ptrace.Regs(th.Regs.Ptrace())
 		regs.Orig_rax = ^uint64(0) // no syscall to restart: NormalizeRestart already rewound it
 		final := &ptrace.Final{Regs: regs, XState: th.XState, Mask: ptrace.Sigset(th.SigMask)}
-		return job{tid: r.tids[th.TID], calls: calls, final: final}, false, nil
+		// A thread other than the main one was cloned by a batch, whose
+		// mask (every signal blocked) it inherited; nothing has set it
+		// since.
+		return job{tid: r.tids[th.TID], calls: calls, final: final, blocked: th.TID != r.p.PID}, false, nil
 	}
-	check := func(i int, b *ptrace.Batch) error {
+	check := func(i int, b *ptrace.Batch, st *stage) error {
 		th := &r.p.Threads[i]
 		if th.Attrs == nil {
 			return nil
 		}
-		slack := uint64(b.Ret[len(b.Ret)-1]) // PR_GET_TIMERSLACK, the last call
-		return checkThreadAttrs(b.Tid, th.TID, th.Attrs, slack)
+		k := rd[i]
+		attr, mask := st.read(k.attr, 56), st.read(k.mask, affinityBytes)
+		if attr == nil || mask == nil || len(b.Ret) <= k.at+2 {
+			return fmt.Errorf("thread %d: its scheduling was not read back", th.TID)
+		}
+		return compareThreadAttrs(th.TID, th.Attrs, attr, int(b.Ret[k.at+2]), mask, uint64(b.Ret[k.at]))
 	}
 	return r.perThread(len(r.p.Threads), build, check)
 }

@@ -107,6 +107,17 @@ type Batch struct {
 	// caller's options without TraceClone.
 	QuietClones bool
 	Translate   func(id int64) (int, error)
+	// Prewritten: the caller wrote the table (EncodeTable) at Table
+	// already, with the data it stages, in one write for many batches.
+	Prewritten bool
+	// Deferred: the table is not read back when the batch ends; the
+	// caller reads every table at once and hands each to SetResults
+	// (not with QuietClones, which need the results at once).
+	Deferred bool
+	// Blocked: every signal of the thread is blocked already (a thread a
+	// batch just cloned inherited its cloner's batch mask), so the mask is
+	// not set before the batch runs.
+	Blocked bool
 	// Final, when set, is the state the thread is left with once its
 	// batch ran, instead of the registers and signal mask it had: the
 	// last step of a restore sets a thread's saved state in the same
@@ -227,17 +238,15 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 			}
 			checked[b.Code][tgid] = true
 		}
-		table := make([]byte, BatchSize(len(b.Ops)))
-		for i, o := range b.Ops {
-			e := table[16+64*i:]
-			binary.LittleEndian.PutUint64(e, uint64(uint32(o.Nr))|uint64(o.Flags)<<32)
-			for j, a := range o.Args {
-				binary.LittleEndian.PutUint64(e[8+8*j:], a)
-			}
-		}
-		if e := WriteMem(b.Tid, b.Table, table); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "write batch table", Err: e})
+		if b.Deferred && b.QuietClones {
+			keep(&Error{Tid: b.Tid, Op: op, Err: fmt.Errorf("a batch of quiet clones cannot defer its results")})
 			break
+		}
+		if !b.Prewritten {
+			if e := WriteMem(b.Tid, b.Table, EncodeTable(b.Ops)); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "write batch table", Err: e})
+				break
+			}
 		}
 		r := &running{b: b, tr: tr}
 		if f := b.Final; f != nil {
@@ -253,10 +262,12 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 				break
 			}
 		}
-		all := ^Sigset(0)
-		if e := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &all); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK", Err: e})
-			break
+		if !b.Blocked {
+			all := ^Sigset(0)
+			if e := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &all); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK", Err: e})
+				break
+			}
 		}
 		regs := r.saved
 		regs.Rip = uint64(b.Code)
@@ -424,8 +435,12 @@ func (t *Tracer) finishBatch(r *running) error {
 // wake-up is spent on bringing it to a real interrupt-stop.
 func (t *Tracer) endBatch(r *running) error {
 	b, tr := r.b, r.tr
-	table := make([]byte, BatchSize(len(b.Ops)))
-	rerr := ReadMem(b.Tid, b.Table, table)
+	var table []byte
+	var rerr error
+	if !b.Deferred {
+		table = make([]byte, BatchSize(len(b.Ops)))
+		rerr = ReadMem(b.Tid, b.Table, table)
+	}
 	if err := ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved); err != nil {
 		return &Error{Tid: b.Tid, Op: "PTRACE_SETREGS (restore)", Err: err}
 	}
@@ -438,8 +453,35 @@ func (t *Tracer) endBatch(r *running) error {
 		return &Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK (restore)", Err: err}
 	}
 	tr.stop = Stop{Kind: StopInterrupt, Status: tr.stop.Status}
+	if b.Deferred {
+		return nil
+	}
 	if rerr != nil {
 		return &Error{Tid: b.Tid, Op: "read batch table", Err: rerr}
+	}
+	return b.SetResults(table)
+}
+
+// EncodeTable is the table of ops as the batch loop reads it (BatchSize
+// bytes, the status block zero).
+func EncodeTable(ops []Op) []byte {
+	table := make([]byte, BatchSize(len(ops)))
+	for i, o := range ops {
+		e := table[16+64*i:]
+		binary.LittleEndian.PutUint64(e, uint64(uint32(o.Nr))|uint64(o.Flags)<<32)
+		for j, a := range o.Args {
+			binary.LittleEndian.PutUint64(e[8+8*j:], a)
+		}
+	}
+	return table
+}
+
+// SetResults reads a finished batch's table as the thread left it (Ran,
+// Ret, Pending): endBatch's, or the caller's for a Deferred batch. A batch
+// that met a pending SIGCONT is an error.
+func (b *Batch) SetResults(table []byte) error {
+	if len(table) < BatchSize(len(b.Ops)) {
+		return &Error{Tid: b.Tid, Op: "read batch table", Err: fmt.Errorf("%d bytes, want %d", len(table), BatchSize(len(b.Ops)))}
 	}
 	le := binary.LittleEndian
 	b.Ran = int(le.Uint64(table))
