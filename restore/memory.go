@@ -26,24 +26,36 @@ func isKernelMapping(path string) bool {
 }
 
 // memory replaces the stub's address space with the saved one (unless
-// that was done before the process's children were cloned, cow.go) and
-// starts writing its pages; memoryDone, after the threads step, finishes.
+// that was done before the process's children were cloned, cow.go), without
+// its pages: startFill writes them while the threads are cloned, and
+// memoryDone, after the threads step, finishes.
 func (r *restorer) memory() error {
 	if r.memDone {
 		return nil
 	}
-	if err := r.mapMemory(); err != nil {
-		return err
+	return r.mapMemory()
+}
+
+// startFill starts writing the pages memory mapped (unless cow.go wrote
+// them already) on another goroutine, while the threads are cloned: neither
+// needs the other, the fill needs no tracer (process_vm_writev,
+// /proc/PID/mem) and the clones touch no mapping of the app; memoryDone
+// waits for it before any thread registers its rseq area (which the kernel
+// writes) or runs. After the mm step: PR_SET_MM_MAP takes the mmap lock for
+// writing, which the fill's page walks would hold it from.
+func (r *restorer) startFill() {
+	if r.memDone || r.filling != nil {
+		return
 	}
-	// The pages are written on another goroutine while the threads are
-	// cloned (the next steps but one): neither needs the other, the fill
-	// needs no tracer (process_vm_writev, /proc/PID/mem) and the clones
-	// touch no mapping of the app; memoryDone waits for it before any
-	// thread registers its rseq area (which the kernel writes) or runs.
 	done := make(chan error, 1)
 	r.filling = done
 	go func() { done <- r.fill() }()
-	return nil
+}
+
+// fillAndThreads starts the fill, then clones the threads.
+func (r *restorer) fillAndThreads() error {
+	r.startFill()
+	return r.threads()
 }
 
 // waitFill waits for a fill that memory started (nil if none).
