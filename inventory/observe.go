@@ -92,10 +92,28 @@ func (t *Tree) Observe(p Proc) (Fields, error) {
 }
 
 func (o *observer) observe() error {
-	for _, step := range []func() error{o.status, o.tasks, o.stat, o.misc, o.limits, o.fds, o.maps} {
-		if err := step(); err != nil {
-			return fmt.Errorf("observe pid %d: %w", o.p.Host, err)
+	// The threads' status files are read on another goroutine while the
+	// rest (smaps above all) is read here: for a process of 1,000 threads
+	// and 2,000 mappings these are the two largest reads, and the kernel
+	// formats each on the CPU of its reader. tasks uses nothing of the
+	// Tree (no inode numbering), only its own observer and fields.
+	to := &observer{t: o.t, p: o.p, f: Fields{}}
+	tdone := make(chan error, 1)
+	go func() { tdone <- to.tasks() }()
+	var err error
+	for _, step := range []func() error{o.status, o.stat, o.misc, o.limits, o.fds, o.maps} {
+		if err = step(); err != nil {
+			break
 		}
+	}
+	if terr := <-tdone; err == nil {
+		err = terr
+	}
+	if err != nil {
+		return fmt.Errorf("observe pid %d: %w", o.p.Host, err)
+	}
+	for k, v := range to.f {
+		o.f[k] = v
 	}
 	return nil
 }

@@ -85,6 +85,14 @@ func (r *restorer) attrs() error {
 		}
 	}
 	if a.LoginUID != nil {
+		// Every thread was cloned from the main thread (or from a thread
+		// cloned from it) with the loginuid the main thread has now, and
+		// nothing has written one since: when the main thread's is as
+		// saved, so is every thread's (read once, not 1,000 times).
+		want := strconv.FormatUint(uint64(*a.LoginUID), 10)
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/loginuid", r.pid, r.pid)); err == nil && strings.TrimSpace(string(b)) == want {
+			return nil
+		}
 		for _, th := range r.p.Threads {
 			if err := r.loginuid(r.tids[th.TID], th.TID, *a.LoginUID); err != nil {
 				return err
@@ -186,28 +194,39 @@ func threadAttrCalls(st *stage, nstid int, a *image.ThreadAttrs) []call {
 // ioprioWhoProcess is IOPRIO_WHO_PROCESS: one thread (0: the caller).
 const ioprioWhoProcess = 1
 
-// checkThreadAttrs reads one thread's scheduling and affinity back and
-// compares them, and the timer slack its batch read, with the image.
-func checkThreadAttrs(tid, nstid int, a *image.ThreadAttrs, slack uint64) error {
-	got := make([]byte, 56)
-	if err := schedGetattr(tid, got); err != nil {
-		return fmt.Errorf("thread %d: sched_getattr: %w", nstid, err)
+// threadAttrReads are the calls that read a thread's scheduling (into
+// attr, 56 bytes), nice (getpriority's raw 20 - nice), I/O priority and
+// affinity (into mask, if the image has one) back, at the end of its
+// batch: the thread reads its own, no syscall of the tracer's per thread.
+func threadAttrReads(a *image.ThreadAttrs, attr, mask uint64) []call {
+	calls := []call{sys("sched_getattr", unix.SYS_SCHED_GETATTR, 0, attr, 56, 0),
+		sys("getpriority", unix.SYS_GETPRIORITY, unix.PRIO_PROCESS, 0),
+		sys("ioprio_get", unix.SYS_IOPRIO_GET, ioprioWhoProcess, 0)}
+	if len(a.Affinity) > 0 {
+		calls = append(calls, sys("sched_getaffinity", unix.SYS_SCHED_GETAFFINITY, 0, affinityBytes, mask))
 	}
+	return calls
+}
+
+// affinityBytes is the size of the mask sched_getaffinity reads (1,024 CPUs,
+// as unix.CPUSet).
+const affinityBytes = 128
+
+// compareThreadAttrs compares what a thread read back (sched_getattr's
+// struct, getpriority's raw value, ioprio_get's, the affinity mask) and its timer slack
+// with the image.
+func compareThreadAttrs(nstid int, a *image.ThreadAttrs, got []byte, prio, iop int, mask []byte, slack uint64) error {
 	le := binary.LittleEndian
 	gp, gf, gpr := int(le.Uint32(got[4:])), le.Uint64(got[8:]), int(le.Uint32(got[20:]))
-	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
-	if err != nil {
-		return fmt.Errorf("thread %d: getpriority: %w", nstid, err)
-	}
 	gn := 20 - prio
 	if gp != a.Policy || gf != a.Flags || gn != a.Nice || gpr != a.Priority {
 		return fmt.Errorf("thread %d: scheduling is policy %d flags %#x nice %d priority %d after restore, saved policy %d flags %#x nice %d priority %d",
 			nstid, gp, gf, gn, gpr, a.Policy, a.Flags, a.Nice, a.Priority)
 	}
 	if len(a.Affinity) > 0 {
-		var set unix.CPUSet
-		if err := unix.SchedGetaffinity(tid, &set); err != nil {
-			return fmt.Errorf("thread %d: sched_getaffinity: %w", nstid, err)
+		var set []uint64
+		for i := 0; i+8 <= len(mask); i += 8 {
+			set = append(set, le.Uint64(mask[i:]))
 		}
 		var now []image.Hex
 		n := len(set)
@@ -224,8 +243,8 @@ func checkThreadAttrs(tid, nstid int, a *image.ThreadAttrs, slack uint64) error 
 	if slack != a.TimerSlackNS {
 		return fmt.Errorf("thread %d: timer slack is %d ns after restore, saved %d ns", nstid, slack, a.TimerSlackNS)
 	}
-	if prio, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(tid), 0); e != 0 || int(prio) != a.IOPrio {
-		return fmt.Errorf("thread %d: I/O priority is %#x after restore (%v), saved %#x", nstid, prio, e, a.IOPrio)
+	if iop != a.IOPrio {
+		return fmt.Errorf("thread %d: I/O priority is %#x after restore, saved %#x", nstid, iop, a.IOPrio)
 	}
 	return nil
 }
@@ -284,7 +303,7 @@ func (r *restorer) creds() error {
 		}
 		return job{tid: tc.tid, calls: calls}, false, nil
 	}
-	check := func(i int, b *ptrace.Batch) error {
+	check := func(i int, b *ptrace.Batch, _ *stage) error {
 		tc := cs[i]
 		if !tc.full {
 			return nil
@@ -298,9 +317,13 @@ func (r *restorer) creds() error {
 	if err := r.perThread(len(r.p.Threads), build, check); err != nil {
 		return err
 	}
+	// A thread that got no batch has what the main thread had when it was
+	// read above (same() compared exactly that): its check is against
+	// that reading, not a status read per thread (the verifier reads
+	// every thread's ids and capabilities back all the same).
 	for _, tc := range cs {
 		if tc.full && tc.same() {
-			if err := r.checkCreds(tc.tid, tc.c, tc.sb); err != nil {
+			if err := compareCreds(cur, tc.c, tc.sb); err != nil {
 				return fmt.Errorf("thread %d: %w", tc.nstid, err)
 			}
 		}
@@ -469,6 +492,12 @@ func (r *restorer) checkCreds(tid int, c image.Credentials, sb uint32) error {
 	if err != nil {
 		return err
 	}
+	return compareCreds(now, c, sb)
+}
+
+// compareCreds compares a thread's status (ids, groups, capabilities,
+// no_new_privs) and securebits with the saved credentials.
+func compareCreds(now *procfs.ProcStatus, c image.Credentials, sb uint32) error {
 	var diffs []string
 	diff := func(what string, got, want any) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -76,11 +76,14 @@ func (t *treeRestorer) openFiles() error {
 	if _, err := r.inj(r.pid, "close_range(0, 2)", unix.SYS_CLOSE_RANGE, 0, 2, 0); err != nil {
 		return err
 	}
-	// Fill 0…base-1 with a placeholder so that new fds land above.
+	// Fill 0…base-1 with a placeholder so that new fds land above: one
+	// batch (an app with fd 251 open made 252 injections of ~0.1 ms).
+	var holders []call
 	for fd := uint64(0); fd < t.base; fd++ {
-		if _, err := r.inj(r.pid, "dup3", unix.SYS_DUP3, t.stdio[0], fd, unix.O_CLOEXEC); err != nil {
-			return err
-		}
+		holders = append(holders, sys("dup3", unix.SYS_DUP3, t.stdio[0], fd, unix.O_CLOEXEC))
+	}
+	if err := r.runSerial(r.pid, holders); err != nil {
+		return err
 	}
 	pipes := map[uint64]*pipeObj{}
 	socks := map[uint64]*sockObj{}

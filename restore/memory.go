@@ -26,15 +26,60 @@ func isKernelMapping(path string) bool {
 }
 
 // memory replaces the stub's address space with the saved one (unless
-// that was done before the process's children were cloned, cow.go), then
-// drops the temporary views of the shared memory objects.
+// that was done before the process's children were cloned, cow.go), without
+// its pages: startFill writes them while the threads are cloned, and
+// memoryDone, after the threads step, finishes.
 func (r *restorer) memory() error {
+	if r.memDone {
+		return nil
+	}
+	return r.mapMemory()
+}
+
+// startFill starts writing the pages memory mapped (unless cow.go wrote
+// them already) on another goroutine, while the threads are cloned: neither
+// needs the other, the fill needs no tracer (process_vm_writev,
+// /proc/PID/mem) and the clones touch no mapping of the app; memoryDone
+// waits for it before any thread registers its rseq area (which the kernel
+// writes) or runs. After the mm step: PR_SET_MM_MAP takes the mmap lock for
+// writing, which the fill's page walks would hold it from.
+func (r *restorer) startFill() {
+	if r.memDone || r.filling != nil {
+		return
+	}
+	done := make(chan error, 1)
+	r.filling = done
+	go func() { done <- r.fill() }()
+}
+
+// fillAndThreads starts the fill, then clones the threads.
+func (r *restorer) fillAndThreads() error {
+	r.startFill()
+	return r.threads()
+}
+
+// waitFill waits for a fill that memory started (nil if none).
+func (r *restorer) waitFill() error {
+	if r.filling == nil {
+		return nil
+	}
+	err := <-r.filling
+	r.filling = nil
+	return err
+}
+
+// memoryDone finishes what memory started: the pages written, then every
+// mapping's protection and VmFlags; then the temporary shared memory
+// objects, which have given their views, are unmapped.
+func (r *restorer) memoryDone() error {
 	if !r.memDone {
-		if err := r.buildMemory(); err != nil {
+		if err := r.waitFill(); err != nil {
+			return err
+		}
+		if err := r.protectMemory(); err != nil {
 			return err
 		}
 	}
-	// The inherited shared memory objects have given their views.
 	for k, a := range r.t.shm {
 		if _, err := r.inj(r.pid, "munmap(shared memory)", unix.SYS_MUNMAP, a, r.t.shmSize[k]); err != nil {
 			return err
@@ -45,6 +90,17 @@ func (r *restorer) memory() error {
 
 // buildMemory maps, fills and protects every saved mapping.
 func (r *restorer) buildMemory() error {
+	if err := r.mapMemory(); err != nil {
+		return err
+	}
+	if err := r.fill(); err != nil {
+		return err
+	}
+	return r.protectMemory()
+}
+
+// mapMemory maps every saved mapping (without its pages).
+func (r *restorer) mapMemory() error {
 	cur, err := r.currentMaps()
 	if err != nil {
 		return err
@@ -91,13 +147,13 @@ func (r *restorer) buildMemory() error {
 	if cerr := r.runSerial(r.pid, closeAfter); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
-	if err := r.fill(); err != nil {
-		return err
-	}
-	calls = nil
+	return err
+}
+
+// protectMemory gives every mapping its protection and VmFlags, once its
+// pages are written.
+func (r *restorer) protectMemory() error {
+	var calls []call
 	for i := range r.p.Memory {
 		v := &r.p.Memory[i]
 		if isKernelKind(v.Kind) {

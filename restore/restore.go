@@ -29,6 +29,7 @@ type restorer struct {
 	tids    map[int]int
 	mapFds  map[string]uint64 // files opened for mapping, by mode and path
 	memDone bool              // memory rebuilt before its children were cloned (cow.go)
+	filling chan error        // the page fill startFill started, until memoryDone
 }
 
 // restore gives the process (cloned blank, with every parked fd) its own
@@ -41,12 +42,14 @@ func (r *restorer) restore() error {
 		{"files", r.placeFiles},
 		{"memory", r.memory},
 		{"mm", r.mm},
-		{"threads", r.threads},
+		{"threads", r.fillAndThreads},
+		{"memory fill", r.memoryDone},
 		{"process state", r.processState},
 		{"thread state", r.threadState},
 		{"attributes", r.attrs},
 		{"close parked fds", r.closeParked},
 	}
+	defer func() { _ = r.waitFill() }() // a step failed while the pages were written
 	for _, s := range steps {
 		t := time.Now()
 		if err := s.f(); err != nil {

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
 
 	"golang.org/x/sys/unix"
@@ -18,9 +20,9 @@ const atFdcwd = ^uint64(99)
 
 // threads recreates every thread but the main one with its saved TID:
 // clone3 with set_tid and the flags pthread_create uses, run by a batch (one
-// resume for many clones); TraceClone (inherited from the stub) attaches each
-// new thread stopped, before it runs an instruction, and reports them in the
-// order of the clones.
+// resume for many clones); CLONE_PTRACE attaches each new thread, which stops
+// before it runs an instruction, and the threads are reported in the order
+// of the clones.
 func (r *restorer) threads() error {
 	var ths []*image.Thread
 	for i := range r.p.Threads {
@@ -28,7 +30,16 @@ func (r *restorer) threads() error {
 			ths = append(ths, th)
 		}
 	}
-	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_SYSVSEM
+	// CLONE_PTRACE: each new thread is auto-attached without stopping its
+	// cloner at PTRACE_EVENT_CLONE (ptrace.Batch.QuietClones): the cloner
+	// runs its clones in one go, and the tracer learns each new thread's
+	// host tid from its id in the app (tidMap.host).
+	const flags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_PTRACE
+	ns, err := r.nsTids()
+	if err != nil {
+		return err
+	}
+	defer ns.close()
 	// The first thread is cloned from the main thread, the others from the
 	// first: waiting for a thread-group leader's stops means polling
 	// (ptrace.Tracer.wait4), another thread's a blocking wait4. A thread
@@ -52,7 +63,7 @@ func (r *restorer) threads() error {
 			c.op.Flags = ptrace.OpClone
 			calls = append(calls, c)
 		}
-		bs, err := r.run(st, []job{{tid: from, calls: calls, threads: true}})
+		bs, err := r.run(st, []job{{tid: from, calls: calls, threads: true, quiet: true, translate: ns.host}})
 		if bs == nil {
 			return err
 		}
@@ -88,12 +99,85 @@ func (r *restorer) threads() error {
 	return nil
 }
 
+// nsGetPidFromPidns is NS_GET_PID_FROM_PIDNS (linux/nsfs.h, Linux 6.11):
+// on a pid namespace's fd, the id in the caller's namespace of the task
+// whose id in that namespace is the argument.
+const nsGetPidFromPidns = 0x8004b706 // _IOR(0xb7, 0x6, int)
+
+// tidMap finds the host tid of a thread of a restored process from its id
+// in the app's pid namespace.
+type tidMap struct {
+	pid  int // the process (host pid)
+	fd   int // its pid namespace, -1 once the ioctl was found missing
+	byNS map[int]int
+}
+
+func (r *restorer) nsTids() (*tidMap, error) {
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/pid", r.pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("the app's pid namespace: %w", err)
+	}
+	return &tidMap{pid: r.pid, fd: fd}, nil
+}
+
+func (m *tidMap) close() {
+	if m.fd >= 0 {
+		unix.Close(m.fd)
+	}
+}
+
+// host returns the host tid of the thread whose id in the app is id: one
+// ioctl, or (a kernel without NS_GET_PID_FROM_PIDNS) the NSpid lines of the
+// process's threads, read once.
+func (m *tidMap) host(id int64) (int, error) {
+	if m.fd >= 0 {
+		ret, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(m.fd), nsGetPidFromPidns, uintptr(id))
+		if e == 0 {
+			return int(ret), nil
+		}
+		if e != unix.ENOTTY && e != unix.EINVAL {
+			return 0, fmt.Errorf("NS_GET_PID_FROM_PIDNS(%d): %w", id, e)
+		}
+		unix.Close(m.fd)
+		m.fd = -1
+	}
+	if h, ok := m.byNS[int(id)]; ok {
+		return h, nil
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", m.pid))
+	if err != nil {
+		return 0, err
+	}
+	m.byNS = map[int]int{}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := procfs.TaskStatus(m.pid, tid); err == nil && len(st.NSpid) > 0 {
+			m.byNS[st.NSpid[len(st.NSpid)-1]] = tid
+		}
+	}
+	if h, ok := m.byNS[int(id)]; ok {
+		return h, nil
+	}
+	return 0, fmt.Errorf("no thread %d in process %d", id, m.pid)
+}
+
 // threadState gives every thread its saved state: clear-tid address (without
 // it pthread_join hangs: verified), robust list, rseq, alternate signal stack,
 // name, timer slack, scheduling and CPU affinity (read back) — a batch per
-// thread, every thread at once — then registers, extended state and signal
-// mask.
+// thread, every thread at once — then, in the stop that ends each batch,
+// registers, extended state and signal mask (ptrace.Final).
 func (r *restorer) threadState() error {
+	// Where each thread's batch reads its scheduling back: the index of
+	// PR_GET_TIMERSLACK (then sched_getattr, getpriority and
+	// sched_getaffinity follow) and the staged buffers.
+	type reads struct {
+		at         int
+		attr, mask uint64
+	}
+	rd := make([]reads, len(r.p.Threads))
 	build := func(i int, st *stage) (job, bool, error) {
 		th := &r.p.Threads[i]
 		calls := []call{sys("set_tid_address", unix.SYS_SET_TID_ADDRESS, uint64(th.ClearTID))}
@@ -113,39 +197,32 @@ func (r *restorer) threadState() error {
 		}
 		if th.Attrs != nil {
 			calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs)...)
+			rd[i] = reads{at: len(calls) - 1, attr: st.put(make([]byte, 56)), mask: st.put(make([]byte, affinityBytes))}
+			calls = append(calls, threadAttrReads(th.Attrs, rd[i].attr, rd[i].mask)...)
 		}
-		return job{tid: r.tids[th.TID], calls: calls}, false, nil
+		// Registers last, in the stop that ends the batch: the calls
+		// above ran with the thread's current ones.
+		regs := ptrace.Regs(th.Regs.Ptrace())
+		regs.Orig_rax = ^uint64(0) // no syscall to restart: NormalizeRestart already rewound it
+		final := &ptrace.Final{Regs: regs, XState: th.XState, Mask: ptrace.Sigset(th.SigMask)}
+		// A thread other than the main one was cloned by a batch, whose
+		// mask (every signal blocked) it inherited; nothing has set it
+		// since.
+		return job{tid: r.tids[th.TID], calls: calls, final: final, blocked: th.TID != r.p.PID}, false, nil
 	}
-	check := func(i int, b *ptrace.Batch) error {
+	check := func(i int, b *ptrace.Batch, st *stage) error {
 		th := &r.p.Threads[i]
 		if th.Attrs == nil {
 			return nil
 		}
-		slack := uint64(b.Ret[len(b.Ret)-1]) // PR_GET_TIMERSLACK, the last call
-		return checkThreadAttrs(b.Tid, th.TID, th.Attrs, slack)
-	}
-	if err := r.perThread(len(r.p.Threads), build, check); err != nil {
-		return err
-	}
-	// Registers last: the calls above ran with the thread's current ones.
-	for i := range r.p.Threads {
-		th := &r.p.Threads[i]
-		tid := r.tids[th.TID]
-		regs := ptrace.Regs(th.Regs.Ptrace())
-		regs.Orig_rax = ^uint64(0) // no syscall to restart: NormalizeRestart already rewound it
-		if err := r.tr.SetRegs(tid, regs); err != nil {
-			return fmt.Errorf("thread %d: %w", th.TID, err)
+		k := rd[i]
+		attr, mask := st.read(k.attr, 56), st.read(k.mask, affinityBytes)
+		if attr == nil || mask == nil || len(b.Ret) <= k.at+3 {
+			return fmt.Errorf("thread %d: its scheduling was not read back", th.TID)
 		}
-		if len(th.XState) > 0 {
-			if err := r.tr.SetXstate(tid, th.XState); err != nil {
-				return fmt.Errorf("thread %d: extended (FPU/AVX) state of %d bytes: %w (a CPU with another XSAVE layout?)", th.TID, len(th.XState), err)
-			}
-		}
-		if err := r.tr.SetSigmask(tid, ptrace.Sigset(th.SigMask)); err != nil {
-			return fmt.Errorf("thread %d: %w", th.TID, err)
-		}
+		return compareThreadAttrs(th.TID, th.Attrs, attr, int(b.Ret[k.at+2]), int(b.Ret[k.at+3]), mask, uint64(b.Ret[k.at]))
 	}
-	return nil
+	return r.perThread(len(r.p.Threads), build, check)
 }
 
 // processState restores what the process shares between its threads.

@@ -121,6 +121,7 @@ type treeRestorer struct {
 	listener int
 	respond  sync.WaitGroup
 	quit     chan struct{}
+	wake     int // eventfd that wakes the responder to quit (-1: none)
 }
 
 type fileKey struct {
@@ -144,7 +145,7 @@ func Tree(req TreeRequest) (res *TreeResult, err error) {
 func tree(req TreeRequest) (res *TreeResult, err error) {
 	t := &treeRestorer{req: req, tr: req.Tracer, procs: req.Image.Processes(), by: map[int]*restorer{},
 		ofd: map[int]uint64{}, shm: map[fileKey]uint64{}, shmSize: map[fileKey]uint64{}, memfd: map[string]uint64{},
-		blobs: map[string]string{}, listener: -1, quit: make(chan struct{})}
+		blobs: map[string]string{}, listener: -1, wake: -1, quit: make(chan struct{})}
 	for _, p := range t.procs {
 		t.all = append(t.all, p.Memory...)
 	}
@@ -721,12 +722,20 @@ func (t *treeRestorer) seccomp() error {
 		return err
 	}
 	t.listener = mine
+	// The responder polls the listener and an eventfd that stopResponder
+	// signals: stopping it costs no poll timeout (a 50 ms poll made the
+	// release wait 25 ms on average).
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("eventfd for the responder: %w", err)
+	}
+	t.wake = wake
 	t.respond.Add(1)
-	go t.responder(mine)
+	go t.responder(mine, wake)
 	return nil
 }
 
-func (t *treeRestorer) responder(fd int) {
+func (t *treeRestorer) responder(fd, wake int) {
 	defer t.respond.Done()
 	var n seccomp.Notif
 	for {
@@ -735,7 +744,7 @@ func (t *treeRestorer) responder(fd int) {
 			return
 		default:
 		}
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
 		if k, err := unix.Poll(pfd, 50); err != nil || k == 0 || pfd[0].Revents&unix.POLLIN == 0 {
 			if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
 				return
@@ -753,8 +762,15 @@ func (t *treeRestorer) stopResponder() {
 	case <-t.quit:
 	default:
 		close(t.quit)
+		if t.wake >= 0 {
+			_, _ = unix.Write(t.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		}
 	}
 	t.respond.Wait()
+	if t.wake >= 0 {
+		unix.Close(t.wake)
+		t.wake = -1
+	}
 }
 
 // getfd copies fd of the process into crrun.

@@ -96,12 +96,50 @@ type Batch struct {
 	// NewThreads: the batch's clones make threads of its own process
 	// (CLONE_THREAD), so their thread group need not be read from /proc.
 	NewThreads bool
+	// QuietClones: the batch's clones pass CLONE_PTRACE and the thread's
+	// TraceClone option is off while it runs, so a clone does not stop
+	// its caller at PTRACE_EVENT_CLONE (one stop and one resume less per
+	// clone: the caller runs every clone of its table in one go). Each new
+	// task is auto-attached all the same, seized, heading for its first
+	// stop; Translate gives its tid in the tracer's namespace from the
+	// clone's result (its id in the caller's), and it is reported in
+	// Attached and settled like a reported one. The new tasks inherit the
+	// caller's options without TraceClone.
+	QuietClones bool
+	Translate   func(id int64) (int, error)
+	// Prewritten: the caller wrote the table (EncodeTable) at Table
+	// already, with the data it stages, in one write for many batches.
+	Prewritten bool
+	// Deferred: the table is not read back when the batch ends; the
+	// caller reads every table at once and hands each to SetResults
+	// (not with QuietClones, which need the results at once).
+	Deferred bool
+	// Blocked: every signal of the thread is blocked already (a thread a
+	// batch just cloned inherited its cloner's batch mask), so the mask is
+	// not set before the batch runs.
+	Blocked bool
+	// Final, when set, is the state the thread is left with once its
+	// batch ran, instead of the registers and signal mask it had: the
+	// last step of a restore sets a thread's saved state in the same
+	// stop, without reading what is about to be replaced (four ptrace
+	// calls and a tracer hand-off less per thread). Also what a batch
+	// that failed leaves.
+	Final *Final
 
 	// Set by RunBatches.
 	Ran      int     // entries run: all, or up to and including the first failure
 	Ret      []int64 // their results (rax); -errno for a failure
 	Pending  Sigset  // signals pending in the thread while it ran
 	Attached []int   // tids of the threads or processes its clones made, in order, each at its first boundary stop
+}
+
+// Final is a thread's state to set at the end of its batch: the registers
+// (orig_rax as given: -1 for no syscall to restart), the XSAVE area (none
+// if empty; PTRACE_SETREGSET NT_X86_XSTATE) and the signal mask.
+type Final struct {
+	Regs   Regs
+	XState []byte
+	Mask   Sigset
 }
 
 // BatchSize is the table size of n entries: a 16-byte status block, then 64
@@ -153,6 +191,7 @@ type running struct {
 	saved Regs
 	mask  Sigset
 	done  bool
+	quiet Options // options to put back once a QuietClones batch ran (0: none changed)
 }
 
 func (t *Tracer) runBatches(bs []*Batch) (err error) {
@@ -199,31 +238,36 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 			}
 			checked[b.Code][tgid] = true
 		}
-		table := make([]byte, BatchSize(len(b.Ops)))
-		for i, o := range b.Ops {
-			e := table[16+64*i:]
-			binary.LittleEndian.PutUint64(e, uint64(uint32(o.Nr))|uint64(o.Flags)<<32)
-			for j, a := range o.Args {
-				binary.LittleEndian.PutUint64(e[8+8*j:], a)
+		if b.Deferred && b.QuietClones {
+			keep(&Error{Tid: b.Tid, Op: op, Err: fmt.Errorf("a batch of quiet clones cannot defer its results")})
+			break
+		}
+		if !b.Prewritten {
+			if e := WriteMem(b.Tid, b.Table, EncodeTable(b.Ops)); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "write batch table", Err: e})
+				break
 			}
 		}
-		if e := WriteMem(b.Tid, b.Table, table); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "write batch table", Err: e})
-			break
-		}
 		r := &running{b: b, tr: tr}
-		if e := ptraceRegs(unix.PTRACE_GETREGS, b.Tid, &r.saved); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "PTRACE_GETREGS", Err: e})
-			break
+		if f := b.Final; f != nil {
+			// What endBatch (or a failure) puts back is the final state.
+			r.saved, r.mask = f.Regs, f.Mask
+		} else {
+			if e := ptraceRegs(unix.PTRACE_GETREGS, b.Tid, &r.saved); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_GETREGS", Err: e})
+				break
+			}
+			if e := ptraceSigmask(unix.PTRACE_GETSIGMASK, b.Tid, &r.mask); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_GETSIGMASK", Err: e})
+				break
+			}
 		}
-		if e := ptraceSigmask(unix.PTRACE_GETSIGMASK, b.Tid, &r.mask); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "PTRACE_GETSIGMASK", Err: e})
-			break
-		}
-		all := ^Sigset(0)
-		if e := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &all); e != nil {
-			keep(&Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK", Err: e})
-			break
+		if !b.Blocked {
+			all := ^Sigset(0)
+			if e := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &all); e != nil {
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK", Err: e})
+				break
+			}
 		}
 		regs := r.saved
 		regs.Rip = uint64(b.Code)
@@ -236,7 +280,19 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 			keep(&Error{Tid: b.Tid, Op: "PTRACE_SETREGS", Err: e})
 			break
 		}
+		if b.QuietClones && tr.opts&TraceClone != 0 {
+			if e := ptraceNoPtr(unix.PTRACE_SETOPTIONS, b.Tid, 0, uintptr(tr.opts&^TraceClone)); e != nil {
+				_ = ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved)
+				_ = ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &r.mask)
+				keep(&Error{Tid: b.Tid, Op: "PTRACE_SETOPTIONS", Err: e})
+				break
+			}
+			r.quiet = tr.opts
+		}
 		if e := ptraceNoPtr(unix.PTRACE_CONT, b.Tid, 0, 0); e != nil {
+			if r.quiet != 0 {
+				_ = ptraceNoPtr(unix.PTRACE_SETOPTIONS, b.Tid, 0, uintptr(r.quiet))
+			}
 			_ = ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved)
 			_ = ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &r.mask)
 			keep(&Error{Tid: b.Tid, Op: "PTRACE_CONT", Err: e})
@@ -251,6 +307,11 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 	for _, r := range rs {
 		if e := t.finishBatch(r); e != nil {
 			keep(e)
+		}
+		if r.b.QuietClones {
+			if e := t.adoptClones(r); e != nil {
+				keep(e)
+			}
 		}
 	}
 	// Wait for the boundary stop of a batch that faulted, and the new
@@ -275,6 +336,42 @@ func (t *Tracer) runBatches(bs []*Batch) (err error) {
 				}
 			}
 		}
+	}
+	return err
+}
+
+// adoptClones puts a QuietClones batch's thread's options back and makes
+// the tasks its clones made tracees: each clone that returned an id, in
+// order, even when a later entry failed (so that they are killed with the
+// process).
+func (t *Tracer) adoptClones(r *running) error {
+	b, tr := r.b, r.tr
+	var err error
+	if r.quiet != 0 {
+		if e := ptraceNoPtr(unix.PTRACE_SETOPTIONS, b.Tid, 0, uintptr(r.quiet)); e != nil {
+			err = &Error{Tid: b.Tid, Op: "PTRACE_SETOPTIONS", Err: e}
+		}
+	}
+	for i := 0; i < b.Ran && i < len(b.Ret); i++ {
+		if b.Ops[i].Flags&OpClone == 0 || b.Ret[i] <= 0 {
+			continue
+		}
+		if b.Translate == nil {
+			return &Error{Tid: b.Tid, Op: "run batch", Err: fmt.Errorf("quiet clones without a way to find their tids")}
+		}
+		host, e := b.Translate(b.Ret[i])
+		if e != nil {
+			return &Error{Tid: b.Tid, Op: "run batch", Err: fmt.Errorf("the task of clone %d (id %d): %w", i, b.Ret[i], e)}
+		}
+		if t.tracees[host] != nil {
+			continue // reported by an event: in Attached already
+		}
+		nt := &tracee{tid: host, opts: tr.opts &^ TraceClone, kicked: true} // seized: it stops by itself
+		if b.NewThreads {
+			nt.tgid = tr.tgid
+		}
+		t.tracees[host] = nt
+		b.Attached = append(b.Attached, host)
 	}
 	return err
 }
@@ -338,17 +435,53 @@ func (t *Tracer) finishBatch(r *running) error {
 // wake-up is spent on bringing it to a real interrupt-stop.
 func (t *Tracer) endBatch(r *running) error {
 	b, tr := r.b, r.tr
-	table := make([]byte, BatchSize(len(b.Ops)))
-	rerr := ReadMem(b.Tid, b.Table, table)
+	var table []byte
+	var rerr error
+	if !b.Deferred {
+		table = make([]byte, BatchSize(len(b.Ops)))
+		rerr = ReadMem(b.Tid, b.Table, table)
+	}
 	if err := ptraceRegs(unix.PTRACE_SETREGS, b.Tid, &r.saved); err != nil {
 		return &Error{Tid: b.Tid, Op: "PTRACE_SETREGS (restore)", Err: err}
+	}
+	if f := b.Final; f != nil && len(f.XState) > 0 {
+		if err := ptraceSetRegset(b.Tid, unix.NT_X86_XSTATE, f.XState); err != nil {
+			return &Error{Tid: b.Tid, Op: fmt.Sprintf("PTRACE_SETREGSET NT_X86_XSTATE (the saved extended state of %d bytes: a CPU with another XSAVE layout?)", len(f.XState)), Err: err}
+		}
 	}
 	if err := ptraceSigmask(unix.PTRACE_SETSIGMASK, b.Tid, &r.mask); err != nil {
 		return &Error{Tid: b.Tid, Op: "PTRACE_SETSIGMASK (restore)", Err: err}
 	}
 	tr.stop = Stop{Kind: StopInterrupt, Status: tr.stop.Status}
+	if b.Deferred {
+		return nil
+	}
 	if rerr != nil {
 		return &Error{Tid: b.Tid, Op: "read batch table", Err: rerr}
+	}
+	return b.SetResults(table)
+}
+
+// EncodeTable is the table of ops as the batch loop reads it (BatchSize
+// bytes, the status block zero).
+func EncodeTable(ops []Op) []byte {
+	table := make([]byte, BatchSize(len(ops)))
+	for i, o := range ops {
+		e := table[16+64*i:]
+		binary.LittleEndian.PutUint64(e, uint64(uint32(o.Nr))|uint64(o.Flags)<<32)
+		for j, a := range o.Args {
+			binary.LittleEndian.PutUint64(e[8+8*j:], a)
+		}
+	}
+	return table
+}
+
+// SetResults reads a finished batch's table as the thread left it (Ran,
+// Ret, Pending): endBatch's, or the caller's for a Deferred batch. A batch
+// that met a pending SIGCONT is an error.
+func (b *Batch) SetResults(table []byte) error {
+	if len(table) < BatchSize(len(b.Ops)) {
+		return &Error{Tid: b.Tid, Op: "read batch table", Err: fmt.Errorf("%d bytes, want %d", len(table), BatchSize(len(b.Ops)))}
 	}
 	le := binary.LittleEndian
 	b.Ran = int(le.Uint64(table))

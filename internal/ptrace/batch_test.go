@@ -107,6 +107,36 @@ func TestBatches(t *testing.T) {
 		}
 		_, _ = e.tr.Inject(c, unix.SYS_EXIT, 0)
 	}
+	// Quiet clones: CLONE_PTRACE, no PTRACE_EVENT_CLONE stop; the new
+	// threads are found by Translate (the same namespace here: the
+	// identity), attached and stopped all the same, and the caller keeps
+	// its TraceClone option.
+	copy(ca, le(unix.CLONE_VM|unix.CLONE_FS|unix.CLONE_FILES|unix.CLONE_SIGHAND|unix.CLONE_THREAD|unix.CLONE_PTRACE))
+	if err := WriteMem(v.pid, args, ca); err != nil {
+		t.Fatal(err)
+	}
+	qb := &Batch{Tid: v.pid, Code: code, Table: code + 2048 + 128, NewThreads: true, QuietClones: true,
+		Translate: func(id int64) (int, error) { return int(id), nil }, Ops: cb.Ops}
+	if err := e.tr.RunBatches([]*Batch{qb}); err != nil {
+		t.Fatal(err)
+	}
+	if qb.Failed() != -1 || len(qb.Attached) != 2 || qb.Ret[0] != int64(qb.Attached[0]) || qb.Ret[1] != int64(qb.Attached[1]) {
+		t.Fatalf("quiet clones: ran %d %v, attached %v", qb.Ran, qb.Ret, qb.Attached)
+	}
+	for _, c := range qb.Attached {
+		if st, _ := e.tr.Wait(c); st.Kind != StopInterrupt {
+			t.Errorf("new thread %d (quiet): %v", c, st)
+		}
+		_, _ = e.tr.Inject(c, unix.SYS_EXIT, 0)
+	}
+	if err := e.tr.Do(func() error {
+		if o := e.tr.tracees[v.pid].opts; o&TraceClone == 0 {
+			t.Errorf("the caller's options after quiet clones: %#x, TraceClone lost", o)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.tr.Thaw(f); err != nil {
 		t.Fatal(err)
 	}

@@ -153,6 +153,7 @@ type tracee struct {
 	stop      Stop    // valid while stopped
 	kicked    bool    // PTRACE_INTERRUPT sent and not yet consumed by a stop
 	savedMask *Sigset // signal mask to put back at the next boundary stop
+	opts      Options // its ptrace options (with optSysGood), as set or inherited
 }
 
 // Tracer owns one OS thread through which every ptrace and wait call runs.
@@ -371,7 +372,7 @@ func (t *Tracer) seize(tid int, opts Options) error {
 	if err := ptraceNoPtr(unix.PTRACE_SEIZE, tid, 0, uintptr(opts|optSysGood)); err != nil {
 		return &Error{Tid: tid, Op: op, Err: err}
 	}
-	tr := &tracee{tid: tid}
+	tr := &tracee{tid: tid, opts: opts | optSysGood}
 	tr.tgid, _ = readTgid(tid) // read later if the thread is in a hurry
 	t.tracees[tid] = tr
 	return nil
@@ -381,10 +382,15 @@ func (t *Tracer) seize(tid int, opts Options) error {
 func (t *Tracer) SetOptions(tid int, opts Options) error {
 	const op = "PTRACE_SETOPTIONS"
 	return t.do(func() error {
-		if _, err := t.getStopped(tid, op); err != nil {
+		tr, err := t.getStopped(tid, op)
+		if err != nil {
 			return err
 		}
-		return opErr(tid, op, ptraceNoPtr(unix.PTRACE_SETOPTIONS, tid, 0, uintptr(opts|optSysGood)))
+		if err := ptraceNoPtr(unix.PTRACE_SETOPTIONS, tid, 0, uintptr(opts|optSysGood)); err != nil {
+			return &Error{Tid: tid, Op: op, Err: err}
+		}
+		tr.opts = opts | optSysGood
+		return nil
 	})
 }
 
@@ -513,7 +519,7 @@ func (t *Tracer) record(tr *tracee, ws unix.WaitStatus) Stop {
 			// The child is auto-attached: already our tracee, heading for its
 			// first stop (PTRACE_EVENT_STOP, since the parent was seized).
 			if child := int(st.Msg); child > 0 && t.tracees[child] == nil {
-				nt := &tracee{tid: child}
+				nt := &tracee{tid: child, opts: tr.opts} // the kernel copies the parent's
 				if event != unix.PTRACE_EVENT_CLONE {
 					nt.tgid = child
 				}
