@@ -96,6 +96,11 @@ type Request struct {
 	// file (dev, ino), if the supervisor saw it: an ordinary user's
 	// checkpoint cannot find a watched file from its handle.
 	WatchPath func(dev, ino uint64) (string, bool)
+	// Mempolicy says whether process host set a thread's NUMA policy
+	// (set_mempolicy, not to the default) or an area's (mbind), as the
+	// supervisor saw: the dump then asks every thread, or reads numa_maps
+	// (mempolicy.go). Nil: neither.
+	Mempolicy func(host int) (threads, areas bool)
 	// IPC saves the app's IPC namespace (SysV objects) into the image,
 	// the tree frozen, and says how many bytes of contents it wrote; nil:
 	// none recorded.
@@ -405,6 +410,9 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 		p.Threads = append(p.Threads, th)
 	}
 	sp.mark("threads")
+	if err := d.mempolicies(); err != nil {
+		return nil, vdso, err
+	}
 	if err := d.threadCreds(p); err != nil {
 		return nil, vdso, err
 	}

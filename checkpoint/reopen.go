@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/access"
@@ -13,15 +14,21 @@ import (
 // reopenRefusal checks that a restore will be able to open again, by path
 // and with the process's own credentials, what it holds by path: the files
 // of its fds and mappings, its executable and working directory
-// (restore.checkProcess makes the same checks before a restore). An app
-// keeps an fd whatever happens to its file's mode afterwards: a file
-// opened read-write and then made read-only (chmod 0400, or 000) was
-// accepted by the checkpoint, and its restore failed on the open
-// (EACCES). Root's apps (CAP_DAC_OVERRIDE) pass any mode.
+// (restore.checkProcess makes the same checks before restoring another
+// user's image). An app keeps an fd whatever happens to its file's mode
+// afterwards: a file opened read-write and then made read-only (chmod
+// 0400, or 000) was accepted by an ordinary user's checkpoint, and its
+// restore failed on the open (EACCES): an ordinary user's restore opens
+// files as that user. Root's restore of its own image opens them as root
+// (the process takes its credentials afterwards), so root's checkpoint
+// has nothing to check; nor has a deleted working directory (recreated).
 func reopenRefusal(host int, p *image.Process) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
 	var reqs []access.Req
 	reqs = append(reqs, access.Req{What: "the executable", Path: p.Exe.Path, Mode: unix.X_OK})
-	if p.Cwd != "" && p.Root == "" {
+	if p.Cwd != "" && p.Root == "" && p.CwdFile == nil {
 		reqs = append(reqs, access.Req{What: "the working directory", Path: p.Cwd, Mode: unix.X_OK})
 	}
 	for _, v := range p.Memory {

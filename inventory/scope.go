@@ -45,7 +45,7 @@ var OutOfScope = []struct {
 		"by the gate (status too): what /proc/PID/net shows (interfaces, IPv6 addresses, IPv4 and IPv6 routes, the IPv4 FIB) against a new namespace with lo up, made once by crrun",
 		"a restore makes a new namespace with lo up and nothing else; sysctls other than ping_group_range, lo's MTU, neighbours and traffic control are not compared (documented)"},
 	{"NUMA memory policies: a thread's (set_mempolicy, or inherited from crrun: numactl … crrun) and a mapping's (mbind)",
-		"trap (sticky, naming the call); an inherited one by the dump (get_mempolicy in each process's batch of queries) and by status (crrun's own policy); a restore run under a policy is refused",
+		"by the dump: get_mempolicy of each main thread (in its batch of queries), of every thread of a process seen calling set_mempolicy, and numa_maps of one seen calling mbind (both trapped, never a taint: a probe that sets a policy and resets it, as hwloc's in Open MPI, leaves nothing); status sees one inherited from crrun; a restore run under a policy is refused",
 		"a restore would not set them again: the app would run with the default placement"},
 	{"a file held by path that the process's own credentials no longer allow it to open as it is open (made read-only or 000 after the open, a directory closed to it since)",
 		"by the dump, naming the fd or mapping, the path and the access (the access checks the restore makes, run at checkpoint time: internal/access)",

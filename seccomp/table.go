@@ -336,6 +336,26 @@ var Answered = []Entry{
 	{Syscall: "sendto", Kind: "urgent", Rules: oobFlag(3)},
 	{Syscall: "sendmsg", Kind: "urgent", Rules: oobFlag(2)},
 	{Syscall: "sendmmsg", Kind: "urgent", Rules: oobFlag(3)},
+	// NUMA memory policies (checkpoint/mempolicy.go): a process that set
+	// a thread policy other than MPOL_DEFAULT, or bound an area, is noted;
+	// its checkpoint asks every thread, or reads numa_maps.
+	{Syscall: "set_mempolicy", Kind: "mempolicy", Rules: [][]Cond{{{Arg: 0, Op: OpNe, Val: 0}}}},
+	{Syscall: "mbind", Kind: "mempolicy"},
+}
+
+// MempolicyCall says whether a notification is a set_mempolicy or mbind
+// (an Answered row), and which.
+func MempolicyCall(arch uint32, nr int32) (mbind, ok bool) {
+	if arch != AuditArchX86_64 {
+		return false, false
+	}
+	switch nr {
+	case unix.SYS_SET_MEMPOLICY:
+		return false, true
+	case unix.SYS_MBIND:
+		return true, true
+	}
+	return false, false
 }
 
 // oobFlag traps a send whose flags (argument i) include MSG_OOB.
@@ -463,13 +483,6 @@ var Table = []Entry{
 		Rules:  [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.F_NOTIFY}, {Arg: 2, Op: OpNe, Val: 0}}},
 		Reason: fixed("CR: directory notifications (fcntl F_NOTIFY, dnotify: nothing shows a registration, a restored fd would have none) not supported yet"),
 		Why:    "EINVAL: what a kernel without CONFIG_DNOTIFY returns"},
-	{Syscall: "set_mempolicy", Kind: "mempolicy", DenyErrno: unix.ENOSYS, Scope: Sticky,
-		Rules:  [][]Cond{{{Arg: 0, Op: OpNe, Val: 0}}},
-		Reason: fixed("CR: a NUMA memory policy (set_mempolicy: a restored thread would have the default) not supported yet"),
-		Why:    "ENOSYS: as a kernel without CONFIG_NUMA; libnuma and numactl treat NUMA as absent"},
-	{Syscall: "mbind", Kind: "mempolicy", DenyErrno: unix.ENOSYS, Scope: Sticky,
-		Reason: fixed("CR: a NUMA memory policy for a mapping (mbind: a restored mapping would have the default) not supported yet"),
-		Why:    "as set_mempolicy"},
 	{Syscall: "mlockall", Kind: "mlock_future", DenyErrno: unix.EPERM, Scope: Sticky,
 		Rules:  [][]Cond{{{Arg: 0, Op: OpMaskedEq, Mask: unix.MCL_FUTURE, Val: unix.MCL_FUTURE}}},
 		Reason: fixed("CR: mlockall(MCL_FUTURE) (nothing shows that future mappings are to be locked, a restore would not lock them) not supported yet"),

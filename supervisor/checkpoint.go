@@ -112,6 +112,7 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 		BeforeKill:  beforeKill,
 		DropSignals: drop,
 		WatchPath:   s.watches.lookup,
+		Mempolicy:   s.policy.lookup,
 		IPC:         s.dumpIPC,
 		PrivateIPC:  !s.hostIPC(),
 		Tracker:     s.dirtyTracker(),

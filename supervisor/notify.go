@@ -81,6 +81,12 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		}
 		return
 	}
+	if mbind, ok := seccomp.MempolicyCall(n.Arch, n.Nr); ok {
+		tgid, _, _ := taskInfo(tid)
+		s.policy.record(tgid, mbind)
+		_ = seccomp.Continue(fd, n.ID)
+		return
+	}
 	if seccomp.UrgentSend(n.Arch, n.Nr, n.Args) {
 		_, nspid, _ := taskInfo(tid)
 		s.urgent.record(tid, nspid, n.Args[0], seccomp.SyscallName(n.Arch, n.Nr))

@@ -70,8 +70,9 @@ type Supervisor struct {
 	usr1Mu     sync.Mutex  // one SIGUSR1 checkpoint at a time
 	usr1Queued atomic.Bool // a SIGUSR1 checkpoint waits for usr1Mu
 
-	watches watchPaths  // paths the app gave inotify_add_watch
-	urgent  urgentSends // sockets the app sent urgent data on (urgent.go)
+	watches watchPaths    // paths the app gave inotify_add_watch
+	urgent  urgentSends   // sockets the app sent urgent data on (urgent.go)
+	policy  policySetters // processes that set NUMA policies (mempolicy.go)
 
 	line          lineage                 // what the lives of this crrun share (restarts)
 	restoreReason string                  // why this life is a restore, for the --on-restore hook

@@ -1,6 +1,7 @@
 // corpus: NUMA memory policies (set_mempolicy MPOL_INTERLEAVE, mbind MPOL_BIND): a restore would run with the default, so crrun refuses naming the call (before: silently lost)
 // expect: refuse a NUMA memory policy
 // needs: root
+// status: blind a policy the app set is read by get_mempolicy in the frozen process (status sees only one inherited from crrun)
 #include "corpus.h"
 #include <sys/mman.h>
 #include <sys/syscall.h>

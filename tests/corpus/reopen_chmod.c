@@ -1,4 +1,4 @@
-// corpus: a file opened read-write whose mode the app then set to 000 (it keeps its fd): a restore opens files again by path with the app's credentials, so an ordinary user's checkpoint refuses it (before: accepted, and the restore failed with EACCES); root's app passes any mode and is restored exactly
+// corpus: a file opened read-write whose mode the app then set to 000 (it keeps its fd): root's restore opens it again as root and is exact; an ordinary user's restore opens files as that user, so its checkpoint refuses (TestReopenChmodRefused; before: accepted, and the restore failed with EACCES)
 // expect: exact
 // needs: root
 #include "corpus.h"
