@@ -113,6 +113,8 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 		DropSignals: drop,
 		WatchPath:   s.watches.lookup,
 		IPC:         s.dumpIPC,
+		SemUndo:     s.semUndo.sets,
+		SemStates:   s.semStates,
 		PrivateIPC:  !s.hostIPC(),
 		Tracker:     s.dirtyTracker(),
 	})

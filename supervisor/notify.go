@@ -92,6 +92,14 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		_ = seccomp.Continue(fd, n.ID)
 		return
 	}
+	if n.Arch == seccomp.AuditArchX86_64 && (n.Nr == unix.SYS_SEMOP || n.Nr == unix.SYS_SEMTIMEDOP) && !s.hostIPC() {
+		// Before the call runs: the checkpoint reads the undo lists of
+		// the processes recorded (semundo.go).
+		if undo, err := seccomp.SemUndo(n.Args, mem); err == nil && undo {
+			tgid, _, _ := taskInfo(tid)
+			s.semUndo.add(tgid, int(int32(n.Args[0])))
+		}
+	}
 	d := s.filter.Decode(n, mem)
 	if !d.Taint {
 		_ = seccomp.Continue(fd, n.ID)

@@ -70,7 +70,8 @@ type Supervisor struct {
 	usr1Mu     sync.Mutex  // one SIGUSR1 checkpoint at a time
 	usr1Queued atomic.Bool // a SIGUSR1 checkpoint waits for usr1Mu
 
-	watches watchPaths // paths the app gave inotify_add_watch
+	watches watchPaths    // paths the app gave inotify_add_watch
+	semUndo semUndoRecord // processes that made SEM_UNDO operations (semundo.go)
 
 	line          lineage                 // what the lives of this crrun share (restarts)
 	restoreReason string                  // why this life is a restore, for the --on-restore hook

@@ -8,9 +8,10 @@ import (
 )
 
 // The app's own IPC namespace is crrun's default; the corpus programs
-// sysv_shm, sysv_sem, sysv_msg (and sysv_sem_undo, refused) check the
-// SysV objects themselves after a restore, as root and as nobody. These
-// tests cover what the corpus cannot: --ipc=host and the verifier.
+// sysv_shm, sysv_sem, sysv_msg, sysv_sem_undo (and sysv_sem_undo_threads,
+// refused) check the SysV objects themselves after a restore, as root and
+// as nobody. These tests cover what the corpus cannot: --ipc=host, the
+// verifier, and SEM_UNDO lists read while the app runs on.
 
 // TestSysVHostRefused: with --ipc=host the app's SysV objects live in the
 // host's IPC namespace, where crrun cannot tell them apart from others':
@@ -56,6 +57,70 @@ func TestSysVVerifyRefuses(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr.String(), "sysvipc shm 0 content (SysV IPC and POSIX message queues): saved") {
 		t.Fatalf("the refusal does not name the segment's content:\n%s", r.stderr)
+	}
+	if r.stdout.String() != "" {
+		t.Fatalf("the refused app printed %q", r.stdout)
+	}
+	r2 := start(t, opts{}, "restore", store)
+	if code := r2.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()+r2.stdout.String()) {
+		t.Fatalf("restore: exit %d, stdout %q\n%s", code, a.stdout.String()+r2.stdout.String(), r2.stderr)
+	}
+}
+
+// TestSysVSemUndoKeepRunning: a checkpoint the app runs on from reads the
+// parent's and the child's SEM_UNDO lists by applying them and makes them
+// again in place (checkpoint/semundo.go): the app runs on to PASS, its
+// child's exit and its own undo producing the values they would have. The
+// restored app is checkpointed again (the supervisor knows its lists from
+// the image) and that restore runs to PASS too.
+func TestSysVSemUndoKeepRunning(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	bin := verdictsCorpus(t, "sysv_sem_undo")
+	store := t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", bin)
+	crWaitStderr(t, a, "sysv_sem_undo: running", 30*time.Second)
+	crCheckpoint(t, a, store, false)
+	if code := a.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()) {
+		t.Fatalf("the app after its checkpoint: exit %d, stdout %q\n%s", code, a.stdout, a.stderr)
+	}
+	r := start(t, opts{}, "restore", store)
+	crWaitStderr(t, r, "restored", 30*time.Second)
+	if crExited(r) {
+		t.Log("the restored app ended before its checkpoint (a loaded machine)")
+	} else {
+		crCheckpoint(t, r, store, true)
+		if code := r.wait(time.Minute); code != crExitCheckpointed {
+			t.Fatalf("the restored crrun exited %d after checkpoint --exit, want %d\n%s", code, crExitCheckpointed, r.stderr)
+		}
+		r = start(t, opts{}, "restore", store)
+	}
+	if code := r.wait(time.Minute); code != 0 || !crPassed(r.stdout.String()) {
+		t.Fatalf("restore: exit %d, stdout %q\n%s", code, r.stdout, r.stderr)
+	}
+}
+
+// TestSysVSemUndoVerifyRefuses: a restored undo list whose adjustment
+// differs from the image's (CRRUN_TEST_BREAK_RESTORE=semundo doubles one)
+// is refused by its read-back before the app runs, naming the semaphore;
+// a plain restore of the same image then runs on to PASS.
+func TestSysVSemUndoVerifyRefuses(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	bin := verdictsCorpus(t, "sysv_sem_undo")
+	store := t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", bin)
+	crWaitStderr(t, a, "sysv_sem_undo: running", 30*time.Second)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
+	}
+	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=semundo"}}, "restore", store)
+	if code := r.wait(time.Minute); code == 0 {
+		t.Fatalf("a restore with a changed SEM_UNDO adjustment exited 0\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stderr.String(), "verify: the SEM_UNDO adjustment of semaphore") {
+		t.Fatalf("the refusal does not name the adjustment:\n%s", r.stderr)
 	}
 	if r.stdout.String() != "" {
 		t.Fatalf("the refused app printed %q", r.stdout)
