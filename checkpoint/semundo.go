@@ -39,9 +39,9 @@ import (
 //     read again and compared with step 1's.
 //
 // Threads share their process's list (CLONE_SYSVSEM, every pthread), and
-// no call makes threads share a new one: a multi-threaded process with a
-// list is refused by the supervisor's verdict (supervisor/semundo.go).
-// The restore makes the same list with step 4's semop (restore/semundo.go).
+// no call makes threads share a new one: a process with several threads
+// has its list read without applying it instead (semUndoProbe). The
+// restore makes the same list with step 4's semop (restore/semundo.go).
 
 const (
 	semVMX  = sysvipc.SemVMX
@@ -76,8 +76,7 @@ func (d *dumper) semUndo(p *image.Process) error {
 	}
 	slices.Sort(ids)
 	if len(d.tids) != 1 {
-		// The verdict refuses it first; a thread made since is caught here.
-		return d.semRefusal(p.PID, "%d threads share a SEM_UNDO list (semaphore sets %v): a checkpoint cannot read it without ending it (not supported yet)", len(d.tids), ids)
+		return d.semUndoProbe(p, ids)
 	}
 	before, err := d.req.SemStates(ids)
 	if err != nil {
@@ -215,6 +214,181 @@ func (d *dumper) semUndo(p *image.Process) error {
 // [semReach-32768, 32767-semReach].
 func semReachOps(i, v int) [][3]int {
 	return append(sysvipc.SemSweep(i, v, semReach), sysvipc.SemSweep(i, v, -semReach)...)
+}
+
+// semUndoProbe saves the undo list of a process with several threads,
+// which share it (CLONE_SYSVSEM): applying it would take every thread's
+// unshare, and nothing makes threads share a list again. It is read
+// instead without changing it, through the kernel's range check (a SEM_UNDO
+// operation that would take an adjustment out of [-32768, 32767] fails
+// with ERANGE having done nothing; sysvipc.SemSweep): per set, one call
+// per chunk asks whether each adjustment is 0; each one that is not is
+// found by a binary search, 16 calls. Then each other thread is checked
+// to share the list: the main thread adds 1 (or -1) to one adjustment,
+// each thread reads it back (sysvipc.SemIsOps), the main thread takes it
+// away. A thread cloned without CLONE_SYSVSEM has a list of its own, or
+// none: refused, naming it (a restore makes every thread share one).
+func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
+	states, err := d.req.SemStates(ids)
+	if err != nil {
+		return fmt.Errorf("pid %d: read its semaphore sets %v: %w", p.PID, ids, err)
+	}
+	var mark *image.SemAdj // the semaphore the sharing check moves
+	for _, id := range ids {
+		st, ok := states[id]
+		if !ok {
+			continue // removed: stale entries apply to nothing
+		}
+		var unknown []int
+		var ops [][3]int
+		flush := func() error {
+			if len(ops) == 0 {
+				return nil
+			}
+			err := d.semopIn(d.pid, id, ops)
+			ops = nil
+			return err
+		}
+		// All zero? Chunks of whole semaphores; a chunk that fails is
+		// asked semaphore by semaphore.
+		var chunk []int
+		check := func() error {
+			if len(chunk) == 0 {
+				return nil
+			}
+			err := flush()
+			if errors.Is(err, unix.ERANGE) {
+				unknown = append(unknown, chunk...)
+				err = nil
+			}
+			chunk = nil
+			return err
+		}
+		for i, v := range st.Values {
+			r := sysvipc.SemIsOps(i, int(v), 0)
+			if len(ops)+len(r) > semOpsPerCall {
+				if err := check(); err != nil {
+					return err
+				}
+			}
+			ops = append(ops, r...)
+			chunk = append(chunk, i)
+		}
+		if err := check(); err != nil {
+			return err
+		}
+		for _, i := range unknown {
+			v := int(st.Values[i])
+			// The largest k with a >= k: a >= -32768 always holds.
+			lo, hi := -semVMX-1, semVMX
+			for lo < hi {
+				k := lo + (hi-lo+1)/2
+				err := d.semopIn(d.pid, id, sysvipc.SemSweep(i, v, k+semVMX+1))
+				switch {
+				case err == nil:
+					lo = k
+				case errors.Is(err, unix.ERANGE):
+					hi = k - 1
+				default:
+					return err
+				}
+			}
+			if lo != 0 {
+				p.SemUndo = append(p.SemUndo, image.SemAdj{SemID: id, Num: i, Adj: lo})
+			}
+		}
+		if mark == nil && len(st.Values) > 0 {
+			a := 0
+			for _, x := range p.SemUndo {
+				if x.SemID == id && x.Num == 0 {
+					a = x.Adj
+				}
+			}
+			mark = &image.SemAdj{SemID: id, Num: 0, Adj: a}
+		}
+	}
+	if mark != nil {
+		if err := d.semShared(p, mark, int(states[mark.SemID].Values[0])); err != nil {
+			return err
+		}
+	}
+	for _, a := range p.SemUndo {
+		if a.Adj < semReach-semVMX-1 || a.Adj > semVMX-semReach {
+			return d.semRefusal(p.PID, "the SEM_UNDO adjustment of semaphore %d of set %d is %d, beyond ±%d (not supported yet)", a.Num, a.SemID, a.Adj, semVMX-semReach)
+		}
+	}
+	if len(p.SemUndo) > 0 {
+		d.w.RequireFeature("sem-undo")
+	}
+	return nil
+}
+
+// semShared checks that every thread of the process shares the main
+// thread's undo list (see semUndoProbe): the main thread moves mark's
+// adjustment by one, each other thread must see it, and it is moved back.
+func (d *dumper) semShared(p *image.Process, mark *image.SemAdj, v int) error {
+	delta := 1
+	if mark.Adj >= semVMX-semReach {
+		delta = -1
+	}
+	// Adjustment += delta, value unchanged: {delta without SEM_UNDO,
+	// -delta with}, the one going up first where there is room.
+	move := func(delta int) [][3]int {
+		up, down := [3]int{0, delta, unix.IPC_NOWAIT}, [3]int{0, -delta, semUndo | unix.IPC_NOWAIT}
+		if delta < 0 {
+			up, down = down, up
+		}
+		if v+1 > semVMX {
+			return [][3]int{down, up}
+		}
+		return [][3]int{up, down}
+	}
+	if err := d.semopIn(d.pid, mark.SemID, move(delta)); err != nil {
+		return err
+	}
+	var alone []int
+	for _, tid := range d.tids {
+		if tid == d.pid {
+			continue
+		}
+		err := d.semopIn(tid, mark.SemID, sysvipc.SemIsOps(0, v, mark.Adj+delta))
+		if errors.Is(err, unix.ERANGE) {
+			alone = append(alone, tid)
+			continue
+		}
+		if err != nil {
+			_ = d.semopIn(d.pid, mark.SemID, move(-delta))
+			return err
+		}
+	}
+	if err := d.semopIn(d.pid, mark.SemID, move(-delta)); err != nil {
+		return fmt.Errorf("pid %d: SEM_UNDO adjustment of semaphore 0 of set %d may be off by %d: %w", p.PID, mark.SemID, delta, err)
+	}
+	if len(alone) > 0 {
+		var ns []int
+		for _, tid := range alone {
+			n, err := d.ns(tid)
+			if err != nil {
+				n = tid
+			}
+			ns = append(ns, n)
+		}
+		return d.semRefusal(p.PID, "threads %v do not share the process's SEM_UNDO list (cloned without CLONE_SYSVSEM): a restore would make them share it (not supported yet)", ns)
+	}
+	return nil
+}
+
+// semopIn injects one semop(id, ops) in thread tid of the process.
+func (d *dumper) semopIn(tid, id int, ops [][3]int) error {
+	buf := sysvipc.Sembufs(ops)
+	addr := d.scratch + ptrace.ScratchDataOffset
+	if err := ptrace.WriteMem(d.pid, addr, buf); err != nil {
+		return fmt.Errorf("pid %d: write sembufs: %w", d.pid, err)
+	}
+	if _, err := d.tr.Inject(tid, unix.SYS_SEMOP, uint64(id), uint64(addr), uint64(len(ops))); err != nil {
+		return fmt.Errorf("pid %d: injected semop(%d) in thread %d: %w", d.pid, id, tid, err)
+	}
+	return nil
 }
 
 // semop injects semop(id, ops) in the process, semOpsPerCall operations

@@ -75,17 +75,34 @@ func (r *restorer) semUndo() error {
 			}
 			return err
 		}
+		// Every thread shares it (cloned with CLONE_SYSVSEM).
+		for _, tid := range r.tids {
+			if tid == r.pid {
+				continue
+			}
+			if err := r.semopIn(tid, a.SemID, "semop(read back)", sysvipc.SemIsOps(a.Num, v, a.Adj)); err != nil {
+				if errors.Is(err, unix.ERANGE) {
+					return fmt.Errorf("verify: thread %d does not share the process's SEM_UNDO list (semaphore %d of set %d)", tid, a.Num, a.SemID)
+				}
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// semop injects semop(id, ops) in the process.
+// semop injects semop(id, ops) in the process's main thread.
 func (r *restorer) semop(id int, name string, ops [][3]int) error {
+	return r.semopIn(r.pid, id, name, ops)
+}
+
+// semopIn injects semop(id, ops) in thread tid of the process.
+func (r *restorer) semopIn(tid, id int, name string, ops [][3]int) error {
 	r.reset()
 	addr, err := r.put(sysvipc.Sembufs(ops))
 	if err != nil {
 		return err
 	}
-	_, err = r.inj(r.pid, name, unix.SYS_SEMOP, uint64(id), addr, uint64(len(ops)))
+	_, err = r.inj(tid, name, unix.SYS_SEMOP, uint64(id), addr, uint64(len(ops)))
 	return err
 }

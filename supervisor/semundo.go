@@ -1,16 +1,12 @@
 package supervisor
 
 import (
-	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/restore"
-	"github.com/crrun/crrun/seccomp"
 )
 
 // semUndoRecord remembers which processes made a semop with SEM_UNDO, and
@@ -83,31 +79,6 @@ func (r *semUndoRecord) sets(pid int) []int {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// refusals names each process of pids with an undo list and more than one
-// thread: its threads share the list (CLONE_SYSVSEM), which only all of
-// them dropping it would apply, and no call makes them share one again.
-func (r *semUndoRecord) refusals(pids []int) []seccomp.Finding {
-	var f []seccomp.Finding
-	for _, pid := range pids {
-		ids := r.sets(pid)
-		if len(ids) == 0 {
-			continue
-		}
-		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-		if err != nil || len(tasks) < 2 {
-			continue
-		}
-		ns := pid
-		if st, err := procfs.Status(pid); err == nil {
-			ns = st.InnermostTgid()
-		}
-		f = append(f, seccomp.Finding{Pid: pid, Kind: "sem_undo", Fd: -1,
-			Reason: fmt.Sprintf("CR: process %d has %d threads sharing a SEM_UNDO list (semop with SEM_UNDO on semaphore sets %v): a checkpoint cannot read it without ending it (not supported yet)",
-				ns, len(tasks), ids)})
-	}
-	return f
 }
 
 // restored records the restored processes that got an undo list back

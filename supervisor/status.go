@@ -144,7 +144,6 @@ func (s *Supervisor) verdict(pids []int, tracer int) (findings []seccomp.Finding
 		// The checkpoint (tracer != 0) observes the inventory itself
 		// once the tree is saved, and refuses with the same words.
 		tracer == 0, s.initPid)
-	findings = append(findings, s.semUndo.refusals(pids)...)
 	// SysV: one look at /proc/sysvipc per kind, from the app's first call
 	// of that kind; the pids of the app and of every process that made a
 	// call (objects outlive their creator).
