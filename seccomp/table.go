@@ -379,7 +379,7 @@ var Table = []Entry{
 		Reason: fixed("CR: SysV message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
 	{Syscall: "semop", Kind: "sem_undo", DenyErrno: unix.EINVAL, Scope: Sticky,
 		Reason: fixed("CR: semop with SEM_UNDO not supported yet"), MemReason: semUndoReason("semop"),
-		Why: "EINVAL: as for a bad sembuf; callers report it (only calls with SEM_UNDO are failed)"},
+		Why: "EINVAL: as for a bad sembuf; callers report it (only calls with SEM_UNDO are failed: with --ipc=host, or whose sembufs cannot be read; in the app's own IPC namespace the supervisor records the caller and the adjustment is saved)"},
 	{Syscall: "semtimedop", Kind: "sem_undo", DenyErrno: unix.EINVAL, Scope: Sticky,
 		Reason: fixed("CR: semtimedop with SEM_UNDO not supported yet"), MemReason: semUndoReason("semtimedop"),
 		Why: "as semop"},
@@ -393,7 +393,10 @@ var Table = []Entry{
 		Reason: fixed("CR: fanotify not supported yet"), Why: "EPERM: what unprivileged callers get"},
 	{Syscall: "memfd_secret", NewFds: 1, Kind: "memfd_secret", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: memfd_secret memory cannot be read"), Why: "ENOSYS: as a kernel booted without secretmem"},
-	{Syscall: "clone", Kind: "namespace", Rules: nsRules(false), DenyErrno: unix.EPERM,
+	// clone(2) also traps a new process sharing its parent's SEM_UNDO list
+	// (CLONE_SYSVSEM without CLONE_THREAD): cloneSysvsemEntry.
+	{Syscall: "clone", Kind: "namespace", Rules: append(nsRules(false), []Cond{{Arg: 0, Op: OpMaskedEq,
+		Mask: unix.CLONE_SYSVSEM | unix.CLONE_THREAD, Val: unix.CLONE_SYSVSEM}}), DenyErrno: unix.EPERM,
 		Reason: nsReason(false), Why: "EPERM: what an unprivileged caller gets; sandboxing code goes on without"},
 	{Syscall: "unshare", Kind: "namespace", Rules: nsRules(true), DenyErrno: unix.EPERM,
 		Reason: nsReason(true), Why: "as clone"},

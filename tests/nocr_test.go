@@ -31,6 +31,7 @@ func TestNOCRCategories(t *testing.T) {
 		{"shmget", "CR: SysV shared memory not supported yet"},    // with --ipc=host
 		{"mq_open", "CR: POSIX message queues not supported yet"}, // with --ipc=host
 		{"memfd_secret", "CR: memfd_secret memory cannot be read"},
+		{"clone_sysvsem", "CR: clone(CLONE_SYSVSEM without CLONE_THREAD): processes sharing a SEM_UNDO list not supported yet"},
 		{"unshare", "CR: new namespaces (CLONE_NEWUTS) not supported yet"},
 		{"ptrace", "CR: ptrace inside the app not supported yet"},
 		{"personality", "CR: personality(execution domain 0x6: a non-Linux execution domain or unknown flags) not supported yet"},
