@@ -122,7 +122,7 @@ func (d *dumper) semUndo(p *image.Process) error {
 		}
 		if err != nil {
 			if errors.Is(err, unix.ERANGE) {
-				return d.semRefusal(p.PID, "a SEM_UNDO adjustment in semaphore set %d is beyond ±%d: too large to read (not supported yet)", id, semVMX-semReach)
+				return d.semRefusal(p.PID, "a SEM_UNDO adjustment in semaphore set %d is outside [%d, %d]: too large to read (not supported yet)", id, semReach-semVMX-1, semVMX-semReach)
 			}
 			return err
 		}
@@ -223,7 +223,8 @@ func semReachOps(i, v int) [][3]int {
 // operation that would take an adjustment out of [-32768, 32767] fails
 // with ERANGE having done nothing; sysvipc.SemSweep): per set, one call
 // per chunk asks whether each adjustment is 0; each one that is not is
-// found by a binary search, 16 calls. Then each other thread is checked
+// bounded by doubling steps from 0 and bisected (2·log2|a|+2 calls: 2 for
+// ±1). Then each other thread is checked
 // to share the list: the main thread adds 1 (or -1) to one adjustment,
 // each thread reads it back (sysvipc.SemIsOps), the main thread takes it
 // away. A thread cloned without CLONE_SYSVSEM has a list of its own, or
@@ -279,18 +280,58 @@ func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
 		}
 		for _, i := range unknown {
 			v := int(st.Values[i])
-			// The largest k with a >= k: a >= -32768 always holds.
-			lo, hi := -semVMX-1, semVMX
+			// a >= k? (k+32768 SEM_UNDO units fit iff it is.)
+			ge := func(k int) (bool, error) {
+				err := d.semopIn(d.pid, id, sysvipc.SemSweep(i, v, k+semVMX+1))
+				if errors.Is(err, unix.ERANGE) {
+					return false, nil
+				}
+				return err == nil, err
+			}
+			// a is in [lo, hi]: bounded by doubling steps away from 0
+			// (adjustments are mostly small), then bisected.
+			var lo, hi int
+			pos, err := ge(1)
+			if err != nil {
+				return err
+			}
+			if pos {
+				lo, hi = 1, semVMX
+				for k := 2; k <= semVMX; k *= 2 {
+					ok, err := ge(k)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						hi = k - 1
+						break
+					}
+					lo = k
+				}
+			} else {
+				lo, hi = -semVMX-1, -1 // not 0: the check above said so
+				for k := -1; k >= -semVMX-1; k *= 2 {
+					ok, err := ge(k)
+					if err != nil {
+						return err
+					}
+					if ok {
+						lo = k
+						break
+					}
+					hi = k - 1
+				}
+			}
 			for lo < hi {
 				k := lo + (hi-lo+1)/2
-				err := d.semopIn(d.pid, id, sysvipc.SemSweep(i, v, k+semVMX+1))
-				switch {
-				case err == nil:
-					lo = k
-				case errors.Is(err, unix.ERANGE):
-					hi = k - 1
-				default:
+				ok, err := ge(k)
+				if err != nil {
 					return err
+				}
+				if ok {
+					lo = k
+				} else {
+					hi = k - 1
 				}
 			}
 			if lo != 0 {
@@ -314,7 +355,7 @@ func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
 	}
 	for _, a := range p.SemUndo {
 		if a.Adj < semReach-semVMX-1 || a.Adj > semVMX-semReach {
-			return d.semRefusal(p.PID, "the SEM_UNDO adjustment of semaphore %d of set %d is %d, beyond ±%d (not supported yet)", a.Num, a.SemID, a.Adj, semVMX-semReach)
+			return d.semRefusal(p.PID, "the SEM_UNDO adjustment of semaphore %d of set %d is %d, outside [%d, %d] (not supported yet)", a.Num, a.SemID, a.Adj, semReach-semVMX-1, semVMX-semReach)
 		}
 	}
 	if len(p.SemUndo) > 0 {
