@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 
 	"github.com/crrun/crrun/image"
@@ -14,43 +13,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SysV semaphore undo lists (docs/design.md, "IPC"). The kernel has no
-// interface to read a process's undo list (struct sem_undo_list), but it
-// applies one — every semaphore's value += its adjustment, clamped to
-// [0, SEMVMX] — when the last task holding it drops it, and
-// unshare(CLONE_SYSVSEM) drops it as exit would (kernel/fork.c,
-// ksys_unshare → exit_sem). So, the app frozen, in a single-threaded
-// process that made SEM_UNDO operations (the supervisor traps every one
-// and records the sets, Request.SemUndo):
+// SysV semaphore undo lists (docs/design.md, "SEM_UNDO"). The kernel has no
+// interface to read a process's undo list (struct sem_undo_list), but its
+// range check reads it without changing it: a semop with SEM_UNDO that
+// would take an adjustment out of [-32768, 32767] fails with ERANGE having
+// done nothing, and one that stays in range can be undone in the same
+// call, the value kept as it was by operations without SEM_UNDO
+// (sysvipc.SemSweep: "is the adjustment at least k?"). So, the app frozen,
+// in each process the supervisor saw make SEM_UNDO operations (every semop
+// traps; Request.SemUndo), injected in its main thread: per set, one semop
+// per chunk of semaphores asks whether every adjustment is 0; each one
+// that is not (or shares a chunk with one that is not) is bounded by
+// doubling steps away from 0 and bisected (about 2·log2|a|+2 calls). Nothing moves: no value, no adjustment,
+// no waiter (a blocked task stopped by ptrace has left the wait queue
+// anyway). Threads share their process's list (CLONE_SYSVSEM, every
+// pthread): each other thread is checked to see the main thread's
+// (semShared). The restore makes the same list (restore/semundo.go).
 //
-//  1. the sets' values are read (crrun's init, in the namespace); a set a
-//     task waits on is refused (an update could complete its operation);
-//  2. an injected semop per set checks, changing nothing, that every
-//     adjustment is in [-16383, 16382] (semReachOps: the kernel fails a
-//     SEM_UNDO operation that would take one out of [-32768, 32767]);
-//     another, without SEM_UNDO, moves every value to semBias, where no
-//     such adjustment clamps;
-//  3. an injected unshare(CLONE_SYSVSEM) applies the list: the values
-//     move by exactly the adjustments, which are read;
-//  4. an injected semop(num, -adj, SEM_UNDO|IPC_NOWAIT) per adjusted
-//     semaphore puts each value back to semBias and the adjustment into a
-//     new list (op x: value += x, adjustment -= x);
-//  5. an injected semop without SEM_UNDO puts the values back, and they are
-//     read again and compared with step 1's.
-//
-// Threads share their process's list (CLONE_SYSVSEM, every pthread), and
-// no call makes threads share a new one: a process with several threads
-// has its list read without applying it instead (semUndoProbe). The
-// restore makes the same list with step 4's semop (restore/semundo.go).
+// (Applying the list by an injected unshare(CLONE_SYSVSEM), as exit would,
+// and reading the values' movement also works for a single-threaded
+// process, but clamps values at 0 and SEMVMX, applies nothing when another
+// task holds the list, and cannot be undone for threads: not used.)
 
 const (
 	semVMX  = sysvipc.SemVMX
-	semBias = 16384 // the value a checkpoint reads adjustments from
-	// semReach: step 2a checks every adjustment is in
-	// [semReach-32768, 32767-semReach] = [-16383, 16382], so that
-	// semBias plus it stays in [1, SEMVMX-1], where nothing clamps.
-	semReach = 16385
-	semUndo  = 0x1000
+	semUndo = sysvipc.SemUndo
 	// semOpsPerCall stays under SEMOPM (kernel.sem's third field, 500
 	// by default): the operations one semop may carry.
 	semOpsPerCall = 250
@@ -75,160 +62,10 @@ func (d *dumper) semUndo(p *image.Process) error {
 		return nil
 	}
 	slices.Sort(ids)
-	if len(d.tids) != 1 {
-		return d.semUndoProbe(p, ids)
-	}
-	before, err := d.req.SemStates(ids)
-	if err != nil {
-		return fmt.Errorf("pid %d: read its semaphore sets %v: %w", p.PID, ids, err)
-	}
-	var sets []int
-	for _, id := range ids {
-		st, ok := before[id]
-		if !ok {
-			continue // removed: its entries in the list are stale and apply to nothing
-		}
-		if st.Waiters {
-			return d.semRefusal(p.PID, "a task waits on semaphore set %d, where this process has SEM_UNDO adjustments: reading them would move values under the waiter (not supported yet)", id)
-		}
-		sets = append(sets, id)
-	}
-	if len(sets) == 0 {
-		return nil
-	}
-	// Step 2a: no adjustment may clamp once the values are at semBias.
-	// One semop per chunk checks it without changing anything: per
-	// semaphore, the value to 0 (no SEM_UNDO), +semReach and -semReach
-	// with SEM_UNDO (the kernel fails with ERANGE when an adjustment
-	// would leave [-32768, 32767]: a >= semReach-32768), then the same
-	// from semReach down (a <= 32767-semReach), and the value back.
-	for _, id := range sets {
-		// A semaphore's operations stay in one call (each call changes
-		// nothing, or fails having done nothing).
-		var ops [][3]int
-		var err error
-		for i, v := range before[id].Values {
-			r := semReachOps(i, int(v))
-			if len(ops)+len(r) > semOpsPerCall {
-				if err = d.semop(id, ops); err != nil {
-					break
-				}
-				ops = nil
-			}
-			ops = append(ops, r...)
-		}
-		if err == nil {
-			err = d.semop(id, ops)
-		}
-		if err != nil {
-			if errors.Is(err, unix.ERANGE) {
-				return d.semRefusal(p.PID, "a SEM_UNDO adjustment in semaphore set %d is outside [%d, %d]: too large to read (not supported yet)", id, semReach-semVMX-1, semVMX-semReach)
-			}
-			return err
-		}
-	}
-	// Step 2b: every value to semBias.
-	for _, id := range sets {
-		var ops [][3]int
-		for i, v := range before[id].Values {
-			if int(v) != semBias {
-				ops = append(ops, [3]int{i, semBias - int(v), unix.IPC_NOWAIT})
-			}
-		}
-		if err := d.semop(id, ops); err != nil {
-			return err
-		}
-	}
-	// Step 3: apply the list. From here on a failure leaves the app
-	// without its adjustments: say so.
-	lost := func(err error) error {
-		slog.Error("checkpoint: the app's SEM_UNDO adjustments may be lost", "pid", p.PID, "err", err)
-		return fmt.Errorf("pid %d: SEM_UNDO adjustments of semaphore sets %v may be lost: %w", p.PID, sets, err)
-	}
-	if _, err := d.inject("unshare(CLONE_SYSVSEM)", unix.SYS_UNSHARE, unix.CLONE_SYSVSEM); err != nil {
-		for _, id := range sets {
-			var ops [][3]int
-			for i, v := range before[id].Values {
-				if int(v) != semBias {
-					ops = append(ops, [3]int{i, int(v) - semBias, unix.IPC_NOWAIT})
-				}
-			}
-			_ = d.semop(id, ops)
-		}
-		return err
-	}
-	applied, err := d.req.SemStates(sets)
-	if err != nil {
-		return lost(err)
-	}
-	for _, id := range sets {
-		st, ok := applied[id]
-		if !ok || len(st.Values) != len(before[id].Values) {
-			return lost(fmt.Errorf("semaphore set %d changed while the app was frozen", id))
-		}
-		var ops [][3]int
-		for i, v := range st.Values {
-			if v == 0 || v == semVMX {
-				// Clamped by the kernel: step 2a rules it out.
-				return lost(fmt.Errorf("semaphore %d of set %d is %d once the undo list is applied: its adjustment is out of reach", i, id, v))
-			}
-			if adj := int(v) - semBias; adj != 0 {
-				p.SemUndo = append(p.SemUndo, image.SemAdj{SemID: id, Num: i, Adj: adj})
-				ops = append(ops, [3]int{i, -adj, semUndo | unix.IPC_NOWAIT})
-			}
-		}
-		// Step 4: the same list again.
-		if err := d.semop(id, ops); err != nil {
-			return lost(err)
-		}
-	}
-	// Step 5: the values as they were.
-	for _, id := range sets {
-		var ops [][3]int
-		for i, v := range before[id].Values {
-			if int(v) != semBias {
-				ops = append(ops, [3]int{i, int(v) - semBias, unix.IPC_NOWAIT})
-			}
-		}
-		if err := d.semop(id, ops); err != nil {
-			return lost(err)
-		}
-	}
-	after, err := d.req.SemStates(sets)
-	if err != nil {
-		return lost(err)
-	}
-	for _, id := range sets {
-		if !slices.Equal(after[id].Values, before[id].Values) {
-			return lost(fmt.Errorf("semaphore set %d: values %v after reading the adjustments, %v before", id, after[id].Values, before[id].Values))
-		}
-	}
-	if len(p.SemUndo) > 0 {
-		d.w.RequireFeature("sem-undo")
-	}
-	return nil
+	return d.semUndoProbe(p, ids)
 }
 
-// semReachOps are step 2a's operations for semaphore i at value v: they
-// change nothing, and fail with ERANGE when the adjustment is outside
-// [semReach-32768, 32767-semReach].
-func semReachOps(i, v int) [][3]int {
-	return append(sysvipc.SemSweep(i, v, semReach), sysvipc.SemSweep(i, v, -semReach)...)
-}
-
-// semUndoProbe saves the undo list of a process with several threads,
-// which share it (CLONE_SYSVSEM): applying it would take every thread's
-// unshare, and nothing makes threads share a list again. It is read
-// instead without changing it, through the kernel's range check (a SEM_UNDO
-// operation that would take an adjustment out of [-32768, 32767] fails
-// with ERANGE having done nothing; sysvipc.SemSweep): per set, one call
-// per chunk asks whether each adjustment is 0; each one that is not is
-// bounded by doubling steps from 0 and bisected (2·log2|a|+2 calls: 2 for
-// ±1). Then each other thread is checked
-// to share the list: the main thread adds 1 (or -1) to one adjustment,
-// each thread reads it back (sysvipc.SemIsOps), the main thread takes it
-// away. A thread cloned without CLONE_SYSVSEM has a list of its own, or
-// none: refused, naming it (a restore makes every thread share one).
+// semUndoProbe reads the list (see above) from the main thread.
 func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
 	states, err := d.req.SemStates(ids)
 	if err != nil {
@@ -309,8 +146,9 @@ func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
 					lo = k
 				}
 			} else {
-				lo, hi = -semVMX-1, -1 // not 0: the check above said so
-				for k := -1; k >= -semVMX-1; k *= 2 {
+				// 0 too: a chunk fails for any one of its semaphores.
+				lo, hi = -semVMX-1, 0
+				for k := 0; k >= -semVMX-1; {
 					ok, err := ge(k)
 					if err != nil {
 						return err
@@ -320,6 +158,11 @@ func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
 						break
 					}
 					hi = k - 1
+					if k == 0 {
+						k = -1
+					} else {
+						k *= 2
+					}
 				}
 			}
 			for lo < hi {
@@ -348,14 +191,9 @@ func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
 			mark = &image.SemAdj{SemID: id, Num: 0, Adj: a}
 		}
 	}
-	if mark != nil {
+	if mark != nil && len(d.tids) > 1 {
 		if err := d.semShared(p, mark, int(states[mark.SemID].Values[0])); err != nil {
 			return err
-		}
-	}
-	for _, a := range p.SemUndo {
-		if a.Adj < semReach-semVMX-1 || a.Adj > semVMX-semReach {
-			return d.semRefusal(p.PID, "the SEM_UNDO adjustment of semaphore %d of set %d is %d, outside [%d, %d] (not supported yet)", a.Num, a.SemID, a.Adj, semReach-semVMX-1, semVMX-semReach)
 		}
 	}
 	if len(p.SemUndo) > 0 {
@@ -369,7 +207,7 @@ func (d *dumper) semUndoProbe(p *image.Process, ids []int) error {
 // adjustment by one, each other thread must see it, and it is moved back.
 func (d *dumper) semShared(p *image.Process, mark *image.SemAdj, v int) error {
 	delta := 1
-	if mark.Adj >= semVMX-semReach {
+	if mark.Adj == semVMX {
 		delta = -1
 	}
 	// Adjustment += delta, value unchanged: {delta without SEM_UNDO,
@@ -421,6 +259,9 @@ func (d *dumper) semShared(p *image.Process, mark *image.SemAdj, v int) error {
 
 // semopIn injects one semop(id, ops) in thread tid of the process.
 func (d *dumper) semopIn(tid, id int, ops [][3]int) error {
+	if len(ops) == 0 {
+		return nil // nothing to do (a semop of none is EINVAL)
+	}
 	buf := sysvipc.Sembufs(ops)
 	addr := d.scratch + ptrace.ScratchDataOffset
 	if err := ptrace.WriteMem(d.pid, addr, buf); err != nil {
@@ -428,24 +269,6 @@ func (d *dumper) semopIn(tid, id int, ops [][3]int) error {
 	}
 	if _, err := d.tr.Inject(tid, unix.SYS_SEMOP, uint64(id), uint64(addr), uint64(len(ops))); err != nil {
 		return fmt.Errorf("pid %d: injected semop(%d) in thread %d: %w", d.pid, id, tid, err)
-	}
-	return nil
-}
-
-// semop injects semop(id, ops) in the process, semOpsPerCall operations
-// at a time; ops are (sem_num, sem_op, sem_flg).
-func (d *dumper) semop(id int, ops [][3]int) error {
-	for len(ops) > 0 {
-		n := min(len(ops), semOpsPerCall)
-		buf := sysvipc.Sembufs(ops[:n])
-		addr := d.scratch + ptrace.ScratchDataOffset
-		if err := ptrace.WriteMem(d.pid, addr, buf); err != nil {
-			return fmt.Errorf("pid %d: write sembufs: %w", d.pid, err)
-		}
-		if _, err := d.inject(fmt.Sprintf("semop(%d, %v)", id, ops[:n]), unix.SYS_SEMOP, uint64(id), uint64(addr), uint64(n)); err != nil {
-			return err
-		}
-		ops = ops[n:]
 	}
 	return nil
 }

@@ -13,19 +13,17 @@ import (
 
 // semUndo rebuilds the process's SysV semaphore undo list (image
 // Process.SemUndo; checkpoint/semundo.go reads it): per adjustment a, one
-// injected semop that leaves the value as the image has it (crrun's init
-// set it) and adds a to the list: {+a without SEM_UNDO, -a with SEM_UNDO}
-// (an operation x with SEM_UNDO changes the adjustment by -x), the one that
-// goes up first where the value has room above it, else the other first;
-// IPC_NOWAIT, and atomic: it is done whole or not at all. Every such call
-// changes no value, so the processes' order does not matter, and the
-// verifier's comparison of the values (verifyIPC) checks them all. The
-// process's threads share the list (cloned with CLONE_SYSVSEM, threads.go).
+// injected semop whose SEM_UNDO operations add up to -a (an operation x
+// with SEM_UNDO changes the adjustment by -x) while operations without it
+// keep the value as the image has it (crrun's init set it):
+// sysvipc.SemShift; atomic, IPC_NOWAIT. Every such call leaves the values
+// as they are, so the processes' order does not matter, and the verifier's
+// comparison of the values (verifyIPC) checks them all. The process's
+// threads share the list (cloned with CLONE_SYSVSEM, threads.go).
 func (r *restorer) semUndo() error {
 	if len(r.p.SemUndo) == 0 {
 		return nil
 	}
-	const semVMX, semUndo = sysvipc.SemVMX, sysvipc.SemUndo
 	values := map[int][]uint16{}
 	if ipc := r.t.req.Image.Meta().IPC; ipc != nil {
 		for _, s := range ipc.Sem {
@@ -44,22 +42,10 @@ func (r *restorer) semUndo() error {
 		if !ok || a.Num < 0 || a.Num >= len(vals) {
 			return fmt.Errorf("SEM_UNDO adjustment of semaphore %d of set %d: no such semaphore in the image", a.Num, a.SemID)
 		}
-		v := int(vals[a.Num])
-		mag := max(a.Adj, -a.Adj)
-		if a.Adj == 0 || mag > semVMX-1 {
+		if a.Adj == 0 || a.Adj < -sysvipc.SemVMX-1 || a.Adj > sysvipc.SemVMX {
 			return fmt.Errorf("SEM_UNDO adjustment %d of semaphore %d of set %d: out of range", a.Adj, a.Num, a.SemID)
 		}
-		// (sem_num, sem_op, sem_flg) twice: value + x then back.
-		first := [3]int{a.Num, a.Adj, 0}
-		second := [3]int{a.Num, -a.Adj, semUndo}
-		goUpFirst := v+mag <= semVMX
-		if (a.Adj > 0) != goUpFirst {
-			first, second = second, first
-		}
-		if !goUpFirst && v-mag < 0 {
-			return fmt.Errorf("SEM_UNDO adjustment %d of semaphore %d of set %d (value %d): no room to make it", a.Adj, a.Num, a.SemID, v)
-		}
-		ops := [][3]int{{first[0], first[1], first[2] | unix.IPC_NOWAIT}, {second[0], second[1], second[2] | unix.IPC_NOWAIT}}
+		ops := sysvipc.SemShift(a.Num, int(vals[a.Num]), -a.Adj)
 		if err := r.semop(a.SemID, fmt.Sprintf("semop(%d, adjustment %d of semaphore %d)", a.SemID, a.Adj, a.Num), ops); err != nil {
 			return err
 		}

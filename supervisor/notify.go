@@ -101,6 +101,12 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		}
 	}
 	d := s.filter.Decode(n, mem)
+	if d.Taint && d.Entry != nil && d.Entry.Kind == "sem_undo" && !seccomp.IDValid(fd, n.ID) {
+		// The sembufs could not be read because the call was interrupted
+		// (a checkpoint's freeze: the kernel drops the notification and
+		// restarts the call, which traps again): it did nothing.
+		return
+	}
 	if !d.Taint {
 		_ = seccomp.Continue(fd, n.ID)
 		return

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,5 +130,45 @@ func TestSysVSemUndoVerifyRefuses(t *testing.T) {
 	r2 := start(t, opts{}, "restore", store)
 	if code := r2.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()+r2.stdout.String()) {
 		t.Fatalf("restore: exit %d, stdout %q\n%s", code, a.stdout.String()+r2.stdout.String(), r2.stderr)
+	}
+}
+
+// TestSysVSemUndoBusy: checkpoints of an app in a tight loop of SEM_UNDO
+// semops, as nobody, land while one is trapped: the freeze interrupts the
+// call (the kernel drops the notification and restarts it), whose sembufs
+// then cannot be read — it did nothing and traps again, so it must not
+// taint (it did, sticky, once in a few checkpoints). Every checkpoint
+// succeeds, and the app's list is intact at the end (value 5, its undo -5).
+func TestSysVSemUndoBusy(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	dir, asNobody := nobodyEnv(t)
+	src := compileC(t, "semloop", false)
+	bin := filepath.Join(dir, "semloop")
+	if data, err := os.ReadFile(src); err != nil || os.WriteFile(bin, data, 0o755) != nil {
+		t.Fatalf("copy semloop: %v", err)
+	}
+	cmd := asNobody("--dir", filepath.Join(dir, "st"), "--", bin)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errb, done := startCmd(t, cmd)
+	if err := eventually(time.Minute, func() bool { return strings.Contains(errb.String(), "semloop: ready") || crDone(done) }); err != nil || crDone(done) {
+		t.Fatalf("never ready: %v\n%s", err, errb)
+	}
+	for i := 0; i < 8; i++ {
+		if b, err := asNobody("checkpoint", strconv.Itoa(cmd.Process.Pid)).CombinedOutput(); err != nil {
+			t.Fatalf("checkpoint %d: %v\n%s\napp stderr:\n%s", i, err, b, errb)
+		}
+	}
+	stdin.Close()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("semloop did not end\n%s", errb)
+	}
+	if got := out.String(); got != "value 5, after the undo 0\n" {
+		t.Fatalf("semloop printed %q, want the value 5 and 0 after its undo\n%s", got, errb)
 	}
 }

@@ -122,6 +122,33 @@ func SemSweep(num, v, x int) [][3]int {
 	return ops
 }
 
+// SemShift returns operations for one semop call that adds -x to the
+// caller's adjustment of semaphore num (SEM_UNDO operations adding up to
+// x) and leaves its value v as it is: operations without SEM_UNDO keep the
+// value in [0, SEMVMX] between them. It fails with ERANGE, doing nothing,
+// if the adjustment would leave its range.
+func SemShift(num, v, x int) [][3]int {
+	var ops [][3]int
+	add := func(op, flg int) {
+		if op != 0 {
+			ops = append(ops, [3]int{num, op, flg | unix.IPC_NOWAIT})
+		}
+	}
+	sign, base := 1, 0
+	if x < 0 {
+		sign, base = -1, SemVMX
+	}
+	add(base-v, 0)
+	for rem := x * sign; rem > 0; {
+		s := min(rem, SemVMX)
+		add(sign*s, SemUndo)
+		add(-sign*s, 0)
+		rem -= s
+	}
+	add(v-base, 0)
+	return ops
+}
+
 // SemIsOps are the operations of one semop that succeeds, changing
 // nothing, iff the caller's adjustment of semaphore num (value v) is
 // exactly adj, and fails with ERANGE otherwise: a >= adj and a <= adj.

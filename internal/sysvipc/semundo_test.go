@@ -73,6 +73,31 @@ func TestSemUndoProbes(t *testing.T) {
 	if got := values(); got[0] != 20000 {
 		t.Errorf("value %d, want 20000", got[0])
 	}
+	// SemShift: any adjustment, the value unchanged (semaphore 2 at
+	// 32000: there is room below only).
+	for _, a := range []int{-20000, 20000, 1, -32768, 32767} {
+		if err := semop(SemShift(2, 32000, -a)); err != nil {
+			t.Fatalf("SemShift to %d: %v", a, err)
+		}
+		if err := semop(SemIsOps(2, 32000, a)); err != nil {
+			t.Errorf("SemIsOps(%d) after SemShift: %v", a, err)
+		}
+		if got := values(); got[2] != 32000 {
+			t.Fatalf("value %d after SemShift, want 32000", got[2])
+		}
+		if err := semop(SemShift(2, 32000, a)); err != nil {
+			t.Fatalf("SemShift back from %d: %v", a, err)
+		}
+	}
+	if err := semop(SemShift(2, 32000, 32768)); err != nil {
+		t.Fatal(err)
+	}
+	if err := semop(SemShift(2, 32000, 1)); !errors.Is(err, unix.ERANGE) {
+		t.Errorf("SemShift beyond -32768: %v, want ERANGE", err)
+	}
+	if err := semop(SemShift(2, 32000, -32768)); err != nil {
+		t.Fatal(err)
+	}
 	// Undo what this test made: the process's list applies at its exit.
 	if err := semop([][3]int{{0, -20000, SemUndo}, {1, 3, SemUndo}}); err != nil {
 		t.Fatal(err)
