@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/crrun/crrun/image"
@@ -269,6 +270,109 @@ func (d *dumper) semopIn(tid, id int, ops [][3]int) error {
 	}
 	if _, err := d.tr.Inject(tid, unix.SYS_SEMOP, uint64(id), uint64(addr), uint64(len(ops))); err != nil {
 		return fmt.Errorf("pid %d: injected semop(%d) in thread %d: %w", d.pid, id, tid, err)
+	}
+	return nil
+}
+
+// semShareCheck refuses a process of the app that shares another's undo
+// list (made by clone3 with CLONE_SYSVSEM without CLONE_THREAD, which no
+// trap sees: clone3's flags are in memory): a restore gives each process
+// its own list. The tree is saved, every scratch page gone. For each
+// process with a list (the record), the adjustment of semaphore 0 of one of
+// its sets is pushed to SEMVMX through it (value unchanged: SemShift),
+// each other process asks whether its own is below SEMVMX (SemSweep of -1:
+// ERANGE if not), and the adjustment is put back. A process that shares
+// the list sees SEMVMX. (One whose own adjustment is SEMVMX is refused
+// too: it cannot be told apart.)
+func (t *tree) semShareCheck(ft *frozenTree) error {
+	if t.req.SemUndo == nil || t.req.SemStates == nil {
+		return nil
+	}
+	live := ft.live()
+	if len(live) < 2 {
+		return nil
+	}
+	for _, pid := range live {
+		ids := t.req.SemUndo(pid)
+		if len(ids) == 0 {
+			continue
+		}
+		slices.Sort(ids)
+		states, err := t.req.SemStates(ids[:1])
+		if err != nil {
+			return fmt.Errorf("read semaphore set %d: %w", ids[0], err)
+		}
+		st, ok := states[ids[0]]
+		if !ok || len(st.Values) == 0 {
+			continue // removed
+		}
+		id, v, a := ids[0], int(st.Values[0]), 0
+		p := t.procs[pid]
+		for _, x := range p.SemUndo {
+			if x.SemID == id && x.Num == 0 {
+				a = x.Adj
+			}
+		}
+		if err := t.semopScratch(pid, id, sysvipc.SemShift(0, v, a-semVMX)); err != nil {
+			return err
+		}
+		var shared []int
+		var probeErr error
+		for _, q := range live {
+			if q == pid {
+				continue
+			}
+			err := t.semopScratch(q, id, sysvipc.SemSweep(0, v, -1))
+			if errors.Is(err, unix.ERANGE) {
+				if n, e := t.ns(q); e == nil {
+					shared = append(shared, n)
+				} else {
+					shared = append(shared, q)
+				}
+				continue
+			}
+			if err != nil {
+				probeErr = err
+				break
+			}
+		}
+		if err := t.semopScratch(pid, id, sysvipc.SemShift(0, v, semVMX-a)); err != nil {
+			return fmt.Errorf("pid %d: SEM_UNDO adjustment of semaphore 0 of set %d may be off by %d: %w", p.PID, id, semVMX-a, err)
+		}
+		if probeErr != nil {
+			return probeErr
+		}
+		if len(shared) > 0 {
+			return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: p.PID, Kind: "sem_undo", Fd: -1,
+				Reason: fmt.Sprintf("CR: process %d: processes %v share its SEM_UNDO list (clone3 with CLONE_SYSVSEM without CLONE_THREAD; or have an adjustment of 32767 on semaphore 0 of set %d): a restore would give each its own (not supported yet)", p.PID, shared, id)}}}
+		}
+	}
+	return nil
+}
+
+// semopScratch injects semop(id, ops) in process pid through a scratch
+// page mapped for it and unmapped at once.
+func (t *tree) semopScratch(pid, id int, ops [][3]int) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	addr, err := t.tr.MapScratch(pid)
+	if err != nil {
+		return fmt.Errorf("map a scratch page into pid %d: %w", pid, err)
+	}
+	defer func() {
+		if _, err := t.tr.Inject(pid, unix.SYS_MUNMAP, uint64(addr), ptrace.ScratchSize); err != nil {
+			slog.Warn("unmap the scratch page", "pid", pid, "err", err)
+		}
+		t.tr.ForgetSyscallInsn(pid)
+	}()
+	buf := sysvipc.Sembufs(ops)
+	a := addr + ptrace.ScratchDataOffset
+	if err := ptrace.WriteMem(pid, a, buf); err != nil {
+		return fmt.Errorf("pid %d: write sembufs: %w", pid, err)
+	}
+	if _, err := t.tr.Inject(pid, unix.SYS_SEMOP, uint64(id), uint64(a), uint64(len(ops))); err != nil {
+		return fmt.Errorf("pid %d: injected semop(%d): %w", pid, id, err)
 	}
 	return nil
 }

@@ -84,12 +84,6 @@ func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 		return Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(callName, sargs, 3),
 			Detail: FamilyName(sargs[0]), NewFds: n}
 	}
-	if name == "clone" && args[0]&(unix.CLONE_SYSVSEM|unix.CLONE_THREAD) == unix.CLONE_SYSVSEM {
-		if _, ns := e.Reason(args); !ns {
-			return Decision{Entry: &cloneSysvsemEntry, Taint: true, Syscall: render(name, args, 3),
-				Reason: "CR: clone(CLONE_SYSVSEM without CLONE_THREAD): processes sharing a SEM_UNDO list not supported yet"}
-		}
-	}
 	r, ok := e.Reason(args)
 	switch {
 	case e.Kind == "sem_undo" && !f.hostIPC:
@@ -105,12 +99,6 @@ func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 	}
 	return d
 }
-
-// cloneSysvsemEntry refuses a process made sharing its parent's SEM_UNDO
-// list (clone(2) with CLONE_SYSVSEM, without CLONE_THREAD): reading one
-// process's list (checkpoint/semundo.go) would not see the other's share.
-// (clone3 is not trapped: its flags are in memory.)
-var cloneSysvsemEntry = Entry{Syscall: "clone", Kind: "sem_undo", DenyErrno: unix.EPERM, Scope: Sticky}
 
 // i386SemEntry refuses 32-bit SysV semaphores in the app's own IPC
 // namespace: their semop (ipc(SEMOP), semtimedop_time64) is not trapped,

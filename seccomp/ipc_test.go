@@ -56,10 +56,6 @@ func TestDecodePrivateIPC(t *testing.T) {
 		{Notif{Arch: AuditArchX86_64, Nr: nr("semop"), Args: [6]uint64{3, 0x1000, 1}}, func(uint64, []byte) error { return errors.New("gone") }, true,
 			"CR: semop(3, ...) whose operations could not be read (SEM_UNDO?) not supported yet"},
 		{Notif{Arch: AuditArchI386, Nr: i386IPC, Args: [6]uint64{ipcShmget}}, nil, false, ""},
-		// A process sharing its parent's undo list; threads share it as they may.
-		{Notif{Arch: AuditArchX86_64, Nr: nr("clone"), Args: [6]uint64{0x40000 | 17}}, nil, true,
-			"CR: clone(CLONE_SYSVSEM without CLONE_THREAD): processes sharing a SEM_UNDO list not supported yet"},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("clone"), Args: [6]uint64{0x40000 | 0x10000 | 0x100 | 0x800 | 0x400 | 0x200}}, nil, false, ""},
 		{Notif{Arch: AuditArchI386, Nr: i386IPC, Args: [6]uint64{ipcSemget}}, nil, true,
 			"CR: SysV semaphores from 32-bit code (int $0x80) not supported yet (a SEM_UNDO there cannot be seen)"},
 	} {

@@ -393,10 +393,7 @@ var Table = []Entry{
 		Reason: fixed("CR: fanotify not supported yet"), Why: "EPERM: what unprivileged callers get"},
 	{Syscall: "memfd_secret", NewFds: 1, Kind: "memfd_secret", DenyErrno: unix.ENOSYS,
 		Reason: fixed("CR: memfd_secret memory cannot be read"), Why: "ENOSYS: as a kernel booted without secretmem"},
-	// clone(2) also traps a new process sharing its parent's SEM_UNDO list
-	// (CLONE_SYSVSEM without CLONE_THREAD): cloneSysvsemEntry.
-	{Syscall: "clone", Kind: "namespace", Rules: append(nsRules(false), []Cond{{Arg: 0, Op: OpMaskedEq,
-		Mask: unix.CLONE_SYSVSEM | unix.CLONE_THREAD, Val: unix.CLONE_SYSVSEM}}), DenyErrno: unix.EPERM,
+	{Syscall: "clone", Kind: "namespace", Rules: nsRules(false), DenyErrno: unix.EPERM,
 		Reason: nsReason(false), Why: "EPERM: what an unprivileged caller gets; sandboxing code goes on without"},
 	{Syscall: "unshare", Kind: "namespace", Rules: nsRules(true), DenyErrno: unix.EPERM,
 		Reason: nsReason(true), Why: "as clone"},
