@@ -332,7 +332,14 @@ func (t *tree) semShareCheck(ft *frozenTree) error {
 				continue
 			}
 			if err != nil {
-				probeErr = err
+				// A process without access to the set, or whose own
+				// seccomp filter forbids semop: it cannot be asked.
+				n, e := t.ns(q)
+				if e != nil {
+					n = q
+				}
+				probeErr = &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: p.PID, Kind: "sem_undo", Fd: -1,
+					Reason: fmt.Sprintf("CR: process %d: whether process %d shares its SEM_UNDO list cannot be asked (%v) (not supported yet)", p.PID, n, err)}}}
 				break
 			}
 		}
