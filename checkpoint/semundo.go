@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/ptrace"
@@ -43,6 +44,15 @@ const (
 	// by default): the operations one semop may carry.
 	semOpsPerCall = 250
 )
+
+// probingTID is the thread of the app an injected semop of the checkpoint's
+// runs in (InjectingSemop); 0: none.
+var probingTID atomic.Int64
+
+// InjectingSemop says whether a semop trapped in thread tid is the
+// checkpoint's own, reading an undo list without changing it: not to be
+// recorded as the app's SEM_UNDO operation (supervisor/semundo.go).
+func InjectingSemop(tid int) bool { return tid != 0 && probingTID.Load() == int64(tid) }
 
 // SemStatesFunc reads semaphore sets of the app's IPC namespace.
 type SemStatesFunc func(ids []int) (map[int]sysvipc.SemState, error)
@@ -268,7 +278,10 @@ func (d *dumper) semopIn(tid, id int, ops [][3]int) error {
 	if err := ptrace.WriteMem(d.pid, addr, buf); err != nil {
 		return fmt.Errorf("pid %d: write sembufs: %w", d.pid, err)
 	}
-	if _, err := d.tr.Inject(tid, unix.SYS_SEMOP, uint64(id), uint64(addr), uint64(len(ops))); err != nil {
+	probingTID.Store(int64(tid))
+	_, err := d.tr.Inject(tid, unix.SYS_SEMOP, uint64(id), uint64(addr), uint64(len(ops)))
+	probingTID.Store(0)
+	if err != nil {
 		return fmt.Errorf("pid %d: injected semop(%d) in thread %d: %w", d.pid, id, tid, err)
 	}
 	return nil
@@ -378,7 +391,10 @@ func (t *tree) semopScratch(pid, id int, ops [][3]int) error {
 	if err := ptrace.WriteMem(pid, a, buf); err != nil {
 		return fmt.Errorf("pid %d: write sembufs: %w", pid, err)
 	}
-	if _, err := t.tr.Inject(pid, unix.SYS_SEMOP, uint64(id), uint64(a), uint64(len(ops))); err != nil {
+	probingTID.Store(int64(pid))
+	_, err = t.tr.Inject(pid, unix.SYS_SEMOP, uint64(id), uint64(a), uint64(len(ops)))
+	probingTID.Store(0)
+	if err != nil {
 		return fmt.Errorf("pid %d: injected semop(%d): %w", pid, id, err)
 	}
 	return nil

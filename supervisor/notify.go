@@ -95,7 +95,8 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 	if n.Arch == seccomp.AuditArchX86_64 && (n.Nr == unix.SYS_SEMOP || n.Nr == unix.SYS_SEMTIMEDOP) && !s.hostIPC() {
 		// Before the call runs: the checkpoint reads the undo lists of
 		// the processes recorded (semundo.go).
-		if undo, err := seccomp.SemUndo(n.Args, mem); err == nil && undo {
+		// (Not the checkpoint's own semops, which change nothing.)
+		if undo, err := seccomp.SemUndo(n.Args, mem); err == nil && undo && !checkpoint.InjectingSemop(tid) {
 			tgid, _, _ := taskInfo(tid)
 			s.semUndo.add(tgid, int(int32(n.Args[0])))
 		}
