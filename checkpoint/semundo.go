@@ -26,11 +26,12 @@ import (
 // traps; Request.SemUndo), injected in its main thread: per set, one semop
 // per chunk of semaphores asks whether every adjustment is 0; each one
 // that is not (or shares a chunk with one that is not) is bounded by
-// doubling steps away from 0 and bisected (about 2·log2|a|+2 calls). Nothing moves: no value, no adjustment,
-// no waiter (a blocked task stopped by ptrace has left the wait queue
-// anyway). Threads share their process's list (CLONE_SYSVSEM, every
-// pthread): each other thread is checked to see the main thread's
-// (semShared). The restore makes the same list (restore/semundo.go).
+// doubling steps away from 0 and bisected (about 2·log2|a|+2 calls).
+// Nothing moves: no value, no adjustment, no waiter (a blocked task
+// stopped by ptrace has left the wait queue anyway). Threads share their
+// process's list (CLONE_SYSVSEM, every pthread): each other thread is
+// checked to see the main thread's (semShared); no other process may
+// (semShareCheck). The restore makes the same list (restore/semundo.go).
 //
 // (Applying the list by an injected unshare(CLONE_SYSVSEM), as exit would,
 // and reading the values' movement also works for a single-threaded
