@@ -302,6 +302,14 @@ func (d *dumper) threadAttrs(tid int, buf uint64) (*image.ThreadAttrs, error) {
 		return nil, fmt.Errorf("thread %d: injected prctl(PR_GET_TIMERSLACK): %w", tid, err)
 	}
 	a.TimerSlackNS = uint64(slack)
+	// The I/O priority (ionice), per thread, read from outside.
+	iop, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(tid), 0)
+	if e != 0 {
+		return nil, fmt.Errorf("thread %d: ioprio_get: %w", tid, e)
+	}
+	if a.IOPrio = int(iop); a.IOPrio != 0 {
+		d.w.RequireFeature("ioprio")
+	}
 	return a, nil
 }
 
@@ -342,3 +350,6 @@ func (d *dumper) seccompFilters(tid int) ([]image.SeccompFilter, error) {
 	}
 	return out, nil
 }
+
+// ioprioWhoProcess is IOPRIO_WHO_PROCESS: one thread, by its tid.
+const ioprioWhoProcess = 1

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -211,6 +212,9 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		scan.Pids, scan.Tracer = ft.live(), tr.ThreadID()
 		findings = append(Refusals(scan, req.WatchPath, false, req.Init), req.Sticky...)
 	}
+	if req.Exit { // what only a checkpoint that leaves the app running refuses
+		findings = slices.DeleteFunc(findings, func(f seccomp.Finding) bool { return f.KeepRunning })
+	}
 	if len(findings) > 0 {
 		return "", st, &NotCheckpointableError{Findings: findings}
 	}
@@ -358,6 +362,12 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 	}
 	d.t.smaps[d.pid] = smaps
 	sp.mark("smaps")
+	// No injection into 32-bit code (ia32.go); thread() checks the others.
+	if r, err := d.tr.GetRegs(d.pid); err == nil {
+		if err := d.refuse32(d.pid, r.Cs); err != nil {
+			return nil, vdso, err
+		}
+	}
 	d.scratch, err = d.tr.MapScratch(d.pid)
 	if err != nil {
 		return nil, vdso, fmt.Errorf("map a scratch page into pid %d: %w", d.pid, err)

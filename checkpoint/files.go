@@ -147,6 +147,14 @@ func (d *dumper) saveFD(p *image.Process, e procfs.FdEntry, stdio map[seccomp.Fi
 		fd.Kind = image.FDTimerfd
 		fd.Timerfd = &image.Timerfd{Clock: ti.ClockID, Ticks: ti.Ticks, SettimeFlags: int(ti.SettimeFlags),
 			ValueNS: int64(ti.Value.Sec)*1e9 + int64(ti.Value.Nsec), IntervalNS: int64(ti.Interval.Sec)*1e9 + int64(ti.Interval.Nsec)}
+		if tf := fd.Timerfd; tf.SettimeFlags&unix.TFD_TIMER_ABSTIME != 0 && tf.ValueNS != 0 && realtimeClock(tf.Clock) {
+			// A wall-clock deadline stays one whatever the downtime:
+			// the instant it is due, read just after its time left.
+			var now unix.Timespec
+			if err := unix.ClockGettime(int32(tf.Clock), &now); err == nil {
+				tf.DeadlineNS = now.Nano() + tf.ValueNS
+			}
+		}
 	case procfs.KindSignalfd:
 		if info.Signalfd == nil {
 			return fmt.Errorf("%s: no signalfd state in fdinfo", where)
@@ -197,6 +205,18 @@ func (d *dumper) saveFD(p *image.Process, e procfs.FdEntry, stdio map[seccomp.Fi
 		}
 		if isRawSaved(e) {
 			if err := d.raw(e, &fd); err != nil { // raw.go
+				return err
+			}
+			break
+		}
+		if isPingSaved(e) {
+			if err := d.ping(e, &fd); err != nil { // ping.go
+				return err
+			}
+			break
+		}
+		if e.Family == procfs.FamilyPacket {
+			if err := d.packet(e, &fd); err != nil { // packet.go
 				return err
 			}
 			break
@@ -371,3 +391,8 @@ func stdioShared(st *unix.Stat_t) bool {
 	}
 	return false
 }
+
+// realtimeClock reports whether a timer's clock is wall-clock time
+// (CLOCK_REALTIME, CLOCK_REALTIME_ALARM): no time namespace shifts it, and
+// an absolute deadline on it is an instant of the host's calendar.
+func realtimeClock(c int) bool { return c == unix.CLOCK_REALTIME || c == unix.CLOCK_REALTIME_ALARM }

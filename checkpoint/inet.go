@@ -67,6 +67,9 @@ type inetSock struct {
 	// holdErr, on a connection with a peer outside the app, is why its
 	// traffic cannot be held (nil: it can: internal/nfhold).
 	holdErr error
+	// outq, on a TCP connection, is its send queue (SIOCOUTQ: bytes not
+	// acknowledged yet, a FIN included).
+	outq int
 }
 
 // readInet reads one socket through a copy of the fd.
@@ -82,7 +85,32 @@ func readInet(f inetFd, listeners map[uint64]inetsock.ListenQueue) (*inetSock, e
 	}
 	s := &inetSock{inetFd: f, in: in, pend: inetsock.Pending(c, in)}
 	s.lq, s.ok = listeners[f.ino]
+	if in.Protocol == unix.IPPROTO_TCP && inetsock.Connected(in.TCPState) {
+		s.outq, _ = unix.IoctlGetInt(c, unix.SIOCOUTQ)
+	}
 	return s, nil
+}
+
+// urgentSent is why the gate refuses connection s for urgent data the app
+// sent on it ("" if it does not): the urgent pointer is no state a
+// checkpoint reads, so a connection that sent urgent data (urgent: the
+// sockets the supervisor saw a send with MSG_OOB on, supervisor/urgent.go)
+// is refused while its send queue holds a byte the peer has not
+// acknowledged: the restore would send the urgent byte as an ordinary one.
+func urgentSent(s *inetSock, urgent map[uint64]string) string {
+	if s.outq == 0 || len(urgent) == 0 {
+		return ""
+	}
+	call, ok := urgent[s.ino]
+	if !ok {
+		if call, ok = urgent[seccomp.UrgentAny]; !ok {
+			return ""
+		}
+		call = "sends with MSG_OOB on too many sockets to tell which (the last: " + call + ")"
+	}
+	return fmt.Sprintf("TCP connection %s -> %s sent urgent (out-of-band, MSG_OOB) data, %s, and %d bytes of its send queue are not acknowledged yet: "+
+		"a restore cannot set the urgent pointer again (it would arrive as an ordinary byte); checkpoint again once the peer has read them",
+		s.in.Local, s.in.Peer, call, s.outq)
 }
 
 // inetRefusal is why the dump refuses socket s ("" if it saves it);
@@ -153,8 +181,10 @@ func inetReason(reason string, nspid, fd int) string {
 	return fmt.Sprintf("CR: %s (pid %d fd %d)", reason, nspid, fd)
 }
 
-// inetRefusals applies inetRefusal to every TCP and UDP fd of the app.
-func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
+// inetRefusals applies inetRefusal, and urgentSent with urgent (the sockets
+// the app sent urgent data on: ScanInput.Urgent), to every TCP and UDP fd
+// of the app.
+func inetRefusals(fds []inetFd, init int, urgent map[uint64]string) []seccomp.Finding {
 	if len(fds) == 0 {
 		return nil
 	}
@@ -198,8 +228,17 @@ func inetRefusals(fds []inetFd, init int) []seccomp.Finding {
 				s.holdErr = holdErr
 			}
 		}
-		if r := inetRefusal(s, m, root, private); r != "" {
+		r := inetRefusal(s, m, root, private)
+		if r == "" {
+			r = urgentSent(s, urgent)
+		}
+		if r != "" {
 			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, Reason: inetReason(r, nsPid(s.host), s.fd)})
+		} else if s.in.Protocol == unix.IPPROTO_TCP && s.in.TCPState == tcpListen && s.ok && s.lq.Waiting > 0 {
+			// Saved by --exit alone (dumper.inet): status says so, and the
+			// gate of a checkpoint that leaves the app running refuses it.
+			out = append(out, seccomp.Finding{Pid: s.host, Kind: "inet_socket", Fd: s.fd, KeepRunning: true,
+				Reason: inetReason(waitingReason(s), nsPid(s.host), s.fd)})
 		}
 	}
 	return out
@@ -254,8 +293,7 @@ func (d *dumper) inet(e procfs.FdEntry, fd *image.FD) error {
 		st.Listen, st.Backlog = true, s.lq.Backlog
 		if s.lq.Waiting > 0 {
 			if !d.req.Exit {
-				return refuse(fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
-					"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", in.Local, s.lq.Waiting))
+				return refuse(waitingReason(s))
 			}
 			if err := d.pendingConns(c, st, e.Num); err != nil {
 				return err
@@ -524,6 +562,13 @@ func listenKey(a netip.AddrPort) netip.AddrPort {
 // listenerRefusal judges a listener with connections waiting to be
 // accepted, in the gate: saved when each one's client is a socket of the
 // app and crrun may use TCP_REPAIR.
+// waitingReason is why a checkpoint that leaves the app running refuses
+// listener s, whose waiting connections only --exit saves.
+func waitingReason(s *inetSock) string {
+	return fmt.Sprintf("listening TCP socket %s with %d connections not accepted yet: a checkpoint that leaves the app running cannot save them "+
+		"(crrun takes them out of the listener's queue to read them, and cannot put them back): use checkpoint --exit", s.in.Local, s.lq.Waiting)
+}
+
 func listenerRefusal(s *inetSock, root, private bool) string {
 	in := s.in
 	switch {

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/seccomp"
 
 	"golang.org/x/sys/unix"
@@ -66,6 +68,9 @@ func (d *dumper) parseLock(raw string, nspid int) (*image.FileLock, error) {
 		return nil, fmt.Errorf("cannot parse the lock line")
 	}
 	class, mode, access, pidS, start, end := f[1], f[2], f[3], f[4], f[6], f[7]
+	if r := inventory.LockRefusal(class, mode); r != "" {
+		return nil, errors.New(r)
+	}
 	lk := &image.FileLock{}
 	pid, err := strconv.Atoi(pidS)
 	if err != nil {
@@ -79,15 +84,8 @@ func (d *dumper) parseLock(raw string, nspid int) (*image.FileLock, error) {
 		lk.Kind = image.LockOFD
 	case "FLOCK":
 		lk.Kind = image.LockFlock
-	case "LEASE":
+	default: // LEASE: LockRefusal let only active ones through
 		lk.Kind = image.LockLease
-		if mode != "ACTIVE" {
-			return nil, fmt.Errorf("a lease being broken (%s): let the lease break finish (the holder gives it up) and checkpoint again", mode)
-		}
-	case "DELEG":
-		return nil, fmt.Errorf("an NFS delegation cannot be taken by an app")
-	default:
-		return nil, fmt.Errorf("lock class %s cannot be taken again", class)
 	}
 	switch access {
 	case "READ":
@@ -95,9 +93,6 @@ func (d *dumper) parseLock(raw string, nspid int) (*image.FileLock, error) {
 		lk.Write = true
 	default:
 		return nil, fmt.Errorf("lock type %s", access)
-	}
-	if mode == "MANDATORY" {
-		return nil, fmt.Errorf("mandatory locking cannot be restored (and this kernel no longer enforces it)")
 	}
 	if lk.Kind == image.LockPOSIX || lk.Kind == image.LockOFD {
 		if lk.Start, err = strconv.ParseInt(start, 10, 64); err != nil {
@@ -189,7 +184,7 @@ func (t *tree) ownerNS(typ, host int) (int, error) {
 	case fOwnerPID, fOwnerTID:
 		st, err := procfs.Status(host)
 		if err != nil || !slices.Contains(t.live, st.Tgid) {
-			return 0, fmt.Errorf("it is no running process of the app (set it to one of the app's, or reset it with F_SETOWN 0)")
+			return 0, errors.New(inventory.OwnerOutside)
 		}
 		return t.ns(host)
 	case fOwnerPGRP:

@@ -67,12 +67,8 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 	mem := ptrace.OpenMem(d.pid)
 	defer mem.Close()
 	f := vmaRefusals(d.pid, maps, d.trk != nil)
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/ksm_stat", d.pid)); err == nil && strings.Contains(string(b), "ksm_merge_any: yes") {
-		// prctl(PR_SET_MEMORY_MERGE): every mapping, present and future,
-		// is mergeable; restore marks the present ones (mg) but cannot set
-		// the process's flag (it needs CAP_SYS_RESOURCE).
-		f = append(f, seccomp.Finding{Pid: d.pid, Kind: "ksm", Fd: -1,
-			Reason: fmt.Sprintf("CR: pid %d: KSM for the whole process (prctl PR_SET_MEMORY_MERGE) not supported yet", d.pid)})
+	if r := ksmRefusal(d.pid); r != "" {
+		f = append(f, seccomp.Finding{Pid: d.pid, Kind: "ksm", Fd: -1, Reason: r})
 	}
 	if len(f) > 0 {
 		return vdso, &NotCheckpointableError{Findings: f}
@@ -450,7 +446,7 @@ func (d *dumper) memfdState(mine int, name string, st *unix.Stat_t) (*image.Memf
 	}
 	if sf.Type == unix.HUGETLBFS_MAGIC {
 		return nil, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "memfd", Fd: -1,
-			Reason: fmt.Sprintf("CR: pid %d: memfd %q is on hugetlbfs (MFD_HUGETLB): hugetlb memory not supported yet", d.pid, name)}}}
+			Reason: memfdHugetlbReason(d.pid, name)}}}
 	}
 	seals, err := unix.FcntlInt(uintptr(mine), unix.F_GET_SEALS, 0)
 	if err != nil {
@@ -520,4 +516,33 @@ const tmpfsMagic = 0x01021994
 func onTmpfs(path string) bool {
 	var fs unix.Statfs_t
 	return unix.Statfs(path, &fs) == nil && fs.Type == tmpfsMagic
+}
+
+// ksmRefusal is why process pid is refused for KSM ("" if it is not):
+// prctl(PR_SET_MEMORY_MERGE) makes every mapping, present and future,
+// mergeable; restore marks the present ones (mg) but cannot set the
+// process's flag (it needs CAP_SYS_RESOURCE). The gate and the dump.
+func ksmRefusal(pid int) string {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/ksm_stat", pid)); err == nil && strings.Contains(string(b), "ksm_merge_any: yes") {
+		return fmt.Sprintf("CR: pid %d: KSM for the whole process (prctl PR_SET_MEMORY_MERGE) not supported yet", pid)
+	}
+	return ""
+}
+
+// memfdHugetlbReason refuses a memfd on hugetlbfs (MFD_HUGETLB): restore
+// makes shmem ones only. The gate (an fd on one) and the dump.
+func memfdHugetlbReason(pid int, name string) string {
+	return fmt.Sprintf("CR: pid %d: memfd %q is on hugetlbfs (MFD_HUGETLB): hugetlb memory not supported yet", pid, name)
+}
+
+// memfdHugetlb is the gate's finding for memfd fd of process pid ("" if
+// it is a shmem one).
+func memfdHugetlb(pid, fd int) string {
+	link := fmt.Sprintf("/proc/%d/fd/%d", pid, fd)
+	var sf unix.Statfs_t
+	if unix.Statfs(link, &sf) != nil || sf.Type != unix.HUGETLBFS_MAGIC {
+		return ""
+	}
+	target, _ := os.Readlink(link)
+	return memfdHugetlbReason(pid, strings.TrimSuffix(strings.TrimPrefix(target, "/memfd:"), " (deleted)"))
 }

@@ -80,8 +80,8 @@ func readNetlink(host, fd int) (*inetsock.NetlinkInfo, error) {
 	return inetsock.ReadNetlink(c)
 }
 
-// netlinkRefusals applies netlinkRefusal to every netlink fd of the app
-// (the gate: `crrun status` says the same).
+// netlinkRefusals applies netlinkRefusal and netlinkQueueRefusal to every
+// netlink fd of the app (the gate: `crrun status` says the same).
 func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 	var out []seccomp.Finding
 	for _, f := range fds {
@@ -89,7 +89,14 @@ func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 		if err != nil {
 			continue // gone; the dump says why otherwise
 		}
-		if r := netlinkRefusal(in); r != "" {
+		r := netlinkRefusal(in)
+		if r == "" {
+			// The checkpoint's gate runs after the freeze's retries
+			// (netlinkBusy): a queue still full there is the dump's
+			// refusal, which status then gives too.
+			r = netlinkQueueRefusal(in)
+		}
+		if r != "" {
 			out = append(out, seccomp.Finding{Pid: f.host, Kind: "socket", Detail: procfs.FamilyNetlink.String(), Fd: f.fd,
 				Reason: inetReason(r, nsPid(f.host), f.fd)})
 		}
@@ -98,7 +105,8 @@ func netlinkRefusals(fds []inetFd) []seccomp.Finding {
 }
 
 // netlinkBusy reports whether a netlink socket of the frozen app has
-// messages queued, or a raw socket packets (raw.go): the freeze tries
+// messages queued, or a raw, ping or packet socket packets (raw.go,
+// ping.go, packet.go): the freeze tries
 // again a moment later. It reads the queues of every netlink and raw
 // socket of the app's network namespaces from /proc/PID/net (Rmem,
 // rx_queue: sk_rmem_alloc), and only when one is not empty, which is rare,
@@ -137,13 +145,14 @@ func (ft *frozenTree) netlinkBusy() bool {
 	return false
 }
 
-// queuedSockets adds the inodes of the netlink and raw sockets of pid's
+// queuedSockets adds the inodes of the netlink, raw, ping and packet
+// sockets of pid's
 // network namespace whose receive queue is not empty.
 func queuedSockets(pid int, out map[uint64]bool) {
 	for _, f := range []struct {
 		name       string
 		queue, ino int
-	}{{"netlink", 4, 9}, {"raw", 4, 9}, {"raw6", 4, 9}} {
+	}{{"netlink", 4, 9}, {"raw", 4, 9}, {"raw6", 4, 9}, {"icmp", 4, 9}, {"icmp6", 4, 9}, {"packet", 6, 8}} {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f.name))
 		if err != nil {
 			continue

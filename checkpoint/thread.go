@@ -26,6 +26,9 @@ func (d *dumper) thread(tid int) (image.Thread, error) {
 	if err != nil {
 		return th, err
 	}
+	if err := d.refuse32(tid, regs.Cs); err != nil {
+		return th, err
+	}
 	norm, _ := ptrace.NormalizeRestart(regs)
 	pr := unix.PtraceRegs(norm)
 	th.Regs = image.RegsFromPtrace(&pr)

@@ -447,6 +447,27 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	t.w.RequireFeature("proc-attrs")
 	if meta.Net != "" {
 		t.w.RequireFeature("net-private")
+		// The app's namespace's ping_group_range (ping.go): only root's
+		// app may have changed it from what crrun's init gave it (an
+		// ordinary user's has no capability in crrun's user namespace),
+		// and only root may setns to read it.
+		if os.Geteuid() == 0 {
+			pid := t.req.Init
+			if pid <= 0 && len(ft.order) > 0 {
+				pid = ft.order[0] // the app's main process: the same namespace
+			}
+			r, err := inetsock.PingGroupRange(pid)
+			if err != nil {
+				return nil, fmt.Errorf("net.ipv4.ping_group_range of the app's network namespace: %w", err)
+			}
+			// Saved even when "1 0": a restore would otherwise give
+			// the new namespace its host's range (supervisor/netns.go).
+			// Only another range needs a crrun that knows the field.
+			meta.PingGroupRange = r
+			if r != image.PingGroupRange {
+				t.w.RequireFeature("ping-sockets")
+			}
+		}
 	}
 	t.meta = meta
 	return procs, nil

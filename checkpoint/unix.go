@@ -150,10 +150,14 @@ func unixSockets(init int) (map[uint64]unixDiag, []unixDiag, error) {
 func (t *tree) linkSockets() error {
 	var refs []fdRef
 	inTree := map[uint64]bool{}
+	holder := map[uint64]fdRef{} // an fd of the app on each socket
 	for _, r := range t.fds {
 		if f := &r.p.FDs[r.idx]; f.Socket != nil {
 			refs = append(refs, r)
 			inTree[f.Socket.Inode] = true
+			if _, ok := holder[f.Socket.Inode]; !ok {
+				holder[f.Socket.Inode] = r
+			}
 		}
 	}
 	if len(refs) == 0 {
@@ -230,12 +234,69 @@ func (t *tree) linkSockets() error {
 			if u.rqueue == 0 {
 				continue
 			}
-			data, rights, creds, err := peekQueue(r.host, f.FD, int(u.rqueue))
+			if oob, err := oobQueued(r.host, f.FD); err != nil {
+				return fmt.Errorf("pid %d fd %d: unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
+			} else if oob {
+				refuse(r, "%s", oobReason)
+				continue
+			}
+			data, segs, creds, err := peekQueue(r.host, f.FD, int(u.rqueue))
 			if err != nil {
 				return fmt.Errorf("pid %d fd %d: read the queued data of unix socket %d: %w", r.p.PID, f.FD, u.ino, err)
 			}
-			if rights {
-				refuse(r, "%s", streamRightsReason)
+			if ends := fdEnds(segs); len(ends) > 0 {
+				// Files in flight: the runs that carry them are found
+				// by reading the queue and sending it again from the
+				// peer (unixstream.go).
+				passcred := s.Opts["passcred"] != 0 || s.Opts["passpidfd"] != 0
+				if reason := streamRightsRefusal(u, diag, inTree, passcred); reason != "" {
+					refuse(r, "%s", reason)
+					continue
+				}
+				if s.Opts["passpidfd"] != 0 && s.Opts["passcred"] == 0 {
+					refuse(r, "files in flight (SCM_RIGHTS) on a unix stream socket whose reader has SO_PASSPIDFD without SO_PASSCRED not supported")
+					continue
+				}
+				if len(creds) > 0 {
+					// Checked before the queue is read: restore (and the
+					// dump's resend) must name these senders again.
+					msgs := make([]image.SockMsg, len(creds))
+					for i, c := range creds {
+						msgs[i] = image.SockMsg{Len: c.n, Cred: &image.Ucred{Pid: int(c.cred.Pid), Uid: c.cred.Uid, Gid: c.cred.Gid}}
+					}
+					if reason := t.senderCreds(msgs, s); reason != "" {
+						refuse(r, "%s", reason)
+						continue
+					}
+				}
+				pr, ok := holder[u.peer]
+				if !ok {
+					refuse(r, "files in flight (SCM_RIGHTS) on a unix stream socket whose peer is no socket of the app not supported")
+					continue
+				}
+				q, err := drainStream(r.host, f.FD, pr.host, pr.p.FDs[pr.idx].FD, int(u.rqueue), ends, passcred)
+				t.flightFds = append(t.flightFds, runFds(q.runs)...)
+				if err != nil {
+					return fmt.Errorf("pid %d fd %d: the files in flight of unix stream socket %d: %w", r.p.PID, f.FD, u.ino, err)
+				}
+				if err := samePeek(r.host, f.FD, q, segs); err != nil {
+					return fmt.Errorf("pid %d fd %d: the files in flight of unix stream socket %d, sent again: %w", r.p.PID, f.FD, u.ino, err)
+				}
+				if reason := t.senderCreds(q.msgs, s); reason != "" {
+					refuse(r, "%s", reason)
+					continue
+				}
+				if reason, err := t.flightFiles(q.msgs, q.runs, inTree); err != nil {
+					return err
+				} else if reason != "" {
+					refuse(r, "%s", reason)
+					continue
+				}
+				name := fmt.Sprintf("socket-%d.bin", u.ino)
+				if err := writeBlob(t.w, name, q.data); err != nil {
+					return err
+				}
+				s.Data, s.Msgs = name, q.msgs
 				continue
 			}
 			if len(creds) > 0 {
@@ -409,36 +470,37 @@ func runFds(runs []run) []int {
 
 // peekQueue reads the n bytes queued at a stream socket of pid without
 // consuming them: a copy of the fd (pidfd_getfd) is read with MSG_PEEK,
-// walking the queue with SO_PEEK_OFF, which is set back afterwards. rights
-// reports files in flight (SCM_RIGHTS: the kernel installs copies in crrun
-// even with MSG_PEEK; they are closed); creds, for a reader with
+// walking the queue with SO_PEEK_OFF, which is set back afterwards. segs
+// are the walk's peeks: each one's end, and whether it brought files in
+// flight (SCM_RIGHTS: the kernel installs copies in crrun even with
+// MSG_PEEK; they are closed): such a peek ends where the sk_buff that
+// carries them ends (unixstream.go); creds, for a reader with
 // SO_PASSCRED, the runs of bytes of each sender's credentials.
-func peekQueue(pid, fd, n int) (data []byte, rights bool, creds []credRun, err error) {
+func peekQueue(pid, fd, n int) (data []byte, segs []peekSeg, creds []credRun, err error) {
 	s, err := ptrace.CopyFd(pid, fd)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, nil, nil, err
 	}
 	defer unix.Close(s)
 	restore, err := peekFrom0(s)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, nil, nil, err
 	}
 	defer restore()
 	data = make([]byte, n)
-	oob := make([]byte, unix.CmsgSpace(253*4))
+	oob := make([]byte, unix.CmsgSpace(253*4)+unix.CmsgSpace(unix.SizeofUcred))
 	got := 0
 	for got < n {
-		m, oobn, _, _, err := unix.Recvmsg(s, data[got:], oob, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		m, oobn, _, _, err := unix.Recvmsg(s, data[got:], oob, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, rights, nil, err
+			return nil, nil, nil, err
 		}
-		if fds := rightsOf(oob[:oobn]); fds != nil {
-			rights = true
-			closeAll(fds)
-		}
+		fds := rightsOf(oob[:oobn])
+		closeAll(fds)
+		closePidfds(oob[:oobn])
 		if m == 0 {
 			break
 		}
@@ -448,11 +510,19 @@ func peekQueue(pid, fd, n int) (data []byte, rights bool, creds []credRun, err e
 			creds = append(creds, credRun{n: m, cred: *c})
 		}
 		got += m
+		segs = append(segs, peekSeg{end: got, rights: fds != nil})
 	}
 	if got != n {
-		return nil, rights, nil, fmt.Errorf("peeked %d of %d queued bytes", got, n)
+		return nil, nil, nil, fmt.Errorf("peeked %d of %d queued bytes", got, n)
 	}
-	return data, rights, creds, nil
+	return data, segs, creds, nil
+}
+
+// peekSeg is one peek of a stream's walk: where it ended, and whether it
+// brought files in flight.
+type peekSeg struct {
+	end    int
+	rights bool
 }
 
 // credRun is a run of stream bytes sent with the same credentials (as
@@ -475,13 +545,6 @@ func credOf(oob []byte) *unix.Ucred {
 	}
 	return nil
 }
-
-// streamRightsReason refuses files in flight on a stream socket: they ride
-// on one sk_buff of the queue, and a read that reaches it gets them; a
-// peek shows where that sk_buff ends, never where it starts (a peek that
-// ends in the sk_buff before it gets them as well), so restore could not
-// put them on the same bytes.
-const streamRightsReason = "files in flight (SCM_RIGHTS) on a unix stream socket not supported: a peek cannot tell which bytes carry them (datagram and seqpacket sockets are saved)"
 
 // peekFrom0 sets the peek offset of socket s to 0 and returns what sets it
 // back to the app's value (-1: off).
@@ -557,6 +620,7 @@ func peekMsgs(pid, fd int, eof bool, buf []byte) (q msgQueue, err error) {
 			return q, err
 		}
 		fds := rightsOf(oob[:oobn])
+		closePidfds(oob[:oobn])
 		q.runs = append(q.runs, run{n: n, fds: fds})
 		if n == 0 && fds == nil {
 			if eof {

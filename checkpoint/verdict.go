@@ -8,6 +8,7 @@ import (
 
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
+	"github.com/crrun/crrun/internal/ptrace"
 	"github.com/crrun/crrun/inventory"
 	"github.com/crrun/crrun/seccomp"
 
@@ -67,6 +68,12 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 			}
 			continue // a zombie: nothing else to look at
 		}
+		if r := ia32Refusal(pid); r != "" {
+			add("ia32", -1, r)
+		}
+		if r := ksmRefusal(pid); r != "" {
+			add("ksm", -1, r)
+		}
 		if in2[st.PPid] {
 			if r, err := kcmp(st.PPid, pid, kcmpVM, 0, 0); err == nil && r == 0 {
 				add("vfork", -1, vforkReason(pid, st.PPid))
@@ -89,6 +96,10 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 						add("pidfd", e.Num, r)
 					}
 				}
+			case e.Kind == procfs.KindMemfd:
+				if r := memfdHugetlb(pid, e.Num); r != "" {
+					add("memfd", e.Num, r)
+				}
 			case e.Kind == procfs.KindInotify:
 				if info, err := procfs.Fdinfo(pid, e.Num); err == nil {
 					if _, err := inotifyWatches(info.Inotify, watchPath); err != nil {
@@ -104,10 +115,19 @@ func Refusals(in seccomp.ScanInput, watchPath func(dev, ino uint64) (string, boo
 				inets = append(inets, inetFd{host: pid, fd: e.Num, ino: e.Inode})
 			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyNetlink:
 				netlinks = append(netlinks, inetFd{host: pid, fd: e.Num, ino: e.Inode})
+			case e.Kind == procfs.KindSocket && e.Family == procfs.FamilyPacket:
+				if r := packetGateRefusal(pid, e.Num); r != "" { // packet.go
+					out = append(out, seccomp.Finding{Pid: pid, Kind: "socket", Detail: e.Family.String(), Fd: e.Num, Reason: r})
+				}
 			}
 		}
 	}
-	out = append(out, inetRefusals(inets, init)...)
+	if os.Geteuid() == 0 && init > 0 && !sameNetNS(init) && len(in.Pids) > 0 {
+		if r := netConfRefusal(init); r != "" {
+			out = append(out, seccomp.Finding{Pid: in.Pids[0], Kind: "netns", Fd: -1, Reason: r})
+		}
+	}
+	out = append(out, inetRefusals(inets, init, in.Urgent)...)
 	out = append(out, netlinkRefusals(netlinks)...)
 	out = append(out, filterRefusals(sockets)...)
 	return append(out, unixRefusals(sockets, init)...)
@@ -295,8 +315,10 @@ func unixRefusals(fds []sockFd, init int) []seccomp.Finding {
 		reason := unixRefusal(u, ok, diag, inTree)
 		if reason == "" && u.typ == unix.SOCK_STREAM && u.rqueue > 0 && !peeked[u.ino] {
 			peeked[u.ino] = true
-			if scmFds(s.host, s.fd) > 0 {
-				reason = streamRightsReason
+			if oob, _ := oobQueued(s.host, s.fd); oob {
+				reason = oobReason
+			} else if scmFds(s.host, s.fd) > 0 {
+				reason = streamRightsRefusal(u, diag, inTree, passesCred(s.host, s.fd))
 			}
 		}
 		if reason != "" {
@@ -371,4 +393,16 @@ func inventoryRefusals(in seccomp.ScanInput, init int) []seccomp.Finding {
 		}
 	}
 	return out
+}
+
+// passesCred reports a unix socket with SO_PASSCRED or SO_PASSPIDFD (false
+// if it cannot be read: the dump reads it again).
+func passesCred(pid, fd int) bool {
+	c, err := ptrace.CopyFd(pid, fd)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(c)
+	o := image.ReadSockOpts(c)
+	return o["passcred"] != 0 || o["passpidfd"] != 0
 }

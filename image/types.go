@@ -76,6 +76,11 @@ type Meta struct {
 	// namespace of its own with only a loopback (--net=private), which a
 	// restore creates again (required feature "net-private").
 	Net string `json:"net,omitempty"`
+	// PingGroupRange is net.ipv4.ping_group_range of the app's own
+	// network namespace (Net "private") when it is not a new namespace's
+	// "1 0" (the app, root there, set it): a restore sets it again in the
+	// new namespace (required feature "ping-sockets"). "" otherwise.
+	PingGroupRange string `json:"ping_group_range,omitempty"`
 	// IPC is the app's IPC namespace (SysV objects): nil in images of
 	// older crruns, whose apps shared the host's. Images whose app had a
 	// private one require the feature "ipc-private".
@@ -484,6 +489,10 @@ type ThreadAttrs struct {
 	Affinity []Hex `json:"affinity"`
 	// TimerSlackNS is prctl(PR_GET_TIMERSLACK).
 	TimerSlackNS uint64 `json:"timer_slack_ns"`
+	// IOPrio is ioprio_get(IOPRIO_WHO_PROCESS, tid): class << 13 | data,
+	// 0 for none (the I/O priority follows nice). Feature "ioprio" when
+	// not 0.
+	IOPrio int `json:"ioprio,omitempty"`
 }
 
 // Rlimit is one resource limit (prlimit(2)). RLIM_INFINITY is 1<<64-1.
@@ -700,6 +709,7 @@ type FD struct {
 	Pty      *Pty      `json:"pty,omitempty"`
 	Inet     *Inet     `json:"inet,omitempty"`
 	Netlink  *Netlink  `json:"netlink,omitempty"`
+	Packet   *Packet   `json:"packet,omitempty"`
 }
 
 // FileLock is one lock held through an fd.
@@ -828,7 +838,7 @@ const (
 // Known reports whether k is one of the kinds this package defines.
 func (k FDKind) Known() bool {
 	switch k {
-	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue, FDInet, FDNetlink, FDRaw:
+	case FDFile, FDDir, FDDevice, FDPipe, FDFIFO, FDEpoll, FDEventfd, FDMemfd, FDTimerfd, FDSignalfd, FDUnix, FDPidfd, FDInotify, FDPty, FDMqueue, FDInet, FDNetlink, FDRaw, FDPing, FDPacket:
 		return true
 	}
 	return false
@@ -880,6 +890,12 @@ type Timerfd struct {
 	SettimeFlags int    `json:"settime_flags,omitempty"` // TFD_TIMER_ABSTIME…
 	ValueNS      int64  `json:"value_ns"`                // time left until it fires (0: disarmed)
 	IntervalNS   int64  `json:"interval_ns"`
+	// DeadlineNS, for an armed TFD_TIMER_ABSTIME timer on a wall clock
+	// (CLOCK_REALTIME, _ALARM), is the instant it is due (that clock's
+	// ns): the restore arms it there, however long the downtime. Other
+	// absolute timers are due value_ns after the app's clock resumes
+	// (the time namespace hides the downtime).
+	DeadlineNS int64 `json:"deadline_ns,omitempty"`
 }
 
 // Signalfd is the state of a signalfd.
@@ -934,7 +950,10 @@ type Socket struct {
 	// Msgs are the messages queued for reading at a datagram or seqpacket
 	// socket, in order; their bytes are Data's, one after another. At a
 	// stream socket whose reader has SO_PASSCRED, the runs of bytes of one
-	// sender's credentials (Cred) (required feature "unix-queues").
+	// sender's credentials (Cred); at a stream socket with files in flight,
+	// its runs of bytes, each run that carries files alone with them
+	// (Files), restored by one sendmsg each from the peer (required
+	// feature "unix-queues").
 	Msgs []SockMsg `json:"msgs,omitempty"`
 	// Pending are the connections waiting in a listener's backlog, oldest
 	// first: the inode of each one's connecting socket (0: closed since),

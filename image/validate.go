@@ -55,6 +55,11 @@ func (m *Meta) Validate() error {
 	if m.Net != "" && m.Net != "private" {
 		return fmt.Errorf("net: unknown network %q", m.Net)
 	}
+	if m.PingGroupRange != "" {
+		if err := validPingGroupRange(m.Net, m.PingGroupRange); err != nil {
+			return err
+		}
+	}
 	if m.IPC != nil {
 		if err := m.IPC.Validate(); err != nil {
 			return fmt.Errorf("ipc: %w", err)
@@ -217,10 +222,18 @@ func (p *Process) Validate() error {
 		}
 		if in := p.FDs[i].Inet; in != nil {
 			validate := in.Validate
-			if p.FDs[i].Kind == FDRaw {
+			switch p.FDs[i].Kind {
+			case FDRaw:
 				validate = in.ValidateRaw
+			case FDPing:
+				validate = in.ValidatePing
 			}
 			if err := validate(); err != nil {
+				return fmt.Errorf("pid %d: fd %d: %w", p.PID, fd, err)
+			}
+		}
+		if pk := p.FDs[i].Packet; pk != nil {
+			if err := pk.Validate(); err != nil {
 				return fmt.Errorf("pid %d: fd %d: %w", p.PID, fd, err)
 			}
 		}

@@ -59,10 +59,10 @@ var Kinds = []Kind{
 	{
 		Name:      "scheduling",
 		Fields:    []string{"stat priority", "stat nice", "stat rt_priority", "stat policy", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
-		Saved:     "per thread: sched_getattr (policy, SCHED_FLAG_RESET_ON_FORK, real-time priority), getpriority (nice, which sched_getattr hides for real-time threads), sched_getaffinity, injected PR_GET_TIMERSLACK (checkpoint/attrs.go)",
-		Restored:  "per thread by injection, each read back (restore/attrs.go): PR_SET_TIMERSLACK, sched_setattr (under SCHED_OTHER first where the policy ignores nice), sched_setaffinity; CPUs this host lacks fail the restore. Memory nodes are the restorer's",
+		Saved:     "per thread: sched_getattr (policy, SCHED_FLAG_RESET_ON_FORK, real-time priority), getpriority (nice, which sched_getattr hides for real-time threads), sched_getaffinity, ioprio_get (the I/O priority, ionice), injected PR_GET_TIMERSLACK (checkpoint/attrs.go)",
+		Restored:  "per thread by injection, each read back (restore/attrs.go): PR_SET_TIMERSLACK, sched_setattr (under SCHED_OTHER first where the policy ignores nice), sched_setaffinity, ioprio_set (always: a thread would otherwise keep the restorer's); CPUs this host lacks, or a real-time I/O class the restorer may not set, fail the restore. Memory nodes are the restorer's",
 		Inherited: []string{"status Mems_allowed_list"},
-		Compared:  "policy, real-time priority, nice, each thread's CPU affinity, memory nodes, timer slack",
+		Compared:  "policy, real-time priority, nice, each thread's CPU affinity, memory nodes, timer slack; the I/O priority is read back by the restore itself (ioprio_get: /proc does not show it)",
 		Refused:   "SCHED_DEADLINE, utilization clamps; memory nodes other than crrun's own",
 		Refuse: func(f Fields) []string {
 			if p := f["stat policy"]; p != "" && p != "0" && p != "1" && p != "2" && p != "3" && p != "5" {
@@ -170,8 +170,11 @@ var Kinds = []Kind{
 					continue
 				}
 				w := strings.Fields(v)
-				if len(w) >= 2 && (w[0] == "DELEG" || w[0] == "ACCESS" || w[0] == "UNKNOWN" || w[1] == "BREAKING" || w[1] == "BREAKER" || w[1] == "MANDATORY") {
-					out = append(out, fmt.Sprintf("CR: file lock (%s: %s) not supported", strings.Split(k, " lock ")[0], v))
+				if len(w) < 2 || w[0] == "->" {
+					continue
+				}
+				if r := LockRefusal(w[0], w[1]); r != "" {
+					out = append(out, fmt.Sprintf("CR: file lock (%s: %s) not supported yet: %s", strings.Split(k, " lock ")[0], v, r))
 				}
 			}
 			return out
@@ -188,7 +191,7 @@ var Kinds = []Kind{
 			var out []string
 			for k, v := range f {
 				if strings.HasSuffix(k, " owner_ex") && strings.HasSuffix(v, "outside the app") {
-					out = append(out, fmt.Sprintf("CR: signal-driven I/O owner (%s: %s) not supported", k, v))
+					out = append(out, fmt.Sprintf("CR: signal-driven I/O owner (%s: %s) not supported: %s", k, v, OwnerOutside))
 				}
 			}
 			return out
@@ -196,11 +199,11 @@ var Kinds = []Kind{
 	},
 	{
 		Name:     "socket queues",
-		Fields:   []string{"fd inq", "fd passcred", "fd sockopts", "fd sockname", "fd scm_fds"},
-		Saved:    "the bytes queued at each end of a unix socket (MSG_PEEK walking SO_PEEK_OFF, which is set back to the app's value); a datagram or seqpacket socket's messages one by one with their sizes and senders' addresses; for a reader with SO_PASSCRED, each message's (each stream run's) sender credentials; the connecting sockets of the connections waiting in a listener's backlog; the files in flight with a datagram or seqpacket message (SCM_RIGHTS, received by the peek: saved as the app's fds are, sharing their descriptions); the socket options (SO_PASSCRED, SO_PASSSEC, SO_PASSPIDFD, SO_PEEK_OFF, buffer sizes, SO_RCVLOWAT, timeouts, SO_KEEPALIVE, SO_PRIORITY, SO_MARK, timestamps); the datagrams queued on a UDP socket (see network sockets)",
-		Restored: "a stream's bytes written into the peer by crrun after the connection is made again; each message sent again by injection, in order, from its sender (the peer, the socket of the app bound to its address, or a temporary socket bound to an abstract address of a closed sender); files in flight opened (or the app's description) and sent with their message; for a SO_PASSCRED reader, each message or run of bytes sent with SCM_CREDENTIALS naming its sender (pid in the app, uid, gid) once every process exists; backlog connections connected again to the listener; options by setsockopt (SO_PASS* once the queues are filled), read back; UDP datagrams sent again from their source",
-		Compared: "the bytes (or the next datagram's size) queued for reading (SIOCINQ), the number of files in flight in the queue (fdinfo scm_fds), the options, the bound name (getsockname)",
-		Refused:  "by the dump's socket walk (docs/design.md): bytes queued for a reader with SO_PASSCRED whose senders' credentials cannot be named again — a sender that is no live process of the app (SCM_CREDENTIALS can name only a live process: measured), another process's pid or other ids when crrun is not root (CAP_SYS_ADMIN, CAP_SETUID/CAP_SETGID), a reader whose peer has closed",
+		Fields:   []string{"fd inq", "fd passcred", "fd sockopts", "fd sockname", "fd scm_fds", "fd scm_ends"},
+		Saved:    "the bytes queued at each end of a unix socket (MSG_PEEK walking SO_PEEK_OFF, which is set back to the app's value); a datagram or seqpacket socket's messages one by one with their sizes and senders' addresses; for a reader with SO_PASSCRED, each message's (each stream run's) sender credentials; the connecting sockets of the connections waiting in a listener's backlog; the files in flight with a datagram or seqpacket message (SCM_RIGHTS, received by the peek: saved as the app's fds are, sharing their descriptions); on a stream socket, each run of bytes that carries files in flight, with its files (a peek finds where each run ends, never where it starts: the queue is read, one byte at a time up to each run, and sent again at once from the peer, then peeked again and compared); the socket options (SO_PASSCRED, SO_PASSSEC, SO_PASSPIDFD, SO_PEEK_OFF, buffer sizes, SO_RCVLOWAT, timeouts, SO_KEEPALIVE, SO_PRIORITY, SO_MARK, timestamps); the datagrams queued on a UDP socket (see network sockets)",
+		Restored: "a stream's bytes written into the peer by crrun after the connection is made again; each message sent again by injection, in order, from its sender (the peer, the socket of the app bound to its address, or a temporary socket bound to an abstract address of a closed sender); files in flight opened (or the app's description) and sent with their message (on a stream socket, each carrying run by one sendmsg from the peer); for a SO_PASSCRED reader, each message or run of bytes sent with SCM_CREDENTIALS naming its sender (pid in the app, uid, gid) once every process exists; backlog connections connected again to the listener; options by setsockopt (SO_PASS* once the queues are filled), read back; UDP datagrams sent again from their source",
+		Compared: "the bytes (or the next datagram's size) queued for reading (SIOCINQ), the number of files in flight in the queue (fdinfo scm_fds) and, on a stream socket, where each run of bytes that carries some ends (a peek walk), the options, the bound name (getsockname)",
+		Refused:  "by the dump's socket walk (docs/design.md): bytes queued for a reader with SO_PASSCRED whose senders' credentials cannot be named again — a sender that is no live process of the app (SCM_CREDENTIALS can name only a live process: measured), another process's pid or other ids when crrun is not root (CAP_SYS_ADMIN, CAP_SETUID/CAP_SETGID), a reader whose peer has closed; files in flight on a stream socket whose peer has closed or is no socket of the app, or that is shut down (the reader for reading, its peer for writing), whose reader has SO_PASSCRED or SO_PASSPIDFD when crrun is not root, or SO_PASSPIDFD without SO_PASSCRED; a byte sent out of band (MSG_OOB) waiting at a stream socket (a peek with MSG_OOB finds it; reads skip it)",
 	},
 	{
 		Name:     "socket peer credentials",
@@ -233,7 +236,7 @@ var Kinds = []Kind{
 		Saved:    "TCP and UDP sockets (AF_INET, AF_INET6) through a pidfd_getfd copy (checkpoint/inet.go): family, type, protocol, getsockname/getpeername, the TCP state (TCP_INFO), an established, half-closed or closing connection in repair mode (its queues, sequence numbers, negotiated options and window; its FINs sent and received and the app's shutdown(SHUT_RD), the FINs out of the sequence numbers), a listener's backlog and waiting connections (sock_diag, through crrun's init under --net=private), with checkpoint --exit the connections waiting to be accepted whose client is in the app (accepted by crrun in repair mode: their addresses and received bytes), a connection with a peer outside the app on this host as root (its traffic held by nf_tables rules for its 4-tuple, table inet crrun_hold, from before it is read until the app runs on, or until the image's restore), the options of image.InetOptions (SO_REUSEADDR/PORT, SO_KEEPALIVE, SO_LINGER, buffer sizes and SO_BUF_LOCK, SO_BINDTODEVICE, timeouts, TCP_NODELAY, keepalive timers, TCP_CONGESTION, IP_TOS/TTL, IPV6_V6ONLY/TCLASS...), a UDP socket's queued datagrams with their sources (MSG_PEEK walking SO_PEEK_OFF), a UDP socket's multicast memberships (IPv4 and IPv6, any-source and source-specific, with their source filters: getsockopt MCAST_MSFILTER for each group joined on each interface of the app's network, /proc/PID/net/igmp and igmp6) and the multicast options (IP_MULTICAST_IF by address, TTL, LOOP, ALL; IPV6_MULTICAST_IF, HOPS, LOOP, ALL)",
 		Restored: "socket(2) injected in the blank main process (the app's network namespace), then through crrun's copy: each option a new socket does not have already, bind to the saved address, listen with the backlog (read back through sock_diag), connect (UDP); queued datagrams sent again from their source (the app's socket bound there, or one bound for the purpose) and read back; a port taken on this host fails the restore naming it. Multicast memberships joined again on the same interface (MCAST_JOIN_GROUP, then MCAST_MSFILTER for a source filter; the index must name the same device in the app's network, else the restore fails naming it) and read back. An established connection inside the app in repair mode (TCP_REPAIR, as CRIU's libsoccr: sequence numbers, window scale, SACK, timestamps, MSS, window, the receive queue and the sent-unacknowledged bytes), out of repair mode once the tree is verified, its unsent bytes sent then, then the shutdowns of a half-closed or closing one replayed in their order; a connection waiting to be accepted made again by its client's real handshake to the listener, in queue order, then the bytes the server end had and the client's unacknowledged ones sent; the firewall holds of outside peers removed just before repair mode ends, or when the restore fails (docs/design.md, Network)",
 		Compared: "kind, TCP state, local and peer address, every option's value (getsockopt's bytes), the multicast memberships with their interfaces and source filters; a connection's queues are checked at checkpoint (its two ends leave no byte out) and when refilled, not by the verifier (the kernel moves them while the tree is saved); a half-closed or closing connection is verified established, its state read back after the shutdowns are replayed (2 s); a buffer size the kernel tunes as \"autotuned\"; a listener's waiting connections read back (inet_diag) with the handshake's negotiated options",
-		Refused:  "a TCP connection to a peer outside the app for an ordinary user, on another host, or without nf_tables; for an ordinary user on the host's network a connection inside the app (TCP_REPAIR needs CAP_NET_ADMIN: use --net=private); the connecting states; a FIN in flight at the checkpoint (checkpoint again); a listener with connections not accepted yet in a checkpoint that leaves the app running, or whose clients are not all in the app; a TCP socket whose connection has ended (time-wait: both ends closed); an error pending (SO_ERROR) or queued (IP_RECVERR's error queue: poll's POLLERR, read without taking it), urgent (MSG_OOB) data not read yet (POLLPRI), a reader at the urgent mark (SIOCATMARK) or before a mark whose byte it read (SIOCINQ short of inet_diag's rqueue); ICMP ping, SCTP, UDP-Lite and MPTCP sockets (raw sockets: see raw sockets); IP_MULTICAST_IF chosen by interface index (struct ip_mreqn: getsockopt shows only the address), an IPv6 anycast address a socket joined (IPV6_JOIN_ANYCAST), eBPF socket filters and SO_REUSEPORT programs, socket options no checkpoint saves (the trap table: sticky); a classic filter on a unix socket (the gate)",
+		Refused:  "a TCP connection to a peer outside the app for an ordinary user, on another host, or without nf_tables; for an ordinary user on the host's network a connection inside the app (TCP_REPAIR needs CAP_NET_ADMIN: use --net=private); the connecting states; a FIN in flight at the checkpoint (checkpoint again); a listener with connections not accepted yet in a checkpoint that leaves the app running, or whose clients are not all in the app; a TCP socket whose connection has ended (time-wait: both ends closed); an error pending (SO_ERROR) or queued (IP_RECVERR's error queue: poll's POLLERR, read without taking it), urgent (MSG_OOB) data not read yet (POLLPRI), a reader at the urgent mark (SIOCATMARK) or before a mark whose byte it read (SIOCINQ short of inet_diag's rqueue); SCTP, UDP-Lite and MPTCP sockets (raw, ping and packet sockets: see their rows); IP_MULTICAST_IF chosen by interface index (struct ip_mreqn: getsockopt shows only the address), an IPv6 anycast address a socket joined (IPV6_JOIN_ANYCAST), eBPF socket filters and SO_REUSEPORT programs, socket options no checkpoint saves (the trap table: sticky); a classic filter on a unix socket (the gate)",
 	},
 	{
 		Name:     "raw sockets",
@@ -242,6 +245,22 @@ var Kinds = []Kind{
 		Restored: "socket(2) injected in the blank main process (the app's network namespace: the restorer needs CAP_NET_RAW there), then through crrun's copy: the options, bind and connect to the saved addresses, the filter, each read back",
 		Compared: "local address and peer, every option's value (getsockopt's bytes), the filter (\"fd N inet\" gives family, type and protocol)",
 		Refused:  "packets or an error queued and not read after 1 s of retries (from the network or the kernel: nothing can queue them again as they were); multicast memberships of a raw socket; at restore, a raw socket in a foreign image (--trust-image) owned by another user than root",
+	},
+	{
+		Name:     "ping sockets",
+		Fields:   []string{"fd ping"},
+		Saved:    "ICMP ping sockets (SOCK_DGRAM of AF_INET with IPPROTO_ICMP, AF_INET6 with IPPROTO_ICMPV6: any group net.ipv4.ping_group_range allows) through a pidfd_getfd copy (checkpoint/ping.go): family, the address bound and the echo identifier (getsockname's port), the peer (/proc/PID/net/icmp and icmp6: getpeername does not show it), the options of image.PingOptionsOf (the socket- and IP-level options a UDP socket has: IP_TTL, IP_RECVERR, buffer sizes...), a classic filter; with --net=private as root, the namespace's net.ipv4.ping_group_range (image.json ping_group_range: the app, root there, may change it; crrun's init gives a new namespace the host's, narrowed to an ordinary user's own group, so no app may ping where the host would not let it); the freeze retries for up to 1 s while a ping socket of the app has replies queued",
+		Restored: "socket(2) injected in the blank main process (the app's network namespace, whose ping_group_range the init set first under --net=private: the saved one, or the host's), then through crrun's copy: the options, bind to the same address and identifier (one another socket holds fails the restore naming it), connect, the filter, each read back",
+		Compared: "local address, identifier and peer, every option's value (getsockopt's bytes), the filter (\"fd N inet\" gives family, type and protocol)",
+		Refused:  "replies or an error queued and not read after 1 s of retries (the kernel's ICMP made them: nothing can queue them again as they were); multicast memberships; at restore, a network whose ping_group_range does not let the restorer's group make one",
+	},
+	{
+		Name:     "packet sockets",
+		Fields:   []string{"fd packet"},
+		Saved:    "AF_PACKET sockets of SOCK_RAW and SOCK_DGRAM (CAP_NET_RAW in the network namespace's owner: root; an ordinary user's app has no capability in crrun's user namespace) through a pidfd_getfd copy (checkpoint/packet.go): type, socket()'s protocol, the protocol and interface bound (getsockname) with the interface's name, the options of image.PacketOptions (PACKET_VERSION, RESERVE, AUXDATA, ORIGDEV, VNET_HDR, VNET_HDR_SZ, LOSS, TIMESTAMP, TX_HAS_OFF, QDISC_BYPASS, IGNORE_OUTGOING, with the socket-level options), a classic filter; the freeze retries for up to 1 s while a packet socket of the app has frames queued",
+		Restored: "socket(2) injected in the blank main process (the restorer needs CAP_NET_RAW in the app's network namespace), then through crrun's copy: the options, bind to the same protocol and interface index once SIOCGIFNAME shows the index names the same interface there (else the restore fails naming it), the filter, each read back",
+		Compared: "type, protocols, interface index and name, fanout, every option's value (getsockopt's bytes), the filter; not PACKET_STATISTICS (reading it resets the counters: a restored socket counts from zero)",
+		Refused:  "SOCK_PACKET (the obsolete interface, trap); rings (PACKET_RX_RING, PACKET_TX_RING), fanout groups, memberships (PACKET_ADD_MEMBERSHIP: promiscuous, multicast; no getsockopt reads them back) and PACKET_COPY_THRESH (trap, naming the option); a fanout group (getsockopt(PACKET_FANOUT), the dump); frames or an error queued and not read after 1 s of retries (they came from an interface); an interface gone; an interface other than lo of the app's own network namespace (--net=private: a restore makes lo only); at restore, an interface index that names another interface or none, a packet socket in a foreign image (--trust-image) owned by another user than root",
 	},
 	{
 		Name:     "netlink sockets",
@@ -265,6 +284,30 @@ var Kinds = []Kind{
 		Saved:    "readlink, fdinfo and fstat of each fd; kind-specific state (see docs/design.md, Checkpoint step 7)",
 		Restored: "each open file description created once, then dup3 into every fd that shares it",
 		Compared: "kind and target (inodes as classes: the same sharing of pipes, sockets and files), open flags with close-on-exec, offset, mode, owner and size of the file, and the kind-specific fdinfo lines (eventfd count, epoll interest lists, timerfd clock, interval and ticks, signalfd mask, inotify watches); before the restore, each file opened by path by identity (size, mtime, SHA-256 up to 1 MiB; device, inode and ctime on the same host) and, for an image not the restorer's own, by access with the process's credentials (restore.Check)",
+		Refused:  "an fd opened with O_TMPFILE, named since or not (F_GETFL shows the flag, which no open by path gives; an unnamed one may or may not be linkable, which nothing shows); an EPOLLONESHOT entry that has fired and is not re-armed (an entry cannot be added disarmed)",
+		Refuse: func(f Fields) []string {
+			var out []string
+			for k, v := range f {
+				if i := strings.Index(k, " epoll "); i > 0 && strings.HasPrefix(v, "events:") {
+					ev, err := strconv.ParseUint(strings.Fields(strings.TrimPrefix(v, "events:"))[0], 16, 32)
+					if err == nil && ev&^epollPrivate == 0 {
+						out = append(out, fmt.Sprintf("CR: %s's epoll entry for fd %s (%s) is an EPOLLONESHOT one that has fired and is not re-armed yet: "+
+							"an epoll entry cannot be added disarmed: not supported yet (checkpoint again once the app re-arms it with EPOLL_CTL_MOD)", k[:i], k[i+len(" epoll "):], v))
+					}
+					continue
+				}
+				fd, ok := strings.CutSuffix(k, " flags")
+				if !ok || strings.Count(fd, " ") != 1 {
+					continue
+				}
+				if fl, err := strconv.ParseUint(v, 8, 64); err == nil && fl&oTmpfile != 0 {
+					out = append(out, fmt.Sprintf("CR: %s was opened with O_TMPFILE (flags %s): no restore can open a file with that flag again, "+
+						"and an O_TMPFILE file not linked yet may or may not be linkable (the kernel shows neither): not supported yet "+
+						"(checkpoint once the file is linked and its fd closed)", fd, v))
+				}
+			}
+			return out
+		},
 	},
 	{
 		Name:     "SysV IPC and POSIX message queues",
@@ -374,3 +417,40 @@ func InheritedRefusals(app, base Fields) []string {
 	sort.Strings(out)
 	return out
 }
+
+// LockRefusal is why a lock of class (fdinfo's POSIX, OFDLCK, FLOCK,
+// LEASE, DELEG...) in mode (ADVISORY, MANDATORY, ACTIVE, BREAKING,
+// BREAKER) cannot be taken again by a restore ("" if it can): the
+// checkpoint's dump (checkpoint/locks.go) and this inventory's gate say it
+// in the same words.
+func LockRefusal(class, mode string) string {
+	switch class {
+	case "POSIX", "OFDLCK", "FLOCK":
+	case "LEASE":
+		if mode != "ACTIVE" {
+			return fmt.Sprintf("a lease being broken (%s): let the lease break finish (the holder gives it up) and checkpoint again", mode)
+		}
+	case "DELEG":
+		return "an NFS delegation cannot be taken by an app"
+	default:
+		return fmt.Sprintf("lock class %s cannot be taken again", class)
+	}
+	if mode == "MANDATORY" {
+		return "mandatory locking cannot be restored (and this kernel no longer enforces it)"
+	}
+	return ""
+}
+
+// OwnerOutside is why an fd whose signal owner (F_SETOWN) is no running
+// process of the app is refused (the dump and the gate).
+const OwnerOutside = "it is no running process of the app (set it to one of the app's, or reset it with F_SETOWN 0)"
+
+// oTmpfile is __O_TMPFILE (O_TMPFILE without O_DIRECTORY), as fdinfo's
+// octal flags show it.
+const oTmpfile = 020000000
+
+// epollPrivate are the bits of an epoll entry's events that are no event
+// (EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET): an entry showing
+// nothing else is a oneshot one that has fired (the kernel keeps only
+// these bits then, and adds EPOLLERR|EPOLLHUP to every entry it adds).
+const epollPrivate = 1<<28 | 1<<29 | 1<<30 | 1<<31

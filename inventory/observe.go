@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sort"
@@ -442,6 +443,8 @@ func (o *observer) fds() error {
 				o.inet(pre, c)
 				o.netlink(pre, c)
 				o.raw(pre, c, st.Ino)
+				o.ping(pre, c, st.Ino) // ping.go
+				o.packet(pre, c)       // ping.go
 			}
 			if target == "anon_inode:inotify" {
 				// Queued events: a restore re-adds the watches, not
@@ -633,7 +636,9 @@ func (o *observer) owner(pre string, fd int) {
 	}
 	if _, _, e := unix.Syscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETOWN_EX, uintptrOf(&ex)); e == 0 && ex.Pid != 0 {
 		v := fmt.Sprintf("type %d pid outside the app", ex.Type)
-		if ns, ok := o.t.NS(int(ex.Pid)); ok {
+		// crrun's init is pid 1 of the app's namespace, but no process
+		// of the app: the dump refuses it as an owner (ownerNS).
+		if ns, ok := o.t.NS(int(ex.Pid)); ok && ns != 1 {
 			v = fmt.Sprintf("type %d pid %d", ex.Type, ns)
 		}
 		o.f[pre+" owner_ex"] = v
@@ -808,7 +813,60 @@ func (o *observer) socket(pre string, fd int) {
 		if sa, err := unix.Getsockname(fd); err == nil {
 			o.f[pre+" sockname"] = sockName(sa)
 		}
+		if n, _ := strconv.Atoi(o.f[pre+" scm_fds"]); n > 0 {
+			if t, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil && t == unix.SOCK_STREAM {
+				o.f[pre+" scm_ends"] = scmEnds(fd)
+			}
+		}
 	}
+}
+
+// scmEnds walks the queue of unix stream socket fd with MSG_PEEK from
+// offset 0 (SO_PEEK_OFF, set back after) and gives where each run of
+// bytes that carries files in flight ends: a peek stops there (and
+// nowhere else but where the senders' credentials change), its files
+// installed here and closed. Where a run starts no peek shows
+// (checkpoint/unixstream.go); the program's own reads check that.
+func scmEnds(fd int) string {
+	was, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF)
+	if err != nil || unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0) != nil {
+		return "?"
+	}
+	defer unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, was) //nolint:errcheck
+	buf := make([]byte, 1<<16)
+	oob := make([]byte, unix.CmsgSpace(253*4)+unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4))
+	var ends []string
+	got := 0
+	for range 1 << 16 {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_PEEK|unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			break
+		}
+		got += n
+		rights := false
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, cm := range msgs {
+				if cm.Header.Level != unix.SOL_SOCKET {
+					continue
+				}
+				if fds, err := unix.ParseUnixRights(&cm); err == nil {
+					rights = true
+					for _, x := range fds {
+						unix.Close(x)
+					}
+				} else if cm.Header.Type == unix.SCM_PIDFD && len(cm.Data) >= 4 {
+					unix.Close(int(int32(binary.LittleEndian.Uint32(cm.Data))))
+				}
+			}
+		}
+		if rights {
+			ends = append(ends, strconv.Itoa(got))
+		}
+	}
+	return strings.Join(ends, ",")
 }
 
 // sockName renders a unix socket's address ("" unbound).

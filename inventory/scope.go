@@ -8,12 +8,12 @@ package inventory
 var OutOfScope = []struct {
 	Name, Refused, Why string
 }{
-	{"netlink sockets other than NETLINK_ROUTE, packet, ICMP ping, SCTP, UDP-Lite and MPTCP sockets; TCP connections to peers outside the app for an ordinary user or on another host, connections that have ended, connecting ones; eBPF socket filters and SO_REUSEPORT programs, IP_MULTICAST_IF by interface index; any socket option no checkpoint saves (setsockopt of an option outside the option tables)",
-		"`CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet` (trap and gate), `CR: socket(AF_INET, ICMP ping) not supported yet` (trap and scan); the connections by the checkpoint's gate, naming the fd and both addresses (status too); eBPF filters, IP_MULTICAST_IF by index and options outside the tables by a sticky trap naming the option",
+	{"netlink sockets other than NETLINK_ROUTE, SCTP, UDP-Lite and MPTCP sockets; packet sockets with a ring, a fanout group or a membership (promiscuous, multicast), SOCK_PACKET; ping, raw and packet sockets with packets queued (after 1 s of retries); TCP connections to peers outside the app for an ordinary user or on another host, connections that have ended, connecting ones; eBPF socket filters and SO_REUSEPORT programs, IP_MULTICAST_IF by interface index; any socket option no checkpoint saves (setsockopt of an option outside the option tables)",
+		"`CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet` (trap and gate), `CR: socket(AF_INET, SCTP) not supported yet` (trap and scan); `CR: setsockopt(SOL_PACKET, PACKET_RX_RING) sets up a receive ring, whose frames are shared with the app's memory: not supported yet` (sticky trap); SOCK_PACKET, a fanout group and queued packets by the gate or the dump, naming the socket; the connections by the checkpoint's gate, naming the fd and both addresses (status too); eBPF filters, IP_MULTICAST_IF by index and options outside the tables by a sticky trap naming the option",
 		"a peer outside the app needs its traffic held with the firewall (root; a peer on another host runs on: a job across nodes); the other states and kinds are planned work (issue 10)"},
-	{"unix sockets: files in flight (SCM_RIGHTS) on a stream socket, connections in a backlog with bytes in them or whose connecting end closed, peers outside the app, the credentials of a sender that has exited of bytes queued for a reader with SO_PASSCRED, datagrams restore cannot send again from their sender",
+	{"unix sockets: files in flight (SCM_RIGHTS) on a stream socket whose peer has closed (or is outside the app), that is shut down (the reader for reading, its peer for writing), or whose reader has SO_PASSCRED/SO_PASSPIDFD when crrun is not root, connections in a backlog with bytes in them or whose connecting end closed, peers outside the app, the credentials of a sender that has exited of bytes queued for a reader with SO_PASSCRED, datagrams restore cannot send again from their sender",
 		"by the dump, naming the fd (status sees what sock_diag and fdinfo show)",
-		"a peek cannot tell which stream bytes carry the files; a backlog connection's bytes cannot be read without accepting it; a sender's pid can be named again only while it lives (issue 10)"},
+		"a peek cannot tell where the stream bytes that carry the files start: the dump reads the queue and sends it again from the peer, which must be there and may send, naming the senders again (root) for a reader that passes credentials; a backlog connection's bytes cannot be read without accepting it; a sender's pid can be named again only while it lives (issue 10)"},
 	{"SysV IPC with --ipc=host (the host's IPC namespace)",
 		"trap and scan, for as long as /proc/sysvipc shows the object",
 		"objects in the host's namespace cannot be told apart from other programs'; in the app's own namespace (the default) they are saved (the SysV IPC kind)"},
@@ -38,4 +38,13 @@ var OutOfScope = []struct {
 	{"a POSIX timer overrun count other than 0 (what timer_getoverrun says of the last signal)",
 		"by the dump, naming the timer (an injected timer_getoverrun per timer)",
 		"no interface sets it: a restored timer would say 0"},
+	{"urgent (out-of-band) data the app sent on a TCP connection, while bytes of its send queue are not acknowledged",
+		"by the gate, naming the connection and the send (status too): sends with MSG_OOB are trapped, never a taint, and the socket noted",
+		"no interface reads a connection's urgent pointer: a restore would send the urgent byte as an ordinary one"},
+	{"the configuration of the app's own network namespace (--net=private) as root: interfaces, addresses and routes the app added or removed",
+		"by the gate (status too): what /proc/PID/net shows (interfaces, IPv6 addresses, IPv4 and IPv6 routes, the IPv4 FIB) against a new namespace with lo up, made once by crrun",
+		"a restore makes a new namespace with lo up and nothing else; sysctls other than ping_group_range, lo's MTU, neighbours and traffic control are not compared (documented)"},
+	{"32-bit (ia32) programs, and threads running 32-bit code",
+		"by the gate (the executable's ELF class; status too) and the dump (each thread's code segment, read before anything is injected)",
+		"the engine injects and restores x86_64 code only, and the filter does not follow 32-bit setsockopt and sends"},
 }

@@ -174,8 +174,17 @@ func threadAttrCalls(st *stage, nstid int, a *image.ThreadAttrs) []call {
 		}
 		calls = append(calls, c)
 	}
+	// The I/O priority, always: the thread may have inherited crrun's.
+	c := sys("ioprio_set", unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, uint64(a.IOPrio))
+	c.wrap = func(err error) error {
+		return fmt.Errorf("thread %d: I/O priority class %d level %d cannot be set here: %w", nstid, a.IOPrio>>13, a.IOPrio&0x1fff, err)
+	}
+	calls = append(calls, c)
 	return append(calls, sys("prctl(PR_GET_TIMERSLACK)", unix.SYS_PRCTL, prGetTimerslack, 0, 0, 0, 0))
 }
+
+// ioprioWhoProcess is IOPRIO_WHO_PROCESS: one thread (0: the caller).
+const ioprioWhoProcess = 1
 
 // checkThreadAttrs reads one thread's scheduling and affinity back and
 // compares them, and the timer slack its batch read, with the image.
@@ -214,6 +223,9 @@ func checkThreadAttrs(tid, nstid int, a *image.ThreadAttrs, slack uint64) error 
 	}
 	if slack != a.TimerSlackNS {
 		return fmt.Errorf("thread %d: timer slack is %d ns after restore, saved %d ns", nstid, slack, a.TimerSlackNS)
+	}
+	if prio, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(tid), 0); e != 0 || int(prio) != a.IOPrio {
+		return fmt.Errorf("thread %d: I/O priority is %#x after restore (%v), saved %#x", nstid, prio, e, a.IOPrio)
 	}
 	return nil
 }

@@ -223,7 +223,10 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		if err != nil {
 			return 0, err
 		}
-		if f.Kind == image.FDFile && f.Pos != 0 {
+		// A directory's position is where getdents goes on (a cookie of
+		// its file system: tmpfs's is an entry index, past the end
+		// LLONG_MAX); it was left at 0, and the next readdir started over.
+		if (f.Kind == image.FDFile || f.Kind == image.FDDir) && f.Pos != 0 {
 			if _, err := r.inj(r.pid, "lseek", unix.SYS_LSEEK, fd, uint64(f.Pos), unix.SEEK_SET); err != nil {
 				return 0, err
 			}
@@ -326,6 +329,10 @@ func (t *treeRestorer) open(f *image.FD, pipes map[uint64]*pipeObj, socks map[ui
 		return t.openNetlink(f)
 	case image.FDRaw:
 		return t.openRaw(f)
+	case image.FDPing:
+		return t.openPing(f) // ping.go
+	case image.FDPacket:
+		return t.openPacket(f) // packet.go
 	}
 	return 0, fmt.Errorf("CR: restoring %s fds not supported yet", f.Kind)
 }
@@ -750,22 +757,37 @@ type parkedTimerfd struct {
 }
 
 // armTimerfds arms every restored timerfd with its time left and interval
-// (relative: the clock's namespace does not matter), then gives it its
-// unread expirations (TFD_IOC_SET_TICKS: timerfd_settime resets them), as
-// the last step before the verification, so that the restore's own duration
-// is not counted as expirations.
+// and its settime flags, then gives it its unread expirations
+// (TFD_IOC_SET_TICKS: timerfd_settime resets them), as the last step before
+// the verification, so that the restore's own duration is not counted as
+// expirations. A relative timer is armed with its time left (the clock's
+// namespace does not matter); an absolute one (TFD_TIMER_ABSTIME) on a wall
+// clock at its saved deadline, on another clock at crrun's now plus its time
+// left (the app's clock resumes where it stopped), with the same flags
+// (TFD_TIMER_CANCEL_ON_SET too), which fdinfo shows.
 func (t *treeRestorer) armTimerfds() error {
 	defer t.closeTimerfds()
 	for _, p := range t.timerfds {
 		tf := p.tf
-		if tf.ValueNS != 0 || tf.IntervalNS != 0 {
+		if tf.ValueNS != 0 || tf.IntervalNS != 0 || tf.SettimeFlags != 0 {
 			value := tf.ValueNS
-			if value <= 0 {
+			if value < 0 || value == 0 && tf.IntervalNS != 0 {
 				value = 1 // due: fire at once
 			}
+			if value != 0 && tf.SettimeFlags&unix.TFD_TIMER_ABSTIME != 0 {
+				if tf.DeadlineNS != 0 {
+					value = tf.DeadlineNS
+				} else {
+					var now unix.Timespec
+					if err := unix.ClockGettime(int32(tf.Clock), &now); err != nil {
+						return fmt.Errorf("clock_gettime(%d): %w", tf.Clock, err)
+					}
+					value += now.Nano()
+				}
+			}
 			spec := unix.ItimerSpec{Interval: unix.NsecToTimespec(tf.IntervalNS), Value: unix.NsecToTimespec(value)}
-			if err := unix.TimerfdSettime(p.fd, 0, &spec, nil); err != nil {
-				return fmt.Errorf("timerfd_settime: %w", err)
+			if err := unix.TimerfdSettime(p.fd, tf.SettimeFlags, &spec, nil); err != nil {
+				return fmt.Errorf("timerfd_settime(flags %#x): %w", tf.SettimeFlags, err)
 			}
 		}
 		if tf.Ticks != 0 {

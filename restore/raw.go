@@ -73,15 +73,15 @@ func (t *treeRestorer) openRaw(f *image.FD) (uint64, error) {
 	return fd, nil
 }
 
-// rawForeign refuses a raw socket in a foreign image of an owner other
-// than root (Check).
+// rawForeign refuses a raw or packet socket in a foreign image of an
+// owner other than root (Check).
 func rawForeign(p *image.Process, owner uint32) error {
 	if owner == 0 {
 		return nil
 	}
 	for _, f := range p.FDs {
-		if f.Kind == image.FDRaw {
-			return fmt.Errorf("fd %d is a raw socket, but the image belongs to uid %d: a restore never grants more than the image's owner has", f.FD, owner)
+		if f.Kind == image.FDRaw || f.Kind == image.FDPacket {
+			return fmt.Errorf("fd %d is a %s socket, but the image belongs to uid %d: a restore never grants more than the image's owner has", f.FD, f.Kind, owner)
 		}
 	}
 	return nil

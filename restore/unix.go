@@ -374,7 +374,7 @@ func (t *treeRestorer) pendingConns(s *image.Socket) error {
 // socket again, in order, each from a socket with its sender's address: the
 // sender itself when it is in the image, the peer for a seqpacket socket, a
 // temporary socket bound to the address otherwise. Then the SO_PASS* flags.
-func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj, withCreds bool) error {
+func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*sockObj, withCreds bool) (err error) {
 	r := t.root
 	var temps []uint64
 	defer func() {
@@ -383,6 +383,14 @@ func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*s
 		}
 	}()
 	tempFor := map[string]uint64{}
+	var backs []func() error // the peers' send buffers set back
+	defer func() {
+		for _, back := range backs {
+			if e := back(); e != nil && err == nil {
+				err = e
+			}
+		}
+	}()
 	for _, s := range t.sockets {
 		if len(s.Msgs) == 0 || s.Data == "" || hasCreds(s) != withCreds {
 			continue
@@ -398,6 +406,15 @@ func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*s
 		b.Close()
 		if err != nil {
 			return err
+		}
+		if s.Type == unix.SOCK_STREAM {
+			// Room in the peer's send buffer for the whole queue,
+			// the image's value set back after (image.RoomToSend).
+			back, err := t.roomToSend(s, len(data))
+			if err != nil {
+				return err
+			}
+			backs = append(backs, back)
 		}
 		off := 0
 		for i, m := range s.Msgs {
@@ -456,6 +473,32 @@ func (t *treeRestorer) fillQueues(pipes map[uint64]*pipeObj, socks map[uint64]*s
 		}
 	}
 	return nil
+}
+
+// roomToSend raises the send buffer of the peer of stream socket s to
+// take n bytes more, through a copy in crrun; the returned func sets it
+// back (and closes the copy).
+func (t *treeRestorer) roomToSend(s *image.Socket, n int) (func() error, error) {
+	from, ok := t.peerFd[s.Inode]
+	if !ok {
+		return nil, fmt.Errorf("unix socket %d: its peer was not created", s.Inode)
+	}
+	c, err := t.root.getfd(from)
+	if err != nil {
+		return nil, err
+	}
+	back, err := image.RoomToSend(c, n)
+	if err != nil {
+		unix.Close(c)
+		return nil, err
+	}
+	return func() error {
+		defer unix.Close(c)
+		if err := back(); err != nil {
+			return fmt.Errorf("unix socket %d: %w", s.Inode, err)
+		}
+		return nil
+	}, nil
 }
 
 // hasCreds reports a socket whose messages name their senders'

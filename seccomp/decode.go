@@ -21,6 +21,17 @@ type Decision struct {
 	// NewFds is how many fds the call creates (Entry.NewFds; 2 for
 	// socketpair through socketcall).
 	NewFds int
+	// Sticky: the taint lasts for the life of the process whatever the
+	// row's Scope (Entry.StickyFor).
+	Sticky bool
+}
+
+// Scope is how long the call's taint lasts.
+func (d Decision) Scope() Scope {
+	if d.Sticky {
+		return Sticky
+	}
+	return d.Entry.Scope
 }
 
 // MemReader reads the trapped task's memory (for arguments passed by pointer).
@@ -93,7 +104,8 @@ func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 	case e.MemReason != nil:
 		r, ok = e.MemReason(args, mem)
 	}
-	d := Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(name, args, 3), NewFds: e.NewFds}
+	d := Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(name, args, 3), NewFds: e.NewFds,
+		Sticky: e.StickyFor != nil && e.StickyFor(args)}
 	if e.Kind == "socket" {
 		d.Detail = FamilyName(args[0])
 	}

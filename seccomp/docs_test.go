@@ -47,7 +47,11 @@ func renderTable() string {
 	var b strings.Builder
 	b.WriteString("| syscall | traps when (x86_64) | kind | lasts | `--on-nocr=deny` returns | why that errno |\n|---|---|---|---|---|---|\n")
 	for _, e := range Table {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", e.Syscall, condString(e), e.Kind, e.Scope,
+		lasts := e.Scope.String()
+		if e.Lasts != "" {
+			lasts = e.Lasts
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", e.Syscall, condString(e), e.Kind, lasts,
 			unix.ErrnoName(e.DenyErrno), e.Why)
 	}
 	return b.String()

@@ -177,7 +177,16 @@ func TestDecode(t *testing.T) {
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, unix.IPPROTO_UDP}}, false, ""},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP}}, false, ""}, // checkpoint/raw.go
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP}}, true, "CR: socket(AF_INET, SCTP) not supported yet"},
-		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET6, unix.SOCK_DGRAM, unix.IPPROTO_ICMPV6}}, true, "CR: socket(AF_INET6, ICMP ping) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET6, unix.SOCK_DGRAM, unix.IPPROTO_ICMPV6}}, false, ""}, // checkpoint/ping.go
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP}}, false, ""},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_INET6, unix.SOCK_DGRAM, unix.IPPROTO_ICMP}}, true, "CR: socket(AF_INET6, ICMP ping) not supported yet"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_PACKET, unix.SOCK_RAW, 0x0300}}, false, ""}, // checkpoint/packet.go
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_PACKET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, 0xb588}}, false, ""},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_PACKET, unix.SOCK_PACKET, 0x0300}}, true,
+			"CR: socket(AF_PACKET, SOCK_PACKET) not supported yet (the obsolete interface: use SOCK_RAW or SOCK_DGRAM)"},
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_PACKET, unix.PACKET_VERSION}}, false, ""}, // saved (image.PacketOptions)
+		{Notif{Arch: AuditArchX86_64, Nr: nr("setsockopt"), Args: [6]uint64{3, unix.SOL_PACKET, unix.PACKET_RX_RING}}, true,
+			"CR: setsockopt(SOL_PACKET, PACKET_RX_RING) sets up a receive ring, whose frames are shared with the app's memory: not supported yet"},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW}}, false, ""}, // NETLINK_ROUTE: the checkpoint decides
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE}}, false, ""},
 		{Notif{Arch: AuditArchX86_64, Nr: nr("socket"), Args: [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_KOBJECT_UEVENT}}, true, "CR: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) not supported yet"},
@@ -318,6 +327,36 @@ func TestSockoptGate(t *testing.T) {
 		r, taint := multicastReason([6]uint64{3, uint64(c.level), uint64(c.opt)})
 		if taint != c.taint || taint && !strings.HasPrefix(r, "CR: ") {
 			t.Errorf("setsockopt(%d, %d): taint %v %q, want taint %v", c.level, c.opt, taint, r, c.taint)
+		}
+	}
+}
+
+// sendto, sendmsg and sendmmsg trap with MSG_OOB alone (the supervisor
+// notes the socket: supervisor/urgent.go); never a taint.
+func TestAnsweredUrgentSend(t *testing.T) {
+	f := mustBuild(t)
+	for _, c := range []struct {
+		nr   int32
+		flag int
+	}{{unix.SYS_SENDTO, 3}, {unix.SYS_SENDMSG, 2}, {unix.SYS_SENDMMSG, 3}} {
+		var args [6]uint64
+		args[0] = 3
+		args[c.flag] = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
+		if ret, _ := run(t, f.BPF, AuditArchX86_64, c.nr, args); ret != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("%s without MSG_OOB: ret %#x, want allow", SyscallName(AuditArchX86_64, c.nr), ret)
+		}
+		if UrgentSend(AuditArchX86_64, c.nr, args) {
+			t.Errorf("%s without MSG_OOB taken for an urgent send", SyscallName(AuditArchX86_64, c.nr))
+		}
+		args[c.flag] |= unix.MSG_OOB
+		if ret, _ := run(t, f.BPF, AuditArchX86_64, c.nr, args); ret != unix.SECCOMP_RET_USER_NOTIF {
+			t.Errorf("%s with MSG_OOB: ret %#x, want a notification", SyscallName(AuditArchX86_64, c.nr), ret)
+		}
+		if !UrgentSend(AuditArchX86_64, c.nr, args) || !f.IsAnswered(AuditArchX86_64, c.nr) {
+			t.Errorf("%s with MSG_OOB not an answered urgent send", SyscallName(AuditArchX86_64, c.nr))
+		}
+		if f.Lookup(AuditArchX86_64, c.nr) != nil {
+			t.Errorf("%s is in the NOCR index: it must never taint", SyscallName(AuditArchX86_64, c.nr))
 		}
 	}
 }

@@ -20,6 +20,9 @@ type Finding struct {
 	// Detail tells findings of one kind apart (a socket's family, as
 	// FamilyName writes it), for matching with Decision.Detail.
 	Detail string
+	// KeepRunning: only a checkpoint that leaves the app running refuses
+	// it; `checkpoint --exit` saves the state.
+	KeepRunning bool
 }
 
 // ScanInput tells the scan what is normal for this app.
@@ -39,7 +42,14 @@ type ScanInput struct {
 	// PrivateIPC: the app has its own IPC namespace, whose SysV segments
 	// the checkpoint saves: their mappings are no finding.
 	PrivateIPC bool
+	// Urgent maps the inode of each socket the app sent urgent data on
+	// (MSG_OOB: an Answered row) to the call; UrgentAny stands for every
+	// socket once the record is full.
+	Urgent map[uint64]string
 }
+
+// UrgentAny is the Urgent key that stands for every socket.
+const UrgentAny = ^uint64(0)
 
 // FileID identifies an open file by device and inode.
 type FileID struct{ Dev, Ino uint64 }
@@ -174,12 +184,15 @@ func scanFds(pid int, privateIPC bool, stdio map[FileID]bool, add func(kind stri
 			case e.Family == procfs.FamilyInet || e.Family == procfs.FamilyInet6:
 				// TCP and UDP: the checkpoint decides by their state
 				// (checkpoint/inet.go); the other protocols are refused.
-				if p := strings.TrimSuffix(e.SocketProto, "v6"); p != "TCP" && p != "UDP" && p != "RAW" { // RAW: checkpoint/raw.go
+				if p := strings.TrimSuffix(e.SocketProto, "v6"); p != "TCP" && p != "UDP" && p != "RAW" && p != "PING" { // RAW: checkpoint/raw.go, PING: ping.go
 					add("socket", e.Num, "CR: socket(%s, %s) not supported yet (fd %d)", e.Family, inetProtoName(p), e.Num).Detail = e.Family.String()
 				}
 			case e.Family == procfs.FamilyNetlink:
 				// The checkpoint decides by protocol and state
 				// (checkpoint/netlink.go: NETLINK_ROUTE is saved).
+			case e.Family == procfs.FamilyPacket:
+				// The checkpoint decides by type and state
+				// (checkpoint/packet.go).
 			default:
 				add("socket", e.Num, "CR: socket(%s) not supported yet (fd %d)", e.Family, e.Num).Detail = e.Family.String()
 			}

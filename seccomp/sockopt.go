@@ -26,7 +26,7 @@ var sockoptSaved = func() map[sockoptKey]bool {
 	for _, o := range image.UnixSockOpts {
 		m[sockoptKey{unix.SOL_SOCKET, o.Opt}] = true
 	}
-	for _, t := range [][]image.InetOption{image.InetOptions, image.NetlinkOptions, image.RawOptions} {
+	for _, t := range [][]image.InetOption{image.InetOptions, image.NetlinkOptions, image.RawOptions, image.PacketOptions} {
 		for _, o := range t {
 			m[sockoptKey{o.Level, o.Opt}] = true
 		}
@@ -64,7 +64,24 @@ func sockoptReason(a [6]uint64) (string, bool) {
 	if sockoptSaved[sockoptKey{level, opt}] {
 		return "", false
 	}
+	if level == unix.SOL_PACKET {
+		if n, ok := packetOptNames[opt]; ok {
+			return fmt.Sprintf("CR: setsockopt(SOL_PACKET, %s) %s: not supported yet", n[0], n[1]), true
+		}
+	}
 	return fmt.Sprintf("CR: setsockopt(%s, %d) sets a socket option no checkpoint saves: not supported yet", levelName(level), opt), true
+}
+
+// packetOptNames name the packet socket options that taint, and why
+// (checkpoint/packet.go).
+var packetOptNames = map[int][2]string{
+	unix.PACKET_ADD_MEMBERSHIP:  {"PACKET_ADD_MEMBERSHIP", "joins a multicast or promiscuous membership, which no getsockopt reads back"},
+	unix.PACKET_DROP_MEMBERSHIP: {"PACKET_DROP_MEMBERSHIP", "changes memberships, which no getsockopt reads back"},
+	unix.PACKET_RX_RING:         {"PACKET_RX_RING", "sets up a receive ring, whose frames are shared with the app's memory"},
+	unix.PACKET_TX_RING:         {"PACKET_TX_RING", "sets up a transmit ring, whose frames are shared with the app's memory"},
+	unix.PACKET_FANOUT:          {"PACKET_FANOUT", "joins a fanout group, shared with other sockets"},
+	unix.PACKET_FANOUT_DATA:     {"PACKET_FANOUT_DATA", "gives a fanout group a program"},
+	unix.PACKET_COPY_THRESH:     {"PACKET_COPY_THRESH", "sets a ring's copy threshold"},
 }
 
 func levelName(level int) string {
@@ -85,6 +102,8 @@ func levelName(level int) string {
 		return "SOL_RAW"
 	case unix.IPPROTO_ICMPV6:
 		return "IPPROTO_ICMPV6"
+	case unix.SOL_PACKET:
+		return "SOL_PACKET"
 	}
 	return fmt.Sprintf("level %d", level)
 }

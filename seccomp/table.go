@@ -86,6 +86,11 @@ type Entry struct {
 	// task's memory (arguments passed by pointer); mem may fail, and the
 	// call is then judged by what could not be read.
 	MemReason func(args [6]uint64, mem MemReader) (reason string, ok bool)
+	// StickyFor, when set, makes the taint of the calls it holds for
+	// Sticky whatever Scope says (one row per syscall: prctl's options
+	// differ), and Lasts says so in docs/nocr.md.
+	StickyFor func(args [6]uint64) bool
+	Lasts     string
 }
 
 // fixed returns a Reason func that always gives r.
@@ -168,6 +173,9 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 			if typ == unix.SOCK_RAW {
 				return "", false // raw IP: the checkpoint decides (checkpoint/raw.go)
 			}
+			if typ == unix.SOCK_DGRAM && ((fam == unix.AF_INET && proto == unix.IPPROTO_ICMP) || (fam == unix.AF_INET6 && proto == unix.IPPROTO_ICMPV6)) {
+				return "", false // ICMP ping: the checkpoint decides (checkpoint/ping.go)
+			}
 			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), InetKindName(typ, proto)), true
 		}
 		if call == "socket" && fam == unix.AF_NETLINK {
@@ -176,6 +184,14 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 				return "", false // NETLINK_ROUTE: the checkpoint decides (checkpoint/netlink.go)
 			}
 			return fmt.Sprintf("CR: %s(%s, %s) not supported yet", call, FamilyName(fam), image.NetlinkProtoName(proto)), true
+		}
+		if call == "socket" && fam == unix.AF_PACKET {
+			switch a[1] & 0xf {
+			case unix.SOCK_RAW, unix.SOCK_DGRAM:
+				return "", false // the checkpoint decides (checkpoint/packet.go)
+			case unix.SOCK_PACKET:
+				return fmt.Sprintf("CR: %s(AF_PACKET, SOCK_PACKET) not supported yet (the obsolete interface: use SOCK_RAW or SOCK_DGRAM)", call), true
+			}
 		}
 		return fmt.Sprintf("CR: %s(%s) not supported yet", call, FamilyName(a[0])), true
 	}
@@ -337,6 +353,12 @@ func multicastMemReason(a [6]uint64, mem MemReader) (string, bool) {
 
 const personalityQuery = 0xffffffff
 
+// prctl options golang.org/x/sys may not name.
+const (
+	prSetSyscallUserDispatch = 59
+	prSetMDWE                = 65
+)
+
 // SoPeerPidfd is SO_PEERPIDFD (Linux 6.5): getsockopt of a pidfd of the peer.
 const SoPeerPidfd = 77
 
@@ -345,8 +367,34 @@ const SoPeerPidfd = 77
 // SO_PEERPIDFD: for a restored unix socket made by a stand-in, the kernel
 // would give a pidfd of the stand-in, which has exited; the supervisor
 // gives one of the live process SO_PEERCRED names (supervisor/peerpidfd.go).
+// sendto, sendmsg and sendmmsg with MSG_OOB: the supervisor notes the
+// socket, whose urgent pointer nothing reads back (supervisor/urgent.go);
+// the checkpoint refuses it while bytes wait in its send queue.
 var Answered = []Entry{
 	{Syscall: "getsockopt", Kind: "peerpidfd", Rules: [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.SOL_SOCKET}, {Arg: 2, Op: OpEq, Val: SoPeerPidfd}}}},
+	{Syscall: "sendto", Kind: "urgent", Rules: oobFlag(3)},
+	{Syscall: "sendmsg", Kind: "urgent", Rules: oobFlag(2)},
+	{Syscall: "sendmmsg", Kind: "urgent", Rules: oobFlag(3)},
+}
+
+// oobFlag traps a send whose flags (argument i) include MSG_OOB.
+func oobFlag(i uint) [][]Cond {
+	return [][]Cond{{{Arg: i, Op: OpMaskedEq, Mask: unix.MSG_OOB, Val: unix.MSG_OOB}}}
+}
+
+// UrgentSend reports whether a notification is a send with MSG_OOB (an
+// Answered row): the socket is args[0].
+func UrgentSend(arch uint32, nr int32, args [6]uint64) bool {
+	if arch != AuditArchX86_64 {
+		return false
+	}
+	switch nr {
+	case unix.SYS_SENDTO, unix.SYS_SENDMMSG:
+		return args[3]&unix.MSG_OOB != 0
+	case unix.SYS_SENDMSG:
+		return args[2]&unix.MSG_OOB != 0
+	}
+	return false
 }
 
 // Table is the NOCR table: every syscall (and argument condition) that creates
@@ -417,9 +465,26 @@ var Table = []Entry{
 			return "CR: the app's own seccomp filter in strict mode not supported yet", true
 		}, Why: "EINVAL: what a kernel without seccomp filters returns; sandboxes treat it as unavailable"},
 	{Syscall: "prctl", Kind: "seccomp", DenyErrno: unix.EINVAL,
-		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}}},
+		Rules: [][]Cond{{{Arg: 0, Op: OpEq, Val: unix.PR_SET_MM}}, {{Arg: 0, Op: OpEq, Val: unix.PR_SET_SECCOMP}},
+			{{Arg: 0, Op: OpEq, Val: prSetMDWE}}, {{Arg: 0, Op: OpEq, Val: prSetSyscallUserDispatch}, {Arg: 1, Op: OpNe, Val: 0}},
+			{{Arg: 0, Op: OpEq, Val: unix.PR_SET_TSC}, {Arg: 1, Op: OpEq, Val: unix.PR_TSC_SIGSEGV}},
+			{{Arg: 0, Op: OpEq, Val: unix.PR_MCE_KILL}, {Arg: 1, Op: OpEq, Val: unix.PR_MCE_KILL_SET}}},
+		// Only PR_SET_SECCOMP makes state a scan sees (the filter count).
+		StickyFor: func(a [6]uint64) bool { return a[0] != unix.PR_SET_SECCOMP },
+		Lasts:     "fd/scan (PR_SET_SECCOMP); sticky (the others)",
 		Reason: func(a [6]uint64) (string, bool) {
 			switch a[0] {
+			case prSetMDWE:
+				if a[1] == 0 {
+					return "", false // clears nothing: MDWE cannot be turned off
+				}
+				return "CR: prctl(PR_SET_MDWE) (memory-deny-write-execute: the checkpoint maps executable scratch memory into each process) not supported yet", true
+			case unix.PR_SET_TSC:
+				return "CR: prctl(PR_SET_TSC, PR_TSC_SIGSEGV) (a thread's rdtsc faulting: a restored thread would read the TSC) not supported yet", true
+			case unix.PR_MCE_KILL:
+				return "CR: prctl(PR_MCE_KILL) (a thread's machine-check kill policy: a restored thread would have the default) not supported yet", true
+			case prSetSyscallUserDispatch:
+				return "CR: syscall user dispatch (prctl PR_SET_SYSCALL_USER_DISPATCH: a restored thread would run without it) not supported yet", true
 			case unix.PR_SET_SECCOMP:
 				switch a[1] {
 				case unix.SECCOMP_MODE_FILTER:
@@ -432,7 +497,15 @@ var Table = []Entry{
 				return "CR: prctl(PR_SET_MM) not supported", true
 			}
 			return "", false
-		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM is refused the same way"},
+		}, Why: "EINVAL for PR_SET_SECCOMP (as seccomp); PR_SET_MM, PR_SET_MDWE, syscall user dispatch, PR_SET_TSC and PR_MCE_KILL are refused the same way (what a kernel without them returns)"},
+	{Syscall: "fcntl", Kind: "dnotify", DenyErrno: unix.EINVAL, Scope: Sticky,
+		Rules:  [][]Cond{{{Arg: 1, Op: OpEq, Val: unix.F_NOTIFY}, {Arg: 2, Op: OpNe, Val: 0}}},
+		Reason: fixed("CR: directory notifications (fcntl F_NOTIFY, dnotify: nothing shows a registration, a restored fd would have none) not supported yet"),
+		Why:    "EINVAL: what a kernel without CONFIG_DNOTIFY returns"},
+	{Syscall: "mlockall", Kind: "mlock_future", DenyErrno: unix.EPERM, Scope: Sticky,
+		Rules:  [][]Cond{{{Arg: 0, Op: OpMaskedEq, Mask: unix.MCL_FUTURE, Val: unix.MCL_FUTURE}}},
+		Reason: fixed("CR: mlockall(MCL_FUTURE) (nothing shows that future mappings are to be locked, a restore would not lock them) not supported yet"),
+		Why:    "EPERM: what a caller without CAP_IPC_LOCK and a zero RLIMIT_MEMLOCK gets; callers report it and run unlocked"},
 	{Syscall: "landlock_restrict_self", Kind: "landlock", DenyErrno: unix.ENOSYS, Scope: Sticky,
 		Reason: fixed("CR: Landlock rulesets not supported"), Why: "ENOSYS: Landlock users treat it as best-effort and go on"},
 	{Syscall: "pkey_alloc", Kind: "pkey", DenyErrno: unix.ENOSPC, Scope: Sticky,

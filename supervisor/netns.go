@@ -3,6 +3,8 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/crrun/crrun/internal/inetsock"
@@ -96,4 +98,33 @@ func loopbackUp() error {
 		return fmt.Errorf("SIOCSIFFLAGS: %w", err)
 	}
 	return nil
+}
+
+// hostPingRange is the net.ipv4.ping_group_range the app's own network
+// namespace (--net=private) gets from crrun's init, "" to leave a new
+// namespace's "1 0" (no one): the host's range, narrowed for an ordinary
+// user to its own group (the only one crrun's user namespace maps) when the
+// host's range holds it. So the app may make ICMP ping sockets in its
+// namespace exactly when it could on the host's network — never more (and
+// there they reach only its loopback). Root's app may change it there
+// itself; a checkpoint saves what it is (image.Meta.PingGroupRange), and a
+// restore sets that rather than this.
+func hostPingRange() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	f := strings.Fields(string(b))
+	if err != nil || len(f) != 2 {
+		return ""
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 32)
+	hi, err2 := strconv.ParseUint(f[1], 10, 32)
+	if err1 != nil || err2 != nil || lo > hi {
+		return ""
+	}
+	if os.Geteuid() == 0 {
+		return f[0] + " " + f[1]
+	}
+	if g := uint64(os.Getegid()); g >= lo && g <= hi {
+		return fmt.Sprintf("%d %d", g, g)
+	}
+	return ""
 }

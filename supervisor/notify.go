@@ -81,6 +81,12 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		}
 		return
 	}
+	if seccomp.UrgentSend(n.Arch, n.Nr, n.Args) {
+		_, nspid, _ := taskInfo(tid)
+		s.urgent.record(tid, nspid, n.Args[0], seccomp.SyscallName(n.Arch, n.Nr))
+		_ = seccomp.Continue(fd, n.ID)
+		return
+	}
 	if _, ok := s.filter.Recorded(n.Arch, n.Nr); ok {
 		s.watches.record(tid, n.Args, mem)
 		_ = seccomp.Continue(fd, n.ID)
@@ -113,7 +119,7 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		return
 	}
 	tgid, nspid, comm := taskInfo(tid)
-	t := &Taint{Reason: d.Reason, Kind: d.Entry.Kind, Scope: d.Entry.Scope, Pid: tgid, NsPid: nspid,
+	t := &Taint{Reason: d.Reason, Kind: d.Entry.Kind, Scope: d.Scope(), Pid: tgid, NsPid: nspid,
 		Tid: tid, Comm: comm, Syscall: d.Syscall, Detail: d.Detail, Time: time.Now()}
 	if d.NewFds > 0 && s.cfg.OnNOCR != PolicyDeny {
 		// Before the call runs: the fds it makes are the lowest free ones.

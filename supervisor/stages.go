@@ -63,6 +63,12 @@ type initConfig struct {
 	// Loopback: the init is in a network namespace of the app's own
 	// (--net=private), whose "lo" it brings up.
 	Loopback bool `json:"loopback,omitempty"`
+	// PingGroupRange is the net.ipv4.ping_group_range the init writes in
+	// the app's network namespace once lo is up, before the app or any
+	// socket of a restore is made: the host's (hostPingRange) or, at
+	// restore, the one the app's namespace had (image.Meta.PingGroupRange).
+	// "" leaves the new namespace's "1 0".
+	PingGroupRange string `json:"ping_group_range,omitempty"`
 }
 
 // timeNSConfig is the app's time namespace.
@@ -168,6 +174,11 @@ func InitMain(args []string) {
 		}
 		if err := keepDiagSocket(); err != nil {
 			fail("init: a sock_diag socket in the app's network namespace: %v", err)
+		}
+		if r := cfg.PingGroupRange; r != "" {
+			if err := os.WriteFile("/proc/sys/net/ipv4/ping_group_range", []byte(r+"\n"), 0); err != nil {
+				fail("init: set net.ipv4.ping_group_range to %q in the app's network namespace, as the app had it: %v", r, err)
+			}
 		}
 	}
 	if cfg.LastPid > 0 {

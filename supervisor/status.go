@@ -23,13 +23,17 @@ type Status struct {
 	// MainNsPid is the main process's pid in the app's namespace; MainExit
 	// says how it ended when it has exited while others run on (crrun then
 	// exits so once they end).
-	MainNsPid      int             `json:"main_nspid,omitempty"`
-	MainExit       *image.MainExit `json:"main_exit,omitempty"`
-	Checkpointable bool            `json:"checkpointable"`
-	Reasons        []Reason        `json:"reasons"`
-	Denied         []Reason        `json:"denied"`
-	Processes      []Process       `json:"processes"`
-	Restarts       []Restart       `json:"restarts"` // --restart-on-failure, oldest first
+	MainNsPid int             `json:"main_nspid,omitempty"`
+	MainExit  *image.MainExit `json:"main_exit,omitempty"`
+	// Checkpointable: a checkpoint that leaves the app running (USR1,
+	// --interval, `crrun checkpoint`) would save it now. ExitCheckpointable:
+	// `crrun checkpoint --exit` would (every reason is KeepRunning).
+	Checkpointable     bool      `json:"checkpointable"`
+	ExitCheckpointable bool      `json:"exit_checkpointable"`
+	Reasons            []Reason  `json:"reasons"`
+	Denied             []Reason  `json:"denied"`
+	Processes          []Process `json:"processes"`
+	Restarts           []Restart `json:"restarts"` // --restart-on-failure, oldest first
 }
 
 // Reason is one reason the app cannot be checkpointed, and who caused it.
@@ -45,6 +49,9 @@ type Reason struct {
 	Source  string    `json:"source"`           // "trap" (sticky), "scan", or "trap+scan"
 	Since   time.Time `json:"since,omitzero"`   // when the trap fired
 	Sticky  bool      `json:"sticky,omitempty"` // lasts for the life of the process
+	// KeepRunning: only a checkpoint that leaves the app running refuses
+	// it; `checkpoint --exit` saves the state.
+	KeepRunning bool `json:"keep_running_only,omitempty"`
 }
 
 // Process is one process of the app.
@@ -140,7 +147,7 @@ func (s *Supervisor) verdict(pids []int, tracer int) (findings []seccomp.Finding
 	}
 	all = s.ledger.Snapshot(alive)
 	findings = checkpoint.Refusals(seccomp.ScanInput{Pids: pids, Namespaces: s.baseline.Namespaces, PrivateIPC: !s.hostIPC(),
-		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer}, s.watches.lookup,
+		SeccompFilters: s.baseline.SeccompFilters, Stdio: stdioIDs(), Tracer: tracer, Urgent: s.urgent.snapshot()}, s.watches.lookup,
 		// The checkpoint (tracer != 0) observes the inventory itself
 		// once the tree is saved, and refuses with the same words.
 		tracer == 0, s.initPid)
@@ -235,7 +242,7 @@ func (s *Supervisor) Status() Status {
 	findings, held, all := s.verdict(pids, 0)
 	for _, f := range findings {
 		r := Reason{Reason: f.Reason, Kind: f.Kind, Pid: f.Pid, NsPid: nspid[f.Pid], Tid: f.Pid,
-			Comm: comm[f.Pid], Source: "scan"}
+			Comm: comm[f.Pid], Source: "scan", KeepRunning: f.KeepRunning}
 		if f.Fd >= 0 {
 			fd := f.Fd
 			r.Fd = &fd
@@ -258,5 +265,6 @@ func (s *Supervisor) Status() Status {
 			Tid: t.Tid, Comm: t.Comm, Syscall: t.Syscall, Source: "trap", Since: t.Time})
 	}
 	st.Checkpointable = len(st.Reasons) == 0
+	st.ExitCheckpointable = !slices.ContainsFunc(st.Reasons, func(r Reason) bool { return !r.KeepRunning })
 	return st
 }

@@ -71,6 +71,7 @@ type Supervisor struct {
 	usr1Queued atomic.Bool // a SIGUSR1 checkpoint waits for usr1Mu
 
 	watches watchPaths    // paths the app gave inotify_add_watch
+	urgent  urgentSends   // sockets the app sent urgent data on (urgent.go)
 	semUndo semUndoRecord // processes that made SEM_UNDO operations (semundo.go)
 
 	line          lineage                 // what the lives of this crrun share (restarts)
@@ -166,6 +167,9 @@ func (s *Supervisor) run() (Exit, error) {
 	s.ipc = &ipcClient{fd: ipcSup}
 	defer unix.Close(ipcSup)
 	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
+	if icfg.Loopback {
+		icfg.PingGroupRange = hostPingRange() // netns.go
+	}
 	if s.plan == nil {
 		icfg.TimeNS = launchTimeNS()
 	} else {
@@ -173,6 +177,11 @@ func (s *Supervisor) run() (Exit, error) {
 			return Exit{}, err
 		}
 		icfg.Stub, icfg.MainNsPid, icfg.LastPid = true, s.plan.proc.PID, s.plan.lastPid
+		if icfg.Loopback {
+			if r := s.plan.img.Meta().PingGroupRange; r != "" {
+				icfg.PingGroupRange = r // what the app's namespace had (saved by root's checkpoints)
+			}
+		}
 		if s.plan.mainExit != nil {
 			// The main process had exited: the init forwards signals to
 			// every process and reports no main exit (the stub's death

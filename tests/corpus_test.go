@@ -8,6 +8,8 @@ package tests
 //	// needs: root                       (optional: not run as an ordinary user)
 //	// cflags: -lsqlite3                 (optional: extra gcc arguments)
 //	// flags: --net=private              (optional: crrun run flags, both runs)
+//	// chain: no <why>                   (optional: never restored from a chain)
+//	// status: blind <why>               (optional, "refuse" only: status cannot see it)
 //
 // and follows the contract of tests/corpus/corpus.h. TestCorpus runs each
 // program uninterrupted under crrun, then again with a `crrun checkpoint
@@ -16,13 +18,22 @@ package tests
 // ending in PASS; a "refuse" program must be refused by the checkpoint with
 // the reason (exit 1) and run on to PASS. Programs without "needs: root" run
 // a second time as an ordinary user (nobody, in crrun's user namespace).
+// For one "exact" run in two (seeded), a first checkpoint the app runs on
+// from comes before the --exit one, which is then incremental: the restore
+// is from a chain of two (CRRUN_TEST_CHAIN=1: every run, =0: none).
+// Before a "refuse" program's checkpoint, `crrun status` must say it is
+// not checkpointable, not even with --exit, with the same reason (the two
+// verdicts never disagree), unless its header says why status is blind.
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +46,8 @@ type corpusProg struct {
 	root       bool   // needs root
 	cflags     []string
 	flags      []string // crrun run flags
+	noChain    string   // why it is never restored from a chain ("" if it may be)
+	blind      string   // why status cannot see its refusal ("" if it can)
 	src        string
 }
 
@@ -71,6 +84,16 @@ func readCorpus(t *testing.T) []corpusProg {
 				p.cflags = strings.Fields(v)
 			case "flags":
 				p.flags = strings.Fields(v)
+			case "status":
+				if !strings.HasPrefix(v, "blind ") {
+					t.Errorf("%s: `// status:` must be `blind <why>`, not %q", f, v)
+				}
+				p.blind = strings.TrimSpace(strings.TrimPrefix(v, "blind "))
+			case "chain":
+				if !strings.HasPrefix(v, "no ") {
+					t.Errorf("%s: `// chain:` must be `no <why>`, not %q", f, v)
+				}
+				p.noChain = strings.TrimSpace(strings.TrimPrefix(v, "no "))
 			}
 		}
 		fh.Close()
@@ -175,9 +198,17 @@ func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...
 	}
 	d := crDelay(rng, 0, 900*time.Millisecond)
 	t.Logf("checkpoint %v after running", d)
-	if os.Getenv("CRRUN_TEST_CHAIN") != "" && p.refuse == "" {
-		// Opt-in: restore from an incremental chain of two (a checkpoint
-		// the app runs on from, then the --exit one refers to it).
+	chain := rng.IntN(2) == 0
+	switch os.Getenv("CRRUN_TEST_CHAIN") {
+	case "1":
+		chain = true
+	case "0":
+		chain = false
+	}
+	if chain && p.refuse == "" && p.noChain == "" {
+		// A restore from an incremental chain of two (a checkpoint the
+		// app runs on from, then the --exit one refers to it).
+		t.Logf("restored from a chain of two")
 		time.Sleep(d / 2)
 		d -= d / 2
 		if out, err := crrun("checkpoint", strconv.Itoa(cmd.Process.Pid)).CombinedOutput(); err != nil && !crDone(done) {
@@ -185,6 +216,22 @@ func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...
 		}
 	}
 	time.Sleep(d)
+	var verdict string // what status said just before a refused checkpoint
+	if p.refuse != "" && p.blind == "" {
+		b, err := crrun("status", "--json", strconv.Itoa(cmd.Process.Pid)).Output()
+		var st Status
+		if err == nil {
+			err = json.Unmarshal(b, &st)
+		}
+		switch {
+		case err != nil:
+			verdict = fmt.Sprintf("no status: %v", err)
+		case st.Checkpointable || st.ExitOK:
+			verdict = fmt.Sprintf("status said checkpointable (with --exit: %v)", st.ExitOK)
+		case !slices.ContainsFunc(st.Reasons, func(r StatusReason) bool { return strings.Contains(r.Reason, p.refuse) }):
+			verdict = fmt.Sprintf("status gave other reasons: %s", b)
+		}
+	}
 	ck := crrun("checkpoint", "--exit", strconv.Itoa(cmd.Process.Pid))
 	var ckOut, ckErr bytes.Buffer
 	ck.Stdout, ck.Stderr = &ckOut, &ckErr
@@ -198,6 +245,9 @@ func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...
 		}
 		if code := waitDone(cmd, done, "the refused app", errb); code != 0 || out.String() != ref {
 			t.Fatalf("after the refusal the app ended with exit %d, output %s\nstdout:\n%s\nstderr:\n%s", code, crDiff(ref, out.String()), out, errb)
+		}
+		if verdict != "" {
+			t.Fatalf("the checkpoint refused %q, but just before it %s", p.refuse, verdict)
 		}
 		return
 	}

@@ -257,23 +257,13 @@ func (a *app) waitOutput(s string, timeout time.Duration) {
 
 // Status mirrors the JSON of `crrun status --json` (docs/status.md).
 type Status struct {
-	SupervisorPid  int      `json:"supervisor_pid"`
-	Command        []string `json:"command"`
-	OnNOCR         string   `json:"on_nocr"`
-	Checkpointable bool     `json:"checkpointable"`
-	Reasons        []struct {
-		Reason  string `json:"reason"`
-		Kind    string `json:"kind"`
-		Pid     int    `json:"pid"`
-		NsPid   int    `json:"nspid"`
-		Tid     int    `json:"tid"`
-		Comm    string `json:"comm"`
-		Syscall string `json:"syscall"`
-		Fd      *int   `json:"fd"`
-		Source  string `json:"source"`
-		Sticky  bool   `json:"sticky"`
-	} `json:"reasons"`
-	Denied []struct {
+	SupervisorPid  int            `json:"supervisor_pid"`
+	Command        []string       `json:"command"`
+	OnNOCR         string         `json:"on_nocr"`
+	Checkpointable bool           `json:"checkpointable"`
+	ExitOK         bool           `json:"exit_checkpointable"`
+	Reasons        []StatusReason `json:"reasons"`
+	Denied         []struct {
 		Reason  string `json:"reason"`
 		Syscall string `json:"syscall"`
 	} `json:"denied"`
@@ -284,6 +274,23 @@ type Status struct {
 		Comm    string `json:"comm"`
 		Threads int    `json:"threads"`
 	} `json:"processes"`
+}
+
+// StatusReason is one of Status.Reasons.
+type StatusReason struct {
+	Reason  string `json:"reason"`
+	Kind    string `json:"kind"`
+	Pid     int    `json:"pid"`
+	NsPid   int    `json:"nspid"`
+	Tid     int    `json:"tid"`
+	Comm    string `json:"comm"`
+	Syscall string `json:"syscall"`
+	Fd      *int   `json:"fd"`
+	Source  string `json:"source"`
+	Sticky  bool   `json:"sticky"`
+	// KeepRunning: only a checkpoint that leaves the app running
+	// refuses it.
+	KeepRunning bool `json:"keep_running_only"`
 }
 
 func (s *Status) reasons() string {

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -336,6 +337,7 @@ func TestInetUDPEmptyDatagramTwice(t *testing.T) {
 // by taking them out of its queue, which only a checkpoint that ends the
 // app may do: one that leaves it running is refused, and the app runs on
 // with its queue untouched (tests/corpus/inet_backlog.c: the round trip).
+// `crrun status` says the same before: not checkpointable, but with --exit.
 func TestInetBacklogLeaveRunning(t *testing.T) {
 	t.Parallel()
 	requireCR(t)
@@ -347,13 +349,25 @@ func TestInetBacklogLeaveRunning(t *testing.T) {
 	if err := eventually(30*time.Second, func() bool { return strings.Contains(errb.String(), "inet_backlog: running") || crDone(done) }); err != nil || crDone(done) {
 		t.Fatalf("never running: %v\n%s", err, errb)
 	}
+	want := "with 3 connections not accepted yet: a checkpoint that leaves the app running cannot save them"
+	stCmd := asNobody("status", "--json", strconv.Itoa(cmd.Process.Pid))
+	stOut, err := stCmd.Output()
+	var st Status
+	if err == nil {
+		err = json.Unmarshal(stOut, &st)
+	}
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, stOut)
+	}
+	if st.Checkpointable || !st.ExitOK || len(st.Reasons) != 1 || !st.Reasons[0].KeepRunning || !strings.Contains(st.Reasons[0].Reason, want) {
+		t.Errorf("status: checkpointable %v, with --exit %v, want false and true with one keep-running reason %q:\n%s", st.Checkpointable, st.ExitOK, want, stOut)
+	}
 	ck := asNobody("checkpoint", strconv.Itoa(cmd.Process.Pid))
 	var ckOut bytes.Buffer
 	ck.Stdout, ck.Stderr = &ckOut, &ckOut
 	if err := ck.Run(); err == nil || ck.ProcessState.ExitCode() != 1 {
 		t.Fatalf("checkpoint: %v, want exit 1\n%s", err, &ckOut)
 	}
-	want := "with 3 connections not accepted yet: a checkpoint that leaves the app running cannot save them"
 	if !strings.Contains(ckOut.String(), want) {
 		t.Errorf("the refusal lacks %q:\n%s", want, &ckOut)
 	}

@@ -252,6 +252,21 @@ func fdDetail(r *image.Reader, f *image.FD, ofds map[int]int) string {
 		if len(s.Groups) > 0 {
 			d = append(d, "groups "+image.NetlinkGroupList(s.Groups))
 		}
+	case f.Kind == image.FDPing && f.Inet != nil:
+		s := f.Inet
+		d = append(d, "ICMP ping")
+		if s.Local != "" {
+			d = append(d, "at "+s.Local)
+		}
+		if s.Peer != "" {
+			d = append(d, "connected to "+s.Peer)
+		}
+	case f.Kind == image.FDPacket && f.Packet != nil:
+		s := f.Packet
+		d = append(d, fmt.Sprintf("packet, type %d, protocol %#04x", s.Type, s.Bound))
+		if s.Ifindex != 0 {
+			d = append(d, fmt.Sprintf("on %s (%d)", s.Ifname, s.Ifindex))
+		}
 	case f.Kind == image.FDRaw && f.Inet != nil:
 		s := f.Inet
 		d = append(d, fmt.Sprintf("raw, protocol %d", s.Protocol))

@@ -93,11 +93,18 @@ func printStatus(w io.Writer, st *supervisor.Status) {
 	if st.Checkpointable {
 		fmt.Fprintln(w, "  checkpointable: yes")
 	} else {
-		fmt.Fprintf(w, "  checkpointable: no (%d %s)\n", len(st.Reasons), plural(len(st.Reasons), "reason"))
+		exit := ""
+		if st.ExitCheckpointable {
+			exit = "; with --exit: yes"
+		}
+		fmt.Fprintf(w, "  checkpointable: no (%d %s)%s\n", len(st.Reasons), plural(len(st.Reasons), "reason"), exit)
 		for _, r := range st.Reasons {
 			who := fmt.Sprintf("pid %d/%d (%s)", r.Pid, r.NsPid, r.Comm)
 			if r.Syscall != "" {
 				who += fmt.Sprintf(", tid %d: %s", r.Tid, r.Syscall)
+			}
+			if r.KeepRunning {
+				who += "; --exit saves it"
 			}
 			fmt.Fprintf(w, "    %s  [%s]\n", r.Reason, who)
 		}

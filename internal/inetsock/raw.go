@@ -28,27 +28,7 @@ func RawOptions(fd, family int) []image.SockOpt {
 // SetRawOptions gives a new raw socket the saved option values it does
 // not have already, buffer sizes before SO_BUF_LOCK, each read back.
 func SetRawOptions(fd, family int, opts []image.SockOpt) error {
-	var late []image.InetOption
-	var lateV [][]byte
-	for _, so := range opts {
-		o, ok := image.RawOptionByName(family, so.Name)
-		if !ok {
-			return fmt.Errorf("unknown raw socket option %q", so.Name)
-		}
-		if o.AfterBuffer {
-			late, lateV = append(late, o), append(lateV, so.Value)
-			continue
-		}
-		if err := setOne(fd, o, so.Value); err != nil {
-			return err
-		}
-	}
-	for i, o := range late {
-		if err := setOne(fd, o, lateV[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return setTable(fd, opts, func(name string) (image.InetOption, bool) { return image.RawOptionByName(family, name) })
 }
 
 // Queued is the memory a socket's receive queue holds (SO_MEMINFO's
@@ -94,9 +74,19 @@ func ReadRaw(fd, pid int, ino uint64) (*RawInfo, error) {
 	if in.Family == unix.AF_INET6 {
 		file = "raw6"
 	}
+	if in.Peer, err = procPeer(pid, file, ino); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
+// procPeer reads the peer of socket ino from /proc/PID/net/FILE (raw,
+// raw6, icmp, icmp6): rem_address of a socket in state 1 (connected);
+// invalid when not connected.
+func procPeer(pid int, file string, ino uint64) (netip.AddrPort, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, file))
 	if err != nil {
-		return nil, err
+		return netip.AddrPort{}, err
 	}
 	for _, line := range strings.Split(string(b), "\n")[1:] {
 		f := strings.Fields(line)
@@ -104,21 +94,21 @@ func ReadRaw(fd, pid int, ino uint64) (*RawInfo, error) {
 			continue
 		}
 		if f[3] != "01" { // TCP_ESTABLISHED: connected
-			return &in, nil
+			return netip.AddrPort{}, nil
 		}
 		addr, _, _ := strings.Cut(f[2], ":")
 		h, err := hex.DecodeString(addr)
 		if err != nil {
-			return nil, fmt.Errorf("/proc/%d/net/%s: rem_address %q", pid, file, f[2])
+			return netip.AddrPort{}, fmt.Errorf("/proc/%d/net/%s: rem_address %q", pid, file, f[2])
 		}
 		// The kernel prints each 32-bit word of the address as a host number.
 		for i := 0; i+4 <= len(h); i += 4 {
 			h[i], h[i+1], h[i+2], h[i+3] = h[i+3], h[i+2], h[i+1], h[i]
 		}
 		if a, ok := netip.AddrFromSlice(h); ok {
-			in.Peer = netip.AddrPortFrom(a, 0)
+			return netip.AddrPortFrom(a, 0), nil
 		}
-		return &in, nil
+		return netip.AddrPort{}, nil
 	}
-	return nil, fmt.Errorf("socket:[%d] is not in /proc/%d/net/%s", ino, pid, file)
+	return netip.AddrPort{}, fmt.Errorf("socket:[%d] is not in /proc/%d/net/%s", ino, pid, file)
 }

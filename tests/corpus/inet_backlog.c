@@ -1,6 +1,7 @@
 // corpus: TCP connections waiting in a listener's accept queue, their clients sockets of the app with bytes sent (one more than the queue holds); accepted after the restore in order, with every byte
 // expect: exact
 // flags: --net=private
+// chain: no a checkpoint that leaves the app running refuses connections waiting to be accepted (only --exit saves them)
 #include "corpus.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>

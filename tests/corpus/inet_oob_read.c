@@ -1,5 +1,6 @@
 // corpus: a TCP reader of the app that read the out-of-band byte and not yet the bytes before its mark (the bytes after it would be lost), which crrun refuses
 // expect: refuse before an urgent (out-of-band, MSG_OOB) mark the app reads towards
+// status: blind SIOCINQ is compared with inet_diag's receive queue, which differ while bytes arrive unless the app is frozen
 // flags: --net=private
 #include "inet_oob.h"
 

@@ -1,5 +1,6 @@
 // corpus: UDP sockets (IPv4 and IPv6): bound, connected, with options and datagrams queued from several sources
 // expect: exact
+// chain: no it queues an empty datagram: one a first checkpoint peeked is refused by the second (TestInetUDPEmptyDatagramTwice)
 #include "corpus.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>

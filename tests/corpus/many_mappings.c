@@ -1,5 +1,6 @@
 // corpus: 3000 small anonymous mappings side by side, each with its own protection (none, r, rw, rx, w), content and some with madvise hints (restore maps and protects them as batched syscalls)
 // expect: exact
+// chain: no the first checkpoint of 3,000 mappings, as an ordinary user on a loaded machine, can outlast the run
 #include "corpus.h"
 #include <sys/mman.h>
 

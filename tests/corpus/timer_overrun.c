@@ -1,5 +1,6 @@
 // corpus: a POSIX timer whose last signal stood for several expiries (timer_getoverrun > 0): no interface sets the count, so the checkpoint refuses
 // expect: refuse which no interface restores
+// status: blind the overrun count is read by an injected timer_getoverrun, which needs the app frozen
 #include "corpus.h"
 #include <signal.h>
 #include <time.h>

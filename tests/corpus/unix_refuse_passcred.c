@@ -1,5 +1,6 @@
 // corpus: a datagram queued for a reader with SO_PASSCRED by a child that has exited since: a restore cannot name a pid no process has
 // expect: refuse which is no process of the app (it has exited, or lives outside)
+// status: blind the senders are found by a peek walk of the queue, which the dump makes with the app frozen
 #include "corpus.h"
 #include <sys/socket.h>
 #include <sys/wait.h>

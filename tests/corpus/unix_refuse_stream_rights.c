@@ -1,5 +1,5 @@
-// corpus: a file in flight (SCM_RIGHTS) on a unix stream socket, whose carrying bytes a peek cannot find
-// expect: refuse files in flight (SCM_RIGHTS) on a unix stream socket not supported
+// corpus: a file in flight (SCM_RIGHTS) on a unix stream socket whose peer has closed: the carrying bytes are found by reading the queue and sending it again from the peer, which is gone
+// expect: refuse files in flight (SCM_RIGHTS) on a unix stream socket whose peer has closed not supported
 #include "corpus.h"
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -17,6 +17,7 @@ int main(void) {
 	memcpy(CMSG_DATA(c), &fd, sizeof fd);
 	if (sendmsg(sv[0], &m, 0) != 3)
 		die("sendmsg");
+	close(sv[0]);
 	running("unix_refuse_stream_rights");
 	work(NULL);
 	/* Three bytes first, no file; then the three that carry it. */
