@@ -108,6 +108,12 @@ type Request struct {
 	// PrivateIPC: the app has an IPC namespace of its own, whose SysV
 	// segments IPC saves: their mappings are saved as attachments.
 	PrivateIPC bool
+	// SemUndo returns the semaphore sets in which process pid (host)
+	// made a SEM_UNDO operation (the supervisor traps them all), nil if
+	// none; SemStates reads sets of the app's IPC namespace. Both nil:
+	// no undo list is saved (semundo.go).
+	SemUndo   func(pid int) []int
+	SemStates SemStatesFunc
 	// Tracker, if set, tracks dirty pages across checkpoints (dirty.go):
 	// the image refers to the previous generation for the pages unchanged
 	// since, and the app is protected again for the next one. The caller
@@ -395,6 +401,10 @@ func (d *dumper) dump() (*image.Process, image.VDSO, error) {
 
 	sp.mark("openProc")
 	p := &image.Process{PID: nspid}
+	if err := d.semUndo(p); err != nil {
+		return nil, vdso, err
+	}
+	sp.mark("semUndo")
 	if err := d.processState(p); err != nil {
 		return nil, vdso, err
 	}

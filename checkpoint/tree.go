@@ -367,6 +367,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	}
 	sp := newSpans("tree", 0)
 	defer sp.done()
+	if err := t.semShareCheck(ft); err != nil {
+		return nil, err
+	}
 	if err := t.linkFiles(); err != nil {
 		return nil, err
 	}

@@ -167,6 +167,15 @@ type SysVSem struct {
 	Values []uint16 `json:"values"`
 }
 
+// SemAdj is one semaphore's adjustment in a process's undo list: what
+// its exit adds to the value (semadj: minus the sum of its SEM_UNDO
+// operations on it since the value was last set).
+type SemAdj struct {
+	SemID int `json:"semid"`
+	Num   int `json:"num"`
+	Adj   int `json:"adj"`
+}
+
 // SysVMsg is a message queue with its messages, oldest first.
 type SysVMsg struct {
 	SysVPerm
@@ -298,6 +307,11 @@ type Process struct {
 	// MlockallFlags are the MCL_* flags of an mlockall(2) in force (from
 	// VmFlags "lo" of new mappings, or the mm's def_flags); 0 if none.
 	MlockallFlags int `json:"mlockall_flags,omitempty"`
+	// SemUndo is the process's SysV semaphore undo list (semop with
+	// SEM_UNDO): the adjustment each semaphore gets when the process ends,
+	// non-zero ones only, by set id and number (checkpoint/semundo.go).
+	// Images that carry one require the feature "sem-undo".
+	SemUndo []SemAdj `json:"sem_undo,omitempty"`
 
 	// SigHandlers has 64 entries: entry i is signal i+1.
 	SigHandlers []SigAction `json:"sig_handlers"`

@@ -197,6 +197,7 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 		{"zombies", t.zombies},
 		{"socket queues", t.socketQueues},
 		{"processes", t.eachLive((*restorer).restore)},
+		{"semaphore undo lists", t.eachLive((*restorer).semUndo)},
 		{"file locks", t.fileLocks},
 		{"deleted files", t.finishUnlinked},
 		{"stopped processes", t.stops},

@@ -96,7 +96,12 @@ func (f *Filter) Decode(n *Notif, mem MemReader) Decision {
 			Detail: FamilyName(sargs[0]), NewFds: n}
 	}
 	r, ok := e.Reason(args)
-	if e.MemReason != nil {
+	switch {
+	case e.Kind == "sem_undo" && !f.hostIPC:
+		// In the app's own IPC namespace the adjustment is saved
+		// (checkpoint/semundo.go; the supervisor records the caller).
+		r, ok = semUnreadableReason(name)(args, mem)
+	case e.MemReason != nil:
 		r, ok = e.MemReason(args, mem)
 	}
 	d := Decision{Entry: e, Taint: ok, Reason: r, Syscall: render(name, args, 3), NewFds: e.NewFds,

@@ -31,7 +31,11 @@ func condString(e Entry) string {
 			case OpNe:
 				ands = append(ands, fmt.Sprintf("arg%d != %#x", c.Arg, c.Val))
 			case OpMaskedEq:
-				ands = append(ands, fmt.Sprintf("arg%d & %#x", c.Arg, c.Mask))
+				if c.Val == c.Mask {
+					ands = append(ands, fmt.Sprintf("arg%d & %#x", c.Arg, c.Mask))
+				} else {
+					ands = append(ands, fmt.Sprintf("arg%d & %#x == %#x", c.Arg, c.Mask, c.Val))
+				}
 			}
 		}
 		ors = append(ors, strings.Join(ands, " && "))

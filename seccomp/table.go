@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -197,31 +198,69 @@ func socketReason(call string) func([6]uint64) (string, bool) {
 }
 
 // semUndoReason taints a semop that asks for SEM_UNDO with a non-zero
-// sem_op: the kernel keeps the adjustment in the process's undo list,
-// which no interface shows, so a checkpoint could not save it. (A call
-// that then fails made none; it is refused all the same.)
+// sem_op in the host's IPC namespace (--ipc=host), where the semaphores
+// are not saved at all. In the app's own namespace the adjustment is
+// saved (checkpoint/semundo.go): the supervisor records which process made
+// one (SemUndo), and only a call whose operations cannot be read taints.
+// (A call that then fails made none; it is refused all the same.)
 func semUndoReason(call string) func([6]uint64, MemReader) (string, bool) {
 	return func(a [6]uint64, mem MemReader) (string, bool) {
-		const semUndo = 0x1000
-		n := a[2]
-		if n == 0 || n > 4096 { // the kernel fails it (E2BIG, EINVAL): nothing done
-			return "", false
-		}
-		buf := make([]byte, 6*n) // struct sembuf { u16 sem_num; s16 sem_op; s16 sem_flg; }
-		if mem == nil || mem(a[1], buf) != nil {
+		undo, num, op, err := semUndoFirst(a, mem)
+		switch {
+		case err != nil:
 			return fmt.Sprintf("CR: %s(%d, ...) whose operations could not be read (SEM_UNDO?) not supported yet", call, int32(a[0])), true
-		}
-		for i := uint64(0); i < n; i++ {
-			b := buf[6*i:]
-			op := int16(uint16(b[2]) | uint16(b[3])<<8)
-			flg := uint16(b[4]) | uint16(b[5])<<8
-			if flg&semUndo != 0 && op != 0 {
-				return fmt.Sprintf("CR: %s(semid %d, semaphore %d, op %d, SEM_UNDO): the undo adjustment cannot be saved (not supported yet)",
-					call, int32(a[0]), uint16(b[0])|uint16(b[1])<<8, op), true
-			}
+		case undo:
+			return fmt.Sprintf("CR: %s(semid %d, semaphore %d, op %d, SEM_UNDO): the undo adjustment cannot be saved (not supported yet)",
+				call, int32(a[0]), num, op), true
 		}
 		return "", false
 	}
+}
+
+// semUnreadableReason decides a semop in the app's own IPC namespace: its
+// SEM_UNDO adjustments are saved, so only a call whose sembufs cannot be
+// read (nobody can tell whether it makes one) taints.
+func semUnreadableReason(call string) func([6]uint64, MemReader) (string, bool) {
+	return func(a [6]uint64, mem MemReader) (string, bool) {
+		if _, _, _, err := semUndoFirst(a, mem); err != nil {
+			return fmt.Sprintf("CR: %s(%d, ...) whose operations could not be read (SEM_UNDO?) not supported yet", call, int32(a[0])), true
+		}
+		return "", false
+	}
+}
+
+// SemUndo reads a trapped semop or semtimedop's operations (args: semid,
+// sops, nsops) from the caller's memory and reports whether one asks for
+// SEM_UNDO with a non-zero sem_op: that call (if it succeeds) leaves an
+// adjustment in the caller's undo list. err is non-nil when the
+// operations could not be read.
+func SemUndo(a [6]uint64, mem MemReader) (undo bool, err error) {
+	undo, _, _, err = semUndoFirst(a, mem)
+	return undo, err
+}
+
+func semUndoFirst(a [6]uint64, mem MemReader) (undo bool, num uint16, op int16, err error) {
+	const semUndo = 0x1000
+	n := a[2]
+	if n == 0 || n > 4096 { // the kernel fails it (E2BIG, EINVAL): nothing done
+		return false, 0, 0, nil
+	}
+	buf := make([]byte, 6*n) // struct sembuf { u16 sem_num; s16 sem_op; s16 sem_flg; }
+	if mem == nil {
+		return false, 0, 0, errors.New("no memory reader")
+	}
+	if err := mem(a[1], buf); err != nil {
+		return false, 0, 0, err
+	}
+	for i := uint64(0); i < n; i++ {
+		b := buf[6*i:]
+		op := int16(uint16(b[2]) | uint16(b[3])<<8)
+		flg := uint16(b[4]) | uint16(b[5])<<8
+		if flg&semUndo != 0 && op != 0 {
+			return true, uint16(b[0]) | uint16(b[1])<<8, op, nil
+		}
+	}
+	return false, 0, 0, nil
 }
 
 // inetProtoSaved: the protocols of AF_INET/AF_INET6 sockets the checkpoint
@@ -408,7 +447,7 @@ var Table = []Entry{
 		Reason: fixed("CR: SysV message queues not supported yet"), Why: "ENOSYS: as a kernel without CONFIG_SYSVIPC"},
 	{Syscall: "semop", Kind: "sem_undo", DenyErrno: unix.EINVAL, Scope: Sticky,
 		Reason: fixed("CR: semop with SEM_UNDO not supported yet"), MemReason: semUndoReason("semop"),
-		Why: "EINVAL: as for a bad sembuf; callers report it (only calls with SEM_UNDO are failed)"},
+		Why: "EINVAL: as for a bad sembuf; callers report it (only calls with SEM_UNDO are failed: with --ipc=host, or whose sembufs cannot be read; in the app's own IPC namespace the supervisor records the caller and the adjustment is saved)"},
 	{Syscall: "semtimedop", Kind: "sem_undo", DenyErrno: unix.EINVAL, Scope: Sticky,
 		Reason: fixed("CR: semtimedop with SEM_UNDO not supported yet"), MemReason: semUndoReason("semtimedop"),
 		Why: "as semop"},

@@ -114,6 +114,8 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 		WatchPath:   s.watches.lookup,
 		Mempolicy:   s.policy.lookup,
 		IPC:         s.dumpIPC,
+		SemUndo:     s.semUndo.sets,
+		SemStates:   s.semStates,
 		PrivateIPC:  !s.hostIPC(),
 		Tracker:     s.dirtyTracker(),
 	})

@@ -58,6 +58,8 @@ type ipcRequest struct {
 	Texts map[int][]byte `json:"texts,omitempty"`
 	// MqTexts: POSIX queues' texts by name.
 	MqTexts map[string][]byte `json:"mq_texts,omitempty"`
+	// SemIDs: the sets a "sems" request reads.
+	SemIDs []int `json:"sem_ids,omitempty"`
 }
 
 // IPC request ops.
@@ -66,6 +68,7 @@ const (
 	ipcHash   = "hash"   // read the namespace; nothing stays attached
 	ipcCreate = "create" // recreate Request.IPC; segments stay attached
 	ipcDetach = "detach" // detach what take or create attached
+	ipcSems   = "sems"   // read the values of Request.SemIDs (and whether a task waits on them)
 )
 
 // ipcClient is the supervisor's end of the init's IPC socket.
@@ -183,6 +186,12 @@ func serveIPC(fd int) {
 				sysvipc.Detach(attached)
 				attached = nil
 				return nil
+			case ipcSems:
+				sems, err := sysvipc.SemStates(req.SemIDs)
+				if err != nil {
+					return err
+				}
+				reply = &sysvipc.Dump{Sems: sems}
 			default:
 				return fmt.Errorf("unknown request %q", op)
 			}
@@ -307,6 +316,30 @@ func (s *Supervisor) takeIPC() (d *sysvipc.Dump, pid int, release func(), err er
 			slog.Warn("checkpoint: detach the init from the app's SysV segments", "err", err)
 		}
 	}, nil
+}
+
+// semStates reads the app's semaphore sets ids (checkpoint/semundo.go),
+// the app frozen: as root from a thread in the namespace, otherwise
+// through crrun's init, as takeIPC.
+func (s *Supervisor) semStates(ids []int) (map[int]sysvipc.SemState, error) {
+	if os.Geteuid() == 0 {
+		d, err := inIPCNS(s.initPid, func() (*sysvipc.Dump, error) {
+			sems, err := sysvipc.SemStates(ids)
+			return &sysvipc.Dump{Sems: sems}, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return d.Sems, nil
+	}
+	if st, err := procfs.Stat(s.initPid); err == nil && st.State == 'T' {
+		return nil, fmt.Errorf("crrun's init (pid %d), which reads them for an ordinary user, is stopped: continue it (kill -CONT %d) and checkpoint again", s.initPid, s.initPid)
+	}
+	d := &sysvipc.Dump{}
+	if err := s.ipc.call(ipcSems, &ipcRequest{SemIDs: ids}, d); err != nil {
+		return nil, err
+	}
+	return d.Sems, nil
 }
 
 // inIPCNS runs f on a thread in the IPC namespace of pid (root only). The

@@ -104,7 +104,24 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 		_ = seccomp.Continue(fd, n.ID)
 		return
 	}
+	if n.Arch == seccomp.AuditArchX86_64 && (n.Nr == unix.SYS_SEMOP || n.Nr == unix.SYS_SEMTIMEDOP) && !s.hostIPC() {
+		// Before the call runs: the checkpoint reads the undo lists of
+		// the processes recorded (semundo.go).
+		// (Not the checkpoint's own semops, which change nothing.)
+		if undo, err := seccomp.SemUndo(n.Args, mem); err == nil && undo && !checkpoint.InjectingSemop(tid) {
+			tgid, _, _ := taskInfo(tid)
+			s.semUndo.add(tgid, int(int32(n.Args[0])))
+		}
+	}
 	d := s.filter.Decode(n, mem)
+	if d.Taint && !seccomp.IDValid(fd, n.ID) {
+		// The call was interrupted while it waited for us (a checkpoint's
+		// freeze: the kernel drops the notification and restarts the
+		// call, which traps again), so it did nothing, and an argument
+		// read from its memory may have failed for that very reason
+		// (seen with semop's sembufs: a sticky taint for good).
+		return
+	}
 	if !d.Taint {
 		_ = seccomp.Continue(fd, n.ID)
 		return

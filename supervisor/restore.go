@@ -349,6 +349,7 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 	}
 	s.mainPid = res.Root
 	s.notePeerPidfds(s.plan.img.Meta(), s.plan.img.Processes(), res)
+	s.semUndo.restored(s.plan.img.Processes(), res)
 	// The restored app's inotify watches were added in an earlier life:
 	// their paths are known from the image (for the next checkpoint of an
 	// ordinary user).

@@ -73,6 +73,7 @@ type Supervisor struct {
 	watches watchPaths    // paths the app gave inotify_add_watch
 	urgent  urgentSends   // sockets the app sent urgent data on (urgent.go)
 	policy  policySetters // processes that set NUMA policies (mempolicy.go)
+	semUndo semUndoRecord // processes that made SEM_UNDO operations (semundo.go)
 
 	line          lineage                 // what the lives of this crrun share (restarts)
 	restoreReason string                  // why this life is a restore, for the --on-restore hook

@@ -57,6 +57,8 @@ type Dump struct {
 	// Refused are the NOCR reasons for objects this crrun cannot
 	// recreate as they are (a segment on huge pages).
 	Refused []string `json:"refused,omitempty"`
+	// Sems answers SemStates (the "sems" request), by set id.
+	Sems map[int]SemState `json:"sems,omitempty"`
 }
 
 // table reads /proc/sysvipc/NAME as rows of column → value.

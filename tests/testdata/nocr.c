@@ -84,6 +84,14 @@ int main(int argc, char **argv) {
 		ret = mq_open("/crrun-nocr-q", O_CREAT | O_RDWR, 0600, NULL);
 		mq_unlink("/crrun-nocr-q");
 	}
+	else if (!strcmp(m, "clone_sysvsem")) {
+		/* a child sharing the parent's SEM_UNDO list (fork-like raw clone) */
+		ret = syscall(SYS_clone, CLONE_SYSVSEM | SIGCHLD, 0, 0, 0, 0);
+		if (ret == 0)
+			_exit(0);
+		if (ret > 0)
+			waitpid(ret, NULL, 0);
+	}
 	else if (!strcmp(m, "semop_undo")) {
 		int id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
 		struct sembuf op = {0, 1, SEM_UNDO};
