@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/crrun/crrun/image"
@@ -34,6 +35,40 @@ func rawName(in *inetsock.RawInfo) string {
 
 // raw saves the raw socket of fd e.
 func (d *dumper) raw(e procfs.FdEntry, fd *image.FD) error {
+	return d.ipDgram(e, fd, ipDgramKind{
+		read: func(c int) (int, int, netip.AddrPort, netip.AddrPort, error) {
+			in, err := inetsock.ReadRaw(c, d.pid, e.Inode)
+			if err != nil {
+				return 0, 0, netip.AddrPort{}, netip.AddrPort{}, err
+			}
+			return in.Family, in.Protocol, in.Local, in.Peer, nil
+		},
+		name: func(fam, proto int, local netip.AddrPort) string {
+			return rawName(&inetsock.RawInfo{Family: fam, Protocol: proto, Local: local})
+		},
+		queued: "packets queued and not read yet (%d bytes) after 1 s of retries: " +
+			"they came from the network or the kernel and cannot be queued again as they were, not supported yet (checkpoint again once the app has read them)",
+		typ: unix.SOCK_RAW, options: inetsock.RawOptions, validate: (*image.Inet).ValidateRaw,
+		kind: image.FDRaw, feature: "raw-sockets",
+	})
+}
+
+// ipDgramKind is what tells a ping socket's dump from a raw one's.
+type ipDgramKind struct {
+	read     func(c int) (family, protocol int, local, peer netip.AddrPort, err error)
+	name     func(family, protocol int, local netip.AddrPort) string
+	queued   string // what the queue holds, with %d bytes
+	typ      int
+	options  func(fd, family int) []image.SockOpt
+	validate func(*image.Inet) error
+	kind     image.FDKind
+	feature  string
+}
+
+// ipDgram saves a ping or raw socket of fd e: its addresses, options and
+// classic filter; refused with a pending error, a queue not empty, or
+// multicast memberships.
+func (d *dumper) ipDgram(e procfs.FdEntry, fd *image.FD, k ipDgramKind) error {
 	refuse := func(reason string) error {
 		return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "socket", Detail: e.Family.String(), Fd: e.Num,
 			Reason: inetReason(reason, d.p(), e.Num)}}}
@@ -43,44 +78,44 @@ func (d *dumper) raw(e procfs.FdEntry, fd *image.FD) error {
 		return err
 	}
 	defer unix.Close(c)
-	in, err := inetsock.ReadRaw(c, d.pid, e.Inode)
+	fam, proto, local, peer, err := k.read(c)
 	if err != nil {
 		return fmt.Errorf("pid %d fd %d: %w", d.pid, e.Num, err)
 	}
+	name := k.name(fam, proto, local)
 	n, perr, err := inetsock.Queued(c)
 	switch {
 	case err != nil:
 		return fmt.Errorf("pid %d fd %d: %w", d.pid, e.Num, err)
 	case perr:
-		return refuse(fmt.Sprintf("%s has an error pending that the app has not read yet, which no interface sets again: not supported yet", rawName(in)))
+		return refuse(fmt.Sprintf("%s has an error pending that the app has not read yet, which no interface sets again: not supported yet", name))
 	case n > 0:
-		return refuse(fmt.Sprintf("%s has packets queued and not read yet (%d bytes) after 1 s of retries: "+
-			"they came from the network or the kernel and cannot be queued again as they were, not supported yet (checkpoint again once the app has read them)", rawName(in), n))
+		return refuse(fmt.Sprintf("%s has "+k.queued, name, n))
 	}
 	cands, err := inetsock.McastCandidates(d.pid)
 	if err != nil {
 		return fmt.Errorf("pid %d: the multicast groups of its network: %w", d.pid, err)
 	}
-	if ms, err := inetsock.Memberships(c, in.Family, cands); err != nil || len(ms) > 0 {
-		return refuse(fmt.Sprintf("%s is a member of multicast groups (%s%v): not supported yet", rawName(in), inetsock.McastString(ms), err))
+	if ms, err := inetsock.Memberships(c, fam, cands); err != nil || len(ms) > 0 {
+		return refuse(fmt.Sprintf("%s is a member of multicast groups (%s%v): not supported yet", name, inetsock.McastString(ms), err))
 	}
-	st := &image.Inet{Family: in.Family, Type: unix.SOCK_RAW, Protocol: in.Protocol, Options: inetsock.RawOptions(c, in.Family)}
-	if in.Local.IsValid() {
-		st.Local = in.Local.String()
+	st := &image.Inet{Family: fam, Type: k.typ, Protocol: proto, Options: k.options(c, fam)}
+	if local.IsValid() {
+		st.Local = local.String()
 	}
-	if in.Peer.IsValid() {
-		st.Peer = in.Peer.String()
+	if peer.IsValid() {
+		st.Peer = peer.String()
 	}
 	if st.Filter, err = inetsock.ReadFilter(c); err != nil {
-		return refuse(fmt.Sprintf("%s: %v: not supported yet", rawName(in), err))
+		return refuse(fmt.Sprintf("%s: %v: not supported yet", name, err))
 	}
 	if st.Filter != nil {
 		d.w.RequireFeature("socket-filter")
 	}
-	if err := st.ValidateRaw(); err != nil {
+	if err := k.validate(st); err != nil {
 		return fmt.Errorf("pid %d fd %d: %w", d.pid, e.Num, err)
 	}
-	fd.Kind, fd.Inet = image.FDRaw, st
-	d.w.RequireFeature("raw-sockets")
+	fd.Kind, fd.Inet = k.kind, st
+	d.w.RequireFeature(k.feature)
 	return nil
 }
