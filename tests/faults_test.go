@@ -103,6 +103,9 @@ func crFlipBit(t *testing.T, path string, at func(size int) int) {
 // crImageFor runs argv under `crrun --dir STORE`, takes a checkpoint with
 // --exit once "<name>: <marker>" is on stderr plus delay, and returns the
 // image, the store and the victim's stderr.
+// (The counter images take 3 × crCounterIters: with one, a quick machine
+// ended the loop during the status wait and the delay, and the checkpoint
+// found no process left: seen in CI.)
 func crImageFor(t *testing.T, name, marker string, delay time.Duration, argv ...string) (img, store, stderr string) {
 	t.Helper()
 	store = t.TempDir()
@@ -359,7 +362,7 @@ func TestCRDiskFull(t *testing.T) {
 func TestCRCorruptImage(t *testing.T) {
 	requireCR(t)
 	b := compileCR(t, "counter", false)
-	img, _, _ := crImageFor(t, "counter", "running", 300*time.Millisecond, b, strconv.Itoa(crCounterIters), "8", t.TempDir())
+	img, _, _ := crImageFor(t, "counter", "running", 300*time.Millisecond, b, strconv.Itoa(3*crCounterIters), "8", t.TempDir())
 	pages := filepath.Base(crOneFile(t, img, "pages-*.bin"))
 	proc := filepath.Base(crOneFile(t, img, "proc-*.json"))
 	middle := func(n int) int { return n / 2 }
@@ -430,7 +433,7 @@ func TestCRChangedFiles(t *testing.T) {
 	if err := os.WriteFile(exe, orig, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	img, _, stderr := crImageFor(t, "counter", "running", 300*time.Millisecond, exe, strconv.Itoa(crCounterIters), "8", dir)
+	img, _, stderr := crImageFor(t, "counter", "running", 300*time.Millisecond, exe, strconv.Itoa(3*crCounterIters), "8", dir)
 	m := regexp.MustCompile(`(?m)^counter: file=(.*)$`).FindStringSubmatch(stderr)
 	if m == nil {
 		t.Fatalf("no file= line:\n%s", stderr)
@@ -736,7 +739,7 @@ func TestCRInspect(t *testing.T) {
 	dir := t.TempDir()
 	counter := compileCR(t, "counter", false)
 	threads := compileCR(t, "threads", false)
-	cImg, _, cErr := crImageFor(t, "counter", "running", 200*time.Millisecond, counter, strconv.Itoa(crCounterIters), "8", dir)
+	cImg, _, cErr := crImageFor(t, "counter", "running", 200*time.Millisecond, counter, strconv.Itoa(3*crCounterIters), "8", dir)
 	tImg, _, tErr := crImageFor(t, "threads", "running", 200*time.Millisecond, threads)
 	data := regexp.MustCompile(`(?m)^counter: file=(.*)$`).FindStringSubmatch(cErr)
 	tidLine := regexp.MustCompile(`(?m)^threads: tids=([\d,]+)$`).FindStringSubmatch(tErr)

@@ -35,7 +35,7 @@ func trustCounterImage(t *testing.T) (exe, img, store string) {
 	if err := os.WriteFile(exe, orig, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	img, store, _ = crImageFor(t, "counter", "running", 300*time.Millisecond, exe, strconv.Itoa(crCounterIters), "8", dir)
+	img, store, _ = crImageFor(t, "counter", "running", 300*time.Millisecond, exe, strconv.Itoa(3*crCounterIters), "8", dir)
 	return exe, img, store
 }
 
@@ -128,7 +128,7 @@ func TestTrustResumeStore(t *testing.T) {
 	if err := os.Chmod(store, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	argv := []string{"--", exe, strconv.Itoa(crCounterIters), "8", filepath.Dir(exe)}
+	argv := []string{"--", exe, strconv.Itoa(3 * crCounterIters), "8", filepath.Dir(exe)} // the command trustCounterImage checkpointed
 	a := start(t, opts{}, append([]string{"--dir", store}, argv...)...)
 	if code := a.wait(time.Minute); code != 125 {
 		t.Fatalf("resume from a world-writable store: exit %d, want 125\n%s", code, a.stderr)
