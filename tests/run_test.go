@@ -266,18 +266,7 @@ func nobodyEnv(t *testing.T) (string, func(args ...string) *exec.Cmd) {
 	rt := filepath.Join(dir, "rt")
 	// a copy nobody can execute wherever the checkout is
 	bin := filepath.Join(dir, "crrun")
-	// Written with forks held off: a child forked by a parallel test
-	// while the file is open for writing keeps it open until it execs,
-	// and exec of the copy then fails with ETXTBSY (seen in CI).
-	data, err := os.ReadFile(crrunBin)
-	if err == nil {
-		syscall.ForkLock.Lock()
-		err = os.WriteFile(bin, data, 0o755)
-		syscall.ForkLock.Unlock()
-	}
-	if err != nil {
-		t.Fatalf("copy crrun: %v", err)
-	}
+	copyExecutable(t, crrunBin, bin)
 	return dir, func(args ...string) *exec.Cmd {
 		cmd := execAs(65534, bin, args...)
 		cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
@@ -325,4 +314,21 @@ func nobodyRoundTrip(t *testing.T, asNobody func(args ...string) *exec.Cmd, ck, 
 		t.Fatalf("restore as nobody: %v\n%s", err, rErr.String())
 	}
 	return appOut.String() + rOut.String(), rErr.String()
+}
+
+// copyExecutable copies the executable src to dst with forks held off: a
+// child forked by a parallel test while dst is open for writing keeps it
+// open until it execs, and an exec of dst then fails with ETXTBSY (seen in
+// CI).
+func copyExecutable(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err == nil {
+		syscall.ForkLock.Lock()
+		err = os.WriteFile(dst, data, 0o755)
+		syscall.ForkLock.Unlock()
+	}
+	if err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
 }

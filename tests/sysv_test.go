@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,21 +43,29 @@ func TestSysVHostRefused(t *testing.T) {
 // a plain restore of the same image then runs on to PASS.
 func TestSysVVerifyRefuses(t *testing.T) {
 	t.Parallel()
+	sysvBrokenRestore(t, "sysv_shm", "sysv", "sysvipc shm 0 content (SysV IPC and POSIX message queues): saved")
+}
+
+// sysvBrokenRestore checkpoints corpus program name with --exit, restores
+// it with CRRUN_TEST_BREAK_RESTORE=knob, which must be refused naming want
+// before the app runs, then restores it plainly to PASS.
+func sysvBrokenRestore(t *testing.T, name, knob, want string) {
+	t.Helper()
 	requireCR(t)
-	bin := verdictsCorpus(t, "sysv_shm")
+	bin := verdictsCorpus(t, name)
 	store := t.TempDir()
 	a := start(t, opts{}, "--dir", store, "--", bin)
-	crWaitStderr(t, a, "sysv_shm: running", 30*time.Second)
+	crWaitStderr(t, a, name+": running", 30*time.Second)
 	crCheckpoint(t, a, store, true)
 	if code := a.wait(time.Minute); code != crExitCheckpointed {
 		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
 	}
-	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=sysv"}}, "restore", store)
+	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=" + knob}}, "restore", store)
 	if code := r.wait(time.Minute); code == 0 {
-		t.Fatalf("a restore with a changed segment exited 0\n%s", r.stderr)
+		t.Fatalf("a restore broken by %s exited 0\n%s", knob, r.stderr)
 	}
-	if !strings.Contains(r.stderr.String(), "sysvipc shm 0 content (SysV IPC and POSIX message queues): saved") {
-		t.Fatalf("the refusal does not name the segment's content:\n%s", r.stderr)
+	if !strings.Contains(r.stderr.String(), want) {
+		t.Fatalf("the refusal does not say %q:\n%s", want, r.stderr)
 	}
 	if r.stdout.String() != "" {
 		t.Fatalf("the refused app printed %q", r.stdout)
@@ -108,29 +115,7 @@ func TestSysVSemUndoKeepRunning(t *testing.T) {
 // a plain restore of the same image then runs on to PASS.
 func TestSysVSemUndoVerifyRefuses(t *testing.T) {
 	t.Parallel()
-	requireCR(t)
-	bin := verdictsCorpus(t, "sysv_sem_undo")
-	store := t.TempDir()
-	a := start(t, opts{}, "--dir", store, "--", bin)
-	crWaitStderr(t, a, "sysv_sem_undo: running", 30*time.Second)
-	crCheckpoint(t, a, store, true)
-	if code := a.wait(time.Minute); code != crExitCheckpointed {
-		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
-	}
-	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=semundo"}}, "restore", store)
-	if code := r.wait(time.Minute); code == 0 {
-		t.Fatalf("a restore with a changed SEM_UNDO adjustment exited 0\n%s", r.stderr)
-	}
-	if !strings.Contains(r.stderr.String(), "verify: the SEM_UNDO adjustment of semaphore") {
-		t.Fatalf("the refusal does not name the adjustment:\n%s", r.stderr)
-	}
-	if r.stdout.String() != "" {
-		t.Fatalf("the refused app printed %q", r.stdout)
-	}
-	r2 := start(t, opts{}, "restore", store)
-	if code := r2.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()+r2.stdout.String()) {
-		t.Fatalf("restore: exit %d, stdout %q\n%s", code, a.stdout.String()+r2.stdout.String(), r2.stderr)
-	}
+	sysvBrokenRestore(t, "sysv_sem_undo", "semundo", "verify: the SEM_UNDO adjustment of semaphore")
 }
 
 // TestSysVSemUndoBusy: checkpoints of an app in a tight loop of SEM_UNDO
@@ -145,9 +130,7 @@ func TestSysVSemUndoBusy(t *testing.T) {
 	dir, asNobody := nobodyEnv(t)
 	src := compileC(t, "semloop", false)
 	bin := filepath.Join(dir, "semloop")
-	if data, err := os.ReadFile(src); err != nil || os.WriteFile(bin, data, 0o755) != nil {
-		t.Fatalf("copy semloop: %v", err)
-	}
+	copyExecutable(t, src, bin)
 	cmd := asNobody("--dir", filepath.Join(dir, "st"), "--", bin)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
