@@ -950,6 +950,14 @@ func (o *observer) socket(pre string, fd int) {
 		o.f[pre+" passcred"] = "1"
 	}
 	if d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && d == unix.AF_UNIX {
+		// One unix socket at a time: scmEnds moves the socket's
+		// SO_PEEK_OFF for its walk, and the processes of a tree are
+		// observed in parallel (ObserveAll) — two holders of one socket
+		// read each other's peek offset (sockopts peek_off 0, not -1) and
+		// walked from it (a run end every 4 bytes, 65,536 of them): seen
+		// in make test as a restore refused by its own verifier.
+		unixSockMu.Lock()
+		defer unixSockMu.Unlock()
 		o.f[pre+" sockopts"] = image.FormatSockOpts(image.ReadSockOpts(fd))
 		if sa, err := unix.Getsockname(fd); err == nil {
 			o.f[pre+" sockname"] = sockName(sa)
@@ -961,6 +969,9 @@ func (o *observer) socket(pre string, fd int) {
 		}
 	}
 }
+
+// unixSockMu serializes the observation of unix sockets (socket).
+var unixSockMu sync.Mutex
 
 // scmEnds walks the queue of unix stream socket fd with MSG_PEEK from
 // offset 0 (SO_PEEK_OFF, set back after) and gives where each run of
