@@ -105,27 +105,7 @@ func NetlinkOptions(fd int) []image.SockOpt {
 // SetNetlinkOptions gives a new netlink socket the saved option values it
 // does not have already, buffer sizes before SO_BUF_LOCK, each read back.
 func SetNetlinkOptions(fd int, opts []image.SockOpt) error {
-	var late []image.InetOption
-	var lateV [][]byte
-	for _, so := range opts {
-		o, ok := image.NetlinkOptionByName(so.Name)
-		if !ok {
-			return fmt.Errorf("unknown netlink socket option %q", so.Name)
-		}
-		if o.AfterBuffer {
-			late, lateV = append(late, o), append(lateV, so.Value)
-			continue
-		}
-		if err := setOne(fd, o, so.Value); err != nil {
-			return err
-		}
-	}
-	for i, o := range late {
-		if err := setOne(fd, o, lateV[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return setTable(fd, opts, image.NetlinkOptionByName)
 }
 
 // JoinGroups makes a netlink socket a member of every group of words

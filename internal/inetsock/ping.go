@@ -25,25 +25,11 @@ type PingInfo struct {
 
 // ReadPing reads ping socket fd (inode ino) of process pid.
 func ReadPing(fd, pid int, ino uint64) (*PingInfo, error) {
-	var in PingInfo
-	var err error
-	if in.Family, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
-		return nil, fmt.Errorf("SO_DOMAIN: %w", err)
-	}
-	if in.Protocol, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil {
-		return nil, fmt.Errorf("SO_PROTOCOL: %w", err)
-	}
-	if sa, err := unix.Getsockname(fd); err == nil {
-		in.Local = AddrPort(sa)
-	}
-	file := "icmp"
-	if in.Family == unix.AF_INET6 {
-		file = "icmp6"
-	}
-	if in.Peer, err = procPeer(pid, file, ino); err != nil {
+	fam, proto, local, peer, err := readIPSock(fd, pid, ino, "icmp")
+	if err != nil {
 		return nil, err
 	}
-	return &in, nil
+	return &PingInfo{Family: fam, Protocol: proto, Local: local, Peer: peer}, nil
 }
 
 // PingOptions reads every option of image.PingOptionsOf(family) (one the

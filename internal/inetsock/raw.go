@@ -59,25 +59,33 @@ type RawInfo struct {
 
 // ReadRaw reads raw socket fd (inode ino) of process pid.
 func ReadRaw(fd, pid int, ino uint64) (*RawInfo, error) {
-	var in RawInfo
-	var err error
-	if in.Family, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
-		return nil, fmt.Errorf("SO_DOMAIN: %w", err)
-	}
-	if in.Protocol, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil {
-		return nil, fmt.Errorf("SO_PROTOCOL: %w", err)
-	}
-	if sa, err := unix.Getsockname(fd); err == nil {
-		in.Local = AddrPort(sa)
-	}
-	file := "raw"
-	if in.Family == unix.AF_INET6 {
-		file = "raw6"
-	}
-	if in.Peer, err = procPeer(pid, file, ino); err != nil {
+	fam, proto, local, peer, err := readIPSock(fd, pid, ino, "raw")
+	if err != nil {
 		return nil, err
 	}
-	return &in, nil
+	return &RawInfo{Family: fam, Protocol: proto, Local: local, Peer: peer}, nil
+}
+
+// readIPSock reads an IP socket whose peer getpeername does not show (raw,
+// ping): family, protocol, getsockname, and the peer from its line in
+// /proc/PID/net/TABLE (TABLE6 for IPv6).
+func readIPSock(fd, pid int, ino uint64, table string) (family, protocol int, local, peer netip.AddrPort, err error) {
+	if family, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
+		return 0, 0, local, peer, fmt.Errorf("SO_DOMAIN: %w", err)
+	}
+	if protocol, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil {
+		return 0, 0, local, peer, fmt.Errorf("SO_PROTOCOL: %w", err)
+	}
+	if sa, err := unix.Getsockname(fd); err == nil {
+		local = AddrPort(sa)
+	}
+	if family == unix.AF_INET6 {
+		table += "6"
+	}
+	if peer, err = procPeer(pid, table, ino); err != nil {
+		return 0, 0, local, peer, err
+	}
+	return family, protocol, local, peer, nil
 }
 
 // procPeer reads the peer of socket ino from /proc/PID/net/FILE (raw,
