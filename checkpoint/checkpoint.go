@@ -36,6 +36,17 @@ func (e *NotCheckpointableError) Error() string {
 	return b.String()
 }
 
+// Transient says whether every finding is one that moved while it was
+// saved (Finding.Transient): checkpointing again may succeed.
+func (e *NotCheckpointableError) Transient() bool {
+	for _, f := range e.Findings {
+		if !f.Transient {
+			return false
+		}
+	}
+	return len(e.Findings) > 0
+}
+
 // Unwrap makes errors.Is(err, ErrNotCheckpointable) work.
 func (e *NotCheckpointableError) Unwrap() error { return ErrNotCheckpointable }
 

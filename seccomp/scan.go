@@ -23,6 +23,11 @@ type Finding struct {
 	// KeepRunning: only a checkpoint that leaves the app running refuses
 	// it; `checkpoint --exit` saves the state.
 	KeepRunning bool
+	// Transient: the state moved while it was saved (bytes between two
+	// sockets of the app in flight through the kernel); the same
+	// checkpoint a moment later saves it, and crrun tries again by itself
+	// before it gives the reason.
+	Transient bool
 }
 
 // ScanInput tells the scan what is normal for this app.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/crrun/crrun/checkpoint"
@@ -81,44 +82,31 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
 	}
-	w, err := store.Create()
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
-	}
-	defer w.Abort() // no-op after a commit
-	w.SetCompression(s.compression(compress))
 	slog.Info("checkpoint: freezing the app", "pid", mainNsPid, "reason", reason)
-	stdio := stdioIDs()
-	stopProgress := showProgress("checkpoint", residentBytes(s.processes()), w.BytesWritten)
-	dir, st, err := checkpoint.Dump(checkpoint.Request{
-		Pid:       mainPid,
-		Init:      s.initPid,
-		MainNsPid: mainNsPid,
-		// The init reports the main process's exit a moment after it.
-		MainExit: func() *image.MainExit { return s.mainGone(2 * time.Second) },
-		List: func() []int {
-			var pids []int
-			for _, p := range s.processes() {
-				pids = append(pids, p.Pid)
-			}
-			return pids
-		},
-		Refusals:    s.refusals, // the verdict `crrun status` gives
-		Stdio:       stdio,
-		TtyFg:       s.terminalForeground,
-		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv, Net: s.cfg.Net},
-		Writer:      w,
-		Exit:        exit,
-		BeforeKill:  beforeKill,
-		DropSignals: drop,
-		WatchPath:   s.watches.lookup,
-		Mempolicy:   s.policy.lookup,
-		IPC:         s.dumpIPC,
-		SemUndo:     s.semUndo.sets,
-		SemStates:   s.semStates,
-		PrivateIPC:  !s.hostIPC(),
-		Tracker:     s.dirtyTracker(),
+	var written atomic.Pointer[image.Writer] // the attempt's, for the progress line
+	stopProgress := showProgress("checkpoint", residentBytes(s.processes()), func() int64 {
+		if w := written.Load(); w != nil {
+			return w.BytesWritten()
+		}
+		return 0
 	})
+	var (
+		dir string
+		st  checkpoint.Stats
+	)
+	for attempt := 1; ; attempt++ {
+		dir, st, err = s.dumpOnce(store, &written, mainPid, mainNsPid, trigger, reason, exit, compress, beforeKill, drop)
+		nc := (*checkpoint.NotCheckpointableError)(nil)
+		if err == nil || !errors.As(err, &nc) || !nc.Transient() || attempt == transientRetries {
+			break
+		}
+		// Bytes were in flight between two sockets of the app while they
+		// were saved (the kernel's loopback delivers them late on a busy
+		// machine): the app ran on, a moment later they have landed.
+		s.tracker.Forget()
+		slog.Info("checkpoint: state moved while it was saved; checkpointing again", "attempt", attempt, "err", err)
+		time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+	}
 	stopProgress()
 	if err != nil {
 		s.tracker.Forget()
@@ -138,6 +126,52 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 	s.afterCheckpoint(dir, reason)
 	s.prune()
 	return res, nil
+}
+
+// transientRetries bounds the checkpoints tried in a row while the app's
+// state moves as it is saved (checkpoint.NotCheckpointableError.Transient).
+const transientRetries = 4
+
+// dumpOnce is one attempt of checkpointC: a new generation in store,
+// committed or aborted.
+func (s *Supervisor) dumpOnce(store *image.Store, written *atomic.Pointer[image.Writer], mainPid, mainNsPid int, trigger image.Trigger, reason string, exit bool,
+	compress image.Compression, beforeKill func(dir string), drop []unix.Signal) (string, checkpoint.Stats, error) {
+	w, err := store.Create()
+	if err != nil {
+		return "", checkpoint.Stats{}, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
+	}
+	defer w.Abort() // no-op after a commit
+	w.SetCompression(s.compression(compress))
+	written.Store(w)
+	return checkpoint.Dump(checkpoint.Request{
+		Pid:       mainPid,
+		Init:      s.initPid,
+		MainNsPid: mainNsPid,
+		// The init reports the main process's exit a moment after it.
+		MainExit: func() *image.MainExit { return s.mainGone(2 * time.Second) },
+		List: func() []int {
+			var pids []int
+			for _, p := range s.processes() {
+				pids = append(pids, p.Pid)
+			}
+			return pids
+		},
+		Refusals:    s.refusals, // the verdict `crrun status` gives
+		Stdio:       stdioIDs(),
+		TtyFg:       s.terminalForeground,
+		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv, Net: s.cfg.Net},
+		Writer:      w,
+		Exit:        exit,
+		BeforeKill:  beforeKill,
+		DropSignals: drop,
+		WatchPath:   s.watches.lookup,
+		Mempolicy:   s.policy.lookup,
+		IPC:         s.dumpIPC,
+		SemUndo:     s.semUndo.sets,
+		SemStates:   s.semStates,
+		PrivateIPC:  !s.hostIPC(),
+		Tracker:     s.dirtyTracker(),
+	})
 }
 
 // dirtyTracker returns the app's dirty tracking (made at the first

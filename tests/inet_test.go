@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crrun/crrun/checkpoint"
 	"github.com/crrun/crrun/internal/nfhold"
 )
 
@@ -353,6 +354,49 @@ func TestInetBacklogLeaveRunning(t *testing.T) {
 		}
 		if st.Checkpointable || !st.ExitOK || len(st.Reasons) != 1 || !st.Reasons[0].KeepRunning || !strings.Contains(st.Reasons[0].Reason, want) {
 			t.Errorf("status: checkpointable %v, with --exit %v, want false and true with one keep-running reason %q:\n%s", st.Checkpointable, st.ExitOK, want, stOut)
+		}
+	})
+}
+
+// TestInetMovedRetried: bytes in flight between the two ends of a
+// connection inside the app while they are saved (a busy machine's
+// loopback delivers them late) make crrun checkpoint again by itself; the
+// test-only knob CRRUN_TEST_MOVED_CONNS=N makes the first N checks see
+// them. Two: the third try is saved and its restore is exact. More than
+// crrun tries: refused with the reason, and the app runs on to PASS.
+func TestInetMovedRetried(t *testing.T) {
+	t.Parallel()
+	requireCR(t)
+	requireRoot(t)
+	p := corpusProg{name: "inet_tcp_fork", src: filepath.Join(repoRoot, "tests", "corpus", "inet_tcp_fork.c")}
+	bin := p.build(t)
+	t.Run("retried", func(t *testing.T) {
+		store := filepath.Join(t.TempDir(), "ck")
+		a := start(t, opts{env: []string{checkpoint.TestMovedConnsEnv + "=2"}}, "--dir", store, "--net=private", "--", bin)
+		crWaitStderr(t, a, "inet_tcp_fork: running", 30*time.Second)
+		time.Sleep(300 * time.Millisecond)
+		crCheckpoint(t, a, store, true)
+		if code := a.wait(time.Minute); code != crExitCheckpointed {
+			t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
+		}
+		if n := strings.Count(a.stderr.String(), "checkpointing again"); n != 2 {
+			t.Fatalf("checkpointed again %d times, want 2:\n%s", n, a.stderr)
+		}
+		r := start(t, opts{}, "restore", store)
+		if code := r.wait(time.Minute); code != 0 || !crPassed(r.stdout.String()) {
+			t.Fatalf("restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		store := filepath.Join(t.TempDir(), "ck")
+		a := start(t, opts{env: []string{checkpoint.TestMovedConnsEnv + "=100"}}, "--dir", store, "--net=private", "--", bin)
+		crWaitStderr(t, a, "inet_tcp_fork: running", 30*time.Second)
+		code, out, errs := crClient(t, a.runtime, time.Minute, "checkpoint", "--exit", strconv.Itoa(a.cmd.Process.Pid))
+		if code != 1 || !strings.Contains(errs, "bytes moved between its ends while they were saved") {
+			t.Fatalf("checkpoint: exit %d, want 1 and the reason\nstdout: %s\nstderr: %s", code, out, errs)
+		}
+		if code := a.wait(time.Minute); code != 0 || !crPassed(a.stdout.String()) {
+			t.Fatalf("the app after the refusal: exit %d\nstdout:\n%s\nstderr:\n%s", code, a.stdout, a.stderr)
 		}
 	})
 }
