@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -361,7 +362,11 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 	d.t.repairs = append(d.t.repairs, rc)
 	conn, recv, send, err := inetsock.ReadConn(rc)
 	if err != nil {
-		return refuse(fmt.Sprintf("TCP connection %s -> %s: %v", st.Local, st.Peer, err))
+		r := refuse(fmt.Sprintf("TCP connection %s -> %s: %v", st.Local, st.Peer, err))
+		if nc := (*NotCheckpointableError)(nil); errors.Is(err, inetsock.ErrInFlight) && errors.As(r, &nc) {
+			nc.Findings[0].Transient = true
+		}
+		return r
 	}
 	if len(recv)+len(send) > 0 {
 		conn.Data = fmt.Sprintf("tcp-%d.bin", e.Inode)

@@ -2,6 +2,7 @@ package inetsock
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,6 +32,11 @@ const (
 // owning the socket's network namespace. The kernel also makes the socket
 // able to bind any port (SO_REUSEADDR reads 2): keep says to set the app's
 // SO_REUSEADDR back at once.
+// ErrInFlight: a connection was read with a FIN in flight to its peer (on a
+// loopback it lands within microseconds): reading it again a moment later
+// succeeds.
+var ErrInFlight = errors.New("in flight: checkpoint again")
+
 func RepairOn(fd int, keep bool) error {
 	reuse, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR)
 	if err != nil {
@@ -115,7 +121,7 @@ func ReadConn(fd int) (*image.TCPConn, []byte, []byte, error) {
 		if unsq > 0 {
 			unsq--
 		} else {
-			return nil, nil, nil, fmt.Errorf("state %s, its FIN sent and not acknowledged yet (in flight): checkpoint again", TCPStateName(st))
+			return nil, nil, nil, fmt.Errorf("state %s, its FIN sent and not acknowledged yet (%w)", TCPStateName(st), ErrInFlight)
 		}
 	}
 	if !c.FinRecv {
