@@ -611,6 +611,9 @@ func (j *slurmJob) verifyGenerations() {
 
 // TestSlurm runs the scenarios side by side.
 func TestSlurm(t *testing.T) {
+	// Parallel: its jobs spend two minutes waiting on Slurm's time limits
+	// and requeues, with the CPUs mostly idle.
+	t.Parallel()
 	c := requireSlurm(t)
 	scenarios := []struct {
 		name string

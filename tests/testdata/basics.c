@@ -47,10 +47,16 @@ int main(int argc, char **argv) {
 	}
 	if (!strcmp(m, "signals")) {
 		int sigs[] = {SIGUSR2, SIGTERM, SIGHUP, SIGINT, SIGWINCH, SIGQUIT, SIGCONT, SIGALRM};
-		for (unsigned i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], on);
+		/* Blocked but inside sigsuspend: a signal that arrives while the
+		 * last one is printed waits for the next sigsuspend (with pause()
+		 * its handler would run before pause() and the wake-up be lost). */
+		sigset_t block, wait;
+		sigemptyset(&block);
+		for (unsigned i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], on), sigaddset(&block, sigs[i]);
+		sigprocmask(SIG_BLOCK, &block, &wait);
 		printf("READY\n");
 		for (;;) {
-			pause();
+			sigsuspend(&wait);
 			int s = last; last = 0;
 			if (s) printf("got %s\n", sigabbrev_np(s));
 			if (s == SIGTERM) return 0;
