@@ -86,6 +86,9 @@ type Request struct {
 	// of crrun's terminal (0: none, or crrun's own); read once the app is
 	// frozen, recorded as image.Meta.TtyFg when it is one of the app's.
 	TtyFg func() int
+	// Terminal, if set, reads crrun's terminal's mode and size (nil: no
+	// terminal), recorded as image.Meta.Terminal once the app is frozen.
+	Terminal func() *image.Terminal
 	Meta  image.Meta // Reason, Trigger, CrrunVersion, Argv; the rest is filled here
 	// Writer receives the image; Dump commits it.
 	Writer *image.Writer

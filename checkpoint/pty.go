@@ -24,11 +24,6 @@ func ptyIndex(major, minor uint32) (int, bool) {
 	return int(major-136)<<8 | int(minor), true
 }
 
-func termios(t *unix.Termios) *image.Termios {
-	return &image.Termios{Iflag: image.Hex(t.Iflag), Oflag: image.Hex(t.Oflag), Cflag: image.Hex(t.Cflag),
-		Lflag: image.Hex(t.Lflag), Line: t.Line, Cc: append([]uint8(nil), t.Cc[:]...), Ispeed: t.Ispeed, Ospeed: t.Ospeed}
-}
-
 // ptyMaster saves the state of the pty whose master is fd of the process.
 func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
 	m, err := ptrace.CopyFd(d.pid, fd)
@@ -58,7 +53,7 @@ func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
 		pt.Packet = v != 0
 	}
 	if t, err := unix.IoctlGetTermios(m, unix.TCGETS); err == nil {
-		pt.MasterTermio = termios(t)
+		pt.MasterTermio = image.TermiosOf(t)
 	}
 	if ws, err := unix.IoctlGetWinsize(m, unix.TIOCGWINSZ); err == nil {
 		pt.Rows, pt.Cols, pt.Xpixel, pt.Ypixel = ws.Row, ws.Col, ws.Xpixel, ws.Ypixel
@@ -72,7 +67,7 @@ func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TCGETS on the slave: %w", err)
 	}
-	pt.Termios = termios(t)
+	pt.Termios = image.TermiosOf(t)
 	// Bytes on their way through the pair cannot be read without taking
 	// them from the app, nor reliably put back (the pty's buffers take
 	// less than they held): refuse. It is transient: the freeze retried

@@ -405,6 +405,11 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 			}
 		}
 	}
+	if t.req.Terminal != nil {
+		if meta.Terminal = t.req.Terminal(); meta.Terminal != nil {
+			t.w.RequireFeature("terminal")
+		}
+	}
 	if t.mainExit != nil {
 		meta.Root, meta.MainExit = t.req.MainNsPid, t.mainExit
 		t.w.RequireFeature("main-exited")

@@ -48,7 +48,7 @@ const (
 // image that requires any other feature is refused with ErrImageVersion.
 // Features are how a format change that older readers must not ignore is
 // made without a version bump (docs/image-format.md, "Versioning").
-var KnownFeatures = []string{"process-tree", "clocks", "file-locks", "fd-owner", "epoll-tfd", "unix-unlinked", "main-exited", "vmflags", "no-vdso", "deleted-files", "memfd-state", "cow", "proc-attrs", "ipc-private", "net-private", "inet-sockets", "tcp-repair", "tcp-accept-queue", "tcp-half-closed", "tcp-held", "unix-queues", FeatureCompressedPages, "tmpfs-shared", "unix-peercred", "tty-foreground", FeatureIncremental, "ioprio", "sem-undo"}
+var KnownFeatures = []string{"process-tree", "clocks", "file-locks", "fd-owner", "epoll-tfd", "unix-unlinked", "main-exited", "vmflags", "no-vdso", "deleted-files", "memfd-state", "cow", "proc-attrs", "ipc-private", "net-private", "inet-sockets", "tcp-repair", "tcp-accept-queue", "tcp-half-closed", "tcp-held", "unix-queues", FeatureCompressedPages, "tmpfs-shared", "unix-peercred", "tty-foreground", FeatureIncremental, "ioprio", "sem-undo", "terminal"}
 
 // Manifest is MANIFEST.json, the commit marker. It is written last, after
 // every other file is complete and synced; an image directory without it is

@@ -1,6 +1,11 @@
 package image
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // The content of an image: what the checkpoint engine saves and the restore
 // engine reads back. Each type is JSON-encoded, indented, into one of the
@@ -59,6 +64,13 @@ type Meta struct {
 	// app's had it (a shell inside the app running a job); the restored
 	// crrun gives the terminal to it rather than to the main process's.
 	TtyFg int `json:"tty_fg,omitempty"`
+	// Terminal is crrun's terminal (the first of its stdin, stdout and
+	// stderr that is one) as the app had left it at the checkpoint: its
+	// mode, which a restore on a terminal sets again and reads back, and
+	// its size, which the restore compares with the new terminal's
+	// (SIGWINCH to the app where it differs). Images with it require the
+	// feature "terminal".
+	Terminal *Terminal `json:"terminal,omitempty"`
 	// Processes lists every saved process, parents before children; each
 	// has a proc-<pid>.json file. crrun's own init (pid 1 of the namespace)
 	// is not part of the image.
@@ -773,6 +785,56 @@ type Termios struct {
 	Cc     []uint8 `json:"cc"`
 	Ispeed uint32  `json:"ispeed"`
 	Ospeed uint32  `json:"ospeed"`
+}
+
+// TermiosOf is t as the image holds it.
+func TermiosOf(t *unix.Termios) *Termios {
+	return &Termios{Iflag: Hex(t.Iflag), Oflag: Hex(t.Oflag), Cflag: Hex(t.Cflag),
+		Lflag: Hex(t.Lflag), Line: t.Line, Cc: append([]uint8(nil), t.Cc[:]...), Ispeed: t.Ispeed, Ospeed: t.Ospeed}
+}
+
+// Unix is t as TCSETS takes it.
+func (t *Termios) Unix() *unix.Termios {
+	u := &unix.Termios{Iflag: uint32(t.Iflag), Oflag: uint32(t.Oflag), Cflag: uint32(t.Cflag), Lflag: uint32(t.Lflag),
+		Line: t.Line, Ispeed: t.Ispeed, Ospeed: t.Ospeed}
+	copy(u.Cc[:], t.Cc)
+	return u
+}
+
+// Diff names the first field in which a terminal's mode b differs from t
+// ("" if none), with both values.
+func (t *Termios) Diff(b *Termios) string {
+	for _, f := range []struct {
+		name string
+		x, y Hex
+	}{{"c_iflag", t.Iflag, b.Iflag}, {"c_oflag", t.Oflag, b.Oflag}, {"c_cflag", t.Cflag, b.Cflag}, {"c_lflag", t.Lflag, b.Lflag}} {
+		if f.x != f.y {
+			return fmt.Sprintf("%s: saved %#x, now %#x", f.name, uint64(f.x), uint64(f.y))
+		}
+	}
+	if t.Line != b.Line {
+		return fmt.Sprintf("c_line: saved %d, now %d", t.Line, b.Line)
+	}
+	for i := range max(len(t.Cc), len(b.Cc)) {
+		var x, y uint8
+		if i < len(t.Cc) {
+			x = t.Cc[i]
+		}
+		if i < len(b.Cc) {
+			y = b.Cc[i]
+		}
+		if x != y {
+			return fmt.Sprintf("c_cc[%d]: saved %d, now %d", i, x, y)
+		}
+	}
+	return ""
+}
+
+// Terminal is crrun's terminal as the app left it (Meta.Terminal).
+type Terminal struct {
+	Termios Termios `json:"termios"`
+	Rows    uint16  `json:"rows"`
+	Cols    uint16  `json:"cols"`
 }
 
 // Ctty is a session leader's controlling terminal when it is a pty of the

@@ -16,13 +16,6 @@ import (
 // takes its controlling terminal with TIOCSCTTY right after setsid, before
 // its children exist, and the foreground group is set once groups exist.
 
-func unixTermios(t *image.Termios) *unix.Termios {
-	u := &unix.Termios{Iflag: uint32(t.Iflag), Oflag: uint32(t.Oflag), Cflag: uint32(t.Cflag), Lflag: uint32(t.Lflag),
-		Line: t.Line, Ispeed: t.Ispeed, Ospeed: t.Ospeed}
-	copy(u.Cc[:], t.Cc)
-	return u
-}
-
 // openPtyMaster makes the pair and returns the master's fd in the main process.
 func (t *treeRestorer) openPtyMaster(f *image.FD) (uint64, error) {
 	r := t.root
@@ -53,7 +46,7 @@ func (t *treeRestorer) openPtyMaster(f *image.FD) (uint64, error) {
 		}
 	}
 	if pt.MasterTermio != nil {
-		if err := unix.IoctlSetTermios(m, unix.TCSETS, unixTermios(pt.MasterTermio)); err != nil {
+		if err := unix.IoctlSetTermios(m, unix.TCSETS, pt.MasterTermio.Unix()); err != nil {
 			return 0, fmt.Errorf("the master's termios: %w", err)
 		}
 	}
@@ -65,7 +58,7 @@ func (t *treeRestorer) openPtyMaster(f *image.FD) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("TIOCGPTPEER: %w", err)
 		}
-		err = unix.IoctlSetTermios(s, unix.TCSETS, unixTermios(pt.Termios))
+		err = unix.IoctlSetTermios(s, unix.TCSETS, pt.Termios.Unix())
 		unix.Close(s)
 		if err != nil {
 			return 0, fmt.Errorf("the slave's termios: %w", err)

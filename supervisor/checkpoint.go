@@ -159,6 +159,7 @@ func (s *Supervisor) dumpOnce(store *image.Store, written *atomic.Pointer[image.
 		Refusals:    s.refusals, // the verdict `crrun status` gives
 		Stdio:       stdioIDs(),
 		TtyFg:       s.terminalForeground,
+		Terminal:    terminalState,
 		Meta:        image.Meta{Reason: reason, Trigger: trigger, CrrunVersion: s.cfg.Version, Argv: s.cfg.Argv, Net: s.cfg.Net},
 		Writer:      w,
 		Exit:        exit,

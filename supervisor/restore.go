@@ -363,7 +363,11 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		}
 	}
 	s.beforeResume(res.Root)
-	if err := s.giveTerminalTo(s.plan.img.Meta().TtyFg, s.plan.img.Processes(), res); err != nil {
+	err = applyTerminal(s.plan.img.Meta().Terminal)
+	if err == nil {
+		err = s.giveTerminalTo(s.plan.img.Meta().TtyFg, s.plan.img.Processes(), res)
+	}
+	if err != nil {
 		for _, p := range res.Procs {
 			_ = unix.Kill(p.Pid, unix.SIGKILL)
 		}
@@ -374,6 +378,7 @@ func (s *Supervisor) restoreInto(sc int) (int, error) {
 		unix.Close(res.Listener)
 		return fail("release the restored process: %v", err)
 	}
+	winchIfResized(s.plan.img.Meta().Terminal)
 	threads := 0
 	for _, p := range res.Procs {
 		threads += len(p.Tids)

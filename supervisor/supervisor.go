@@ -52,6 +52,9 @@ type Supervisor struct {
 	killMsg  string
 	killCode int // ExitInternal for --on-nocr=kill, ExitCheckpointed for checkpoint --exit
 	killc    chan struct{}
+	// startTerm is crrun's terminal's mode at the start of run (nil: no
+	// terminal), set back when crrun ends the app itself (terminal.go).
+	startTerm *image.Terminal
 
 	ckptMu sync.Mutex // one checkpoint at a time
 	// tracker tracks dirty pages between checkpoints (nil: off; made by
@@ -155,6 +158,7 @@ func (s *Supervisor) run() (Exit, error) {
 	if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
 		s.fgTTY = true
 	}
+	s.startTerm = terminalState()
 
 	evSup, evInit, err := socketpair()
 	if err != nil {
@@ -311,6 +315,7 @@ func (s *Supervisor) run() (Exit, error) {
 			_ = unix.Kill(s.initPid, unix.SIGKILL)
 			<-reaped
 			s.takeTerminal()
+			s.resetTerminal()
 			s.waitCheckpoint() // the checkpoint that ended the app runs its hook
 			if s.killCode == ExitInternal {
 				return Exit{}, &Error{Code: ExitInternal, Msg: s.killMsg}

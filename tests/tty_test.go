@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crrun/crrun/image"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -233,5 +235,74 @@ func killSession(sid int) {
 		if s, err := unix.Getsid(pid); err == nil && s == sid {
 			unix.Kill(pid, unix.SIGKILL)
 		}
+	}
+}
+
+// An app that put crrun's terminal in raw mode comes back with its
+// terminal in raw mode (a key is read without a newline), and told of a
+// new size by SIGWINCH; crrun, ending the app itself at `checkpoint
+// --exit`, sets back the mode it found (the app had no chance to).
+func TestTerminalRestoreMode(t *testing.T) {
+	requireRoot(t)
+	requireCR(t, "checkpoint", "restore")
+	b := compileC(t, "basics", false)
+	rt := runtimeDir(t)
+	store := t.TempDir() + "/ck"
+	m, s := openPTY(t)
+	cooked, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onTerminal := func(args ...string) (chan struct{}, *exec.Cmd) {
+		cmd := exec.Command(crrunBin, args...)
+		cmd.Env = append(os.Environ(), "CRRUN_RUNTIME_DIR="+rt)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return waitInBackground(t, cmd), cmd
+	}
+	ended := func(done chan struct{}, cmd *exec.Cmd, p *ptyReader) int {
+		select {
+		case <-done:
+			return cmd.ProcessState.ExitCode()
+		case <-time.After(30 * time.Second):
+			t.Fatalf("crrun did not exit:\n%s", p.buf.String())
+		}
+		return -1
+	}
+	p := readPTY(m)
+	done, cmd := onTerminal("--dir", store, "--", b, "rawtty")
+	at := p.wait(t, "READY", 0)
+	m.Write([]byte("a"))
+	at = p.wait(t, "key a raw", at)
+	if code, out, errOut := crClient(t, rt, 30*time.Second, "checkpoint", "--exit"); code != 0 {
+		t.Fatalf("checkpoint --exit: exit %d\n%s%s", code, out, errOut)
+	}
+	if code := ended(done, cmd, p); code != 75 {
+		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, p.buf.String())
+	}
+	now, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := image.TermiosOf(cooked).Diff(image.TermiosOf(now)); d != "" {
+		t.Fatalf("after checkpoint --exit the terminal keeps the app's mode (%s)", d)
+	}
+
+	unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 100})
+	done, cmd = onTerminal("restore", store)
+	at = p.wait(t, "got WINCH 40x100", at)
+	m.Write([]byte("b"))
+	at = p.wait(t, "key b raw", at)
+	m.Write([]byte("q"))
+	p.wait(t, "key q raw", at)
+	if code := ended(done, cmd, p); code != 0 {
+		t.Fatalf("restore: exit %d\n%s", code, p.buf.String())
+	}
+	now, _ = unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	if d := image.TermiosOf(cooked).Diff(image.TermiosOf(now)); d != "" {
+		t.Fatalf("the restored app's own reset left another mode (%s)", d)
 	}
 }

@@ -6,9 +6,11 @@
  *   basics signals       print READY, then each signal received; exit 0 after SIGTERM
  *   basics daemon FILE   fork a setsid() child that writes FILE after 1 s; exit 0 at once
  *   basics tty           report the terminal, then print each SIGINT/SIGWINCH (with size); exit after 2 SIGINTs
+ *   basics rawtty        put the terminal in raw mode, print READY, then for each key whether it is still raw (and each SIGWINCH's size); "q" ends
  *   basics cat           copy stdin to stdout, then "bye" to stderr
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,14 +79,40 @@ int main(int argc, char **argv) {
 		ioctl(0, TIOCGWINSZ, &ws);
 		printf("isatty=%d%d fg=%d rows=%d cols=%d\n", isatty(0), isatty(1), tcgetpgrp(0) == getpgrp(), ws.ws_row, ws.ws_col);
 		signal(SIGINT, on); signal(SIGWINCH, on);
+		sigset_t block, wait; /* as in "signals": no wake-up lost before the wait */
+		sigemptyset(&block), sigaddset(&block, SIGINT), sigaddset(&block, SIGWINCH);
+		sigprocmask(SIG_BLOCK, &block, &wait);
 		printf("READY\n");
 		int ints = 0;
 		while (ints < 2) {
-			pause();
+			sigsuspend(&wait);
 			int s = last; last = 0;
 			if (s == SIGINT) { ints++; printf("got INT\n"); }
 			if (s == SIGWINCH) { ioctl(0, TIOCGWINSZ, &ws); printf("got WINCH %dx%d\n", ws.ws_row, ws.ws_col); }
 		}
+		return 0;
+	}
+	if (!strcmp(m, "rawtty")) { /* the terminal in raw mode; each key: is it still? "q" ends */
+		struct termios orig, raw, now;
+		struct winsize ws = {0};
+		if (tcgetattr(0, &orig)) return 3;
+		raw = orig;
+		raw.c_lflag &= ~(ICANON | ECHO);
+		raw.c_cc[VMIN] = 1, raw.c_cc[VTIME] = 0;
+		if (tcsetattr(0, TCSANOW, &raw)) return 3;
+		struct sigaction sa = {.sa_handler = on}; /* no SA_RESTART: read returns EINTR */
+		sigaction(SIGWINCH, &sa, NULL);
+		printf("READY\n");
+		for (;;) {
+			char c;
+			ssize_t n = read(0, &c, 1);
+			if (last == SIGWINCH) { last = 0; ioctl(0, TIOCGWINSZ, &ws); printf("got WINCH %dx%d\n", ws.ws_row, ws.ws_col); }
+			if (n != 1) { if (n < 0 && errno == EINTR) continue; return 4; }
+			tcgetattr(0, &now);
+			printf("key %c %s\n", c, !(now.c_lflag & (ICANON | ECHO)) && now.c_cc[VMIN] == 1 ? "raw" : "cooked");
+			if (c == 'q') break;
+		}
+		tcsetattr(0, TCSANOW, &orig);
 		return 0;
 	}
 	if (!strcmp(m, "cat")) {
