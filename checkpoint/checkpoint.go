@@ -89,7 +89,7 @@ type Request struct {
 	// Terminal, if set, reads crrun's terminal's mode and size (nil: no
 	// terminal), recorded as image.Meta.Terminal once the app is frozen.
 	Terminal func() *image.Terminal
-	Meta  image.Meta // Reason, Trigger, CrrunVersion, Argv; the rest is filled here
+	Meta     image.Meta // Reason, Trigger, CrrunVersion, Argv; the rest is filled here
 	// Writer receives the image; Dump commits it.
 	Writer *image.Writer
 	// Sticky are taints recorded by traps that no scan can see (keyrings…).
