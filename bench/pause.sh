@@ -15,6 +15,7 @@
 #   dense256  memhog -m 256 -t 1
 #   dense1g   memhog -m 1024 -t 1
 #   dense4g   memhog -m 4096 -t 1
+#   go16      gohog -m 16                 a Go program (every signal caught, several threads)
 # Prints one line per run: "case build rep pause_ms total_ms load1", then
 # the medians; the debug logs stay in $PAUSE_OUT (default a temp dir) as
 # CASE-BUILD-REP.err.
@@ -29,6 +30,7 @@ OUT=${PAUSE_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/pause.XXXXXX")}
 mkdir -p "$OUT"
 cc -O2 -pthread -o "$OUT/memhog" "$ROOT/bench/memhog.c" || exit 1
 cc -O2 -o "$OUT/treehog" "$ROOT/bench/treehog.c" || exit 1
+(cd "$ROOT" && go build -o "$OUT/gohog" ./bench/gohog) || exit 1
 
 app() { # case -> "ready-lines argv..."
 	case $1 in
@@ -38,6 +40,7 @@ app() { # case -> "ready-lines argv..."
 	dense256) echo "1 $OUT/memhog -m 256 -t 1" ;;
 	dense1g) echo "1 $OUT/memhog -m 1024 -t 1" ;;
 	dense4g) echo "1 $OUT/memhog -m 4096 -t 1" ;;
+	go16) echo "1 $OUT/gohog -m 16" ;;
 	*) echo "pause.sh: unknown case $1" >&2; exit 2 ;;
 	esac
 }

@@ -118,13 +118,7 @@ func (d *dumper) processState(p *image.Process) error {
 	qs = append(qs, qDeath, qReaper)
 	qs = append(qs, qSigs...)
 	qs = append(qs, qBrk)
-	if _, _, _, ok := batchLayout(append(qs, mq.all()...)); ok {
-		// Only when they leave the process's queries one batch (more
-		// than 17 caught signals: injected after it, as before).
-		qs = append(qs, mq.all()...)
-	} else {
-		mq = nil
-	}
+	qs = append(qs, mq.all()...)
 	if err := d.runQueries(qs); err != nil {
 		return err
 	}

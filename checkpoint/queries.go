@@ -20,9 +20,9 @@ import (
 // as a batch (internal/ptrace, RunBatches: a small loop in the scratch
 // page runs a table of syscalls), and reads every output back in one read.
 // Anything unusual (a pending SIGCONT, which the batch's closing SIGSTOP
-// would discard; a seccomp filter of the app's own; a query failing; no
-// room in the page) falls back to
-// injecting them one by one, which names the failing call as before.
+// would discard; a seccomp filter of the app's own; a query failing) falls
+// back to injecting them one by one, which names the failing call as
+// before. Queries that do not fit one page run as several batches.
 type query struct {
 	name   string
 	nr     int
@@ -75,9 +75,18 @@ const (
 	queryOut  = 256
 )
 
-// runQueries runs qs in the main thread of the frozen process.
+// runQueries runs qs in the main thread of the frozen process: as many
+// batches as their outputs and table need pages (a Go program catches
+// every signal: ~90 queries, three pages), each one resume.
 func (d *dumper) runQueries(qs []*query) error {
-	if d.batchQueries(qs) {
+	for len(qs) > 0 {
+		n := batchFits(qs)
+		if n == 0 || !d.batchQueries(qs[:n]) {
+			break
+		}
+		qs = qs[n:]
+	}
+	if len(qs) == 0 {
 		return nil
 	}
 	slog.Debug("checkpoint: queries injected one by one", "pid", d.pid, "queries", len(qs), "sigcont_pending", d.contPending, "own_seccomp", d.ownSeccomp)
@@ -160,6 +169,18 @@ func batchLayout(qs []*query) (offs []int, end, table int, ok bool) {
 	}
 	table = (ptrace.ScratchSize - ptrace.BatchSize(len(qs))) &^ 63
 	return offs, end, table, end <= table
+}
+
+// batchFits is how many of qs, from the first, fit one batch's page.
+func batchFits(qs []*query) int {
+	n := 0
+	for n < len(qs) {
+		if _, _, _, ok := batchLayout(qs[:n+1]); !ok {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // hasOwnSeccomp says whether the main thread (status st) may run under a

@@ -72,8 +72,11 @@ type Writer struct {
 	refs       []PageExtent          // extents in them (AddRef)
 
 	compress Compression // how AddPages stores pages (SetCompression)
-	pipe     *pipeline   // started with the first page file
-	pipeStop sync.Once
+	noDirect bool        // page files only through the page cache (SetDirectIO)
+	// directBytes counts the page file bytes written with O_DIRECT.
+	directBytes atomic.Int64
+	pipe        *pipeline // started with the first page file
+	pipeStop    sync.Once
 
 	written atomic.Int64 // page bytes written, for progress
 }
@@ -114,11 +117,15 @@ var errAborted = errors.New("image writer aborted")
 // pageFile is one process's page file, written sequentially by its
 // writer goroutine (loop) from the blocks AddPages queues.
 type pageFile struct {
-	mu      sync.Mutex
-	name    string
-	f       *os.File // nil once closed
-	broken  bool     // a write failed: later blocks are dropped
-	err     error    // why
+	mu   sync.Mutex
+	name string
+	f    *os.File // nil once closed
+	// direct is a second fd of the file opened with O_DIRECT (-1: none,
+	// or given up): page-aligned batches are written through it, without
+	// the copy into the page cache (directio.go).
+	direct  int
+	broken  bool  // a write failed: later blocks are dropped
+	err     error // why
 	size    int64
 	crc     uint32 // of the whole file so far
 	extents []PageExtent
@@ -271,6 +278,7 @@ func (w *Writer) fail(err error) error {
 			pf.f.Close()
 			pf.f = nil
 		}
+		pf.closeDirect()
 		pf.mu.Unlock()
 	}
 	for _, b := range blobs {
@@ -428,7 +436,7 @@ func (w *Writer) pageFile(pid int) (*pageFile, error) {
 		return nil, w.fail(err)
 	}
 	p := w.startPipeline()
-	pf := &pageFile{name: name, f: f, queue: make(chan *block, maxInFlight()), loopDone: make(chan struct{})}
+	pf := &pageFile{name: name, f: f, direct: w.openDirect(name), queue: make(chan *block, maxInFlight()), loopDone: make(chan struct{})}
 	w.pages[pid] = pf
 	go w.loop(pf, p)
 	w.mu.Unlock()
@@ -863,6 +871,7 @@ func (w *Writer) syncPageFiles(pids []int) error {
 				errs[i] = fmt.Errorf("image: %s: closed", path)
 				return
 			}
+			pf.closeDirect() // its writes are the inode's: the fdatasync below covers them
 			if err := fdatasync(pf.f); err != nil {
 				errs[i] = ioError("syncing", path, err, "")
 				return
