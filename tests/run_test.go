@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -127,6 +128,12 @@ func TestPIDNamespace(t *testing.T) {
 
 func TestSignalForwarding(t *testing.T) {
 	requireRoot(t)
+	if signal.Ignored(syscall.SIGHUP) {
+		// The suite runs under nohup: crrun would inherit SIGHUP ignored
+		// and, rightly, not forward it (TestEnv checks that case). Caught
+		// here, it is the default again in the processes started.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	}
 	b := compileC(t, "basics", false)
 	a := start(t, opts{}, "--", b, "signals")
 	a.waitOutput("READY", 10*time.Second)
