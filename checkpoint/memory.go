@@ -357,7 +357,9 @@ var pageBuf struct {
 // 3.2 ms; 1 MiB: 1.3 → 0.27 ms): without the second pass the first
 // checkpoint of a supervisor paid it in the pause, for every page it read
 // there. The kernel's copy is what the page reads do, so the second pass
-// warms what they need, whatever the cause.
+// warms what they need, whatever the cause. A supervisor warms them once
+// the app runs (WarmBuffers), so that its first checkpoint does not pay
+// it either (~0.1-0.15 s here for the 32 MiB).
 func warmPageBuf() {
 	pageBuf.Lock()
 	defer pageBuf.Unlock()
@@ -370,6 +372,12 @@ func warmPageBuf() {
 		pageBuf.bufs = append(pageBuf.bufs, b)
 	}
 }
+
+// WarmBuffers prepares the checkpoint's page buffers ahead of the first
+// checkpoint (a supervisor calls it, in the background, once the app is
+// started with a checkpoint directory). Dump waits for it if it is still
+// running.
+func WarmBuffers() { warmPageBuf() }
 
 // kernelTouch has the kernel write every page of b (a read of /dev/zero):
 // see warmPageBuf. Best effort: without /dev/zero, b is only slower to

@@ -341,6 +341,11 @@ func (s *Supervisor) run() (Exit, error) {
 			}
 			switch e.Ev {
 			case "started":
+				if s.cfg.Dir != "" {
+					// The first checkpoint's page buffers, faulted in now
+					// rather than at its start.
+					go checkpoint.WarmBuffers()
+				}
 				if s.plan == nil { // at restore, the main process is the restored one
 					s.mainPid = s.findMain(e.NsPid)
 					s.mainMu.Lock()
