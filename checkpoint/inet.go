@@ -363,8 +363,8 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 	conn, recv, send, err := inetsock.ReadConn(rc)
 	if err != nil {
 		r := refuse(fmt.Sprintf("TCP connection %s -> %s: %v", st.Local, st.Peer, err))
-		if nc := (*NotCheckpointableError)(nil); errors.Is(err, inetsock.ErrInFlight) && errors.As(r, &nc) {
-			nc.Findings[0].Transient = true
+		if errors.Is(err, inetsock.ErrInFlight) {
+			r = transient(r)
 		}
 		return r
 	}
@@ -381,7 +381,8 @@ func (d *dumper) tcpConn(c int, e procfs.FdEntry, st *image.Inet, refuse func(st
 		}
 	}
 	if r := d.urgentRead(e, conn); r != "" {
-		return refuse(fmt.Sprintf("TCP connection %s -> %s: %s", st.Local, st.Peer, r))
+		// Bytes still arriving look the same: tried again by itself.
+		return transient(refuse(fmt.Sprintf("TCP connection %s -> %s: %s", st.Local, st.Peer, r)))
 	}
 	st.Conn = conn
 	conn.Held = held
@@ -542,6 +543,17 @@ func (t *tree) checkConns() error {
 		return &NotCheckpointableError{Findings: findings}
 	}
 	return nil
+}
+
+// transient marks the findings of err, a refusal, as ones that may be gone
+// a moment later (seccomp.Finding.Transient).
+func transient(err error) error {
+	if nc := (*NotCheckpointableError)(nil); errors.As(err, &nc) {
+		for i := range nc.Findings {
+			nc.Findings[i].Transient = true
+		}
+	}
+	return err
 }
 
 // TestMovedConnsEnv names a test-only knob: CRRUN_TEST_MOVED_CONNS=N makes
