@@ -55,6 +55,7 @@ func (t *treeRestorer) verify() error {
 			return fmt.Errorf("pid %d: %w", p.PID, err)
 		}
 		bad = append(bad, inventory.Compare(p.PID, verifyExpect(p, p.Inventory), f)...)
+		bad = append(bad, r.verifyRegs()...)
 		n++
 		fields += len(f)
 	}
@@ -68,7 +69,7 @@ func (t *treeRestorer) verify() error {
 // TestBreakEnv names a test-only knob: CRRUN_TEST_BREAK_RESTORE=rlimit
 // changes one field of the restored main process (its RLIMIT_NOFILE soft
 // limit, lowered by one) just before the verification, which must then
-// refuse the restore. Tests use it to see the verifier work end to end.
+// refuse the restore; =regs changes a register of its main thread (r15). Tests use it to see the verifier work end to end.
 const TestBreakEnv = "CRRUN_TEST_BREAK_RESTORE"
 
 func breakForTest(t *treeRestorer) error {
@@ -84,12 +85,21 @@ func breakForTest(t *treeRestorer) error {
 		lim.Cur--
 		slog.Warn("restore: " + TestBreakEnv + "=rlimit: lowering RLIMIT_NOFILE of the main process by one, for a test")
 		return unix.Prlimit(first, unix.RLIMIT_NOFILE, &lim, nil)
+	case "regs":
+		r := t.firstLive()
+		regs, err := r.tr.GetRegs(r.pid)
+		if err != nil {
+			return err
+		}
+		regs.R15++
+		slog.Warn("restore: " + TestBreakEnv + "=regs: changing r15 of the main thread, for a test")
+		return r.tr.SetRegs(r.pid, regs)
 	case "sysv":
 		return nil // the supervisor's (supervisor/ipcns.go: verifyIPC)
 	case "semundo":
 		return nil // semundo.go's: the read-back of the undo lists
 	default:
-		return fmt.Errorf("%s=%q: unknown (known: rlimit, sysv, semundo)", TestBreakEnv, v)
+		return fmt.Errorf("%s=%q: unknown (known: rlimit, regs, sysv, semundo)", TestBreakEnv, v)
 	}
 }
 

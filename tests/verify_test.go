@@ -64,6 +64,40 @@ func TestVerifyRefusesADifferentRestore(t *testing.T) {
 	crCheckJoin(t, ref, before, r2.stdout.String(), true)
 }
 
+// A register of a restored thread that is not the image's (the test-only
+// knob CRRUN_TEST_BREAK_RESTORE=regs changes r15 of the main thread after
+// the restore set it) makes the restore refuse, naming the thread, the
+// register and both values; nothing of the app ran.
+func TestVerifyRefusesADifferentRegister(t *testing.T) {
+	requireCR(t)
+	b := compileCR(t, "counter", false)
+	store := t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", b)
+	crWaitStderr(t, a, "counter: running", time.Minute)
+	pid := crVictimPid(t, a.stderr.String(), "counter", false)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
+	}
+	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=regs"}}, "restore", store)
+	if code := r.wait(time.Minute); code == 0 {
+		t.Fatalf("a restore with a changed register exited 0\n%s", r.stderr)
+	}
+	want := regexp.MustCompile(`pid ` + strconv.Itoa(pid) + `: thread ` + strconv.Itoa(pid) + ` register r15 \(registers\): saved "(0x[0-9a-f]+)", restored "(0x[0-9a-f]+)"`)
+	m := want.FindStringSubmatch(r.stderr.String())
+	if m == nil {
+		t.Fatalf("the refusal does not name the thread, register and values (want %s):\n%s", want, r.stderr)
+	}
+	saved, _ := strconv.ParseUint(m[1], 0, 64)
+	restored, _ := strconv.ParseUint(m[2], 0, 64)
+	if restored != saved+1 {
+		t.Errorf("saved %s restored %s: r15 was raised by one", m[1], m[2])
+	}
+	if out := r.stdout.String(); out != "" {
+		t.Fatalf("the refused app printed %q: it ran", out)
+	}
+}
+
 // TestReopenChmodRefused: an ordinary user's app holding a file it made
 // mode 000 after opening it is refused with the reason (a restore opens
 // files again by path, with the app's credentials), and runs on
