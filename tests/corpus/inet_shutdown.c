@@ -101,13 +101,29 @@ static void step(int i) {
 	pump(&B, 48 << 10, 16 << 10);
 }
 
-/* drain pumps both ends until each has seen its peer's end of stream. */
+/* drain pumps both ends until each has seen its peer's end of stream, for
+ * at most 30 s. It waits only on the ends still reading (one at its end
+ * of stream is always readable: waiting on it would spin through the
+ * bound in a moment), so bytes a restored sender retransmits after its
+ * timeout (up to a second or so on a busy machine) are waited for. */
 static void drain(struct end *x, struct end *y) {
-	for (int i = 0; i < 30000 && (!x->eof || !y->eof); i++) {
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
 		pump(x, -1, -1);
 		pump(y, -1, -1);
-		struct pollfd p[2] = {{.fd = x->fd, .events = POLLIN}, {.fd = y->fd, .events = POLLIN}};
-		poll(p, 2, 1);
+		if (x->eof && y->eof)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 30)
+			return;
+		struct pollfd p[2];
+		int n = 0;
+		if (!x->eof)
+			p[n++] = (struct pollfd){.fd = x->fd, .events = POLLIN};
+		if (!y->eof)
+			p[n++] = (struct pollfd){.fd = y->fd, .events = POLLIN};
+		poll(p, n, 10);
 	}
 }
 
