@@ -71,7 +71,7 @@ type clockEnv struct {
 func newClockEnv(t *testing.T, nobody bool) clockEnv {
 	t.Helper()
 	requireCR(t)
-	bin := corpusProg{name: "clock", src: filepath.Join(repoRoot, "tests", "corpus", "clock.c")}.build(t)
+	bin := corpusBin(t, "clock")
 	if nobody {
 		dir, asNobody := nobodyEnv(t)
 		return clockEnv{crrun: asNobody, store: filepath.Join(dir, "ck"), bin: bin}

@@ -238,8 +238,7 @@ func TestInetTCPLeaveRunning(t *testing.T) {
 	t.Parallel()
 	requireCR(t)
 	requireRoot(t)
-	p := corpusProg{name: "inet_tcp_host", src: filepath.Join(repoRoot, "tests", "corpus", "inet_tcp_host.c")}
-	bin := p.build(t)
+	bin := corpusBin(t, "inet_tcp_host")
 	store := filepath.Join(t.TempDir(), "ck")
 	a := start(t, opts{}, "--dir", store, "--", bin)
 	crWaitStderr(t, a, "inet_tcp_host: running", 30*time.Second)
@@ -368,8 +367,7 @@ func TestInetMovedRetried(t *testing.T) {
 	t.Parallel()
 	requireCR(t)
 	requireRoot(t)
-	p := corpusProg{name: "inet_tcp_fork", src: filepath.Join(repoRoot, "tests", "corpus", "inet_tcp_fork.c")}
-	bin := p.build(t)
+	bin := corpusBin(t, "inet_tcp_fork")
 	t.Run("retried", func(t *testing.T) {
 		store := filepath.Join(t.TempDir(), "ck")
 		a := start(t, opts{env: []string{checkpoint.TestMovedConnsEnv + "=2"}}, "--dir", store, "--net=private", "--", bin)

@@ -103,8 +103,7 @@ func TestLocksConflict(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
 	requireCR(t)
-	p := corpusProg{name: "posix_locks", src: filepath.Join(repoRoot, "tests", "corpus", "posix_locks.c")}
-	bin := p.build(t)
+	bin := corpusBin(t, "posix_locks")
 	store, dir := t.TempDir(), t.TempDir()
 	a := start(t, opts{dir: dir}, "--dir", store, "--", bin)
 	crWaitStderr(t, a, "posix_locks: running", time.Minute)

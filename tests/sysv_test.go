@@ -24,7 +24,7 @@ func TestSysVHostRefused(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
 	requireCR(t)
-	bin := verdictsCorpus(t, "sysv_shm")
+	bin := corpusBin(t, "sysv_shm")
 	store := t.TempDir()
 	a := start(t, opts{}, "--ipc=host", "--dir", store, "--", bin)
 	crWaitStderr(t, a, "sysv_shm: running", 30*time.Second)
@@ -52,7 +52,7 @@ func TestSysVVerifyRefuses(t *testing.T) {
 func sysvBrokenRestore(t *testing.T, name, knob, want string) {
 	t.Helper()
 	requireCR(t)
-	bin := verdictsCorpus(t, name)
+	bin := corpusBin(t, name)
 	store := t.TempDir()
 	a := start(t, opts{}, "--dir", store, "--", bin)
 	crWaitStderr(t, a, name+": running", 30*time.Second)
@@ -85,7 +85,7 @@ func sysvBrokenRestore(t *testing.T, name, knob, want string) {
 func TestSysVSemUndoKeepRunning(t *testing.T) {
 	t.Parallel()
 	requireCR(t)
-	bin := verdictsCorpus(t, "sysv_sem_undo")
+	bin := corpusBin(t, "sysv_sem_undo")
 	store := t.TempDir()
 	a := start(t, opts{}, "--dir", store, "--", bin)
 	crWaitStderr(t, a, "sysv_sem_undo: running", 30*time.Second)

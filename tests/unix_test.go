@@ -70,7 +70,7 @@ func TestUnixStdioSocket(t *testing.T) {
 	if err := os.MkdirAll(workDir+"/unix", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin := corpusProg{name: "unix_backlog", src: repoRoot + "/tests/corpus/unix_backlog.c"}.build(t)
+	bin := corpusBin(t, "unix_backlog")
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

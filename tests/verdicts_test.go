@@ -22,11 +22,6 @@ import (
 	"time"
 )
 
-func verdictsCorpus(t *testing.T, name string) string {
-	t.Helper()
-	return corpusProg{name: name, src: filepath.Join(repoRoot, "tests", "corpus", name+".c")}.build(t)
-}
-
 // TestVerdictsMainExited: the daemon (tests/corpus/daemon.c) runs on after
 // the app's main process has exited — as `sh -c 'daemon & exit 3'`, and as
 // a double fork whose main process exits 5 or is killed by SIGUSR2. Status
@@ -40,7 +35,7 @@ func TestVerdictsMainExited(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
 	requireCR(t)
-	daemon := verdictsCorpus(t, "daemon")
+	daemon := corpusBin(t, "daemon")
 	for _, c := range []struct {
 		name  string
 		argv  []string
@@ -218,7 +213,7 @@ func TestVerdictsSysVProbe(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
 	requireCR(t)
-	bin := verdictsCorpus(t, "sysv_probe")
+	bin := corpusBin(t, "sysv_probe")
 	store := t.TempDir()
 	a := start(t, opts{}, "--ipc=host", "--dir", store, "--", bin)
 	crWaitStderr(t, a, "sysv_probe: running", 30*time.Second)
@@ -284,7 +279,7 @@ func TestVerdictsMainExitedSignals(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
 	requireCR(t)
-	daemon := verdictsCorpus(t, "daemon")
+	daemon := corpusBin(t, "daemon")
 	argv := []string{"sh", "-c", daemon + " bg $$ & exit 3"}
 	term := func(a *app, ready string) (int, time.Duration) {
 		t.Helper()
@@ -323,7 +318,7 @@ func TestVerdictsMainZombie(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
 	requireCR(t)
-	daemon := verdictsCorpus(t, "daemon")
+	daemon := corpusBin(t, "daemon")
 	ref := start(t, opts{}, "--", daemon, "zombie", "7")
 	if code := ref.wait(time.Minute); code != 7 || ref.stdout.String() != "PASS\n" {
 		t.Fatalf("uninterrupted: exit %d, stdout %q\nstderr:\n%s", code, ref.stdout, ref.stderr)

@@ -18,17 +18,7 @@ import (
 // process, the field, the saved and the restored values; the image survives
 // and a plain restore of it then finishes the run.
 func TestVerifyRefusesADifferentRestore(t *testing.T) {
-	requireCR(t)
-	b := compileCR(t, "counter", false)
-	store := t.TempDir()
-	a := start(t, opts{}, "--dir", store, "--", b)
-	crWaitStderr(t, a, "counter: running", time.Minute)
-	pid := crVictimPid(t, a.stderr.String(), "counter", false)
-	crCheckpoint(t, a, store, true)
-	if code := a.wait(time.Minute); code != crExitCheckpointed {
-		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
-	}
-	before := a.stdout.String()
+	store, pid, b, before := counterExited(t)
 
 	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=rlimit"}}, "restore", store)
 	code := r.wait(time.Minute)
@@ -69,16 +59,7 @@ func TestVerifyRefusesADifferentRestore(t *testing.T) {
 // the restore set it) makes the restore refuse, naming the thread, the
 // register and both values; nothing of the app ran.
 func TestVerifyRefusesADifferentRegister(t *testing.T) {
-	requireCR(t)
-	b := compileCR(t, "counter", false)
-	store := t.TempDir()
-	a := start(t, opts{}, "--dir", store, "--", b)
-	crWaitStderr(t, a, "counter: running", time.Minute)
-	pid := crVictimPid(t, a.stderr.String(), "counter", false)
-	crCheckpoint(t, a, store, true)
-	if code := a.wait(time.Minute); code != crExitCheckpointed {
-		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
-	}
+	store, pid, _, _ := counterExited(t)
 	r := start(t, opts{env: []string{"CRRUN_TEST_BREAK_RESTORE=regs"}}, "restore", store)
 	if code := r.wait(time.Minute); code == 0 {
 		t.Fatalf("a restore with a changed register exited 0\n%s", r.stderr)
@@ -96,6 +77,24 @@ func TestVerifyRefusesADifferentRegister(t *testing.T) {
 	if out := r.stdout.String(); out != "" {
 		t.Fatalf("the refused app printed %q: it ran", out)
 	}
+}
+
+// counterExited runs the counter under crrun and checkpoints it with
+// --exit: the store, the main process's pid, the binary and what the app
+// printed before.
+func counterExited(t *testing.T) (store string, pid int, bin, before string) {
+	t.Helper()
+	requireCR(t)
+	bin = compileCR(t, "counter", false)
+	store = t.TempDir()
+	a := start(t, opts{}, "--dir", store, "--", bin)
+	crWaitStderr(t, a, "counter: running", time.Minute)
+	pid = crVictimPid(t, a.stderr.String(), "counter", false)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("crrun exited %d after checkpoint --exit\n%s", code, a.stderr)
+	}
+	return store, pid, bin, a.stdout.String()
 }
 
 // TestReopenChmodRefused: an ordinary user's app holding a file it made

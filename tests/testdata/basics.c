@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,14 +101,21 @@ int main(int argc, char **argv) {
 		raw.c_lflag &= ~(ICANON | ECHO);
 		raw.c_cc[VMIN] = 1, raw.c_cc[VTIME] = 0;
 		if (tcsetattr(0, TCSANOW, &raw)) return 3;
-		struct sigaction sa = {.sa_handler = on}; /* no SA_RESTART: read returns EINTR */
+		struct sigaction sa = {.sa_handler = on};
 		sigaction(SIGWINCH, &sa, NULL);
+		/* SIGWINCH blocked but inside ppoll: one that comes before the
+		 * wait (a restore sends it as the app is let go) is not lost */
+		sigset_t block, wait;
+		sigemptyset(&block), sigaddset(&block, SIGWINCH);
+		sigprocmask(SIG_BLOCK, &block, &wait);
 		printf("READY\n");
 		for (;;) {
-			char c;
-			ssize_t n = read(0, &c, 1);
+			struct pollfd pin = {.fd = 0, .events = POLLIN};
+			int pr = ppoll(&pin, 1, NULL, &wait);
 			if (last == SIGWINCH) { last = 0; ioctl(0, TIOCGWINSZ, &ws); printf("got WINCH %dx%d\n", ws.ws_row, ws.ws_col); }
-			if (n != 1) { if (n < 0 && errno == EINTR) continue; return 4; }
+			if (pr < 0) { if (errno == EINTR) continue; return 4; }
+			char c;
+			if (read(0, &c, 1) != 1) return 4;
 			tcgetattr(0, &now);
 			printf("key %c %s\n", c, !(now.c_lflag & (ICANON | ECHO)) && now.c_cc[VMIN] == 1 ? "raw" : "cooked");
 			if (c == 'q') break;
