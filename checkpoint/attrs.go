@@ -210,7 +210,10 @@ func (d *dumper) attrs(p *image.Process, buf uint64) error {
 			}
 			for _, tid := range d.tids {
 				if ts := d.frozen.Stops[tid]; ts == nil || ts.Kind != ptrace.StopGroup {
-					return fmt.Errorf("CR: pid %d is stopping (thread %d is not in the group stop yet): checkpoint again in a moment", p.PID, tid)
+					// Moving (a stop signal on its way through the
+					// threads): the supervisor tries again by itself.
+					return &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "group_stop", Fd: -1, Transient: true,
+						Reason: fmt.Sprintf("CR: pid %d is stopping (thread %d is not in the group stop yet): checkpoint again in a moment", p.PID, tid)}}}
 				}
 			}
 			a.Stop = gs
