@@ -135,24 +135,28 @@ func (s *Supervisor) handle(fd int, n *seccomp.Notif) {
 	}
 	switch s.cfg.OnNOCR {
 	case PolicyDeny:
-		_ = seccomp.Fail(fd, n.ID, d.Entry.DenyErrno)
 		t.Denied = true
 		if s.denied.Add(t) {
 			slog.Warn(fmt.Sprintf("denied %s in pid %d (%s) with %s: %s", d.Syscall, tgid, comm,
 				unix.ErrnoName(d.Entry.DenyErrno), d.Reason), "tid", tid)
 		}
+		_ = seccomp.Fail(fd, n.ID, d.Entry.DenyErrno)
 	case PolicyKill:
-		_ = seccomp.Fail(fd, n.ID, unix.EPERM)
 		if s.ledger.Add(t) {
 			slog.Error(fmt.Sprintf("NOCR pid %d (%s): %s; --on-nocr=kill: ending the app", tgid, comm, d.Reason),
 				"tid", tid, "syscall", d.Syscall)
 		}
+		_ = seccomp.Fail(fd, n.ID, unix.EPERM)
 		s.requestKill(fmt.Sprintf("the app was ended by --on-nocr=kill: pid %d (%s): %s", tgid, comm, d.Reason))
 	default:
-		_ = seccomp.Continue(fd, n.ID)
+		// Recorded and said before the call goes on: once it returns, the
+		// app may end and crrun with it before this goroutine runs again
+		// (a NOCR line lost now and then), and a checkpoint must find the
+		// taint as soon as the state exists.
 		if s.ledger.Add(t) {
 			slog.Warn(fmt.Sprintf("NOCR pid %d (%s): %s", tgid, comm, d.Reason), "tid", tid, "syscall", d.Syscall)
 		}
+		_ = seccomp.Continue(fd, n.ID)
 	}
 }
 
