@@ -21,24 +21,20 @@ import (
 // the app had no chance to.
 
 // stdioTerminal is the first of crrun's stdin, stdout and stderr that is
-// a terminal, or -1.
-func stdioTerminal() int {
+// a terminal, or -1, with its mode.
+func stdioTerminal() (int, *unix.Termios) {
 	for fd := range 3 {
-		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-			return fd
+		if t, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+			return fd, t
 		}
 	}
-	return -1
+	return -1, nil
 }
 
 // terminalState reads crrun's terminal's mode and size (nil: no terminal).
 func terminalState() *image.Terminal {
-	fd := stdioTerminal()
+	fd, t := stdioTerminal()
 	if fd < 0 {
-		return nil
-	}
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
 		return nil
 	}
 	tm := &image.Terminal{Termios: *image.TermiosOf(t)}
@@ -54,7 +50,7 @@ func applyTerminal(saved *image.Terminal) error {
 	if saved == nil {
 		return nil
 	}
-	fd := stdioTerminal()
+	fd, _ := stdioTerminal()
 	if fd < 0 {
 		slog.Info("restore: no terminal here: the app's terminal mode of the checkpoint does not apply (its stdio is this crrun's)")
 		return nil
@@ -81,7 +77,8 @@ func winchIfResized(saved *image.Terminal) {
 	if saved == nil || now == nil || (now.Rows == saved.Rows && now.Cols == saved.Cols) {
 		return
 	}
-	pg, err := unix.IoctlGetInt(stdioTerminal(), unix.TIOCGPGRP)
+	fd, _ := stdioTerminal()
+	pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
 	if err != nil || pg <= 0 || pg == unix.Getpgrp() {
 		return
 	}
@@ -96,7 +93,7 @@ func (s *Supervisor) resetTerminal() {
 	if s.startTerm == nil {
 		return
 	}
-	if fd := stdioTerminal(); fd >= 0 {
+	if fd, _ := stdioTerminal(); fd >= 0 {
 		_ = unix.IoctlSetTermios(fd, unix.TCSETS, s.startTerm.Termios.Unix())
 	}
 }
