@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -85,9 +87,61 @@ type Supervisor struct {
 	mainDiedHere  bool                    // the main process ended in this life (not before the checkpoint restored)
 }
 
-// firstAppPid is where the app's pids start in its namespace: above the
-// init's own Go threads, so a restore can always recreate every app pid.
+// firstAppPid is the lowest pid an app's process has in its namespace: above
+// the init's own Go threads, so a restore can always recreate every app pid.
 const firstAppPid = 100
+
+// appPidBase is where a new app's pids start in its namespace, from the
+// supervisor's own pid on the host (distinct from every other running
+// supervisor's): hostPid × appPidStride folded into [firstAppPid,
+// pidMax-appPidRoom), a one-to-one map there, which puts supervisors
+// started one after the other (adjacent host pids) a thousand pids apart.
+// Apps that all started at one fixed pid collided wherever a program names
+// files after its pids: two `crrun -- mpirun …` jobs of one user on a node
+// had the same pids, so the same Open MPI session directory and
+// shared-memory files in /tmp, and their ranks failed in MPI_Init
+// ("getting local rank failed") or crashed. Without crrun such jobs have
+// distinct pids; with it they do again. A restored app keeps its saved pids.
+func appPidBase(hostPid, pidMax int) int {
+	span := pidMax - appPidRoom - firstAppPid
+	if span < 1 {
+		return firstAppPid
+	}
+	stride := appPidStride
+	for gcd(stride, span) != 1 {
+		stride++
+	}
+	return firstAppPid + int(uint64(hostPid)*uint64(stride)%uint64(span))
+}
+
+// appPidStride spaces the bases of supervisors with adjacent pids.
+const appPidStride = 1009
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// appPidRoom is kept free above the highest base, for the app's processes
+// before the namespace's pids wrap around (they wrap to 300, which is
+// harmless: above the init's threads).
+const appPidRoom = 2000
+
+// pidMax is the host's pid_max, which a new PID namespace inherits (32768
+// if it cannot be read).
+func pidMax() int {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return 32768
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 32768
+	}
+	return n
+}
 
 // Baseline is what the app's processes looked like at launch, for the scan to
 // compare against (namespaces, seccomp filter count).
@@ -174,7 +228,7 @@ func (s *Supervisor) run() (Exit, error) {
 	}
 	s.ipc = &ipcClient{fd: ipcSup}
 	defer unix.Close(ipcSup)
-	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: firstAppPid - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
+	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: appPidBase(os.Getpid(), pidMax()) - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
 	if icfg.Loopback {
 		icfg.PingGroupRange = hostPingRange() // netns.go
 	}

@@ -56,3 +56,28 @@ func TestRuntimeDirChecks(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Two supervisors running at once give their apps different first pids, a
+// thousand apart when they were started one after the other; the base stays
+// within [firstAppPid, pidMax-appPidRoom).
+func TestAppPidBase(t *testing.T) {
+	if got := appPidBase(5, 1000); got != firstAppPid {
+		t.Errorf("appPidBase(5, 1000) = %d, want %d (no room: the fixed base)", got, firstAppPid)
+	}
+	for _, max := range []int{32768, 4194304} {
+		seen := map[int]int{}
+		for h := 2; h < 32768; h++ {
+			b := appPidBase(h, max)
+			if b < firstAppPid || b >= max-appPidRoom {
+				t.Fatalf("appPidBase(%d, %d) = %d: out of range", h, max, b)
+			}
+			if o, ok := seen[b]; ok && max > 32768 {
+				t.Fatalf("appPidBase(%d) = appPidBase(%d) = %d", h, o, b)
+			}
+			seen[b] = h
+			if d := b - appPidBase(h-1, max); d > -1000 && d < 1000 {
+				t.Fatalf("pid_max %d: bases of host pids %d and %d are %d apart", max, h-1, h, d)
+			}
+		}
+	}
+}

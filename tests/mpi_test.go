@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os/exec"
+	"regexp"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -83,6 +84,45 @@ func TestMPIRing(t *testing.T) {
 				flags:    flags,
 			})
 		})
+	}
+}
+
+// TestMPIConcurrentJobs: three `crrun -- mpirun` jobs of one user at once
+// on one node, as Slurm runs several jobs of a user on a shared node. Every
+// app under crrun once started at pid 100 of its namespace: the three
+// mpiruns had one pid, hence one Open MPI session directory in /tmp, and
+// two of three jobs failed in MPI_Init ("getting local rank failed") or
+// crashed. Each supervisor now starts its app's pids elsewhere
+// (supervisor.appPidBase): every job PASSes, and their pids differ.
+func TestMPIConcurrentJobs(t *testing.T) {
+	requireCR(t)
+	requireRoot(t)
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	t.Parallel()
+	ring := mpiRing(t)
+	const jobs = 3
+	apps := make([]*app, jobs)
+	for i := range apps {
+		argv := append(mpiArgv(ring)[:len(mpiArgv(ring))-2], "150", "64")
+		apps[i] = start(t, opts{}, append([]string{"--"}, argv...)...)
+	}
+	pids := map[string]int{}
+	for i, a := range apps {
+		if code := a.wait(3 * time.Minute); code != 0 || !crPassed(a.stdout.String()) {
+			t.Errorf("job %d of %d at once: exit %d\nstdout:\n%s\nstderr:\n%s", i+1, jobs, code, a.stdout, a.stderr)
+			continue
+		}
+		m := regexp.MustCompile(`(?m)^ring: pid=(\d+)$`).FindStringSubmatch(a.stderr.String())
+		if m == nil {
+			t.Errorf("job %d: no \"ring: pid=N\" line from rank 0:\n%s", i+1, a.stderr)
+			continue
+		}
+		if o, ok := pids[m[1]]; ok {
+			t.Errorf("jobs %d and %d: rank 0 has pid %s in both", o, i+1, m[1])
+		}
+		pids[m[1]] = i + 1
 	}
 }
 

@@ -611,12 +611,11 @@ func (j *slurmJob) verifyGenerations() {
 
 // TestSlurm runs the scenarios side by side.
 func TestSlurm(t *testing.T) {
-	// Not parallel with the others: its MPI job (root, under crrun) would
-	// run beside TestMPIRing's, and two mpiruns of one user with the same
-	// pid in their own PID namespaces share Open MPI's session directory
-	// in /tmp (orte_init failed, "getting local rank failed", in a full
-	// run that had it parallel).
+	// Parallel with the others (it mostly waits for Slurm): its MPI job
+	// runs beside TestMPIRing's, which needs every app under crrun to have
+	// pids of its own (TestMPIConcurrentJobs).
 	c := requireSlurm(t)
+	t.Parallel()
 	scenarios := []struct {
 		name string
 		run  func(*testing.T, *slurmCluster)
