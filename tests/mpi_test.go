@@ -2,8 +2,8 @@ package tests
 
 import (
 	"os/exec"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"testing"
