@@ -151,18 +151,30 @@ func storeFloor(dir string) uint64 {
 
 // lineage is what the lives of one crrun have in common.
 type lineage struct {
-	floor    uint64    // generations of this run are numbered from here
-	origin   string    // the generation the first life was restored from ("" = a fresh run)
-	trust    bool      // --trust-image
+	floor  uint64 // generations of this run are numbered from here
+	origin string // the generation the first life was restored from ("" = a fresh run)
+	trust  bool   // --trust-image
+	// suspect: generations a restored life failed from before any newer
+	// checkpoint (restartSource).
+	suspect  map[string]bool
 	started  time.Time // the first life's start
 	restarts []Restart
 }
 
 // restartSource picks what the next life starts from: the newest valid
-// generation this run wrote, else the generation the run was restored
-// from, else nothing (start the command afresh). verified reports that the
-// returned generation's checksums were just verified.
-func (s *Supervisor) restartSource() (gen string, verified bool) {
+// generation this run wrote that is not suspect, else the generation the
+// run was restored from, else nothing (start the command afresh). verified
+// reports that the returned generation's checksums were just verified.
+//
+// A generation is suspect once a life restored from it failed before any
+// newer generation was written: a checkpoint taken after the app's fatal
+// step (its decision to crash, its corrupt result) restores that step, and
+// the same failure follows at every restart. The next restart then goes
+// back a generation, and further back while restored lives keep failing
+// so; when every generation of the run is suspect, the newest is restored
+// again. skipped names the suspect generations passed over.
+func (s *Supervisor) restartSource() (gen string, verified bool, skipped []string) {
+	var fallback string
 	if store, err := image.OpenStore(s.cfg.Dir); err == nil {
 		gens, _ := store.List()
 		for i := len(gens) - 1; i >= 0 && gens[i].Seq >= s.line.floor; i-- {
@@ -175,10 +187,41 @@ func (s *Supervisor) restartSource() (gen string, verified bool) {
 				slog.Warn("restart: skipped a generation: " + err.Error())
 				continue
 			}
-			return gens[i].Path, true
+			if s.line.suspect[gens[i].Path] {
+				skipped = append(skipped, gens[i].Path)
+				if fallback == "" {
+					fallback = gens[i].Path
+				}
+				continue
+			}
+			return gens[i].Path, true, skipped
 		}
 	}
-	return s.line.origin, false
+	if fallback != "" {
+		return fallback, true, nil
+	}
+	return s.line.origin, false, nil
+}
+
+// markSuspect records that the life that just failed was restored from a
+// generation and wrote none after it (restartSource).
+func (s *Supervisor) markSuspect() {
+	if len(s.line.restarts) == 0 {
+		return // the first life was not restored by a restart
+	}
+	from := s.line.restarts[len(s.line.restarts)-1].From
+	if from == "" {
+		return
+	}
+	if store, err := image.OpenStore(s.cfg.Dir); err == nil {
+		if gens, _ := store.List(); len(gens) > 0 && gens[len(gens)-1].Path != from {
+			return // this life checkpointed after its restore
+		}
+	}
+	if s.line.suspect == nil {
+		s.line.suspect = map[string]bool{}
+	}
+	s.line.suspect[from] = true
 }
 
 // supervise runs the lives of the app: the first one with s, then, after
@@ -211,7 +254,12 @@ func supervise(s *Supervisor) (Exit, error) {
 		if exit.Signal != 0 {
 			rec.Signal = unix.SignalName(exit.Signal)
 		}
-		gen, verified := s.restartSource()
+		s.markSuspect()
+		gen, verified, skipped := s.restartSource()
+		for _, g := range skipped {
+			slog.Warn(fmt.Sprintf("restart %d: not restoring %s: the life restored from it failed before any newer checkpoint "+
+				"(a checkpoint taken after the failure's cause brings the failure back)", n, g))
+		}
 		rec.From = gen
 		var next *Supervisor
 		if gen == "" {

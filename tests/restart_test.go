@@ -157,6 +157,47 @@ func restartOnCrash(t *testing.T, bin string, steps int, slurm bool, wantOut, wa
 	}
 }
 
+// TestRestartGoesBackAGeneration: a checkpoint taken between the app's
+// decision to crash and the crash holds the crash; restoring it brings the
+// crash back. The life restored from it fails before any newer checkpoint,
+// so the next restart goes back to the generation before it, and the run
+// ends as an uninterrupted one (before, every restart restored the newest
+// generation and crashed again: "giving up").
+func TestRestartGoesBackAGeneration(t *testing.T) {
+	requireCR(t)
+	bin := compileC(t, "restartee", false)
+	const steps = 100
+	wantOut, wantFile := restartRef(t, bin, steps)
+	tmp := t.TempDir()
+	dir, out, marker := filepath.Join(tmp, "store"), filepath.Join(tmp, "job.out"), filepath.Join(tmp, "crashed")
+	a := start(t, opts{env: []string{"RESTARTEE_LINGER_MS=3000"}}, "--dir", dir, "--restart-on-failure=3", "--restart-delay=50ms",
+		"--", bin, out, fmt.Sprint(steps), marker)
+	crWaitStderr(t, a, "restartee: running", time.Minute)
+	time.Sleep(200 * time.Millisecond)
+	before := crCheckpoint(t, a, dir, false)
+	crWaitStderr(t, a, "restartee: crashing at step", time.Minute)
+	doomed := crCheckpoint(t, a, dir, false) // the app lingers 3 s before raise(SIGSEGV)
+	if code := a.wait(2 * time.Minute); code != 0 || a.stdout.String() != wantOut {
+		t.Fatalf("exit %d, stdout %q, want 0 and %q\n%s", code, a.stdout, wantOut, a.stderr)
+	}
+	errs := a.stderr.String()
+	for _, want := range []string{
+		"restart 1: restoring " + doomed,
+		"restart 2: not restoring " + doomed + ": the life restored from it failed before any newer checkpoint",
+		"restart 2: restoring " + before,
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("crrun's log lacks %q:\n%s", want, errs)
+		}
+	}
+	if n := strings.Count(errs, "the app killed by SIGSEGV; restart"); n != 2 {
+		t.Errorf("the app crashed %d times, want 2 (its own crash, and the restored doomed generation's):\n%s", n, errs)
+	}
+	if got, _ := os.ReadFile(out); string(got) != wantFile {
+		t.Fatalf("the output file differs from the uninterrupted run's:\n%s", crDiff(wantFile, string(got)))
+	}
+}
+
 // After the last restart crrun exits with the app's own status; an app that
 // fails before its first checkpoint is started afresh.
 func TestRestartExhausted(t *testing.T) {

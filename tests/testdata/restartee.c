@@ -9,7 +9,9 @@
  * With CRASH_MARKER: halfway through, if the marker file does not exist, it
  * creates it and raises SIGSEGV (the marker makes the crash happen once);
  * with EXIT_CODE too, it exits with that code instead of crashing, every
- * time it passes halfway (for "restarts exhausted"). */
+ * time it passes halfway (for "restarts exhausted"). With RESTARTEE_LINGER_MS
+ * in the environment it waits that long between saying it will crash and
+ * crashing (a checkpoint taken then holds the crash to come). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +55,9 @@ int main(int argc, char **argv) {
 				if (m >= 0)
 					close(m);
 				fprintf(stderr, "restartee: crashing at step %ld\n", i);
+				const char *linger = getenv("RESTARTEE_LINGER_MS");
+				if (linger)
+					sleep_ms(atol(linger));
 				raise(SIGSEGV);
 			}
 		}
