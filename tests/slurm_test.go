@@ -609,36 +609,6 @@ func (j *slurmJob) verifyGenerations() {
 	}
 }
 
-// TestSlurm runs the scenarios side by side.
-func TestSlurm(t *testing.T) {
-	// Parallel with the others (it mostly waits for Slurm): its MPI job
-	// runs beside TestMPIRing's, which needs every app under crrun to have
-	// pids of its own (TestMPIConcurrentJobs).
-	c := requireSlurm(t)
-	t.Parallel()
-	scenarios := []struct {
-		name string
-		run  func(*testing.T, *slurmCluster)
-	}{
-		{"TimeLimit", slurmTimeLimit},
-		{"Preempt", func(t *testing.T, c *slurmCluster) { slurmPreemptTest(t, c, "low", "cr-pre", "none", false) }},
-		{"PreemptSignal", func(t *testing.T, c *slurmCluster) { slurmPreemptTest(t, c, "low", "cr-pres", "B:USR1@20", false) }},
-		{"PreemptGrace", func(t *testing.T, c *slurmCluster) { slurmPreemptTest(t, c, "lowgrace", "cr-preg", "B:USR1@20", true) }},
-		{"ScancelUSR1", slurmScancelUSR1},
-		{"User", slurmUser},
-		{"MPI", slurmMPI},
-	}
-	var wg sync.WaitGroup
-	for _, sc := range scenarios {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.Run(sc.name, func(t *testing.T) { sc.run(t, c) })
-		}()
-	}
-	wg.Wait()
-}
-
 // (a) A computation longer than its time limit: each run is stopped by the
 // B:USR1 signal (10 to 40 s into a run), checkpointed and requeued; 92 s of
 // work need at least three runs.
