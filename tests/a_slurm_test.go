@@ -40,4 +40,3 @@ func TestSlurm(t *testing.T) {
 	}
 	wg.Wait()
 }
-
