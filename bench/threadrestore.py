@@ -65,7 +65,9 @@ for rep in range(reps):
         _, err = r.communicate(timeout=60)
         took = re.search(rb'restored .*?took=([0-9.]+)(ms|s)', err)
         took_ms = (float(took.group(1)) * (1000 if took.group(2) == b"s" else 1)) if took else float("nan")
-        print(f"{name} rep {rep + 1}: first progress {ms:.0f} ms, took= {took_ms:.0f} ms, {ok.split()[1] if ok.startswith('VERIFY') else ok}, load {load:.2f}", flush=True)
+        rel = re.search(rb'step=release took=([0-9.]+)(ms|s|\xc2\xb5s)', err)
+        rel_ms = (float(rel.group(1)) * {b"s": 1000, b"ms": 1}.get(rel.group(2), 0.001)) if rel else float("nan")
+        print(f"{name} rep {rep + 1}: first progress {ms:.0f} ms, took= {took_ms:.0f} ms, release {rel_ms:.0f} ms, {ok.split()[1] if ok.startswith('VERIFY') else ok}, load {load:.2f}", flush=True)
         if first and ok.startswith("VERIFY PASS"):
             runs.setdefault(name, []).append((ms, took_ms))
 for name, v in runs.items():
