@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,34 @@ func BenchmarkObserveAll(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// normField by hand gives what the regular expressions it replaced gave.
+func TestNormField(t *testing.T) {
+	threadRe := regexp.MustCompile(`^thread \d+ `)
+	fdRe := regexp.MustCompile(`^fd \d+ (lock|epoll|inotify) \d+$`)
+	fdFieldRe := regexp.MustCompile(`^fd \d+ `)
+	old := func(f string) string {
+		f = threadRe.ReplaceAllString(f, "thread ")
+		if m := fdRe.FindStringSubmatch(f); m != nil {
+			return "fd " + m[1]
+		}
+		return fdFieldRe.ReplaceAllString(f, "fd ")
+	}
+	cases := []string{"thread 12 SigBlk", "thread 12", "thread  SigBlk", "thread x SigBlk", "thread 1 fd 3 flags",
+		"fd 3 lock 0", "fd 3 lock 0 x", "fd 3 lock", "fd 3 lock x", "fd 3 epoll 12", "fd 3 inotify 7", "fd 3 inotifyx 7",
+		"fd 3 flags", "fd 3", "fd x flags", "fd  flags", "fd 12 lock 3 4", "status Uid", "stat nice", "", "fd", "thread",
+		"fd 3 lock 0\n", "fd 3 epoll 1a", "thread 0 Cpus_allowed_list", "fd 250 inet", "fd 3 lock 00"}
+	for _, k := range Kinds {
+		cases = append(cases, k.Fields...)
+		for _, f := range k.Fields {
+			cases = append(cases, strings.Replace(f, "thread ", "thread 4242 ", 1), strings.Replace(f, "fd ", "fd 17 ", 1))
+		}
+	}
+	for _, c := range cases {
+		if got, want := normField(c), old(c); got != want {
+			t.Errorf("normField(%q) = %q, want %q", c, got, want)
+		}
 	}
 }

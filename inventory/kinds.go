@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/crrun/crrun/image"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -338,18 +337,45 @@ func KindOf(field string) *Kind {
 	return best
 }
 
-var threadRe = regexp.MustCompile(`^thread \d+ `)
-var fdRe = regexp.MustCompile(`^fd \d+ (lock|epoll|inotify) \d+$`)
-var fdFieldRe = regexp.MustCompile(`^fd \d+ `)
-
 // normField drops the numbers that identify a thread or fd: "thread 12
 // SigBlk" → "thread SigBlk", "fd 3 lock 0" → "fd lock", "fd 3 flags" → "fd flags".
+// It runs for every field of every process at each checkpoint and restore
+// (KindOf, InheritedRefusals): by hand, not with regular expressions,
+// which made the checkpoint's refusal checks 0.5 ms a process (7 ms of the
+// pause of a tree of 16).
 func normField(f string) string {
-	f = threadRe.ReplaceAllString(f, "thread ")
-	if m := fdRe.FindStringSubmatch(f); m != nil {
-		return "fd " + m[1]
+	if rest, ok := strings.CutPrefix(f, "thread "); ok {
+		if n := leadingDigits(rest); n > 0 && n < len(rest) && rest[n] == ' ' {
+			return "thread " + rest[n+1:]
+		}
+		return f
 	}
-	return fdFieldRe.ReplaceAllString(f, "fd ")
+	rest, ok := strings.CutPrefix(f, "fd ")
+	if !ok {
+		return f
+	}
+	n := leadingDigits(rest)
+	if n == 0 || n == len(rest) || rest[n] != ' ' {
+		return f
+	}
+	rest = rest[n+1:]
+	for _, k := range [...]string{"lock", "epoll", "inotify"} {
+		if tail, ok := strings.CutPrefix(rest, k+" "); ok {
+			if m := leadingDigits(tail); m > 0 && m == len(tail) {
+				return "fd " + k
+			}
+		}
+	}
+	return "fd " + rest
+}
+
+// leadingDigits is how many ASCII digits s starts with.
+func leadingDigits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // Refusals returns the NOCR reasons for an observation taken at checkpoint
