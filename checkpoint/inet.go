@@ -698,6 +698,7 @@ func (t *tree) readTaken() error {
 				return fmt.Errorf("accept a connection waiting on %s: %w", r.st.Local, err)
 			}
 			t.taken = append(t.taken, s)
+			t.mutated = true // inventory.go
 			sin, err := inetsock.Read(s)
 			if err != nil {
 				return err

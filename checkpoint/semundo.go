@@ -377,6 +377,7 @@ func (t *tree) semopScratch(pid, id int, ops [][3]int) error {
 	if len(ops) == 0 {
 		return nil
 	}
+	t.mutated = true // inventory.go
 	addr, err := t.tr.MapScratch(pid)
 	if err != nil {
 		return fmt.Errorf("map a scratch page into pid %d: %w", pid, err)

@@ -288,6 +288,10 @@ type tree struct {
 	// rqueues: inet_diag's rqueue of each connected TCP socket, by inode
 	// (inet.go, tcpConn), read once.
 	rqueues map[uint64]int
+	// mutated: a step after the processes were saved changed the app
+	// (semop adjustments, a stream queue read and sent again, connections
+	// accepted): the inventory is taken again after it (inventory.go).
+	mutated bool
 }
 
 // flightFix gives a message its files in flight once they are linked.
@@ -341,7 +345,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	var vdso image.VDSO
 	t0 := time.Now()
 	t.live = ft.live()
-	for _, pid := range ft.order {
+	early := t.startObserving(ft) // each process as soon as it is saved (inventory.go)
+	defer early.wait()            // also when a process fails: nothing reads /proc after Dump
+	for i, pid := range ft.order {
 		var p *image.Process
 		if zst := ft.zombie[pid]; zst != nil {
 			var err error
@@ -360,6 +366,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 				vdso = v
 			}
 			t.memBytes += d.memBytes
+			early.add(i, pid, p, t.smaps[pid])
 		}
 		t.procs[pid] = p
 		procs = append(procs, p)
@@ -367,6 +374,9 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	}
 	sp := newSpans("tree", 0)
 	defer sp.done()
+	// Every observation ends before anything below changes the app.
+	early.wait()
+	sp.mark("observed")
 	if err := t.semShareCheck(ft); err != nil {
 		return nil, err
 	}
@@ -388,7 +398,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	}
 	t.linkPtys(procs)
 	sp.mark("locks+epoll+ptys")
-	if err := t.observe(ft, procs); err != nil {
+	if err := t.observe(ft, procs, early); err != nil {
 		return nil, err
 	}
 	sp.mark("observe")

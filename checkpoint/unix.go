@@ -274,6 +274,7 @@ func (t *tree) linkSockets() error {
 					refuse(r, "files in flight (SCM_RIGHTS) on a unix stream socket whose peer is no socket of the app not supported")
 					continue
 				}
+				t.mutated = true // inventory.go
 				q, err := drainStream(r.host, f.FD, pr.host, pr.p.FDs[pr.idx].FD, int(u.rqueue), ends, passcred)
 				t.flightFds = append(t.flightFds, runFds(q.runs)...)
 				if err != nil {

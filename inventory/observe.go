@@ -129,39 +129,66 @@ func (o *observer) observe() error {
 // that process met them: the numbers a sequential observation gives.
 // t.NS is called under a lock.
 func (t *Tree) ObserveAll(ps []Proc, workers int) ([]Fields, error) {
-	obs := make([]*observer, len(ps))
-	errs := make([]error, len(ps))
+	a := t.Async(workers)
+	for _, p := range ps {
+		a.Start(p)
+	}
+	return a.Wait()
+}
+
+// Async observes processes as they are handed to it (Start), up to workers
+// at a time, while the caller goes on: the checkpoint observes each
+// process as soon as it is saved, while it saves the next. Wait returns
+// every process's fields in the order they were started, numbered as
+// ObserveAll numbers them.
+type Async struct {
+	t   *Tree
+	lt  *Tree // t with NS under a lock, for the workers
+	sem chan struct{}
+	wg  sync.WaitGroup
+	obs []*asyncObs
+}
+
+type asyncObs struct {
+	o   *observer
+	err error // written by its worker, read after Wait's wg.Wait
+}
+
+// Async starts an asynchronous observation of t's processes.
+func (t *Tree) Async(workers int) *Async {
 	var mu sync.Mutex
 	ns := t.NS
-	lt := &Tree{NS: func(h int) (int, bool) {
+	return &Async{t: t, sem: make(chan struct{}, max(1, workers)), lt: &Tree{NS: func(h int) (int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		return ns(h)
-	}}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range max(1, min(workers, len(ps))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				o := &observer{t: lt, p: ps[i], f: Fields{}, local: &localClasses{index: map[inodeKey]int{}}}
-				errs[i] = o.observe()
-				obs[i] = o
-			}
-		}()
-	}
-	for i := range ps {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	out := make([]Fields, len(ps))
-	for i, o := range obs {
-		if errs[i] != nil {
-			return nil, errs[i]
+	}}}
+}
+
+// Start observes p on a worker. Not safe for concurrent use.
+func (a *Async) Start(p Proc) {
+	ao := &asyncObs{o: &observer{t: a.lt, p: p, f: Fields{}, local: &localClasses{index: map[inodeKey]int{}}}}
+	a.obs = append(a.obs, ao)
+	a.wg.Add(1)
+	go func() { // the caller never waits for a worker
+		defer a.wg.Done()
+		a.sem <- struct{}{}
+		defer func() { <-a.sem }()
+		ao.err = ao.o.observe()
+	}()
+}
+
+// Wait waits for every observation started and returns their fields in
+// the order they were started (an error: the first one's, in that order,
+// that failed).
+func (a *Async) Wait() ([]Fields, error) {
+	a.wg.Wait()
+	out := make([]Fields, len(a.obs))
+	for i, ao := range a.obs {
+		if ao.err != nil {
+			return nil, ao.err
 		}
-		out[i] = o.local.resolve(t, o.f)
+		out[i] = ao.o.local.resolve(a.t, ao.o.f)
 	}
 	return out, nil
 }
