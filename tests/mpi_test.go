@@ -56,14 +56,21 @@ func mpiArgv(ring string) []string {
 		"--mca", "btl", "self,vader", "-np", "4", ring, "400", "64"}
 }
 
-func TestMPIRing(t *testing.T) {
+// mpiRootTest starts a parallel MPI test that runs as root, and gives the
+// compiled ring.
+func mpiRootTest(t *testing.T) string {
+	t.Helper()
 	requireCR(t)
 	requireRoot(t)
 	if testing.Short() {
 		t.Skip("-short")
 	}
 	t.Parallel()
-	ring := mpiRing(t)
+	return mpiRing(t)
+}
+
+func TestMPIRing(t *testing.T) {
+	ring := mpiRootTest(t)
 	for _, exitMode := range []bool{true, false} {
 		t.Run("exit="+strconv.FormatBool(exitMode), func(t *testing.T) {
 			// Without --exit the app runs on and is then killed: its
@@ -95,13 +102,7 @@ func TestMPIRing(t *testing.T) {
 // crashed. Each supervisor now starts its app's pids elsewhere
 // (supervisor.appPidBase): every job PASSes, and their pids differ.
 func TestMPIConcurrentJobs(t *testing.T) {
-	requireCR(t)
-	requireRoot(t)
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	t.Parallel()
-	ring := mpiRing(t)
+	ring := mpiRootTest(t)
 	const jobs = 3
 	apps := make([]*app, jobs)
 	for i := range apps {
