@@ -66,7 +66,23 @@ func mpiRootTest(t *testing.T) string {
 		t.Skip("-short")
 	}
 	t.Parallel()
+	mpiTurn(t)
 	return mpiRing(t)
+}
+
+// mpiHeavy lets one of this file's MPI tests run at a time. Open MPI's
+// ranks poll shared memory: each keeps a CPU busy, and with TestMPIRing,
+// TestMPIRingUser and TestMPIConcurrentJobs side by side (up to 20 ranks,
+// besides TestSlurm's job) on two CPUs, an mpirun could not read its
+// ranks' ptys for a second, and a checkpoint was refused for the bytes in
+// flight there (a CI run: "pty /dev/pts/4 has bytes in flight ... after 1 s
+// of retries"). TestSlurm's MPI job may still run beside one of them.
+var mpiHeavy sync.Mutex
+
+// mpiTurn waits for the other MPI tests of this file to end.
+func mpiTurn(t *testing.T) {
+	mpiHeavy.Lock()
+	t.Cleanup(mpiHeavy.Unlock)
 }
 
 func TestMPIRing(t *testing.T) {
@@ -96,34 +112,48 @@ func TestMPIRing(t *testing.T) {
 
 // TestMPIConcurrentJobs: three `crrun -- mpirun` jobs of one user at once
 // on one node, as Slurm runs several jobs of a user on a shared node. Every
-// app under crrun once started at pid 100 of its namespace: the three
-// mpiruns had one pid, hence one Open MPI session directory in /tmp, and
-// two of three jobs failed in MPI_Init ("getting local rank failed") or
-// crashed. Each supervisor now starts its app's pids elsewhere
-// (supervisor.appPidBase): every job PASSes, and their pids differ.
+// app under crrun once started near pid 100 of its namespace: mpiruns had
+// the same pid or nearly, and with the same pid one Open MPI session
+// directory in /tmp, so jobs failed in MPI_Init ("getting local rank
+// failed") or crashed (2 of 3 jobs of 4 ranks, measured). Each supervisor
+// now starts its app's pids at a base of its own (supervisor.appPidBase):
+// every job PASSes, and the mpiruns' pids are far apart.
 func TestMPIConcurrentJobs(t *testing.T) {
 	ring := mpiRootTest(t)
 	const jobs = 3
 	apps := make([]*app, jobs)
 	for i := range apps {
-		argv := append(mpiArgv(ring)[:len(mpiArgv(ring))-2], "150", "64")
+		// Two ranks each, the fewest that make an MPI job (the three
+		// mpiruns' pids are what collided).
+		argv := mpiArgv(ring)
+		argv = append(argv[:len(argv)-4], "2", ring, "100", "64")
 		apps[i] = start(t, opts{}, append([]string{"--"}, argv...)...)
 	}
-	pids := map[string]int{}
+	var mpiruns []int
 	for i, a := range apps {
 		if code := a.wait(3 * time.Minute); code != 0 || !crPassed(a.stdout.String()) {
 			t.Errorf("job %d of %d at once: exit %d\nstdout:\n%s\nstderr:\n%s", i+1, jobs, code, a.stdout, a.stderr)
 			continue
 		}
-		m := regexp.MustCompile(`(?m)^ring: pid=(\d+)$`).FindStringSubmatch(a.stderr.String())
+		// Rank 0's parent is mpirun: its pid names the session directory.
+		m := regexp.MustCompile(`(?m)^ring: pid=\d+ ppid=(\d+)$`).FindStringSubmatch(a.stderr.String())
 		if m == nil {
-			t.Errorf("job %d: no \"ring: pid=N\" line from rank 0:\n%s", i+1, a.stderr)
+			t.Errorf("job %d: no \"ring: pid=N ppid=M\" line from rank 0:\n%s", i+1, a.stderr)
 			continue
 		}
-		if o, ok := pids[m[1]]; ok {
-			t.Errorf("jobs %d and %d: rank 0 has pid %s in both", o, i+1, m[1])
+		n, _ := strconv.Atoi(m[1])
+		mpiruns = append(mpiruns, n)
+	}
+	// Apart by more than a job's processes: each app's pids start at a
+	// base of its own (for supervisors started one after the other, 185
+	// pids apart at least), not all near 100, where a few helper forks
+	// made them differ by chance, or not at all.
+	for i := range mpiruns {
+		for j := i + 1; j < len(mpiruns); j++ {
+			if d := mpiruns[i] - mpiruns[j]; d > -20 && d < 20 {
+				t.Errorf("the mpiruns of two jobs have pids %d and %d, %d apart: want 20 or more", mpiruns[i], mpiruns[j], max(d, -d))
+			}
 		}
-		pids[m[1]] = i + 1
 	}
 }
 
@@ -135,6 +165,7 @@ func TestMPIRingUser(t *testing.T) {
 		t.Skip("-short")
 	}
 	t.Parallel()
+	mpiTurn(t)
 	ring := mpiRing(t)
 	dir, asNobody := nobodyEnv(t)
 	argv := mpiArgv(ring)

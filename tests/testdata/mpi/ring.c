@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
 		a[i] = (double)(i % 1000) * (rank + 1);
 	int pid = (int)getpid();
 	if (rank == 0)
-		fprintf(stderr, "ring: pid=%d\n", pid);
+		fprintf(stderr, "ring: pid=%d ppid=%d\n", pid, (int)getppid());
 	else
 		fprintf(stderr, "ring: rank %d pid=%d\n", rank, pid);
 	MPI_Barrier(MPI_COMM_WORLD);
