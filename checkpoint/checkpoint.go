@@ -149,6 +149,21 @@ type Stats struct {
 // (or exit): 40 × 25 ms.
 const vforkRetries = 40
 
+// ptyPatience is how long a checkpoint waits for the app to read the bytes
+// in flight through its ptys, retrying the freeze further and further
+// apart (ptyBackoff). A second was too short on a loaded node: with an MPI
+// job's ranks each polling shared memory at 100 % of a CPU, mpirun, which
+// reads its ranks' ptys, got no CPU for a second, and the checkpoint was
+// refused (a CI run with six MPI jobs on two CPUs).
+const ptyPatience = 3 * time.Second
+
+// ptyBackoff is the pause before the freeze's attempt n while a pty is
+// busy: 25 ms for the first ten, doubling every ten up to 200 ms, so a
+// starved reader gets longer stretches of CPU and the app fewer freezes.
+func ptyBackoff(n int) time.Duration {
+	return min(25*time.Millisecond<<(n/10), 200*time.Millisecond)
+}
+
 // Dump checkpoints the app's process tree. The app runs on afterwards (the
 // caller ends it for checkpoint --exit). It returns the committed image
 // directory.
@@ -181,9 +196,14 @@ func Dump(req Request) (dir string, st Stats, err error) {
 		if child == 0 {
 			// Bytes in flight through a pty of the app's cannot be saved;
 			// they are gone a moment later (the app reads them): try again
-			// then, and let the dump refuse if they stay. So are messages
-			// queued on a netlink socket (netlink.go).
-			if attempt < vforkRetries && (ft.ptyBusy() || ft.netlinkBusy()) {
+			// then (ptyPatience), and let the dump refuse if they stay. So
+			// are messages queued on a netlink socket (netlink.go: a second).
+			if ft.ptyBusy() && time.Since(t0) < ptyPatience {
+				ft.thaw(tr)
+				time.Sleep(ptyBackoff(attempt))
+				continue
+			}
+			if attempt < vforkRetries && ft.netlinkBusy() {
 				ft.thaw(tr)
 				time.Sleep(25 * time.Millisecond)
 				continue

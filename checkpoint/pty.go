@@ -71,13 +71,13 @@ func (d *dumper) ptyMaster(fd int) (*image.Pty, error) {
 	// Bytes on their way through the pair cannot be read without taking
 	// them from the app, nor reliably put back (the pty's buffers take
 	// less than they held): refuse. It is transient: the freeze retried
-	// for a second before getting here.
+	// for ptyPatience before getting here.
 	toMaster, _ := unix.IoctlGetInt(m, unix.TIOCINQ)
 	toSlave, _ := unix.IoctlGetInt(s, unix.TIOCINQ)
 	if toMaster > 0 || toSlave > 0 {
 		return nil, &NotCheckpointableError{Findings: []seccomp.Finding{{Pid: d.pid, Kind: "pty", Fd: fd,
-			Reason: fmt.Sprintf("CR: pty /dev/pts/%d has bytes in flight (%d for the master, %d for the slave) after 1 s of retries: ptys with data in flight not supported yet (fd %d)",
-				n, toMaster, toSlave, fd)}}}
+			Reason: fmt.Sprintf("CR: pty /dev/pts/%d has bytes in flight (%d for the master, %d for the slave) after %.0f s of retries: ptys with data in flight not supported yet (fd %d)",
+				n, toMaster, toSlave, ptyPatience.Seconds(), fd)}}}
 	}
 	return pt, nil
 }

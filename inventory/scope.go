@@ -30,7 +30,7 @@ var OutOfScope = []struct {
 		"trap (sticky: nothing the scan could read)",
 		"not rebuilt by the restore"},
 	{"bytes in flight through a pty the app created",
-		"by the dump after 1 s of retries",
+		"by the dump after 3 s of retries (further and further apart: the app reads them meanwhile)",
 		"a pty's buffers take back less than they held"},
 	{"a vfork child that has not exec'd, CLONE_VM or CLONE_FILES sharing between processes, a main thread gone by pthread_exit",
 		"by the dump (and status), naming the processes",

@@ -149,7 +149,7 @@ func TestTreeVfork(t *testing.T) {
 
 // TestTreePtyFlood: output piling up in a pty of the app's (a child writes
 // to its slave faster than the parent reads the master). The bytes in flight
-// cannot be saved: the checkpoint retries for a second and either lands in
+// cannot be saved: the checkpoint retries for 3 s and either lands in
 // a quiet moment (then restores exactly) or refuses naming the pty — and the
 // app runs on with every byte (a refusal must lose nothing).
 func TestTreePtyFlood(t *testing.T) {

@@ -1,5 +1,5 @@
 /* ptyflood: output piling up in a pty the app created. A child in its own
- * session writes 3000 numbered lines to the slave (its controlling
+ * session writes 8000 numbered lines to the slave (its controlling
  * terminal, default termios: "\n" becomes "\r\n") faster than the parent
  * reads the master (it pauses every 100 lines), so bytes for the master sit
  * in the pty when the checkpoint lands; they must come back exactly.
@@ -16,6 +16,11 @@
 
 #include "victim.h"
 
+/* About 6 s of reading: longer than the latest checkpoint the test takes
+ * (1.5 s after "running") plus the 3 s a checkpoint waits for a pty to
+ * empty before it refuses. */
+#define FLOOD_LINES 8000
+
 int main(void) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	fprintf(stderr, "ptyflood: pid=%d\n", (int)getpid());
@@ -28,7 +33,7 @@ int main(void) {
 		setsid();
 		int s = open(slave, O_RDWR);
 		if (s < 0) _exit(3);
-		for (int i = 0; i < 3000; i++) {
+		for (int i = 0; i < FLOOD_LINES; i++) {
 			char line[64];
 			int n = snprintf(line, sizeof line, "line %04d of the flood\n", i);
 			/* A write blocked for room returns short when the process is
@@ -47,7 +52,7 @@ int main(void) {
 	int ln = 0, next = 0, bad = 0;
 	FILE *in = fdopen(dup(m), "r");
 	setvbuf(in, NULL, _IONBF, 0);
-	while (next < 3000 && fgets(line, sizeof line, in)) {
+	while (next < FLOOD_LINES && fgets(line, sizeof line, in)) {
 		char want[64];
 		snprintf(want, sizeof want, "line %04d of the flood\r\n", next);
 		if (strcmp(line, want) != 0) {
@@ -65,6 +70,6 @@ int main(void) {
 	int st;
 	waitpid(kid, &st, 0);
 	fprintf(stderr, "ptyflood: end pid=%d\n", (int)getpid());
-	printf(!bad && next == 3000 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "PASS\n" : "FAIL\n");
+	printf(!bad && next == FLOOD_LINES && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "PASS\n" : "FAIL\n");
 	return bad;
 }
