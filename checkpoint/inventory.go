@@ -29,7 +29,6 @@ import (
 type earlyObservation struct {
 	a      *inventory.Async
 	which  []int // indexes in ft.order of the processes observed
-	drop   uint64
 	fields []inventory.Fields
 	err    error
 }
@@ -45,16 +44,16 @@ func (t *tree) startObserving(ft *frozenTree) *earlyObservation {
 	if err != nil {
 		return nil
 	}
-	return &earlyObservation{a: inventory.NewTree(ns).Async(runtime.GOMAXPROCS(0)), drop: t.dropMask()}
+	return &earlyObservation{a: inventory.NewTree(ns).Async(runtime.GOMAXPROCS(0))}
 }
 
 // add starts observing process i of ft.order (host pid host, saved as p).
-func (e *earlyObservation) add(i, host int, p *image.Process, smaps []byte) {
+func (e *earlyObservation) add(t *tree, i, host int, p *image.Process) {
 	if e == nil {
 		return
 	}
 	e.which = append(e.which, i)
-	e.a.Start(inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: e.drop, Smaps: smaps})
+	e.a.Start(t.inventoryProc(host, p))
 }
 
 // wait ends every observation started.
@@ -64,12 +63,13 @@ func (e *earlyObservation) wait() {
 	}
 }
 
-func (t *tree) dropMask() uint64 {
+// inventoryProc is what the inventory observes of process host, saved as p.
+func (t *tree) inventoryProc(host int, p *image.Process) inventory.Proc {
 	var drop uint64
 	for _, s := range t.req.DropSignals {
 		drop |= 1 << (uint(s) - 1)
 	}
-	return drop
+	return inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: drop, Smaps: t.smaps[host]}
 }
 
 // observe completes the inventory: the observations taken during the dump
@@ -108,7 +108,7 @@ func (t *tree) observe(ft *frozenTree, procs []*image.Process, early *earlyObser
 		var in []inventory.Proc
 		for i, host := range ft.order {
 			if p := procs[i]; p.Zombie == nil {
-				in = append(in, inventory.Proc{Host: host, Skip: inventory.StdioFDs(p), DropPending: t.dropMask(), Smaps: t.smaps[host]})
+				in = append(in, t.inventoryProc(host, p))
 				which = append(which, i)
 			}
 		}

@@ -366,7 +366,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 				vdso = v
 			}
 			t.memBytes += d.memBytes
-			early.add(i, pid, p, t.smaps[pid])
+			early.add(t, i, pid, p)
 		}
 		t.procs[pid] = p
 		procs = append(procs, p)
