@@ -145,6 +145,34 @@ func TestIncrementalChain(t *testing.T) {
 	}
 }
 
+// TestIncrementalScattered: rounds that rewrite scattered pages, some 3
+// apart (the unchanged pages between them are saved anew with them), some
+// 23 apart (the unchanged stretches are referred to as parts of the
+// parent's extents; --compress=none): restored from the newest of the chain, every page is
+// the one it wrote, and the parts were referred to.
+func TestIncrementalScattered(t *testing.T) {
+	requireCR(t)
+	t.Parallel()
+	store := t.TempDir()
+	// Parts are of raw extents (a compressed one is referred to whole or
+	// saved anew whole).
+	incrChainMode(t, store, "scatter", "", "--compress=none")
+	for _, g := range []string{"gen-000002", "gen-000003"} {
+		if _, refs := incrExtents(t, store, g); len(refs) != 1 || maxCount(refs) < 100 {
+			t.Errorf("%s refers to %v extents of older generations (per pid), want 100 or more parts for the one process", g, refs)
+		}
+	}
+	incrRestore(t, store)
+}
+
+func maxCount(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n = max(n, v)
+	}
+	return n
+}
+
 // TestIncrementalKeep1: --keep 1 never removes what the newest needs.
 func TestIncrementalKeep1(t *testing.T) {
 	requireCR(t)

@@ -8,7 +8,8 @@
 // With fork, it forks once the file TRIGGER exists and both go on (the
 // child prints "PASS child", the parent waits for it); with exec, it execs
 // itself then (a new mm) for the rounds left.
-//   incr ROUNDS MIB [churn|fork TRIGGER|exec TRIGGER]
+//   incr ROUNDS MIB [churn|scatter|fork TRIGGER|exec TRIGGER]
+// (every mode churns; scatter also rewrites scattered pages, not a run)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,11 @@ int main(int argc, char **argv) {
 	long rounds = atol(argv[1]), pages = atol(argv[2]) * 256;
 	const char *mode = argc > 3 ? argv[3] : "";
 	int churn = argc > 3;
+	// scatter: the slice is rewritten as pages 3 apart for one half (the
+	// unchanged pages between them too few to refer to: saved anew) and
+	// 23 apart for the other (referred to as parts of the parent's
+	// extents), not as one run.
+	int scatter = !strcmp(mode, "scatter");
 	pid_t child = -1;
 	const char *trigger = argc > 4 ? argv[4] : 0;
 	int pfd[2];
@@ -83,16 +89,19 @@ int main(int argc, char **argv) {
 		// Rewrite a slice of the big region: by the CPU, every 4th page by
 		// the kernel (read from a pipe).
 		for (long n = 0; n < slice; n++, cursor = (cursor + 1) % pages) {
-			long v = regs[0].ver[cursor] + 1;
-			inprog = cursor;
+			long pg = cursor;
+			if (scatter)
+				pg = n < slice / 2 ? (n * 3) % pages : (7 + (n - slice / 2) * 23) % pages; // the same pages every round
+			long v = regs[0].ver[pg] + 1;
+			inprog = pg;
 			__asm__ volatile("" ::: "memory");
 			if (n % 4 == 0) {
-				fill(tmp, cursor, v);
-				if (write(pfd[1], tmp, PG) != PG || read(pfd[0], regs[0].base + cursor * PG, PG) != PG) { perror("pipe"); return 2; }
+				fill(tmp, pg, v);
+				if (write(pfd[1], tmp, PG) != PG || read(pfd[0], regs[0].base + pg * PG, PG) != PG) { perror("pipe"); return 2; }
 			} else {
-				fill((uint64_t *)(regs[0].base + cursor * PG), cursor, v);
+				fill((uint64_t *)(regs[0].base + pg * PG), pg, v);
 			}
-			regs[0].ver[cursor] = v;
+			regs[0].ver[pg] = v;
 			__asm__ volatile("" ::: "memory");
 			inprog = -1;
 		}
