@@ -698,3 +698,59 @@ func commitCompressed(t testing.TB, w *Writer, size uint64) {
 		t.Fatal(err)
 	}
 }
+
+// TestCompressSmallBlocks: blocks too small to sample (the scattered runs an
+// incremental checkpoint saves) are stored raw without a try once the
+// stream has been incompressible, but one in smallProbeEvery is still
+// tried, so compressible data that follows is compressed again.
+func TestCompressSmallBlocks(t *testing.T) {
+	const n, size = 64, 8 << 10
+	var mem [][]byte
+	for i := range n {
+		mem = append(mem, randomData(size, uint64(i)))
+	}
+	for range n {
+		mem = append(mem, gridData(size))
+	}
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	w, err := Create(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetCompression(CompressAuto)
+	addr := func(i int) uint64 { return heapStart + uint64(i)*2*size } // a hole between: one extent each
+	for i, b := range mem {
+		if err := w.AddPages(100, addr(i), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitCompressed(t, w, uint64(4*n*size)) // one mapping over all of them
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	raw, compressed := 0, 0
+	for _, e := range r.Extents(100) {
+		i := int((uint64(e.Vaddr) - heapStart) / (2 * size))
+		switch {
+		case i < n && e.Encoding != EncodingRaw:
+			t.Errorf("random block %d stored %q", i, e.Encoding)
+		case i >= n && e.Encoding == EncodingRaw:
+			raw++
+		case i >= n:
+			compressed++
+		}
+	}
+	// The first probe comes within smallProbeEvery blocks (two workers may
+	// each store one more raw before the stream is reset).
+	if raw > smallProbeEvery+2 || compressed < n-smallProbeEvery-2 {
+		t.Errorf("compressible small blocks after random ones: %d raw, %d compressed", raw, compressed)
+	}
+	for i, b := range mem {
+		got := make([]byte, size)
+		if err := r.ReadPages(100, addr(i), got); err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("block %d: ReadPages: %v, equal %v", i, err, bytes.Equal(got, b))
+		}
+	}
+}

@@ -29,6 +29,12 @@ func maxInFlight() int { return 4*runtime.GOMAXPROCS(0) + 8 }
 const (
 	maxWritevIovecs = 256
 	maxWritevBytes  = 16 << 20
+	// minEarlyFlush is the least a batch holds before the writer writes
+	// it to wait for a block still being compressed.
+	minEarlyFlush = 256 << 10
+	// smallProbeEvery: in a stream whose blocks have not compressed
+	// lately, one block too small to sample in this many is compressed.
+	smallProbeEvery = 16
 )
 
 // A block is one piece of an AddPages call on its way to the page file.
@@ -110,6 +116,15 @@ func (b *block) process(p *pipeline) {
 	sp := p.getOut()
 	defer p.putOut(sp)
 	auto := b.comp == CompressAuto
+	if len(b.src) < 2*sampleSize && b.pf.incompressible.Load() >= 4 && b.pf.smallProbes.Add(1)%smallProbeEvery != 0 {
+		// Too small to sample, in a stream incompressible lately (the
+		// scattered pages an incremental checkpoint saves of an app's
+		// random data): stored raw, but for one block in
+		// smallProbeEvery, which is tried, and resets the stream to
+		// compressing when it compresses.
+		b.crc = crc32c(b.src)
+		return
+	}
 	if (auto || b.pf.incompressible.Load() >= 4) && len(b.src) >= 2*sampleSize {
 		// Auto, or this stream has been incompressible lately: try a
 		// sample from the middle of the block before compressing all
@@ -241,7 +256,12 @@ func (w *Writer) loop(pf *pageFile, p *pipeline) {
 		select {
 		case <-b.done:
 		default:
-			flush() // write what is ready while this one is processed
+			// Write what is ready while this one is processed, unless
+			// that is little: many small blocks (scattered pages) would
+			// otherwise go out one write each.
+			if size >= minEarlyFlush {
+				flush()
+			}
 			<-b.done
 		}
 		if b.enc != EncodingRaw {

@@ -136,6 +136,7 @@ type pageFile struct {
 	loopDone chan struct{}
 
 	incompressible atomic.Int32 // blocks in a row that did not compress
+	smallProbes    atomic.Int32 // small blocks seen while incompressible (pipeline.go)
 }
 
 // CreateOptions are options for Create.
