@@ -439,8 +439,15 @@ func (t *tree) addParts() error {
 	if len(t.parts) == 0 {
 		return nil
 	}
+	t0 := time.Now()
+	var n uint64
+	defer func() {
+		slog.Debug("checkpoint: parts of parent extents referred to", "parts", len(t.parts), "bytes", n, "took", time.Since(t0))
+		t.parts = nil
+	}()
 	buf := make([]byte, 1<<20)
 	for _, p := range t.parts {
+		n += p.length
 		part, err := t.parent.RefPart(*p.e, p.vaddr, p.length, buf)
 		if err != nil {
 			return fmt.Errorf("incremental checkpoint: refer to the pages of pid %d at %#x+%d in %s: %w", p.e.PID, p.vaddr, p.length, filepath.Base(t.parent.Dir()), err)
@@ -449,7 +456,6 @@ func (t *tree) addParts() error {
 			return err
 		}
 	}
-	t.parts = nil
 	return nil
 }
 

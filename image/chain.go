@@ -353,6 +353,11 @@ func (r *Reader) RefPart(e PageExtent, vaddr, length uint64, buf []byte) (PageEx
 		return PageExtent{}, fmt.Errorf("image: the extent at %s is stored %s: only raw and zero extents can be referred to in part", e.Vaddr, e.Encoding)
 	}
 	part.Offset = e.Offset + (vaddr - uint64(e.Vaddr))
+	if crcs := r.pageCRCs(pf); crcs != nil && part.Offset%PageSize == 0 && (part.Offset+length)/PageSize <= uint64(len(crcs)) {
+		// From the page checksums (pagecrc.go): nothing to read.
+		part.CRC32C = CRC32C(foldPages(crcs[part.Offset/PageSize : (part.Offset+length)/PageSize]))
+		return part, nil
+	}
 	f, err := r.dataFileIn(e.Gen, e.File)
 	if err != nil {
 		return PageExtent{}, err

@@ -212,4 +212,121 @@ func TestRefPart(t *testing.T) {
 	if _, err := r.RefPart(e, uint64(e.Vaddr)+15*PageSize, 2*PageSize, nil); err == nil {
 		t.Error("a part past the extent's end accepted")
 	}
+
+	// The checksum came from the page checksum file (pagecrc.go); a
+	// damaged, short or missing one is not used: the part is read, with
+	// the same result.
+	side := filepath.Join(g1, "pagecrc-100.bin")
+	if r.pageCRCs(mustParent(t, r, e)) == nil {
+		t.Fatalf("%s is missing or does not check out", side)
+	}
+	orig, err := os.ReadFile(side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refPart := func(what string) PageExtent {
+		t.Helper()
+		r, err := Open(g1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		p, err := r.RefPart(e, uint64(e.Vaddr)+2*PageSize, 3*PageSize, make([]byte, PageSize))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return p
+	}
+	flipBit(t, side, int64(4*(part.Offset/PageSize)+1), 3) // a checksum the part folds
+	if got := refPart("damaged page checksums"); got != part {
+		t.Errorf("damaged page checksum file: part %+v, want %+v", got, part)
+	}
+	// Like every file of the image, it is listed in the manifest: Verify
+	// finds the damage, and a missing one fails Open.
+	if r, err := Open(g1); err != nil {
+		t.Fatal(err)
+	} else {
+		wantImageError(t, r.Verify(), ErrImageCorrupt, "pagecrc-100.bin")
+		r.Close()
+	}
+	os.Remove(side)
+	if _, err := Open(g1); err == nil || !strings.Contains(err.Error(), "pagecrc-100.bin") {
+		t.Errorf("Open with the page checksum file missing: %v", err)
+	}
+	os.WriteFile(side, orig, 0o600)
+	// A page file damaged after its commit, its checksum file intact: the
+	// part's checksum is of the bytes as saved, so the child that refers
+	// to them finds the damage when it reads them.
+	flipBit(t, filepath.Join(g1, "pages-100.bin"), int64(part.Offset)+PageSize+9, 1)
+	if got := refPart("damaged page file"); got != part {
+		t.Errorf("part of a page file damaged since: %+v, want the checksum as saved %+v", got, part)
+	}
+}
+
+func mustParent(t *testing.T, r *Reader, e PageExtent) ParentFile {
+	t.Helper()
+	pf, ok := r.ParentFileOf(e)
+	if !ok {
+		t.Fatalf("no page file for %+v", e)
+	}
+	return pf
+}
+
+// TestPageCRCs: a chainable generation's page checksum files fold to their
+// page files' checksums, for raw, compressed (padded frames) and zero
+// extents alike; an image not chainable has none.
+func TestPageCRCs(t *testing.T) {
+	combine := func(a, b uint32) uint32 { return crc32cCombine(a, b, PageSize) }
+	for _, x := range []uint32{0, 1, 0xdeadbeef, 0xffffffff, 0x80000000} {
+		if combinePage(x, 0x1234567) != combine(x, 0x1234567) {
+			t.Fatalf("combinePage(%08x) differs from crc32cCombine", x)
+		}
+	}
+	mem := append(append(append(zeroData(1<<20), gridData(1<<20)...), randomData(1<<20, 3)...), memhogDoubles(1<<20)...)
+	for _, chainable := range []bool{true, false} {
+		s := newStore(t)
+		w, err := s.Create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.SetCompression(CompressAuto)
+		if chainable {
+			w.SetChainable()
+		}
+		if err := w.AddPages(100, heapStart, mem); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteProcess(compressedProcess(100, uint64(len(mem)))); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteMeta(sampleMeta(100)); err != nil {
+			t.Fatal(err)
+		}
+		g, err := w.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		encs := map[string]bool{}
+		for _, e := range r.Extents(100) {
+			encs[e.Encoding] = true
+		}
+		if !encs[EncodingRaw] || !encs[EncodingZstdShuffle] || !encs[EncodingZero] {
+			t.Errorf("encodings %v: want raw, compressed and zero extents", encs)
+		}
+		pf, ok := r.ParentFileOf(r.Extents(100)[0])
+		if !ok {
+			t.Fatal("no page file")
+		}
+		if got := r.pageCRCs(pf) != nil; got != chainable {
+			t.Errorf("chainable %v: page checksums usable %v", chainable, got)
+		}
+		if err := r.VerifyAll(); err != nil {
+			t.Errorf("chainable %v: %v", chainable, err)
+		}
+		r.Close()
+	}
 }

@@ -19,6 +19,8 @@
 //	│                     {pid, vaddr, length, file, offset, crc32c}.
 //	├── pages-<pid>.bin   raw memory of one process: its extents back to
 //	│                     back, no header, no padding.
+//	├── pagecrc-<pid>.bin chainable images: the CRC-32C of each page of
+//	│                     pages-<pid>.bin (pagecrc.go).
 //	└── blob-<name>       opaque data referred to by name (the content of a
 //	                      deleted file, a memfd, shared memory).
 //

@@ -52,6 +52,7 @@ type block struct {
 	out    []byte // the zstd frame (EncodingZstd)
 	crc    uint32 // of src
 	outCRC uint32 // of out
+	pages  []uint32 // the CRC-32C of each page of src, when raw and the file has a sidecar
 }
 
 // A group is the blocks of one AddPages call: release runs when the
@@ -101,7 +102,7 @@ func (p *pipeline) worker() {
 // process checksums a block and chooses how to store it.
 func (b *block) process(p *pipeline) {
 	if b.comp != CompressZstd && b.comp != CompressAuto {
-		b.crc = crc32c(b.src)
+		b.rawCRC()
 		return
 	}
 	if allZero(b.src) {
@@ -110,7 +111,7 @@ func (b *block) process(p *pipeline) {
 	}
 	enc, _, err := zstdCodecs()
 	if err != nil {
-		b.crc = crc32c(b.src)
+		b.rawCRC()
 		return
 	}
 	sp := p.getOut()
@@ -122,7 +123,7 @@ func (b *block) process(p *pipeline) {
 		// random data): stored raw, but for one block in
 		// smallProbeEvery, which is tried, and resets the stream to
 		// compressing when it compresses.
-		b.crc = crc32c(b.src)
+		b.rawCRC()
 		return
 	}
 	if (auto || b.pf.incompressible.Load() >= 4) && len(b.src) >= 2*sampleSize {
@@ -140,7 +141,7 @@ func (b *block) process(p *pipeline) {
 		}
 		p.putOut(bp)
 		if !ok {
-			b.crc = crc32c(b.src)
+			b.rawCRC()
 			return
 		}
 	}
@@ -151,7 +152,7 @@ func (b *block) process(p *pipeline) {
 	if !worthCompressing(len(out), len(b.src)) {
 		p.putOut(bp)
 		b.pf.incompressible.Add(1)
-		b.crc = crc32c(b.src)
+		b.rawCRC()
 		return
 	}
 	b.pf.incompressible.Store(0)
@@ -159,6 +160,24 @@ func (b *block) process(p *pipeline) {
 	b.out = out
 	b.crc = crc32c(b.src)
 	b.outCRC = crc32c(out)
+}
+
+// rawCRC checksums a block stored raw; for a page file with a page
+// checksum file (pagecrc.go), page by page, the block's CRC combined from
+// them.
+func (b *block) rawCRC() {
+	if !b.pf.sidecar || len(b.src)%PageSize != 0 {
+		b.crc = crc32c(b.src)
+		return
+	}
+	b.pages = make([]uint32, len(b.src)/PageSize)
+	var crc uint32
+	for i := range b.pages {
+		c := crc32c(b.src[i*PageSize : (i+1)*PageSize])
+		b.pages[i] = c
+		crc = combinePage(crc, c)
+	}
+	b.crc = crc
 }
 
 func (p *pipeline) getOut() *[]byte {
@@ -340,6 +359,7 @@ func (w *Writer) writeBatch(pf *pageFile, batch []*block, iovs [][]byte) {
 			pf.crc = crc32cUpdate(pf.crc, zeroPage[:e.FileSpan()-e.Stored])
 		}
 		pos += e.FileSpan()
+		pf.addPageCRCs(b, e)
 		pf.extents = append(pf.extents, e)
 		memory += int64(e.Length)
 	}

@@ -38,6 +38,9 @@ type Reader struct {
 	open   map[string]*os.File
 	maps   map[string][]byte
 	closed bool
+	// sidecars: page checksum files read (pagecrc.go), by refKey; nil
+	// for one tried and unusable.
+	sidecars map[string][]uint32
 
 	read atomic.Int64 // bytes read by Verify, ReadPages and MapExtent, for progress
 }

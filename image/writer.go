@@ -135,6 +135,11 @@ type pageFile struct {
 	queue    chan *block // to loop, in file order
 	loopDone chan struct{}
 
+	// sidecar: a page checksum file is kept for this page file
+	// (pagecrc.go); pageCRCs holds one CRC-32C per page of the file so far.
+	sidecar  bool
+	pageCRCs []uint32
+
 	incompressible atomic.Int32 // blocks in a row that did not compress
 	smallProbes    atomic.Int32 // small blocks seen while incompressible (pipeline.go)
 }
@@ -437,7 +442,8 @@ func (w *Writer) pageFile(pid int) (*pageFile, error) {
 		return nil, w.fail(err)
 	}
 	p := w.startPipeline()
-	pf := &pageFile{name: name, f: f, direct: w.openDirect(name), queue: make(chan *block, maxInFlight()), loopDone: make(chan struct{})}
+	pf := &pageFile{name: name, f: f, direct: w.openDirect(name), queue: make(chan *block, maxInFlight()), loopDone: make(chan struct{}),
+		sidecar: w.chainable}
 	w.pages[pid] = pf
 	go w.loop(pf, p)
 	w.mu.Unlock()
@@ -758,6 +764,9 @@ func (w *Writer) finish() error {
 		}
 		w.entries = append(w.entries, FileEntry{Name: pf.name, Size: pf.size, CRC32C: CRC32C(pf.crc)})
 		dataFiles[pf.name] = pf.size
+		if err := w.writePageCRCs(pf); err != nil {
+			return err
+		}
 	}
 	for _, e := range w.entries {
 		if metadataLimit(e.Name) == 0 {
