@@ -50,6 +50,7 @@ bench: build
 	bash bench/run.sh --write-docs
 	bash bench/crbench.sh --write-docs
 	bash bench/verify.sh --write-docs
+	bash bench/incremental.sh --write-docs
 
 lint: deps
 	gofmt -l . | (! grep .) || (echo "gofmt: the files above need formatting" >&2; exit 1)

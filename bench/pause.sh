@@ -16,6 +16,9 @@
 #   dense1g   memhog -m 1024 -t 1
 #   dense4g   memhog -m 4096 -t 1
 #   go16      gohog -m 16                 a Go program (every signal caught, several threads)
+#   incr1g    memhog -m 1024 -t 1, the second checkpoint, 1 s after the
+#             first: incremental, after the app rewrote random words of
+#             its GiB (about a quarter of its pages, scattered)
 # Prints one line per run: "case build rep pause_ms total_ms load1", then
 # the medians; the debug logs stay in $PAUSE_OUT (default a temp dir) as
 # CASE-BUILD-REP.err.
@@ -41,6 +44,7 @@ app() { # case -> "ready-lines argv..."
 	dense1g) echo "1 $OUT/memhog -m 1024 -t 1" ;;
 	dense4g) echo "1 $OUT/memhog -m 4096 -t 1" ;;
 	go16) echo "1 $OUT/gohog -m 16" ;;
+	incr1g) echo "1 $OUT/memhog -m 1024 -t 1" ;;
 	*) echo "pause.sh: unknown case $1" >&2; exit 2 ;;
 	esac
 }
@@ -61,6 +65,10 @@ one() { # bin case tag
 		sleep 0.05
 	done
 	sleep 0.3
+	if [[ $c == incr* ]]; then # the first, full: not the one measured
+		"$bin" checkpoint --json "$APP" >/dev/null 2>>"$OUT/$tag.err"
+		sleep 1
+	fi
 	j=$("$bin" checkpoint --json "$APP" 2>>"$OUT/$tag.err")
 	kill -TERM "$APP" 2>/dev/null
 	wait "$APP" 2>/dev/null
