@@ -49,9 +49,9 @@ type block struct {
 	done chan struct{} // closed by the worker
 	// Set by the worker:
 	enc    string
-	out    []byte // the zstd frame (EncodingZstd)
-	crc    uint32 // of src
-	outCRC uint32 // of out
+	out    []byte   // the zstd frame (EncodingZstd)
+	crc    uint32   // of src
+	outCRC uint32   // of out
 	pages  []uint32 // the CRC-32C of each page of src, when raw and the file has a sidecar
 }
 
