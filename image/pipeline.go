@@ -166,7 +166,7 @@ func (b *block) process(p *pipeline) {
 // checksum file (pagecrc.go), page by page, the block's CRC combined from
 // them.
 func (b *block) rawCRC() {
-	if !b.pf.sidecar || len(b.src)%PageSize != 0 {
+	if !b.pf.wantPages || len(b.src)%PageSize != 0 {
 		b.crc = crc32c(b.src)
 		return
 	}

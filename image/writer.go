@@ -135,10 +135,12 @@ type pageFile struct {
 	queue    chan *block // to loop, in file order
 	loopDone chan struct{}
 
-	// sidecar: a page checksum file is kept for this page file
-	// (pagecrc.go); pageCRCs holds one CRC-32C per page of the file so far.
-	sidecar  bool
-	pageCRCs []uint32
+	// wantPages: a page checksum file is made for this page file
+	// (pagecrc.go), set at creation; sidecar: it is still whole (pf.mu);
+	// pageCRCs holds one CRC-32C per page of the file so far.
+	wantPages bool
+	sidecar   bool
+	pageCRCs  []uint32
 
 	incompressible atomic.Int32 // blocks in a row that did not compress
 	smallProbes    atomic.Int32 // small blocks seen while incompressible (pipeline.go)
@@ -443,7 +445,7 @@ func (w *Writer) pageFile(pid int) (*pageFile, error) {
 	}
 	p := w.startPipeline()
 	pf := &pageFile{name: name, f: f, direct: w.openDirect(name), queue: make(chan *block, maxInFlight()), loopDone: make(chan struct{}),
-		sidecar: w.chainable}
+		wantPages: w.chainable, sidecar: w.chainable}
 	w.pages[pid] = pf
 	go w.loop(pf, p)
 	w.mu.Unlock()
