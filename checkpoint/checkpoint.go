@@ -375,6 +375,7 @@ type dumper struct {
 	snap          *snapshot // the copy-on-write child pages are read from after the thaw
 	private       []pageRun // private runs set aside by savePages for flushPrivate
 	privateBytes  uint64
+	presentBytes  uint64          // present pages of its private mappings, saved or not (readCheaper)
 	trk           *tracked        // the process's dirty tracking, if armed by the last checkpoint (dirty.go)
 	protected     map[uint64]bool // tracked mappings (by start) scanned and protected again
 	cloned        bool            // a snapshot child was cloned (it shares the private pages)

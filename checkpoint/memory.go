@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -189,6 +190,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 					return vdso, fmt.Errorf("%s: pagemap: %w", where, err)
 				}
 				save = ranges
+				d.presentBytes += runsBytes(ranges)
 			}
 		default: // anon, heap, stack
 			inh, own, err := d.inherited(p, &v, pm)
@@ -205,6 +207,7 @@ func (d *dumper) memory(p *image.Process, maps []procfs.SmapsEntry) (image.VDSO,
 			}
 			tPagemap += time.Since(tp)
 			save = ranges
+			d.presentBytes += runsBytes(ranges)
 			if d.trk != nil && d.t.parent != nil && trackable(m) && m.VmFlags.Has("uw") {
 				if save, err = d.incremental(p.PID, m, pm, ranges); err != nil {
 					return vdso, fmt.Errorf("%s: incremental save: %w", where, err)
@@ -307,6 +310,27 @@ func dense(runs []pageRun) bool {
 	return pages >= 16*tables
 }
 
+// readCheaper says whether reading the private runs set aside in the pause
+// costs less than cloning a snapshot child: an incremental checkpoint of a
+// big process that changed little since the last one. The clone copies the
+// page tables of all the process's memory, not only of what is saved (1 GiB:
+// 30 ms here, ~115 ns a page); the pause reads what is saved (~0.4 ms a
+// MiB), and up to the pool's size (nbufs × chunk) without waiting for the
+// image writer.
+func (d *dumper) readCheaper() bool {
+	const clonePageNS, readMiBNS = 115, 400_000
+	return d.privateBytes <= nbufs*chunk && d.privateBytes>>20*readMiBNS < d.presentBytes/4096*clonePageNS
+}
+
+// runsBytes is the size of runs.
+func runsBytes(runs []procfs.PageRange) uint64 {
+	var n uint64
+	for _, r := range runs {
+		n += r.End - r.Start
+	}
+	return n
+}
+
 // flushPrivate saves the private runs savePages set aside: from a snapshot
 // child after the thaw when there are snapshotMin bytes or more, dense
 // enough (and the clone succeeds), else now, from the frozen process.
@@ -315,7 +339,10 @@ func (d *dumper) flushPrivate(nspid int, mem *ptrace.Mem) error {
 		return nil
 	}
 	if d.privateBytes >= snapshotMin && dense(d.private) {
-		if d.snap = d.takeSnapshot(nspid); d.snap != nil {
+		if d.readCheaper() {
+			slog.Debug("checkpoint: private pages read in the pause: a snapshot would copy the page tables of all the process's memory",
+				"pid", d.pid, "read", d.privateBytes, "present", d.presentBytes)
+		} else if d.snap = d.takeSnapshot(nspid); d.snap != nil {
 			d.snap.runs = d.private
 			d.private = nil
 			return nil

@@ -8,8 +8,9 @@
 // With fork, it forks once the file TRIGGER exists and both go on (the
 // child prints "PASS child", the parent waits for it); with exec, it execs
 // itself then (a new mm) for the rounds left.
-//   incr ROUNDS MIB [churn|scatter|fork TRIGGER|exec TRIGGER]
-// (every mode churns; scatter also rewrites scattered pages, not a run)
+//   incr ROUNDS MIB [churn|scatter|small|fork TRIGGER|exec TRIGGER]
+// (every mode churns; scatter also rewrites scattered pages, not a run;
+// small rewrites 1 % a round, not 5 %)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,7 @@ int main(int argc, char **argv) {
 	if (churn)
 		for (; nreg < NREG; nreg++) newregion(&regs[nreg], 64, nextid++);
 	static uint64_t tmp[PG / 8];
-	long slice = pages / 20 + 1; // 5 %
+	long slice = pages / (strcmp(mode, "small") ? 20 : 100) + 1; // 5 %, or 1 % with small
 	long cursor = 0;
 	fprintf(stderr, "incr: running pid %d\n", getpid());
 	for (long r = 0; r < rounds; r++) {
