@@ -124,9 +124,12 @@ func (r *Reader) pageCRCs(p ParentFile) []uint32 {
 	}
 	defer f.Close()
 	n := p.Size / PageSize
+	if fi, err := f.Stat(); err != nil || fi.Size() != 4*n {
+		return nil // short or long: nothing allocated for what it claims
+	}
 	b := make([]byte, 4*n+1)
 	if got, err := io.ReadFull(f, b); err != io.ErrUnexpectedEOF || int64(got) != 4*n {
-		return nil // missing, short or long
+		return nil // changed since
 	}
 	crcs := make([]uint32, n)
 	for i := range crcs {
