@@ -108,14 +108,8 @@ for c, v in runs.items():
           f"| {mib(m(4))} ({100 * ratio(4, 0):.1f} %), {m(5) / 1e6:.0f} MB, {m(6):.0f} ms, {m(7) / 1000:.2f} s ({ratio(7, 3):.2f}×) | {len(v)} |")
 EOF
 )
-CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
-SECTION=$(printf '### Latest measurement (%s)\n\n`bash bench/incremental.sh --write-docs` (INCR_REPS=%s, medians), %s, %s cores, kernel %s, load average %s at the end.\n\n%s\n' \
-	"$(date -u '+%Y-%m-%d %H:%M UTC')" "$REPS" "$CPU" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$TABLE")
+# shellcheck source=bench/docsection.sh
+. "$ROOT/bench/docsection.sh"
+SECTION=$(latest_section "\`bash bench/incremental.sh --write-docs\` (INCR_REPS=$REPS, medians)" "$TABLE")
 echo "$SECTION"
-if ((WRITE_DOCS)); then
-	DOCS=$ROOT/docs/benchmarks.md
-	awk -v sec="$SECTION" '
-		/<!-- BEGIN incremental -->/ { print; print sec; skip = 1; next }
-		/<!-- END incremental -->/ { skip = 0 }
-		!skip { print }' "$DOCS" >"$DOCS.tmp" && mv "$DOCS.tmp" "$DOCS"
-fi
+if ((WRITE_DOCS)); then write_section incremental "$SECTION"; fi

@@ -32,14 +32,8 @@ TABLE=$(awk '
 			printf "| %s | %d | %.2f ms | %d |\n", order[i], f[order[i]], med / 1e6, k
 		}
 	}' "$OUT")
-CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
-SECTION=$(printf '### Latest measurement (%s)\n\n`bash bench/verify.sh --write-docs` (`go test -run XXX -bench Observe -count %s ./inventory`), %s, %s cores, kernel %s, load average %s at the end.\n\n%s\n' \
-	"$(date -u '+%Y-%m-%d %H:%M UTC')" "$REPS" "$CPU" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$TABLE")
+# shellcheck source=bench/docsection.sh
+. "$ROOT/bench/docsection.sh"
+SECTION=$(latest_section "\`bash bench/verify.sh --write-docs\` (\`go test -run XXX -bench Observe -count $REPS ./inventory\`)" "$TABLE")
 echo "$SECTION"
-if ((WRITE_DOCS)); then
-	DOCS=$ROOT/docs/benchmarks.md
-	awk -v sec="$SECTION" '
-		/<!-- BEGIN verify -->/ { print; print sec; skip = 1; next }
-		/<!-- END verify -->/ { skip = 0 }
-		!skip { print }' "$DOCS" >"$DOCS.tmp" && mv "$DOCS.tmp" "$DOCS"
-fi
+if ((WRITE_DOCS)); then write_section verify "$SECTION"; fi

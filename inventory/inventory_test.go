@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,18 +226,28 @@ int main(void) {
 		b.Fatal(err)
 	}
 	defer func() { c64.Process.Kill(); c64.Wait() }()
-	for i := 0; i < 500; i++ {
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c64.Process.Pid))
-		if strings.Contains(string(st), ") T ") {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	ns := func(h int) (int, bool) { return h, true }
+	// A Go process (this test binary, stopped by itself: observing the
+	// running test process itself raced with the observation's own fds).
+	gop := exec.Command(os.Args[0], "-test.run=^TestObserveHelperStopped$")
+	gop.Env = append(os.Environ(), "CRRUN_INVENTORY_HELPER=stop")
+	if err := gop.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { gop.Process.Kill(); gop.Wait() }()
+	for _, pid := range []int{c64.Process.Pid, gop.Process.Pid} {
+		for i := 0; i < 500; i++ {
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if strings.Contains(string(st), ") T ") {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	for _, c := range []struct {
 		name string
 		pid  int
-	}{{"sh", cmd.Process.Pid}, {"c-64threads-32fds", c64.Process.Pid}, {"gotest", os.Getpid()}} {
+	}{{"sh", cmd.Process.Pid}, {"c-64threads-32fds", c64.Process.Pid}, {"gotest", gop.Process.Pid}} {
 		b.Run(c.name, func(b *testing.B) {
 			var n int
 			for i := 0; i < b.N; i++ {
@@ -250,6 +261,19 @@ int main(void) {
 			b.ReportMetric(float64(n), "fields")
 		})
 	}
+}
+
+// TestObserveHelperStopped is BenchmarkObserve's Go process: it starts a
+// few goroutines and stops itself.
+func TestObserveHelperStopped(t *testing.T) {
+	if os.Getenv("CRRUN_INVENTORY_HELPER") != "stop" {
+		t.Skip("the helper process of BenchmarkObserve")
+	}
+	for range 4 {
+		go func() { time.Sleep(time.Hour) }()
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	time.Sleep(time.Hour)
 }
 
 // What the restore does not set (the restorer's value) refuses the
