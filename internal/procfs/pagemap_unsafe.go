@@ -39,7 +39,11 @@ type pageRegion struct {
 	start, end, categories uint64
 }
 
-const scanRegions = 512 // regions per ioctl; more ioctls follow walkEnd
+// scanRegions is the regions per PAGEMAP_SCAN call; more calls follow
+// walkEnd. At most 512, the kernel's own buffer (a PMD's pages): a longer
+// vector, with write-protection, gave regions that overlapped the next
+// call's on this kernel (a checkpoint then failed: "saved pages … overlap").
+const scanRegions = 512
 
 // scan runs PAGEMAP_SCAN over [start, end). ok is false, with dst unchanged and a
 // nil error, when the kernel (or the file: a test fixture) does not support it;

@@ -15,7 +15,7 @@ const (
 	pmScanWPMatching    = 1 << 0 // write-protect the pages that match
 	pmScanCheckWPAsync  = 1 << 1 // fail unless every VMA is registered WP_ASYNC
 	pageIsWritten       = 1 << 1
-	pmScanWrittenRegion = 512
+	pmScanWrittenRegion = scanRegions // at most 512: see scanRegions
 )
 
 // ScanWritten appends to dst the runs of present or swapped pages in
