@@ -38,6 +38,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crrun/crrun/checkpoint"
 )
 
 type corpusProg struct {
@@ -169,8 +171,15 @@ func TestCorpus(t *testing.T) {
 // Should the app have finished its work before the checkpoint reached it
 // (a machine so loaded that the harness's own steps outlast the program's
 // 1.5 s window), the round trip is made once more, checkpointed at once.
-func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrun func(args ...string) *exec.Cmd, bin string) {
+func corpusRoundTrip(t *testing.T, p corpusProg, dir string, crrunAs func(args ...string) *exec.Cmd, bin string) {
 	t.Helper()
+	// Every process tracked, the corpus's small programs too
+	// (checkpoint.TestArmAllEnv): their chains then refer to their parents.
+	crrun := func(args ...string) *exec.Cmd {
+		cmd := crrunAs(args...)
+		cmd.Env = append(cmd.Env, checkpoint.TestArmAllEnv+"=1")
+		return cmd
+	}
 	if corpusRoundTripOnce(t, p, dir, crrun, bin, false) {
 		t.Logf("the app ended before the checkpoint reached it (the machine is slow): again, checkpointed at once")
 		corpusRoundTripOnce(t, p, dir, crrun, bin, true)

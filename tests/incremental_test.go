@@ -199,6 +199,31 @@ func TestIncrementalReadInPause(t *testing.T) {
 	incrRestore(t, store)
 }
 
+// TestIncrementalSmallNotTracked: a process of a MiB is not tracked
+// (checkpoint.armMin: setting the tracking up costs more of the pause
+// than its pages): its next checkpoint is full, and the chain restores.
+func TestIncrementalSmallNotTracked(t *testing.T) {
+	requireCR(t)
+	t.Parallel()
+	store := t.TempDir()
+	bin := compileCR(t, "incr", false)
+	a := start(t, opts{}, "--dir", store, "--log-level", "debug", "--", bin, incrRounds, "1", "churn")
+	crWaitStderr(t, a, "incr: round 1\n", time.Minute)
+	crCheckpoint(t, a, store, false)
+	time.Sleep(250 * time.Millisecond)
+	crCheckpoint(t, a, store, true)
+	if code := a.wait(time.Minute); code != crExitCheckpointed {
+		t.Fatalf("checkpoint --exit: crrun exited %d\n%s", code, a.stderr)
+	}
+	if !strings.Contains(a.stderr.String(), "no dirty tracking for a small process") {
+		t.Errorf("the small process was tracked:\n%s", a.stderr)
+	}
+	if _, refs := incrExtents(t, store, "gen-000002"); len(refs) != 0 {
+		t.Errorf("gen-000002 refers to older generations for %v: a small process is saved in full", refs)
+	}
+	incrRestore(t, store)
+}
+
 func maxCount(m map[int]int) int {
 	n := 0
 	for _, v := range m {
@@ -252,7 +277,7 @@ func TestIncrementalCorruptParent(t *testing.T) {
 // one its own.
 func TestIncrementalForkExec(t *testing.T) {
 	requireCR(t)
-	for _, tc := range []struct{ mode, marker string }{{"fork", "incr: forked 0\n"}, {"exec", "incr: exec\n"}} {
+	for _, tc := range []struct{ mode, marker string }{{"fork", "incr: forked 0\n"}, {"exec", "incr: exec'd image ready\n"}} {
 		t.Run(tc.mode, func(t *testing.T) {
 			t.Parallel()
 			store := t.TempDir()

@@ -9,6 +9,7 @@
 // child prints "PASS child", the parent waits for it); with exec, it execs
 // itself then (a new mm) for the rounds left.
 //   incr ROUNDS MIB [churn|scatter|small|fork TRIGGER|exec TRIGGER]
+// (execd: churn, as the image an exec made; it says so once its memory is made)
 // (every mode churns; scatter also rewrites scattered pages, not a run;
 // small rewrites 1 % a round, not 5 %)
 #include <stdio.h>
@@ -75,6 +76,8 @@ int main(int argc, char **argv) {
 	long slice = pages / (strcmp(mode, "small") ? 20 : 100) + 1; // 5 %, or 1 % with small
 	long cursor = 0;
 	fprintf(stderr, "incr: running pid %d\n", getpid());
+	if (!strcmp(mode, "execd")) // the image exec'd (below), its memory made
+		fprintf(stderr, "incr: exec'd image ready\n");
 	for (long r = 0; r < rounds; r++) {
 		// Check everything.
 		for (long k = 0; k < nreg; k++) {
@@ -140,7 +143,7 @@ int main(int argc, char **argv) {
 			char left[32];
 			snprintf(left, sizeof left, "%ld", rounds - r - 1);
 			fprintf(stderr, "incr: exec\n");
-			execl("/proc/self/exe", argv[0], left, argv[2], "churn", (char *)0);
+			execl("/proc/self/exe", argv[0], left, argv[2], "execd", (char *)0);
 			perror("exec");
 			return 2;
 		}
