@@ -370,8 +370,8 @@ func (d *dumper) incremental(nspid int, m *procfs.SmapsEntry, pm *procfs.Pagemap
 		if !covered(pw, lo, hi) || len(ww) > 0 {
 			// Partly changed: a raw or zero extent is referred to for
 			// its pages present and not written (a raw part's checksum
-			// is read from the parent's file after the thaw, addParts);
-			// a compressed one is saved anew, whole.
+			// comes from the parent's page checksums after the thaw,
+			// addParts); a compressed one is saved anew, whole.
 			if e.Encoding == image.EncodingRaw || e.Encoding == image.EncodingZero {
 				kinds[i] = parted
 				clean = appendRuns(clean, unchanged(lo, hi, pw, ww)...)
@@ -408,7 +408,7 @@ func (d *dumper) incremental(nspid int, m *procfs.SmapsEntry, pm *procfs.Pagemap
 		case whole:
 			kept = appendRuns(kept, procfs.PageRange{Start: lo, End: hi})
 		case parted:
-			pf, _ := par.ParentFileOf(*e)
+			declared := false
 			for _, k := range unchanged(lo, hi, window(present, &pi, lo, hi), window(written, &wi, lo, hi)) {
 				for clean[ci].End <= k.Start {
 					ci++
@@ -416,8 +416,12 @@ func (d *dumper) incremental(nspid int, m *procfs.SmapsEntry, pm *procfs.Pagemap
 				if clean[ci].End-clean[ci].Start < minPart {
 					continue
 				}
-				if err := d.w.AddParent(pf); err != nil {
-					return nil, err
+				if !declared { // once per extent, not per part
+					pf, _ := par.ParentFileOf(*e)
+					if err := d.w.AddParent(pf); err != nil {
+						return nil, err
+					}
+					declared = true
 				}
 				d.t.parts = append(d.t.parts, partRef{e: e, vaddr: k.Start, length: k.End - k.Start})
 				d.t.refBytes += k.End - k.Start
@@ -443,16 +447,18 @@ type partRef struct {
 }
 
 // minPart is the shortest part of a partly written parent extent an
-// incremental image refers to: 8 pages, which this VM's disk writes in
-// about the time a page file's extent costs on its own (its read back for
-// the checksum, its metadata, its own read at restore). Shorter unchanged
-// stretches are saved anew, merged with the written pages around them. A
-// whole unchanged extent is always referred to.
+// incremental image refers to: 8 pages. A part is an extent of its own
+// (its metadata, its checksum, a read of its own at restore) and splits the
+// written pages around it into separate reads and writes; on this VM's disk
+// shorter stretches cost less saved anew, merged with the written pages
+// around them (docs/benchmarks.md measures the floor at 1, 2, 4 and 8
+// pages). A whole unchanged extent is always referred to.
 const minPart = 8 * image.PageSize
 
 // addParts adds the parts of parent extents the dump set aside, with their
-// checksums read from the parent's page files (after the thaw: the reads
-// are not the app's pause). A parent file that cannot be read fails the
+// checksums (after the thaw: not the app's pause), folded from the
+// parent's page checksum files or, without usable ones, read from its page
+// files (Reader.RefPart). A parent file that cannot be read fails the
 // checkpoint: those pages were not saved anew.
 func (t *tree) addParts() error {
 	if len(t.parts) == 0 {

@@ -60,8 +60,7 @@ func TestRunWindows(t *testing.T) {
 			if covered(pw, lo, hi) != covered(present, lo, hi) {
 				t.Fatalf("iter %d: covered differs on the window", iter)
 			}
-			in := []procfs.PageRange{{Start: lo, End: hi}}
-			keep := subtract(subtract(in, subtract(in, pw)), ww)
+			keep := unchanged(lo, hi, pw, ww)
 			clean = appendRuns(clean, keep...)
 			naive = mergeRuns(naive, keep)
 			lo = hi + uint64(rng.IntN(3))
