@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -749,6 +750,71 @@ func TestCompressSmallBlocks(t *testing.T) {
 	}
 	for i, b := range mem {
 		got := make([]byte, size)
+		if err := r.ReadPages(100, addr(i), got); err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("block %d: ReadPages: %v, equal %v", i, err, bytes.Equal(got, b))
+		}
+	}
+}
+
+// TestCompressAutoSkipsSamples: with auto, a stream of blocks whose
+// samples shrink but do not halve (memhog's doubles) stops paying a sample
+// for every block: after autoMissesToSkip misses, one block in
+// autoProbeEvery is sampled. Blocks that compress well after them are
+// found at the next probe, and everything reads back.
+func TestCompressAutoSkipsSamples(t *testing.T) {
+	const n = 48
+	var mem [][]byte
+	for range n {
+		mem = append(mem, memhogDoubles(BlockSize))
+	}
+	for range n {
+		mem = append(mem, gridData(BlockSize))
+	}
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	w, err := Create(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetCompression(CompressAuto)
+	addr := func(i int) uint64 { return heapStart + uint64(i)*2*BlockSize } // one extent each
+	for i, b := range mem {
+		if err := w.AddPages(100, addr(i), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pf := w.pages[100]
+	if pf == nil {
+		t.Fatal("no page file for pid 100")
+	}
+	commitCompressed(t, w, uint64(4*n*BlockSize))
+	// Workers run in parallel: each may sample (or skip) one block more
+	// than a sequential count says.
+	slack := int32(runtime.GOMAXPROCS(0) + 1)
+	if got, most := pf.sampled.Load(), int32(autoMissesToSkip+n/autoProbeEvery+autoProbeEvery+n)+slack; got > most {
+		t.Errorf("%d samples tried for %d blocks, want at most %d", got, 2*n, most)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	raw, compressed := 0, 0
+	for _, e := range r.Extents(100) {
+		i := int((uint64(e.Vaddr) - heapStart) / (2 * BlockSize))
+		switch {
+		case i < n && e.Encoding != EncodingRaw:
+			t.Errorf("doubles block %d stored %q", i, e.Encoding)
+		case i >= n && e.Encoding == EncodingRaw:
+			raw++
+		case i >= n:
+			compressed++
+		}
+	}
+	if raw > autoProbeEvery+int(slack) {
+		t.Errorf("compressible blocks after the doubles: %d raw, %d compressed; want at most %d raw", raw, compressed, autoProbeEvery+slack)
+	}
+	for i, b := range mem {
+		got := make([]byte, len(b))
 		if err := r.ReadPages(100, addr(i), got); err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("block %d: ReadPages: %v, equal %v", i, err, bytes.Equal(got, b))
 		}

@@ -144,6 +144,11 @@ type pageFile struct {
 
 	incompressible atomic.Int32 // blocks in a row that did not compress
 	smallProbes    atomic.Int32 // small blocks seen while incompressible (pipeline.go)
+	// CompressAuto (pipeline.go): samples in a row that did not halve,
+	// blocks that skipped their sample since, and samples tried.
+	sampleMisses atomic.Int32
+	sampleSkips  atomic.Int32
+	sampled      atomic.Int32
 }
 
 // CreateOptions are options for Create.
