@@ -225,6 +225,10 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 	if err := checkClocks(meta); err != nil {
 		return nil, err
 	}
+	// Before anything on the host changes (plan.Apply): liveapps.go.
+	if c := waitLiveCopy(img.Processes()); c != nil {
+		return nil, &Error{Code: ExitInternal, Msg: "restore: " + c.Error()}
+	}
 	filter, err := seccomp.BuildFor(meta.IPC == nil || meta.IPC.Mode != image.IPCPrivate)
 	if err != nil {
 		return nil, &Error{Code: ExitInternal, Msg: "build the NOCR seccomp filter: " + err.Error()}

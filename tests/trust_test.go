@@ -300,3 +300,49 @@ func askAs(uid int, path, req string) (string, error) {
 	r := <-ch
 	return r.s, r.err
 }
+
+// TestTrustLiveCopy: restoring an image while the app it was taken from
+// still runs under crrun (same pids, same executable) is refused before
+// anything on the host changes, naming the pid and the crrun that runs the
+// copy; once that app has ended, the same image restores and verifies.
+func TestTrustLiveCopy(t *testing.T) {
+	requireCR(t)
+	t.Parallel() // its copy of the counter is its own: no other test's app matches it
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "counter")
+	orig, err := os.ReadFile(compileCR(t, "counter", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	// Long enough to outlast the restore's grace (3 s) on a quick machine.
+	a := start(t, opts{}, "--dir", store, "--", exe, strconv.Itoa(5*crCounterIters), "8", dir)
+	crWaitStderr(t, a, "counter: running", time.Minute)
+	pid := crVictimPid(t, a.stderr.String(), "counter", false)
+	crRequireCheckpointable(t, crStatus(t, a, time.Minute), pid)
+	img := crCheckpoint(t, a, store, false) // the app runs on
+	want := fmt.Sprintf(`pid %d of the image runs %s, and so does pid %d of another app under crrun on this host \(crrun pid %d; host pid \d+\), still there after 3s: it is this app again.*End that app first`,
+		pid, regexp.QuoteMeta(exe), pid, a.cmd.Process.Pid)
+	crRestoreFails(t, regexp.MustCompile(want), img)
+	if crExited(a) {
+		t.Fatalf("the running app ended during the refused restore\n%s", a.stderr)
+	}
+	a.cmd.Process.Kill()
+	a.wait(time.Minute)
+	// The init dies with its crrun (PDEATHSIG) and takes the app along.
+	if err := eventually(15*time.Second, func() bool {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if l, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && l == exe {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatalf("the app (%s) still runs after its crrun was killed", exe)
+	}
+	trustRestorePasses(t, img)
+}

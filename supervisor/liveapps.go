@@ -1,0 +1,137 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crrun/crrun/image"
+	"github.com/crrun/crrun/internal/procfs"
+)
+
+// A restore recreates the app's processes with their saved pids, each in a
+// pid namespace of its own, while the host's files stay shared. A copy of
+// the same app that still runs under another crrun on this host (the
+// original, checkpointed and left running, or a second restore of the same
+// image) has those very pids: both would use every file the app names
+// after its pids (Open MPI's session directory in /tmp, pid and lock
+// files), and the restore's own preparation cuts back files the running
+// copy is writing (restore.Plan.Apply). Nothing tells either copy. So a
+// restore is refused while another app under crrun runs a process with one
+// of the image's pids and the same executable (device and inode), naming
+// it. A process of another program that holds one of the pids by chance is
+// not refused (docs/design.md, "What is not done yet").
+
+// liveCopy is a process of another app under crrun that holds a pid of the
+// image with the image process's executable.
+type liveCopy struct {
+	pid        int    // the pid, in both namespaces
+	host       int    // the live process, on the host
+	exe        string // its executable
+	supervisor int    // the crrun that runs it (its init's parent)
+}
+
+func (c *liveCopy) Error() string {
+	return fmt.Sprintf("pid %d of the image runs %s, and so does pid %d of another app under crrun on this host "+
+		"(crrun pid %d; host pid %d), still there after %v: it is this app again, the original still running or another restore of this image. "+
+		"Restored beside it, both would share every file named after their pids (Open MPI's session directory in /tmp, pid and lock files), "+
+		"and this restore would cut back files it is writing. End that app first (kill %d), or restore on another host",
+		c.pid, c.exe, c.pid, c.supervisor, c.host, liveCopyGrace, c.supervisor)
+}
+
+// liveCopyGrace is how long a restore waits for a live copy to end: a copy
+// whose crrun was just killed (a requeued job, a restart after kill -9)
+// takes a moment to go, its init's death ending the processes.
+const liveCopyGrace = 3 * time.Second
+
+// waitLiveCopy returns the live copy findLiveCopy finds, unless it ends
+// within liveCopyGrace.
+func waitLiveCopy(procs []*image.Process) *liveCopy {
+	deadline := time.Now().Add(liveCopyGrace)
+	for {
+		c := findLiveCopy(procs)
+		if c == nil || time.Now().After(deadline) {
+			return c
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// findLiveCopy looks for a process of another app under crrun that holds
+// one of the image's pids with the same executable (liveCopy); nil if
+// there is none. Processes crrun may not inspect (another user's, for an
+// ordinary user: their files are not this user's either) are skipped.
+func findLiveCopy(procs []*image.Process) *liveCopy {
+	want := map[int]*image.Process{}
+	for _, p := range procs {
+		if p.Zombie == nil && p.PID > 1 {
+			want[p.PID] = p
+		}
+	}
+	self, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil || len(want) == 0 {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		host, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// Most processes share crrun's namespace: one readlink each.
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", host)); err != nil || ns == self {
+			continue
+		}
+		st, err := procfs.Status(host)
+		if err != nil {
+			continue
+		}
+		p := want[st.InnermostPid()]
+		if p == nil || len(st.NSpid) < 2 {
+			continue
+		}
+		exe, err := procfs.Exe(host)
+		if err != nil || image.MakeDev(exe.Dev.Major, exe.Dev.Minor) != p.Exe.Dev || exe.Inode != p.Exe.Inode {
+			continue
+		}
+		sup := crrunSupervisorOf(host, st)
+		if sup == 0 || sup == os.Getpid() {
+			continue // not under crrun, or this crrun's own earlier life
+		}
+		return &liveCopy{pid: p.PID, host: host, exe: exe.Path, supervisor: sup}
+	}
+	return nil
+}
+
+// crrunSupervisorOf returns the host pid of the crrun whose app process
+// host (status st) belongs to: the parent of its namespace's init, if that
+// init is crrun's (InitArg); 0 if it is not under crrun.
+func crrunSupervisorOf(host int, st *procfs.ProcStatus) int {
+	for range 256 { // a chain of parents inside one namespace
+		if st.InnermostPid() == 1 {
+			cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", host))
+			if err != nil {
+				return 0
+			}
+			args := strings.Split(string(cmd), "\x00")
+			if len(args) < 2 || args[1] != InitArg {
+				return 0
+			}
+			return st.PPid
+		}
+		if st.PPid <= 1 {
+			return 0
+		}
+		host = st.PPid
+		var err error
+		if st, err = procfs.Status(host); err != nil {
+			return 0
+		}
+	}
+	return 0
+}
