@@ -412,3 +412,36 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("next generation %s", g)
 	}
 }
+
+// TestStoreLock: the owner lock is exclusive between open file
+// descriptions (two crruns), names its holder to the second, is not listed
+// as a generation, and is free again once released.
+func TestStoreLock(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Lock("crrun pid 1 on host h, running ./app")
+	if err != nil || l.Unsupported != nil {
+		t.Fatalf("Lock: %v %+v", err, l)
+	}
+	_, err = s.Lock("crrun pid 2")
+	var inUse *StoreInUseError
+	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "in use by another crrun (crrun pid 1 on host h, running ./app)") {
+		t.Fatalf("second Lock: %v, want a StoreInUseError naming the first", err)
+	}
+	if gens, err := s.List(); err != nil || len(gens) != 0 {
+		t.Fatalf("List with only the lock file: %v %v", gens, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := s.Lock("crrun pid 3")
+	if err != nil {
+		t.Fatalf("Lock after Close: %v", err)
+	}
+	defer l2.Close()
+	if b, _ := os.ReadFile(filepath.Join(s.Dir(), OwnerFile)); string(b) != "crrun pid 3\n" {
+		t.Errorf("owner file holds %q", b)
+	}
+}

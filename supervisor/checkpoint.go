@@ -82,6 +82,10 @@ func (s *Supervisor) checkpointC(trigger image.Trigger, reason string, exit bool
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint directory %s: %w", s.cfg.Dir, err)
 	}
+	if err := claimStore(s.cfg.Dir, s.cfg.Argv); err != nil { // storelock.go
+		slog.Error("checkpoint refused; the app keeps running", "err", err)
+		return nil, err
+	}
 	slog.Info("checkpoint: freezing the app", "pid", mainNsPid, "reason", reason)
 	var written atomic.Pointer[image.Writer] // the attempt's, for the progress line
 	stopProgress := showProgress("checkpoint", residentBytes(s.processes()), func() int64 {

@@ -87,6 +87,11 @@ func FindResumable(dir string, argv []string, trust bool) (string, error) {
 		return "", &Error{Code: ExitInternal, Msg: fmt.Sprintf("resume: %s holds a checkpoint of %s, not of %s; "+
 			"use another --dir, or --resume=never to start afresh", r.Dir(), QuoteCommand(got), QuoteCommand(argv))}
 	}
+	// Resumed, this run writes into the store: no other live crrun may
+	// (the newest generation may be its app's, running on elsewhere).
+	if err := claimStore(dir, argv); err != nil {
+		return "", &Error{Code: ExitInternal, Msg: "resume: " + err.Error()}
+	}
 	slog.Info("resuming from " + r.Dir())
 	return r.Dir(), nil
 }

@@ -301,15 +301,15 @@ func askAs(uid int, path, req string) (string, error) {
 	return r.s, r.err
 }
 
-// TestTrustLiveCopy: restoring an image while the app it was taken from
-// still runs under crrun (same pids, same executable) is refused before
-// anything on the host changes, naming the pid and the crrun that runs the
-// copy; once that app has ended, the same image restores and verifies.
-func TestTrustLiveCopy(t *testing.T) {
-	requireCR(t)
-	t.Parallel() // its copy of the counter is its own: no other test's app matches it
+// trustLiveCounter runs a copy of the counter of its own under `crrun
+// --dir store`, long enough (5 × crCounterIters, ~15 s) to outlast what a
+// test does beside it, takes a checkpoint that leaves it running, and
+// returns the app, the copy's path, its argv after "--", its pid and the
+// image.
+func trustLiveCounter(t *testing.T, store string) (a *app, exe string, argv []string, pid int, img string) {
+	t.Helper()
 	dir := t.TempDir()
-	exe := filepath.Join(dir, "counter")
+	exe = filepath.Join(dir, "counter")
 	orig, err := os.ReadFile(compileCR(t, "counter", false))
 	if err != nil {
 		t.Fatal(err)
@@ -317,22 +317,21 @@ func TestTrustLiveCopy(t *testing.T) {
 	if err := os.WriteFile(exe, orig, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	store := t.TempDir()
-	// Long enough to outlast the restore's grace (3 s) on a quick machine.
-	a := start(t, opts{}, "--dir", store, "--", exe, strconv.Itoa(5*crCounterIters), "8", dir)
+	argv = []string{exe, strconv.Itoa(5 * crCounterIters), "8", dir}
+	a = start(t, opts{}, append([]string{"--dir", store, "--"}, argv...)...)
 	crWaitStderr(t, a, "counter: running", time.Minute)
-	pid := crVictimPid(t, a.stderr.String(), "counter", false)
+	pid = crVictimPid(t, a.stderr.String(), "counter", false)
 	crRequireCheckpointable(t, crStatus(t, a, time.Minute), pid)
-	img := crCheckpoint(t, a, store, false) // the app runs on
-	want := fmt.Sprintf(`pid %d of the image runs %s, and so does pid %d of another app under crrun on this host \(crrun pid %d; host pid \d+\), still there after 3s: it is this app again.*End that app first`,
-		pid, regexp.QuoteMeta(exe), pid, a.cmd.Process.Pid)
-	crRestoreFails(t, regexp.MustCompile(want), img)
-	if crExited(a) {
-		t.Fatalf("the running app ended during the refused restore\n%s", a.stderr)
-	}
+	img = crCheckpoint(t, a, store, false) // the app runs on
+	return a, exe, argv, pid, img
+}
+
+// trustEndLive kills a's crrun and waits until no process runs exe (the
+// init dies with its crrun, by PDEATHSIG, and takes the app along).
+func trustEndLive(t *testing.T, a *app, exe string) {
+	t.Helper()
 	a.cmd.Process.Kill()
 	a.wait(time.Minute)
-	// The init dies with its crrun (PDEATHSIG) and takes the app along.
 	if err := eventually(15*time.Second, func() bool {
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
@@ -344,5 +343,64 @@ func TestTrustLiveCopy(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("the app (%s) still runs after its crrun was killed", exe)
 	}
+}
+
+// TestTrustLiveCopy: restoring an image while the app it was taken from
+// still runs under crrun (same pids, same executable) is refused before
+// anything on the host changes, naming the pid and the crrun that runs the
+// copy; once that app has ended, the same image restores and verifies.
+func TestTrustLiveCopy(t *testing.T) {
+	requireCR(t)
+	t.Parallel() // its copy of the counter is its own: no other test's app matches it
+	a, exe, _, pid, img := trustLiveCounter(t, t.TempDir())
+	want := fmt.Sprintf(`pid %d of the image runs %s, and so does pid %d of another app under crrun on this host \(crrun pid %d; host pid \d+\), still there after 3s: it is this app again.*End that app first`,
+		pid, regexp.QuoteMeta(exe), pid, a.cmd.Process.Pid)
+	crRestoreFails(t, regexp.MustCompile(want), img)
+	if crExited(a) {
+		t.Fatalf("the running app ended during the refused restore\n%s", a.stderr)
+	}
+	trustEndLive(t, a, exe)
 	trustRestorePasses(t, img)
+}
+
+// TestTrustStoreInUse: a checkpoint directory is one app's while its crrun
+// lives. A second app given the same --dir has its checkpoint refused,
+// naming the first crrun, and writes nothing there; a third resuming from
+// it (--resume=auto, the same command) is refused before it restores
+// anything. Once the first crrun has ended, the same command resumes from
+// its generation and verifies.
+func TestTrustStoreInUse(t *testing.T) {
+	requireCR(t)
+	t.Parallel()
+	store := t.TempDir()
+	a, exe, argv, _, img := trustLiveCounter(t, store)
+	holder := regexp.QuoteMeta(fmt.Sprintf("checkpoint directory %s is in use by another crrun (crrun pid %d on host ", store, a.cmd.Process.Pid))
+
+	b := start(t, opts{}, "--dir", store, "--resume=never", "--", "sleep", "60")
+	crStatus(t, b, time.Minute)
+	code, out, errs := crClient(t, b.runtime, time.Minute, "checkpoint", strconv.Itoa(b.cmd.Process.Pid))
+	if code == 0 || !regexp.MustCompile(holder).MatchString(errs) {
+		t.Fatalf("checkpoint of a second app into the same --dir: exit %d, want a refusal naming crrun %d\nstdout: %s\nstderr: %s",
+			code, a.cmd.Process.Pid, out, errs)
+	}
+	if gens := crGenerations(t, store); len(gens) != 1 || gens[0] != filepath.Base(img) {
+		t.Fatalf("the store holds %v after the refused checkpoint, want only %s", gens, img)
+	}
+
+	c := start(t, opts{}, append([]string{"--dir", store, "--"}, argv...)...)
+	if code := c.wait(time.Minute); code != 125 || !regexp.MustCompile(`crrun: resume: `+holder).MatchString(crLastLine(c.stderr.String())) {
+		t.Fatalf("resume from a store in use: exit %d, want 125 naming crrun %d\nstdout:\n%s\nstderr:\n%s", code, a.cmd.Process.Pid, c.stdout, c.stderr)
+	}
+	if c.stdout.String() != "" {
+		t.Errorf("the app ran (stdout %q) although the resume was refused", c.stdout)
+	}
+	if crExited(a) {
+		t.Fatalf("the first app ended meanwhile\n%s", a.stderr)
+	}
+
+	trustEndLive(t, a, exe)
+	d := start(t, opts{}, append([]string{"--dir", store, "--"}, argv...)...)
+	if code := d.wait(2 * time.Minute); code != 0 || !crPassed(d.stdout.String()) || !strings.Contains(d.stderr.String(), "resuming from "+img) {
+		t.Fatalf("resume once the first crrun ended: exit %d\nstdout:\n%s\nstderr:\n%s", code, d.stdout, d.stderr)
+	}
 }

@@ -1,0 +1,53 @@
+package supervisor
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/crrun/crrun/image"
+)
+
+// The stores this crrun writes into or resumed from, locked for the rest of
+// its life (image.OwnerFile): every life of a run (restarts build a new
+// Supervisor) shares them, as the process holds the lock, not a Supervisor.
+var heldStores struct {
+	sync.Mutex
+	locks map[string]*image.StoreLock
+}
+
+// claimStore takes the owner lock of store dir for this crrun, once; argv
+// is the app's command, for another crrun's error. A store another live
+// crrun holds is an *image.StoreInUseError.
+func claimStore(dir string, argv []string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	heldStores.Lock()
+	defer heldStores.Unlock()
+	if heldStores.locks[abs] != nil {
+		return nil
+	}
+	store, err := image.OpenStore(abs)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("crrun pid %d on host %s since %s, running %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339), QuoteCommand(argv))
+	l, err := store.Lock(owner)
+	if err != nil {
+		return err
+	}
+	if l.Unsupported != nil {
+		slog.Warn(fmt.Sprintf("checkpoint directory %s: its file system takes no locks (%v): crrun cannot tell whether another app checkpoints into it too", abs, l.Unsupported))
+	}
+	if heldStores.locks == nil {
+		heldStores.locks = map[string]*image.StoreLock{}
+	}
+	heldStores.locks[abs] = l
+	return nil
+}
