@@ -713,40 +713,49 @@ func TestCompressSmallBlocks(t *testing.T) {
 	for range n {
 		mem = append(mem, gridData(size))
 	}
+	raw, compressed, _ := autoBlocks(t, mem, size, n, "random")
+	// The first probe comes within smallProbeEvery blocks (two workers may
+	// each store one more raw before the stream is reset).
+	if raw > smallProbeEvery+2 || compressed < n-smallProbeEvery-2 {
+		t.Errorf("compressible small blocks after random ones: %d raw, %d compressed", raw, compressed)
+	}
+}
+
+// autoBlocks writes each block of mem (size bytes) as an extent of its own
+// with CompressAuto, checks that the first n are stored raw (first names
+// them), reads every block back, and returns how the others were stored
+// and how many samples the page file tried.
+func autoBlocks(t *testing.T, mem [][]byte, size, n int, first string) (raw, compressed int, sampled int32) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ckpt")
 	w, err := Create(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.SetCompression(CompressAuto)
-	addr := func(i int) uint64 { return heapStart + uint64(i)*2*size } // a hole between: one extent each
+	addr := func(i int) uint64 { return heapStart + uint64(i)*2*uint64(size) } // a hole between: one extent each
 	for i, b := range mem {
 		if err := w.AddPages(100, addr(i), b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	commitCompressed(t, w, uint64(4*n*size)) // one mapping over all of them
+	pf := w.pages[100]
+	commitCompressed(t, w, uint64(2*len(mem)*size)) // one mapping over all of them
 	r, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	raw, compressed := 0, 0
 	for _, e := range r.Extents(100) {
-		i := int((uint64(e.Vaddr) - heapStart) / (2 * size))
+		i := int((uint64(e.Vaddr) - heapStart) / uint64(2*size))
 		switch {
 		case i < n && e.Encoding != EncodingRaw:
-			t.Errorf("random block %d stored %q", i, e.Encoding)
+			t.Errorf("%s block %d stored %q", first, i, e.Encoding)
 		case i >= n && e.Encoding == EncodingRaw:
 			raw++
 		case i >= n:
 			compressed++
 		}
-	}
-	// The first probe comes within smallProbeEvery blocks (two workers may
-	// each store one more raw before the stream is reset).
-	if raw > smallProbeEvery+2 || compressed < n-smallProbeEvery-2 {
-		t.Errorf("compressible small blocks after random ones: %d raw, %d compressed", raw, compressed)
 	}
 	for i, b := range mem {
 		got := make([]byte, size)
@@ -754,6 +763,7 @@ func TestCompressSmallBlocks(t *testing.T) {
 			t.Fatalf("block %d: ReadPages: %v, equal %v", i, err, bytes.Equal(got, b))
 		}
 	}
+	return raw, compressed, pf.sampled.Load()
 }
 
 // TestCompressAutoSkipsSamples: with auto, a stream of blocks whose
@@ -770,53 +780,14 @@ func TestCompressAutoSkipsSamples(t *testing.T) {
 	for range n {
 		mem = append(mem, gridData(BlockSize))
 	}
-	dir := filepath.Join(t.TempDir(), "ckpt")
-	w, err := Create(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.SetCompression(CompressAuto)
-	addr := func(i int) uint64 { return heapStart + uint64(i)*2*BlockSize } // one extent each
-	for i, b := range mem {
-		if err := w.AddPages(100, addr(i), b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pf := w.pages[100]
-	if pf == nil {
-		t.Fatal("no page file for pid 100")
-	}
-	commitCompressed(t, w, uint64(4*n*BlockSize))
+	raw, compressed, sampled := autoBlocks(t, mem, BlockSize, n, "doubles")
 	// Workers run in parallel: each may sample (or skip) one block more
 	// than a sequential count says.
-	slack := int32(runtime.GOMAXPROCS(0) + 1)
-	if got, most := pf.sampled.Load(), int32(autoMissesToSkip+n/autoProbeEvery+autoProbeEvery+n)+slack; got > most {
-		t.Errorf("%d samples tried for %d blocks, want at most %d", got, 2*n, most)
+	slack := runtime.GOMAXPROCS(0) + 1
+	if most := int32(autoMissesToSkip + n/autoProbeEvery + autoProbeEvery + n + slack); sampled > most {
+		t.Errorf("%d samples tried for %d blocks, want at most %d", sampled, 2*n, most)
 	}
-	r, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	raw, compressed := 0, 0
-	for _, e := range r.Extents(100) {
-		i := int((uint64(e.Vaddr) - heapStart) / (2 * BlockSize))
-		switch {
-		case i < n && e.Encoding != EncodingRaw:
-			t.Errorf("doubles block %d stored %q", i, e.Encoding)
-		case i >= n && e.Encoding == EncodingRaw:
-			raw++
-		case i >= n:
-			compressed++
-		}
-	}
-	if raw > autoProbeEvery+int(slack) {
+	if raw > autoProbeEvery+slack {
 		t.Errorf("compressible blocks after the doubles: %d raw, %d compressed; want at most %d raw", raw, compressed, autoProbeEvery+slack)
-	}
-	for i, b := range mem {
-		got := make([]byte, len(b))
-		if err := r.ReadPages(100, addr(i), got); err != nil || !bytes.Equal(got, b) {
-			t.Fatalf("block %d: ReadPages: %v, equal %v", i, err, bytes.Equal(got, b))
-		}
 	}
 }

@@ -20,13 +20,11 @@ import (
 // code, so whose it is matters; files are identified by more than size and
 // mtime; the control socket of another user is not believed.
 
-// trustCounterImage checkpoints (--exit) the counter victim run from a copy
-// of its executable in a directory of its own, and returns that copy, the
-// image and its store.
-func trustCounterImage(t *testing.T) (exe, img, store string) {
+// trustCounterCopy copies the counter victim into a directory of its own
+// and returns the copy and the directory.
+func trustCounterCopy(t *testing.T) (exe, dir string) {
 	t.Helper()
-	requireCR(t)
-	dir := t.TempDir()
+	dir = t.TempDir()
 	exe = filepath.Join(dir, "counter")
 	orig, err := os.ReadFile(compileCR(t, "counter", false))
 	if err != nil {
@@ -35,6 +33,16 @@ func trustCounterImage(t *testing.T) (exe, img, store string) {
 	if err := os.WriteFile(exe, orig, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return exe, dir
+}
+
+// trustCounterImage checkpoints (--exit) the counter victim run from a copy
+// of its executable in a directory of its own, and returns that copy, the
+// image and its store.
+func trustCounterImage(t *testing.T) (exe, img, store string) {
+	t.Helper()
+	requireCR(t)
+	exe, dir := trustCounterCopy(t)
 	img, store, _ = crImageFor(t, "counter", "running", 300*time.Millisecond, exe, strconv.Itoa(3*crCounterIters), "8", dir)
 	return exe, img, store
 }
@@ -308,15 +316,7 @@ func askAs(uid int, path, req string) (string, error) {
 // image.
 func trustLiveCounter(t *testing.T, store string) (a *app, exe string, argv []string, pid int, img string) {
 	t.Helper()
-	dir := t.TempDir()
-	exe = filepath.Join(dir, "counter")
-	orig, err := os.ReadFile(compileCR(t, "counter", false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, orig, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe, dir := trustCounterCopy(t)
 	argv = []string{exe, strconv.Itoa(5 * crCounterIters), "8", dir}
 	a = start(t, opts{}, append([]string{"--dir", store, "--"}, argv...)...)
 	crWaitStderr(t, a, "counter: running", time.Minute)
