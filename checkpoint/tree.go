@@ -429,6 +429,7 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	}
 	meta.Hostname, _ = os.Hostname()
 	meta.Host = image.ThisHost()
+	meta.CPU = image.ThisCPU()
 	var uts unix.Utsname
 	if unix.Uname(&uts) == nil {
 		meta.Kernel = image.Kernel{Release: unix.ByteSliceToString(uts.Release[:]),

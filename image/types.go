@@ -47,6 +47,10 @@ type Meta struct {
 	Host *Host `json:"host,omitempty"`
 	// Kernel identifies the kernel the checkpoint was taken on.
 	Kernel Kernel `json:"kernel"`
+	// CPU identifies the processor the checkpoint was taken on: a restore
+	// refuses a CPU without an instruction-set extension this one had
+	// (restore/cpu.go). Absent from images of older crruns.
+	CPU *CPU `json:"cpu,omitempty"`
 	// VDSO identifies the [vdso] the program had mapped. Restore refuses an
 	// image whose vdso differs from the one of the running kernel: the
 	// program's saved return addresses and function pointers point into it.

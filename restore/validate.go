@@ -91,7 +91,8 @@ type CheckOptions struct {
 }
 
 // Check runs every check a restore needs, for every process of the image,
-// before anything on the host changes: the same kernel vdso; the
+// before anything on the host changes: the same kernel vdso; a CPU with
+// every instruction-set extension the checkpoint's had (cpu.go); the
 // executable, every mapped file and every file opened by path the same as
 // at checkpoint time (see sameFile); and, for a foreign image, credentials
 // no more than its owner has and files accessible to them (see
@@ -100,6 +101,9 @@ type CheckOptions struct {
 // that grew, truncated back).
 func Check(img *image.Reader, opt CheckOptions) (*Plan, error) {
 	if err := checkVDSO(img.Meta().VDSO); err != nil {
+		return nil, err
+	}
+	if err := checkCPU(img.Meta().CPU, image.ThisCPU()); err != nil { // cpu.go
 		return nil, err
 	}
 	hm := matchHost(img.Meta().Host, image.ThisHost())

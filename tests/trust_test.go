@@ -404,3 +404,53 @@ func TestTrustStoreInUse(t *testing.T) {
 		t.Fatalf("resume once the first crrun ended: exit %d\nstdout:\n%s\nstderr:\n%s", code, d.stdout, d.stderr)
 	}
 }
+
+// TestTrustCPUFeatures: an image records its CPU's features; restored where
+// the CPU lacks an instruction-set extension the image's had (this
+// machine's image, edited to claim one it lacks), the restore is refused
+// naming the extension, before the app runs.
+func TestTrustCPUFeatures(t *testing.T) {
+	_, img, _ := trustCounterImage(t)
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	here := map[string]bool{}
+	if m := regexp.MustCompile(`(?m)^flags\s*:(.*)$`).FindSubmatch(b); m != nil {
+		for _, f := range strings.Fields(string(m[1])) {
+			here[f] = true
+		}
+	}
+	mb, err := os.ReadFile(filepath.Join(img, "image.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := crDecodeJSON(t, mb)
+	cpu, _ := meta["cpu"].(map[string]any)
+	flags, _ := cpu["flags"].([]any)
+	if len(flags) != len(here) {
+		t.Fatalf("image.json cpu = %v, want this machine's %d flags", meta["cpu"], len(here))
+	}
+	var lacking string
+	for _, f := range []string{"avx512f", "amx_tile", "avx512_fp16", "sm4", "xop", "fma4", "tbm"} {
+		if !here[f] {
+			lacking = f
+			break
+		}
+	}
+	if lacking == "" {
+		t.Skip("this CPU has every extension the test could claim it lacks")
+	}
+	edited := filepath.Join(t.TempDir(), "gen-000001")
+	crRewriteImage(t, img, edited, func(name string, b []byte) (string, []byte) {
+		if name != "image.json" {
+			return name, b
+		}
+		m := crDecodeJSON(t, b)
+		c := m["cpu"].(map[string]any)
+		c["flags"] = append(c["flags"].([]any), lacking)
+		c["model"] = "a bigger CPU"
+		return name, crEncodeJSON(t, m)
+	})
+	crRestoreFails(t, regexp.MustCompile(`this machine's CPU \(.*\) lacks `+lacking+`, which the checkpoint's \(a bigger CPU\) had: .*SIGILL`), edited)
+}

@@ -1,0 +1,50 @@
+package image
+
+import (
+	"bufio"
+	"os"
+	"slices"
+	"strings"
+)
+
+// CPU identifies the processor a checkpoint was taken on. A restore on
+// another machine compares it with its own (restore/cpu.go): the app's code
+// was chosen for this one's instruction set.
+type CPU struct {
+	// Model is /proc/cpuinfo's "model name", for people.
+	Model string `json:"model,omitempty"`
+	// Flags are /proc/cpuinfo's "flags" (the kernel's names of the CPU's
+	// features, instruction-set extensions among them), sorted.
+	Flags []string `json:"flags"`
+}
+
+// ThisCPU reads the running machine's CPU from /proc/cpuinfo (its first
+// processor: the kernel shows every processor the features all share);
+// nil if it cannot.
+func ThisCPU() *CPU {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var c CPU
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "model name":
+			if c.Model == "" {
+				c.Model = strings.TrimSpace(v)
+			}
+		case "flags":
+			c.Flags = strings.Fields(v)
+			slices.Sort(c.Flags)
+			return &c
+		}
+	}
+	return nil
+}
