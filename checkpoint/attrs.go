@@ -296,16 +296,8 @@ func (d *dumper) threadAttrs(tid int, buf uint64) (*image.ThreadAttrs, error) {
 	if a.Flags&^schedFlagResetOnFork != 0 || umin != 0 || umax != uclampMax && umax != 0 {
 		return nil, fmt.Errorf("CR: scheduling flags %#x or utilization clamps (%d..%d) not supported yet (thread %d)", a.Flags, umin, umax, tid)
 	}
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(tid, &set); err != nil {
+	if a.Affinity, err = image.Affinity(tid); err != nil {
 		return nil, fmt.Errorf("thread %d: sched_getaffinity: %w", tid, err)
-	}
-	n := len(set)
-	for n > 1 && set[n-1] == 0 {
-		n--
-	}
-	for _, w := range set[:n] {
-		a.Affinity = append(a.Affinity, image.Hex(w))
 	}
 	var slack int64
 	if mq := d.main(tid); mq != nil {

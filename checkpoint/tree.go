@@ -430,6 +430,11 @@ func (t *tree) dump(ft *frozenTree) ([]*image.Process, error) {
 	meta.Hostname, _ = os.Hostname()
 	meta.Host = image.ThisHost()
 	meta.CPU = image.ThisCPU()
+	if t.req.Init > 0 {
+		if a, err := image.Affinity(t.req.Init); err == nil {
+			meta.EnvAffinity = a
+		}
+	}
 	var uts unix.Utsname
 	if unix.Uname(&uts) == nil {
 		meta.Kernel = image.Kernel{Release: unix.ByteSliceToString(uts.Release[:]),

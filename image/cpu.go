@@ -5,6 +5,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // CPU identifies the processor a checkpoint was taken on. A restore on
@@ -47,4 +49,22 @@ func ThisCPU() *CPU {
 		}
 	}
 	return nil
+}
+
+// Affinity reads the CPU affinity of task tid as ThreadAttrs.Affinity holds
+// it: the mask's 64-bit words, trailing zero words dropped.
+func Affinity(tid int) ([]Hex, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(tid, &set); err != nil {
+		return nil, err
+	}
+	n := len(set)
+	for n > 1 && set[n-1] == 0 {
+		n--
+	}
+	out := make([]Hex, 0, n)
+	for _, w := range set[:n] {
+		out = append(out, Hex(w))
+	}
+	return out, nil
 }

@@ -51,6 +51,14 @@ type Meta struct {
 	// refuses a CPU without an instruction-set extension this one had
 	// (restore/cpu.go). Absent from images of older crruns.
 	CPU *CPU `json:"cpu,omitempty"`
+	// EnvAffinity is the CPU affinity the app's environment gave it (crrun's
+	// init's, which every app process inherited at its start), as
+	// ThreadAttrs.Affinity. A thread whose affinity equals it never chose
+	// its own: a restore leaves it the affinity of the restore's
+	// environment (a batch job requeued onto other cores or another node
+	// runs in its new allocation), where a thread that set another has it
+	// set again exactly (restore/attrs.go). Absent: every thread's is set.
+	EnvAffinity []Hex `json:"env_affinity,omitempty"`
 	// VDSO identifies the [vdso] the program had mapped. Restore refuses an
 	// image whose vdso differs from the one of the running kernel: the
 	// program's saved return addresses and function pointers point into it.

@@ -59,9 +59,9 @@ var Kinds = []Kind{
 		Name:      "scheduling",
 		Fields:    []string{"stat priority", "stat nice", "stat rt_priority", "stat policy", "thread Cpus_allowed_list", "status Mems_allowed_list", "proc timerslack_ns"},
 		Saved:     "per thread: sched_getattr (policy, SCHED_FLAG_RESET_ON_FORK, real-time priority), getpriority (nice, which sched_getattr hides for real-time threads), sched_getaffinity, ioprio_get (the I/O priority, ionice), injected PR_GET_TIMERSLACK (checkpoint/attrs.go)",
-		Restored:  "per thread by injection, each read back (restore/attrs.go): PR_SET_TIMERSLACK, sched_setattr (under SCHED_OTHER first where the policy ignores nice), sched_setaffinity, ioprio_set (always: a thread would otherwise keep the restorer's); CPUs this host lacks, or a real-time I/O class the restorer may not set, fail the restore. Memory nodes are the restorer's",
+		Restored:  "per thread by injection, each read back (restore/attrs.go): PR_SET_TIMERSLACK, sched_setattr (under SCHED_OTHER first where the policy ignores nice), sched_setaffinity (not for a thread whose affinity was its environment's, crrun's init's: it keeps the restore's environment's, so a batch job requeued onto other cores runs in its new allocation), ioprio_set (always: a thread would otherwise keep the restorer's); CPUs this host (or its cpuset) lacks for an affinity a thread set, or a real-time I/O class the restorer may not set, fail the restore. Memory nodes are the restorer's",
 		Inherited: []string{"status Mems_allowed_list"},
-		Compared:  "policy, real-time priority, nice, each thread's CPU affinity, memory nodes, timer slack; the I/O priority is read back by the restore itself (ioprio_get: /proc does not show it)",
+		Compared:  "policy, real-time priority, nice, each thread's CPU affinity (the restore environment's where the thread had its environment's), memory nodes, timer slack; the I/O priority is read back by the restore itself (ioprio_get: /proc does not show it)",
 		Refused:   "SCHED_DEADLINE, utilization clamps; memory nodes other than crrun's own",
 		Refuse: func(f Fields) []string {
 			if p := f["stat policy"]; p != "" && p != "0" && p != "1" && p != "2" && p != "3" && p != "5" {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/crrun/crrun/image"
 	"github.com/crrun/crrun/internal/procfs"
 	"github.com/crrun/crrun/internal/ptrace"
+	"github.com/crrun/crrun/inventory"
 
 	"golang.org/x/sys/unix"
 )
@@ -141,10 +143,75 @@ func (r *restorer) loginuid(tid, nstid int, want uint32) error {
 	return nil
 }
 
+// affinityWant says whether a thread's saved affinity (a.Affinity) is
+// set, and the affinity the thread must then have. A thread whose affinity
+// was its environment's (image.Meta.EnvAffinity: it never chose one, or
+// chose all it was given) keeps the restore's environment's, which it
+// inherited: a batch job requeued onto other cores, or another node, runs
+// in its new allocation, as it would have started there (setting the old
+// cores would fail outside them). A thread that had set another is given
+// it exactly, or the restore fails naming it.
+func (r *restorer) affinityWant(a *image.ThreadAttrs) (set bool, want []image.Hex) {
+	env := r.t.req.Image.Meta().EnvAffinity
+	if len(env) > 0 && len(r.t.envAffinity) > 0 && slices.Equal(a.Affinity, env) {
+		return false, r.t.envAffinity
+	}
+	return true, a.Affinity
+}
+
+// expectAffinity gives the verifier, for every thread that keeps its
+// environment's affinity (affinityWant), the restore's environment's CPU
+// list as the one to find, in a copy of want.
+func (r *restorer) expectAffinity(want inventory.Fields) inventory.Fields {
+	var out inventory.Fields
+	for _, th := range r.p.Threads {
+		if th.Attrs == nil {
+			continue
+		}
+		set, aff := r.affinityWant(th.Attrs)
+		k := fmt.Sprintf("thread %d Cpus_allowed_list", th.TID)
+		if _, ok := want[k]; set || !ok {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(want)
+		}
+		out[k] = cpuList(aff)
+	}
+	if out == nil {
+		return want
+	}
+	return out
+}
+
+// cpuList writes an affinity mask as the kernel's CPU lists ("0-3,8").
+func cpuList(mask []image.Hex) string {
+	var parts []string
+	n := len(mask) * 64
+	for c := 0; c < n; {
+		if mask[c/64]&(1<<(c%64)) == 0 {
+			c++
+			continue
+		}
+		e := c
+		for e+1 < n && mask[(e+1)/64]&(1<<((e+1)%64)) != 0 {
+			e++
+		}
+		if e == c {
+			parts = append(parts, strconv.Itoa(c))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", c, e))
+		}
+		c = e + 1
+	}
+	return strings.Join(parts, ",")
+}
+
 // threadAttrCalls are the calls that set one thread's timer slack,
-// scheduling policy, nice and priority, and CPU affinity (as the thread
-// itself would); the last reads the timer slack back.
-func threadAttrCalls(st *stage, nstid int, a *image.ThreadAttrs) []call {
+// scheduling policy, nice and priority, and CPU affinity unless it keeps
+// the environment's (as the thread itself would); the last reads the
+// timer slack back.
+func threadAttrCalls(st *stage, nstid int, a *image.ThreadAttrs, setAffinity bool) []call {
 	// Timer slack first: a real-time policy forces it to 0.
 	calls := []call{sys("prctl(PR_SET_TIMERSLACK)", unix.SYS_PRCTL, prSetTimerslack, a.TimerSlackNS, 0, 0, 0)}
 	attr := func(policy int, flags uint64, nice, prio int) []byte {
@@ -171,7 +238,7 @@ func threadAttrCalls(st *stage, nstid int, a *image.ThreadAttrs) []call {
 		}
 		calls = append(calls, c)
 	}
-	if len(a.Affinity) > 0 {
+	if setAffinity && len(a.Affinity) > 0 {
 		var mask []byte
 		for _, w := range a.Affinity {
 			mask = binary.LittleEndian.AppendUint64(mask, uint64(w))
@@ -214,8 +281,8 @@ const affinityBytes = 128
 
 // compareThreadAttrs compares what a thread read back (sched_getattr's
 // struct, getpriority's raw value, ioprio_get's, the affinity mask) and its timer slack
-// with the image.
-func compareThreadAttrs(nstid int, a *image.ThreadAttrs, got []byte, prio, iop int, mask []byte, slack uint64) error {
+// with the image; the affinity with affinity (affinityWant).
+func compareThreadAttrs(nstid int, a *image.ThreadAttrs, affinity []image.Hex, got []byte, prio, iop int, mask []byte, slack uint64) error {
 	le := binary.LittleEndian
 	gp, gf, gpr := int(le.Uint32(got[4:])), le.Uint64(got[8:]), int(le.Uint32(got[20:]))
 	gn := 20 - prio
@@ -236,8 +303,9 @@ func compareThreadAttrs(nstid int, a *image.ThreadAttrs, got []byte, prio, iop i
 		for _, w := range set[:n] {
 			now = append(now, image.Hex(w))
 		}
-		if !slices.Equal(now, a.Affinity) {
-			return fmt.Errorf("thread %d: CPU affinity is %s after restore, saved %s (CPUs missing on this host, or outside its cpuset)", nstid, affinityString(now), affinityString(a.Affinity))
+		if !slices.Equal(now, affinity) {
+			return fmt.Errorf("thread %d: CPU affinity is %s after restore, want %s (saved %s; CPUs missing on this host, or outside its cpuset)",
+				nstid, affinityString(now), affinityString(affinity), affinityString(a.Affinity))
 		}
 	}
 	if slack != a.TimerSlackNS {

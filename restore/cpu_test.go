@@ -35,3 +35,17 @@ func TestCheckCPU(t *testing.T) {
 		t.Errorf("this machine's CPU %+v", c)
 	}
 }
+
+func TestCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		mask []image.Hex
+		want string
+	}{
+		{[]image.Hex{0x1}, "0"}, {[]image.Hex{0x3}, "0-1"}, {[]image.Hex{0x2d}, "0,2-3,5"},
+		{[]image.Hex{1 << 63, 1}, "63-64"}, {[]image.Hex{0xf0, 0x0}, "4-7"}, {[]image.Hex{0}, ""},
+	} {
+		if got := cpuList(tc.mask); got != tc.want {
+			t.Errorf("cpuList(%x) = %q, want %q", tc.mask, got, tc.want)
+		}
+	}
+}

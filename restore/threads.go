@@ -196,7 +196,8 @@ func (r *restorer) threadState() error {
 			calls = append(calls, sys("prctl(PR_SET_NAME)", unix.SYS_PRCTL, unix.PR_SET_NAME, st.putString(th.Comm)))
 		}
 		if th.Attrs != nil {
-			calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs)...)
+			set, _ := r.affinityWant(th.Attrs)
+			calls = append(calls, threadAttrCalls(st, th.TID, th.Attrs, set)...)
 			rd[i] = reads{at: len(calls) - 1, attr: st.put(make([]byte, 56)), mask: st.put(make([]byte, affinityBytes))}
 			calls = append(calls, threadAttrReads(th.Attrs, rd[i].attr, rd[i].mask)...)
 		}
@@ -220,7 +221,8 @@ func (r *restorer) threadState() error {
 		if attr == nil || mask == nil || len(b.Ret) <= k.at+3 {
 			return fmt.Errorf("thread %d: its scheduling was not read back", th.TID)
 		}
-		return compareThreadAttrs(th.TID, th.Attrs, attr, int(b.Ret[k.at+2]), int(b.Ret[k.at+3]), mask, uint64(b.Ret[k.at]))
+		_, want := r.affinityWant(th.Attrs)
+		return compareThreadAttrs(th.TID, th.Attrs, want, attr, int(b.Ret[k.at+2]), int(b.Ret[k.at+3]), mask, uint64(b.Ret[k.at]))
 	}
 	return r.perThread(len(r.p.Threads), build, check)
 }

@@ -85,6 +85,9 @@ type treeRestorer struct {
 	blank   *restorer         // the stand-in: exits once every process is cloned
 	scratch uint64
 	all     []image.VMA // every process's mappings: free addresses avoid them all
+	// envAffinity: the CPU affinity the restore's environment gives (the
+	// stub's), for threads that had their environment's (attrs.go).
+	envAffinity []image.Hex
 
 	base    uint64    // first parked fd
 	stdio   [3]uint64 // the restorer's stdio, parked
@@ -149,6 +152,9 @@ func tree(req TreeRequest) (res *TreeResult, err error) {
 	for _, p := range t.procs {
 		t.all = append(t.all, p.Memory...)
 	}
+	// The stub's affinity is the restore's environment's (attrs.go,
+	// affinityWant); unreadable, every thread's saved one is set.
+	t.envAffinity, _ = image.Affinity(req.Stub)
 	defer t.closeTimerfds()
 	defer t.inet.close()
 	defer func() {

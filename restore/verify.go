@@ -54,7 +54,7 @@ func (t *treeRestorer) verify() error {
 		if err := r.readBack(f); err != nil {
 			return fmt.Errorf("pid %d: %w", p.PID, err)
 		}
-		bad = append(bad, inventory.Compare(p.PID, verifyExpect(p, p.Inventory), f)...)
+		bad = append(bad, inventory.Compare(p.PID, r.expectAffinity(verifyExpect(p, p.Inventory)), f)...)
 		bad = append(bad, r.verifyRegs()...)
 		n++
 		fields += len(f)

@@ -158,6 +158,7 @@ type opts struct {
 	env        []string
 	runtimeDir string
 	dir        string
+	wrap       []string // a command that execs crrun (taskset -c 0)
 }
 
 // runtimeDir gives each test a control-socket directory of its own, so
@@ -182,6 +183,9 @@ func start(t *testing.T, o opts, args ...string) *app {
 	}
 	a := &app{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), runtime: o.runtimeDir}
 	a.cmd = exec.Command(crrunBin, args...)
+	if len(o.wrap) > 0 {
+		a.cmd = exec.Command(o.wrap[0], append(append(o.wrap[1:len(o.wrap):len(o.wrap)], crrunBin), args...)...)
+	}
 	// A private default checkpoint store: with --resume=auto, a leftover
 	// store in the working directory would change what crrun does.
 	a.cmd.Env = append(append(os.Environ(), "CRRUN_RUNTIME_DIR="+o.runtimeDir, "CRRUN_DIR="+filepath.Join(o.runtimeDir, "ckpt")), o.env...)

@@ -4,6 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +123,108 @@ func TestProcAttrsSeccompUnprivileged(t *testing.T) {
 	if app.ProcessState.ExitCode() != 0 || !crPassed(appOut.String()) {
 		t.Fatalf("the app after the refusal: %v\n%s\n%s", app.ProcessState, appOut.String(), appErr.String())
 	}
+}
+
+// TestProcAttrsEnvAffinity: a thread whose CPU affinity is the one its
+// environment gave it (crrun started with `taskset -c 0`) gets the
+// restore's environment's, as a batch job requeued onto other cores would;
+// a thread that set its own gets that exactly, or the restore is refused.
+// Under `taskset -c 1` the main thread gets CPU 1 and the second keeps the
+// 0-1 it set. As root, inside a cpuset of CPU 1 alone (what Slurm's
+// task/cgroup gives a job): an image whose second thread set CPU 1
+// restores (the main thread's CPU 0 is not asked for: the previous build
+// failed on it), one whose second thread set 0-1 is refused naming it. The
+// app compares its threads' affinity after each restore; the verifier too.
+func TestProcAttrsEnvAffinity(t *testing.T) {
+	requireCR(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("needs taskset (util-linux)")
+	}
+	t.Parallel()
+	bin := compileC(t, "affinity", false)
+	image := func(second string) (img, dir string) {
+		dir, store := t.TempDir(), t.TempDir()
+		a := start(t, opts{wrap: []string{"taskset", "-c", "0"}}, "--dir", store, "--", bin, dir, second)
+		crWaitStderr(t, a, "affinity: ready", time.Minute)
+		crStatus(t, a, time.Minute)
+		img = crCheckpoint(t, a, store, true)
+		if code := a.wait(time.Minute); code != crExitCheckpointed {
+			t.Fatalf("exit %d after checkpoint --exit, want %d\n%s", code, crExitCheckpointed, a.stderr)
+		}
+		return img, dir
+	}
+	restore := func(img, dir, expect string, wrap []string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "expect"), []byte(expect), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := start(t, opts{wrap: wrap}, "restore", img)
+		if code := r.wait(time.Minute); code != 0 || !crPassed(r.stdout.String()) {
+			t.Fatalf("restore of %s (%v): exit %d\nstdout:\n%s\nstderr:\n%s", img, wrap, code, r.stdout, r.stderr)
+		}
+	}
+	wide, wideDir := image("0-1")
+	restore(wide, wideDir, "1\n0-1\n", []string{"taskset", "-c", "1"})
+
+	cpuset := cpusetOf(t, "1")
+	if cpuset == nil {
+		return
+	}
+	one, oneDir := image("1")
+	restore(one, oneDir, "1\n1\n", cpuset)
+	r := start(t, opts{wrap: cpuset}, "restore", wide)
+	if code := r.wait(time.Minute); code == 0 || !regexp.MustCompile(`CPU affinity (\{0,1\} cannot be set here|is \{1\} after restore, want \{0,1\})`).MatchString(r.stderr.String()) {
+		t.Fatalf("restore of a thread that set CPUs 0-1 inside a cpuset of CPU 1: exit %d, want a refusal naming its affinity\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)
+	}
+}
+
+// cpusetOf makes a cpuset cgroup of the CPUs cpus (root, cgroup v1's
+// cpuset hierarchy or v2's cpuset controller) and returns a wrap for start
+// that runs crrun inside it; nil (logged) where it cannot. The cgroup is
+// removed when the test ends.
+func cpusetOf(t *testing.T, cpus string) []string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Log("not root: the cpuset part is skipped")
+		return nil
+	}
+	var dir, mems string
+	switch {
+	case fileExists("/sys/fs/cgroup/cpuset/cpuset.cpus"): // v1
+		dir = filepath.Join("/sys/fs/cgroup/cpuset", "crrun-test-"+strconv.Itoa(os.Getpid())+"-"+t.Name())
+		mems = "cpuset.mems"
+	case fileExists("/sys/fs/cgroup/cgroup.controllers"): // v2
+		if b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); !strings.Contains(string(b), "cpuset") {
+			t.Log("cgroup v2 without the cpuset controller: the cpuset part is skipped")
+			return nil
+		}
+		os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte("+cpuset"), 0o644)
+		dir = filepath.Join("/sys/fs/cgroup", "crrun-test-"+strconv.Itoa(os.Getpid())+"-"+t.Name())
+		mems = "cpuset.mems"
+	default:
+		t.Log("no cpuset cgroup here: the cpuset part is skipped")
+		return nil
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("make a cpuset: %v", err)
+	}
+	t.Cleanup(func() {
+		// The restored apps have ended; their crrun and init too.
+		eventually(10*time.Second, func() bool { return os.Remove(dir) == nil })
+	})
+	for f, v := range map[string]string{"cpuset.cpus": cpus, mems: "0"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil {
+			t.Fatalf("cpuset %s: %s = %s: %v", dir, f, v, err)
+		}
+	}
+	tasks := filepath.Join(dir, "cgroup.procs")
+	return []string{"sh", "-c", `echo $$ > "$0" && exec "$@"`, tasks}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
