@@ -2,8 +2,10 @@ package image
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -443,5 +445,55 @@ func TestStoreLock(t *testing.T) {
 	defer l2.Close()
 	if b, _ := os.ReadFile(filepath.Join(s.Dir(), OwnerFile)); string(b) != "crrun pid 3\n" {
 		t.Errorf("owner file holds %q", b)
+	}
+}
+
+// TestStoreLockReadOnly: a store this process may not write gives an
+// Unsupported lock, not an error: resuming from an archive still works.
+// As root, the store is a read-only bind mount in a mount namespace of the
+// test's own thread (EROFS); as an ordinary user, a directory of mode 0500
+// (EACCES).
+func TestStoreLockReadOnly(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := func() error {
+		l, err := s.Lock("crrun pid 1")
+		if err != nil || l.Unsupported == nil {
+			return fmt.Errorf("Lock of a read-only store: %v %+v, want an Unsupported lock", err, l)
+		}
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(s.Dir(), 0o500); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chmod(s.Dir(), 0o700)
+		if err := lock(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with its mount namespace
+		dir := s.Dir()
+		for _, step := range []func() error{
+			func() error { return unix.Unshare(unix.CLONE_NEWNS) },
+			func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") },
+			func() error { return unix.Mount(dir, dir, "", unix.MS_BIND, "") },
+			func() error { return unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, "") },
+			lock,
+		} {
+			if err := step(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

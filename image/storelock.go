@@ -42,10 +42,16 @@ type StoreLock struct {
 // Lock takes the owner lock of the store without waiting and writes owner
 // (who this crrun is, for another's error) into it. Held by another open
 // file description, it fails with a *StoreInUseError. Where the file
-// system has no locks it returns a lock with Unsupported set.
+// system has no locks, or the store is read only to this process, it
+// returns a lock with Unsupported set.
 func (s *Store) Lock(owner string) (*StoreLock, error) {
 	path := filepath.Join(s.dir, OwnerFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) {
+		// A store read only to this crrun (resumed from an archive):
+		// it cannot write generations there either.
+		return &StoreLock{Unsupported: err}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open the store's owner lock: %w", err)
 	}

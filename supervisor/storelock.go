@@ -43,7 +43,7 @@ func claimStore(dir string, argv []string) error {
 		return err
 	}
 	if l.Unsupported != nil {
-		slog.Warn(fmt.Sprintf("checkpoint directory %s: its file system takes no locks (%v): crrun cannot tell whether another app checkpoints into it too", abs, l.Unsupported))
+		slog.Warn(fmt.Sprintf("checkpoint directory %s: no owner lock (%v): crrun cannot tell whether another app checkpoints into it too", abs, l.Unsupported))
 	}
 	if heldStores.locks == nil {
 		heldStores.locks = map[string]*image.StoreLock{}
