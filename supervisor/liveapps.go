@@ -2,7 +2,10 @@ package supervisor
 
 import (
 	"fmt"
+	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +25,9 @@ import (
 // restore is refused while another app under crrun runs a process with one
 // of the image's pids and the same executable (device and inode), naming
 // it. A process of another program that holds one of the pids by chance is
-// not refused (docs/design.md, "What is not done yet").
+// not refused but warned about (docs/design.md, "What is not done yet"),
+// and a launch starts its pids away from the pids other apps use
+// (launchPidBase).
 
 // liveCopy is a process of another app under crrun that holds a pid of the
 // image with the image process's executable.
@@ -51,7 +56,11 @@ const liveCopyGrace = 3 * time.Second
 func waitLiveCopy(procs []*image.Process) *liveCopy {
 	deadline := time.Now().Add(liveCopyGrace)
 	for {
-		c := findLiveCopy(procs)
+		c, met := findLiveCopy(procs)
+		if c == nil && len(met) > 0 {
+			slog.Warn("restore: other apps under crrun on this host have pids of this image: " + strings.Join(met, "; ") +
+				". Files the programs name after their pids (in /tmp, say) would be shared")
+		}
 		if c == nil || time.Now().After(deadline) {
 			return c
 		}
@@ -59,53 +68,87 @@ func waitLiveCopy(procs []*image.Process) *liveCopy {
 	}
 }
 
-// findLiveCopy looks for a process of another app under crrun that holds
-// one of the image's pids with the same executable (liveCopy); nil if
-// there is none. Processes crrun may not inspect (another user's, for an
-// ordinary user: their files are not this user's either) are skipped.
-func findLiveCopy(procs []*image.Process) *liveCopy {
-	want := map[int]*image.Process{}
-	for _, p := range procs {
-		if p.Zombie == nil && p.PID > 1 {
-			want[p.PID] = p
-		}
-	}
+// appProc is a process of another app under crrun on this host.
+type appProc struct {
+	host       int // its host pid
+	supervisor int // the crrun that runs it (its init's parent)
+}
+
+// otherApps lists, by their pid in their own namespace, the processes of
+// the apps other crruns on this host run (this crrun's own earlier lives
+// excluded), for want (nil: every pid). Processes crrun may not inspect
+// (another user's, for an ordinary user: their files are not this user's
+// either) are not listed. One readlink per host process; the status of
+// those in other pid namespaces.
+func otherApps(want func(nspid int) bool) map[int][]appProc {
+	out := map[int][]appProc{}
 	self, err := os.Readlink("/proc/self/ns/pid")
-	if err != nil || len(want) == 0 {
-		return nil
+	if err != nil {
+		return out
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return out
 	}
+	sups := map[string]int{} // pid namespace → its crrun (0: not crrun's)
 	for _, e := range ents {
 		host, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		// Most processes share crrun's namespace: one readlink each.
-		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", host)); err != nil || ns == self {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", host))
+		if err != nil || ns == self {
 			continue
 		}
 		st, err := procfs.Status(host)
-		if err != nil {
+		if err != nil || len(st.NSpid) < 2 || want != nil && !want(st.InnermostPid()) {
 			continue
 		}
-		p := want[st.InnermostPid()]
-		if p == nil || len(st.NSpid) < 2 {
-			continue
+		sup, ok := sups[ns]
+		if !ok {
+			sup = crrunSupervisorOf(host, st)
+			sups[ns] = sup
 		}
-		exe, err := procfs.Exe(host)
-		if err != nil || image.MakeDev(exe.Dev.Major, exe.Dev.Minor) != p.Exe.Dev || exe.Inode != p.Exe.Inode {
-			continue
-		}
-		sup := crrunSupervisorOf(host, st)
 		if sup == 0 || sup == os.Getpid() {
 			continue // not under crrun, or this crrun's own earlier life
 		}
-		return &liveCopy{pid: p.PID, host: host, exe: exe.Path, supervisor: sup}
+		out[st.InnermostPid()] = append(out[st.InnermostPid()], appProc{host: host, supervisor: sup})
 	}
-	return nil
+	return out
+}
+
+// findLiveCopy looks for a process of another app under crrun that holds
+// one of the image's pids with the same executable (liveCopy); nil if
+// there is none. It also returns the pids of the image that processes of
+// other programs under crrun hold (a meeting by chance: warned about, not
+// refused).
+func findLiveCopy(procs []*image.Process) (*liveCopy, []string) {
+	want := map[int]*image.Process{}
+	for _, p := range procs {
+		if p.Zombie == nil && p.PID > 1 {
+			want[p.PID] = p
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	var met []string
+	apps := otherApps(func(n int) bool { return want[n] != nil })
+	for _, pid := range slices.Sorted(maps.Keys(apps)) {
+		p := want[pid]
+		for _, a := range apps[pid] {
+			exe, err := procfs.Exe(a.host)
+			if err != nil {
+				continue
+			}
+			if image.MakeDev(exe.Dev.Major, exe.Dev.Minor) == p.Exe.Dev && exe.Inode == p.Exe.Inode {
+				return &liveCopy{pid: p.PID, host: a.host, exe: exe.Path, supervisor: a.supervisor}, nil
+			}
+			met = append(met, fmt.Sprintf("pid %d (%s, under crrun pid %d)", pid, exe.Path, a.supervisor))
+		}
+	}
+	return nil, met
 }
 
 // crrunSupervisorOf returns the host pid of the crrun whose app process

@@ -114,6 +114,55 @@ func appPidBase(hostPid, pidMax int) int {
 	return firstAppPid + int(uint64(hostPid)*uint64(stride)%uint64(span))
 }
 
+// launchPidBase is where a new app's pids start: appPidBase, unless
+// another app under crrun on this host has pids from just below it to
+// appPidRun above it (a restored app keeps its saved pids, wherever its
+// crrun's base would put it); then the base of the next host pids, up to
+// 32 tries (liveapps.go). Only a launch can move: a restore that meets a
+// live app's pids warns (waitLiveCopy).
+func launchPidBase(hostPid, pidMax int) int {
+	first := appPidBase(hostPid, pidMax)
+	if v, err := strconv.Atoi(os.Getenv(TestPidBaseEnv)); err == nil && v >= firstAppPid && v < pidMax-appPidRoom {
+		first = v
+	}
+	used := otherApps(nil)
+	if len(used) == 0 {
+		return first
+	}
+	for k := range 32 {
+		b := first
+		if k > 0 {
+			b = appPidBase(hostPid+k, pidMax)
+		}
+		free := true
+		for p := range used {
+			if p >= b-appPidBelow && p < b+appPidRun {
+				free = false
+				break
+			}
+		}
+		if free {
+			if k > 0 {
+				slog.Debug("launch: the app's pids start past another app's", "base", b, "first choice", first)
+			}
+			return b
+		}
+	}
+	return first
+}
+
+// A new app's base keeps appPidRun pids above it and appPidBelow below it
+// free of the pids other apps under crrun use (launchPidBase).
+const (
+	appPidRun   = 1000
+	appPidBelow = 100
+)
+
+// TestPidBaseEnv names a test-only knob: CRRUN_TEST_PID_BASE=N makes N
+// the first base a launch considers, so a test can aim a new app at a
+// live one's pids (launchPidBase must then move it).
+const TestPidBaseEnv = "CRRUN_TEST_PID_BASE"
+
 // appPidStride spaces the bases of supervisors with adjacent pids.
 const appPidStride = 1009
 
@@ -228,7 +277,7 @@ func (s *Supervisor) run() (Exit, error) {
 	}
 	s.ipc = &ipcClient{fd: ipcSup}
 	defer unix.Close(ipcSup)
-	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: appPidBase(os.Getpid(), pidMax()) - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
+	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: launchPidBase(os.Getpid(), pidMax()) - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
 	if icfg.Loopback {
 		icfg.PingGroupRange = hostPingRange() // netns.go
 	}

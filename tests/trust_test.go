@@ -454,3 +454,31 @@ func TestTrustCPUFeatures(t *testing.T) {
 	})
 	crRestoreFails(t, regexp.MustCompile(`this machine's CPU \(.*\) lacks `+lacking+`, which the checkpoint's \(a bigger CPU\) had: .*SIGILL`), edited)
 }
+
+// TestTrustLaunchAvoidsLivePids: a new app aimed (CRRUN_TEST_PID_BASE) at
+// the pids of an app already running under another crrun (as a restored
+// app, which keeps its saved pids, may be wherever its crrun's base would
+// put it) starts its pids elsewhere, away from them.
+func TestTrustLaunchAvoidsLivePids(t *testing.T) {
+	requireCR(t)
+	t.Parallel()
+	exe, dir := trustCounterCopy(t)
+	a := start(t, opts{}, "--dir", t.TempDir(), "--", exe, strconv.Itoa(5*crCounterIters), "8", dir)
+	crWaitStderr(t, a, "counter: running", time.Minute)
+	pid := crVictimPid(t, a.stderr.String(), "counter", false)
+	b := start(t, opts{env: []string{fmt.Sprintf("CRRUN_TEST_PID_BASE=%d", pid)}}, "--", "sh", "-c", `echo "pid=$$"; sleep 30`)
+	var got int
+	if err := eventually(time.Minute, func() bool {
+		m := regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(b.stdout.String())
+		if m != nil {
+			got, _ = strconv.Atoi(m[1])
+		}
+		return m != nil
+	}); err != nil {
+		t.Fatalf("the second app never said its pid\nstderr:\n%s", b.stderr)
+	}
+	if got >= pid-100 && got < pid+1000 {
+		t.Fatalf("the second app's pid is %d, within the first app's pids (from %d): its pids should have started elsewhere", got, pid)
+	}
+	t.Logf("first app's pid %d, second app's %d", pid, got)
+}
