@@ -23,18 +23,20 @@ var heldStores struct {
 // is the app's command, for another crrun's error. A store another live
 // crrun holds is an *image.StoreInUseError.
 func claimStore(dir string, argv []string) error {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
 	heldStores.Lock()
 	defer heldStores.Unlock()
-	if heldStores.locks[abs] != nil {
-		return nil
-	}
-	store, err := image.OpenStore(abs)
+	store, err := image.OpenStore(dir) // made if missing, absolute
 	if err != nil {
 		return err
+	}
+	// One key per directory, however it was named: a second lock of it
+	// from this process would find this process holding it.
+	key := store.Dir()
+	if real, err := filepath.EvalSymlinks(key); err == nil {
+		key = real
+	}
+	if heldStores.locks[key] != nil {
+		return nil
 	}
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("crrun pid %d on host %s since %s, running %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339), QuoteCommand(argv))
@@ -43,11 +45,11 @@ func claimStore(dir string, argv []string) error {
 		return err
 	}
 	if l.Unsupported != nil {
-		slog.Warn(fmt.Sprintf("checkpoint directory %s: no owner lock (%v): crrun cannot tell whether another app checkpoints into it too", abs, l.Unsupported))
+		slog.Warn(fmt.Sprintf("checkpoint directory %s: no owner lock (%v): crrun cannot tell whether another app checkpoints into it too", store.Dir(), l.Unsupported))
 	}
 	if heldStores.locks == nil {
 		heldStores.locks = map[string]*image.StoreLock{}
 	}
-	heldStores.locks[abs] = l
+	heldStores.locks[key] = l
 	return nil
 }
