@@ -343,6 +343,24 @@ func hashFile(path string, st *unix.Stat_t) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// Changes says, one line each, what Apply would change on the host (for
+// `crrun restore --check`): files cut back to their size at checkpoint
+// time, files in memory (tmpfs) whose content is put back.
+func (plan *Plan) Changes() []string {
+	var out []string
+	for _, rw := range plan.rewrites {
+		out = append(out, fmt.Sprintf("%s: %s: its content put back as it was at the checkpoint (a file in memory, tmpfs)", rw.what, rw.path))
+	}
+	for _, t := range plan.truncs {
+		now := "its size now unknown"
+		if fi, err := os.Lstat(t.path); err == nil {
+			now = fmt.Sprintf("now %d bytes", fi.Size())
+		}
+		out = append(out, fmt.Sprintf("%s: %s: cut back to %d bytes, its size at the checkpoint (%s)", t.what, t.path, t.size, now))
+	}
+	return out
+}
+
 // Apply makes the changes Check decided, and only those: each file the app
 // had open for writing that grew since is truncated back to its size at
 // checkpoint time, so that what the app writes again after the restore is

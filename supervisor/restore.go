@@ -37,6 +37,9 @@ type RestoreConfig struct {
 	// other kind is refused rather than resumed on a network the user did
 	// not ask for. A plain restore takes the image's.
 	Net *string
+	// CheckOnly stops after every check, before anything on the host
+	// changes (CheckRestore).
+	CheckOnly bool
 }
 
 // HPC are the batch-job settings shared by run and restore.
@@ -117,6 +120,35 @@ type restorePlan struct {
 
 // Restore rebuilds the app saved in cfg.Image under a new supervisor and
 // supervises it like Run, until it exits.
+// CheckedError is what a restore with CheckOnly returns when every check
+// passed: nothing was changed, nothing runs.
+type CheckedError struct {
+	Image   string   // the generation checked
+	Changes []string // what a restore would change on the host (restore.Plan.Changes)
+}
+
+func (e *CheckedError) Error() string { return e.Image + ": restorable here" }
+
+// CheckRestore runs every check of a restore of cfg.Image (the image's
+// integrity and owner, the kernel, the CPU, the files, a live copy of the
+// app...) and changes nothing: nil error and the generation with what a
+// restore would change on the host, or the refusal a restore would give.
+func CheckRestore(cfg RestoreConfig) (*CheckedError, error) {
+	if err := checkUserNS(); err != nil {
+		return nil, err
+	}
+	cfg.CheckOnly = true
+	_, err := prepareRestore(cfg)
+	var ok *CheckedError
+	if errors.As(err, &ok) {
+		return ok, nil
+	}
+	if err == nil {
+		err = &Error{Code: ExitInternal, Msg: "restore --check: the checks did not end"}
+	}
+	return nil, err
+}
+
 func Restore(cfg RestoreConfig) (Exit, error) {
 	if err := checkUserNS(); err != nil {
 		return Exit{}, err
@@ -243,6 +275,9 @@ func prepareRestore(cfg RestoreConfig) (_ *Supervisor, err error) {
 	plan, err := restore.Check(img, checks)
 	if err != nil {
 		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}
+	}
+	if cfg.CheckOnly {
+		return nil, &CheckedError{Image: img.Dir(), Changes: plan.Changes()}
 	}
 	if err := plan.Apply(); err != nil {
 		return nil, &Error{Code: ExitInternal, Msg: "restore: " + err.Error()}

@@ -824,6 +824,22 @@ func TestCRAppendLog(t *testing.T) {
 	t.Logf("file: %d bytes when the checkpoint returned, %d when crrun was killed", sizeAfterCkpt, fi.Size())
 	before := a.stdout.String()
 
+	// restore --check says what the restore will cut back, and changes
+	// nothing.
+	grown := fi.Size()
+	c := start(t, opts{}, "restore", "--check", img)
+	if code := c.wait(time.Minute); code != 0 {
+		t.Fatalf("crrun restore --check: exit %d\nstdout:\n%s\nstderr:\n%s", code, c.stdout, c.stderr)
+	}
+	want := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(img) + `: restorable here\na restore would change: pid ` + strconv.Itoa(pid) +
+		`: fd \d+: ` + regexp.QuoteMeta(file) + `: cut back to \d+ bytes, its size at the checkpoint \(now ` + strconv.FormatInt(grown, 10) + ` bytes\)$`)
+	if !want.MatchString(c.stdout.String()) {
+		t.Fatalf("crrun restore --check printed:\n%s\nwant a match for %s", c.stdout, want)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Size() != grown {
+		t.Fatalf("restore --check changed %s: %v bytes, was %d (%v)", file, fi.Size(), grown, err)
+	}
+
 	r := start(t, opts{}, "restore", img)
 	if code := r.wait(time.Minute); code != 0 {
 		t.Fatalf("crrun restore: exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout, r.stderr)

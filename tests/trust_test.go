@@ -83,7 +83,9 @@ func TestTrustPatchedExecutable(t *testing.T) {
 	patched := append([]byte(nil), orig...)
 	patched[len(patched)/2] ^= 0xff
 	rewriteKeepTimes(t, exe, patched)
-	crRestoreFails(t, regexp.MustCompile(`the executable `+regexp.QuoteMeta(exe)+`: changed since the checkpoint: its content \(sha256`), img)
+	patchedRE := regexp.MustCompile(`the executable ` + regexp.QuoteMeta(exe) + `: changed since the checkpoint: its content \(sha256`)
+	crRestoreFails(t, patchedRE, img)
+	crRestoreFails(t, patchedRE, "--check", img) // the check refuses as the restore does
 	rewriteKeepTimes(t, exe, orig)
 	trustRestorePasses(t, img)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -13,6 +14,7 @@ import (
 
 func newRestoreCmd() *cobra.Command {
 	var g globalFlags
+	var check bool
 	c := &cobra.Command{
 		Use:   "restore [flags] DIR",
 		Short: "Restore a checkpointed app and supervise it again",
@@ -24,7 +26,15 @@ status is the app's). Later checkpoints go to DIR's store unless --dir says
 otherwise. Fails with exit 125, before the app runs, when the image is corrupt
 or the machine differs (kernel, executable, files), or when DIR is not yours
 alone (another user owns it or may write it: an image is code, it runs with
-your credentials; --trust-image restores it anyway).`,
+your credentials; --trust-image restores it anyway).
+
+With --check, runs every one of those checks (the image verified, whose it
+is, the kernel, the CPU, every file, a copy of the app still running under
+another crrun here) and stops: prints the generation that would be
+restored and what the restore would change on the host (files cut back to
+their size at the checkpoint), and exits 0; or fails as the restore would.
+Nothing is changed and nothing runs: a job script or a node's prolog can
+ask whether a checkpoint restores here before it counts on it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.inherit(cmd)
@@ -52,10 +62,26 @@ your credentials; --trust-image restores it anyway).`,
 			if err != nil {
 				return err
 			}
+			if check {
+				res, err := supervisor.CheckRestore(supervisor.RestoreConfig{Image: imgDir, TrustImage: g.trustImage, Dir: dir, OnNOCR: policy,
+					RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
+				if err != nil {
+					return err
+				}
+				fmt.Println(res.Image + ": restorable here")
+				if len(res.Changes) == 0 {
+					fmt.Println("a restore would change nothing on the host before the app runs")
+				}
+				for _, c := range res.Changes {
+					fmt.Println("a restore would change: " + c)
+				}
+				return nil
+			}
 			return restoreAndMirror(supervisor.RestoreConfig{Image: imgDir, TrustImage: g.trustImage, Dir: dir, OnNOCR: policy,
 				WaitMain: g.wait == "main", RuntimeDir: g.runtimeDir, Version: version, HPC: hpc})
 		},
 	}
 	g.register(c)
+	c.Flags().BoolVar(&check, "check", false, "run every check of the restore and stop: print the generation and what the restore would change on the host, exit 0, or fail as the restore would; nothing changes, nothing runs")
 	return c
 }
