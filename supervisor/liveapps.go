@@ -42,7 +42,7 @@ func (c *liveCopy) Error() string {
 	return fmt.Sprintf("pid %d of the image runs %s, and so does pid %d of another app under crrun on this host "+
 		"(crrun pid %d; host pid %d), still there after %v: it is this app again, the original still running or another restore of this image. "+
 		"Restored beside it, both would share every file named after their pids (Open MPI's session directory in /tmp, pid and lock files), "+
-		"and this restore would cut back files it is writing. End that app first (kill %d), or restore on another host",
+		"and this restore would cut back any file it has grown since the checkpoint. End that app first (kill %d), or restore on another host",
 		c.pid, c.exe, c.pid, c.supervisor, c.host, liveCopyGrace, c.supervisor)
 }
 
