@@ -117,9 +117,13 @@ func appPidBase(hostPid, pidMax int) int {
 // launchPidBase is where a new app's pids start: appPidBase, unless
 // another app under crrun on this host has pids from just below it to
 // appPidRun above it (a restored app keeps its saved pids, wherever its
-// crrun's base would put it); then the base of the next host pids, up to
-// 32 tries (liveapps.go). Only a launch can move: a restore that meets a
-// live app's pids warns (waitLiveCopy).
+// crrun's base would put it); then, up to 20 more tries, the points half a
+// stride past the bases of the next host pids (liveapps.go). Not those
+// bases themselves: they are where supervisors started beside this one
+// put their apps, maybe at this very moment, before their first process
+// exists to be seen (TestMPIConcurrentJobs caught two jobs 1 pid apart).
+// Only a launch can move: a restore that meets a live app's pids warns
+// (waitLiveCopy).
 func launchPidBase(hostPid, pidMax int) int {
 	first := appPidBase(hostPid, pidMax)
 	if v, err := strconv.Atoi(os.Getenv(TestPidBaseEnv)); err == nil && v >= firstAppPid && v < pidMax-appPidRoom {
@@ -129,11 +133,7 @@ func launchPidBase(hostPid, pidMax int) int {
 	if len(used) == 0 {
 		return first
 	}
-	for k := range 32 {
-		b := first
-		if k > 0 {
-			b = appPidBase(hostPid+k, pidMax)
-		}
+	for i, b := range pidBaseCandidates(hostPid, pidMax, first) {
 		free := true
 		for p := range used {
 			if p >= b-appPidBelow && p < b+appPidRun {
@@ -142,13 +142,32 @@ func launchPidBase(hostPid, pidMax int) int {
 			}
 		}
 		if free {
-			if k > 0 {
+			if i > 0 {
 				slog.Debug("launch: the app's pids start past another app's", "base", b, "first choice", first)
 			}
 			return b
 		}
 	}
 	return first
+}
+
+// pidBaseCandidates are the bases launchPidBase tries, first the first.
+// Twenty more: where pid_max is 32768 the bases of host pids 30 apart come
+// back within 400 pids of each other (the range holds 30 strides), so
+// further ones would meet the bases of supervisors started beside this
+// one.
+func pidBaseCandidates(hostPid, pidMax, first int) []int {
+	out := []int{first}
+	for k := range 20 {
+		b := appPidBase(hostPid+k, pidMax) + appPidStride/2
+		if b >= pidMax-appPidRoom {
+			b -= appPidStride
+		}
+		if b >= firstAppPid {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // A new app's base keeps appPidRun pids above it and appPidBelow below it

@@ -81,3 +81,27 @@ func TestAppPidBase(t *testing.T) {
 		}
 	}
 }
+
+// TestPidBaseCandidates: the bases a launch moves to when its own is taken
+// lie at least 400 pids from every base the supervisors started beside it
+// (host pids 10 either side) take by themselves, and within the range.
+func TestPidBaseCandidates(t *testing.T) {
+	for _, max := range []int{32768, 4194304, 99999} {
+		for h := 300; h < 40000; h += 997 {
+			cands := pidBaseCandidates(h, max, appPidBase(h, max))
+			if len(cands) < 2 {
+				t.Fatalf("pid_max %d, host pid %d: %v", max, h, cands)
+			}
+			for _, b := range cands[1:] {
+				if b < firstAppPid || b >= max-appPidRoom {
+					t.Fatalf("pid_max %d, host pid %d: candidate %d out of range", max, h, b)
+				}
+				for o := h - 10; o <= h+10; o++ {
+					if d := b - appPidBase(o, max); d > -400 && d < 400 {
+						t.Fatalf("pid_max %d, host pid %d: candidate %d is %d from host pid %d's base", max, h, b, d, o)
+					}
+				}
+			}
+		}
+	}
+}
