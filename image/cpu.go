@@ -2,8 +2,10 @@ package image
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -67,4 +69,27 @@ func Affinity(tid int) ([]Hex, error) {
 		out = append(out, Hex(w))
 	}
 	return out, nil
+}
+
+// CPUList writes an affinity mask as the kernel's CPU lists ("0-3,8").
+func CPUList(mask []Hex) string {
+	var parts []string
+	n := len(mask) * 64
+	for c := 0; c < n; {
+		if mask[c/64]&(1<<(c%64)) == 0 {
+			c++
+			continue
+		}
+		e := c
+		for e+1 < n && mask[(e+1)/64]&(1<<((e+1)%64)) != 0 {
+			e++
+		}
+		if e == c {
+			parts = append(parts, strconv.Itoa(c))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", c, e))
+		}
+		c = e + 1
+	}
+	return strings.Join(parts, ",")
 }

@@ -176,35 +176,12 @@ func (r *restorer) expectAffinity(want inventory.Fields) inventory.Fields {
 		if out == nil {
 			out = maps.Clone(want)
 		}
-		out[k] = cpuList(aff)
+		out[k] = image.CPUList(aff)
 	}
 	if out == nil {
 		return want
 	}
 	return out
-}
-
-// cpuList writes an affinity mask as the kernel's CPU lists ("0-3,8").
-func cpuList(mask []image.Hex) string {
-	var parts []string
-	n := len(mask) * 64
-	for c := 0; c < n; {
-		if mask[c/64]&(1<<(c%64)) == 0 {
-			c++
-			continue
-		}
-		e := c
-		for e+1 < n && mask[(e+1)/64]&(1<<((e+1)%64)) != 0 {
-			e++
-		}
-		if e == c {
-			parts = append(parts, strconv.Itoa(c))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d-%d", c, e))
-		}
-		c = e + 1
-	}
-	return strings.Join(parts, ",")
 }
 
 // threadAttrCalls are the calls that set one thread's timer slack,

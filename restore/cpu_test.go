@@ -44,8 +44,8 @@ func TestCPUList(t *testing.T) {
 		{[]image.Hex{0x1}, "0"}, {[]image.Hex{0x3}, "0-1"}, {[]image.Hex{0x2d}, "0,2-3,5"},
 		{[]image.Hex{1 << 63, 1}, "63-64"}, {[]image.Hex{0xf0, 0x0}, "4-7"}, {[]image.Hex{0}, ""},
 	} {
-		if got := cpuList(tc.mask); got != tc.want {
-			t.Errorf("cpuList(%x) = %q, want %q", tc.mask, got, tc.want)
+		if got := image.CPUList(tc.mask); got != tc.want {
+			t.Errorf("CPUList(%x) = %q, want %q", tc.mask, got, tc.want)
 		}
 	}
 }

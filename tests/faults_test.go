@@ -825,6 +825,11 @@ func TestCRInspect(t *testing.T) {
 			if len(created) >= 10 && !strings.Contains(text, created[:10]) {
 				t.Errorf("text: the date %s of the checkpoint not shown", created[:10])
 			}
+			// What a restore compares the CPU and the affinity with.
+			if !regexp.MustCompile(`(?m)^  cpu       .+, \d+ feature flags$`).MatchString(text) ||
+				!regexp.MustCompile(`(?m)^  affinity  [0-9,-]+, the environment's`).MatchString(text) {
+				t.Errorf("text: the checkpoint's CPU or environment affinity not shown")
+			}
 			if t.Failed() {
 				t.Logf("crrun inspect:\n%s", text)
 			}

@@ -116,6 +116,14 @@ func printImage(w io.Writer, r *image.Reader) {
 	fmt.Fprintf(w, "  why       %s (%s)\n", m.Reason, m.Trigger)
 	fmt.Fprintf(w, "  command   %s\n", supervisor.QuoteCommand(m.Argv))
 	fmt.Fprintf(w, "  by        crrun %s on %s, kernel %s\n", m.CrrunVersion, m.Hostname, m.Kernel.Release)
+	if c := m.CPU; c != nil {
+		// What a restore compares (restore/cpu.go): the model is for
+		// people, the flags decide.
+		fmt.Fprintf(w, "  cpu       %s, %d feature flags\n", orDash(c.Model), len(c.Flags))
+	}
+	if len(m.EnvAffinity) > 0 {
+		fmt.Fprintf(w, "  affinity  %s, the environment's (threads that kept it get the restore's)\n", image.CPUList(m.EnvAffinity))
+	}
 	if c := m.Clocks; c != nil {
 		where := "in a time namespace of its own"
 		if !c.TimeNS {
@@ -321,4 +329,11 @@ func fdDetail(r *image.Reader, f *image.FD, ofds map[int]int) string {
 		return ""
 	}
 	return "  (" + strings.Join(d, ", ") + ")"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
