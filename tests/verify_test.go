@@ -47,7 +47,7 @@ func TestVerifyRefusesADifferentRestore(t *testing.T) {
 	if code := r2.wait(3 * time.Minute); code != 0 {
 		t.Fatalf("restore after the refused one: exit %d\n%s", code, r2.stderr)
 	}
-	code, ref, refErr := run(t, opts{}, "--", b)
+	code, ref, refErr := run(t, opts{}, "--", b, strconv.Itoa(crCounterIters), "64", t.TempDir())
 	if code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s", code, refErr)
 	}
@@ -87,7 +87,10 @@ func counterExited(t *testing.T) (store string, pid int, bin, before string) {
 	requireCR(t)
 	bin = compileCR(t, "counter", false)
 	store = t.TempDir()
-	a := start(t, opts{}, "--dir", store, "--", bin)
+	// The data file in a directory of the test's: with the default (/tmp)
+	// the counter removes it only when it ends, which these tests' restores
+	// never let it do.
+	a := start(t, opts{}, "--dir", store, "--", bin, strconv.Itoa(crCounterIters), "64", t.TempDir())
 	crWaitStderr(t, a, "counter: running", time.Minute)
 	pid = crVictimPid(t, a.stderr.String(), "counter", false)
 	crCheckpoint(t, a, store, true)
