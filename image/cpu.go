@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,10 +23,16 @@ type CPU struct {
 	Flags []string `json:"flags"`
 }
 
-// ThisCPU reads the running machine's CPU from /proc/cpuinfo (its first
+// ThisCPU is the running machine's CPU from /proc/cpuinfo (its first
 // processor: the kernel shows every processor the features all share);
-// nil if it cannot.
-func ThisCPU() *CPU {
+// nil if it cannot be read. Read once per process: the checkpoint asks for
+// it inside the pause, and on a node of many CPUs /proc/cpuinfo is long to
+// make. The result is shared: not to be modified.
+func ThisCPU() *CPU { return thisCPU() }
+
+var thisCPU = sync.OnceValue(readCPU)
+
+func readCPU() *CPU {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return nil

@@ -16,7 +16,8 @@ import (
 // Supervisor) shares them, as the process holds the lock, not a Supervisor.
 var heldStores struct {
 	sync.Mutex
-	locks map[string]*image.StoreLock
+	locks map[string]*image.StoreLock // by resolved path
+	named map[string]bool             // the names claimStore was given for them
 }
 
 // claimStore takes the owner lock of store dir for this crrun, once; argv
@@ -25,6 +26,9 @@ var heldStores struct {
 func claimStore(dir string, argv []string) error {
 	heldStores.Lock()
 	defer heldStores.Unlock()
+	if heldStores.named[dir] {
+		return nil // every checkpoint after the first: no I/O
+	}
 	store, err := image.OpenStore(dir) // made if missing, absolute
 	if err != nil {
 		return err
@@ -35,7 +39,11 @@ func claimStore(dir string, argv []string) error {
 	if real, err := filepath.EvalSymlinks(key); err == nil {
 		key = real
 	}
+	if heldStores.named == nil {
+		heldStores.locks, heldStores.named = map[string]*image.StoreLock{}, map[string]bool{}
+	}
 	if heldStores.locks[key] != nil {
+		heldStores.named[dir] = true
 		return nil
 	}
 	host, _ := os.Hostname()
@@ -47,9 +55,7 @@ func claimStore(dir string, argv []string) error {
 	if l.Unsupported != nil {
 		slog.Warn(fmt.Sprintf("checkpoint directory %s: no owner lock (%v): crrun cannot tell whether another app checkpoints into it too", store.Dir(), l.Unsupported))
 	}
-	if heldStores.locks == nil {
-		heldStores.locks = map[string]*image.StoreLock{}
-	}
 	heldStores.locks[key] = l
+	heldStores.named[dir] = true
 	return nil
 }

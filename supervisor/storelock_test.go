@@ -31,5 +31,5 @@ func TestClaimStoreOnce(t *testing.T) {
 		t.Fatalf("held stores %v, want one for %s", heldStores.locks, real)
 	}
 	l.Close()
-	delete(heldStores.locks, real)
+	heldStores.locks, heldStores.named = nil, nil
 }

@@ -136,7 +136,7 @@ func launchPidBase(hostPid, pidMax int) int {
 	for i, b := range pidBaseCandidates(hostPid, pidMax, first) {
 		free := true
 		for p := range used {
-			if p >= b-appPidBelow && p < b+appPidRun {
+			if p >= firstAppPid && p >= b-appPidBelow && p < b+appPidRun { // not the inits (pid 1)
 				free = false
 				break
 			}
@@ -296,12 +296,13 @@ func (s *Supervisor) run() (Exit, error) {
 	}
 	s.ipc = &ipcClient{fd: ipcSup}
 	defer unix.Close(ipcSup)
-	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, LastPid: launchPidBase(os.Getpid(), pidMax()) - 1, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
+	icfg := initConfig{WaitMain: s.cfg.WaitMain, Foreground: s.fgTTY, Ignored: ignored, IPC: !s.hostIPC(), Loopback: s.cfg.Net == NetPrivate}
 	if icfg.Loopback {
 		icfg.PingGroupRange = hostPingRange() // netns.go
 	}
 	if s.plan == nil {
 		icfg.TimeNS = launchTimeNS()
+		icfg.LastPid = launchPidBase(os.Getpid(), pidMax()) - 1 // a restore sets its saved pids' instead
 	} else {
 		if icfg.TimeNS, err = restoreTimeNS(s.plan.img.Meta()); err != nil {
 			return Exit{}, err
