@@ -95,6 +95,12 @@ func TestSysVSemUndoKeepRunning(t *testing.T) {
 	}
 	r := start(t, opts{}, "restore", store)
 	crWaitStderr(t, r, "restored", 30*time.Second)
+	// The control socket comes up just after the "restored" line (a
+	// checkpoint asked in between found no crrun, seen in CI).
+	eventually(30*time.Second, func() bool {
+		_, err := r.crrunCmd("status", strconv.Itoa(r.cmd.Process.Pid))
+		return err == nil || crExited(r)
+	})
 	if crExited(r) {
 		t.Log("the restored app ended before its checkpoint (a loaded machine)")
 	} else {
